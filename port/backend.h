@@ -1,0 +1,76 @@
+/*
+ * backend.h - what a database backend provides to the command layer.
+ *
+ * The command layer (commands.c) decodes requests, runs statements through
+ * one of these tables and encodes replies; it never calls SQLite directly.
+ * local (backend_local.c) is libsqlite3; remote (Hrana over HTTP) and
+ * replica implement the same table.
+ *
+ * Threading: every function runs on the worker thread, except interrupt(),
+ * which the reader thread may call at any moment while the connection is
+ * open.
+ */
+#ifndef LSQ_BACKEND_H
+#define LSQ_BACKEND_H
+
+#include <stddef.h>
+#include "errors.h"
+#include "term.h"
+
+typedef struct lsq_conn lsq_conn; /* a backend's connection, opaque */
+typedef struct lsq_stmt lsq_stmt; /* a backend's prepared statement */
+
+/* Options of `open`, decoded by the command layer. Strings are
+ * NUL-terminated copies owned by the caller for the duration of open(). */
+typedef struct lsq_open_opts {
+    char *path;          /* file name, ":memory:" or "file:" URI */
+    int read_only;       /* 1: SQLITE_OPEN_READONLY */
+    int create;          /* 1: create the file if missing */
+    int busy_timeout_ms; /* sqlite3_busy_timeout */
+} lsq_open_opts;
+
+/* Parameters of one execution: positional when names == NULL. */
+typedef struct lsq_name { const char *p; size_t n; } lsq_name;
+typedef struct lsq_params {
+    size_t n;                /* number of values */
+    const lsq_value *values; /* n values (pointing into the request) */
+    const lsq_name *names;   /* n names, or NULL for positional binding */
+} lsq_params;
+
+enum { LSQ_STEP_ERROR = -1, LSQ_STEP_ROW = 1, LSQ_STEP_DONE = 2 };
+
+typedef struct lsq_backend {
+    const char *mode; /* "local", "remote", "replica" */
+
+    /* Open a connection. 0 and *out set, or -1 with *err. */
+    int (*open)(const lsq_open_opts *opts, lsq_conn **out, lsq_error *err);
+    /* Close and free; the connection is gone whatever the result. */
+    int (*close)(lsq_conn *c, lsq_error *err);
+    /* Prepare the one statement in sql[0..n). *out is NULL (and 0
+     * returned) for text with no statement; text with more than one
+     * statement is an error. */
+    int (*prepare)(lsq_conn *c, const char *sql, size_t n, lsq_stmt **out,
+                   lsq_error *err);
+    /* Bind every parameter of the statement, or fail naming the one at
+     * fault. Values must stay valid until the statement is reset. */
+    int (*bind)(lsq_stmt *s, const lsq_params *p, lsq_error *err);
+    /* Advance: LSQ_STEP_ROW, LSQ_STEP_DONE or LSQ_STEP_ERROR (*err set). */
+    int (*step)(lsq_stmt *s, lsq_error *err);
+    int (*column_count)(lsq_stmt *s);
+    /* Column name as bytes (valid until the next step/finalize). 0 or -1. */
+    int (*column_name)(lsq_stmt *s, int i, const char **p, size_t *n);
+    /* Value of column i of the current row (valid until the next step). */
+    int (*column_value)(lsq_stmt *s, int i, lsq_value *out, lsq_error *err);
+    /* Release the statement. */
+    void (*finalize)(lsq_stmt *s);
+    /* Connection counters after a statement ran. */
+    long long (*changes)(lsq_conn *c);
+    long long (*total_changes)(lsq_conn *c);
+    long long (*last_insert_rowid)(lsq_conn *c);
+    /* Stop whatever runs now, from any thread. */
+    void (*interrupt)(lsq_conn *c);
+} lsq_backend;
+
+extern const lsq_backend lsq_backend_local;
+
+#endif

@@ -1,0 +1,336 @@
+/*
+ * backend_local.c - the local backend: a SQLite file (or :memory:) opened
+ * with the Debian libsqlite3.
+ */
+#include "backend.h"
+
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct lsq_conn {
+    sqlite3 *db; /* the handle; closed by local_close */
+};
+
+struct lsq_stmt {
+    sqlite3_stmt *st;   /* the prepared statement */
+    lsq_conn *conn;     /* owning connection */
+    unsigned char *bound; /* scratch: which parameters got a value */
+};
+
+static void set_db_error(lsq_error *err, sqlite3 *db, int rc)
+{
+    lsq_error_sqlite(err, sqlite3_extended_errcode(db) ? sqlite3_extended_errcode(db) : rc,
+                     sqlite3_errmsg(db));
+}
+
+static int local_open(const lsq_open_opts *o, lsq_conn **out, lsq_error *err)
+{
+    int flags = SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+    lsq_conn *c;
+    int rc;
+
+    flags |= o->read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
+    if (!o->read_only && o->create) flags |= SQLITE_OPEN_CREATE;
+    c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        lsq_error_set(err, LSQ_E_NOMEM, "out of memory");
+        return -1;
+    }
+    rc = sqlite3_open_v2(o->path, &c->db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        if (c->db != NULL) {
+            lsq_error_sqlite(err, rc, sqlite3_errmsg(c->db));
+            (void)sqlite3_close_v2(c->db);
+        } else {
+            lsq_error_sqlite(err, rc, NULL);
+        }
+        free(c);
+        return -1;
+    }
+    (void)sqlite3_extended_result_codes(c->db, 1);
+    /* Extensions stay off unless a later option turns them on. */
+    (void)sqlite3_db_config(c->db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, NULL);
+    rc = sqlite3_busy_timeout(c->db, o->busy_timeout_ms);
+    if (rc != SQLITE_OK) {
+        set_db_error(err, c->db, rc);
+        (void)sqlite3_close_v2(c->db);
+        free(c);
+        return -1;
+    }
+    *out = c;
+    return 0;
+}
+
+static int local_close(lsq_conn *c, lsq_error *err)
+{
+    int rc = sqlite3_close_v2(c->db);
+
+    free(c);
+    if (rc != SQLITE_OK) {
+        lsq_error_sqlite(err, rc, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+/* True if text holds nothing but white space, semicolons and comments. */
+static int only_trailing_noise(sqlite3 *db, const char *tail, size_t n, lsq_error *err)
+{
+    sqlite3_stmt *extra = NULL;
+    int rc;
+
+    if (n == 0) return 1;
+    rc = sqlite3_prepare_v2(db, tail, (int)n, &extra, NULL);
+    if (rc != SQLITE_OK) {
+        set_db_error(err, db, rc);
+        return 0;
+    }
+    if (extra != NULL) {
+        (void)sqlite3_finalize(extra);
+        lsq_error_set(err, LSQ_E_BAD_ARGUMENT,
+                      "the SQL text holds more than one statement; "
+                      "run it with execute_script or one statement at a time");
+        return 0;
+    }
+    return 1;
+}
+
+static int local_prepare(lsq_conn *c, const char *sql, size_t n, lsq_stmt **out,
+                         lsq_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    const char *tail = NULL;
+    lsq_stmt *s;
+    int rc;
+
+    *out = NULL;
+    if (n > (size_t)0x7ffffffe) {
+        lsq_error_set(err, "toobig", "SQL text too long");
+        return -1;
+    }
+    rc = sqlite3_prepare_v3(c->db, sql, (int)n, SQLITE_PREPARE_PERSISTENT, &st, &tail);
+    if (rc != SQLITE_OK) {
+        set_db_error(err, c->db, rc);
+        return -1;
+    }
+    if (!only_trailing_noise(c->db, tail, n - (size_t)(tail - sql), err)) {
+        (void)sqlite3_finalize(st);
+        return -1;
+    }
+    if (st == NULL) return 0;
+    s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        (void)sqlite3_finalize(st);
+        lsq_error_set(err, LSQ_E_NOMEM, "out of memory");
+        return -1;
+    }
+    s->st = st;
+    s->conn = c;
+    *out = s;
+    return 0;
+}
+
+static int bind_one(lsq_stmt *s, int i, const lsq_value *v)
+{
+    switch (v->type) {
+    case LSQ_NULL: return sqlite3_bind_null(s->st, i);
+    case LSQ_INT: return sqlite3_bind_int64(s->st, i, v->u.i);
+    case LSQ_REAL: return sqlite3_bind_double(s->st, i, v->u.r);
+    case LSQ_TEXT:
+        return sqlite3_bind_text64(s->st, i, v->u.s.n ? v->u.s.p : "", v->u.s.n,
+                                   SQLITE_STATIC, SQLITE_UTF8);
+    case LSQ_BLOB:
+        return sqlite3_bind_blob64(s->st, i, v->u.s.n ? v->u.s.p : "", v->u.s.n,
+                                   SQLITE_STATIC);
+    }
+    return SQLITE_MISUSE;
+}
+
+/* Index of a named parameter: the name as given if it carries a prefix
+ * (: @ $), else the first of :name, @name, $name the statement uses. */
+static int named_index(sqlite3_stmt *st, const lsq_name *nm)
+{
+    static const char prefixes[] = ":@$";
+    char stackbuf[128];
+    char *z = stackbuf;
+    int idx = 0;
+    size_t k;
+
+    if (nm->n == 0 || memchr(nm->p, 0, nm->n) != NULL) return 0;
+    if (nm->n + 2 > sizeof stackbuf) {
+        z = malloc(nm->n + 2);
+        if (z == NULL) return -1;
+    }
+    if (strchr(prefixes, nm->p[0]) != NULL) {
+        memcpy(z, nm->p, nm->n);
+        z[nm->n] = 0;
+        idx = sqlite3_bind_parameter_index(st, z);
+    } else {
+        memcpy(z + 1, nm->p, nm->n);
+        z[nm->n + 1] = 0;
+        for (k = 0; k < 3 && idx == 0; k++) {
+            z[0] = prefixes[k];
+            idx = sqlite3_bind_parameter_index(st, z);
+        }
+    }
+    if (z != stackbuf) free(z);
+    return idx;
+}
+
+static int local_bind(lsq_stmt *s, const lsq_params *p, lsq_error *err)
+{
+    int count = sqlite3_bind_parameter_count(s->st);
+    int rc = SQLITE_OK, idx, i;
+    size_t k;
+
+    (void)sqlite3_clear_bindings(s->st);
+    if (p->names == NULL) {
+        if (p->n != (size_t)count) {
+            lsq_error_set(err, LSQ_E_BAD_ARGUMENT,
+                          "the statement takes %d parameter%s, %zu given",
+                          count, count == 1 ? "" : "s", p->n);
+            return -1;
+        }
+        for (i = 0; i < count && rc == SQLITE_OK; i++)
+            rc = bind_one(s, i + 1, &p->values[i]);
+        if (rc != SQLITE_OK) goto sqlite_error;
+        return 0;
+    }
+    free(s->bound);
+    s->bound = calloc((size_t)count + 1, 1);
+    if (s->bound == NULL) {
+        lsq_error_set(err, LSQ_E_NOMEM, "out of memory");
+        return -1;
+    }
+    for (k = 0; k < p->n; k++) {
+        idx = named_index(s->st, &p->names[k]);
+        if (idx < 0) {
+            lsq_error_set(err, LSQ_E_NOMEM, "out of memory");
+            return -1;
+        }
+        if (idx == 0) {
+            lsq_error_set(err, LSQ_E_BAD_ARGUMENT,
+                          "unknown parameter %.*s: the statement has no such named parameter",
+                          (int)(p->names[k].n > 200 ? 200 : p->names[k].n), p->names[k].p);
+            return -1;
+        }
+        if (s->bound[idx]) {
+            lsq_error_set(err, LSQ_E_BAD_ARGUMENT,
+                          "parameter %s is given more than once",
+                          sqlite3_bind_parameter_name(s->st, idx));
+            return -1;
+        }
+        s->bound[idx] = 1;
+        rc = bind_one(s, idx, &p->values[k]);
+        if (rc != SQLITE_OK) goto sqlite_error;
+    }
+    for (i = 1; i <= count; i++) {
+        if (s->bound[i]) continue;
+        if (sqlite3_bind_parameter_name(s->st, i) == NULL)
+            lsq_error_set(err, LSQ_E_BAD_ARGUMENT,
+                          "parameter %d is positional; pass a list to bind it", i);
+        else
+            lsq_error_set(err, LSQ_E_BAD_ARGUMENT, "missing value for parameter %s",
+                          sqlite3_bind_parameter_name(s->st, i));
+        return -1;
+    }
+    return 0;
+sqlite_error:
+    set_db_error(err, s->conn->db, rc);
+    return -1;
+}
+
+static int local_step(lsq_stmt *s, lsq_error *err)
+{
+    int rc = sqlite3_step(s->st);
+
+    if (rc == SQLITE_ROW) return LSQ_STEP_ROW;
+    if (rc == SQLITE_DONE) {
+        (void)sqlite3_reset(s->st);
+        return LSQ_STEP_DONE;
+    }
+    set_db_error(err, s->conn->db, rc);
+    (void)sqlite3_reset(s->st);
+    return LSQ_STEP_ERROR;
+}
+
+static int local_column_count(lsq_stmt *s)
+{
+    return sqlite3_column_count(s->st);
+}
+
+static int local_column_name(lsq_stmt *s, int i, const char **p, size_t *n)
+{
+    const char *z = sqlite3_column_name(s->st, i);
+
+    if (z == NULL) return -1;
+    *p = z;
+    *n = strlen(z);
+    return 0;
+}
+
+static int local_column_value(lsq_stmt *s, int i, lsq_value *v, lsq_error *err)
+{
+    switch (sqlite3_column_type(s->st, i)) {
+    case SQLITE_INTEGER:
+        v->type = LSQ_INT;
+        v->u.i = sqlite3_column_int64(s->st, i);
+        return 0;
+    case SQLITE_FLOAT:
+        v->type = LSQ_REAL;
+        v->u.r = sqlite3_column_double(s->st, i);
+        return 0;
+    case SQLITE_TEXT:
+        v->type = LSQ_TEXT;
+        v->u.s.p = (const char *)sqlite3_column_text(s->st, i);
+        v->u.s.n = (size_t)sqlite3_column_bytes(s->st, i);
+        break;
+    case SQLITE_BLOB:
+        v->type = LSQ_BLOB;
+        v->u.s.p = sqlite3_column_blob(s->st, i);
+        v->u.s.n = (size_t)sqlite3_column_bytes(s->st, i);
+        break;
+    default:
+        v->type = LSQ_NULL;
+        return 0;
+    }
+    /* A NULL pointer with a non-zero type means SQLite ran out of memory
+     * converting the value; an empty text/blob legitimately has n == 0. */
+    if (v->u.s.p == NULL && sqlite3_errcode(s->conn->db) == SQLITE_NOMEM) {
+        lsq_error_set(err, LSQ_E_NOMEM, "out of memory reading a column");
+        return -1;
+    }
+    if (v->u.s.p == NULL) v->u.s.p = "";
+    return 0;
+}
+
+static void local_finalize(lsq_stmt *s)
+{
+    if (s == NULL) return;
+    (void)sqlite3_finalize(s->st);
+    free(s->bound);
+    free(s);
+}
+
+static long long local_changes(lsq_conn *c) { return sqlite3_changes64(c->db); }
+static long long local_total_changes(lsq_conn *c) { return sqlite3_total_changes64(c->db); }
+static long long local_last_insert_rowid(lsq_conn *c) { return sqlite3_last_insert_rowid(c->db); }
+static void local_interrupt(lsq_conn *c) { sqlite3_interrupt(c->db); }
+
+const lsq_backend lsq_backend_local = {
+    .mode = "local",
+    .open = local_open,
+    .close = local_close,
+    .prepare = local_prepare,
+    .bind = local_bind,
+    .step = local_step,
+    .column_count = local_column_count,
+    .column_name = local_column_name,
+    .column_value = local_column_value,
+    .finalize = local_finalize,
+    .changes = local_changes,
+    .total_changes = local_total_changes,
+    .last_insert_rowid = local_last_insert_rowid,
+    .interrupt = local_interrupt,
+};

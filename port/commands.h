@@ -1,0 +1,39 @@
+/*
+ * commands.h - the command table: request name -> handler, with the
+ * argument count checked in one place before any handler runs.
+ */
+#ifndef LSQ_COMMANDS_H
+#define LSQ_COMMANDS_H
+
+#include <pthread.h>
+#include "backend.h"
+#include "term.h"
+
+/* State of one port program: at most one open connection. */
+typedef struct lsq_port {
+    const lsq_backend *be;       /* backend of the open connection, or NULL */
+    lsq_conn *conn;              /* the open connection, or NULL */
+    pthread_mutex_t conn_lock;   /* held to change be/conn and by interrupt() */
+} lsq_port;
+
+/* Where a command runs. */
+enum { CMD_WORKER = 0, CMD_CONTROL = 1 };
+
+/* Run request r (worker commands) and leave one complete reply in x.
+ * Returns 0, or -1 if the reply could not be encoded (out of memory). */
+int commands_dispatch(lsq_port *p, const lsq_request *r, ei_x_buff *x);
+
+/* CMD_CONTROL if r names a command the reader thread runs at once,
+ * CMD_WORKER otherwise (unknown names included: dispatch answers them). */
+int commands_kind(const lsq_request *r);
+
+/* Encode a complete error reply {Ref, error, Map} into x. 0 or -1. */
+int commands_reply_error(ei_x_buff *x, long ref, const lsq_error *e);
+
+/* Close the connection if one is open (shutdown path). */
+void commands_close_all(lsq_port *p);
+
+/* Interrupt the running statement, if any (thread-safe). */
+void commands_interrupt(lsq_port *p);
+
+#endif

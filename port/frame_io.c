@@ -1,0 +1,103 @@
+/*
+ * frame_io.c - reading and writing {packet,4} frames, retrying on EINTR
+ * and on short reads and writes.
+ */
+#include "frame_io.h"
+#include "term.h"
+#include "protocol.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+/* Read exactly n bytes. Returns n, 0 on EOF before the first byte,
+ * or -1 (error, or EOF part way). */
+static ssize_t read_full(int fd, void *dst, size_t n)
+{
+    size_t got = 0;
+    ssize_t r;
+
+    while (got < n) {
+        r = read(fd, (char *)dst + got, n - got);
+        if (r > 0) { got += (size_t)r; continue; }
+        if (r == 0) return got == 0 ? 0 : -1;
+        if (errno == EINTR) continue;
+        return -1;
+    }
+    return (ssize_t)n;
+}
+
+int frame_read(int fd, size_t max, char **buf, size_t *len, long *ref)
+{
+    unsigned char head[4];
+    char chunk[64 * 1024]; /* bounded scratch for skipping, never indexed by input */
+    size_t n, left, step, peeked;
+    ssize_t r;
+    char *b;
+
+    *buf = NULL;
+    *len = 0;
+    *ref = LSQ_REF_UNKNOWN;
+    r = read_full(fd, head, sizeof head);
+    if (r == 0) return FRAME_EOF;
+    if (r < 0) return FRAME_ERROR;
+    n = ((size_t)head[0] << 24) | ((size_t)head[1] << 16) | ((size_t)head[2] << 8) | head[3];
+    if (n > max) {
+        /* Read the first bytes to learn the ref, then throw the rest away. */
+        peeked = n < sizeof chunk ? n : sizeof chunk;
+        if (read_full(fd, chunk, peeked) != (ssize_t)peeked) return FRAME_ERROR;
+        *ref = term_peek_ref(chunk, peeked);
+        for (left = n - peeked; left > 0; left -= step) {
+            step = left < sizeof chunk ? left : sizeof chunk;
+            if (read_full(fd, chunk, step) != (ssize_t)step) return FRAME_ERROR;
+        }
+        *len = n;
+        return FRAME_TOO_LARGE;
+    }
+    b = malloc(n ? n : 1);
+    if (b == NULL) return FRAME_NOMEM;
+    if (n > 0 && read_full(fd, b, n) != (ssize_t)n) {
+        free(b);
+        return FRAME_ERROR;
+    }
+    *buf = b;
+    *len = n;
+    return FRAME_OK;
+}
+
+int frame_write(int fd, const char *body, size_t len)
+{
+    unsigned char head[4];
+    struct iovec iov[2];
+    int iovcnt = 2, i = 0;
+    ssize_t w;
+
+    if (len > UINT32_MAX) return -1;
+    head[0] = (unsigned char)(len >> 24);
+    head[1] = (unsigned char)(len >> 16);
+    head[2] = (unsigned char)(len >> 8);
+    head[3] = (unsigned char)len;
+    iov[0].iov_base = head;
+    iov[0].iov_len = sizeof head;
+    iov[1].iov_base = (void *)body;
+    iov[1].iov_len = len;
+    while (i < iovcnt) {
+        w = writev(fd, iov + i, iovcnt - i);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        while (i < iovcnt && (size_t)w >= iov[i].iov_len) {
+            w -= (ssize_t)iov[i].iov_len;
+            i++;
+        }
+        if (i < iovcnt) {
+            iov[i].iov_base = (char *)iov[i].iov_base + w;
+            iov[i].iov_len -= (size_t)w;
+        }
+    }
+    return 0;
+}

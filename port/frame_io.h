@@ -1,0 +1,27 @@
+/*
+ * frame_io.h - {packet,4} framing on file descriptors.
+ *
+ * A frame is a 4-byte big-endian length and that many bytes. Reading
+ * allocates exactly the announced length, and only when it is within the
+ * limit; a larger frame is skipped in bounded chunks (its ref peeked from
+ * the first bytes) so the port can answer it and stay up.
+ */
+#ifndef LSQ_FRAME_IO_H
+#define LSQ_FRAME_IO_H
+
+#include <stddef.h>
+
+enum {
+    FRAME_OK = 0,        /* *buf (malloc'd, caller frees) and *len set */
+    FRAME_EOF = 1,       /* clean end of input between frames */
+    FRAME_TOO_LARGE = 2, /* frame over max skipped; *ref peeked or 0 */
+    FRAME_ERROR = 3,     /* read error, or input ended inside a frame */
+    FRAME_NOMEM = 4      /* the frame could not be allocated */
+};
+
+int frame_read(int fd, size_t max, char **buf, size_t *len, long *ref);
+
+/* Write one frame (header and body) completely. 0, or -1 on error. */
+int frame_write(int fd, const char *body, size_t len);
+
+#endif
