@@ -1,0 +1,294 @@
+%% @doc One database connection: a gen_server that owns one port program
+%% (priv/libsql_port), hence one OS process and one SQLite connection.
+%%
+%% It never waits for the port inside handle_call: each request gets a
+%% ref, the caller's From is kept in `pending', and the reply is sent from
+%% handle_info when the port answers. Replies are handed to the caller
+%% undecoded (the caller runs binary_to_term), so large results never load
+%% this process. Each call has a deadline enforced here: on expiry the
+%% caller gets `timeout', the port is told to cancel that request, and its
+%% late answer is dropped by ref. A port that does not even answer the
+%% cancel is considered hung: it is killed and this process exits.
+-module(libsql_conn).
+-behaviour(gen_server).
+
+-include("libsql_protocol.hrl").
+
+-export([start_link/2, request/4, open/3, close/2, os_pid/1]).
+-export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2,
+         format_status/2]).
+
+-define(CALL_MARGIN, 5000).
+-define(DEFAULT_TIMEOUT, 15000).
+-define(DEFAULT_CANCEL_TIMEOUT, 2000).
+
+-record(pending, {
+    from :: gen_server:from() | internal,  % who waits; internal: our own cancel
+    timer :: reference() | undefined,      % deadline timer
+    kind :: request | close | cancel       % close: stop after replying
+}).
+
+-record(state, {
+    port :: port() | undefined,            % the port program
+    os_pid :: integer() | undefined,       % its OS pid (for kill on hang)
+    owner_mon :: reference(),              % monitor of the process that opened us
+    next_ref = 1 :: pos_integer(),         % next request ref (wraps at 2^31-1)
+    pending = #{} :: #{pos_integer() => #pending{}},  % requests in the port
+    max_frame :: pos_integer(),            % largest request frame the port accepts
+    cancel_timeout :: pos_integer(),       % how long a cancel may go unanswered
+    timeout :: timeout(),                  % deadline of calls that give none
+    mode = local :: atom(),                % local | remote | replica, once open
+    target = <<>> :: binary()              % path or URL, for error messages (no secrets)
+}).
+
+%% ---- API used by libsql ------------------------------------------------
+
+%% @doc Start a connection process owned by Owner (it stops when Owner dies).
+-spec start_link(pid(), map()) -> {ok, pid()} | {error, term()}.
+start_link(Owner, Opts) ->
+    gen_server:start_link(?MODULE, {Owner, Opts}, []).
+
+%% @doc Open the database described by PortOpts (already validated).
+-type call_timeout() :: timeout() | default.
+
+-spec open(pid(), [{atom(), term()}], call_timeout()) -> {ok, map()} | {error, libsql:error()}.
+open(Conn, PortOpts, Timeout) ->
+    request(Conn, open, [PortOpts], Timeout).
+
+%% @doc Close the database and stop the process.
+-spec close(pid(), call_timeout()) -> ok | {error, libsql:error()}.
+close(Conn, Timeout) ->
+    case call(Conn, {close, Timeout}, Timeout) of
+        {reply, Bin} ->
+            case libsql_proto:decode_reply(Bin) of
+                {ok, ok} -> ok;
+                {error, _} = E -> E
+            end;
+        {error, #{code := closed}} -> ok;
+        {error, _} = E -> E
+    end.
+
+%% @doc Run one command on the port and return its decoded result.
+-spec request(pid(), atom(), [term()], call_timeout()) -> {ok, term()} | {error, libsql:error()}.
+request(Conn, Cmd, Args, Timeout) ->
+    {Arity, Body} = libsql_proto:encode_body(Cmd, Args),
+    case call(Conn, {request, Arity, Body, Timeout}, Timeout) of
+        {reply, Bin} -> libsql_proto:decode_reply(Bin);
+        {error, _} = E -> E
+    end.
+
+%% @doc The OS pid of the port program (for tests and operators).
+-spec os_pid(pid()) -> {ok, integer()} | {error, libsql:error()}.
+os_pid(Conn) ->
+    call(Conn, os_pid, 5000).
+
+%% The deadline is enforced by the connection process; the call's own
+%% timeout is only a backstop (gen_server:call also returns if it dies).
+call(Conn, Msg, Timeout) ->
+    CallTimeout = case Timeout of
+                      T when is_integer(T) -> T + ?CALL_MARGIN;
+                      _ -> infinity
+                  end,
+    try
+        gen_server:call(Conn, Msg, CallTimeout)
+    catch
+        exit:{timeout, _} ->
+            {error, libsql_proto:err(timeout, <<"the connection process did not answer">>)};
+        exit:{_, _} ->
+            {error, libsql_proto:err(closed, <<"the connection is closed">>)}
+    end.
+
+%% ---- gen_server ----------------------------------------------------------
+
+init({Owner, Opts}) ->
+    process_flag(trap_exit, true),
+    Exe = maps:get(port_executable, Opts, default_executable()),
+    MaxFrame = maps:get(max_frame, Opts, ?LSQ_DEFAULT_MAX_FRAME),
+    try open_port({spawn_executable, Exe},
+                  [{packet, 4}, binary, exit_status, use_stdio,
+                   {args, ["--max-frame", integer_to_list(MaxFrame)]}]) of
+        Port ->
+            {os_pid, OsPid} = erlang:port_info(Port, os_pid),
+            {ok, #state{port = Port, os_pid = OsPid,
+                        owner_mon = erlang:monitor(process, Owner),
+                        max_frame = MaxFrame,
+                        cancel_timeout = maps:get(cancel_timeout, Opts,
+                                                  ?DEFAULT_CANCEL_TIMEOUT),
+                        timeout = maps:get(timeout, Opts, ?DEFAULT_TIMEOUT),
+                        target = target(Opts)}}
+    catch
+        error:Reason ->
+            {stop, {port_start_failed, Exe, Reason}}
+    end.
+
+handle_call({request, Arity, Body, Timeout}, From, S) ->
+    case iolist_size(Body) + 8 > S#state.max_frame of
+        true ->
+            {reply, {error, libsql_proto:err(
+                              bad_argument,
+                              io_lib:format("request of ~b bytes is over the ~b-byte frame limit "
+                                            "(the max_frame option)",
+                                            [iolist_size(Body), S#state.max_frame]))}, S};
+        false ->
+            {noreply, send(Arity, Body, From, Timeout, request, S)}
+    end;
+handle_call({close, Timeout}, From, S) ->
+    {Arity, Body} = libsql_proto:encode_body(close, []),
+    {noreply, send(Arity, Body, From, Timeout, close, S)};
+handle_call(os_pid, _From, S) ->
+    {reply, {ok, S#state.os_pid}, S};
+handle_call(_Other, _From, S) ->
+    {reply, {error, libsql_proto:err(bad_argument, <<"unknown request">>)}, S}.
+
+handle_cast(_Msg, S) ->
+    {noreply, S}.
+
+handle_info({Port, {data, Bin}}, #state{port = Port} = S) ->
+    case libsql_proto:reply_ref(Bin) of
+        {ok, Ref} -> reply(Ref, Bin, S);
+        error ->
+            logger:warning(#{what => libsql_unexpected_frame, size => byte_size(Bin)},
+                           #{domain => [libsql]}),
+            {noreply, S}
+    end;
+handle_info({deadline, Ref}, S) ->
+    case maps:take(Ref, S#state.pending) of
+        {#pending{from = From, kind = Kind}, Pending} ->
+            gen_server:reply(From, {error, libsql_proto:err(
+                                             timeout, <<"the request did not finish in time; "
+                                                        "it was cancelled">>)}),
+            S1 = S#state{pending = Pending},
+            case Kind of
+                close -> stop_port(S1, normal);
+                _ -> {noreply, send_cancel(Ref, S1)}
+            end;
+        error ->
+            {noreply, S}
+    end;
+handle_info({cancel_deadline, Ref}, S) ->
+    case maps:is_key(Ref, S#state.pending) of
+        true ->
+            %% The port did not answer a control command, which its reading
+            %% thread handles at once: it is hung (or stopped). Kill it.
+            logger:error(#{what => libsql_port_hung, os_pid => S#state.os_pid},
+                         #{domain => [libsql]}),
+            kill_os_process(S#state.os_pid),
+            fail_all(port_exited, <<"the port program stopped answering and was killed">>,
+                     #{}, S),
+            {stop, {shutdown, port_hung}, S#state{pending = #{}, port = undefined}};
+        false ->
+            {noreply, S}
+    end;
+handle_info({Port, {exit_status, Status}}, #state{port = Port} = S) ->
+    Reason = libsql_proto:exit_reason(Status),
+    fail_all(port_exited, io_lib:format("the port program exited (status ~b)", [Status]),
+             #{exit_status => Status, reason => Reason}, S),
+    ExitReason = case Reason of
+                     normal -> normal;
+                     _ -> {port_exited, Reason}
+                 end,
+    {stop, ExitReason, S#state{pending = #{}, port = undefined}};
+handle_info({'EXIT', Port, _Why}, #state{port = Port} = S) ->
+    %% exit_status arrives separately and decides the reason.
+    {noreply, S};
+handle_info({'DOWN', Mon, process, _, _}, #state{owner_mon = Mon} = S) ->
+    stop_port(S, normal);
+handle_info({'EXIT', _From, Reason}, S) ->
+    %% Our supervisor (or a linked caller) is going away.
+    stop_port(S, Reason);
+handle_info(_Other, S) ->
+    {noreply, S}.
+
+terminate(_Reason, #state{port = Port}) when is_port(Port) ->
+    %% Closing stdin makes the port close its database and exit.
+    catch erlang:port_close(Port),
+    ok;
+terminate(_Reason, _S) ->
+    ok.
+
+%% Keep sys:get_state and crash reports free of secrets and huge queues.
+format_status(_Opt, [_PDict, #state{} = S]) ->
+    [{data, [{"State", #{mode => S#state.mode, target => S#state.target,
+                         os_pid => S#state.os_pid,
+                         pending => maps:size(S#state.pending)}}]}];
+format_status(_Opt, [_PDict, Other]) ->
+    [{data, [{"State", Other}]}].
+
+%% ---- internals -----------------------------------------------------------
+
+send(Arity, Body, From, Timeout0, Kind, #state{port = Port, next_ref = Ref} = S) ->
+    true = erlang:port_command(Port, libsql_proto:frame(Ref, Arity, Body)),
+    Timeout = case Timeout0 of default -> S#state.timeout; _ -> Timeout0 end,
+    Timer = case Timeout of
+                infinity -> undefined;
+                _ -> erlang:send_after(Timeout, self(), {deadline, Ref})
+            end,
+    P = #pending{from = From, timer = Timer, kind = Kind},
+    S#state{next_ref = next_ref(Ref), pending = maps:put(Ref, P, S#state.pending)}.
+
+send_cancel(Target, #state{port = Port, next_ref = Ref} = S) ->
+    {Arity, Body} = libsql_proto:encode_body(cancel, [Target]),
+    true = erlang:port_command(Port, libsql_proto:frame(Ref, Arity, Body)),
+    Timer = erlang:send_after(S#state.cancel_timeout, self(), {cancel_deadline, Ref}),
+    P = #pending{from = internal, timer = Timer, kind = cancel},
+    S#state{next_ref = next_ref(Ref), pending = maps:put(Ref, P, S#state.pending)}.
+
+next_ref(?LSQ_REF_MAX) -> 1;
+next_ref(Ref) -> Ref + 1.
+
+reply(Ref, Bin, S) ->
+    case maps:take(Ref, S#state.pending) of
+        {#pending{from = From, timer = Timer, kind = Kind}, Pending} ->
+            cancel_timer(Timer),
+            S1 = S#state{pending = Pending},
+            case Kind of
+                cancel -> {noreply, S1};
+                request -> gen_server:reply(From, {reply, Bin}), {noreply, S1};
+                close ->
+                    gen_server:reply(From, {reply, Bin}),
+                    stop_port(S1, normal)
+            end;
+        error ->
+            %% A late answer to a request that timed out: dropped.
+            {noreply, S}
+    end.
+
+cancel_timer(undefined) -> ok;
+cancel_timer(T) -> _ = erlang:cancel_timer(T, [{async, true}, {info, false}]), ok.
+
+fail_all(Code, Message, Extra, S) ->
+    Error = libsql_proto:err(Code, Message, Extra),
+    maps:foreach(fun(_Ref, #pending{from = internal}) -> ok;
+                    (_Ref, #pending{from = From, timer = T}) ->
+                         cancel_timer(T),
+                         gen_server:reply(From, {error, Error})
+                 end, S#state.pending).
+
+stop_port(#state{port = Port} = S, Reason) when is_port(Port) ->
+    fail_all(closed, <<"the connection was closed">>, #{}, S),
+    catch erlang:port_close(Port),
+    {stop, Reason, S#state{port = undefined, pending = #{}}};
+stop_port(S, Reason) ->
+    {stop, Reason, S}.
+
+kill_os_process(OsPid) when is_integer(OsPid) ->
+    _ = os:cmd("kill -9 " ++ integer_to_list(OsPid)),
+    ok;
+kill_os_process(_) ->
+    ok.
+
+default_executable() ->
+    case os:getenv("LIBSQL_PORT_EXECUTABLE") of
+        false -> filename:join(priv_dir(), "libsql_port");
+        Path -> Path
+    end.
+
+priv_dir() ->
+    case code:priv_dir(libsql) of
+        {error, bad_name} ->
+            filename:join(filename:dirname(filename:dirname(code:which(?MODULE))), "priv");
+        Dir -> Dir
+    end.
+
+target(#{path := P}) -> unicode:characters_to_binary(io_lib:format("~ts", [P]));
+target(_) -> <<>>.

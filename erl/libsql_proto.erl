@@ -1,0 +1,148 @@
+%% @doc Pure encoding and decoding of the port protocol (port/PROTOCOL.md):
+%% parameter checking and conversion, request bodies, replies, exit codes.
+%% No processes, no ports: unit-testable on its own.
+-module(libsql_proto).
+
+-include("libsql_protocol.hrl").
+
+-export([sql/1, params/1, encode_body/2, frame/3, reply_ref/1, decode_reply/1,
+         exit_reason/1, err/2, err/3]).
+
+-export_type([wire_value/0, wire_params/0]).
+
+-type wire_value() :: null | integer() | float() | binary() | {blob, binary()}
+                    | infinity | neg_infinity.
+-type wire_params() :: [wire_value()] | {named, [{binary(), wire_value()}]}.
+
+-define(INT64_MIN, -9223372036854775808).
+-define(INT64_MAX, 9223372036854775807).
+
+%% @doc SQL text as a binary: binaries, strings and iodata are accepted.
+-spec sql(term()) -> {ok, binary()} | {error, libsql:error()}.
+sql(Sql) when is_binary(Sql) -> {ok, Sql};
+sql(Sql) when is_list(Sql) ->
+    try unicode:characters_to_binary(Sql) of
+        Bin when is_binary(Bin) -> {ok, Bin};
+        _ -> {error, err(bad_argument, <<"SQL is not valid UTF-8 text">>)}
+    catch
+        error:_ -> {error, err(bad_argument, <<"SQL must be a binary, a string or iodata">>)}
+    end;
+sql(_) ->
+    {error, err(bad_argument, <<"SQL must be a binary, a string or iodata">>)}.
+
+%% @doc Check and convert parameters to their wire form. Errors name the
+%% offending parameter by position (1-based) or by name.
+-spec params(term()) -> {ok, wire_params()} | {error, libsql:error()}.
+params(List) when is_list(List) -> positional(List, 1, []);
+params(Map) when is_map(Map) -> named(maps:to_list(Map), []);
+params(_) ->
+    {error, err(bad_argument, <<"parameters must be a list (positional) or a map (named)">>)}.
+
+positional([], _, Acc) -> {ok, lists:reverse(Acc)};
+positional([V | Rest], N, Acc) ->
+    case value(V) of
+        {ok, W} -> positional(Rest, N + 1, [W | Acc]);
+        {error, Why} -> {error, param_error(integer_to_binary(N), Why)}
+    end;
+positional(_Improper, _, _) ->
+    {error, err(bad_argument, <<"parameters must be a proper list">>)}.
+
+named([], Acc) -> {ok, {named, lists:reverse(Acc)}};
+named([{K, V} | Rest], Acc) ->
+    case name(K) of
+        {ok, Name} ->
+            case value(V) of
+                {ok, W} -> named(Rest, [{Name, W} | Acc]);
+                {error, Why} -> {error, param_error(Name, Why)}
+            end;
+        error ->
+            {error, err(bad_argument,
+                          iolist_to_binary(io_lib:format(
+                              "parameter name ~0tP must be an atom or a binary",
+                              [K, 5])))}
+    end.
+
+name(K) when is_atom(K) -> {ok, atom_to_binary(K, utf8)};
+name(K) when is_binary(K), K =/= <<>> -> {ok, K};
+name(_) -> error.
+
+param_error(Which, Why) ->
+    err(bad_argument, iolist_to_binary(["parameter ", Which, ": ", Why]),
+          #{parameter => Which}).
+
+-spec value(term()) -> {ok, wire_value()} | {error, iodata()}.
+value(null) -> {ok, null};
+value(undefined) -> {ok, null};
+value(true) -> {ok, 1};
+value(false) -> {ok, 0};
+value(I) when is_integer(I), I >= ?INT64_MIN, I =< ?INT64_MAX -> {ok, I};
+value(I) when is_integer(I) ->
+    {error, io_lib:format("integer ~b is outside the 64-bit signed range", [I])};
+value(F) when is_float(F) -> {ok, F};
+value(B) when is_binary(B) -> {ok, B};
+value({blob, B} = V) when is_binary(B) -> {ok, V};
+value({text, T}) ->
+    try unicode:characters_to_binary(T) of
+        B when is_binary(B) -> {ok, B};
+        _ -> {error, "{text, _} holds invalid UTF-8"}
+    catch
+        error:_ -> {error, "{text, _} must hold iodata or a string"}
+    end;
+value(infinity) -> {ok, infinity};
+value(neg_infinity) -> {ok, neg_infinity};
+value(nan) -> {error, "NaN cannot be stored (SQLite has no NaN)"};
+value(Other) ->
+    {error, io_lib:format("unsupported value ~0tP (use null, an integer, a float, "
+                          "a binary, {blob, Binary} or {text, IoData})", [Other, 5])}.
+
+%% @doc The body of a request after its ref: the command atom and the
+%% arguments, each in external format without the version byte. The
+%% connection process puts the tuple header and ref in front (frame/3), so
+%% large binaries are never copied on the way to the port.
+-spec encode_body(atom(), [term()]) -> {non_neg_integer(), iodata()}.
+encode_body(Cmd, Args) ->
+    Parts = [strip(term_to_binary(T)) || T <- [Cmd | Args]],
+    {length(Args) + 2, Parts}.
+
+strip(<<131, Rest/binary>>) -> Rest.
+
+%% @doc A whole request frame for the port: {Ref, Cmd, Args...}.
+-spec frame(pos_integer(), pos_integer(), iodata()) -> iodata().
+frame(Ref, Arity, Body) when Arity < 256 ->
+    [<<131, 104, Arity, 98, Ref:32>> | Body].
+
+%% @doc The ref of a reply frame, read without decoding the frame.
+-spec reply_ref(binary()) -> {ok, non_neg_integer()} | error.
+reply_ref(<<?LSQ_REPLY_HEAD, Ref:32, _/binary>>) -> {ok, Ref};
+reply_ref(_) -> error.
+
+%% @doc Decode a reply frame: {ok, Result} or {error, Error}.
+-spec decode_reply(binary()) -> {ok, term()} | {error, libsql:error()}.
+decode_reply(Bin) ->
+    try binary_to_term(Bin) of
+        {_Ref, ok, Result} -> {ok, Result};
+        {_Ref, error, #{code := _} = E} -> {error, E};
+        Other -> {error, err(protocol, <<"unexpected reply from the port">>,
+                               #{reply => Other})}
+    catch
+        error:badarg -> {error, err(protocol, <<"undecodable reply from the port">>)}
+    end.
+
+%% @doc Map a port exit status to a reason a supervisor can act on.
+-spec exit_reason(integer()) -> atom() | {port_killed, pos_integer()}.
+exit_reason(?LSQ_EXIT_OK) -> normal;
+exit_reason(?LSQ_EXIT_READ) -> port_read_error;
+exit_reason(?LSQ_EXIT_WRITE) -> port_write_error;
+exit_reason(?LSQ_EXIT_NOMEM) -> port_out_of_memory;
+exit_reason(?LSQ_EXIT_USAGE) -> port_usage;
+exit_reason(?LSQ_EXIT_THREAD) -> port_thread_error;
+exit_reason(S) when S > 128 -> {port_killed, S - 128};
+exit_reason(_) -> port_failed.
+
+%% @doc An error term as the API returns it.
+-spec err(atom(), unicode:chardata()) -> libsql:error().
+err(Code, Message) -> err(Code, Message, #{}).
+
+-spec err(atom(), unicode:chardata(), map()) -> libsql:error().
+err(Code, Message, Extra) ->
+    Extra#{code => Code, message => unicode:characters_to_binary(Message)}.

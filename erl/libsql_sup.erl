@@ -1,0 +1,16 @@
+%% @doc Top supervisor of the libsql application.
+-module(libsql_sup).
+-behaviour(supervisor).
+
+-export([start_link/0, init/1]).
+
+-spec start_link() -> {ok, pid()} | {error, term()}.
+start_link() ->
+    supervisor:start_link({local, ?MODULE}, ?MODULE, []).
+
+init([]) ->
+    ConnSup = #{id => libsql_conn_sup,
+                start => {libsql_conn_sup, start_link, []},
+                type => supervisor,
+                shutdown => infinity},
+    {ok, {#{strategy => one_for_one, intensity => 5, period => 10}, [ConnSup]}}.
