@@ -60,7 +60,7 @@ deps:
 
 demo: deps
 	$(MAKE) all
-	erl -noshell -pa _build/default/lib/libsql/ebin -eval 'libsql_demo:main()' -s init stop
+	erl -noshell -pa _build/default/lib/libsql/ebin +pc unicode -eval 'libsql_demo:main()' -s init stop
 
 test-c: $(TEST_BIN)
 	$(TEST_BIN)

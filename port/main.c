@@ -59,8 +59,16 @@ static void send_reply(const ei_x_buff *x)
 {
     if (pthread_mutex_lock(&g_write_lock) != 0) fatal(LSQ_EXIT_THREAD, "lock");
     if (frame_write(OUT_FD, x->buff, (size_t)x->index) != 0) {
-        /* Nobody reads our replies any more: the owner is gone. */
+        /* Nobody reads our replies any more: the owner is gone. EPIPE is
+         * the expected way to learn it (the port was closed while a
+         * request ran), so it exits quietly. */
+        int e = errno;
         commands_close_all(&g_port);
+        if (e == EPIPE) {
+            DEBUG("stdout closed, exiting");
+            _exit(LSQ_EXIT_WRITE);
+        }
+        errno = e;
         fatal(LSQ_EXIT_WRITE, "writing a reply");
     }
     (void)pthread_mutex_unlock(&g_write_lock);

@@ -1,0 +1,153 @@
+%% Crash isolation with real OS processes: the port program killed with
+%% SIGKILL mid-query, its owner dying, the whole VM dying. The VM and other
+%% connections must be unaffected and no libsql_port process may remain.
+-module(libsql_crash_SUITE).
+
+-include_lib("common_test/include/ct.hrl").
+-include_lib("stdlib/include/assert.hrl").
+
+-export([all/0, init_per_suite/1, end_per_suite/1]).
+-export([kill_port_mid_query/1, kill_port_idle/1, owner_exit_stops_port/1,
+         close_stops_port/1, vm_killed_leaves_no_port/1, many_callers_all_answered/1]).
+
+-define(SLOW_SQL, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
+                  "SELECT count(*) FROM c WHERE x < 2000000000").
+
+all() ->
+    [kill_port_mid_query, kill_port_idle, owner_exit_stops_port, close_stops_port,
+     vm_killed_leaves_no_port, many_callers_all_answered].
+
+init_per_suite(Config) ->
+    {ok, _} = application:ensure_all_started(libsql),
+    Config.
+
+end_per_suite(_Config) ->
+    ok.
+
+kill_port_mid_query(Config) ->
+    {ok, Db} = libsql:open(#{path => db_path(Config, "kill.db")}),
+    {ok, Other} = libsql:open(#{path => db_path(Config, "other.db")}),
+    {ok, OsPid} = libsql_conn:os_pid(Db),
+    Mon = erlang:monitor(process, Db),
+    Self = self(),
+    Caller = spawn_link(fun() -> Self ! {result, libsql:query(Db, ?SLOW_SQL)} end),
+    timer:sleep(300),                         % the query is running now
+    ?assert(os_alive(OsPid)),
+    kill9(OsPid),
+    Result = receive {result, R} -> R after 5000 -> ct:fail(no_reply) end,
+    ?assertMatch({error, #{code := port_exited, exit_status := 137}}, Result),
+    ?assert(is_binary(libsql:format_error(Result))),
+    receive
+        {'DOWN', Mon, process, Db, Reason} ->
+            ?assertEqual({port_exited, {port_killed, 9}}, Reason)
+    after 5000 -> ct:fail(conn_still_alive)
+    end,
+    ?assertNot(is_process_alive(Caller)),
+    ?assert(wait_gone(OsPid, 2000)),
+    %% The other connection and the VM are unaffected.
+    ?assertEqual({ok, [<<"1">>], [{1}]}, libsql:query(Other, "SELECT 1")),
+    ?assertMatch({error, #{code := closed}}, libsql:query(Db, "SELECT 1")),
+    ok = libsql:close(Other).
+
+kill_port_idle(Config) ->
+    {ok, Db} = libsql:open(#{path => db_path(Config, "idle.db")}),
+    {ok, OsPid} = libsql_conn:os_pid(Db),
+    Mon = erlang:monitor(process, Db),
+    kill9(OsPid),
+    receive {'DOWN', Mon, process, Db, {port_exited, {port_killed, 9}}} -> ok
+    after 5000 -> ct:fail(conn_still_alive)
+    end,
+    ?assert(wait_gone(OsPid, 2000)).
+
+owner_exit_stops_port(Config) ->
+    Self = self(),
+    Path = db_path(Config, "owner.db"),
+    Owner = spawn(fun() ->
+                      {ok, Db} = libsql:open(#{path => Path}),
+                      {ok, OsPid} = libsql_conn:os_pid(Db),
+                      Self ! {opened, Db, OsPid},
+                      %% Die in the middle of a slow query.
+                      _ = libsql:query(Db, ?SLOW_SQL)
+                  end),
+    {Db, OsPid} = receive {opened, D, P} -> {D, P} after 5000 -> ct:fail(no_open) end,
+    Mon = erlang:monitor(process, Db),
+    timer:sleep(200),
+    exit(Owner, kill),
+    receive {'DOWN', Mon, process, Db, _} -> ok after 5000 -> ct:fail(conn_survived_owner) end,
+    ?assert(wait_gone(OsPid, 3000)).
+
+close_stops_port(Config) ->
+    {ok, Db} = libsql:open(#{path => db_path(Config, "close.db")}),
+    {ok, OsPid} = libsql_conn:os_pid(Db),
+    ok = libsql:close(Db),
+    ?assert(wait_gone(OsPid, 2000)),
+    ?assertNot(is_process_alive(Db)).
+
+%% A whole VM killed with SIGKILL: its port programs see stdin close and exit.
+vm_killed_leaves_no_port(Config) ->
+    Ebin = filename:dirname(code:which(libsql)),
+    Path = db_path(Config, "vm.db"),
+    Erl = os:find_executable("erl"),
+    Eval = "{ok, Db} = libsql:open(#{path => \"" ++ Path ++ "\"}), "
+           "{ok, P} = libsql_conn:os_pid(Db), "
+           "io:format(\"PORTPID ~b~n\", [P]), "
+           "spawn(fun() -> libsql:query(Db, \"" ?SLOW_SQL "\") end), "
+           "timer:sleep(infinity).",
+    VmPort = open_port({spawn_executable, Erl},
+                       [{args, ["-noshell", "-pa", Ebin, "-eval", Eval]},
+                        exit_status, stderr_to_stdout, {line, 1024}]),
+    {os_pid, VmPid} = erlang:port_info(VmPort, os_pid),
+    PortPid = wait_line(VmPort, 10000),
+    ?assert(os_alive(PortPid)),
+    timer:sleep(300),
+    kill9(VmPid),
+    receive {VmPort, {exit_status, _}} -> ok after 5000 -> ct:fail(vm_not_dead) end,
+    ?assert(wait_gone(PortPid, 3000)).
+
+%% All callers waiting on a connection get an answer when its port dies.
+many_callers_all_answered(Config) ->
+    {ok, Db} = libsql:open(#{path => db_path(Config, "many.db")}),
+    {ok, OsPid} = libsql_conn:os_pid(Db),
+    Self = self(),
+    Pids = [spawn(fun() -> Self ! {done, self(), libsql:query(Db, ?SLOW_SQL)} end)
+            || _ <- lists:seq(1, 10)],
+    timer:sleep(300),
+    kill9(OsPid),
+    [receive {done, P, R} ->
+         ?assertMatch({error, #{code := port_exited}}, R)
+     after 5000 -> ct:fail({no_answer, P})
+     end || P <- Pids],
+    ?assert(wait_gone(OsPid, 2000)).
+
+%% ---- helpers ---------------------------------------------------------------
+
+db_path(Config, Name) ->
+    filename:join(?config(priv_dir, Config), Name).
+
+kill9(OsPid) ->
+    [] = os:cmd("kill -9 " ++ integer_to_list(OsPid)),
+    ok.
+
+%% Alive and not a zombie.
+os_alive(OsPid) ->
+    case file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/stat") of
+        {ok, Stat} ->
+            [_, Rest] = binary:split(Stat, <<") ">>),
+            binary:first(Rest) =/= $Z;
+        {error, _} ->
+            false
+    end.
+
+wait_gone(OsPid, Ms) when Ms =< 0 -> not os_alive(OsPid);
+wait_gone(OsPid, Ms) ->
+    case os_alive(OsPid) of
+        false -> true;
+        true -> timer:sleep(50), wait_gone(OsPid, Ms - 50)
+    end.
+
+wait_line(Port, Ms) ->
+    receive
+        {Port, {data, {eol, "PORTPID " ++ N}}} -> list_to_integer(N);
+        {Port, {data, _Other}} -> wait_line(Port, Ms)
+    after Ms -> ct:fail(no_port_pid_line)
+    end.
