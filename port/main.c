@@ -61,9 +61,10 @@ static void send_reply(const ei_x_buff *x)
     if (frame_write(OUT_FD, x->buff, (size_t)x->index) != 0) {
         /* Nobody reads our replies any more: the owner is gone. EPIPE is
          * the expected way to learn it (the port was closed while a
-         * request ran), so it exits quietly. */
+         * request ran), so it exits quietly. The database is not closed
+         * here: this may be the reader thread while the worker uses it,
+         * and SQLite's journal makes an exit at any point safe. */
         int e = errno;
-        commands_close_all(&g_port);
         if (e == EPIPE) {
             DEBUG("stdout closed, exiting");
             _exit(LSQ_EXIT_WRITE);
