@@ -17,7 +17,8 @@ OPT ?= -O2 -g
 LDLIBS := -L$(EI_DIR)/lib -lei -lsqlite3 -lm -pthread
 
 BUILD ?= build/release
-PORT_SRCS := port/term.c port/errors.c port/frame_io.c port/commands.c port/backend_local.c
+PORT_SRCS := port/term.c port/errors.c port/frame_io.c port/commands.c port/exec.c \
+             port/cursors.c port/handles.c port/stmt_cache.c port/backend_local.c
 PORT_OBJS := $(PORT_SRCS:port/%.c=$(BUILD)/%.o)
 PORT_BIN ?= priv/libsql_port
 TEST_BIN := $(BUILD)/test_port

@@ -51,9 +51,22 @@ typedef struct lsq_backend {
      * statement is an error. */
     int (*prepare)(lsq_conn *c, const char *sql, size_t n, lsq_stmt **out,
                    lsq_error *err);
+    /* Prepare the first statement of a script; *used is the number of
+     * bytes it took (so the caller can go on with the rest). *out is NULL
+     * when only white space and comments were left. */
+    int (*prepare_next)(lsq_conn *c, const char *sql, size_t n, lsq_stmt **out,
+                        size_t *used, lsq_error *err);
     /* Bind every parameter of the statement, or fail naming the one at
-     * fault. Values must stay valid until the statement is reset. */
-    int (*bind)(lsq_stmt *s, const lsq_params *p, lsq_error *err);
+     * fault. copy == 0: values must stay valid until the statement is
+     * reset; copy == 1: the backend keeps its own copies (cursors). */
+    int (*bind)(lsq_stmt *s, const lsq_params *p, int copy, lsq_error *err);
+    /* Back to the start, bindings cleared: ready to be cached or rerun. */
+    void (*reset)(lsq_stmt *s);
+    /* Introspection (NULL-safe results: empty string when unknown). */
+    int (*param_count)(lsq_stmt *s);
+    const char *(*param_name)(lsq_stmt *s, int i);      /* 1-based; NULL if positional */
+    const char *(*column_decltype)(lsq_stmt *s, int i); /* NULL if none */
+    int (*readonly)(lsq_stmt *s);                       /* 1 if it cannot write */
     /* Advance: LSQ_STEP_ROW, LSQ_STEP_DONE or LSQ_STEP_ERROR (*err set). */
     int (*step)(lsq_stmt *s, lsq_error *err);
     int (*column_count)(lsq_stmt *s);
@@ -69,6 +82,16 @@ typedef struct lsq_backend {
     long long (*last_insert_rowid)(lsq_conn *c);
     /* Stop whatever runs now, from any thread. */
     void (*interrupt)(lsq_conn *c);
+
+    /* Connection facts and settings (NULL where a backend has none). */
+    int (*autocommit)(lsq_conn *c);                  /* 1 outside a transaction */
+    const char *(*filename)(lsq_conn *c);            /* "" for memory */
+    int (*db_readonly)(lsq_conn *c);                 /* 1 if opened read-only */
+    int (*set_busy_timeout)(lsq_conn *c, int ms, lsq_error *err);
+    /* sqlite3_limit: the old value; value < 0 only reads. -1 on bad id. */
+    int (*limit)(lsq_conn *c, int id, int value);
+    /* Online backup of "main" into the file dest. 0 or -1. */
+    int (*backup)(lsq_conn *c, const char *dest, lsq_error *err);
 } lsq_backend;
 
 extern const lsq_backend lsq_backend_local;

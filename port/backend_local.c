@@ -16,6 +16,7 @@ struct lsq_stmt {
     sqlite3_stmt *st;   /* the prepared statement */
     lsq_conn *conn;     /* owning connection */
     unsigned char *bound; /* scratch: which parameters got a value */
+    int count;          /* parameters in the statement (size of bound - 1) */
 };
 
 static void set_db_error(lsq_error *err, sqlite3 *db, int rc)
@@ -96,12 +97,34 @@ static int only_trailing_noise(sqlite3 *db, const char *tail, size_t n, lsq_erro
     return 1;
 }
 
+static int wrap_stmt(lsq_conn *c, sqlite3_stmt *st, lsq_stmt **out, lsq_error *err)
+{
+    lsq_stmt *s = calloc(1, sizeof *s);
+
+    if (s == NULL) {
+        (void)sqlite3_finalize(st);
+        lsq_error_set(err, LSQ_E_NOMEM, "out of memory");
+        return -1;
+    }
+    s->st = st;
+    s->conn = c;
+    s->count = sqlite3_bind_parameter_count(st);
+    s->bound = calloc((size_t)s->count + 1, 1);
+    if (s->bound == NULL) {
+        (void)sqlite3_finalize(st);
+        free(s);
+        lsq_error_set(err, LSQ_E_NOMEM, "out of memory");
+        return -1;
+    }
+    *out = s;
+    return 0;
+}
+
 static int local_prepare(lsq_conn *c, const char *sql, size_t n, lsq_stmt **out,
                          lsq_error *err)
 {
     sqlite3_stmt *st = NULL;
     const char *tail = NULL;
-    lsq_stmt *s;
     int rc;
 
     *out = NULL;
@@ -119,30 +142,45 @@ static int local_prepare(lsq_conn *c, const char *sql, size_t n, lsq_stmt **out,
         return -1;
     }
     if (st == NULL) return 0;
-    s = calloc(1, sizeof *s);
-    if (s == NULL) {
-        (void)sqlite3_finalize(st);
-        lsq_error_set(err, LSQ_E_NOMEM, "out of memory");
-        return -1;
-    }
-    s->st = st;
-    s->conn = c;
-    *out = s;
-    return 0;
+    return wrap_stmt(c, st, out, err);
 }
 
-static int bind_one(lsq_stmt *s, int i, const lsq_value *v)
+static int local_prepare_next(lsq_conn *c, const char *sql, size_t n, lsq_stmt **out,
+                              size_t *used, lsq_error *err)
 {
+    sqlite3_stmt *st = NULL;
+    const char *tail = NULL;
+    int rc;
+
+    *out = NULL;
+    *used = n;
+    if (n > (size_t)0x7ffffffe) {
+        lsq_error_set(err, "toobig", "SQL text too long");
+        return -1;
+    }
+    rc = sqlite3_prepare_v2(c->db, sql, (int)n, &st, &tail);
+    if (rc != SQLITE_OK) {
+        set_db_error(err, c->db, rc);
+        return -1;
+    }
+    *used = tail != NULL ? (size_t)(tail - sql) : n;
+    if (st == NULL) return 0;
+    return wrap_stmt(c, st, out, err);
+}
+
+static int bind_one(lsq_stmt *s, int i, const lsq_value *v, int copy)
+{
+    sqlite3_destructor_type how = copy ? SQLITE_TRANSIENT : SQLITE_STATIC;
+
     switch (v->type) {
     case LSQ_NULL: return sqlite3_bind_null(s->st, i);
     case LSQ_INT: return sqlite3_bind_int64(s->st, i, v->u.i);
     case LSQ_REAL: return sqlite3_bind_double(s->st, i, v->u.r);
     case LSQ_TEXT:
         return sqlite3_bind_text64(s->st, i, v->u.s.n ? v->u.s.p : "", v->u.s.n,
-                                   SQLITE_STATIC, SQLITE_UTF8);
+                                   how, SQLITE_UTF8);
     case LSQ_BLOB:
-        return sqlite3_bind_blob64(s->st, i, v->u.s.n ? v->u.s.p : "", v->u.s.n,
-                                   SQLITE_STATIC);
+        return sqlite3_bind_blob64(s->st, i, v->u.s.n ? v->u.s.p : "", v->u.s.n, how);
     }
     return SQLITE_MISUSE;
 }
@@ -178,12 +216,13 @@ static int named_index(sqlite3_stmt *st, const lsq_name *nm)
     return idx;
 }
 
-static int local_bind(lsq_stmt *s, const lsq_params *p, lsq_error *err)
+static int local_bind(lsq_stmt *s, const lsq_params *p, int copy, lsq_error *err)
 {
-    int count = sqlite3_bind_parameter_count(s->st);
+    int count = s->count;
     int rc = SQLITE_OK, idx, i;
     size_t k;
 
+    (void)sqlite3_reset(s->st);
     (void)sqlite3_clear_bindings(s->st);
     if (p->names == NULL) {
         if (p->n != (size_t)count) {
@@ -193,16 +232,11 @@ static int local_bind(lsq_stmt *s, const lsq_params *p, lsq_error *err)
             return -1;
         }
         for (i = 0; i < count && rc == SQLITE_OK; i++)
-            rc = bind_one(s, i + 1, &p->values[i]);
+            rc = bind_one(s, i + 1, &p->values[i], copy);
         if (rc != SQLITE_OK) goto sqlite_error;
         return 0;
     }
-    free(s->bound);
-    s->bound = calloc((size_t)count + 1, 1);
-    if (s->bound == NULL) {
-        lsq_error_set(err, LSQ_E_NOMEM, "out of memory");
-        return -1;
-    }
+    memset(s->bound, 0, (size_t)count + 1);
     for (k = 0; k < p->n; k++) {
         idx = named_index(s->st, &p->names[k]);
         if (idx < 0) {
@@ -222,7 +256,7 @@ static int local_bind(lsq_stmt *s, const lsq_params *p, lsq_error *err)
             return -1;
         }
         s->bound[idx] = 1;
-        rc = bind_one(s, idx, &p->values[k]);
+        rc = bind_one(s, idx, &p->values[k], copy);
         if (rc != SQLITE_OK) goto sqlite_error;
     }
     for (i = 1; i <= count; i++) {
@@ -305,6 +339,17 @@ static int local_column_value(lsq_stmt *s, int i, lsq_value *v, lsq_error *err)
     return 0;
 }
 
+static void local_reset(lsq_stmt *s)
+{
+    (void)sqlite3_reset(s->st);
+    (void)sqlite3_clear_bindings(s->st);
+}
+
+static int local_param_count(lsq_stmt *s) { return s->count; }
+static const char *local_param_name(lsq_stmt *s, int i) { return sqlite3_bind_parameter_name(s->st, i); }
+static const char *local_column_decltype(lsq_stmt *s, int i) { return sqlite3_column_decltype(s->st, i); }
+static int local_stmt_readonly(lsq_stmt *s) { return sqlite3_stmt_readonly(s->st); }
+
 static void local_finalize(lsq_stmt *s)
 {
     if (s == NULL) return;
@@ -317,13 +362,84 @@ static long long local_changes(lsq_conn *c) { return sqlite3_changes64(c->db); }
 static long long local_total_changes(lsq_conn *c) { return sqlite3_total_changes64(c->db); }
 static long long local_last_insert_rowid(lsq_conn *c) { return sqlite3_last_insert_rowid(c->db); }
 static void local_interrupt(lsq_conn *c) { sqlite3_interrupt(c->db); }
+static int local_autocommit(lsq_conn *c) { return sqlite3_get_autocommit(c->db); }
+
+static const char *local_filename(lsq_conn *c)
+{
+    const char *z = sqlite3_db_filename(c->db, "main");
+    return z != NULL ? z : "";
+}
+
+static int local_db_readonly(lsq_conn *c) { return sqlite3_db_readonly(c->db, "main") == 1; }
+
+static int local_set_busy_timeout(lsq_conn *c, int ms, lsq_error *err)
+{
+    int rc = sqlite3_busy_timeout(c->db, ms);
+
+    if (rc != SQLITE_OK) {
+        set_db_error(err, c->db, rc);
+        return -1;
+    }
+    return 0;
+}
+
+static int local_limit(lsq_conn *c, int id, int value)
+{
+    return sqlite3_limit(c->db, id, value);
+}
+
+/* Copy "main" page by page so the source stays usable meanwhile; a busy
+ * source or destination is retried for a bounded time. */
+static int local_backup(lsq_conn *c, const char *dest, lsq_error *err)
+{
+    sqlite3 *out = NULL;
+    sqlite3_backup *b;
+    int rc, waits = 0;
+
+    rc = sqlite3_open_v2(dest, &out, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                         SQLITE_OPEN_URI, NULL);
+    if (rc != SQLITE_OK) {
+        lsq_error_sqlite(err, rc, out ? sqlite3_errmsg(out) : NULL);
+        (void)sqlite3_close_v2(out);
+        return -1;
+    }
+    b = sqlite3_backup_init(out, "main", c->db, "main");
+    if (b == NULL) {
+        set_db_error(err, out, sqlite3_errcode(out));
+        (void)sqlite3_close_v2(out);
+        return -1;
+    }
+    do {
+        rc = sqlite3_backup_step(b, 256);
+        if ((rc == SQLITE_BUSY || rc == SQLITE_LOCKED) && waits++ < 1000)
+            (void)sqlite3_sleep(10);
+    } while (rc == SQLITE_OK || ((rc == SQLITE_BUSY || rc == SQLITE_LOCKED) && waits <= 1000));
+    (void)sqlite3_backup_finish(b);
+    if (rc != SQLITE_DONE) {
+        lsq_error_sqlite(err, rc, sqlite3_errmsg(out));
+        (void)sqlite3_close_v2(out);
+        return -1;
+    }
+    rc = sqlite3_close_v2(out);
+    if (rc != SQLITE_OK) {
+        lsq_error_sqlite(err, rc, NULL);
+        return -1;
+    }
+    return 0;
+}
 
 const lsq_backend lsq_backend_local = {
     .mode = "local",
     .open = local_open,
     .close = local_close,
     .prepare = local_prepare,
+    .prepare_next = local_prepare_next,
     .bind = local_bind,
+    .reset = local_reset,
+    .param_count = local_param_count,
+    .param_name = local_param_name,
+    .column_decltype = local_column_decltype,
+    .readonly = local_stmt_readonly,
     .step = local_step,
     .column_count = local_column_count,
     .column_name = local_column_name,
@@ -333,4 +449,10 @@ const lsq_backend lsq_backend_local = {
     .total_changes = local_total_changes,
     .last_insert_rowid = local_last_insert_rowid,
     .interrupt = local_interrupt,
+    .autocommit = local_autocommit,
+    .filename = local_filename,
+    .db_readonly = local_db_readonly,
+    .set_busy_timeout = local_set_busy_timeout,
+    .limit = local_limit,
+    .backup = local_backup,
 };

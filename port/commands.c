@@ -1,18 +1,20 @@
 /*
- * commands.c - the command table and the handlers of worker commands.
+ * commands.c - the command table, dispatch, and the connection-level
+ * commands: open, close, ping, info, stats, settings, backup, reset.
  *
  * Each handler receives a request whose term was checked (term_check) and
- * whose argument count matches the table, decodes its arguments, runs them
- * through the open connection's backend and encodes exactly one reply.
- * Bad arguments are answered {Ref, error, #{code => bad_argument}}.
+ * whose argument count matches the table; it decodes its arguments and
+ * encodes exactly one reply. Statement commands live in exec.c, prepared
+ * statements and cursors in cursors.c.
  */
-#include "commands.h"
+#include "cmd_internal.h"
 #include "protocol.h"
 
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-typedef int (*handler_fn)(lsq_port *p, const lsq_request *r, ei_x_buff *x);
 
 typedef struct command {
     const char *name;   /* request atom */
@@ -24,8 +26,12 @@ typedef struct command {
 static int cmd_open(lsq_port *p, const lsq_request *r, ei_x_buff *x);
 static int cmd_close(lsq_port *p, const lsq_request *r, ei_x_buff *x);
 static int cmd_ping(lsq_port *p, const lsq_request *r, ei_x_buff *x);
-static int cmd_query(lsq_port *p, const lsq_request *r, ei_x_buff *x);
-static int cmd_execute(lsq_port *p, const lsq_request *r, ei_x_buff *x);
+static int cmd_info(lsq_port *p, const lsq_request *r, ei_x_buff *x);
+static int cmd_stats(lsq_port *p, const lsq_request *r, ei_x_buff *x);
+static int cmd_set_busy_timeout(lsq_port *p, const lsq_request *r, ei_x_buff *x);
+static int cmd_limit(lsq_port *p, const lsq_request *r, ei_x_buff *x);
+static int cmd_backup(lsq_port *p, const lsq_request *r, ei_x_buff *x);
+static int cmd_reset(lsq_port *p, const lsq_request *r, ei_x_buff *x);
 
 static const command aCommand[] = {
     { "open", 1, CMD_WORKER, cmd_open },
@@ -33,6 +39,22 @@ static const command aCommand[] = {
     { "ping", 0, CMD_WORKER, cmd_ping },
     { "query", 2, CMD_WORKER, cmd_query },
     { "execute", 2, CMD_WORKER, cmd_execute },
+    { "batch", 2, CMD_WORKER, cmd_batch },
+    { "execute_many", 2, CMD_WORKER, cmd_execute_many },
+    { "execute_script", 1, CMD_WORKER, cmd_execute_script },
+    { "prepare", 1, CMD_WORKER, cmd_prepare },
+    { "stmt_query", 2, CMD_WORKER, cmd_stmt_query },
+    { "stmt_execute", 2, CMD_WORKER, cmd_stmt_execute },
+    { "finalize", 1, CMD_WORKER, cmd_finalize },
+    { "cursor_open", 2, CMD_WORKER, cmd_cursor_open },
+    { "cursor_fetch", 2, CMD_WORKER, cmd_cursor_fetch },
+    { "cursor_close", 1, CMD_WORKER, cmd_cursor_close },
+    { "info", 0, CMD_WORKER, cmd_info },
+    { "stats", 0, CMD_WORKER, cmd_stats },
+    { "set_busy_timeout", 1, CMD_WORKER, cmd_set_busy_timeout },
+    { "limit", 2, CMD_WORKER, cmd_limit },
+    { "backup", 1, CMD_WORKER, cmd_backup },
+    { "reset", 0, CMD_WORKER, cmd_reset },
     { "interrupt", 0, CMD_CONTROL, NULL },
     { "cancel", 1, CMD_CONTROL, NULL },
 };
@@ -59,27 +81,52 @@ int commands_reply_error(ei_x_buff *x, long ref, const lsq_error *e)
     return lsq_error_encode(x, e);
 }
 
-static int reply_ok_atom(ei_x_buff *x, long ref)
+int cmd_reply_ok_atom(ei_x_buff *x, long ref)
 {
     if (term_reply_begin(x, ref, "ok") != 0) return -1;
     return ei_x_encode_atom(x, "ok");
 }
 
+int cmd_reply_errorf(ei_x_buff *x, long ref, const char *code, const char *fmt, ...)
+{
+    lsq_error err;
+    va_list ap;
+
+    lsq_error_set(&err, code, "%s", "");
+    va_start(ap, fmt);
+    (void)vsnprintf(err.message, sizeof err.message, fmt, ap);
+    va_end(ap);
+    return commands_reply_error(x, ref, &err);
+}
+
+int cmd_need_conn(lsq_port *p, const lsq_request *r, ei_x_buff *x)
+{
+    if (p->conn != NULL) return 0;
+    if (cmd_reply_errorf(x, r->ref, LSQ_E_CLOSED, "the connection is closed") != 0) return -1;
+    return 1;
+}
+
 int commands_dispatch(lsq_port *p, const lsq_request *r, ei_x_buff *x)
 {
     const command *c = find_command(r->cmd);
-    lsq_error err;
+    int rc;
 
+    p->n.requests++;
     if (c == NULL || c->fn == NULL) {
-        lsq_error_set(&err, LSQ_E_BAD_FRAME, "unknown command %.100s", r->cmd);
-        return commands_reply_error(x, r->ref, &err);
+        p->n.errors++;
+        return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_FRAME, "unknown command %.100s", r->cmd);
     }
     if (c->nargs != r->nargs) {
-        lsq_error_set(&err, LSQ_E_BAD_FRAME, "command %s takes %d argument%s, %d given",
-                      c->name, c->nargs, c->nargs == 1 ? "" : "s", r->nargs);
-        return commands_reply_error(x, r->ref, &err);
+        p->n.errors++;
+        return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_FRAME,
+                                "command %s takes %d argument%s, %d given",
+                                c->name, c->nargs, c->nargs == 1 ? "" : "s", r->nargs);
     }
-    return c->fn(p, r, x);
+    rc = c->fn(p, r, x);
+    /* A reply is 131,104,3,98,Ref:32 then the tag atom: byte 8 is the
+     * atom's type, byte 9 its length, its text ("ok"/"error") from 10. */
+    if (rc == 0 && x->index > 12 && memcmp(x->buff + 10, "error", 5) == 0) p->n.errors++;
+    return rc;
 }
 
 void commands_interrupt(lsq_port *p)
@@ -89,19 +136,35 @@ void commands_interrupt(lsq_port *p)
     (void)pthread_mutex_unlock(&p->conn_lock);
 }
 
-void commands_close_all(lsq_port *p)
+/* Detach the connection under the lock; close it outside. */
+static int close_conn(lsq_port *p, lsq_error *err)
 {
-    lsq_error err;
     lsq_conn *c;
     const lsq_backend *be;
 
-    if (pthread_mutex_lock(&p->conn_lock) != 0) return;
+    cmd_release_handles(p);
+    cache_free(p->cache);
+    p->cache = NULL;
+    if (pthread_mutex_lock(&p->conn_lock) != 0) {
+        lsq_error_set(err, "internal", "lock failed");
+        return -1;
+    }
     c = p->conn;
     be = p->be;
     p->conn = NULL;
     p->be = NULL;
     (void)pthread_mutex_unlock(&p->conn_lock);
-    if (c != NULL) (void)be->close(c, &err);
+    return c != NULL ? be->close(c, err) : 0;
+}
+
+void commands_close_all(lsq_port *p)
+{
+    lsq_error err;
+
+    (void)close_conn(p, &err);
+    free(p->h.a);
+    p->h.a = NULL;
+    p->h.n = p->h.cap = 0;
 }
 
 /* ---- open / close / ping -------------------------------------------- */
@@ -118,24 +181,27 @@ static int atom_at(const char *buf, int *idx, char *out)
 }
 
 /* Decode the open options: a proper list of {Key, Value} pairs. */
-static int decode_open_opts(const char *buf, int idx, lsq_open_opts *o, lsq_error *err)
+static int decode_open_opts(const char *buf, int idx, lsq_open_opts *o, long long *cache_size,
+                            lsq_error *err)
 {
     char key[MAXATOMLEN_UTF8];
     const char *path = NULL;
     size_t path_len = 0;
     int n, i, arity, type, size;
-    long long ms;
+    long long v;
 
     o->path = NULL;
     o->read_only = 0;
     o->create = 1;
     o->busy_timeout_ms = 5000;
+    *cache_size = LSQ_DEFAULT_CACHE_SIZE;
     if (ei_get_type(buf, &idx, &type, &size) != 0 ||
         (type != ERL_LIST_EXT && type != ERL_NIL_EXT) ||
         ei_decode_list_header(buf, &idx, &n) != 0)
         goto bad;
     for (i = 0; i < n; i++) {
-        if (ei_decode_tuple_header(buf, &idx, &arity) != 0 || arity != 2 ||
+        if (ei_get_type(buf, &idx, &type, &size) != 0 || type != ERL_SMALL_TUPLE_EXT ||
+            ei_decode_tuple_header(buf, &idx, &arity) != 0 || arity != 2 ||
             atom_at(buf, &idx, key) != 0)
             goto bad;
         if (strcmp(key, "path") == 0) {
@@ -145,15 +211,18 @@ static int decode_open_opts(const char *buf, int idx, lsq_open_opts *o, lsq_erro
         } else if (strcmp(key, "create") == 0) {
             if (term_decode_bool(buf, &idx, &o->create) != 0) goto bad_value;
         } else if (strcmp(key, "busy_timeout") == 0) {
-            if (term_decode_int(buf, &idx, &ms) != 0 || ms < 0 || ms > 0x7fffffff)
+            if (term_decode_int(buf, &idx, &v) != 0 || v < 0 || v > 0x7fffffff)
                 goto bad_value;
-            o->busy_timeout_ms = (int)ms;
+            o->busy_timeout_ms = (int)v;
+        } else if (strcmp(key, "cache_size") == 0) {
+            if (term_decode_int(buf, &idx, &v) != 0 || v < 0 || v > 100000) goto bad_value;
+            *cache_size = v;
         } else {
             lsq_error_set(err, LSQ_E_BAD_ARGUMENT, "unknown open option %.100s", key);
             return -1;
         }
     }
-    if (n > 0 && ei_decode_list_header(buf, &idx, &n) != 0) goto bad; /* tail [] */
+    if (n > 0 && (ei_get_type(buf, &idx, &type, &size) != 0 || type != ERL_NIL_EXT)) goto bad;
     if (path == NULL) {
         lsq_error_set(err, LSQ_E_BAD_ARGUMENT, "open needs a path");
         return -1;
@@ -180,27 +249,37 @@ bad:
 
 static int cmd_open(lsq_port *p, const lsq_request *r, ei_x_buff *x)
 {
+    const lsq_backend *be = &lsq_backend_local;
     lsq_open_opts o;
     lsq_error err;
     lsq_conn *c = NULL;
-    int rc;
+    long long cache_size;
+    stmt_cache *cache;
 
-    if (p->conn != NULL) {
-        lsq_error_set(&err, LSQ_E_MISUSE, "a connection is already open on this port");
+    if (p->conn != NULL)
+        return cmd_reply_errorf(x, r->ref, LSQ_E_MISUSE,
+                                "a connection is already open on this port");
+    if (decode_open_opts(r->buf, r->idx, &o, &cache_size, &err) != 0)
+        return commands_reply_error(x, r->ref, &err);
+    cache = cache_new((size_t)cache_size, be->finalize);
+    if (cache == NULL) {
+        free(o.path);
+        return cmd_reply_errorf(x, r->ref, LSQ_E_NOMEM, "out of memory");
+    }
+    if (be->open(&o, &c, &err) != 0) {
+        free(o.path);
+        cache_free(cache);
         return commands_reply_error(x, r->ref, &err);
     }
-    if (decode_open_opts(r->buf, r->idx, &o, &err) != 0)
-        return commands_reply_error(x, r->ref, &err);
-    rc = lsq_backend_local.open(&o, &c, &err);
     free(o.path);
-    if (rc != 0) return commands_reply_error(x, r->ref, &err);
     if (pthread_mutex_lock(&p->conn_lock) != 0) {
-        (void)lsq_backend_local.close(c, &err);
-        lsq_error_set(&err, "internal", "lock failed");
-        return commands_reply_error(x, r->ref, &err);
+        (void)be->close(c, &err);
+        cache_free(cache);
+        return cmd_reply_errorf(x, r->ref, "internal", "lock failed");
     }
-    p->be = &lsq_backend_local;
+    p->be = be;
     p->conn = c;
+    p->cache = cache;
     (void)pthread_mutex_unlock(&p->conn_lock);
     if (term_reply_begin(x, r->ref, "ok") != 0 || ei_x_encode_map_header(x, 1) != 0 ||
         ei_x_encode_atom(x, "mode") != 0 || ei_x_encode_atom(x, p->be->mode) != 0)
@@ -211,239 +290,183 @@ static int cmd_open(lsq_port *p, const lsq_request *r, ei_x_buff *x)
 static int cmd_close(lsq_port *p, const lsq_request *r, ei_x_buff *x)
 {
     lsq_error err;
-    lsq_conn *c;
-    const lsq_backend *be;
 
-    if (p->conn == NULL) return reply_ok_atom(x, r->ref);
-    if (pthread_mutex_lock(&p->conn_lock) != 0) {
-        lsq_error_set(&err, "internal", "lock failed");
-        return commands_reply_error(x, r->ref, &err);
-    }
-    c = p->conn;
-    be = p->be;
-    p->conn = NULL;
-    p->be = NULL;
-    (void)pthread_mutex_unlock(&p->conn_lock);
-    if (be->close(c, &err) != 0) return commands_reply_error(x, r->ref, &err);
-    return reply_ok_atom(x, r->ref);
+    if (p->conn == NULL) return cmd_reply_ok_atom(x, r->ref);
+    if (close_conn(p, &err) != 0) return commands_reply_error(x, r->ref, &err);
+    return cmd_reply_ok_atom(x, r->ref);
 }
 
 static int cmd_ping(lsq_port *p, const lsq_request *r, ei_x_buff *x)
 {
-    lsq_error err;
+    int rc = cmd_need_conn(p, r, x);
 
-    if (p->conn == NULL) {
-        lsq_error_set(&err, LSQ_E_CLOSED, "the connection is closed");
-        return commands_reply_error(x, r->ref, &err);
-    }
-    return reply_ok_atom(x, r->ref);
+    return rc != 0 ? (rc < 0 ? -1 : 0) : cmd_reply_ok_atom(x, r->ref);
 }
 
-/* ---- query / execute ------------------------------------------------- */
+/* ---- information ----------------------------------------------------- */
 
-/* Decoded parameters of a request; arrays owned here, values point into
- * the request frame. */
-typedef struct decoded_params {
-    lsq_params p;
-    lsq_value *values;
-    lsq_name *names;
-} decoded_params;
-
-static void free_params(decoded_params *d)
+static int encode_kv_int(ei_x_buff *x, const char *k, long long v)
 {
-    free(d->values);
-    free(d->names);
+    return ei_x_encode_atom(x, k) || ei_x_encode_longlong(x, v) ? -1 : 0;
 }
 
-static int alloc_params(decoded_params *d, int n, int named, lsq_error *err)
+static int encode_kv_bool(ei_x_buff *x, const char *k, int v)
 {
-    size_t count = n > 0 ? (size_t)n : 1;
-
-    d->values = calloc(count, sizeof *d->values);
-    d->names = named ? calloc(count, sizeof *d->names) : NULL;
-    if (d->values == NULL || (named && d->names == NULL)) {
-        lsq_error_set(err, LSQ_E_NOMEM, "out of memory");
-        return -1;
-    }
-    d->p.n = (size_t)n;
-    d->p.values = d->values;
-    d->p.names = d->names;
-    return 0;
+    return ei_x_encode_atom(x, k) || ei_x_encode_atom(x, v ? "true" : "false") ? -1 : 0;
 }
 
-/* Params: [V, ...] (positional; a string of small integers counts too) or
- * {named, [{NameBinary, V}, ...]}. */
-static int decode_params(const char *buf, int idx, decoded_params *d, lsq_error *err)
+/* PRAGMA journal_mode as text, into buf (empty when unknown). */
+static void journal_mode(lsq_port *p, char *buf, size_t n)
 {
-    char atom[MAXATOMLEN_UTF8];
-    const char *why = NULL;
-    int type, size, n, i, arity;
-
-    memset(d, 0, sizeof *d);
-    if (ei_get_type(buf, &idx, &type, &size) != 0) goto bad;
-    if (type == ERL_NIL_EXT) return alloc_params(d, 0, 0, err);
-    if (type == ERL_STRING_EXT) {
-        /* [1,2,3] arrives as a string: one byte per integer. */
-        if (alloc_params(d, size, 0, err) != 0) return -1;
-        for (i = 0; i < size; i++) {
-            d->values[i].type = LSQ_INT;
-            d->values[i].u.i = (unsigned char)buf[idx + 3 + i];
-        }
-        return 0;
-    }
-    if (type == ERL_LIST_EXT) {
-        if (ei_decode_list_header(buf, &idx, &n) != 0) goto bad;
-        if (alloc_params(d, n, 0, err) != 0) return -1;
-        for (i = 0; i < n; i++) {
-            if (term_decode_value(buf, &idx, &d->values[i], &why) != 0) {
-                lsq_error_set(err, LSQ_E_BAD_ARGUMENT, "parameter %d: %s", i + 1, why);
-                return -1;
-            }
-        }
-        if (ei_get_type(buf, &idx, &type, &size) != 0 || type != ERL_NIL_EXT) goto bad;
-        return 0;
-    }
-    if (type == ERL_SMALL_TUPLE_EXT) {
-        if (ei_decode_tuple_header(buf, &idx, &arity) != 0 || arity != 2 ||
-            atom_at(buf, &idx, atom) != 0 || strcmp(atom, "named") != 0 ||
-            ei_get_type(buf, &idx, &type, &size) != 0 ||
-            (type != ERL_LIST_EXT && type != ERL_NIL_EXT) ||
-            ei_decode_list_header(buf, &idx, &n) != 0)
-            goto bad;
-        if (alloc_params(d, n, 1, err) != 0) return -1;
-        for (i = 0; i < n; i++) {
-            if (ei_decode_tuple_header(buf, &idx, &arity) != 0 || arity != 2 ||
-                term_decode_binary(buf, &idx, &d->names[i].p, &d->names[i].n) != 0)
-                goto bad;
-            if (term_decode_value(buf, &idx, &d->values[i], &why) != 0) {
-                lsq_error_set(err, LSQ_E_BAD_ARGUMENT, "parameter %.*s: %s",
-                              (int)(d->names[i].n > 200 ? 200 : d->names[i].n),
-                              d->names[i].p, why);
-                return -1;
-            }
-        }
-        if (n > 0 && (ei_get_type(buf, &idx, &type, &size) != 0 || type != ERL_NIL_EXT))
-            goto bad;
-        return 0;
-    }
-bad:
-    lsq_error_set(err, LSQ_E_BAD_ARGUMENT,
-                  "parameters must be a list of values or {named, [{Name, Value}]}");
-    return -1;
-}
-
-/* Encode {Columns, Rows} while stepping s; on a step error, *err is set and
- * 1 returned (the caller then encodes an error reply instead). */
-static int encode_rows(const lsq_backend *be, lsq_stmt *s, ei_x_buff *x, lsq_error *err)
-{
-    int ncol = be->column_count(s), i, rc;
-    const char *name;
-    size_t name_len;
-    lsq_value v;
-
-    if (ei_x_encode_tuple_header(x, 2) != 0) return -1;
-    if (ncol > 0 && ei_x_encode_list_header(x, ncol) != 0) return -1;
-    for (i = 0; i < ncol; i++) {
-        if (be->column_name(s, i, &name, &name_len) != 0) {
-            lsq_error_set(err, LSQ_E_NOMEM, "out of memory reading a column name");
-            return 1;
-        }
-        if (term_encode_binary(x, name, name_len) != 0) return -1;
-    }
-    if (ei_x_encode_empty_list(x) != 0) return -1;
-    for (;;) {
-        rc = be->step(s, err);
-        if (rc == LSQ_STEP_DONE) break;
-        if (rc == LSQ_STEP_ERROR) return 1;
-        if (ei_x_encode_list_header(x, 1) != 0 || ei_x_encode_tuple_header(x, ncol) != 0)
-            return -1;
-        for (i = 0; i < ncol; i++) {
-            if (be->column_value(s, i, &v, err) != 0) return 1;
-            if (term_encode_value(x, &v) != 0) return -1;
-        }
-    }
-    return ei_x_encode_empty_list(x);
-}
-
-/* Run Sql with Params. want_rows: reply {Columns, Rows}; else
- * {Changes, LastInsertRowid}. */
-static int run_statement(lsq_port *p, const lsq_request *r, ei_x_buff *x, int want_rows)
-{
-    const char *sql;
-    size_t sql_len;
-    int idx = r->idx, rc = 0;
-    decoded_params d;
     lsq_stmt *s = NULL;
     lsq_error err;
-    long long before, changes;
+    lsq_value v;
+    static const char sql[] = "PRAGMA journal_mode";
 
-    memset(&d, 0, sizeof d);
-    err.code = NULL;
-    if (p->conn == NULL) {
-        lsq_error_set(&err, LSQ_E_CLOSED, "the connection is closed");
-        return commands_reply_error(x, r->ref, &err);
-    }
-    if (term_decode_binary(r->buf, &idx, &sql, &sql_len) != 0) {
-        lsq_error_set(&err, LSQ_E_BAD_ARGUMENT, "SQL must be a binary");
-        return commands_reply_error(x, r->ref, &err);
-    }
-    if (decode_params(r->buf, idx, &d, &err) != 0) goto error_reply;
-    if (p->be->prepare(p->conn, sql, sql_len, &s, &err) != 0) goto error_reply;
-    if (s == NULL) {
-        /* Nothing but comments or white space: an empty result. */
-        if (d.p.n != 0) {
-            lsq_error_set(&err, LSQ_E_BAD_ARGUMENT, "the statement takes 0 parameters, %zu given",
-                          d.p.n);
-            goto error_reply;
-        }
-        free_params(&d);
-        if (term_reply_begin(x, r->ref, "ok") != 0) return -1;
-        if (want_rows)
-            return ei_x_encode_tuple_header(x, 2) || ei_x_encode_empty_list(x) ||
-                   ei_x_encode_empty_list(x) ? -1 : 0;
-        return ei_x_encode_tuple_header(x, 2) || ei_x_encode_longlong(x, 0) ||
-               ei_x_encode_longlong(x, p->be->last_insert_rowid(p->conn)) ? -1 : 0;
-    }
-    if (p->be->bind(s, &d.p, &err) != 0) goto error_reply;
-    if (term_reply_begin(x, r->ref, "ok") != 0) goto nomem;
-    if (want_rows) {
-        rc = encode_rows(p->be, s, x, &err);
-        if (rc < 0) goto nomem;
-        if (rc > 0) goto error_reply;
-    } else {
-        before = p->be->total_changes(p->conn);
-        do {
-            rc = p->be->step(s, &err);
-        } while (rc == LSQ_STEP_ROW);
-        if (rc == LSQ_STEP_ERROR) goto error_reply;
-        /* sqlite3_changes keeps the count of the last write even across a
-         * later SELECT or DDL: report 0 when this statement changed nothing. */
-        changes = p->be->total_changes(p->conn) == before ? 0 : p->be->changes(p->conn);
-        if (ei_x_encode_tuple_header(x, 2) != 0 || ei_x_encode_longlong(x, changes) != 0 ||
-            ei_x_encode_longlong(x, p->be->last_insert_rowid(p->conn)) != 0)
-            goto nomem;
-    }
-    p->be->finalize(s);
-    free_params(&d);
+    buf[0] = 0;
+    if (cmd_get_stmt(p, sql, sizeof sql - 1, &s, &err) != 0 || s == NULL) return;
+    if (p->be->step(s, &err) == LSQ_STEP_ROW && p->be->column_value(s, 0, &v, &err) == 0 &&
+        v.type == LSQ_TEXT)
+        (void)snprintf(buf, n, "%.*s", (int)(v.u.s.n < n ? v.u.s.n : n - 1), v.u.s.p);
+    cmd_put_stmt(p, sql, sizeof sql - 1, s);
+}
+
+static int cmd_info(lsq_port *p, const lsq_request *r, ei_x_buff *x)
+{
+    const lsq_backend *be = p->be;
+    char jm[32];
+    const char *file;
+    int rc = cmd_need_conn(p, r, x);
+
+    if (rc != 0) return rc < 0 ? -1 : 0;
+    journal_mode(p, jm, sizeof jm);
+    file = be->filename(p->conn);
+    if (term_reply_begin(x, r->ref, "ok") != 0 || ei_x_encode_map_header(x, 8) != 0 ||
+        encode_kv_int(x, "last_insert_rowid", be->last_insert_rowid(p->conn)) != 0 ||
+        encode_kv_int(x, "changes", be->changes(p->conn)) != 0 ||
+        encode_kv_int(x, "total_changes", be->total_changes(p->conn)) != 0 ||
+        encode_kv_bool(x, "autocommit", be->autocommit(p->conn)) != 0 ||
+        encode_kv_bool(x, "read_only", be->db_readonly(p->conn)) != 0 ||
+        ei_x_encode_atom(x, "file") != 0 || term_encode_binary(x, file, strlen(file)) != 0 ||
+        ei_x_encode_atom(x, "journal_mode") != 0 || term_encode_binary(x, jm, strlen(jm)) != 0 ||
+        ei_x_encode_atom(x, "mode") != 0 || ei_x_encode_atom(x, be->mode) != 0)
+        return -1;
     return 0;
-error_reply:
-    err.sql = sql;
-    err.sql_len = sql_len;
-    if (s != NULL) p->be->finalize(s);
-    free_params(&d);
-    return commands_reply_error(x, r->ref, &err);
-nomem:
-    if (s != NULL) p->be->finalize(s);
-    free_params(&d);
-    return -1;
 }
 
-static int cmd_query(lsq_port *p, const lsq_request *r, ei_x_buff *x)
+static int cmd_stats(lsq_port *p, const lsq_request *r, ei_x_buff *x)
 {
-    return run_statement(p, r, x, 1);
+    cache_stats cs;
+
+    memset(&cs, 0, sizeof cs);
+    if (p->cache != NULL) cache_get_stats(p->cache, &cs);
+    if (term_reply_begin(x, r->ref, "ok") != 0 || ei_x_encode_map_header(x, 11) != 0 ||
+        encode_kv_int(x, "requests", (long long)p->n.requests) != 0 ||
+        encode_kv_int(x, "errors", (long long)p->n.errors) != 0 ||
+        encode_kv_int(x, "rows", (long long)p->n.rows) != 0 ||
+        encode_kv_int(x, "prepares", (long long)p->n.prepares) != 0 ||
+        encode_kv_int(x, "cache_hits", (long long)cs.hits) != 0 ||
+        encode_kv_int(x, "cache_misses", (long long)cs.misses) != 0 ||
+        encode_kv_int(x, "cache_evictions", (long long)cs.evictions) != 0 ||
+        encode_kv_int(x, "cache_size", (long long)cs.size) != 0 ||
+        encode_kv_int(x, "cache_capacity", (long long)cs.capacity) != 0 ||
+        encode_kv_int(x, "statements", (long long)handles_count(&p->h, HANDLE_STMT)) != 0 ||
+        encode_kv_int(x, "cursors", (long long)handles_count(&p->h, HANDLE_CURSOR)) != 0)
+        return -1;
+    return 0;
 }
 
-static int cmd_execute(lsq_port *p, const lsq_request *r, ei_x_buff *x)
+/* ---- settings ---------------------------------------------------------- */
+
+static int cmd_set_busy_timeout(lsq_port *p, const lsq_request *r, ei_x_buff *x)
 {
-    return run_statement(p, r, x, 0);
+    int idx = r->idx, rc = cmd_need_conn(p, r, x);
+    long long ms;
+    lsq_error err;
+
+    if (rc != 0) return rc < 0 ? -1 : 0;
+    if (term_decode_int(r->buf, &idx, &ms) != 0 || ms < 0 || ms > 0x7fffffff)
+        return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
+                                "busy timeout must be an integer 0..2147483647 (ms)");
+    if (p->be->set_busy_timeout(p->conn, (int)ms, &err) != 0)
+        return commands_reply_error(x, r->ref, &err);
+    return cmd_reply_ok_atom(x, r->ref);
+}
+
+static const struct { const char *name; int id; } aLimit[] = {
+    { "length", SQLITE_LIMIT_LENGTH },
+    { "sql_length", SQLITE_LIMIT_SQL_LENGTH },
+    { "column", SQLITE_LIMIT_COLUMN },
+    { "expr_depth", SQLITE_LIMIT_EXPR_DEPTH },
+    { "compound_select", SQLITE_LIMIT_COMPOUND_SELECT },
+    { "vdbe_op", SQLITE_LIMIT_VDBE_OP },
+    { "function_arg", SQLITE_LIMIT_FUNCTION_ARG },
+    { "attached", SQLITE_LIMIT_ATTACHED },
+    { "like_pattern_length", SQLITE_LIMIT_LIKE_PATTERN_LENGTH },
+    { "variable_number", SQLITE_LIMIT_VARIABLE_NUMBER },
+    { "trigger_depth", SQLITE_LIMIT_TRIGGER_DEPTH },
+    { "worker_threads", SQLITE_LIMIT_WORKER_THREADS },
+};
+
+/* {limit, Name, Value}: set when Value >= 0, read when Value is -1;
+ * answers the value in force before. */
+static int cmd_limit(lsq_port *p, const lsq_request *r, ei_x_buff *x)
+{
+    char name[MAXATOMLEN_UTF8];
+    int idx = r->idx, rc = cmd_need_conn(p, r, x), id = -1;
+    long long v;
+    size_t i;
+
+    if (rc != 0) return rc < 0 ? -1 : 0;
+    if (atom_at(r->buf, &idx, name) != 0)
+        return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT, "limit name must be an atom");
+    for (i = 0; i < sizeof aLimit / sizeof aLimit[0]; i++)
+        if (strcmp(aLimit[i].name, name) == 0) id = aLimit[i].id;
+    if (id < 0)
+        return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT, "unknown limit %.100s", name);
+    if (term_decode_int(r->buf, &idx, &v) != 0 || v < -1 || v > 0x7fffffff)
+        return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
+                                "limit value must be -1 (read) or 0..2147483647");
+    if (term_reply_begin(x, r->ref, "ok") != 0 ||
+        ei_x_encode_longlong(x, p->be->limit(p->conn, id, (int)v)) != 0)
+        return -1;
+    return 0;
+}
+
+static int cmd_backup(lsq_port *p, const lsq_request *r, ei_x_buff *x)
+{
+    const char *dest;
+    size_t n;
+    char *z;
+    int idx = r->idx, rc = cmd_need_conn(p, r, x);
+    lsq_error err;
+
+    if (rc != 0) return rc < 0 ? -1 : 0;
+    if (term_decode_binary(r->buf, &idx, &dest, &n) != 0 || n == 0 || memchr(dest, 0, n))
+        return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
+                                "backup destination must be a non-empty path");
+    z = malloc(n + 1);
+    if (z == NULL) return cmd_reply_errorf(x, r->ref, LSQ_E_NOMEM, "out of memory");
+    memcpy(z, dest, n);
+    z[n] = 0;
+    rc = p->be->backup(p->conn, z, &err);
+    free(z);
+    if (rc != 0) return commands_reply_error(x, r->ref, &err);
+    return cmd_reply_ok_atom(x, r->ref);
+}
+
+/* Back to a clean state for the next user: handles released, an open
+ * transaction rolled back, query_only off. The statement cache stays. */
+static int cmd_reset(lsq_port *p, const lsq_request *r, ei_x_buff *x)
+{
+    lsq_error err;
+    int rc = cmd_need_conn(p, r, x);
+
+    if (rc != 0) return rc < 0 ? -1 : 0;
+    cmd_release_handles(p);
+    if (!p->be->autocommit(p->conn) && cmd_exec_simple(p, "ROLLBACK", &err) != 0)
+        return commands_reply_error(x, r->ref, &err);
+    if (cmd_exec_simple(p, "PRAGMA query_only = 0", &err) != 0)
+        return commands_reply_error(x, r->ref, &err);
+    return cmd_reply_ok_atom(x, r->ref);
 }

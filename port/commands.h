@@ -7,13 +7,28 @@
 
 #include <pthread.h>
 #include "backend.h"
+#include "handles.h"
+#include "stmt_cache.h"
 #include "term.h"
+
+#define LSQ_DEFAULT_CACHE_SIZE 100
+
+/* Counters reported by the `stats` command. */
+typedef struct port_counters {
+    unsigned long long requests; /* worker requests run */
+    unsigned long long errors;   /* of which answered with an error */
+    unsigned long long rows;     /* rows sent back */
+    unsigned long long prepares; /* statements compiled by the backend */
+} port_counters;
 
 /* State of one port program: at most one open connection. */
 typedef struct lsq_port {
     const lsq_backend *be;       /* backend of the open connection, or NULL */
     lsq_conn *conn;              /* the open connection, or NULL */
     pthread_mutex_t conn_lock;   /* held to change be/conn and by interrupt() */
+    stmt_cache *cache;           /* statements by SQL; NULL when closed */
+    handles h;                   /* prepared statements and cursors by id */
+    port_counters n;             /* counters */
 } lsq_port;
 
 /* Where a command runs. */
@@ -30,7 +45,7 @@ int commands_kind(const lsq_request *r);
 /* Encode a complete error reply {Ref, error, Map} into x. 0 or -1. */
 int commands_reply_error(ei_x_buff *x, long ref, const lsq_error *e);
 
-/* Close the connection if one is open (shutdown path). */
+/* Close the connection if one is open (shutdown path; worker thread). */
 void commands_close_all(lsq_port *p);
 
 /* Interrupt the running statement, if any (thread-safe). */

@@ -63,6 +63,7 @@ void lsq_error_set(lsq_error *e, const char *code, const char *fmt, ...)
     e->extended_code = -1;
     e->sql = NULL;
     e->sql_len = 0;
+    e->index = 0;
     va_start(ap, fmt);
     (void)vsnprintf(e->message, sizeof e->message, fmt, ap);
     va_end(ap);
@@ -74,12 +75,13 @@ void lsq_error_sqlite(lsq_error *e, int rc, const char *msg)
     e->extended_code = rc;
     e->sql = NULL;
     e->sql_len = 0;
+    e->index = 0;
     (void)snprintf(e->message, sizeof e->message, "%s", msg ? msg : sqlite3_errstr(rc));
 }
 
 int lsq_error_encode(ei_x_buff *x, const lsq_error *e)
 {
-    long n = 2 + (e->extended_code >= 0) + (e->sql != NULL);
+    long n = 2 + (e->extended_code >= 0) + (e->sql != NULL) + (e->index > 0);
 
     if (ei_x_encode_map_header(x, n) != 0 ||
         ei_x_encode_atom(x, "code") != 0 || ei_x_encode_atom(x, e->code) != 0 ||
@@ -93,6 +95,9 @@ int lsq_error_encode(ei_x_buff *x, const lsq_error *e)
     if (e->sql != NULL &&
         (ei_x_encode_atom(x, "sql") != 0 ||
          term_encode_binary(x, e->sql, e->sql_len) != 0))
+        return -1;
+    if (e->index > 0 &&
+        (ei_x_encode_atom(x, "index") != 0 || ei_x_encode_long(x, e->index) != 0))
         return -1;
     return 0;
 }

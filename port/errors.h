@@ -28,6 +28,7 @@ typedef struct lsq_error {
     char message[LSQ_ERRMSG_MAX]; /* human sentence, truncated to fit */
     const char *sql;            /* statement text, or NULL (not owned) */
     size_t sql_len;             /* its length */
+    long index;                 /* 1-based statement in a batch/script, 0 if none */
 } lsq_error;
 
 /* Fill *e with a client error; message printf-style, truncated safely. */

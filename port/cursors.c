@@ -1,0 +1,290 @@
+/*
+ * cursors.c - statements and cursors held by the Erlang side by id:
+ * prepare / stmt_query / stmt_execute / finalize, and cursor_open /
+ * cursor_fetch / cursor_close, which step SQLite only as rows are asked for.
+ */
+#include "cmd_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int decode_id(const lsq_request *r, int *idx, long long *id)
+{
+    return term_decode_int(r->buf, idx, id);
+}
+
+static int encode_cstr_or_null(ei_x_buff *x, const char *z)
+{
+    return z == NULL ? ei_x_encode_atom(x, "null") : term_encode_binary(x, z, strlen(z));
+}
+
+/* Info of a prepared statement: columns, declared types, parameters. */
+static int encode_stmt_info(lsq_port *p, lsq_stmt *s, ei_x_buff *x, lsq_error *err)
+{
+    const lsq_backend *be = p->be;
+    int ncol = be->column_count(s), npar = be->param_count(s), i, rc;
+
+    if (ei_x_encode_map_header(x, 5) != 0 || ei_x_encode_atom(x, "columns") != 0) return -1;
+    rc = cmd_encode_columns(p, s, x, err);
+    if (rc != 0) return rc;
+    if (ei_x_encode_atom(x, "decltypes") != 0) return -1;
+    if (ncol > 0 && ei_x_encode_list_header(x, ncol) != 0) return -1;
+    for (i = 0; i < ncol; i++)
+        if (encode_cstr_or_null(x, be->column_decltype(s, i)) != 0) return -1;
+    if (ei_x_encode_empty_list(x) != 0) return -1;
+    if (ei_x_encode_atom(x, "param_count") != 0 || ei_x_encode_long(x, npar) != 0) return -1;
+    if (ei_x_encode_atom(x, "param_names") != 0) return -1;
+    if (npar > 0 && ei_x_encode_list_header(x, npar) != 0) return -1;
+    for (i = 1; i <= npar; i++)
+        if (encode_cstr_or_null(x, be->param_name(s, i)) != 0) return -1;
+    if (ei_x_encode_empty_list(x) != 0) return -1;
+    if (ei_x_encode_atom(x, "readonly") != 0 ||
+        ei_x_encode_atom(x, be->readonly(s) ? "true" : "false") != 0)
+        return -1;
+    return 0;
+}
+
+/* {prepare, Sql} -> {Id, Info}. The statement is the caller's until
+ * finalize; it is not in the cache. */
+int cmd_prepare(lsq_port *p, const lsq_request *r, ei_x_buff *x)
+{
+    const char *sql;
+    size_t n;
+    int idx = r->idx, rc = cmd_need_conn(p, r, x);
+    lsq_stmt *s = NULL;
+    lsq_error err;
+    handle *h;
+
+    if (rc != 0) return rc < 0 ? -1 : 0;
+    if (term_decode_binary(r->buf, &idx, &sql, &n) != 0)
+        return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT, "SQL must be a binary");
+    if (p->be->prepare(p->conn, sql, n, &s, &err) != 0) {
+        err.sql = sql;
+        err.sql_len = n;
+        return commands_reply_error(x, r->ref, &err);
+    }
+    if (s == NULL)
+        return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
+                                "the SQL text holds no statement to prepare");
+    p->n.prepares++;
+    h = handles_add(&p->h, HANDLE_STMT, s, NULL, 0);
+    if (h == NULL) {
+        p->be->finalize(s);
+        return cmd_reply_errorf(x, r->ref, LSQ_E_NOMEM, "out of memory");
+    }
+    if (term_reply_begin(x, r->ref, "ok") != 0 || ei_x_encode_tuple_header(x, 2) != 0 ||
+        ei_x_encode_longlong(x, h->id) != 0)
+        return -1;
+    rc = encode_stmt_info(p, s, x, &err);
+    if (rc > 0) return commands_reply_error(x, r->ref, &err);
+    return rc;
+}
+
+static handle *find_or_reply(lsq_port *p, const lsq_request *r, int *idx, int kind,
+                             ei_x_buff *x, int *rc)
+{
+    long long id;
+    handle *h;
+
+    *rc = 0;
+    if (decode_id(r, idx, &id) != 0) {
+        *rc = cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT, "handle id must be an integer");
+        return NULL;
+    }
+    h = handles_get(&p->h, id, kind);
+    if (h == NULL)
+        *rc = cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
+                               kind == HANDLE_STMT
+                                   ? "unknown or finalized statement %lld"
+                                   : "unknown or closed cursor %lld", id);
+    return h;
+}
+
+/* {stmt_query, Id, Params} -> {Columns, Rows}. */
+int cmd_stmt_query(lsq_port *p, const lsq_request *r, ei_x_buff *x)
+{
+    int idx = r->idx, rc = cmd_need_conn(p, r, x), done;
+    decoded_params d;
+    lsq_error err;
+    handle *h;
+
+    if (rc != 0) return rc < 0 ? -1 : 0;
+    if ((h = find_or_reply(p, r, &idx, HANDLE_STMT, x, &rc)) == NULL) return rc;
+    if (cmd_decode_params(r->buf, idx, &d, NULL, &err) != 0)
+        return commands_reply_error(x, r->ref, &err);
+    rc = p->be->bind(h->stmt, &d.p, 0, &err) != 0 ? 1 : 0;
+    if (rc == 0) {
+        if (term_reply_begin(x, r->ref, "ok") != 0 || ei_x_encode_tuple_header(x, 2) != 0)
+            rc = -1;
+        if (rc == 0) rc = cmd_encode_columns(p, h->stmt, x, &err);
+        if (rc == 0) rc = cmd_encode_rows(p, h->stmt, -1, x, &done, &err);
+    }
+    p->be->reset(h->stmt);
+    cmd_free_params(&d);
+    if (rc > 0) return commands_reply_error(x, r->ref, &err);
+    return rc;
+}
+
+/* Like stmt_query but answers {Changes, LastInsertRowid}. */
+int cmd_stmt_execute(lsq_port *p, const lsq_request *r, ei_x_buff *x)
+{
+    int idx = r->idx, rc = cmd_need_conn(p, r, x), step;
+    decoded_params d;
+    lsq_error err;
+    handle *h;
+    long long before, changes;
+
+    if (rc != 0) return rc < 0 ? -1 : 0;
+    if ((h = find_or_reply(p, r, &idx, HANDLE_STMT, x, &rc)) == NULL) return rc;
+    if (cmd_decode_params(r->buf, idx, &d, NULL, &err) != 0)
+        return commands_reply_error(x, r->ref, &err);
+    rc = p->be->bind(h->stmt, &d.p, 0, &err);
+    if (rc == 0) {
+        before = p->be->total_changes(p->conn);
+        do {
+            step = p->be->step(h->stmt, &err);
+        } while (step == LSQ_STEP_ROW);
+        rc = step == LSQ_STEP_ERROR ? 1 : 0;
+        changes = p->be->total_changes(p->conn) == before ? 0 : p->be->changes(p->conn);
+    }
+    p->be->reset(h->stmt);
+    cmd_free_params(&d);
+    if (rc != 0) return commands_reply_error(x, r->ref, &err);
+    if (term_reply_begin(x, r->ref, "ok") != 0 || ei_x_encode_tuple_header(x, 2) != 0 ||
+        ei_x_encode_longlong(x, changes) != 0 ||
+        ei_x_encode_longlong(x, p->be->last_insert_rowid(p->conn)) != 0)
+        return -1;
+    return 0;
+}
+
+int cmd_finalize(lsq_port *p, const lsq_request *r, ei_x_buff *x)
+{
+    int idx = r->idx, rc;
+    handle *h;
+
+    if ((h = find_or_reply(p, r, &idx, HANDLE_STMT, x, &rc)) == NULL) return rc;
+    p->be->finalize(h->stmt);
+    handles_remove(&p->h, h);
+    return cmd_reply_ok_atom(x, r->ref);
+}
+
+/* {cursor_open, Sql, Params} -> {Id, Columns}. The statement comes from
+ * the cache and goes back on close; parameters are copied since the
+ * request frame is freed before the rows are read. */
+int cmd_cursor_open(lsq_port *p, const lsq_request *r, ei_x_buff *x)
+{
+    const char *sql;
+    size_t n;
+    char *copy;
+    int idx = r->idx, rc = cmd_need_conn(p, r, x);
+    decoded_params d;
+    lsq_error err;
+    lsq_stmt *s = NULL;
+    handle *h;
+
+    if (rc != 0) return rc < 0 ? -1 : 0;
+    if (term_decode_binary(r->buf, &idx, &sql, &n) != 0)
+        return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT, "SQL must be a binary");
+    if (cmd_decode_params(r->buf, idx, &d, NULL, &err) != 0) goto error;
+    if (cmd_get_stmt(p, sql, n, &s, &err) != 0) {
+        cmd_free_params(&d);
+        goto error;
+    }
+    if (s == NULL) {
+        cmd_free_params(&d);
+        lsq_error_set(&err, LSQ_E_BAD_ARGUMENT, "the SQL text holds no statement");
+        goto error;
+    }
+    rc = p->be->bind(s, &d.p, 1, &err);
+    cmd_free_params(&d);
+    if (rc != 0) {
+        cmd_put_stmt(p, sql, n, s);
+        goto error;
+    }
+    copy = malloc(n ? n : 1);
+    h = copy != NULL ? handles_add(&p->h, HANDLE_CURSOR, s, copy, n) : NULL;
+    if (h == NULL) {
+        free(copy);
+        cmd_put_stmt(p, sql, n, s);
+        return cmd_reply_errorf(x, r->ref, LSQ_E_NOMEM, "out of memory");
+    }
+    memcpy(copy, sql, n);
+    if (term_reply_begin(x, r->ref, "ok") != 0 || ei_x_encode_tuple_header(x, 2) != 0 ||
+        ei_x_encode_longlong(x, h->id) != 0)
+        return -1;
+    rc = cmd_encode_columns(p, s, x, &err);
+    if (rc > 0) return commands_reply_error(x, r->ref, &err);
+    return rc;
+error:
+    err.sql = sql;
+    err.sql_len = n;
+    return commands_reply_error(x, r->ref, &err);
+}
+
+/* {cursor_fetch, Id, Max} -> {Rows, Done}. */
+int cmd_cursor_fetch(lsq_port *p, const lsq_request *r, ei_x_buff *x)
+{
+    int idx = r->idx, rc = cmd_need_conn(p, r, x), done = 1;
+    long long max;
+    lsq_error err;
+    handle *h;
+
+    if (rc != 0) return rc < 0 ? -1 : 0;
+    if ((h = find_or_reply(p, r, &idx, HANDLE_CURSOR, x, &rc)) == NULL) return rc;
+    if (term_decode_int(r->buf, &idx, &max) != 0 || max < 1 || max > 100000000)
+        return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
+                                "fetch size must be an integer 1..100000000");
+    if (term_reply_begin(x, r->ref, "ok") != 0 || ei_x_encode_tuple_header(x, 2) != 0)
+        return -1;
+    if (h->done) {
+        if (ei_x_encode_empty_list(x) != 0) return -1;
+    } else {
+        rc = cmd_encode_rows(p, h->stmt, max, x, &done, &err);
+        if (rc < 0) return -1;
+        if (rc > 0) {
+            h->done = 1;
+            err.sql = h->sql;
+            err.sql_len = h->sql_len;
+            return commands_reply_error(x, r->ref, &err);
+        }
+        h->done = done;
+    }
+    return ei_x_encode_atom(x, h->done ? "true" : "false");
+}
+
+static void release_cursor(lsq_port *p, handle *h)
+{
+    char *sql = h->sql;
+
+    if (p->cache != NULL) cmd_put_stmt(p, sql, h->sql_len, h->stmt);
+    else p->be->finalize(h->stmt);
+    handles_remove(&p->h, h);
+    free(sql);
+}
+
+/* {cursor_close, Id} -> ok; closing an unknown or closed cursor is ok. */
+int cmd_cursor_close(lsq_port *p, const lsq_request *r, ei_x_buff *x)
+{
+    int idx = r->idx;
+    long long id;
+    handle *h;
+
+    if (decode_id(r, &idx, &id) != 0)
+        return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT, "cursor id must be an integer");
+    h = handles_get(&p->h, id, HANDLE_CURSOR);
+    if (h != NULL) release_cursor(p, h);
+    return cmd_reply_ok_atom(x, r->ref);
+}
+
+void cmd_release_handles(lsq_port *p)
+{
+    while (p->h.n > 0) {
+        handle *h = &p->h.a[p->h.n - 1];
+        if (h->kind == HANDLE_CURSOR) {
+            release_cursor(p, h);
+        } else {
+            p->be->finalize(h->stmt);
+            handles_remove(&p->h, h);
+        }
+    }
+}
