@@ -14,7 +14,8 @@
 
 -include("libsql_protocol.hrl").
 
--export([start_link/2, request/4, open/3, close/2, os_pid/1]).
+-export([start_link/2, request/4, request/5, send_request/5, await/2, open/3, close/2,
+         os_pid/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2,
          format_status/2]).
 
@@ -25,8 +26,15 @@
 -record(pending, {
     from :: gen_server:from() | internal,  % who waits; internal: our own cancel
     timer :: reference() | undefined,      % deadline timer
-    kind :: request | close | cancel       % close: stop after replying
+    kind :: kind()                         % what to do with the reply
 }).
+
+%% request: hand the reply to the caller; close: then stop; cancel: our
+%% own cancel; {cursor_open, Owner}: watch Owner and close the cursor when
+%% it dies; {cursor_close, Id}: forget it; reset: forget every cursor;
+%% orphan_cursor: a cursor_open whose caller gave up (close it on reply).
+-type kind() :: request | close | cancel | reset | orphan_cursor
+              | {cursor_open, pid()} | {cursor_close, integer()}.
 
 -record(state, {
     port :: port() | undefined,            % the port program
@@ -37,6 +45,7 @@
     max_frame :: pos_integer(),            % largest request frame the port accepts
     cancel_timeout :: pos_integer(),       % how long a cancel may go unanswered
     timeout :: timeout(),                  % deadline of calls that give none
+    cursors = #{} :: #{integer() => reference()},   % open cursors -> owner monitor
     mode = local :: atom(),                % local | remote | replica, once open
     target = <<>> :: binary()              % path or URL, for error messages (no secrets)
 }).
@@ -71,10 +80,36 @@ close(Conn, Timeout) ->
 %% @doc Run one command on the port and return its decoded result.
 -spec request(pid(), atom(), [term()], call_timeout()) -> {ok, term()} | {error, libsql:error()}.
 request(Conn, Cmd, Args, Timeout) ->
+    request(Conn, Cmd, Args, Timeout, request).
+
+-spec request(pid(), atom(), [term()], call_timeout(), kind()) ->
+          {ok, term()} | {error, libsql:error()}.
+request(Conn, Cmd, Args, Timeout, Kind) ->
     {Arity, Body} = libsql_proto:encode_body(Cmd, Args),
-    case call(Conn, {request, Arity, Body, Timeout}, Timeout) of
+    case call(Conn, {request, Arity, Body, Timeout, Kind}, Timeout) of
         {reply, Bin} -> libsql_proto:decode_reply(Bin);
         {error, _} = E -> E
+    end.
+
+%% @doc Send a request without waiting; collect the answer with await/2.
+%% Lets a caller keep one request in flight while it works (fold prefetch).
+-spec send_request(pid(), atom(), [term()], call_timeout(), kind()) -> term().
+send_request(Conn, Cmd, Args, Timeout, Kind) ->
+    {Arity, Body} = libsql_proto:encode_body(Cmd, Args),
+    gen_server:send_request(Conn, {request, Arity, Body, Timeout, Kind}).
+
+%% @doc The decoded answer to a send_request/5.
+-spec await(term(), call_timeout()) -> {ok, term()} | {error, libsql:error()}.
+await(ReqId, Timeout) ->
+    Wait = case Timeout of
+               T when is_integer(T) -> T + ?CALL_MARGIN;
+               _ -> infinity
+           end,
+    case gen_server:receive_response(ReqId, Wait) of
+        {reply, {reply, Bin}} -> libsql_proto:decode_reply(Bin);
+        {reply, {error, _} = E} -> E;
+        timeout -> {error, libsql_proto:err(timeout, <<"the connection process did not answer">>)};
+        {error, _} -> {error, libsql_proto:err(closed, <<"the connection is closed">>)}
     end.
 
 %% @doc The OS pid of the port program (for tests and operators).
@@ -122,6 +157,8 @@ init({Owner, Opts}) ->
     end.
 
 handle_call({request, Arity, Body, Timeout}, From, S) ->
+    handle_call({request, Arity, Body, Timeout, request}, From, S);
+handle_call({request, Arity, Body, Timeout, Kind}, From, S) ->
     case iolist_size(Body) + 8 > S#state.max_frame of
         true ->
             {reply, {error, libsql_proto:err(
@@ -130,7 +167,7 @@ handle_call({request, Arity, Body, Timeout}, From, S) ->
                                             "(the max_frame option)",
                                             [iolist_size(Body), S#state.max_frame]))}, S};
         false ->
-            {noreply, send(Arity, Body, From, Timeout, request, S)}
+            {noreply, send(Arity, Body, From, Timeout, Kind, forget_cursor(Kind, S))}
     end;
 handle_call({close, Timeout}, From, S) ->
     {Arity, Body} = libsql_proto:encode_body(close, []),
@@ -160,6 +197,10 @@ handle_info({deadline, Ref}, S) ->
             S1 = S#state{pending = Pending},
             case Kind of
                 close -> stop_port(S1, normal);
+                {cursor_open, _} ->
+                    %% Keep listening: if the cursor opens after all, close it.
+                    P = #pending{from = internal, kind = orphan_cursor},
+                    {noreply, send_cancel(Ref, S1#state{pending = Pending#{Ref => P}})};
                 _ -> {noreply, send_cancel(Ref, S1)}
             end;
         error ->
@@ -193,6 +234,13 @@ handle_info({'EXIT', Port, _Why}, #state{port = Port} = S) ->
     {noreply, S};
 handle_info({'DOWN', Mon, process, _, _}, #state{owner_mon = Mon} = S) ->
     stop_port(S, normal);
+handle_info({'DOWN', Mon, process, _, _}, S) ->
+    %% The owner of a cursor died: close the cursor.
+    case [Id || {Id, M} <- maps:to_list(S#state.cursors), M =:= Mon] of
+        [Id | _] -> {noreply, send_internal(cursor_close, [Id], S#state{
+                                                cursors = maps:remove(Id, S#state.cursors)})};
+        [] -> {noreply, S}
+    end;
 handle_info({'EXIT', _From, Reason}, S) ->
     %% Our supervisor (or a linked caller) is going away.
     stop_port(S, Reason);
@@ -233,6 +281,35 @@ send_cancel(Target, #state{port = Port, next_ref = Ref} = S) ->
     P = #pending{from = internal, timer = Timer, kind = cancel},
     S#state{next_ref = next_ref(Ref), pending = maps:put(Ref, P, S#state.pending)}.
 
+%% A request of our own whose answer nobody waits for.
+send_internal(Cmd, Args, #state{port = Port, next_ref = Ref} = S) ->
+    {Arity, Body} = libsql_proto:encode_body(Cmd, Args),
+    true = erlang:port_command(Port, libsql_proto:frame(Ref, Arity, Body)),
+    P = #pending{from = internal, kind = cancel},
+    S#state{next_ref = next_ref(Ref), pending = maps:put(Ref, P, S#state.pending)}.
+
+watch_cursor(Bin, Owner, S) ->
+    case libsql_proto:decode_reply(Bin) of
+        {ok, {Id, _Columns}} ->
+            S#state{cursors = maps:put(Id, erlang:monitor(process, Owner), S#state.cursors)};
+        _ ->
+            S
+    end.
+
+close_orphan_cursor(Bin, S) ->
+    case libsql_proto:decode_reply(Bin) of
+        {ok, {Id, _Columns}} -> send_internal(cursor_close, [Id], S);
+        _ -> S
+    end.
+
+forget_cursor({cursor_close, Id}, S) ->
+    case maps:take(Id, S#state.cursors) of
+        {Mon, Cursors} -> erlang:demonitor(Mon, [flush]), S#state{cursors = Cursors};
+        error -> S
+    end;
+forget_cursor(_, S) ->
+    S.
+
 next_ref(?LSQ_REF_MAX) -> 1;
 next_ref(Ref) -> Ref + 1.
 
@@ -243,10 +320,22 @@ reply(Ref, Bin, S) ->
             S1 = S#state{pending = Pending},
             case Kind of
                 cancel -> {noreply, S1};
-                request -> gen_server:reply(From, {reply, Bin}), {noreply, S1};
                 close ->
                     gen_server:reply(From, {reply, Bin}),
-                    stop_port(S1, normal)
+                    stop_port(S1, normal);
+                orphan_cursor ->
+                    {noreply, close_orphan_cursor(Bin, S1)};
+                {cursor_open, Owner} ->
+                    gen_server:reply(From, {reply, Bin}),
+                    {noreply, watch_cursor(Bin, Owner, S1)};
+                reset ->
+                    gen_server:reply(From, {reply, Bin}),
+                    maps:foreach(fun(_, M) -> erlang:demonitor(M, [flush]) end,
+                                 S1#state.cursors),
+                    {noreply, S1#state{cursors = #{}}};
+                _ ->
+                    gen_server:reply(From, {reply, Bin}),
+                    {noreply, S1}
             end;
         error ->
             %% A late answer to a request that timed out: dropped.
