@@ -435,12 +435,32 @@ static void call_at(int line, lsq_port *p, ei_x_buff *req, reply *r)
 }
 #define CALL(p, req, r) call_at(__LINE__, (p), (req), (r))
 
+/* An integer the way term_to_binary/1 writes it: SMALL_INTEGER_EXT for
+ * 0..255, INTEGER_EXT for the rest of the 32-bit range, a bignum beyond.
+ * (ei_x_encode_long uses a bignum from 2^27 on, which Erlang never does.) */
+static void xint_erl(ei_x_buff *x, long long v)
+{
+    if (v >= INT32_MIN && v <= INT32_MAX && (v < 0 || v > 255)) {
+        unsigned char b[5];
+        uint32_t u = (uint32_t)(int32_t)v;
+
+        b[0] = ERL_INTEGER_EXT;
+        b[1] = (unsigned char)(u >> 24);
+        b[2] = (unsigned char)(u >> 16);
+        b[3] = (unsigned char)(u >> 8);
+        b[4] = (unsigned char)u;
+        xraw(x, b, sizeof b);
+    } else {
+        EI(ei_x_encode_longlong(x, v));
+    }
+}
+
 /* Frame builders. */
 static void req_begin(ei_x_buff *x, long ref, const char *cmd, int nargs)
 {
     xnew(x);
     EI(ei_x_encode_tuple_header(x, 2 + nargs));
-    EI(ei_x_encode_long(x, ref));
+    xint_erl(x, ref);
     EI(ei_x_encode_atom(x, cmd));
 }
 
