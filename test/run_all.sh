@@ -18,6 +18,13 @@ else
     echo "C tests did not report a count"; failed=$((failed + 1)); status=1
 fi
 
+echo "== Dialyzer (public API specs)"
+if rebar3 dialyzer > "$log/dialyzer.out" 2>&1; then
+    passed=$((passed + 1)); echo "dialyzer: clean"
+else
+    cat "$log/dialyzer.out"; failed=$((failed + 1)); status=1
+fi
+
 echo "== Common Test"
 rebar3 ct 2>&1 | tee "$log/ct.out"
 ct_rc=${PIPESTATUS[0]}

@@ -646,38 +646,40 @@ static void rowset_free(rowset *rs)
     memset(rs, 0, sizeof *rs);
 }
 
-/* Decode {Columns, Rows} at r->idx. Rows may be a flat list or a chain of
- * cons cells ([R1 | [R2 | ...]]): both are the same proper list. */
-static int get_rows(const reply *r, rowset *rs)
+/* Decode a column list (of binaries) at *idx into rs. */
+static int get_columns(const char *buf, int *idx, rowset *rs)
 {
-    const char *buf = r->x.buff;
-    int idx = r->idx, arity, n, i, k, type, size;
-    lsq_value v;
+    int n, i, k, type, size;
 
-    memset(rs, 0, sizeof *rs);
-    if (!r->valid || !r->ok) return -1;
-    if (ei_decode_tuple_header(buf, &idx, &arity) != 0 || arity != 2) return -1;
-    if (ei_get_type(buf, &idx, &type, &size) != 0 ||
+    if (ei_get_type(buf, idx, &type, &size) != 0 ||
         (type != ERL_LIST_EXT && type != ERL_NIL_EXT) ||
-        ei_decode_list_header(buf, &idx, &n) != 0 || n > MAX_COLS)
+        ei_decode_list_header(buf, idx, &n) != 0 || n > MAX_COLS)
         return -1;
     for (i = 0; i < n; i++) {
         rs->cols[i].type = LSQ_TEXT;
-        if (get_bin(buf, &idx, &rs->cols[i].u.s.p, &rs->cols[i].u.s.n) != 0) return -1;
+        if (get_bin(buf, idx, &rs->cols[i].u.s.p, &rs->cols[i].u.s.n) != 0) return -1;
     }
-    if (n > 0 && (ei_get_type(buf, &idx, &type, &size) != 0 || type != ERL_NIL_EXT ||
-                  ei_decode_list_header(buf, &idx, &k) != 0))
+    if (n > 0 && (ei_get_type(buf, idx, &type, &size) != 0 || type != ERL_NIL_EXT ||
+                  ei_decode_list_header(buf, idx, &k) != 0))
         return -1;
     rs->ncol = n;
+    return 0;
+}
+
+/* Decode a list of row tuples of arity rs->ncol at *idx, appending to rs.
+ * The list may be flat or a chain of cons cells ([R1 | [R2 | ...]]): both
+ * are the same proper list. */
+static int get_row_list(const char *buf, int *idx, rowset *rs)
+{
+    int arity, n, i, k, type, size;
+    lsq_value v;
+
     for (;;) {
-        if (ei_get_type(buf, &idx, &type, &size) != 0) return -1;
-        if (type == ERL_NIL_EXT) {
-            if (ei_decode_list_header(buf, &idx, &k) != 0) return -1;
-            break;
-        }
-        if (type != ERL_LIST_EXT || ei_decode_list_header(buf, &idx, &n) != 0) return -1;
+        if (ei_get_type(buf, idx, &type, &size) != 0) return -1;
+        if (type == ERL_NIL_EXT) return ei_decode_list_header(buf, idx, &k);
+        if (type != ERL_LIST_EXT || ei_decode_list_header(buf, idx, &n) != 0) return -1;
         for (i = 0; i < n; i++) {
-            if (ei_decode_tuple_header(buf, &idx, &arity) != 0 || arity != rs->ncol) return -1;
+            if (ei_decode_tuple_header(buf, idx, &arity) != 0 || arity != rs->ncol) return -1;
             if ((rs->nrows + 1) * (size_t)(rs->ncol ? rs->ncol : 1) > rs->cap) {
                 size_t cap = rs->cap ? rs->cap * 2 : 64;
                 lsq_value *nv;
@@ -689,21 +691,52 @@ static int get_rows(const reply *r, rowset *rs)
                 rs->cap = cap;
             }
             for (k = 0; k < rs->ncol; k++) {
-                if (get_value(buf, &idx, &v) != 0) return -1;
+                if (get_value(buf, idx, &v) != 0) return -1;
                 rs->vals[rs->nrows * (size_t)rs->ncol + (size_t)k] = v;
             }
             rs->nrows++;
         }
     }
+}
+
+/* Decode {Columns, Rows} at r->idx; the reply must end there. */
+static int get_rows(const reply *r, rowset *rs)
+{
+    const char *buf = r->x.buff;
+    int idx = r->idx, arity;
+
+    memset(rs, 0, sizeof *rs);
+    if (!r->valid || !r->ok) return -1;
+    if (ei_decode_tuple_header(buf, &idx, &arity) != 0 || arity != 2) return -1;
+    if (get_columns(buf, &idx, rs) != 0 || get_row_list(buf, &idx, rs) != 0) return -1;
     return idx == r->x.index ? 0 : -1;
+}
+
+static void check_rowset_at(int line, const rowset *rs, int ncol, const char *const *cols,
+                            size_t nrows, const lsq_value *want)
+{
+    size_t i;
+    int k;
+
+    CHECK_AT(line, rs->ncol == ncol);
+    CHECK_AT(line, rs->nrows == nrows);
+    if (rs->ncol == ncol && cols != NULL) {
+        for (k = 0; k < ncol; k++) {
+            lsq_value c = vtext(cols[k]);
+            check_value_at(line, &rs->cols[k], &c);
+        }
+    }
+    if (rs->ncol == ncol && rs->nrows == nrows)
+        for (i = 0; i < nrows * (size_t)ncol; i++) check_value_at(line, &rs->vals[i], &want[i]);
+    else
+        fprintf(stderr, "    got %d columns x %zu rows, want %d x %zu\n", rs->ncol, rs->nrows,
+                ncol, nrows);
 }
 
 static void expect_rows_at(int line, const reply *r, long ref, int ncol, const char *const *cols,
                            size_t nrows, const lsq_value *want)
 {
     rowset rs;
-    size_t i;
-    int k;
 
     CHECK_AT(line, r->valid && r->ok);
     CHECK_AT(line, r->ref == ref);
@@ -712,27 +745,36 @@ static void expect_rows_at(int line, const reply *r, long ref, int ncol, const c
         return;
     }
     if (get_rows(r, &rs) != 0) {
-        CHECK_AT(line, !"reply is not {Columns, Rows}");
+        CHECK_AT(line, !"reply is not {Columns, Rows} with rows of the columns' arity");
         rowset_free(&rs);
         return;
     }
-    CHECK_AT(line, rs.ncol == ncol);
-    CHECK_AT(line, rs.nrows == nrows);
-    if (rs.ncol == ncol) {
-        for (k = 0; k < ncol; k++) {
-            lsq_value c = vtext(cols[k]);
-            check_value_at(line, &rs.cols[k], &c);
-        }
-    }
-    if (rs.ncol == ncol && rs.nrows == nrows)
-        for (i = 0; i < nrows * (size_t)ncol; i++) check_value_at(line, &rs.vals[i], &want[i]);
-    else
-        fprintf(stderr, "    got %d columns x %zu rows, want %d x %zu\n", rs.ncol, rs.nrows, ncol,
-                nrows);
+    check_rowset_at(line, &rs, ncol, cols, nrows, want);
     rowset_free(&rs);
 }
 #define EXPECT_ROWS(r, ref, ncol, cols, nrows, want) \
     expect_rows_at(__LINE__, (r), (ref), (ncol), (cols), (nrows), (want))
+
+/* The integer under an atom key of the map at *idx (the whole map is
+ * skipped); -1 if absent or not an integer. */
+static int map_int(const char *buf, int idx, const char *key, long long *out)
+{
+    char k[MAXATOMLEN_UTF8];
+    int n, i, found = -1, type, size;
+
+    if (ei_decode_map_header(buf, &idx, &n) != 0) return -1;
+    for (i = 0; i < n; i++) {
+        if (ei_decode_atom(buf, &idx, k) != 0) return -1;
+        if (strcmp(k, key) == 0 && ei_get_type(buf, &idx, &type, &size) == 0 &&
+            (type == ERL_SMALL_INTEGER_EXT || type == ERL_INTEGER_EXT || type == ERL_SMALL_BIG_EXT)) {
+            if (ei_decode_longlong(buf, &idx, out) != 0) return -1;
+            found = 0;
+        } else if (ei_skip_term(buf, &idx) != 0) {
+            return -1;
+        }
+    }
+    return found;
+}
 
 /* ---- port fixture ------------------------------------------------------ */
 
