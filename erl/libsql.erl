@@ -34,13 +34,15 @@
          savepoint/2, release/2, rollback_to/2,
          info/1, stats/1, set_busy_timeout/2, interrupt/1, reset/1,
          limit/2, limit/3, backup/2, backup/3]).
+-export([start_pool/2, stop_pool/1, child_spec/1, with_conn/2]).
 
 -export_type([db/0, conn/0, open_opts/0, value/0, params/0, row/0, error/0,
               query_opts/0, transaction_opts/0, stmt/0, cursor/0, sql/0,
-              batch_result/0, limit_name/0]).
+              batch_result/0, limit_name/0, pool/0, pool_opts/0]).
 
 -type conn() :: pid().
--type db() :: conn().
+-type pool() :: atom() | pid().
+-type db() :: conn() | pool().
 -type value() :: null | undefined | boolean() | integer() | float() | binary()
                | {blob, binary()} | {text, iodata()} | infinity | neg_infinity.
 -type params() :: [value()] | #{atom() | binary() => value()}.
@@ -54,7 +56,12 @@
                        max_frame => pos_integer(),
                        port_executable => file:filename_all(),
                        atom() => term()}.
--type query_opts() :: #{timeout => timeout(), rows => tuples | maps}.
+-type query_opts() :: #{timeout => timeout(), rows => tuples | maps,
+                        checkout_timeout => timeout()}.
+-type pool_opts() :: #{path := file:name_all(), size => pos_integer(),
+                       checkout_timeout => timeout(), slow_query_ms => non_neg_integer(),
+                       max_restarts => non_neg_integer(), name => atom(),
+                       atom() => term()}.
 -type stmt() :: #libsql_stmt{}.
 -type cursor() :: #libsql_cursor{}.
 -type sql() :: iodata() | stmt().
@@ -66,7 +73,13 @@
 -type transaction_opts() :: #{mode => deferred | immediate | exclusive | read_only,
                               timeout => timeout()}.
 
--define(TX_KEY(Db), {libsql_tx, Db}).
+%% Process dictionary keys, the pgo idiom for pinning: {libsql_pin, Db}
+%% holds the connection a with_conn/transaction fun runs on, so calls on
+%% the same Db from the same process use it; {libsql_tx, Conn} holds the
+%% transaction depth on that connection (0 = top level).
+-define(PIN_KEY(Db), {libsql_pin, Db}).
+-define(TX_KEY(Conn), {libsql_tx, Conn}).
+-define(DEFAULT_CHECKOUT_TIMEOUT, 5000).
 
 %% ---- connections ---------------------------------------------------------
 
@@ -80,22 +93,18 @@
 %% The connection belongs to the calling process and closes when it exits.
 -spec open(Opts :: open_opts()) -> {ok, conn()} | {error, error()}.
 open(Opts) when is_map(Opts) ->
-    case open_port_opts(Opts) of
-        {ok, PortOpts} ->
+    case libsql_opts:conn(Opts) of
+        {ok, ConnOpts} ->
             {ok, _} = application:ensure_all_started(libsql),
-            case libsql_conn_sup:start_conn(self(), Opts) of
+            case libsql_conn_sup:start_conn(self(), ConnOpts) of
                 {ok, Conn} ->
-                    case libsql_conn:open(Conn, PortOpts, default) of
-                        {ok, _Info} ->
-                            {ok, Conn};
-                        {error, _} = E ->
-                            _ = libsql_conn:close(Conn, default),
-                            E
-                    end;
+                    {ok, Conn};
+                {error, {shutdown, {open_failed, Error}}} ->
+                    {error, Error};
                 {error, Reason} ->
                     {error, libsql_proto:err(
                               port_exited,
-                              io_lib:format("could not start the port program: ~0tP",
+                              io_lib:format("could not start the connection: ~0tP",
                                             [Reason, 10]))}
             end;
         {error, _} = E ->
@@ -103,48 +112,6 @@ open(Opts) when is_map(Opts) ->
     end;
 open(_) ->
     {error, libsql_proto:err(bad_argument, <<"open takes a map of options">>)}.
-
-open_port_opts(#{url := _}) ->
-    {error, libsql_proto:err(not_supported,
-                               <<"remote and replica connections are not available yet">>)};
-open_port_opts(#{path := Path} = Opts) ->
-    try
-        P = path(Path),
-        {ok, [{path, P} | [port_opt(K, V) || {K, V} <- maps:to_list(Opts), is_port_opt(K)]]
-         ++ check_local_opts(Opts)}
-    catch
-        throw:{bad_option, Why} -> {error, libsql_proto:err(bad_argument, Why)}
-    end;
-open_port_opts(_) ->
-    {error, libsql_proto:err(bad_argument, <<"open needs a path (or a url)">>)}.
-
-path(P) when is_binary(P); is_list(P); is_atom(P) ->
-    case unicode:characters_to_binary(filename:flatten(P)) of
-        B when is_binary(B), B =/= <<>> -> B;
-        _ -> throw({bad_option, <<"path must be a non-empty file name">>})
-    end;
-path(_) ->
-    throw({bad_option, <<"path must be a file name">>}).
-
-is_port_opt(K) -> lists:member(K, [read_only, create, busy_timeout, cache_size]).
-
-port_opt(read_only, V) when is_boolean(V) -> {read_only, V};
-port_opt(create, V) when is_boolean(V) -> {create, V};
-port_opt(busy_timeout, V) when is_integer(V), V >= 0, V =< 16#7fffffff -> {busy_timeout, V};
-port_opt(cache_size, V) when is_integer(V), V >= 0, V =< 100000 -> {cache_size, V};
-port_opt(K, _) ->
-    throw({bad_option, iolist_to_binary(io_lib:format("bad value for option ~p", [K]))}).
-
-%% Options handled on the Erlang side; anything else is a mistake.
-check_local_opts(Opts) ->
-    Known = [path, read_only, create, busy_timeout, timeout, max_frame,
-             port_executable, cancel_timeout, cache_size],
-    case [K || K <- maps:keys(Opts), not lists:member(K, Known)] of
-        [] -> [];
-        Unknown ->
-            throw({bad_option, iolist_to_binary(io_lib:format("unknown option(s) ~p",
-                                                              [Unknown]))})
-    end.
 
 %% @doc Close a connection. Closing twice is fine.
 -spec close(Conn :: conn()) -> ok | {error, error()}.
@@ -163,6 +130,72 @@ ping(Db, Opts) ->
         {ok, ok} -> ok;
         {error, _} = E -> E
     end.
+
+%% ---- pools ---------------------------------------------------------------
+
+%% @doc Start a pool of `size' connections (default 4) to one database,
+%% registered as Name; every function taking a connection takes Name.
+%% Options: those of open/1, plus `size', `checkout_timeout' (how long a
+%% call waits for a free connection, default 5000 ms), `slow_query_ms'
+%% (log statements slower than this), `max_restarts' (worker restarts
+%% allowed in 10 s before the pool gives up). A database that cannot be
+%% opened fails the start with its error.
+-spec start_pool(Name :: atom(), Opts :: pool_opts()) -> {ok, pid()} | {error, error()}.
+start_pool(Name, Opts) when is_atom(Name), is_map(Opts) ->
+    {ok, _} = application:ensure_all_started(libsql),
+    case libsql_pools_sup:start_pool(Name, Opts) of
+        {ok, _Sup} -> libsql_pool:lookup(Name);
+        {error, Reason} -> {error, libsql_opts:start_error(Name, Reason)}
+    end;
+start_pool(_Name, _Opts) ->
+    {error, libsql_proto:err(bad_argument, <<"start_pool takes an atom and a map">>)}.
+
+%% @doc Stop a pool started with start_pool/2 (or from the application
+%% environment): its connections close and their port programs exit.
+-spec stop_pool(Pool :: pool()) -> ok | {error, error()}.
+stop_pool(Pool) ->
+    case libsql_pool:supervisor(Pool) of
+        {ok, Sup} ->
+            case libsql_pools_sup:stop_pool(Sup) of
+                ok -> ok;
+                {error, not_found} ->
+                    {error, libsql_proto:err(bad_argument,
+                                             <<"that pool runs under your own supervisor: "
+                                               "stop it there">>)}
+            end;
+        error ->
+            {error, libsql_proto:err(bad_argument,
+                                     io_lib:format("no pool ~0tP is running", [Pool, 5]))}
+    end.
+
+%% @doc A child spec for a pool in your own supervision tree:
+%% `libsql:child_spec(#{name => my_db, path => "app.db", size => 4})'.
+-spec child_spec(Opts :: pool_opts()) -> supervisor:child_spec().
+child_spec(#{name := Name} = Opts) when is_atom(Name) ->
+    #{id => {libsql_pool, Name},
+      start => {libsql_pool_sup, start_link, [Name, maps:remove(name, Opts)]},
+      type => supervisor,
+      shutdown => infinity}.
+
+%% @doc Run Fun(Conn) with one connection: on a pool, a worker is checked
+%% out for the whole fun (and reset when given back), and calls on the same
+%% pool from this process inside the fun use it. Returns what Fun returns.
+-spec with_conn(Db :: db(), Fun :: fun((conn()) -> Result)) -> Result | {error, error()}.
+with_conn(Db, Fun) when is_function(Fun, 1) ->
+    case target(Db) of
+        {conn, Conn} -> pin_run(Db, Conn, Fun);
+        {pool, Pool} ->
+            case libsql_pool:checkout(Pool, checkout_timeout(Db, #{})) of
+                {ok, Conn} ->
+                    try pin_run(Db, Conn, Fun)
+                    after libsql_pool:checkin(Pool, Conn, false)
+                    end;
+                {error, _} = E -> E
+            end;
+        {error, _} = E -> E
+    end;
+with_conn(_Db, _Fun) ->
+    {error, libsql_proto:err(bad_argument, <<"with_conn takes a fun of one argument">>)}.
 
 %% ---- statements ------------------------------------------------------------
 
@@ -205,24 +238,32 @@ execute(Db, Sql, Params, Opts) ->
         {error, _} = E -> E
     end.
 
+statement(Db, Cmd, #libsql_stmt{id = undefined, sql = SqlBin}, Params, Opts) ->
+    %% Prepared on a pool: any worker runs it from its statement cache.
+    statement(Db, Cmd, SqlBin, Params, Opts);
 statement(Db, Cmd, #libsql_stmt{conn = Owner, id = Id, sql = SqlBin}, Params, Opts) ->
-    case resolve(Db) of
-        {ok, Owner} ->
-            StmtCmd = case Cmd of query -> stmt_query; execute -> stmt_execute end,
-            with_sql(SqlBin, run_params(Owner, StmtCmd, [Id], Params, Opts));
-        {ok, _Other} ->
-            {error, libsql_proto:err(bad_argument,
-                                     <<"the statement belongs to another connection">>,
-                                     #{sql => SqlBin})};
-        {error, _} = E ->
-            E
-    end;
+    libsql_events:span(Db, Cmd, SqlBin, fun() ->
+        with_db(Db, Opts, fun(Conn) when Conn =:= Owner ->
+                                  StmtCmd = case Cmd of query -> stmt_query;
+                                                        execute -> stmt_execute end,
+                                  with_sql(SqlBin, run_params(Owner, StmtCmd, [Id], Params, Opts));
+                             (_Other) ->
+                                  {error, libsql_proto:err(
+                                            bad_argument,
+                                            <<"the statement belongs to another connection">>,
+                                            #{sql => SqlBin})}
+                          end)
+    end);
 statement(Db, Cmd, Sql, Params, Opts) ->
     case libsql_proto:sql(Sql) of
         {ok, SqlBin} ->
-            case resolve(Db) of
-                {ok, Conn} -> with_sql(SqlBin, run_params(Conn, Cmd, [SqlBin], Params, Opts));
-                {error, _} = E -> E
+            case libsql_proto:params(Params) of
+                {ok, Wire} ->
+                    libsql_events:span(Db, Cmd, SqlBin, fun() ->
+                        with_sql(SqlBin, call(Db, Cmd, [SqlBin, Wire], Opts))
+                    end);
+                {error, E} ->
+                    {error, E#{sql => SqlBin}}
             end;
         {error, _} = E ->
             E
@@ -262,14 +303,16 @@ transaction(Db, Fun) -> transaction(Db, Fun, #{}).
 -spec transaction(Db :: db(), Fun :: fun((conn()) -> Result), Opts :: transaction_opts()) ->
           {ok, Result} | {error, error()}.
 transaction(Db, Fun, Opts) when is_function(Fun, 1), is_map(Opts) ->
-    case get(?TX_KEY(Db)) of
-        undefined ->
-            case begin_sql(maps:get(mode, Opts, deferred)) of
-                {ok, Begin} -> top_transaction(Db, Fun, Begin, Opts);
-                {error, _} = E -> E
-            end;
-        {Conn, Depth} ->
-            savepoint(Db, Conn, Depth + 1, Fun, Opts)
+    case begin_sql(maps:get(mode, Opts, deferred)) of
+        {ok, Begin} ->
+            pinned(Db, Opts, fun(Conn) ->
+                case get(?TX_KEY(Conn)) of
+                    undefined -> top_transaction(Conn, Fun, Begin, Opts);
+                    Depth -> savepoint(Conn, Depth + 1, Fun, Opts)
+                end
+            end);
+        {error, _} = E ->
+            E
     end;
 transaction(_Db, _Fun, _Opts) ->
     {error, libsql_proto:err(bad_argument,
@@ -284,19 +327,15 @@ begin_sql(Other) ->
                              io_lib:format("unknown transaction mode ~0tP (deferred, immediate, "
                                            "exclusive or read_only)", [Other, 5]))}.
 
-top_transaction(Db, Fun, Begin, Opts) ->
-    case resolve(Db) of
-        {ok, Conn} -> top_transaction(Db, Conn, Fun, Begin, Opts);
-        {error, _} = E -> E
-    end.
-
-top_transaction(Db, Conn, Fun, Begin, Opts) ->
+%% Returns {Result, Clean}: Clean tells a pool whether the connection can
+%% go back as it is or needs a reset.
+top_transaction(Conn, Fun, Begin, Opts) ->
     case run_group(Conn, Begin, Opts) of
         ok ->
-            pin(Db, Conn, 0),
+            put(?TX_KEY(Conn), 0),
             try Fun(Conn) of
                 Result ->
-                    unpin(Db, Conn),
+                    erase(?TX_KEY(Conn)),
                     case finish(Conn, <<"COMMIT">>, Opts) of
                         ok -> {ok, Result};
                         {error, _} = E ->
@@ -305,14 +344,22 @@ top_transaction(Db, Conn, Fun, Begin, Opts) ->
                     end
             catch
                 Class:Reason:Stack ->
-                    unpin(Db, Conn),
+                    erase(?TX_KEY(Conn)),
                     _ = finish(Conn, <<"ROLLBACK">>, Opts),
                     erlang:raise(Class, Reason, Stack)
             end;
-        {error, _} = E ->
-            _ = finish(Conn, <<"ROLLBACK">>, Opts),
-            E
+        {error, E} ->
+            begin_failed(Conn, E, Opts)
     end.
+
+%% BEGIN itself failed (index 1): nothing of ours to undo, and a ROLLBACK
+%% would throw away a transaction the caller opened by hand. A later
+%% statement of the group failed: undo our BEGIN.
+begin_failed(Conn, #{index := I} = E, Opts) when I > 1 ->
+    _ = finish(Conn, <<"ROLLBACK">>, Opts),
+    {error, maps:remove(index, E)};
+begin_failed(_Conn, E, _Opts) ->
+    {error, maps:remove(index, E)}.
 
 %% COMMIT or ROLLBACK, with query_only switched off first (a read_only
 %% transaction turned it on), in one round trip.
@@ -330,21 +377,21 @@ run_group(Conn, Sqls, Opts) ->
         {error, _} = E -> E
     end.
 
-savepoint(Db, Conn, Depth, Fun, Opts) ->
+savepoint(Conn, Depth, Fun, Opts) ->
     Name = <<"libsql_sp_", (integer_to_binary(Depth))/binary>>,
     case execute(Conn, <<"SAVEPOINT ", Name/binary>>, [], Opts) of
         {ok, _} ->
-            pin(Db, Conn, Depth),
+            put(?TX_KEY(Conn), Depth),
             try Fun(Conn) of
                 Result ->
-                    pin(Db, Conn, Depth - 1),
+                    put(?TX_KEY(Conn), Depth - 1),
                     case execute(Conn, <<"RELEASE ", Name/binary>>, [], Opts) of
                         {ok, _} -> {ok, Result};
                         {error, _} = E -> E
                     end
             catch
                 Class:Reason:Stack ->
-                    pin(Db, Conn, Depth - 1),
+                    put(?TX_KEY(Conn), Depth - 1),
                     _ = run_group(Conn, [<<"ROLLBACK TO ", Name/binary>>,
                                          <<"RELEASE ", Name/binary>>], Opts),
                     erlang:raise(Class, Reason, Stack)
@@ -352,16 +399,6 @@ savepoint(Db, Conn, Depth, Fun, Opts) ->
         {error, _} = E ->
             E
     end.
-
-pin(Db, Conn, Depth) ->
-    put(?TX_KEY(Db), {Conn, Depth}),
-    put(?TX_KEY(Conn), {Conn, Depth}),
-    ok.
-
-unpin(Db, Conn) ->
-    erase(?TX_KEY(Db)),
-    erase(?TX_KEY(Conn)),
-    ok.
 
 %% ---- prepared statements ---------------------------------------------------
 
@@ -372,25 +409,36 @@ unpin(Db, Conn) ->
 prepare(Db, Sql) ->
     case libsql_proto:sql(Sql) of
         {ok, SqlBin} ->
-            case resolve(Db) of
-                {ok, Conn} ->
-                    case with_sql(SqlBin, call_conn(Conn, prepare, [SqlBin], #{})) of
-                        {ok, {Id, Info}} ->
-                            {ok, #libsql_stmt{conn = Conn, id = Id, sql = SqlBin,
-                                              columns = maps:get(columns, Info),
-                                              decltypes = maps:get(decltypes, Info),
-                                              param_count = maps:get(param_count, Info),
-                                              param_names = maps:get(param_names, Info),
-                                              readonly = maps:get(readonly, Info)}};
-                        {error, _} = E -> E
-                    end;
-                {error, _} = E -> E
-            end;
+            Bound = is_pid(Db) andalso libsql_pool:lookup(Db) =:= error
+                        orelse get(?PIN_KEY(Db)) =/= undefined,
+            with_db(Db, #{}, fun(Conn) ->
+                case with_sql(SqlBin, call_conn(Conn, prepare, [SqlBin], #{})) of
+                    {ok, {Id, Info}} when Bound ->
+                        {ok, stmt_record(Conn, Id, SqlBin, Info)};
+                    {ok, {Id, Info}} ->
+                        %% On a pool: learn the statement's shape, then let any
+                        %% worker run it from its cache.
+                        _ = call_conn(Conn, finalize, [Id], #{}),
+                        {ok, stmt_record(Db, undefined, SqlBin, Info)};
+                    {error, _} = E ->
+                        E
+                end
+            end);
         {error, _} = E -> E
     end.
 
+stmt_record(Owner, Id, SqlBin, Info) ->
+    #libsql_stmt{conn = Owner, id = Id, sql = SqlBin,
+                 columns = maps:get(columns, Info),
+                 decltypes = maps:get(decltypes, Info),
+                 param_count = maps:get(param_count, Info),
+                 param_names = maps:get(param_names, Info),
+                 readonly = maps:get(readonly, Info)}.
+
 %% @doc Release a prepared statement. Using it afterwards is an error.
 -spec finalize(Stmt :: stmt()) -> ok | {error, error()}.
+finalize(#libsql_stmt{id = undefined}) ->
+    ok;
 finalize(#libsql_stmt{conn = Conn, id = Id}) ->
     case call_conn(Conn, finalize, [Id], #{}) of
         {ok, ok} -> ok;
@@ -431,7 +479,8 @@ batch(Db, Statements, Opts) when is_list(Statements), is_map(Opts) ->
         {false, _} ->
             {error, libsql_proto:err(bad_argument, <<"the transaction option is a boolean">>)};
         {true, {ok, Items}} ->
-            case call(Db, batch, [Items, Tx], Opts) of
+            case libsql_events:span(Db, batch, undefined,
+                                    fun() -> call(Db, batch, [Items, Tx], Opts) end) of
                 {ok, Results} ->
                     {ok, [#{columns => C, rows => shape_rows(C, R, Opts), changes => N,
                             last_insert_rowid => Id} || {C, R, N, Id} <- Results]};
@@ -472,7 +521,9 @@ execute_many(Db, Sql, ParamsList, Opts) when is_list(ParamsList) ->
         {ok, SqlBin} ->
             case many_params(ParamsList, 1, []) of
                 {ok, Wire} ->
-                    case with_sql(SqlBin, call(Db, execute_many, [SqlBin, Wire], Opts)) of
+                    case libsql_events:span(Db, execute_many, SqlBin, fun() ->
+                             with_sql(SqlBin, call(Db, execute_many, [SqlBin, Wire], Opts))
+                         end) of
                         {ok, {N, Id}} -> {ok, #{changes => N, last_insert_rowid => Id}};
                         {error, _} = E -> E
                     end;
@@ -507,7 +558,8 @@ execute_script(Db, Sql) -> execute_script(Db, Sql, #{}).
 execute_script(Db, Sql, Opts) ->
     case libsql_proto:sql(Sql) of
         {ok, SqlBin} ->
-            case call(Db, execute_script, [SqlBin], Opts) of
+            case libsql_events:span(Db, execute_script, SqlBin,
+                                    fun() -> call(Db, execute_script, [SqlBin], Opts) end) of
                 {ok, {N, C}} -> {ok, #{statements => N, changes => C}};
                 {error, _} = E -> E
             end;
@@ -526,23 +578,40 @@ cursor_open(Db, Sql, Params) -> cursor_open(Db, Sql, Params, #{}).
 -spec cursor_open(Db :: db(), Sql :: iodata(), Params :: params(),
                   Opts :: #{timeout => timeout()}) -> {ok, cursor()} | {error, error()}.
 cursor_open(Db, Sql, Params, Opts) ->
-    case {libsql_proto:sql(Sql), resolve(Db)} of
-        {{ok, SqlBin}, {ok, Conn}} ->
-            case libsql_proto:params(Params) of
-                {ok, Wire} ->
-                    Timeout = maps:get(timeout, Opts, default),
-                    case with_sql(SqlBin, libsql_conn:request(Conn, cursor_open, [SqlBin, Wire],
-                                                              Timeout, {cursor_open, self()})) of
-                        {ok, {Id, Columns}} ->
-                            {ok, #libsql_cursor{conn = Conn, id = Id, columns = Columns,
-                                                timeout = Timeout}};
-                        {error, _} = E -> E
+    case {libsql_proto:sql(Sql), libsql_proto:params(Params)} of
+        {{ok, SqlBin}, {ok, Wire}} ->
+            Timeout = maps:get(timeout, Opts, default),
+            Open = fun(Conn) ->
+                       libsql_conn:request(Conn, cursor_open, [SqlBin, Wire], Timeout,
+                                           {cursor_open, self()})
+                   end,
+            case target(Db) of
+                {conn, Conn} ->
+                    cursor_record(with_sql(SqlBin, Open(Conn)), Conn, undefined, Timeout);
+                {pool, Pool} ->
+                    %% The cursor keeps its connection checked out until closed.
+                    case libsql_pool:checkout(Pool, checkout_timeout(Db, Opts)) of
+                        {ok, Conn} ->
+                            case cursor_record(with_sql(SqlBin, Open(Conn)), Conn, Pool,
+                                               Timeout) of
+                                {ok, _} = Ok -> Ok;
+                                {error, _} = E -> libsql_pool:checkin(Pool, Conn, true), E
+                            end;
+                        {error, _} = E ->
+                            E
                     end;
-                {error, E} -> {error, E#{sql => SqlBin}}
+                {error, _} = E ->
+                    E
             end;
         {{error, _} = E, _} -> E;
-        {_, {error, _} = E} -> E
+        {{ok, SqlBin}, {error, E}} -> {error, E#{sql => SqlBin}}
     end.
+
+cursor_record({ok, {Id, Columns}}, Conn, Pool, Timeout) ->
+    {ok, #libsql_cursor{conn = Conn, id = Id, columns = Columns, timeout = Timeout,
+                        pool = Pool}};
+cursor_record({error, _} = E, _Conn, _Pool, _Timeout) ->
+    E.
 
 %% @doc Fetch up to N rows: `{ok, Rows, more}' or, once the statement has
 %% finished, `{ok, Rows, done}'.
@@ -559,12 +628,17 @@ fetch(_Cursor, _N) ->
 
 %% @doc Close a cursor. Closing twice is fine.
 -spec cursor_close(Cursor :: cursor()) -> ok | {error, error()}.
-cursor_close(#libsql_cursor{conn = Conn, id = Id, timeout = T}) ->
-    case libsql_conn:request(Conn, cursor_close, [Id], T, {cursor_close, Id}) of
-        {ok, ok} -> ok;
-        {error, #{code := closed}} -> ok;
-        {error, _} = E -> E
-    end;
+cursor_close(#libsql_cursor{conn = Conn, id = Id, timeout = T, pool = Pool}) ->
+    Result = case libsql_conn:request(Conn, cursor_close, [Id], T, {cursor_close, Id}) of
+                 {ok, ok} -> ok;
+                 {error, #{code := closed}} -> ok;
+                 {error, _} = E -> E
+             end,
+    case Pool of
+        undefined -> ok;
+        _ -> libsql_pool:checkin(Pool, Conn, Result =:= ok)
+    end,
+    Result;
 cursor_close(_) ->
     {error, libsql_proto:err(bad_argument, <<"cursor_close takes a cursor">>)}.
 
@@ -588,7 +662,7 @@ fold(Db, Sql, Params, Fun, Acc0, Opts) when is_function(Fun, 2), is_map(Opts) ->
                     try
                         fold_loop(Cursor, Fun, Acc0, Chunk, Opts, send_fetch(Cursor, Chunk))
                     after
-                        cursor_close(Cursor)
+                        _ = cursor_close(Cursor)
                     end;
                 {error, _} = E ->
                     E
@@ -632,13 +706,11 @@ begin_transaction(Db) -> begin_transaction(Db, #{}).
 
 -spec begin_transaction(Db :: db(), Opts :: transaction_opts()) -> ok | {error, error()}.
 begin_transaction(Db, Opts) ->
-    case {begin_sql(maps:get(mode, Opts, deferred)), resolve(Db)} of
+    case {begin_sql(maps:get(mode, Opts, deferred)), session_conn(Db)} of
         {{ok, Sqls}, {ok, Conn}} ->
             case run_group(Conn, Sqls, Opts) of
                 ok -> ok;
-                {error, E} ->
-                    _ = finish(Conn, <<"ROLLBACK">>, Opts),
-                    {error, maps:remove(index, E)}
+                {error, E} -> begin_failed(Conn, E, Opts)
             end;
         {{error, _} = E, _} -> E;
         {_, {error, _} = E} -> E
@@ -653,7 +725,7 @@ commit(Db) -> end_transaction(Db, <<"COMMIT">>).
 rollback(Db) -> end_transaction(Db, <<"ROLLBACK">>).
 
 end_transaction(Db, Sql) ->
-    case resolve(Db) of
+    case session_conn(Db) of
         {ok, Conn} -> finish(Conn, Sql, #{});
         {error, _} = E -> E
     end.
@@ -671,13 +743,15 @@ release(Db, Name) -> savepoint_cmd(Db, <<"RELEASE SAVEPOINT ">>, Name).
 rollback_to(Db, Name) -> savepoint_cmd(Db, <<"ROLLBACK TO SAVEPOINT ">>, Name).
 
 savepoint_cmd(Db, Prefix, Name) ->
-    case identifier(Name) of
-        {ok, Id} ->
-            case execute(Db, [Prefix, $", Id, $"]) of
+    case {identifier(Name), session_conn(Db)} of
+        {{ok, Id}, {ok, Conn}} ->
+            case execute(Conn, [Prefix, $", Id, $"]) of
                 {ok, _} -> ok;
                 {error, _} = E -> E
             end;
-        error ->
+        {{ok, _}, {error, _} = E} ->
+            E;
+        {error, _} ->
             {error, libsql_proto:err(bad_argument,
                                      io_lib:format("savepoint name ~0tP is not a plain identifier "
                                                    "([A-Za-z_][A-Za-z0-9_]*, at most 64)",
@@ -701,11 +775,26 @@ identifier(_) -> error.
 -spec info(Db :: db()) -> {ok, #{atom() => term()}} | {error, error()}.
 info(Db) -> call(Db, info, [], #{}).
 
-%% @doc Counters of the connection's port: requests, errors, rows,
-%% prepares, statement cache hits/misses/evictions/size/capacity, open
-%% statements and cursors.
+%% @doc Counters. Of a connection: requests, errors, rows, prepares,
+%% statement cache hits/misses/evictions/size/capacity, open statements and
+%% cursors (counted by its port), and port_time_us, the time requests spent
+%% in the port as seen by the connection process. Of a pool: size,
+%% workers, idle, busy, waiting, checkouts, checkout_timeouts, restarts.
 -spec stats(Db :: db()) -> {ok, #{atom() => non_neg_integer()}} | {error, error()}.
-stats(Db) -> call(Db, stats, [], #{}).
+stats(Db) ->
+    case target(Db) of
+        {pool, Pool} -> libsql_pool:stats(Pool);
+        {conn, Conn} ->
+            case call_conn(Conn, stats, [], #{}) of
+                {ok, Port} ->
+                    case libsql_conn:stats(Conn) of
+                        {ok, Own} -> {ok, maps:merge(Port, Own)};
+                        {error, _} = E -> E
+                    end;
+                {error, _} = E -> E
+            end;
+        {error, _} = E -> E
+    end.
 
 %% @doc How long to wait on a locked database (ms) before `busy'.
 -spec set_busy_timeout(Db :: db(), Ms :: non_neg_integer()) -> ok | {error, error()}.
@@ -718,13 +807,17 @@ set_busy_timeout(_Db, _Ms) ->
 %% That statement's caller gets `{error, #{code := interrupted}}'; the
 %% connection stays usable.
 -spec interrupt(Conn :: conn()) -> ok | {error, error()}.
-interrupt(Conn) -> ok_or_error(call(Conn, interrupt, [], #{})).
+interrupt(Conn) ->
+    case session_conn(Conn) of
+        {ok, C} -> ok_or_error(call_conn(C, interrupt, [], #{}));
+        {error, _} = E -> E
+    end.
 
 %% @doc Return a connection to a clean state: cursors closed, prepared
 %% statements finalized, an open transaction rolled back.
 -spec reset(Conn :: conn()) -> ok | {error, error()}.
 reset(Conn) ->
-    case resolve(Conn) of
+    case session_conn(Conn) of
         {ok, C} -> ok_or_error(libsql_conn:request(C, reset, [], default, reset));
         {error, _} = E -> E
     end.
@@ -749,10 +842,9 @@ backup(Db, Dest) -> backup(Db, Dest, #{}).
 -spec backup(Db :: db(), DestPath :: file:name_all(), Opts :: #{timeout => timeout()}) ->
           ok | {error, error()}.
 backup(Db, Dest, Opts) ->
-    try path(Dest) of
-        D -> ok_or_error(call(Db, backup, [D], Opts))
-    catch
-        throw:{bad_option, Why} -> {error, libsql_proto:err(bad_argument, Why)}
+    case libsql_opts:path(Dest) of
+        {ok, D} -> ok_or_error(call(Db, backup, [D], Opts));
+        {error, _} = E -> E
     end.
 
 ok_or_error({ok, ok}) -> ok;
@@ -786,19 +878,92 @@ truncate(Bin, Max) -> [binary:part(Bin, 0, Max), "..."].
 %% ---- internals -------------------------------------------------------------
 
 call(Db, Cmd, Args, Opts) ->
-    case resolve(Db) of
-        {ok, Conn} -> call_conn(Conn, Cmd, Args, Opts);
-        {error, _} = E -> E
-    end.
+    with_db(Db, Opts, fun(Conn) -> call_conn(Conn, Cmd, Args, Opts) end).
 
 call_conn(Conn, Cmd, Args, Opts) ->
     libsql_conn:request(Conn, Cmd, Args, maps:get(timeout, Opts, default)).
 
-resolve(Db) ->
-    case get(?TX_KEY(Db)) of
-        {Conn, _} -> {ok, Conn};
-        undefined when is_pid(Db) -> {ok, Db};
+%% What Db names: the connection pinned for it in this process, a
+%% connection, or a pool.
+target(Db) ->
+    case get(?PIN_KEY(Db)) of
         undefined ->
-            {error, libsql_proto:err(bad_argument,
-                                       io_lib:format("~0tP is not a connection", [Db, 5]))}
+            case libsql_pool:lookup(Db) of
+                {ok, Pool} -> {pool, Pool};
+                error when is_pid(Db) -> {conn, Db};
+                error -> {error, libsql_proto:err(
+                                   bad_argument,
+                                   io_lib:format("~0tP is not a connection or a running pool",
+                                                 [Db, 5]))}
+            end;
+        Conn ->
+            {conn, Conn}
+    end.
+
+%% Run Fun(Conn) for one call: on the connection, or on a worker checked
+%% out of the pool for just this call.
+with_db(Db, Opts, Fun) ->
+    case target(Db) of
+        {conn, Conn} -> Fun(Conn);
+        {pool, Pool} ->
+            case libsql_pool:checkout(Pool, checkout_timeout(Db, Opts)) of
+                {ok, Conn} ->
+                    try Fun(Conn)
+                    after libsql_pool:checkin(Pool, Conn, true)
+                    end;
+                {error, _} = E -> E
+            end;
+        {error, _} = E -> E
+    end.
+
+%% Commands that only make sense on one connection across calls (BEGIN,
+%% COMMIT, savepoints, interrupt, reset): a pool must be pinned first.
+session_conn(Db) ->
+    case target(Db) of
+        {conn, Conn} -> {ok, Conn};
+        {pool, _} ->
+            {error, libsql_proto:err(
+                      bad_argument,
+                      <<"this needs one connection across calls: use it inside "
+                        "libsql:with_conn/2 or libsql:transaction/2 on a pool">>)};
+        {error, _} = E -> E
+    end.
+
+checkout_timeout(Db, Opts) ->
+    case Opts of
+        #{checkout_timeout := T} -> T;
+        _ -> maps:get(checkout_timeout, libsql_pool:config(Db), ?DEFAULT_CHECKOUT_TIMEOUT)
+    end.
+
+%% Run Fun(Conn) with one connection pinned for Db in this process. Fun
+%% returns {Result, Clean}: a pool gets the worker back as it is when
+%% Clean, reset otherwise (and always when Fun raises).
+pinned(Db, Opts, Fun) ->
+    case target(Db) of
+        {conn, Conn} -> pin_run(Db, Conn, Fun);
+        {pool, Pool} ->
+            case libsql_pool:checkout(Pool, checkout_timeout(Db, Opts)) of
+                {ok, Conn} ->
+                    Clean = fun(R) -> libsql_pool:checkin(Pool, Conn, R), ok end,
+                    try pin_run(Db, Conn, Fun) of
+                        {ok, _} = Ok -> Clean(true), Ok;
+                        Other -> Clean(false), Other
+                    catch
+                        Class:Reason:Stack ->
+                            Clean(false),
+                            erlang:raise(Class, Reason, Stack)
+                    end;
+                {error, _} = E -> E
+            end;
+        {error, _} = E -> E
+    end.
+
+pin_run(Db, Conn, Fun) ->
+    case get(?PIN_KEY(Db)) of
+        Conn -> Fun(Conn);
+        _ ->
+            put(?PIN_KEY(Db), Conn),
+            try Fun(Conn)
+            after erase(?PIN_KEY(Db))
+            end
     end.

@@ -14,8 +14,8 @@
 
 -include("libsql_protocol.hrl").
 
--export([start_link/2, request/4, request/5, send_request/5, await/2, open/3, close/2,
-         os_pid/1]).
+-export([start_link/2, request/4, request/5, send_request/5, await/2, close/2,
+         os_pid/1, stats/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2,
          format_status/2]).
 
@@ -26,6 +26,7 @@
 -record(pending, {
     from :: gen_server:from() | internal,  % who waits; internal: our own cancel
     timer :: reference() | undefined,      % deadline timer
+    sent :: integer(),                     % monotonic time it went to the port
     kind :: kind()                         % what to do with the reply
 }).
 
@@ -39,30 +40,29 @@
 -record(state, {
     port :: port() | undefined,            % the port program
     os_pid :: integer() | undefined,       % its OS pid (for kill on hang)
-    owner_mon :: reference(),              % monitor of the process that opened us
+    owner_mon :: reference() | undefined,  % monitor of the opener; none in pools
     next_ref = 1 :: pos_integer(),         % next request ref (wraps at 2^31-1)
     pending = #{} :: #{pos_integer() => #pending{}},  % requests in the port
     max_frame :: pos_integer(),            % largest request frame the port accepts
     cancel_timeout :: pos_integer(),       % how long a cancel may go unanswered
     timeout :: timeout(),                  % deadline of calls that give none
     cursors = #{} :: #{integer() => reference()},   % open cursors -> owner monitor
+    port_time = 0 :: non_neg_integer(),    % native time spent in the port, summed
     mode = local :: atom(),                % local | remote | replica, once open
     target = <<>> :: binary()              % path or URL, for error messages (no secrets)
 }).
 
 %% ---- API used by libsql ------------------------------------------------
 
-%% @doc Start a connection process owned by Owner (it stops when Owner dies).
--spec start_link(pid(), map()) -> {ok, pid()} | {error, term()}.
+%% @doc Start a connection process and open its database. Owner: the
+%% process whose exit closes it, or `none' (pool workers: their
+%% supervisor decides). Opts: port_opts (validated by libsql), timeout,
+%% max_frame, port_executable, cancel_timeout, pool.
+-spec start_link(pid() | none, map()) -> {ok, pid()} | {error, term()}.
 start_link(Owner, Opts) ->
     gen_server:start_link(?MODULE, {Owner, Opts}, []).
 
-%% @doc Open the database described by PortOpts (already validated).
--type call_timeout() :: timeout() | default.
-
--spec open(pid(), [{atom(), term()}], call_timeout()) -> {ok, map()} | {error, libsql:error()}.
-open(Conn, PortOpts, Timeout) ->
-    request(Conn, open, [PortOpts], Timeout).
+-type call_timeout() :: timeout() | default.  % default: the connection's own
 
 %% @doc Close the database and stop the process.
 -spec close(pid(), call_timeout()) -> ok | {error, libsql:error()}.
@@ -112,6 +112,12 @@ await(ReqId, Timeout) ->
         {error, _} -> {error, libsql_proto:err(closed, <<"the connection is closed">>)}
     end.
 
+%% @doc What the connection process measures: port_time_us (time requests
+%% spent between leaving this process and their answer), in_flight.
+-spec stats(pid()) -> {ok, map()} | {error, libsql:error()}.
+stats(Conn) ->
+    call(Conn, stats, 5000).
+
 %% @doc The OS pid of the port program (for tests and operators).
 -spec os_pid(pid()) -> {ok, integer()} | {error, libsql:error()}.
 os_pid(Conn) ->
@@ -135,25 +141,68 @@ call(Conn, Msg, Timeout) ->
 
 %% ---- gen_server ----------------------------------------------------------
 
+%% The database is opened here, before start_link returns: a connection
+%% that exists is open, a supervisor restarting a worker reopens it, and a
+%% database that cannot be opened fails the start with its error (as
+%% {shutdown, {open_failed, Error}}, so no crash report is written).
 init({Owner, Opts}) ->
     process_flag(trap_exit, true),
     Exe = maps:get(port_executable, Opts, default_executable()),
     MaxFrame = maps:get(max_frame, Opts, ?LSQ_DEFAULT_MAX_FRAME),
+    Timeout = maps:get(timeout, Opts, ?DEFAULT_TIMEOUT),
     try open_port({spawn_executable, Exe},
                   [{packet, 4}, binary, exit_status, use_stdio,
                    {args, ["--max-frame", integer_to_list(MaxFrame)]}]) of
         Port ->
             {os_pid, OsPid} = erlang:port_info(Port, os_pid),
-            {ok, #state{port = Port, os_pid = OsPid,
-                        owner_mon = erlang:monitor(process, Owner),
-                        max_frame = MaxFrame,
-                        cancel_timeout = maps:get(cancel_timeout, Opts,
-                                                  ?DEFAULT_CANCEL_TIMEOUT),
-                        timeout = maps:get(timeout, Opts, ?DEFAULT_TIMEOUT),
-                        target = target(Opts)}}
+            S = #state{port = Port, os_pid = OsPid,
+                       owner_mon = case Owner of
+                                       none -> undefined;
+                                       _ -> erlang:monitor(process, Owner)
+                                   end,
+                       max_frame = MaxFrame,
+                       cancel_timeout = maps:get(cancel_timeout, Opts, ?DEFAULT_CANCEL_TIMEOUT),
+                       timeout = Timeout,
+                       target = target(Opts)},
+            case open_db(Port, maps:get(port_opts, Opts, []), Timeout) of
+                {ok, #{mode := Mode}} ->
+                    S1 = S#state{mode = Mode, next_ref = 2},
+                    case maps:get(pool, Opts, undefined) of
+                        undefined -> ok;
+                        Pool -> libsql_pool:worker_started(Pool, self())
+                    end,
+                    {ok, S1};
+                {error, Error} ->
+                    catch erlang:port_close(Port),
+                    {stop, {shutdown, {open_failed, Error}}}
+            end
     catch
         error:Reason ->
-            {stop, {port_start_failed, Exe, Reason}}
+            {stop, {shutdown, {open_failed,
+                               libsql_proto:err(port_exited,
+                                                io_lib:format("cannot start ~ts: ~p",
+                                                              [Exe, Reason]))}}}
+    end.
+
+%% Ref 1 is the open request; nothing else is in flight yet.
+open_db(Port, PortOpts, Timeout) ->
+    {Arity, Body} = libsql_proto:encode_body(open, [PortOpts]),
+    true = erlang:port_command(Port, libsql_proto:frame(1, Arity, Body)),
+    receive
+        {Port, {data, Bin}} ->
+            case libsql_proto:decode_reply(Bin) of
+                {ok, Info} when is_map(Info) -> {ok, Info};
+                {error, _} = E -> E;
+                {ok, Other} -> {error, libsql_proto:err(protocol, <<"unexpected open reply">>,
+                                                        #{reply => Other})}
+            end;
+        {Port, {exit_status, Status}} ->
+            {error, libsql_proto:err(port_exited,
+                                     io_lib:format("the port program exited (status ~b) "
+                                                   "while opening", [Status]),
+                                     #{exit_status => Status})}
+    after Timeout ->
+        {error, libsql_proto:err(timeout, <<"opening the database timed out">>)}
     end.
 
 handle_call({request, Arity, Body, Timeout}, From, S) ->
@@ -172,6 +221,10 @@ handle_call({request, Arity, Body, Timeout, Kind}, From, S) ->
 handle_call({close, Timeout}, From, S) ->
     {Arity, Body} = libsql_proto:encode_body(close, []),
     {noreply, send(Arity, Body, From, Timeout, close, S)};
+handle_call(stats, _From, S) ->
+    {reply, {ok, #{port_time_us => erlang:convert_time_unit(S#state.port_time, native,
+                                                             microsecond),
+                   in_flight => maps:size(S#state.pending)}}, S};
 handle_call(os_pid, _From, S) ->
     {reply, {ok, S#state.os_pid}, S};
 handle_call(_Other, _From, S) ->
@@ -199,7 +252,8 @@ handle_info({deadline, Ref}, S) ->
                 close -> stop_port(S1, normal);
                 {cursor_open, _} ->
                     %% Keep listening: if the cursor opens after all, close it.
-                    P = #pending{from = internal, kind = orphan_cursor},
+                    P = #pending{from = internal, kind = orphan_cursor,
+                                 sent = erlang:monotonic_time()},
                     {noreply, send_cancel(Ref, S1#state{pending = Pending#{Ref => P}})};
                 _ -> {noreply, send_cancel(Ref, S1)}
             end;
@@ -271,21 +325,21 @@ send(Arity, Body, From, Timeout0, Kind, #state{port = Port, next_ref = Ref} = S)
                 infinity -> undefined;
                 _ -> erlang:send_after(Timeout, self(), {deadline, Ref})
             end,
-    P = #pending{from = From, timer = Timer, kind = Kind},
+    P = #pending{from = From, timer = Timer, kind = Kind, sent = erlang:monotonic_time()},
     S#state{next_ref = next_ref(Ref), pending = maps:put(Ref, P, S#state.pending)}.
 
 send_cancel(Target, #state{port = Port, next_ref = Ref} = S) ->
     {Arity, Body} = libsql_proto:encode_body(cancel, [Target]),
     true = erlang:port_command(Port, libsql_proto:frame(Ref, Arity, Body)),
     Timer = erlang:send_after(S#state.cancel_timeout, self(), {cancel_deadline, Ref}),
-    P = #pending{from = internal, timer = Timer, kind = cancel},
+    P = #pending{from = internal, timer = Timer, kind = cancel, sent = erlang:monotonic_time()},
     S#state{next_ref = next_ref(Ref), pending = maps:put(Ref, P, S#state.pending)}.
 
 %% A request of our own whose answer nobody waits for.
 send_internal(Cmd, Args, #state{port = Port, next_ref = Ref} = S) ->
     {Arity, Body} = libsql_proto:encode_body(Cmd, Args),
     true = erlang:port_command(Port, libsql_proto:frame(Ref, Arity, Body)),
-    P = #pending{from = internal, kind = cancel},
+    P = #pending{from = internal, kind = cancel, sent = erlang:monotonic_time()},
     S#state{next_ref = next_ref(Ref), pending = maps:put(Ref, P, S#state.pending)}.
 
 watch_cursor(Bin, Owner, S) ->
@@ -315,9 +369,10 @@ next_ref(Ref) -> Ref + 1.
 
 reply(Ref, Bin, S) ->
     case maps:take(Ref, S#state.pending) of
-        {#pending{from = From, timer = Timer, kind = Kind}, Pending} ->
+        {#pending{from = From, timer = Timer, kind = Kind, sent = Sent}, Pending} ->
             cancel_timer(Timer),
-            S1 = S#state{pending = Pending},
+            S1 = S#state{pending = Pending,
+                         port_time = S#state.port_time + erlang:monotonic_time() - Sent},
             case Kind of
                 cancel -> {noreply, S1};
                 close ->
@@ -379,5 +434,10 @@ priv_dir() ->
         Dir -> Dir
     end.
 
-target(#{path := P}) -> unicode:characters_to_binary(io_lib:format("~ts", [P]));
+%% What the connection is to, for operators: the path (never a secret).
+target(#{port_opts := PortOpts}) ->
+    case lists:keyfind(path, 1, PortOpts) of
+        {path, P} -> P;
+        false -> <<>>
+    end;
 target(_) -> <<>>.

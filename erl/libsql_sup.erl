@@ -1,4 +1,6 @@
-%% @doc Top supervisor of the libsql application.
+%% @doc Top supervisor of the libsql application. It also owns the pool
+%% registry table (libsql_pool:lookup/1 reads it), which lives as long as
+%% the application.
 -module(libsql_sup).
 -behaviour(supervisor).
 
@@ -9,8 +11,13 @@ start_link() ->
     supervisor:start_link({local, ?MODULE}, ?MODULE, []).
 
 init([]) ->
+    libsql_pool:create_registry(),
     ConnSup = #{id => libsql_conn_sup,
                 start => {libsql_conn_sup, start_link, []},
                 type => supervisor,
                 shutdown => infinity},
-    {ok, {#{strategy => one_for_one, intensity => 5, period => 10}, [ConnSup]}}.
+    PoolsSup = #{id => libsql_pools_sup,
+                 start => {libsql_pools_sup, start_link, []},
+                 type => supervisor,
+                 shutdown => infinity},
+    {ok, {#{strategy => one_for_one, intensity => 5, period => 10}, [ConnSup, PoolsSup]}}.

@@ -4,8 +4,8 @@
 %% A prepared statement (libsql:prepare/2). Valid until libsql:finalize/1
 %% or until its connection closes.
 -record(libsql_stmt, {
-    conn :: pid(),                       % the connection it belongs to
-    id :: integer(),                     % the port's handle id
+    conn :: pid() | atom(),              % its connection (or pool, then id is undefined)
+    id :: integer() | undefined,         % the port's handle id
     sql :: binary(),                     % the SQL text
     columns :: [binary()],               % result column names
     decltypes :: [binary() | null],      % declared column types
@@ -20,5 +20,6 @@
     conn :: pid(),                       % the connection it belongs to
     id :: integer(),                     % the port's handle id
     columns :: [binary()],               % result column names
-    timeout :: timeout() | default       % deadline of each fetch
+    timeout :: timeout() | default,      % deadline of each fetch
+    pool :: atom() | pid() | undefined   % pool it was checked out of, if any
 }).

@@ -28,6 +28,10 @@
          stdin_close_exits/1,
          exit_codes_via_shell/1,
          killed_port_exit_status/1]).
+%% Not in all/0: fails today (a cancel that lands between the worker taking
+%% the request and SQLite starting to step it is lost). Run it with
+%% ct_run ... -suite libsql_port_SUITE -case cancel_right_after_send
+-export([cancel_right_after_send/1]).
 
 -define(REPLY_TIMEOUT, 5000).
 -define(REF_MAX, 16#7fffffff).
@@ -548,7 +552,8 @@ many_malformed_no_leak(Config) ->
         Growth = Rss1 - Rss0,
         ct:pal("VmRSS after 1000 malformed frames: ~b kB, after ~b: ~b kB (growth ~b kB)",
                [Rss0, Total, Rss1, Growth]),
-        ?assert(Growth =< 3072),
+        %% Measured: well under 100 kB. A leak of one frame kind is ~2.8 MB.
+        ?assert(Growth =< 1536, {rss_growth_kb, Growth}),
         ?assertEqual({4, ok, {[<<"a">>], [{1}]}}, call(P, {4, query, <<"SELECT a FROM t">>, []})),
         assert_no_more(P)
     end).
@@ -610,6 +615,31 @@ cancel_and_interrupt(Config) ->
         ?assertEqual({41, ok, ok}, call(P, {41, cancel, 30})),
         expect_error(call(P, {42, cancel, <<"x">>}), 42, bad_argument),
         ?assertEqual({43, ok, {[<<"1">>], [{1}]}}, call(P, {43, query, <<"SELECT 1">>, []})),
+        assert_no_more(P)
+    end).
+
+%% {R2, cancel, R1} right behind R1: R1 is dropped from the queue or, if the
+%% worker already took it, interrupted; it never runs to the end. Repeated
+%% because the window is narrow.
+-spec cancel_right_after_send(config()) -> ok.
+cancel_right_after_send(Config) ->
+    %% About 1.5 s when not interrupted.
+    Slow = <<"WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c "
+             "WHERE x < 10000000) SELECT count(*) FROM c">>,
+    with_port(Config, fun(P) ->
+        ?assertEqual({1, ok, #{mode => local}}, call(P, {1, open, [{path, <<":memory:">>}]})),
+        lists:foreach(
+          fun(I) ->
+              Q = 1000 + 2 * I,
+              C = Q + 1,
+              send(P, {Q, query, Slow, []}),
+              send(P, {C, cancel, Q}),
+              ?assertEqual({C, ok, ok}, recv_ref(P, C, 1000)),
+              case recv_ref(P, Q, 5000) of
+                  {Q, error, #{code := interrupted}} -> ok;
+                  Other -> ct:fail({iteration, I, cancelled_request_not_interrupted, Other})
+              end
+          end, lists:seq(1, 10000)),
         assert_no_more(P)
     end).
 
@@ -952,35 +982,43 @@ run_malformed(P, From, To, Batch) ->
 
 %% Frame number I: {Frame, ExpectedRef, ExpectedCode}. The port runs with
 %% --max-frame 4096 and has a database open with table t(a PRIMARY KEY)
-%% holding 1.
+%% holding 1. Most frames carry about 3 KB (a long SQL comment or an extra
+%% binary), so that leaking the frame or a statement on any single one of
+%% these 20 paths (~950 frames each) would add more than the threshold.
 malformed(I, P) ->
     R = 1000 + I,
-    Valid = term_to_binary({R, query, <<"SELECT ?, ?">>, [I, <<"abcdefgh">>]}),
+    Pad = binary:copy(<<"p">>, 3000),
+    Sql = fun(S) -> <<S/binary, " -- ", Pad/binary>> end,
+    Valid = term_to_binary({R, query, Sql(<<"SELECT ?, ?">>), [I, <<"abcdefgh">>]}),
     case I rem 20 of
         0 -> {<<>>, 0, bad_frame};
-        1 -> {set_first(rand:bytes(1 + rand:uniform(300)), 0), 0, bad_frame};
-        2 -> L = 8 + rand:uniform(byte_size(Valid) - 9),
+        1 -> {set_first(rand:bytes(2500 + rand:uniform(1000)), 0), 0, bad_frame};
+        2 -> L = 2000 + rand:uniform(byte_size(Valid) - 2001),
              {binary:part(Valid, 0, L), R, bad_frame};
-        3 -> {term_to_binary({R, query, <<"SELECT ?">>, [P]}), R, bad_frame};
-        4 -> {term_to_binary({R, query, <<"SELECT ?">>, [binary:copy(<<"z">>, 3000)]},
-                             [compressed]), 0, bad_frame};
-        5 -> {term_to_binary({-R, ping}), 0, bad_frame};
-        6 -> {term_to_binary({R, frobnicate, 1}), R, bad_frame};
-        7 -> {term_to_binary({R, ping, extra}), R, bad_frame};
-        8 -> {term_to_binary({R, query, <<"SELECT ?">>, [{foo, bar}]}), R, bad_argument};
-        9 -> {replace_once(term_to_binary({R, query, <<"SELECT ?">>, [1.5]}),
+        3 -> {term_to_binary({R, query, Sql(<<"SELECT ?">>), [P]}), R, bad_frame};
+        4 -> Z = term_to_binary({R, query, <<"SELECT ?, ?">>,
+                                 [rand:bytes(2500), binary:copy(<<"z">>, 100000)]},
+                                [compressed]),
+             <<131, 80, _/binary>> = Z,
+             {Z, 0, bad_frame};
+        5 -> {term_to_binary({-R, ping, Pad}), 0, bad_frame};
+        6 -> {term_to_binary({R, frobnicate, Pad}), R, bad_frame};
+        7 -> {term_to_binary({R, ping, Pad}), R, bad_frame};
+        8 -> {term_to_binary({R, query, Sql(<<"SELECT ?">>), [{foo, bar}]}), R, bad_argument};
+        9 -> {replace_once(term_to_binary({R, query, Sql(<<"SELECT ?">>), [1.5]}),
                            <<70, 1.5:64/float>>, <<70, 0:1, 2047:11, 1:52>>), R, bad_argument};
-        10 -> {term_to_binary({R, query, <<"SELECT ?">>, [1 bsl 64]}), R, bad_argument};
-        11 -> {term_to_binary({R, query, <<"SELEC oops">>, []}), R, error};
-        12 -> {term_to_binary({R, query, <<"SELECT ?, ?">>, [1]}), R, bad_argument};
+        10 -> {term_to_binary({R, query, Sql(<<"SELECT ?">>), [1 bsl 64]}), R, bad_argument};
+        11 -> {term_to_binary({R, query, Sql(<<"SELEC oops">>), []}), R, error};
+        12 -> {term_to_binary({R, query, Sql(<<"SELECT ?, ?">>), [1]}), R, bad_argument};
         13 -> {term_to_binary({R, query, <<"SELECT ?">>, [binary:copy(<<"q">>, 5000)]}),
                R, frame_too_large};
-        14 -> {term_to_binary({R, query, <<"SELECT ?">>, [nest(50)]}), R, bad_frame};
-        15 -> {term_to_binary({R, query, <<"SELECT 1; SELECT 2">>, []}), R, bad_argument};
+        14 -> {term_to_binary({R, query, Sql(<<"SELECT ?">>), [nest(50)]}), R, bad_frame};
+        15 -> {term_to_binary({R, query, Sql(<<"SELECT 1; SELECT 2">>), []}), R, bad_argument};
         16 -> {<<Valid/binary, 0>>, R, bad_frame};
-        17 -> {term_to_binary({R, open, [{path, <<":memory:">>}]}), R, misuse};
-        18 -> {term_to_binary({R, execute, <<"INSERT INTO t VALUES (?)">>, [1]}), R, constraint};
-        19 -> {term_to_binary({R, query, <<"SELECT :a">>,
+        17 -> {term_to_binary({R, open, [{path, <<":memory:">>}, {pad, Pad}]}), R, misuse};
+        18 -> {term_to_binary({R, execute, Sql(<<"INSERT INTO t VALUES (?)">>), [1]}),
+               R, constraint};
+        19 -> {term_to_binary({R, query, Sql(<<"SELECT :a">>),
                                {named, [{<<"a">>, 1}, {<<"zz">>, 2}]}}), R, bad_argument}
     end.
 

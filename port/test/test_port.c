@@ -2547,6 +2547,825 @@ static void test_pipeline_malformed(void)
     port_fini(&p);
 }
 
+/* ---- statement cache, groups, scripts, handles, cursors ---------------- */
+
+/* {Ref, open, [{path, Path}, {cache_size, N}]} */
+static void open_cache_at(int line, lsq_port *p, reply *r, long ref, const char *path, long cache)
+{
+    ei_x_buff x;
+
+    req_begin(&x, ref, "open", 1);
+    EI(ei_x_encode_list_header(&x, 2));
+    EI(ei_x_encode_tuple_header(&x, 2));
+    EI(ei_x_encode_atom(&x, "path"));
+    EI(ei_x_encode_binary(&x, path, (int)strlen(path)));
+    EI(ei_x_encode_tuple_header(&x, 2));
+    EI(ei_x_encode_atom(&x, "cache_size"));
+    xint_erl(&x, cache);
+    EI(ei_x_encode_empty_list(&x));
+    call_at(line, p, &x, r);
+}
+#define OPEN_CACHE(p, r, ref, path, n) open_cache_at(__LINE__, (p), (r), (ref), (path), (n))
+
+/* The value index of an atom key in the map at idx, or -1. */
+static int map_find(const char *buf, int idx, const char *key)
+{
+    char k[MAXATOMLEN_UTF8];
+    int n, i;
+
+    if (ei_decode_map_header(buf, &idx, &n) != 0) return -1;
+    for (i = 0; i < n; i++) {
+        if (ei_decode_atom(buf, &idx, k) != 0) return -1;
+        if (strcmp(k, key) == 0) return idx;
+        if (ei_skip_term(buf, &idx) != 0) return -1;
+    }
+    return -1;
+}
+
+static int atom_is(const char *buf, int idx, const char *want)
+{
+    char a[MAXATOMLEN_UTF8];
+
+    return idx >= 0 && ei_decode_atom(buf, &idx, a) == 0 && strcmp(a, want) == 0;
+}
+
+/* Run {Ref, stats} and read one counter. */
+static long long stat_at(int line, lsq_port *p, const char *key)
+{
+    reply r;
+    long long v = -1;
+
+    reply_init(&r);
+    simple_at(line, p, &r, 999, "stats");
+    CHECK_AT(line, r.valid && r.ok);
+    CHECK_AT(line, r.valid && r.ok && map_int(r.x.buff, r.idx, key, &v) == 0);
+    reply_free(&r);
+    return v;
+}
+#define STAT(p, key) stat_at(__LINE__, (p), (key))
+
+static void test_stmt_cache_reuse(void)
+{
+    static const char *const q[] = { "?" };
+    static const char *const qa[] = { ":a" };
+    lsq_port p;
+    reply r;
+    lsq_value v, w;
+    int i;
+
+    port_init(&p);
+    reply_init(&r);
+    OPEN_CACHE(&p, &r, 1, ":memory:", 2); EXPECT_OPEN_OK(&r, 1);
+    CHECK(STAT(&p, "cache_capacity") == 2);
+    /* one cached statement, rebound with each type in turn */
+    v = vint(1); QUERY(&p, &r, 2, "SELECT ?", &v, 1); EXPECT_ROWS(&r, 2, 1, q, 1, &v);
+    v = vtext("x"); QUERY(&p, &r, 3, "SELECT ?", &v, 1); EXPECT_ROWS(&r, 3, 1, q, 1, &v);
+    QUERY(&p, &r, 4, "SELECT ?", NULL, 0); EXPECT_ERROR(&r, 4, "bad_argument");
+    v = vblob("\0b", 2); QUERY(&p, &r, 5, "SELECT ?", &v, 1); EXPECT_ROWS(&r, 5, 1, q, 1, &v);
+    v = vnull(); QUERY(&p, &r, 6, "SELECT ?", &v, 1); EXPECT_ROWS(&r, 6, 1, q, 1, &v);
+    CHECK(STAT(&p, "prepares") == 1);
+    CHECK(STAT(&p, "cache_hits") == 4);
+    CHECK(STAT(&p, "cache_misses") == 1);
+    CHECK(STAT(&p, "cache_size") == 1);
+    /* named, then positional, then a failed named bind, then named again */
+    {
+        static const char *const na[] = { "a" };
+        static const char *const nb[] = { "b" };
+
+        v = vint(5); QNAMED(&p, &r, 7, "SELECT :a", na, &v, 1); EXPECT_ROWS(&r, 7, 1, qa, 1, &v);
+        v = vint(6); QUERY(&p, &r, 8, "SELECT :a", &v, 1); EXPECT_ROWS(&r, 8, 1, qa, 1, &v);
+        QNAMED(&p, &r, 9, "SELECT :a", NULL, NULL, 0); EXPECT_ERROR(&r, 9, "bad_argument");
+        EXPECT_MSG(&r, "missing");
+        QNAMED(&p, &r, 10, "SELECT :a", nb, &v, 1); EXPECT_ERROR(&r, 10, "bad_argument");
+        v = vint(7); QNAMED(&p, &r, 11, "SELECT :a", na, &v, 1); EXPECT_ROWS(&r, 11, 1, qa, 1, &v);
+    }
+    CHECK(STAT(&p, "prepares") == 2);
+    /* LRU eviction at capacity 2, and evicted SQL still runs */
+    for (i = 1; i <= 3; i++) {
+        char sql[32];
+        static const char *const cols[3][1] = { { "1" }, { "2" }, { "3" } };
+
+        (void)snprintf(sql, sizeof sql, "SELECT %d", i);
+        w = vint(i);
+        QUERY(&p, &r, 20 + i, sql, NULL, 0);
+        EXPECT_ROWS(&r, 20 + i, 1, cols[i - 1], 1, &w);
+    }
+    CHECK(STAT(&p, "prepares") == 5);
+    CHECK(STAT(&p, "cache_evictions") == 3);
+    CHECK(STAT(&p, "cache_size") == 2);
+    v = vint(9); QUERY(&p, &r, 30, "SELECT ?", &v, 1); EXPECT_ROWS(&r, 30, 1, q, 1, &v);
+    CHECK(STAT(&p, "prepares") == 6);
+    /* a write through a cached statement, twice */
+    EXEC(&p, &r, 31, "CREATE TABLE c(x)", NULL, 0); EXPECT_EXEC(&r, 31, 0, 0);
+    v = vint(1); EXEC(&p, &r, 32, "INSERT INTO c VALUES (?)", &v, 1); EXPECT_EXEC(&r, 32, 1, 1);
+    v = vint(2); EXEC(&p, &r, 33, "INSERT INTO c VALUES (?)", &v, 1); EXPECT_EXEC(&r, 33, 1, 2);
+    SIMPLE(&p, &r, 34, "close"); EXPECT_OK_ATOM(&r, 34);
+    /* cache_size 0: nothing is kept */
+    OPEN_CACHE(&p, &r, 40, ":memory:", 0); EXPECT_OPEN_OK(&r, 40);
+    v = vint(1); QUERY(&p, &r, 41, "SELECT ?", &v, 1); EXPECT_ROWS(&r, 41, 1, q, 1, &v);
+    v = vint(2); QUERY(&p, &r, 42, "SELECT ?", &v, 1); EXPECT_ROWS(&r, 42, 1, q, 1, &v);
+    CHECK(STAT(&p, "cache_size") == 0);
+    CHECK(STAT(&p, "cache_hits") == 0);
+    SIMPLE(&p, &r, 43, "close"); EXPECT_OK_ATOM(&r, 43);
+    OPEN_CACHE(&p, &r, 44, ":memory:", -1); EXPECT_ERROR(&r, 44, "bad_argument");
+    OPEN_CACHE(&p, &r, 45, ":memory:", 100001); EXPECT_ERROR(&r, 45, "bad_argument");
+    reply_free(&r);
+    port_fini(&p);
+}
+
+/* Decode a cursor_fetch reply {Rows, Done} into rs (ncol preset). */
+static int get_fetch(const reply *r, rowset *rs, int *done)
+{
+    const char *buf = r->x.buff;
+    int idx = r->idx, arity;
+    char a[MAXATOMLEN_UTF8];
+
+    if (!r->valid || !r->ok) return -1;
+    if (ei_decode_tuple_header(buf, &idx, &arity) != 0 || arity != 2) return -1;
+    if (get_row_list(buf, &idx, rs) != 0) return -1;
+    if (ei_decode_atom(buf, &idx, a) != 0) return -1;
+    if (strcmp(a, "true") == 0) *done = 1;
+    else if (strcmp(a, "false") == 0) *done = 0;
+    else return -1;
+    return idx == r->x.index ? 0 : -1;
+}
+
+static void fetch_at(int line, lsq_port *p, reply *r, long ref, long long id, long max)
+{
+    ei_x_buff x;
+
+    req_begin(&x, ref, "cursor_fetch", 2);
+    EI(ei_x_encode_longlong(&x, id));
+    xint_erl(&x, max);
+    call_at(line, p, &x, r);
+}
+
+/* Fetch max rows and compare them (one integer column) and Done. */
+static void expect_fetch_at(int line, lsq_port *p, reply *r, long ref, long long id, long max,
+                            long long first, size_t n, int want_done)
+{
+    rowset rs;
+    lsq_value want[16];
+    size_t i;
+    int done = -1;
+
+    fetch_at(line, p, r, ref, id, max);
+    memset(&rs, 0, sizeof rs);
+    rs.ncol = 1;
+    CHECK_AT(line, r->valid && r->ok && r->ref == ref);
+    if (!(r->valid && r->ok)) {
+        if (r->valid) fprintf(stderr, "    got error %s: %.*s\n", r->code, (int)r->msg_len, r->msg);
+        return;
+    }
+    CHECK_AT(line, get_fetch(r, &rs, &done) == 0);
+    for (i = 0; i < n && i < 16; i++) want[i] = vint(first + (long long)i);
+    check_rowset_at(line, &rs, 1, NULL, n, want);
+    CHECK_AT(line, done == want_done);
+    rowset_free(&rs);
+}
+#define EXPECT_FETCH(p, r, ref, id, max, first, n, done) \
+    expect_fetch_at(__LINE__, (p), (r), (ref), (id), (max), (first), (n), (done))
+
+/* cursor_open -> Id (or -1), checking the columns are exactly [Col]. */
+static long long cursor_open_at(int line, lsq_port *p, reply *r, long ref, const char *sql,
+                                const lsq_value *vals, int n, const char *col)
+{
+    ei_x_buff x;
+    rowset rs;
+    long long id = -1;
+    int idx, arity;
+
+    req_sql(&x, ref, "cursor_open", sql, strlen(sql), vals, n);
+    call_at(line, p, &x, r);
+    CHECK_AT(line, r->valid && r->ok && r->ref == ref);
+    if (!(r->valid && r->ok)) {
+        if (r->valid) fprintf(stderr, "    got error %s: %.*s\n", r->code, (int)r->msg_len, r->msg);
+        return -1;
+    }
+    memset(&rs, 0, sizeof rs);
+    idx = r->idx;
+    CHECK_AT(line, ei_decode_tuple_header(r->x.buff, &idx, &arity) == 0 && arity == 2);
+    CHECK_AT(line, ei_decode_longlong(r->x.buff, &idx, &id) == 0 && id > 0);
+    CHECK_AT(line, get_columns(r->x.buff, &idx, &rs) == 0);
+    CHECK_AT(line, idx == r->x.index);
+    check_rowset_at(line, &rs, 1, &col, 0, NULL);
+    return id;
+}
+#define CURSOR_OPEN(p, r, ref, sql, vals, n, col) \
+    cursor_open_at(__LINE__, (p), (r), (ref), (sql), (vals), (n), (col))
+
+static void simple_id_at(int line, lsq_port *p, reply *r, long ref, const char *cmd, long long id)
+{
+    ei_x_buff x;
+
+    req_begin(&x, ref, cmd, 1);
+    EI(ei_x_encode_longlong(&x, id));
+    call_at(line, p, &x, r);
+}
+#define SIMPLE_ID(p, r, ref, cmd, id) simple_id_at(__LINE__, (p), (r), (ref), (cmd), (id))
+
+/* Column sets must follow the schema. A cached (or prepared) statement is
+ * recompiled by SQLite inside sqlite3_step after a schema change, so its
+ * column count and names are only right after the first step. */
+static void test_schema_change_columns(void)
+{
+    static const char *const sel = "SELECT * FROM s";
+    lsq_port p;
+    reply r;
+    lsq_value v[3];
+    ei_x_buff x;
+
+    port_init(&p);
+    reply_init(&r);
+    OPEN(&p, &r, 1, ":memory:", -1, -1); EXPECT_OPEN_OK(&r, 1);
+    EXEC(&p, &r, 2, "CREATE TABLE s(x)", NULL, 0); EXPECT_EXEC(&r, 2, 0, 0);
+    EXEC(&p, &r, 3, "INSERT INTO s VALUES (1)", NULL, 0); EXPECT_EXEC(&r, 3, 1, 1);
+    {
+        static const char *const c1[] = { "x" };
+        v[0] = vint(1);
+        QUERY(&p, &r, 4, sel, NULL, 0); EXPECT_ROWS(&r, 4, 1, c1, 1, v);
+    }
+    /* a column added: SELECT * must show it at once */
+    EXEC(&p, &r, 5, "ALTER TABLE s ADD COLUMN y DEFAULT 2", NULL, 0); EXPECT_EXEC(&r, 5, 0, 1);
+    {
+        static const char *const c2[] = { "x", "y" };
+        v[0] = vint(1); v[1] = vint(2);
+        QUERY(&p, &r, 6, sel, NULL, 0); EXPECT_ROWS(&r, 6, 2, c2, 1, v);
+    }
+    /* the table replaced by one with other columns */
+    EXEC(&p, &r, 7, "DROP TABLE s", NULL, 0); EXPECT_EXEC(&r, 7, 0, 1);
+    EXEC(&p, &r, 8, "CREATE TABLE s(a, b, c)", NULL, 0); EXPECT_EXEC(&r, 8, 0, 1);
+    EXEC(&p, &r, 9, "INSERT INTO s VALUES (7, 8, 9)", NULL, 0); EXPECT_EXEC(&r, 9, 1, 1);
+    {
+        static const char *const c3[] = { "a", "b", "c" };
+        v[0] = vint(7); v[1] = vint(8); v[2] = vint(9);
+        QUERY(&p, &r, 10, sel, NULL, 0); EXPECT_ROWS(&r, 10, 3, c3, 1, v);
+    }
+    EXEC(&p, &r, 11, "DROP TABLE s", NULL, 0); EXPECT_EXEC(&r, 11, 0, 1);
+    EXEC(&p, &r, 12, "CREATE TABLE s(only)", NULL, 0); EXPECT_EXEC(&r, 12, 0, 1);
+    EXEC(&p, &r, 13, "INSERT INTO s VALUES (5)", NULL, 0); EXPECT_EXEC(&r, 13, 1, 1);
+    {
+        static const char *const c4[] = { "only" };
+        v[0] = vint(5);
+        QUERY(&p, &r, 14, sel, NULL, 0); EXPECT_ROWS(&r, 14, 1, c4, 1, v);
+    }
+    /* a prepared handle across a schema change */
+    req_begin(&x, 15, "prepare", 1); EI(ei_x_encode_binary(&x, sel, (int)strlen(sel)));
+    CALL(&p, &x, &r);
+    {
+        long long id = -1;
+        int idx = r.idx, arity;
+        static const char *const c5[] = { "only", "z" };
+
+        CHECK(r.valid && r.ok && ei_decode_tuple_header(r.x.buff, &idx, &arity) == 0 && arity == 2 &&
+              ei_decode_longlong(r.x.buff, &idx, &id) == 0);
+        EXEC(&p, &r, 16, "ALTER TABLE s ADD COLUMN z DEFAULT 3", NULL, 0); EXPECT_EXEC(&r, 16, 0, 1);
+        req_begin(&x, 17, "stmt_query", 2); EI(ei_x_encode_longlong(&x, id)); EI(ei_x_encode_empty_list(&x));
+        CALL(&p, &x, &r);
+        v[0] = vint(5); v[1] = vint(3);
+        EXPECT_ROWS(&r, 17, 2, c5, 1, v);
+        /* a cursor on the cached statement: its columns, and rows of that arity */
+        req_sql(&x, 18, "cursor_open", sel, strlen(sel), NULL, 0);
+        CALL(&p, &x, &r);
+        {
+            rowset rs;
+            int done = -1;
+
+            memset(&rs, 0, sizeof rs);
+            idx = r.idx;
+            CHECK(r.valid && r.ok && ei_decode_tuple_header(r.x.buff, &idx, &arity) == 0 &&
+                  ei_decode_longlong(r.x.buff, &idx, &id) == 0 && get_columns(r.x.buff, &idx, &rs) == 0);
+            check_rowset_at(__LINE__, &rs, 2, c5, 0, NULL);
+            fetch_at(__LINE__, &p, &r, 19, id, 10);
+            rs.ncol = 2;
+            CHECK(get_fetch(&r, &rs, &done) == 0 && done == 1);
+            check_rowset_at(__LINE__, &rs, 2, NULL, 1, v);
+            rowset_free(&rs);
+        }
+    }
+    reply_free(&r);
+    port_fini(&p);
+}
+
+static void test_cursors(void)
+{
+    static const char *const sel = "SELECT x FROM c ORDER BY x";
+    static const char *const xc[] = { "x" };
+    lsq_port p;
+    reply r;
+    lsq_value v, all[5];
+    long long id, id2;
+    int i;
+
+    port_init(&p);
+    reply_init(&r);
+    OPEN(&p, &r, 1, ":memory:", -1, -1); EXPECT_OPEN_OK(&r, 1);
+    EXEC(&p, &r, 2, "CREATE TABLE c(x)", NULL, 0); EXPECT_EXEC(&r, 2, 0, 0);
+    EXEC(&p, &r, 3, "INSERT INTO c VALUES (1), (2), (3), (4), (5)", NULL, 0); EXPECT_EXEC(&r, 3, 5, 5);
+    for (i = 0; i < 5; i++) all[i] = vint(i + 1);
+    /* chunks of 2 */
+    id = CURSOR_OPEN(&p, &r, 4, sel, NULL, 0, "x");
+    CHECK(STAT(&p, "cursors") == 1);
+    EXPECT_FETCH(&p, &r, 5, id, 2, 1, 2, 0);
+    EXPECT_FETCH(&p, &r, 6, id, 2, 3, 2, 0);
+    EXPECT_FETCH(&p, &r, 7, id, 2, 5, 1, 1);
+    EXPECT_FETCH(&p, &r, 8, id, 2, 0, 0, 1);
+    SIMPLE_ID(&p, &r, 9, "cursor_close", id); EXPECT_OK_ATOM(&r, 9);
+    CHECK(STAT(&p, "cursors") == 0);
+    fetch_at(__LINE__, &p, &r, 10, id, 2); EXPECT_ERROR(&r, 10, "bad_argument");
+    SIMPLE_ID(&p, &r, 11, "cursor_close", id); EXPECT_OK_ATOM(&r, 11);
+    SIMPLE_ID(&p, &r, 12, "cursor_close", 123456); EXPECT_OK_ATOM(&r, 12);
+    /* parameters outlive the request frame (call_at frees it) */
+    v = vtext("2");
+    id = CURSOR_OPEN(&p, &r, 13, "SELECT x FROM c WHERE x > CAST(? AS INTEGER) ORDER BY x", &v, 1, "x");
+    EXPECT_FETCH(&p, &r, 14, id, 10, 3, 3, 1);
+    SIMPLE_ID(&p, &r, 15, "cursor_close", id); EXPECT_OK_ATOM(&r, 15);
+    /* bad fetch sizes */
+    id = CURSOR_OPEN(&p, &r, 16, sel, NULL, 0, "x");
+    fetch_at(__LINE__, &p, &r, 17, id, 0); EXPECT_ERROR(&r, 17, "bad_argument");
+    fetch_at(__LINE__, &p, &r, 18, id, -1); EXPECT_ERROR(&r, 18, "bad_argument");
+    /* the same SQL used meanwhile gets its own statement */
+    EXPECT_FETCH(&p, &r, 19, id, 1, 1, 1, 0);
+    QUERY(&p, &r, 20, sel, NULL, 0); EXPECT_ROWS(&r, 20, 1, xc, 5, all);
+    id2 = CURSOR_OPEN(&p, &r, 21, sel, NULL, 0, "x");
+    CHECK(id2 != id);
+    EXPECT_FETCH(&p, &r, 22, id2, 3, 1, 3, 0);
+    EXPECT_FETCH(&p, &r, 23, id, 10, 2, 4, 1);
+    CHECK(STAT(&p, "cursors") == 2);
+    /* reset closes cursors */
+    SIMPLE(&p, &r, 24, "reset"); EXPECT_OK_ATOM(&r, 24);
+    CHECK(STAT(&p, "cursors") == 0);
+    fetch_at(__LINE__, &p, &r, 25, id2, 2); EXPECT_ERROR(&r, 25, "bad_argument");
+    /* errors: bad SQL carries the statement; no statement at all */
+    {
+        ei_x_buff x;
+
+        req_sql(&x, 26, "cursor_open", "SELEC x", 7, NULL, 0);
+        CALL(&p, &x, &r); EXPECT_ERROR(&r, 26, "error"); EXPECT_SQL(&r, "SELEC x");
+        req_sql(&x, 27, "cursor_open", "", 0, NULL, 0);
+        CALL(&p, &x, &r); EXPECT_ERROR(&r, 27, "bad_argument");
+    }
+    /* close with a cursor open: the cursor is gone after reopening */
+    id = CURSOR_OPEN(&p, &r, 28, sel, NULL, 0, "x");
+    SIMPLE(&p, &r, 29, "close"); EXPECT_OK_ATOM(&r, 29);
+    fetch_at(__LINE__, &p, &r, 30, id, 2); EXPECT_ERROR(&r, 30, "closed");
+    OPEN(&p, &r, 31, ":memory:", -1, -1); EXPECT_OPEN_OK(&r, 31);
+    fetch_at(__LINE__, &p, &r, 32, id, 2); EXPECT_ERROR(&r, 32, "bad_argument");
+    reply_free(&r);
+    port_fini(&p);
+}
+
+static void test_prepared_statements(void)
+{
+    lsq_port p;
+    reply r;
+    ei_x_buff x;
+    long long id = -1, id2 = -1, pc = -1;
+    lsq_value v[2];
+    int idx, arity, at;
+
+    port_init(&p);
+    reply_init(&r);
+    OPEN(&p, &r, 1, ":memory:", -1, -1); EXPECT_OPEN_OK(&r, 1);
+    EXEC(&p, &r, 2, "CREATE TABLE t(a INTEGER, b TEXT)", NULL, 0); EXPECT_EXEC(&r, 2, 0, 0);
+    /* prepare: {Id, Info} */
+    req_begin(&x, 3, "prepare", 1); EI(ei_x_encode_binary(&x, "SELECT a, b FROM t WHERE a > ? OR b = :n", 40));
+    CALL(&p, &x, &r);
+    CHECK(r.valid && r.ok);
+    idx = r.idx;
+    CHECK(ei_decode_tuple_header(r.x.buff, &idx, &arity) == 0 && arity == 2);
+    CHECK(ei_decode_longlong(r.x.buff, &idx, &id) == 0 && id > 0);
+    CHECK(map_int(r.x.buff, idx, "param_count", &pc) == 0 && pc == 2);
+    CHECK(atom_is(r.x.buff, map_find(r.x.buff, idx, "readonly"), "true"));
+    at = map_find(r.x.buff, idx, "columns");
+    {
+        rowset rs;
+        static const char *const ab[] = { "a", "b" };
+
+        memset(&rs, 0, sizeof rs);
+        CHECK(at > 0 && get_columns(r.x.buff, &at, &rs) == 0);
+        check_rowset_at(__LINE__, &rs, 2, ab, 0, NULL);
+    }
+    at = map_find(r.x.buff, idx, "param_names");
+    {
+        int n = -1;
+        lsq_value name;
+
+        CHECK(at > 0 && ei_decode_list_header(r.x.buff, &at, &n) == 0 && n == 2);
+        CHECK(atom_is(r.x.buff, at, "null"));
+        CHECK(ei_skip_term(r.x.buff, &at) == 0);
+        CHECK(get_value(r.x.buff, &at, &name) == 0 && name.type == LSQ_TEXT && name.u.s.n == 2 &&
+              memcmp(name.u.s.p, ":n", 2) == 0);
+    }
+    at = map_find(r.x.buff, idx, "decltypes");
+    {
+        int n = -1;
+        lsq_value t;
+
+        CHECK(at > 0 && ei_decode_list_header(r.x.buff, &at, &n) == 0 && n == 2);
+        CHECK(get_value(r.x.buff, &at, &t) == 0 && t.type == LSQ_TEXT && t.u.s.n == 7 &&
+              memcmp(t.u.s.p, "INTEGER", 7) == 0);
+    }
+    /* an INSERT handle */
+    req_begin(&x, 4, "prepare", 1); EI(ei_x_encode_binary(&x, "INSERT INTO t VALUES (?, ?)", 27));
+    CALL(&p, &x, &r);
+    idx = r.idx;
+    CHECK(r.valid && r.ok && ei_decode_tuple_header(r.x.buff, &idx, &arity) == 0 &&
+          ei_decode_longlong(r.x.buff, &idx, &id2) == 0 && id2 > id);
+    CHECK(atom_is(r.x.buff, map_find(r.x.buff, idx, "readonly"), "false"));
+    CHECK(STAT(&p, "statements") == 2);
+    v[0] = vint(1); v[1] = vtext("one");
+    req_begin(&x, 5, "stmt_execute", 2); EI(ei_x_encode_longlong(&x, id2)); put_list(&x, v, 2);
+    CALL(&p, &x, &r); EXPECT_EXEC(&r, 5, 1, 1);
+    v[0] = vint(2); v[1] = vtext("two");
+    req_begin(&x, 6, "stmt_execute", 2); EI(ei_x_encode_longlong(&x, id2)); put_list(&x, v, 2);
+    CALL(&p, &x, &r); EXPECT_EXEC(&r, 6, 1, 2);
+    req_begin(&x, 7, "stmt_execute", 2); EI(ei_x_encode_longlong(&x, id2)); put_list(&x, v, 1);
+    CALL(&p, &x, &r); EXPECT_ERROR(&r, 7, "bad_argument");
+    /* query through the first handle, twice with other parameters */
+    {
+        static const char *const ab[] = { "a", "b" };
+        lsq_value want[4];
+
+        want[0] = vint(1); want[1] = vtext("one"); want[2] = vint(2); want[3] = vtext("two");
+        v[0] = vint(0); v[1] = vtext("none");
+        req_begin(&x, 8, "stmt_query", 2); EI(ei_x_encode_longlong(&x, id)); put_list(&x, v, 2);
+        CALL(&p, &x, &r); EXPECT_ROWS(&r, 8, 2, ab, 2, want);
+        v[0] = vint(5); v[1] = vtext("one");
+        req_begin(&x, 9, "stmt_query", 2); EI(ei_x_encode_longlong(&x, id)); put_list(&x, v, 2);
+        CALL(&p, &x, &r); EXPECT_ROWS(&r, 9, 2, ab, 1, want);
+    }
+    /* finalize; the id is then unknown */
+    SIMPLE_ID(&p, &r, 10, "finalize", id); EXPECT_OK_ATOM(&r, 10);
+    CHECK(STAT(&p, "statements") == 1);
+    req_begin(&x, 11, "stmt_query", 2); EI(ei_x_encode_longlong(&x, id)); EI(ei_x_encode_empty_list(&x));
+    CALL(&p, &x, &r); EXPECT_ERROR(&r, 11, "bad_argument"); EXPECT_MSG(&r, "unknown");
+    SIMPLE_ID(&p, &r, 12, "finalize", id); EXPECT_ERROR(&r, 12, "bad_argument");
+    /* a handle is not a cursor and the other way round */
+    fetch_at(__LINE__, &p, &r, 13, id2, 1); EXPECT_ERROR(&r, 13, "bad_argument");
+    /* bad prepares */
+    req_begin(&x, 14, "prepare", 1); EI(ei_x_encode_binary(&x, "", 0));
+    CALL(&p, &x, &r); EXPECT_ERROR(&r, 14, "bad_argument");
+    req_begin(&x, 15, "prepare", 1); EI(ei_x_encode_binary(&x, "SELEC 1", 7));
+    CALL(&p, &x, &r); EXPECT_ERROR(&r, 15, "error"); EXPECT_SQL(&r, "SELEC 1");
+    req_begin(&x, 16, "prepare", 1); EI(ei_x_encode_binary(&x, "SELECT 1; SELECT 2", 18));
+    CALL(&p, &x, &r); EXPECT_ERROR(&r, 16, "bad_argument");
+    /* handles do not survive close */
+    SIMPLE(&p, &r, 17, "close"); EXPECT_OK_ATOM(&r, 17);
+    OPEN(&p, &r, 18, ":memory:", -1, -1); EXPECT_OPEN_OK(&r, 18);
+    CHECK(STAT(&p, "statements") == 0);
+    req_begin(&x, 19, "stmt_execute", 2); EI(ei_x_encode_longlong(&x, id2)); EI(ei_x_encode_empty_list(&x));
+    CALL(&p, &x, &r); EXPECT_ERROR(&r, 19, "bad_argument");
+    reply_free(&r);
+    port_fini(&p);
+}
+
+/* {Ref, batch, [{Sql, [V...]}...], Tx} */
+static void batch_at(int line, lsq_port *p, reply *r, long ref, const char *const *sqls,
+                     const lsq_value *const *vals, const int *nvals, int n, int tx)
+{
+    ei_x_buff x;
+    int i;
+
+    req_begin(&x, ref, "batch", 2);
+    if (n > 0) EI(ei_x_encode_list_header(&x, n));
+    for (i = 0; i < n; i++) {
+        EI(ei_x_encode_tuple_header(&x, 2));
+        EI(ei_x_encode_binary(&x, sqls[i], (int)strlen(sqls[i])));
+        put_list(&x, vals[i], nvals[i]);
+    }
+    EI(ei_x_encode_empty_list(&x));
+    EI(ei_x_encode_atom(&x, tx ? "true" : "false"));
+    call_at(line, p, &x, r);
+}
+
+static long long count_rows_at(int line, lsq_port *p, const char *table)
+{
+    char sql[64];
+    reply r;
+    rowset rs;
+    long long n = -1;
+
+    reply_init(&r);
+    (void)snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", table);
+    sql_at(line, p, &r, 998, "query", sql, NULL, 0);
+    if (get_rows(&r, &rs) == 0 && rs.ncol == 1 && rs.nrows == 1 && rs.vals[0].type == LSQ_INT)
+        n = rs.vals[0].u.i;
+    CHECK_AT(line, n >= 0);
+    rowset_free(&rs);
+    reply_free(&r);
+    return n;
+}
+#define COUNT(p, table) count_rows_at(__LINE__, (p), (table))
+
+static void test_batch(void)
+{
+    static const char *const ins = "INSERT INTO b VALUES (?)";
+    lsq_port p;
+    reply r;
+    lsq_value one = vint(1), two = vint(2), ten = vint(10);
+
+    port_init(&p);
+    reply_init(&r);
+    OPEN(&p, &r, 1, ":memory:", -1, -1); EXPECT_OPEN_OK(&r, 1);
+    EXEC(&p, &r, 2, "CREATE TABLE b(x UNIQUE)", NULL, 0); EXPECT_EXEC(&r, 2, 0, 0);
+    {
+        /* [{Columns, Rows, Changes, LastInsertRowid}] per statement */
+        const char *sqls[2] = { ins, "SELECT x FROM b" };
+        const lsq_value *vals[2] = { &one, NULL };
+        const int nv[2] = { 1, 0 };
+        static const char *const xc[] = { "x" };
+        const char *buf;
+        int idx, n = -1, arity, k;
+        rowset rs;
+        long long c = -1, id = -1;
+
+        batch_at(__LINE__, &p, &r, 3, sqls, vals, nv, 2, 1);
+        CHECK(r.valid && r.ok && r.ref == 3);
+        buf = r.x.buff;
+        idx = r.idx;
+        CHECK(ei_decode_list_header(buf, &idx, &n) == 0 && n == 2);
+        for (k = 0; k < 2 && n == 2; k++) {
+            memset(&rs, 0, sizeof rs);
+            CHECK(ei_decode_tuple_header(buf, &idx, &arity) == 0 && arity == 4);
+            CHECK(get_columns(buf, &idx, &rs) == 0 && get_row_list(buf, &idx, &rs) == 0);
+            CHECK(ei_decode_longlong(buf, &idx, &c) == 0 && ei_decode_longlong(buf, &idx, &id) == 0);
+            if (k == 0) {
+                check_rowset_at(__LINE__, &rs, 0, NULL, 0, NULL);
+                CHECK(c == 1 && id == 1);
+            } else {
+                check_rowset_at(__LINE__, &rs, 1, xc, 1, &one);
+                CHECK(c == 0 && id == 1);
+            }
+            rowset_free(&rs);
+        }
+        CHECK(ei_decode_list_header(buf, &idx, &n) == 0 && n == 0 && idx == r.x.index);
+    }
+    {
+        /* transactional: the failure at index 2 undoes index 1 */
+        const char *sqls[2] = { ins, ins };
+        const lsq_value *vals[2] = { &two, &one };
+        const int nv[2] = { 1, 1 };
+
+        batch_at(__LINE__, &p, &r, 4, sqls, vals, nv, 2, 1);
+        EXPECT_ERROR(&r, 4, "constraint");
+        CHECK(r.has_index && r.index == 2);
+        EXPECT_SQL(&r, ins);
+        CHECK(COUNT(&p, "b") == 1);
+        /* not transactional: index 1 stays */
+        batch_at(__LINE__, &p, &r, 5, sqls, vals, nv, 2, 0);
+        EXPECT_ERROR(&r, 5, "constraint");
+        CHECK(r.has_index && r.index == 2);
+        CHECK(COUNT(&p, "b") == 2);
+    }
+    {
+        /* inside the caller's transaction: a savepoint, the outer one survives */
+        const char *sqls[2] = { ins, ins };
+        const lsq_value *vals[2] = { &ten, &one };
+        const int nv[2] = { 1, 1 };
+        lsq_value v11 = vint(11);
+
+        EXEC(&p, &r, 6, "BEGIN", NULL, 0); EXPECT_EXEC(&r, 6, 0, 2);
+        EXEC(&p, &r, 7, ins, &v11, 1); EXPECT_EXEC(&r, 7, 1, 3);
+        batch_at(__LINE__, &p, &r, 8, sqls, vals, nv, 2, 1);
+        EXPECT_ERROR(&r, 8, "constraint");
+        CHECK(r.has_index && r.index == 2);
+        CHECK(COUNT(&p, "b") == 3); /* 1, 2, 11: 10 undone, 11 kept */
+        /* (last_insert_rowid is not rolled back: 10 got rowid 4) */
+        EXEC(&p, &r, 9, "COMMIT", NULL, 0); EXPECT_EXEC(&r, 9, 0, 4);
+        CHECK(COUNT(&p, "b") == 3);
+    }
+    {
+        /* shapes */
+        ei_x_buff x;
+
+        batch_at(__LINE__, &p, &r, 10, NULL, NULL, NULL, 0, 1);
+        CHECK(r.valid && r.ok && r.x.buff[r.idx] == ERL_NIL_EXT && r.idx + 1 == r.x.index);
+        req_begin(&x, 11, "batch", 2); EI(ei_x_encode_atom(&x, "foo")); EI(ei_x_encode_atom(&x, "true"));
+        CALL(&p, &x, &r); EXPECT_ERROR(&r, 11, "bad_argument");
+        req_begin(&x, 12, "batch", 2); EI(ei_x_encode_empty_list(&x)); EI(ei_x_encode_long(&x, 1));
+        CALL(&p, &x, &r); EXPECT_ERROR(&r, 12, "bad_argument");
+        req_begin(&x, 13, "batch", 2); EI(ei_x_encode_list_header(&x, 1));
+        EI(ei_x_encode_binary(&x, "SELECT 1", 8)); EI(ei_x_encode_empty_list(&x));
+        EI(ei_x_encode_atom(&x, "false"));
+        CALL(&p, &x, &r); EXPECT_ERROR(&r, 13, "bad_argument");
+        CHECK(r.has_index && r.index == 1);
+    }
+    reply_free(&r);
+    port_fini(&p);
+}
+
+static void test_execute_many(void)
+{
+    static const char *const ins = "INSERT INTO m VALUES (?, ?)";
+    lsq_port p;
+    reply r;
+    ei_x_buff x;
+    lsq_value rows[3][2];
+    int i;
+
+    port_init(&p);
+    reply_init(&r);
+    OPEN(&p, &r, 1, ":memory:", -1, -1); EXPECT_OPEN_OK(&r, 1);
+    EXEC(&p, &r, 2, "CREATE TABLE m(a, b UNIQUE)", NULL, 0); EXPECT_EXEC(&r, 2, 0, 0);
+    rows[0][0] = vint(1); rows[0][1] = vtext("a");
+    rows[1][0] = vint(2); rows[1][1] = vtext("b");
+    rows[2][0] = vint(3); rows[2][1] = vtext("c");
+    req_begin(&x, 3, "execute_many", 2); EI(ei_x_encode_binary(&x, ins, (int)strlen(ins)));
+    EI(ei_x_encode_list_header(&x, 3));
+    for (i = 0; i < 3; i++) put_list(&x, rows[i], 2);
+    EI(ei_x_encode_empty_list(&x));
+    CALL(&p, &x, &r); EXPECT_EXEC(&r, 3, 3, 3);
+    /* all or nothing: the duplicate at index 2 undoes index 1 */
+    rows[0][0] = vint(4); rows[0][1] = vtext("d");
+    rows[1][0] = vint(5); rows[1][1] = vtext("a");
+    req_begin(&x, 4, "execute_many", 2); EI(ei_x_encode_binary(&x, ins, (int)strlen(ins)));
+    EI(ei_x_encode_list_header(&x, 2));
+    for (i = 0; i < 2; i++) put_list(&x, rows[i], 2);
+    EI(ei_x_encode_empty_list(&x));
+    CALL(&p, &x, &r); EXPECT_ERROR(&r, 4, "constraint");
+    CHECK(r.has_index && r.index == 2); EXPECT_SQL(&r, ins);
+    CHECK(COUNT(&p, "m") == 3);
+    /* a bad parameter list names its index */
+    req_begin(&x, 5, "execute_many", 2); EI(ei_x_encode_binary(&x, ins, (int)strlen(ins)));
+    EI(ei_x_encode_list_header(&x, 2)); put_list(&x, rows[0], 2); put_list(&x, rows[0], 1);
+    EI(ei_x_encode_empty_list(&x));
+    CALL(&p, &x, &r); EXPECT_ERROR(&r, 5, "bad_argument");
+    CHECK(r.has_index && r.index == 2);
+    CHECK(COUNT(&p, "m") == 3);
+    /* named parameter lists, and the small-integer string form */
+    {
+        static const char *const names[] = { "a", "b" };
+
+        req_begin(&x, 6, "execute_many", 2);
+        EI(ei_x_encode_binary(&x, "INSERT INTO m VALUES (:a, :b)", 29));
+        EI(ei_x_encode_list_header(&x, 2));
+        EI(ei_x_encode_tuple_header(&x, 2)); EI(ei_x_encode_atom(&x, "named"));
+        EI(ei_x_encode_list_header(&x, 2));
+        EI(ei_x_encode_tuple_header(&x, 2)); EI(ei_x_encode_binary(&x, names[0], 1)); EI(ei_x_encode_long(&x, 6));
+        EI(ei_x_encode_tuple_header(&x, 2)); EI(ei_x_encode_binary(&x, names[1], 1)); EI(ei_x_encode_binary(&x, "f", 1));
+        EI(ei_x_encode_empty_list(&x));
+        EI(ei_x_encode_string_len(&x, "\7\10", 2));
+        EI(ei_x_encode_empty_list(&x));
+        CALL(&p, &x, &r); EXPECT_EXEC(&r, 6, 2, 5);
+    }
+    /* empty list: nothing done; SQL with no statement */
+    req_begin(&x, 7, "execute_many", 2); EI(ei_x_encode_binary(&x, ins, (int)strlen(ins)));
+    EI(ei_x_encode_empty_list(&x));
+    CALL(&p, &x, &r); EXPECT_EXEC(&r, 7, 0, 5);
+    req_begin(&x, 8, "execute_many", 2); EI(ei_x_encode_binary(&x, " ", 1)); EI(ei_x_encode_empty_list(&x));
+    CALL(&p, &x, &r); EXPECT_ERROR(&r, 8, "bad_argument");
+    req_begin(&x, 9, "execute_many", 2); EI(ei_x_encode_binary(&x, ins, (int)strlen(ins)));
+    EI(ei_x_encode_atom(&x, "x"));
+    CALL(&p, &x, &r); EXPECT_ERROR(&r, 9, "bad_argument");
+    CHECK(COUNT(&p, "m") == 5);
+    reply_free(&r);
+    port_fini(&p);
+}
+
+static void script_at(int line, lsq_port *p, reply *r, long ref, const char *sql, size_t n)
+{
+    ei_x_buff x;
+
+    req_begin(&x, ref, "execute_script", 1);
+    EI(ei_x_encode_binary(&x, n ? sql : "", (int)n));
+    call_at(line, p, &x, r);
+}
+#define SCRIPT(p, r, ref, sql) script_at(__LINE__, (p), (r), (ref), (sql), strlen(sql))
+
+static void test_execute_script(void)
+{
+    lsq_port p;
+    reply r;
+
+    port_init(&p);
+    reply_init(&r);
+    OPEN(&p, &r, 1, ":memory:", -1, -1); EXPECT_OPEN_OK(&r, 1);
+    /* {Statements, Changes} */
+    SCRIPT(&p, &r, 2, "CREATE TABLE s1(x);\nINSERT INTO s1 VALUES (1);\n"
+                      "INSERT INTO s1 VALUES (2), (3); -- done\n");
+    EXPECT_EXEC(&r, 2, 3, 3);
+    SCRIPT(&p, &r, 3, "; CREATE TABLE s2(x) ;;"); EXPECT_EXEC(&r, 3, 1, 0);
+    SCRIPT(&p, &r, 4, ""); EXPECT_EXEC(&r, 4, 0, 0);
+    SCRIPT(&p, &r, 5, "  -- only a comment\n"); EXPECT_EXEC(&r, 5, 0, 0);
+    SCRIPT(&p, &r, 6, "BEGIN; INSERT INTO s2 VALUES (1); INSERT INTO s2 SELECT x FROM s1; COMMIT;");
+    EXPECT_EXEC(&r, 6, 4, 4);
+    CHECK(COUNT(&p, "s2") == 4);
+    /* an error stops the script and names the statement */
+    SCRIPT(&p, &r, 7, "INSERT INTO s1 VALUES (4); INSERT INTO nosuch VALUES (1); INSERT INTO s1 VALUES (5)");
+    EXPECT_ERROR(&r, 7, "error");
+    CHECK(r.has_index && r.index == 2);
+    CHECK(r.has_sql && contains(r.sql, r.sql_len, "INSERT INTO nosuch"));
+    CHECK(r.has_sql && !contains(r.sql, r.sql_len, "VALUES (4)"));
+    CHECK(COUNT(&p, "s1") == 4);
+    /* a runtime error: the statement's own text */
+    SCRIPT(&p, &r, 8, "CREATE TABLE u(x UNIQUE); INSERT INTO u VALUES (1); INSERT INTO u VALUES (1);");
+    EXPECT_ERROR(&r, 8, "constraint");
+    CHECK(r.has_index && r.index == 3);
+    CHECK(r.has_sql && contains(r.sql, r.sql_len, "INSERT INTO u VALUES (1)") &&
+          r.sql_len <= strlen(" INSERT INTO u VALUES (1);"));
+    /* parameters are refused */
+    SCRIPT(&p, &r, 9, "SELECT 1; SELECT ?"); EXPECT_ERROR(&r, 9, "bad_argument");
+    CHECK(r.has_index && r.index == 2);
+    {
+        ei_x_buff x;
+
+        req_begin(&x, 10, "execute_script", 1); EI(ei_x_encode_string(&x, "SELECT 1"));
+        CALL(&p, &x, &r); EXPECT_ERROR(&r, 10, "bad_argument");
+    }
+    reply_free(&r);
+    port_fini(&p);
+}
+
+static void test_info_settings_reset(void)
+{
+    static const char *const files[] = { "backup.db" };
+    lsq_port p, p2;
+    reply r;
+    ei_x_buff x;
+    tmpdir t;
+    long long v = -1;
+    char path[128];
+
+    port_init(&p);
+    reply_init(&r);
+    SIMPLE(&p, &r, 1, "info"); EXPECT_ERROR(&r, 1, "closed");
+    OPEN(&p, &r, 2, ":memory:", -1, -1); EXPECT_OPEN_OK(&r, 2);
+    EXEC(&p, &r, 3, "CREATE TABLE i(x)", NULL, 0); EXPECT_EXEC(&r, 3, 0, 0);
+    EXEC(&p, &r, 4, "INSERT INTO i VALUES (1), (2)", NULL, 0); EXPECT_EXEC(&r, 4, 2, 2);
+    SIMPLE(&p, &r, 5, "info");
+    CHECK(r.valid && r.ok);
+    CHECK(map_int(r.x.buff, r.idx, "last_insert_rowid", &v) == 0 && v == 2);
+    CHECK(map_int(r.x.buff, r.idx, "changes", &v) == 0 && v == 2);
+    CHECK(map_int(r.x.buff, r.idx, "total_changes", &v) == 0 && v == 2);
+    CHECK(atom_is(r.x.buff, map_find(r.x.buff, r.idx, "autocommit"), "true"));
+    CHECK(atom_is(r.x.buff, map_find(r.x.buff, r.idx, "read_only"), "false"));
+    CHECK(atom_is(r.x.buff, map_find(r.x.buff, r.idx, "mode"), "local"));
+    {
+        int at = map_find(r.x.buff, r.idx, "journal_mode");
+        lsq_value jm;
+
+        CHECK(at > 0 && get_value(r.x.buff, &at, &jm) == 0 && jm.type == LSQ_TEXT &&
+              jm.u.s.n == 6 && memcmp(jm.u.s.p, "memory", 6) == 0);
+    }
+    /* reset rolls back an open transaction */
+    EXEC(&p, &r, 6, "BEGIN", NULL, 0); EXPECT_EXEC(&r, 6, 0, 2);
+    EXEC(&p, &r, 7, "INSERT INTO i VALUES (3)", NULL, 0); EXPECT_EXEC(&r, 7, 1, 3);
+    SIMPLE(&p, &r, 8, "info");
+    CHECK(atom_is(r.x.buff, map_find(r.x.buff, r.idx, "autocommit"), "false"));
+    EXEC(&p, &r, 9, "PRAGMA query_only = 1", NULL, 0); EXPECT_EXEC(&r, 9, 0, 3);
+    SIMPLE(&p, &r, 10, "reset"); EXPECT_OK_ATOM(&r, 10);
+    SIMPLE(&p, &r, 11, "info");
+    CHECK(atom_is(r.x.buff, map_find(r.x.buff, r.idx, "autocommit"), "true"));
+    CHECK(COUNT(&p, "i") == 2);
+    EXEC(&p, &r, 12, "INSERT INTO i VALUES (3)", NULL, 0); EXPECT_EXEC(&r, 12, 1, 3); /* query_only off */
+    /* busy timeout */
+    req_begin(&x, 13, "set_busy_timeout", 1); EI(ei_x_encode_long(&x, 100));
+    CALL(&p, &x, &r); EXPECT_OK_ATOM(&r, 13);
+    req_begin(&x, 14, "set_busy_timeout", 1); EI(ei_x_encode_long(&x, -1));
+    CALL(&p, &x, &r); EXPECT_ERROR(&r, 14, "bad_argument");
+    /* limits: read, set (answers the old value), enforced, bad names */
+    req_begin(&x, 15, "limit", 2); EI(ei_x_encode_atom(&x, "sql_length")); xint_erl(&x, -1);
+    CALL(&p, &x, &r);
+    v = -1;
+    CHECK(r.valid && r.ok);
+    {
+        int idx = r.idx;
+        CHECK(ei_decode_longlong(r.x.buff, &idx, &v) == 0 && v > 1000);
+    }
+    req_begin(&x, 16, "limit", 2); EI(ei_x_encode_atom(&x, "sql_length")); xint_erl(&x, 20);
+    CALL(&p, &x, &r);
+    {
+        int idx = r.idx;
+        long long old = -2;
+        CHECK(r.valid && r.ok && ei_decode_longlong(r.x.buff, &idx, &old) == 0 && old == v);
+    }
+    QUERY(&p, &r, 17, "SELECT 1 + 1 + 1 + 1 + 1 + 1 + 1", NULL, 0); EXPECT_ERROR(&r, 17, "toobig");
+    req_begin(&x, 18, "limit", 2); EI(ei_x_encode_atom(&x, "sql_length")); xint_erl(&x, v);
+    CALL(&p, &x, &r);
+    req_begin(&x, 19, "limit", 2); EI(ei_x_encode_atom(&x, "bogus")); xint_erl(&x, 1);
+    CALL(&p, &x, &r); EXPECT_ERROR(&r, 19, "bad_argument");
+    req_begin(&x, 20, "limit", 2); EI(ei_x_encode_atom(&x, "length")); xint_erl(&x, -2);
+    CALL(&p, &x, &r); EXPECT_ERROR(&r, 20, "bad_argument");
+    /* backup into a file, read back through a second port */
+    if (tmpdir_make(&t) == 0) {
+        strcpy(path, tmpdir_file(&t, files[0]));
+        req_begin(&x, 21, "backup", 1); EI(ei_x_encode_binary(&x, path, (int)strlen(path)));
+        CALL(&p, &x, &r); EXPECT_OK_ATOM(&r, 21);
+        port_init(&p2);
+        OPEN(&p2, &r, 22, path, 1, -1); EXPECT_OPEN_OK(&r, 22);
+        CHECK(COUNT(&p2, "i") == 3);
+        port_fini(&p2);
+        tmpdir_remove(&t, files, 1);
+    } else {
+        CHECK(!"mkdtemp failed");
+    }
+    req_begin(&x, 23, "backup", 1); EI(ei_x_encode_binary(&x, "", 0));
+    CALL(&p, &x, &r); EXPECT_ERROR(&r, 23, "bad_argument");
+    reply_free(&r);
+    port_fini(&p);
+}
+
 /* ======================================================================
  * 6. frame_io
  * ==================================================================== */
@@ -2820,6 +3639,14 @@ static const test_case k_tests[] = {
     TEST(test_dispatch_big_blob),
     TEST(test_dispatch_interrupt),
     TEST(test_pipeline_malformed),
+    TEST(test_stmt_cache_reuse),
+    TEST(test_schema_change_columns),
+    TEST(test_cursors),
+    TEST(test_prepared_statements),
+    TEST(test_batch),
+    TEST(test_execute_many),
+    TEST(test_execute_script),
+    TEST(test_info_settings_reset),
     TEST(test_frame_roundtrip),
     TEST(test_frame_eof_inside),
     TEST(test_frame_too_large),

@@ -1,0 +1,127 @@
+%% @doc Query events, for metrics and tracing, and the slow-query log.
+%%
+%% Every statement run through the API (query, execute, batch,
+%% execute_many, execute_script) emits, in the calling process:
+%%
+%% <ul>
+%% <li>`[libsql, query, start]' with `#{system_time}'</li>
+%% <li>`[libsql, query, stop]' with `#{duration}' (native units) and
+%%     metadata `result => ok | error' and, on error, `code'</li>
+%% <li>`[libsql, query, exception]' with `#{duration}' and metadata
+%%     `kind', `reason' if the call raised</li>
+%% </ul>
+%%
+%% Metadata always holds `db' (what the caller passed), `command' and `sql'
+%% (the statement text; parameters are never included: they may hold
+%% secrets). Handlers are registered with add_handler/3 and called as
+%% `Fun(Event, Measurements, Metadata, Config)'; a handler that raises is
+%% removed and logged. If the `telemetry' application is loaded, the same
+%% events also go through `telemetry:execute/3'.
+%%
+%% A statement slower than `slow_query_ms' (a pool option, else the
+%% application environment key of that name) is logged with
+%% `logger:warning' in the `[libsql]' domain.
+-module(libsql_events).
+
+-export([add_handler/3, remove_handler/1, handlers/0, span/4]).
+
+-define(KEY, {?MODULE, handlers}).
+
+-type event() :: [atom()].
+-type handler() :: fun((event(), map(), map(), term()) -> term()).
+
+%% @doc Register Fun under Id (replacing a handler with the same Id).
+-spec add_handler(term(), handler(), term()) -> ok | {error, libsql:error()}.
+add_handler(Id, Fun, Config) when is_function(Fun, 4) ->
+    Hs = lists:keydelete(Id, 1, handlers()),
+    persistent_term:put(?KEY, Hs ++ [{Id, Fun, Config}]),
+    ok;
+add_handler(_Id, _Fun, _Config) ->
+    {error, libsql_proto:err(bad_argument, <<"a handler is a fun of four arguments">>)}.
+
+-spec remove_handler(term()) -> ok.
+remove_handler(Id) ->
+    case lists:keydelete(Id, 1, handlers()) of
+        [] -> _ = persistent_term:erase(?KEY), ok;
+        Hs -> persistent_term:put(?KEY, Hs)
+    end.
+
+-spec handlers() -> [{term(), handler(), term()}].
+handlers() ->
+    persistent_term:get(?KEY, []).
+
+%% @doc Run Fun() as one query: emit start/stop/exception around it and log
+%% it if slow. Returns what Fun returns.
+-spec span(term(), atom(), binary() | undefined, fun(() -> Result)) -> Result.
+span(Db, Command, Sql, Fun) ->
+    Handlers = handlers(),
+    Telemetry = erlang:function_exported(telemetry, execute, 3),
+    Slow = slow_threshold(Db),
+    case Handlers =:= [] andalso not Telemetry andalso Slow =:= infinity of
+        true ->
+            Fun();
+        false ->
+            Meta = #{db => Db, command => Command, sql => Sql},
+            emit(Handlers, Telemetry, [libsql, query, start],
+                 #{system_time => erlang:system_time()}, Meta),
+            T0 = erlang:monotonic_time(),
+            try Fun() of
+                Result ->
+                    Duration = erlang:monotonic_time() - T0,
+                    emit(Handlers, Telemetry, [libsql, query, stop], #{duration => Duration},
+                         result_meta(Result, Meta)),
+                    log_if_slow(Slow, Duration, Meta, Result),
+                    Result
+            catch
+                Kind:Reason:Stack ->
+                    emit(Handlers, Telemetry, [libsql, query, exception],
+                         #{duration => erlang:monotonic_time() - T0},
+                         Meta#{kind => Kind, reason => Reason}),
+                    erlang:raise(Kind, Reason, Stack)
+            end
+    end.
+
+result_meta({error, #{code := Code}}, Meta) -> Meta#{result => error, code => Code};
+result_meta(_, Meta) -> Meta#{result => ok}.
+
+emit(Handlers, Telemetry, Event, Measurements, Meta) ->
+    lists:foreach(
+      fun({Id, Fun, Config}) ->
+              try
+                  Fun(Event, Measurements, Meta, Config)
+              catch
+                  Kind:Reason ->
+                      logger:error(#{what => libsql_event_handler_failed, id => Id,
+                                     kind => Kind, reason => Reason},
+                                   #{domain => [libsql]}),
+                      remove_handler(Id)
+              end
+      end, Handlers),
+    case Telemetry of
+        true -> apply(telemetry, execute, [Event, Measurements, Meta]);
+        false -> ok
+    end.
+
+slow_threshold(Db) ->
+    case libsql_pool:config(Db) of
+        #{slow_query_ms := Ms} -> Ms;
+        _ -> application:get_env(libsql, slow_query_ms, infinity)
+    end.
+
+log_if_slow(infinity, _Duration, _Meta, _Result) -> ok;
+log_if_slow(Ms, Duration, Meta, Result) ->
+    DurationMs = erlang:convert_time_unit(Duration, native, millisecond),
+    case DurationMs >= Ms of
+        true ->
+            #{db := Db, command := Command, sql := Sql} = Meta,
+            logger:warning(#{what => libsql_slow_query, db => Db, command => Command,
+                             sql => truncate(Sql), duration_ms => DurationMs,
+                             result => maps:get(result, result_meta(Result, #{}))},
+                           #{domain => [libsql]});
+        false ->
+            ok
+    end.
+
+truncate(Sql) when is_binary(Sql), byte_size(Sql) > 1000 ->
+    <<(binary:part(Sql, 0, 1000))/binary, "...">>;
+truncate(Sql) -> Sql.

@@ -1,0 +1,284 @@
+%% @doc The manager of one pool: hands out its connection workers
+%% (checkout/checkin), queues callers when all are busy, with a deadline,
+%% and takes a connection back when its holder dies (after resetting it).
+%%
+%% Workers register themselves when they start (worker_started/2), so a
+%% worker replaced by its supervisor rejoins without the manager asking.
+%% The manager never waits on a worker: a reset is sent with
+%% gen_server:send_request and its answer handled as a message.
+-module(libsql_pool).
+-behaviour(gen_server).
+
+-export([start_link/2, checkout/2, checkin/3, worker_started/2, stats/1,
+         lookup/1, create_registry/0, config/1, supervisor/1]).
+-export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2,
+         format_status/2]).
+
+-define(REGISTRY, libsql_pools).
+-define(RESET_TIMEOUT, 5000).
+
+-record(state, {
+    name :: atom(),                                 % registered name of the pool
+    size :: pos_integer(),                          % workers wanted
+    workers = #{} :: #{pid() => reference()},       % live workers -> monitor
+    idle = [] :: [pid()],                           % ready workers (LIFO: warm caches)
+    busy = #{} :: #{pid() => {pid(), reference()}}, % worker -> holder, holder monitor
+    waiting = queue:new() :: queue:queue(waiter()), % callers waiting, oldest first
+    resets :: term(),                               % gen_server request ids of resets
+    started = 0 :: non_neg_integer(),               % workers that ever registered
+    checkouts = 0 :: non_neg_integer(),             % successful checkouts
+    timeouts = 0 :: non_neg_integer(),              % checkouts that timed out
+    config :: map(),                                % pool options without secrets
+    sup :: pid()                                    % the libsql_pool_sup of this pool
+}).
+
+-type waiter() :: {gen_server:from(), reference(), reference()}. % From, caller monitor, timer
+
+%% ---- API -------------------------------------------------------------------
+
+-spec start_link(atom(), map()) -> {ok, pid()} | {error, term()}.
+start_link(Name, Opts) ->
+    gen_server:start_link({local, Name}, ?MODULE, {Name, Opts}, []).
+
+%% @doc A worker for the caller, waiting at most Timeout ms in the queue.
+-spec checkout(pid() | atom(), timeout()) -> {ok, pid()} | {error, libsql:error()}.
+checkout(Pool, Timeout) ->
+    try
+        gen_server:call(Pool, {checkout, self(), Timeout}, infinity)
+    catch
+        exit:_ -> {error, libsql_proto:err(closed, <<"the pool is not running">>)}
+    end.
+
+%% @doc Give a worker back. Clean = false: reset it first (the holder may
+%% have left a transaction or cursors open).
+-spec checkin(pid() | atom(), pid(), boolean()) -> ok.
+checkin(Pool, Worker, Clean) ->
+    gen_server:cast(Pool, {checkin, Worker, self(), Clean}).
+
+%% @doc Called by a libsql_conn worker once its database is open.
+-spec worker_started(atom(), pid()) -> ok.
+worker_started(Pool, Worker) ->
+    gen_server:cast(Pool, {worker_started, Worker}).
+
+%% @doc size, idle, busy, waiting, checkouts, checkout_timeouts, restarts.
+-spec stats(pid() | atom()) -> {ok, map()} | {error, libsql:error()}.
+stats(Pool) ->
+    try
+        {ok, gen_server:call(Pool, stats, 5000)}
+    catch
+        exit:_ -> {error, libsql_proto:err(closed, <<"the pool is not running">>)}
+    end.
+
+%% @doc The supervisor of a pool (what stop_pool terminates).
+-spec supervisor(term()) -> {ok, pid()} | error.
+supervisor(Pool) ->
+    case lookup(Pool) of
+        {ok, Pid} ->
+            try gen_server:call(Pid, supervisor, 5000)
+            catch exit:_ -> error
+            end;
+        error -> error
+    end.
+
+%% ---- registry: which names and pids are pools ---------------------------------
+
+-spec create_registry() -> ok.
+create_registry() ->
+    _ = ets:new(?REGISTRY, [named_table, public, set, {read_concurrency, true}]),
+    ok.
+
+%% @doc The manager of a pool given by name or pid, or `error' if Db is not
+%% a pool.
+-spec lookup(term()) -> {ok, pid()} | error.
+lookup(Db) when is_atom(Db); is_pid(Db) ->
+    try ets:lookup(?REGISTRY, Db) of
+        [{_, Pid, _Config}] -> {ok, Pid};
+        [] -> error
+    catch
+        error:badarg -> error
+    end;
+lookup(_) ->
+    error.
+
+%% @doc A pool's settings (slow_query_ms, timeout), or #{} if unknown.
+-spec config(term()) -> map().
+config(Db) ->
+    try ets:lookup(?REGISTRY, Db) of
+        [{_, _, Config}] -> Config;
+        [] -> #{}
+    catch
+        error:badarg -> #{}
+    end.
+
+%% ---- gen_server -----------------------------------------------------------
+
+init({Name, Opts}) ->
+    process_flag(trap_exit, true),
+    Config = maps:with([slow_query_ms, timeout, checkout_timeout], Opts),
+    true = ets:insert(?REGISTRY, [{Name, self(), Config}, {self(), self(), Config}]),
+    [Sup | _] = get('$ancestors'),
+    {ok, #state{name = Name, size = maps:get(size, Opts), config = Config,
+                resets = gen_server:reqids_new(), sup = Sup}}.
+
+handle_call({checkout, Caller, Timeout}, From, S) ->
+    case S#state.idle of
+        [W | Idle] ->
+            {reply, {ok, W}, give(W, Caller, S#state{idle = Idle})};
+        [] when Timeout =:= 0 ->
+            {reply, timeout_error(), S#state{timeouts = S#state.timeouts + 1}};
+        [] ->
+            Mon = erlang:monitor(process, Caller),
+            Timer = case Timeout of
+                        infinity -> undefined;
+                        _ -> erlang:start_timer(Timeout, self(), {checkout_deadline, Mon})
+                    end,
+            {noreply, S#state{waiting = queue:in({From, Mon, Timer}, S#state.waiting)}}
+    end;
+handle_call(supervisor, _From, S) ->
+    {reply, {ok, S#state.sup}, S};
+handle_call(stats, _From, S) ->
+    {reply, #{size => S#state.size,
+              workers => maps:size(S#state.workers),
+              idle => length(S#state.idle),
+              busy => maps:size(S#state.busy),
+              waiting => queue:len(S#state.waiting),
+              checkouts => S#state.checkouts,
+              checkout_timeouts => S#state.timeouts,
+              restarts => max(0, S#state.started - S#state.size)}, S};
+handle_call(_Msg, _From, S) ->
+    {reply, {error, libsql_proto:err(bad_argument, <<"unknown pool request">>)}, S}.
+
+handle_cast({worker_started, W}, S) ->
+    Mon = erlang:monitor(process, W),
+    S1 = S#state{workers = maps:put(W, Mon, S#state.workers), started = S#state.started + 1},
+    {noreply, make_ready(W, S1)};
+handle_cast({checkin, W, Holder, Clean}, S) ->
+    case maps:find(W, S#state.busy) of
+        {ok, {Holder, HMon}} ->
+            erlang:demonitor(HMon, [flush]),
+            S1 = S#state{busy = maps:remove(W, S#state.busy)},
+            {noreply, case Clean of
+                          true -> make_ready(W, S1);
+                          false -> start_reset(W, S1)
+                      end};
+        _ ->
+            %% Not checked out by that process (double checkin): ignore.
+            {noreply, S}
+    end;
+handle_cast(_Msg, S) ->
+    {noreply, S}.
+
+handle_info({timeout, _Timer, {checkout_deadline, Mon}}, S) ->
+    case take_waiter(Mon, S#state.waiting) of
+        {{From, Mon, _}, Waiting} ->
+            erlang:demonitor(Mon, [flush]),
+            gen_server:reply(From, timeout_error()),
+            {noreply, S#state{waiting = Waiting, timeouts = S#state.timeouts + 1}};
+        none ->
+            {noreply, S}
+    end;
+handle_info({'DOWN', Mon, process, Pid, _Reason} = Down, S) ->
+    case maps:find(Pid, S#state.workers) of
+        {ok, Mon} ->
+            %% A worker died; its supervisor starts a new one, which registers.
+            {noreply, S#state{workers = maps:remove(Pid, S#state.workers),
+                              idle = lists:delete(Pid, S#state.idle),
+                              busy = maps:remove(Pid, S#state.busy)}};
+        _ ->
+            case holder_down(Mon, Pid, S) of
+                {ok, S1} -> {noreply, S1};
+                none ->
+                    case take_waiter(Mon, S#state.waiting) of
+                        {{_From, Mon, Timer}, Waiting} ->
+                            cancel(Timer),
+                            {noreply, S#state{waiting = Waiting}};
+                        none ->
+                            reset_reply(Down, S)
+                    end
+            end
+    end;
+handle_info({'EXIT', _Pid, Reason}, S) when Reason =/= normal ->
+    {stop, Reason, S};
+handle_info(Msg, S) ->
+    reset_reply(Msg, S).
+
+terminate(_Reason, S) ->
+    ets:delete(?REGISTRY, self()),
+    case ets:lookup(?REGISTRY, S#state.name) of
+        [{_, Self, _}] when Self =:= self() -> ets:delete(?REGISTRY, S#state.name);
+        _ -> ok
+    end,
+    ok.
+
+format_status(_Opt, [_PDict, #state{} = S]) ->
+    [{data, [{"State", #{name => S#state.name, size => S#state.size,
+                         idle => length(S#state.idle), busy => maps:size(S#state.busy),
+                         waiting => queue:len(S#state.waiting)}}]}];
+format_status(_Opt, [_PDict, Other]) ->
+    [{data, [{"State", Other}]}].
+
+%% ---- internals ---------------------------------------------------------------
+
+give(W, Caller, S) ->
+    Mon = erlang:monitor(process, Caller),
+    S#state{busy = maps:put(W, {Caller, Mon}, S#state.busy), checkouts = S#state.checkouts + 1}.
+
+%% A worker is ready: to the oldest live waiter, else idle.
+make_ready(W, S) ->
+    case queue:out(S#state.waiting) of
+        {{value, {From, Mon, Timer}}, Waiting} ->
+            cancel(Timer),
+            {Caller, _} = From,
+            erlang:demonitor(Mon, [flush]),
+            gen_server:reply(From, {ok, W}),
+            give(W, Caller, S#state{waiting = Waiting});
+        {empty, _} ->
+            S#state{idle = [W | S#state.idle]}
+    end.
+
+holder_down(Mon, Holder, S) ->
+    case [W || {W, {H, M}} <- maps:to_list(S#state.busy), H =:= Holder, M =:= Mon] of
+        [W | _] -> {ok, start_reset(W, S#state{busy = maps:remove(W, S#state.busy)})};
+        [] -> none
+    end.
+
+start_reset(W, S) ->
+    ReqId = libsql_conn:send_request(W, reset, [], ?RESET_TIMEOUT, reset),
+    S#state{resets = gen_server:reqids_add(ReqId, W, S#state.resets)}.
+
+reset_reply(Msg, S) ->
+    case gen_server:check_response(Msg, S#state.resets, true) of
+        no_request -> {noreply, S};
+        no_reply -> {noreply, S};
+        {Result, W, Resets} ->
+            S1 = S#state{resets = Resets},
+            case {Result, maps:is_key(W, S1#state.workers)} of
+                {{reply, {reply, Bin}}, true} ->
+                    case libsql_proto:decode_reply(Bin) of
+                        {ok, ok} -> {noreply, make_ready(W, S1)};
+                        _ -> {noreply, retire(W, S1)}
+                    end;
+                {_, true} -> {noreply, retire(W, S1)};
+                {_, false} -> {noreply, S1}
+            end
+    end.
+
+%% A worker that cannot be reset is not handed out again: stop it and let
+%% its supervisor start a fresh one.
+retire(W, S) ->
+    logger:warning(#{what => libsql_worker_retired, pool => S#state.name},
+                   #{domain => [libsql]}),
+    exit(W, kill),
+    S.
+
+take_waiter(Mon, Waiting) ->
+    case lists:keytake(Mon, 2, queue:to_list(Waiting)) of
+        {value, W, Rest} -> {W, queue:from_list(Rest)};
+        false -> none
+    end.
+
+cancel(undefined) -> ok;
+cancel(Timer) -> _ = erlang:cancel_timer(Timer), ok.
+
+timeout_error() ->
+    {error, libsql_proto:err(timeout, <<"no connection of the pool became free in time">>)}.
