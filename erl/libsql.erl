@@ -35,6 +35,7 @@
          info/1, stats/1, set_busy_timeout/2, interrupt/1, reset/1,
          limit/2, limit/3, backup/2, backup/3]).
 -export([start_pool/2, stop_pool/1, child_spec/1, with_conn/2]).
+-export([print/2, print/3]).
 
 -export_type([db/0, conn/0, open_opts/0, value/0, params/0, row/0, error/0,
               query_opts/0, transaction_opts/0, stmt/0, cursor/0, sql/0,
@@ -849,6 +850,20 @@ backup(Db, Dest, Opts) ->
 
 ok_or_error({ok, ok}) -> ok;
 ok_or_error({error, _} = E) -> E.
+
+%% ---- the shell ----------------------------------------------------------------
+
+%% @doc Run a query and print its result as an aligned table (for the
+%% shell); errors are printed with format_error/1 and returned.
+-spec print(Db :: db(), Sql :: sql()) -> ok | {error, error()}.
+print(Db, Sql) -> print(Db, Sql, []).
+
+-spec print(Db :: db(), Sql :: sql(), Params :: params()) -> ok | {error, error()}.
+print(Db, Sql, Params) ->
+    case query(Db, Sql, Params) of
+        {ok, Columns, Rows} -> io:put_chars(libsql_table:format(Columns, Rows));
+        {error, _} = E -> io:format("~ts~n", [format_error(E)]), E
+    end.
 
 %% ---- errors ------------------------------------------------------------------
 

@@ -30,7 +30,7 @@
 -export([pragma_foreign_keys/1, pragma_journal_mode/1, pragma_synchronous/1,
          pragma_cache_size/1, pragma_table_info/1, pragma_index_list/1,
          pragma_integrity_check/1, pragma_wal_checkpoint/1, pragma_user_version/1,
-         pragma_optimize/1, pragma_bad_setters/1, pragma_bad_table_name/1]).
+         pragma_optimize/1, pragma_bad_setters/1, pragma_table_name_not_text_bug/1]).
 %% concurrency
 -export([wal_reader_not_blocked/1, wal_four_writers/1]).
 
@@ -69,7 +69,7 @@ groups() ->
      {pragma, [], [pragma_foreign_keys, pragma_journal_mode, pragma_synchronous,
                    pragma_cache_size, pragma_table_info, pragma_index_list,
                    pragma_integrity_check, pragma_wal_checkpoint, pragma_user_version,
-                   pragma_optimize, pragma_bad_setters, pragma_bad_table_name]},
+                   pragma_optimize, pragma_bad_setters, pragma_table_name_not_text_bug]},
      {concurrency, [], [wal_reader_not_blocked, wal_four_writers]}].
 
 -spec init_per_suite(config()) -> config().
@@ -226,7 +226,9 @@ cursor_chunks(_Config) ->
     ok = libsql:cursor_close(Cur2),
     {ok, Cur3} = libsql:cursor_open(Db, "SELECT :a AS a", #{a => 7}),
     #libsql_cursor{columns = [<<"a">>]} = Cur3,
-    {ok, [{7}], done} = libsql:fetch(Cur3, 1),
+    %% Fetching exactly the remaining rows may answer `more' (SQLite has not
+    %% said it is done yet); the next fetch then answers `done' with no rows.
+    ok = fetch_last(Cur3, 1, [{7}]),
     ok = libsql:cursor_close(Cur3),
     %% An empty result is done at once.
     {ok, Cur4} = libsql:cursor_open(Db, "SELECT 1 WHERE 0", []),
@@ -249,8 +251,8 @@ cursor_chunks(_Config) ->
 cursor_fetch_after_done(_Config) ->
     {ok, Db} = libsql:open(#{path => ":memory:"}),
     {ok, Cur} = libsql:cursor_open(Db, ?TEN_SQL, []),
-    {ok, Rows, done} = libsql:fetch(Cur, 10),
-    Rows = [{X} || X <- lists:seq(1, 10)],
+    {ok, [{1}, {2}, {3}, {4}, {5}, {6}, {7}, {8}], more} = libsql:fetch(Cur, 8),
+    ok = fetch_last(Cur, 2, [{9}, {10}]),
     {ok, [], done} = libsql:fetch(Cur, 10),
     {ok, [], done} = libsql:fetch(Cur, 1),
     {ok, #{cursors := 1}} = libsql:stats(Db),
@@ -1053,9 +1055,12 @@ pragma_bad_setters(_Config) ->
     {ok, 0} = libsql_pragma:user_version(Db),
     ok = libsql:close(Db).
 
-%% A table name that is not text is a bad argument, not a crash.
--spec pragma_bad_table_name(config()) -> ok.
-pragma_bad_table_name(_Config) ->
+%% BUG: a table name that is not iodata (42, {t}) makes table_info/2 and
+%% index_list/2 raise badarg (iolist_to_binary in libsql_pragma:name/1)
+%% instead of returning {error, #{code := bad_argument}} as every other
+%% bad argument does. Fails until fixed.
+-spec pragma_table_name_not_text_bug(config()) -> ok.
+pragma_table_name_not_text_bug(_Config) ->
     {ok, Db} = libsql:open(#{path => ":memory:"}),
     [begin
          expect_error(bad_argument, catch_all(fun() -> libsql_pragma:table_info(Db, V) end)),
@@ -1212,6 +1217,19 @@ in_fresh_process(Fun) ->
             end
     after 10000 ->
             ct:fail(fresh_process_timeout)
+    end.
+
+%% The last rows of a cursor: {Rows, done}, or {Rows, more} then {[], done}.
+fetch_last(Cur, N, Rows) ->
+    case libsql:fetch(Cur, N) of
+        {ok, Rows, done} -> ok;
+        {ok, Rows, more} ->
+            case libsql:fetch(Cur, N) of
+                {ok, [], done} -> ok;
+                Other -> ct:fail({after_last_rows, Other})
+            end;
+        Other ->
+            ct:fail({expected_last_rows, Rows, got, Other})
     end.
 
 catch_all(Fun) ->
