@@ -22,19 +22,21 @@
 %% statement cache
 -export([stats_keys_and_self_count/1, cache_one_sql_10000/1, cache_lru_capacity_2/1,
          cache_lru_order/1, cache_size_zero/1, cache_default_capacity/1,
-         cache_bad_option/1]).
+         cache_bad_option/1, cache_schema_change_bug/1]).
 %% prepared statements
 -export([prepare_info/1, prepare_run_many/1, prepare_named_and_numbered/1,
          prepare_error_then_reuse/1, prepare_bad_params/1, stmt_after_finalize/1,
          finalize_twice/1, stmt_other_connection/1, stmt_after_close/1,
-         prepare_invalid_sql/1, prepare_empty_sql/1, prepare_two_statements/1]).
+         prepare_invalid_sql/1, prepare_empty_sql/1, prepare_two_statements/1,
+         stmt_after_reset/1]).
 %% transactions
 -export([tx_commit/1, tx_rollback_error/1, tx_rollback_exit/1, tx_rollback_throw/1,
          tx_rollback_badmatch/1, tx_pinned/1, tx_nested_inner_fails/1,
          tx_nested_inner_commits/1, tx_deep_nesting/1, tx_mode_deferred/1,
          tx_mode_immediate/1, tx_mode_exclusive/1, tx_mode_read_only/1,
          tx_mode_read_only_raise/1, tx_bad_mode/1, tx_bad_args/1, tx_commit_fails/1,
-         tx_nested_bad_mode_bug/1, tx_nested_read_only_bug/1]).
+         tx_nested_bad_mode_bug/1, tx_nested_read_only_bug/1, tx_other_connection/1,
+         tx_other_process_begin_bug/1]).
 %% explicit transaction control and savepoints
 -export([explicit_begin_commit_rollback/1, explicit_modes/1, explicit_bad_mode/1,
          commit_without_tx/1, rollback_without_tx/1, begin_twice_keeps_tx_bug/1,
@@ -43,7 +45,7 @@
 %% batches
 -export([batch_results/1, batch_non_tx_results/1, batch_maps/1, batch_empty/1,
          batch_tx_fails_at_3/1, batch_non_tx_fails_at_3/1, batch_in_transaction/1,
-         batch_bad_elements/1, batch_bad_option/1]).
+         batch_bad_elements/1, batch_bad_option/1, batch_port_errors/1]).
 %% scripts
 -export([script_migration/1, script_runtime_error/1, script_prepare_error_sql_bug/1,
          script_params/1, script_empty/1]).
@@ -71,25 +73,27 @@ all() ->
 groups() ->
     [{cache, [], [stats_keys_and_self_count, cache_one_sql_10000, cache_lru_capacity_2,
                   cache_lru_order, cache_size_zero, cache_default_capacity,
-                  cache_bad_option]},
+                  cache_bad_option, cache_schema_change_bug]},
      {statements, [], [prepare_info, prepare_run_many, prepare_named_and_numbered,
                        prepare_error_then_reuse, prepare_bad_params, stmt_after_finalize,
                        finalize_twice, stmt_other_connection, stmt_after_close,
-                       prepare_invalid_sql, prepare_empty_sql, prepare_two_statements]},
+                       prepare_invalid_sql, prepare_empty_sql, prepare_two_statements,
+                       stmt_after_reset]},
      {transactions, [], [tx_commit, tx_rollback_error, tx_rollback_exit, tx_rollback_throw,
                          tx_rollback_badmatch, tx_pinned, tx_nested_inner_fails,
                          tx_nested_inner_commits, tx_deep_nesting, tx_mode_deferred,
                          tx_mode_immediate, tx_mode_exclusive, tx_mode_read_only,
                          tx_mode_read_only_raise, tx_bad_mode, tx_bad_args,
                          tx_commit_fails, tx_nested_bad_mode_bug,
-                         tx_nested_read_only_bug]},
+                         tx_nested_read_only_bug, tx_other_connection,
+                         tx_other_process_begin_bug]},
      {explicit, [], [explicit_begin_commit_rollback, explicit_modes, explicit_bad_mode,
                      commit_without_tx, rollback_without_tx, begin_twice_keeps_tx_bug,
                      savepoint_release, savepoint_rollback_to, savepoint_unknown,
                      savepoint_bad_names, savepoint_name_trailing_newline_bug]},
      {batches, [], [batch_results, batch_non_tx_results, batch_maps, batch_empty,
                     batch_tx_fails_at_3, batch_non_tx_fails_at_3, batch_in_transaction,
-                    batch_bad_elements, batch_bad_option]},
+                    batch_bad_elements, batch_bad_option, batch_port_errors]},
      {scripts, [], [script_migration, script_runtime_error, script_prepare_error_sql_bug,
                     script_params, script_empty]},
      {many, [], [many_insert, many_named, many_fails_at_k, many_bad_params_at_k,
@@ -233,6 +237,50 @@ cache_bad_option(_Config) ->
     {ok, C} = libsql:open(#{path => ":memory:", cache_size => 100000}),
     ?assertEqual(100000, maps:get(cache_capacity, stats(C))),
     ok = libsql:close(C).
+
+%% BUG: the first run of a cached statement after a schema change reports
+%% the columns of the statement as it was prepared before the change, and
+%% encodes only that many values per row: SQLite re-prepares the statement
+%% inside the first sqlite3_step, but the port reads column_count/names
+%% before stepping (query_or_execute -> run_one -> cmd_encode_columns,
+%% then cmd_encode_rows with ncol taken before the step). Rows come back
+%% truncated, or with values under the wrong names. The second run is
+%% right; with cache_size 0 every run is right. Explicit handles
+%% (cmd_stmt_query) have the same defect on their first run after the
+%% change: two identical runs of one handle give different results.
+%% Reproducer (silently wrong data):
+%%   {ok, C} = libsql:open(#{path => ":memory:"}),
+%%   {ok, _} = libsql:execute(C, "CREATE TABLE s(a, b)"),
+%%   {ok, _} = libsql:execute(C, "INSERT INTO s(a, b) VALUES (1, 2)"),
+%%   {ok, _, _} = libsql:query(C, "SELECT * FROM s"),
+%%   {ok, _} = libsql:execute(C, "DROP TABLE s"),
+%%   {ok, _} = libsql:execute(C, "CREATE TABLE s(b, a)"),
+%%   {ok, _} = libsql:execute(C, "INSERT INTO s(a, b) VALUES (1, 2)"),
+%%   libsql:query(C, "SELECT * FROM s", [], #{rows => maps}).
+%%   %% -> {ok, [<<"a">>, <<"b">>], [#{<<"a">> => 2, <<"b">> => 1}]}
+%%   %%    expected {ok, [<<"b">>, <<"a">>], [#{<<"a">> => 1, <<"b">> => 2}]}
+-spec cache_schema_change_bug(config()) -> ok.
+cache_schema_change_bug(_Config) ->
+    C = mem(),
+    {ok, _} = libsql:execute(C, "CREATE TABLE s(a, b)"),
+    {ok, _} = libsql:execute(C, "INSERT INTO s(a, b) VALUES (1, 2)"),
+    {ok, [<<"a">>, <<"b">>], [{1, 2}]} = libsql:query(C, "SELECT * FROM s"),
+    {ok, St} = libsql:prepare(C, "SELECT * FROM s"),
+    {ok, _} = libsql:execute(C, "ALTER TABLE s ADD COLUMN c DEFAULT 3"),
+    Added = {ok, [<<"a">>, <<"b">>, <<"c">>], [{1, 2, 3}]},
+    R1 = {query_after_alter, libsql:query(C, "SELECT * FROM s")},
+    R2 = {stmt_first_run_after_alter, libsql:query(C, St, [])},
+    R3 = {stmt_second_run_after_alter, libsql:query(C, St, [])},
+    {ok, _} = libsql:execute(C, "DROP TABLE s"),
+    {ok, _} = libsql:execute(C, "CREATE TABLE s(b, a)"),
+    {ok, _} = libsql:execute(C, "INSERT INTO s(a, b) VALUES (1, 2)"),
+    Swapped = {ok, [<<"b">>, <<"a">>], [#{<<"a">> => 1, <<"b">> => 2}]},
+    R4 = {query_after_recreate, libsql:query(C, "SELECT * FROM s", [], #{rows => maps})},
+    ok = libsql:finalize(St),
+    ok = libsql:close(C),
+    ?assertEqual([{query_after_alter, Added}, {stmt_first_run_after_alter, Added},
+                  {stmt_second_run_after_alter, Added}, {query_after_recreate, Swapped}],
+                 [R1, R2, R3, R4]).
 
 %% ---- prepared statements ---------------------------------------------------
 
@@ -473,6 +521,20 @@ prepare_two_statements(_Config) ->
     {ok, S} = libsql:prepare(C, "SELECT 1 AS one; -- done\n"),
     ?assertEqual({ok, [<<"one">>], [{1}]}, libsql:query(C, S, [])),
     ok = libsql:finalize(S),
+    ok = libsql:close(C).
+
+%% reset/1 finalizes every prepared statement of the connection.
+-spec stmt_after_reset(config()) -> ok.
+stmt_after_reset(_Config) ->
+    C = mem(),
+    {ok, S1} = libsql:prepare(C, "SELECT 1"),
+    {ok, S2} = libsql:prepare(C, "SELECT 2"),
+    ?assertEqual(2, maps:get(statements, stats(C))),
+    ok = libsql:reset(C),
+    ?assertEqual(0, maps:get(statements, stats(C))),
+    expect_error(bad_argument, libsql:query(C, S1, [])),
+    expect_error(bad_argument, libsql:execute(C, S2, [])),
+    expect_error(bad_argument, libsql:finalize(S1)),
     ok = libsql:close(C).
 
 %% ---- transactions ----------------------------------------------------------
@@ -843,6 +905,81 @@ tx_nested_read_only_bug(_Config) ->
         Other -> ct:fail({nested_read_only_allowed_write, Other, ids(C)})
     end,
     ?assertEqual([], ids(C)),
+    ok = libsql:close(C).
+
+%% A transaction on another connection inside a transaction's fun is its
+%% own top-level transaction, not a savepoint of the first.
+-spec tx_other_connection(config()) -> ok.
+tx_other_connection(Config) ->
+    {C1, _} = file_db(Config, "tx_other_1.db"),
+    {C2, _} = file_db(Config, "tx_other_2.db"),
+    {throw, outer} =
+        catch_class(
+          fun() ->
+                  libsql:transaction(
+                    C1, fun(D1) ->
+                                {ok, _} = ins(D1, 1),
+                                {ok, c2} = libsql:transaction(C2, fun(D2) ->
+                                                                          ?assertEqual(C2, D2),
+                                                                          {ok, _} = ins(D2, 2),
+                                                                          c2
+                                                                  end),
+                                ?assert(autocommit(C2)),      % committed on its own
+                                {error, c2_fail} =
+                                    catch_class(fun() ->
+                                                        libsql:transaction(
+                                                          C2, fun(D2) -> {ok, _} = ins(D2, 3),
+                                                                         error(c2_fail)
+                                                              end)
+                                                end),
+                                ?assertEqual([1], ids(D1)),   % C1 untouched by C2's failure
+                                ?assertNot(autocommit(C1)),
+                                throw(outer)
+                        end)
+          end),
+    ?assertEqual([], ids(C1)),
+    ?assertEqual([2], ids(C2)),
+    ok = libsql:close(C1),
+    ok = libsql:close(C2).
+
+%% BUG: while one process runs transaction(C, Fun), another process that
+%% calls transaction(C, _) (or begin_transaction(C)) on the same
+%% connection gets "cannot start a transaction within a transaction" (fine)
+%% but the failed BEGIN is followed by a ROLLBACK that destroys the first
+%% process's transaction: its writes so far are lost, its later writes
+%% run in autocommit and stay, and its transaction/2 returns
+%% {error, "cannot commit - no transaction is active"}. Same root cause as
+%% begin_twice_keeps_tx_bug (top_transaction/5 and begin_transaction/2
+%% roll back on any BEGIN failure).
+%% Reproducer:
+%%   {ok, C} = libsql:open(#{path => ":memory:"}),
+%%   {ok, _} = libsql:execute(C, "CREATE TABLE t(id)"),
+%%   Self = self(),
+%%   libsql:transaction(C, fun(D) ->
+%%       {ok, _} = libsql:execute(D, "INSERT INTO t VALUES (1)"),
+%%       spawn(fun() -> Self ! libsql:transaction(C, fun(_) -> x end) end),
+%%       receive _ -> ok end,
+%%       {ok, _} = libsql:execute(D, "INSERT INTO t VALUES (2)"),
+%%       done end).
+%%   %% -> {error, #{message := <<"cannot commit - no transaction is active">>}}
+%%   libsql:query(C, "SELECT id FROM t").   %% -> [{2}]: 1 lost, 2 kept
+-spec tx_other_process_begin_bug(config()) -> ok.
+tx_other_process_begin_bug(_Config) ->
+    C = mem_t(),
+    Self = self(),
+    R = libsql:transaction(
+          C, fun(D) ->
+                     {ok, _} = ins(D, 1),
+                     _ = spawn(fun() ->
+                                       Self ! {other, libsql:transaction(C, fun(_) -> x end)}
+                               end),
+                     Other = receive {other, O} -> O after 5000 -> no_answer end,
+                     expect_error(error, Other),
+                     Seen = {autocommit(D), ids(D)},
+                     {ok, _} = ins(D, 2),
+                     Seen
+             end),
+    ?assertEqual({{ok, {false, [1]}}, [1, 2]}, {R, ids(C)}),
     ok = libsql:close(C).
 
 %% ---- explicit transaction control ------------------------------------------
@@ -1230,6 +1367,28 @@ batch_bad_option(_Config) ->
     ?assertEqual([], ids(C)),
     ok = libsql:close(C).
 
+%% Errors only the port can find (wrong parameter count, two statements in
+%% one element, an unknown named parameter) also carry the index, and a
+%% transactional batch is rolled back.
+-spec batch_port_errors(config()) -> ok.
+batch_port_errors(_Config) ->
+    C = mem_t(),
+    Ins = {"INSERT INTO t(id) VALUES (?)", [1]},
+    Cases = [{<<"SELECT ?, ?">>, [1]},
+             {<<"SELECT 1; SELECT 2">>, []},
+             {<<"SELECT :a">>, #{zz => 1}}],
+    [begin
+         E = expect_error(bad_argument, libsql:batch(C, [Ins, {Sql, P}])),
+         ?assertEqual({2, Sql}, {maps:get(index, E), maps:get(sql, E)}),
+         ?assertEqual([], ids(C))
+     end || {Sql, P} <- Cases],
+    E2 = expect_error(bad_argument,
+                      libsql:batch(C, [Ins, {<<"SELECT ?, ?">>, [1]}], #{transaction => false})),
+    ?assertEqual(2, maps:get(index, E2)),
+    ?assertEqual([1], ids(C)),
+    ?assert(autocommit(C)),
+    ok = libsql:close(C).
+
 %% ---- scripts ----------------------------------------------------------------
 
 -define(MIGRATION, <<"-- migration 001: users\n"
@@ -1471,18 +1630,19 @@ many_empty(_Config) ->
 many_100000(Config) ->
     {C, _Path} = file_db(Config, "many_100000.db"),
     {ok, _} = libsql:execute(C, "CREATE TABLE big(id INTEGER PRIMARY KEY, v INTEGER, s TEXT)"),
+    Sql = <<"INSERT INTO big(v, s) VALUES (?, ?)">>,
+    %% Warm up: afterwards every statement involved is in the cache.
+    {ok, #{changes := 1, last_insert_rowid := 1}} = libsql:execute_many(C, Sql, [[0, <<"w">>]]),
     N = 100000,
     Params = [[I, <<"row">>] || I <- lists:seq(1, N)],
     S0 = stats(C),
-    {Us, R} = timer:tc(fun() ->
-                               libsql:execute_many(C, "INSERT INTO big(v, s) VALUES (?, ?)",
-                                                   Params, #{timeout => 50000})
-                       end),
+    {Us, R} = timer:tc(fun() -> libsql:execute_many(C, Sql, Params, #{timeout => 50000}) end),
     ct:pal("execute_many of ~b rows (file database): ~b ms", [N, Us div 1000]),
-    ?assertEqual({ok, #{changes => N, last_insert_rowid => N}}, R),
-    ?assertEqual(#{requests => 2, prepares => 3},
-                 maps:with([requests, prepares], delta(S0, stats(C)))),
-    ?assertEqual({ok, [<<"n">>, <<"s">>], [{N, N * (N + 1) div 2}]},
+    ?assertEqual({ok, #{changes => N, last_insert_rowid => N + 1}}, R),
+    %% One round trip, no statement prepared again.
+    ?assertEqual(#{requests => 2, prepares => 0, errors => 0},
+                 maps:with([requests, prepares, errors], delta(S0, stats(C)))),
+    ?assertEqual({ok, [<<"n">>, <<"s">>], [{N + 1, N * (N + 1) div 2}]},
                  libsql:query(C, "SELECT count(*) AS n, sum(v) AS s FROM big")),
     ok = libsql:close(C).
 
