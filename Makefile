@@ -26,8 +26,17 @@ TEST_BIN := $(BUILD)/test_port
 DEB_PACKAGES := erlang-nox erlang-dev rebar3 erlang-common-test erlang-dialyzer \
                 erlang-eunit erlang-proper erlang-tools libsqlite3-dev gcc make procps
 
-.PHONY: all port erlang test test-c test-ct demo deps shell dialyzer clean
+.PHONY: all port erlang test test-c test-ct demo deps shell dialyzer clean port-asan test-c-asan
 all: port erlang
+
+# The port built with AddressSanitizer and UBSan (any finding aborts it):
+# test/run_all.sh runs the C tests and every CT suite against this build too.
+ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+port-asan:
+	$(MAKE) BUILD=build/asan PORT_BIN=build/asan/libsql_port OPT="-O1 -g" EXTRA_CFLAGS="$(ASAN_FLAGS)" build/asan/libsql_port
+
+test-c-asan:
+	$(MAKE) BUILD=build/asan PORT_BIN=build/asan/libsql_port OPT="-O1 -g" EXTRA_CFLAGS="$(ASAN_FLAGS)" test-c
 
 port: $(PORT_BIN)
 

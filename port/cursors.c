@@ -132,7 +132,7 @@ int cmd_stmt_execute(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     decoded_params d;
     lsq_error err;
     handle *h;
-    long long before, changes;
+    long long before, changes = 0;
 
     if (rc != 0) return rc < 0 ? -1 : 0;
     if ((h = find_or_reply(p, r, &idx, HANDLE_STMT, x, &rc)) == NULL) return rc;

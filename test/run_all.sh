@@ -1,22 +1,46 @@
 #!/usr/bin/env bash
 # Runs every test of the project and ends with one line "N passed, N failed":
-# the C tests (port/test) and every Common Test suite under test/.
+#   1. the C tests of the port (port/test), normal build and ASan/UBSan build;
+#   2. Dialyzer on the application (counted as one test);
+#   3. every Common Test suite against the normal port build;
+#   4. every Common Test suite again against the port built with
+#      AddressSanitizer + UBSan; any sanitizer report fails the run.
 # Exits non-zero if anything failed or a runner could not run.
+# LIBSQL_SKIP_ASAN=1 skips steps 1b and 4 (quicker local runs).
 set -u
 cd "$(dirname "$0")/.."
 
 passed=0; failed=0; status=0
 log=$(mktemp -d)
+trap 'rm -rf "$log"' EXIT
 
-echo "== C tests"
-if make -s test-c 2>&1 | tee "$log/c.out"; then :; else status=1; fi
-line=$(grep -E '^C tests: [0-9]+ passed, [0-9]+ failed' "$log/c.out" | tail -1)
-if [ -n "$line" ]; then
+# count_c FILE: add the "C tests: N passed, N failed" line of FILE.
+count_c() {
+    local line p f
+    line=$(grep -E '^C tests: [0-9]+ passed, [0-9]+ failed' "$1" | tail -1)
+    if [ -z "$line" ]; then echo "C tests did not report a count"; failed=$((failed + 1)); status=1; return; fi
     p=$(sed -E 's/.* ([0-9]+) passed.*/\1/' <<<"$line"); f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
     passed=$((passed + p)); failed=$((failed + f))
-else
-    echo "C tests did not report a count"; failed=$((failed + 1)); status=1
-fi
+}
+
+# count_ct FILE: add rebar3 ct's "All N tests passed." or "Failed F tests. Passed P tests."
+count_ct() {
+    local l p f
+    if grep -qE 'All [0-9]+ tests passed' "$1"; then
+        p=$(grep -oE 'All [0-9]+ tests passed' "$1" | tail -1 | grep -oE '[0-9]+')
+        passed=$((passed + p))
+    elif grep -qE 'Failed [0-9]+ tests?\. Passed [0-9]+ tests?' "$1"; then
+        l=$(grep -oE 'Failed [0-9]+ tests?\. Passed [0-9]+ tests?' "$1" | tail -1)
+        f=$(grep -oE '[0-9]+' <<<"$l" | head -1); p=$(grep -oE '[0-9]+' <<<"$l" | tail -1)
+        passed=$((passed + p)); failed=$((failed + f))
+    else
+        echo "Common Test did not report a count"; failed=$((failed + 1)); status=1
+    fi
+}
+
+echo "== C tests"
+make -s test-c 2>&1 | tee "$log/c.out"; [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+count_c "$log/c.out"
 
 echo "== Dialyzer (public API specs)"
 if rebar3 dialyzer > "$log/dialyzer.out" 2>&1; then
@@ -26,22 +50,34 @@ else
 fi
 
 echo "== Common Test"
-rebar3 ct 2>&1 | tee "$log/ct.out"
-ct_rc=${PIPESTATUS[0]}
-# rebar3 prints "All N tests passed." or "Failed F tests. Passed P tests."
-if grep -qE 'All [0-9]+ tests passed' "$log/ct.out"; then
-    p=$(grep -oE 'All [0-9]+ tests passed' "$log/ct.out" | tail -1 | grep -oE '[0-9]+')
-    passed=$((passed + p))
-elif grep -qE 'Failed [0-9]+ tests?\. Passed [0-9]+ tests?' "$log/ct.out"; then
-    l=$(grep -oE 'Failed [0-9]+ tests?\. Passed [0-9]+ tests?' "$log/ct.out" | tail -1)
-    f=$(grep -oE '[0-9]+' <<<"$l" | head -1); p=$(grep -oE '[0-9]+' <<<"$l" | tail -1)
-    passed=$((passed + p)); failed=$((failed + f))
-else
-    echo "Common Test did not report a count"; failed=$((failed + 1))
-fi
-[ "$ct_rc" -eq 0 ] || status=1
+rebar3 ct 2>&1 | tee "$log/ct.out"; [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+count_ct "$log/ct.out"
 
-rm -rf "$log"
+if [ "${LIBSQL_SKIP_ASAN:-0}" != 1 ]; then
+    echo "== C tests under AddressSanitizer + UBSan"
+    make -s test-c-asan 2>&1 | tee "$log/c-asan.out"; [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+    count_c "$log/c-asan.out"
+
+    echo "== Common Test against the AddressSanitizer + UBSan port"
+    if make -s port-asan > "$log/asan-build.out" 2>&1; then
+        reports="$log/sanitizer"; mkdir -p "$reports"
+        LIBSQL_PORT_EXECUTABLE="$PWD/build/asan/libsql_port" \
+        ASAN_OPTIONS="log_path=$reports/asan:detect_leaks=1" \
+        UBSAN_OPTIONS="log_path=$reports/ubsan:print_stacktrace=1" \
+        LIBSQL_LOAD_SECONDS="${LIBSQL_ASAN_LOAD_SECONDS:-10}" \
+            rebar3 ct 2>&1 | tee "$log/ct-asan.out"; [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+        count_ct "$log/ct-asan.out"
+        if compgen -G "$reports/*" > /dev/null; then
+            echo "sanitizer reports:"; cat "$reports"/*
+            failed=$((failed + 1)); status=1
+        else
+            passed=$((passed + 1)); echo "sanitizers: no report"
+        fi
+    else
+        cat "$log/asan-build.out"; failed=$((failed + 1)); status=1
+    fi
+fi
+
 [ "$failed" -eq 0 ] || status=1
 echo "$passed passed, $failed failed"
 exit $status

@@ -837,7 +837,6 @@ static void test_check_accepts_valid(void)
 {
     ei_x_buff x;
     const char *why;
-    erlang_char_encoding enc = ERLANG_UTF8;
     static const unsigned char old_atom[] = { 131, ERL_ATOM_EXT, 0, 2, 'o', 'k' };
     static const unsigned char improper[] = { 131, ERL_LIST_EXT, 0, 0, 0, 1, ERL_SMALL_INTEGER_EXT, 1,
                                               ERL_SMALL_INTEGER_EXT, 2 };
@@ -847,7 +846,6 @@ static void test_check_accepts_valid(void)
     unsigned char old_float[33];
     int i;
 
-    (void)enc;
     /* integers */
     xnew(&x); EI(ei_x_encode_long(&x, 0)); CHECK(tcheck(x.buff, (size_t)x.index, &why) == 0); ei_x_free(&x);
     xnew(&x); EI(ei_x_encode_long(&x, 255)); CHECK(tcheck(x.buff, (size_t)x.index, &why) == 0); ei_x_free(&x);
