@@ -239,9 +239,15 @@ execute(Db, Sql, Params, Opts) ->
         {error, _} = E -> E
     end.
 
-statement(Db, Cmd, #libsql_stmt{id = undefined, sql = SqlBin}, Params, Opts) ->
-    %% Prepared on a pool: any worker runs it from its statement cache.
-    statement(Db, Cmd, SqlBin, Params, Opts);
+statement(Db, Cmd, #libsql_stmt{id = undefined, conn = Pool, sql = SqlBin}, Params, Opts) ->
+    %% Prepared on a pool: any of its workers runs it from its statement
+    %% cache; it belongs to that pool only.
+    case Db =:= Pool orelse libsql_pool:lookup(Db) =:= libsql_pool:lookup(Pool) of
+        true -> statement(Db, Cmd, SqlBin, Params, Opts);
+        false -> {error, libsql_proto:err(bad_argument,
+                                          <<"the statement belongs to another pool">>,
+                                          #{sql => SqlBin})}
+    end;
 statement(Db, Cmd, #libsql_stmt{conn = Owner, id = Id, sql = SqlBin}, Params, Opts) ->
     libsql_events:span(Db, Cmd, SqlBin, fun() ->
         with_db(Db, Opts, fun(Conn) when Conn =:= Owner ->
@@ -307,9 +313,16 @@ transaction(Db, Fun, Opts) when is_function(Fun, 1), is_map(Opts) ->
     case begin_sql(maps:get(mode, Opts, deferred)) of
         {ok, Begin} ->
             pinned(Db, Opts, fun(Conn) ->
-                case get(?TX_KEY(Conn)) of
-                    undefined -> top_transaction(Conn, Fun, Begin, Opts);
-                    Depth -> savepoint(Conn, Depth + 1, Fun, Opts)
+                case {get(?TX_KEY(Conn)), maps:get(mode, Opts, deferred)} of
+                    {undefined, _} -> top_transaction(Conn, Fun, Begin, Opts);
+                    {_Depth, read_only} ->
+                        %% A savepoint cannot stop writes the outer
+                        %% transaction may already have made or still make.
+                        {error, libsql_proto:err(
+                                  bad_argument,
+                                  <<"a nested transaction cannot be read_only: open the "
+                                    "outer transaction with mode read_only instead">>)};
+                    {Depth, _} -> savepoint(Conn, Depth + 1, Fun, Opts)
                 end
             end);
         {error, _} = E ->
@@ -437,6 +450,10 @@ stmt_record(Owner, Id, SqlBin, Info) ->
                  readonly = maps:get(readonly, Info)}.
 
 %% @doc Release a prepared statement. Using it afterwards is an error.
+%% A statement prepared on a pool (outside with_conn/transaction) is not
+%% tied to one connection: it is run by SQL text from the statement cache
+%% of whichever worker serves the call, so finalize has nothing to release
+%% and it stays usable.
 -spec finalize(Stmt :: stmt()) -> ok | {error, error()}.
 finalize(#libsql_stmt{id = undefined}) ->
     ok;
@@ -763,7 +780,8 @@ identifier(A) when is_atom(A) -> identifier(atom_to_binary(A, utf8));
 identifier(L) when is_list(L) ->
     try iolist_to_binary(L) of B -> identifier(B) catch error:_ -> error end;
 identifier(B) when is_binary(B), byte_size(B) > 0, byte_size(B) =< 64 ->
-    case re:run(B, <<"^[A-Za-z_][A-Za-z0-9_]*$">>, [{capture, none}]) of
+    %% \z, not $: $ also matches before a final newline.
+    case re:run(B, <<"^[A-Za-z_][A-Za-z0-9_]*\\z">>, [{capture, none}]) of
         match -> {ok, B};
         nomatch -> error
     end;

@@ -72,14 +72,16 @@ user_version(_Db, _) -> bad(<<"user_version takes a 32-bit integer">>).
 %% dflt_value, pk). The table name is bound as a parameter.
 -spec table_info(db(), iodata()) -> {ok, [map()]} | error().
 table_info(Db, Table) ->
-    maps_of(libsql:query(Db, <<"SELECT * FROM pragma_table_info(?)">>, [name(Table)],
-                         #{rows => maps})).
+    with_name(Table, fun(T) ->
+        maps_of(libsql:query(Db, <<"SELECT * FROM pragma_table_info(?)">>, [T], #{rows => maps}))
+    end).
 
 %% @doc Indexes of a table: one map per index (seq, name, unique, origin, partial).
 -spec index_list(db(), iodata()) -> {ok, [map()]} | error().
 index_list(Db, Table) ->
-    maps_of(libsql:query(Db, <<"SELECT * FROM pragma_index_list(?)">>, [name(Table)],
-                         #{rows => maps})).
+    with_name(Table, fun(T) ->
+        maps_of(libsql:query(Db, <<"SELECT * FROM pragma_index_list(?)">>, [T], #{rows => maps}))
+    end).
 
 %% @doc `ok' when PRAGMA integrity_check finds nothing, else the problems.
 -spec integrity_check(db()) -> ok | {error, {corrupt, [binary()]}} | error().
@@ -138,7 +140,16 @@ maps_of({error, _} = E) -> E.
 on_off(true) -> <<"ON">>;
 on_off(false) -> <<"OFF">>.
 
-name(T) when is_atom(T) -> atom_to_binary(T, utf8);
-name(T) -> iolist_to_binary(T).
+%% A table name (atom, string, binary) as a bound parameter, never spliced.
+with_name(T, Fun) when is_atom(T) -> Fun(atom_to_binary(T, utf8));
+with_name(T, Fun) when is_binary(T); is_list(T) ->
+    try unicode:characters_to_binary(T) of
+        B when is_binary(B) -> Fun(B);
+        _ -> bad(<<"a table name must be text">>)
+    catch
+        error:_ -> bad(<<"a table name must be text">>)
+    end;
+with_name(_T, _Fun) ->
+    bad(<<"a table name must be an atom, a string or a binary">>).
 
 bad(Why) -> {error, libsql_proto:err(bad_argument, Why)}.

@@ -80,8 +80,11 @@ typedef struct lsq_backend {
     long long (*changes)(lsq_conn *c);
     long long (*total_changes)(lsq_conn *c);
     long long (*last_insert_rowid)(lsq_conn *c);
-    /* Stop whatever runs now, from any thread. */
+    /* Stop the statement running now, from any thread; it fails with an
+     * `interrupted' error. Stays in force until clear_interrupt(). */
     void (*interrupt)(lsq_conn *c);
+    /* Forget an earlier interrupt (worker, before each request). */
+    void (*clear_interrupt)(lsq_conn *c);
 
     /* Connection facts and settings (NULL where a backend has none). */
     int (*autocommit)(lsq_conn *c);                  /* 1 outside a transaction */

@@ -5,12 +5,47 @@
 #include "backend.h"
 
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* Interrupts are a flag read by a progress handler and by our busy
+ * handler, not sqlite3_interrupt(): SQLite keeps that one latched while
+ * any statement is active (an open cursor), so it would also stop
+ * statements started after the one it was meant for. The worker clears
+ * the flag before each request (clear_interrupt). */
+#define PROGRESS_OPS 1000
+
 struct lsq_conn {
-    sqlite3 *db; /* the handle; closed by local_close */
+    sqlite3 *db;            /* the handle; closed by local_close */
+    atomic_int interrupt;   /* 1: stop the running statement */
+    atomic_int busy_ms;     /* how long to wait on a lock */
 };
+
+static int on_progress(void *arg)
+{
+    lsq_conn *c = arg;
+
+    return atomic_load_explicit(&c->interrupt, memory_order_relaxed);
+}
+
+/* Wait on a locked database like SQLite's default handler (growing sleeps
+ * up to the busy timeout), but give up at once when interrupted. */
+static int on_busy(void *arg, int count)
+{
+    static const unsigned char delays[] = { 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100 };
+    lsq_conn *c = arg;
+    int limit = atomic_load(&c->busy_ms), slept = 0, delay, i;
+
+    if (atomic_load(&c->interrupt)) return 0;
+    for (i = 0; i < count && slept < limit; i++)
+        slept += i < (int)sizeof delays ? delays[i] : 100;
+    if (slept >= limit) return 0;
+    delay = count < (int)sizeof delays ? delays[count] : 100;
+    if (delay > limit - slept) delay = limit - slept;
+    (void)sqlite3_sleep(delay);
+    return !atomic_load(&c->interrupt);
+}
 
 struct lsq_stmt {
     sqlite3_stmt *st;   /* the prepared statement */
@@ -52,7 +87,10 @@ static int local_open(const lsq_open_opts *o, lsq_conn **out, lsq_error *err)
     (void)sqlite3_extended_result_codes(c->db, 1);
     /* Extensions stay off unless a later option turns them on. */
     (void)sqlite3_db_config(c->db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, NULL);
-    rc = sqlite3_busy_timeout(c->db, o->busy_timeout_ms);
+    atomic_init(&c->interrupt, 0);
+    atomic_init(&c->busy_ms, o->busy_timeout_ms);
+    sqlite3_progress_handler(c->db, PROGRESS_OPS, on_progress, c);
+    rc = sqlite3_busy_handler(c->db, on_busy, c);
     if (rc != SQLITE_OK) {
         set_db_error(err, c->db, rc);
         (void)sqlite3_close_v2(c->db);
@@ -145,6 +183,29 @@ static int local_prepare(lsq_conn *c, const char *sql, size_t n, lsq_stmt **out,
     return wrap_stmt(c, st, out, err);
 }
 
+/* Length of the first statement of a script that failed to compile, so the
+ * error can show that statement alone: the shortest prefix ending in ';'
+ * that SQLite calls complete (string literals and comments respected), or
+ * everything. Only runs on the error path. */
+static size_t first_statement_length(const char *sql, size_t n)
+{
+    char *z = malloc(n + 1);
+    size_t i;
+
+    if (z == NULL) return n;
+    for (i = 0; i < n; i++) {
+        z[i] = sql[i];
+        if (sql[i] != ';') continue;
+        z[i + 1] = 0;
+        if (sqlite3_complete(z)) {
+            free(z);
+            return i + 1;
+        }
+    }
+    free(z);
+    return n;
+}
+
 static int local_prepare_next(lsq_conn *c, const char *sql, size_t n, lsq_stmt **out,
                               size_t *used, lsq_error *err)
 {
@@ -161,6 +222,7 @@ static int local_prepare_next(lsq_conn *c, const char *sql, size_t n, lsq_stmt *
     rc = sqlite3_prepare_v2(c->db, sql, (int)n, &st, &tail);
     if (rc != SQLITE_OK) {
         set_db_error(err, c->db, rc);
+        *used = first_statement_length(sql, n);
         return -1;
     }
     *used = tail != NULL ? (size_t)(tail - sql) : n;
@@ -361,7 +423,8 @@ static void local_finalize(lsq_stmt *s)
 static long long local_changes(lsq_conn *c) { return sqlite3_changes64(c->db); }
 static long long local_total_changes(lsq_conn *c) { return sqlite3_total_changes64(c->db); }
 static long long local_last_insert_rowid(lsq_conn *c) { return sqlite3_last_insert_rowid(c->db); }
-static void local_interrupt(lsq_conn *c) { sqlite3_interrupt(c->db); }
+static void local_interrupt(lsq_conn *c) { atomic_store(&c->interrupt, 1); }
+static void local_clear_interrupt(lsq_conn *c) { atomic_store(&c->interrupt, 0); }
 static int local_autocommit(lsq_conn *c) { return sqlite3_get_autocommit(c->db); }
 
 static const char *local_filename(lsq_conn *c)
@@ -374,12 +437,8 @@ static int local_db_readonly(lsq_conn *c) { return sqlite3_db_readonly(c->db, "m
 
 static int local_set_busy_timeout(lsq_conn *c, int ms, lsq_error *err)
 {
-    int rc = sqlite3_busy_timeout(c->db, ms);
-
-    if (rc != SQLITE_OK) {
-        set_db_error(err, c->db, rc);
-        return -1;
-    }
+    (void)err;
+    atomic_store(&c->busy_ms, ms);
     return 0;
 }
 
@@ -449,6 +508,7 @@ const lsq_backend lsq_backend_local = {
     .total_changes = local_total_changes,
     .last_insert_rowid = local_last_insert_rowid,
     .interrupt = local_interrupt,
+    .clear_interrupt = local_clear_interrupt,
     .autocommit = local_autocommit,
     .filename = local_filename,
     .db_readonly = local_db_readonly,

@@ -36,12 +36,22 @@ int cmd_get_stmt(lsq_port *p, const char *sql, size_t n, lsq_stmt **s, lsq_error
 /* Give a statement back to the cache (reset first). */
 void cmd_put_stmt(lsq_port *p, const char *sql, size_t n, lsq_stmt *s);
 
+#define LSQ_SQL_TYPE_MSG "SQL must be a binary without NUL bytes"
+
+/* The SQL binary at *idx; -1 if not a binary or if it holds a NUL byte. */
+int cmd_decode_sql(const char *buf, int *idx, const char **sql, size_t *n);
+
+/* Step s to the end and encode Columns then Rows (two terms), the columns
+ * read after the first step. 0, -1 (no memory), 1 (*err). */
+int cmd_encode_result(lsq_port *p, lsq_stmt *s, ei_x_buff *x, lsq_error *err);
+
 /* Encode the column names of s as a list. 0, -1 (no memory), 1 (*err). */
 int cmd_encode_columns(lsq_port *p, lsq_stmt *s, ei_x_buff *x, lsq_error *err);
 /* Step s and encode up to max rows (max < 0: all) as a list of tuples.
+ * *pending (in/out): s stands on a row not yet sent, which comes first.
  * *done = 1 when the statement finished. 0, -1 (no memory), 1 (*err). */
-int cmd_encode_rows(lsq_port *p, lsq_stmt *s, long long max, ei_x_buff *x, int *done,
-                    lsq_error *err);
+int cmd_encode_rows(lsq_port *p, lsq_stmt *s, long long max, int *pending, ei_x_buff *x,
+                    int *done, lsq_error *err);
 
 /* Run a statement without parameters to completion, discarding rows. */
 int cmd_exec_simple(lsq_port *p, const char *sql, lsq_error *err);

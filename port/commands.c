@@ -112,7 +112,7 @@ int commands_dispatch(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     int rc;
 
     p->n.requests++;
-    if (c == NULL || c->fn == NULL) {
+    if (c == NULL) {
         p->n.errors++;
         return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_FRAME, "unknown command %.100s", r->cmd);
     }
@@ -122,6 +122,8 @@ int commands_dispatch(lsq_port *p, const lsq_request *r, ei_x_buff *x)
                                 "command %s takes %d argument%s, %d given",
                                 c->name, c->nargs, c->nargs == 1 ? "" : "s", r->nargs);
     }
+    if (c->fn == NULL) /* control commands are run by main.c, never here */
+        return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_FRAME, "%s is a control command", c->name);
     rc = c->fn(p, r, x);
     /* A reply is 131,104,3,98,Ref:32 then the tag atom: byte 8 is the
      * atom's type, byte 9 its length, its text ("ok"/"error") from 10. */
@@ -133,6 +135,13 @@ void commands_interrupt(lsq_port *p)
 {
     if (pthread_mutex_lock(&p->conn_lock) != 0) return;
     if (p->conn != NULL) p->be->interrupt(p->conn);
+    (void)pthread_mutex_unlock(&p->conn_lock);
+}
+
+void commands_clear_interrupt(lsq_port *p)
+{
+    if (pthread_mutex_lock(&p->conn_lock) != 0) return;
+    if (p->conn != NULL) p->be->clear_interrupt(p->conn);
     (void)pthread_mutex_unlock(&p->conn_lock);
 }
 

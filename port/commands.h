@@ -48,7 +48,9 @@ int commands_reply_error(ei_x_buff *x, long ref, const lsq_error *e);
 /* Close the connection if one is open (shutdown path; worker thread). */
 void commands_close_all(lsq_port *p);
 
-/* Interrupt the running statement, if any (thread-safe). */
+/* Interrupt the running statement (thread-safe). The caller makes sure a
+ * request is running: the flag stays set until commands_clear_interrupt. */
 void commands_interrupt(lsq_port *p);
+void commands_clear_interrupt(lsq_port *p);
 
 #endif

@@ -56,8 +56,8 @@ int cmd_prepare(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     handle *h;
 
     if (rc != 0) return rc < 0 ? -1 : 0;
-    if (term_decode_binary(r->buf, &idx, &sql, &n) != 0)
-        return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT, "SQL must be a binary");
+    if (cmd_decode_sql(r->buf, &idx, &sql, &n) != 0)
+        return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT, LSQ_SQL_TYPE_MSG);
     if (p->be->prepare(p->conn, sql, n, &s, &err) != 0) {
         err.sql = sql;
         err.sql_len = n;
@@ -103,7 +103,7 @@ static handle *find_or_reply(lsq_port *p, const lsq_request *r, int *idx, int ki
 /* {stmt_query, Id, Params} -> {Columns, Rows}. */
 int cmd_stmt_query(lsq_port *p, const lsq_request *r, ei_x_buff *x)
 {
-    int idx = r->idx, rc = cmd_need_conn(p, r, x), done;
+    int idx = r->idx, rc = cmd_need_conn(p, r, x);
     decoded_params d;
     lsq_error err;
     handle *h;
@@ -116,8 +116,7 @@ int cmd_stmt_query(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     if (rc == 0) {
         if (term_reply_begin(x, r->ref, "ok") != 0 || ei_x_encode_tuple_header(x, 2) != 0)
             rc = -1;
-        if (rc == 0) rc = cmd_encode_columns(p, h->stmt, x, &err);
-        if (rc == 0) rc = cmd_encode_rows(p, h->stmt, -1, x, &done, &err);
+        if (rc == 0) rc = cmd_encode_result(p, h->stmt, x, &err);
     }
     p->be->reset(h->stmt);
     cmd_free_params(&d);
@@ -168,9 +167,8 @@ int cmd_finalize(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     return cmd_reply_ok_atom(x, r->ref);
 }
 
-/* {cursor_open, Sql, Params} -> {Id, Columns}. The statement comes from
- * the cache and goes back on close; parameters are copied since the
- * request frame is freed before the rows are read. */
+/* {cursor_open, Sql, Params} -> {Id, Columns}. Parameters are copied
+ * since the request frame is freed before the rows are read. */
 int cmd_cursor_open(lsq_port *p, const lsq_request *r, ei_x_buff *x)
 {
     const char *sql;
@@ -183,13 +181,17 @@ int cmd_cursor_open(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     handle *h;
 
     if (rc != 0) return rc < 0 ? -1 : 0;
-    if (term_decode_binary(r->buf, &idx, &sql, &n) != 0)
-        return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT, "SQL must be a binary");
+    if (cmd_decode_sql(r->buf, &idx, &sql, &n) != 0)
+        return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT, LSQ_SQL_TYPE_MSG);
     if (cmd_decode_params(r->buf, idx, &d, NULL, &err) != 0) goto error;
-    if (cmd_get_stmt(p, sql, n, &s, &err) != 0) {
+    /* Compiled afresh rather than taken from the cache: the columns sent
+     * now must be those of the current schema, and a cached statement only
+     * learns of a schema change when stepped. It joins the cache on close. */
+    if (p->be->prepare(p->conn, sql, n, &s, &err) != 0) {
         cmd_free_params(&d);
         goto error;
     }
+    if (s != NULL) p->n.prepares++;
     if (s == NULL) {
         cmd_free_params(&d);
         lsq_error_set(&err, LSQ_E_BAD_ARGUMENT, "the SQL text holds no statement");
@@ -201,6 +203,7 @@ int cmd_cursor_open(lsq_port *p, const lsq_request *r, ei_x_buff *x)
         cmd_put_stmt(p, sql, n, s);
         goto error;
     }
+
     copy = malloc(n ? n : 1);
     h = copy != NULL ? handles_add(&p->h, HANDLE_CURSOR, s, copy, n) : NULL;
     if (h == NULL) {
@@ -209,6 +212,8 @@ int cmd_cursor_open(lsq_port *p, const lsq_request *r, ei_x_buff *x)
         return cmd_reply_errorf(x, r->ref, LSQ_E_NOMEM, "out of memory");
     }
     memcpy(copy, sql, n);
+    /* Nothing is stepped until the first fetch. */
+    h->ncols = p->be->column_count(s);
     if (term_reply_begin(x, r->ref, "ok") != 0 || ei_x_encode_tuple_header(x, 2) != 0 ||
         ei_x_encode_longlong(x, h->id) != 0)
         return -1;
@@ -236,20 +241,35 @@ int cmd_cursor_fetch(lsq_port *p, const lsq_request *r, ei_x_buff *x)
                                 "fetch size must be an integer 1..100000000");
     if (term_reply_begin(x, r->ref, "ok") != 0 || ei_x_encode_tuple_header(x, 2) != 0)
         return -1;
+    if (!h->done && !h->started) {
+        /* The first step recompiles a statement whose schema changed since
+         * it was prepared: rows of another shape than the columns sent at
+         * open would be wrong, so that is an error. */
+        h->started = 1;
+        rc = p->be->step(h->stmt, &err);
+        if (rc == LSQ_STEP_ROW && p->be->column_count(h->stmt) != h->ncols) {
+            lsq_error_set(&err, "schema", "the result columns changed since the cursor "
+                                          "was opened; open it again");
+            rc = LSQ_STEP_ERROR;
+        }
+        if (rc == LSQ_STEP_ERROR) goto failed;
+        h->pending = rc == LSQ_STEP_ROW;
+        h->done = rc == LSQ_STEP_DONE;
+    }
     if (h->done) {
         if (ei_x_encode_empty_list(x) != 0) return -1;
     } else {
-        rc = cmd_encode_rows(p, h->stmt, max, x, &done, &err);
+        rc = cmd_encode_rows(p, h->stmt, max, &h->pending, x, &done, &err);
         if (rc < 0) return -1;
-        if (rc > 0) {
-            h->done = 1;
-            err.sql = h->sql;
-            err.sql_len = h->sql_len;
-            return commands_reply_error(x, r->ref, &err);
-        }
+        if (rc > 0) goto failed;
         h->done = done;
     }
     return ei_x_encode_atom(x, h->done ? "true" : "false");
+failed:
+    h->done = 1;
+    err.sql = h->sql;
+    err.sql_len = h->sql_len;
+    return commands_reply_error(x, r->ref, &err);
 }
 
 static void release_cursor(lsq_port *p, handle *h)

@@ -143,8 +143,15 @@ int cmd_encode_columns(lsq_port *p, lsq_stmt *s, ei_x_buff *x, lsq_error *err)
     return ei_x_encode_empty_list(x);
 }
 
-int cmd_encode_rows(lsq_port *p, lsq_stmt *s, long long max, ei_x_buff *x, int *done,
-                    lsq_error *err)
+int cmd_decode_sql(const char *buf, int *idx, const char **sql, size_t *n)
+{
+    if (term_decode_binary(buf, idx, sql, n) != 0) return -1;
+    /* SQLite would stop reading at a NUL and silently drop the rest. */
+    return memchr(*sql, 0, *n) != NULL ? -1 : 0;
+}
+
+int cmd_encode_rows(lsq_port *p, lsq_stmt *s, long long max, int *pending, ei_x_buff *x,
+                    int *done, lsq_error *err)
 {
     int ncol = p->be->column_count(s), i, rc;
     long long k;
@@ -152,12 +159,16 @@ int cmd_encode_rows(lsq_port *p, lsq_stmt *s, long long max, ei_x_buff *x, int *
 
     *done = 0;
     for (k = 0; max < 0 || k < max; k++) {
-        rc = p->be->step(s, err);
-        if (rc == LSQ_STEP_DONE) {
-            *done = 1;
-            break;
+        if (*pending) {
+            *pending = 0; /* the row the statement already stands on */
+        } else {
+            rc = p->be->step(s, err);
+            if (rc == LSQ_STEP_DONE) {
+                *done = 1;
+                break;
+            }
+            if (rc == LSQ_STEP_ERROR) return 1;
         }
-        if (rc == LSQ_STEP_ERROR) return 1;
         if (ei_x_encode_list_header(x, 1) != 0 || ei_x_encode_tuple_header(x, ncol) != 0)
             return -1;
         for (i = 0; i < ncol; i++) {
@@ -167,6 +178,19 @@ int cmd_encode_rows(lsq_port *p, lsq_stmt *s, long long max, ei_x_buff *x, int *
         p->n.rows++;
     }
     return ei_x_encode_empty_list(x);
+}
+
+int cmd_encode_result(lsq_port *p, lsq_stmt *s, ei_x_buff *x, lsq_error *err)
+{
+    int step = p->be->step(s, err), pending = step == LSQ_STEP_ROW, done, rc;
+
+    if (step == LSQ_STEP_ERROR) return 1;
+    /* Columns are read after the first step: a statement whose schema
+     * changed is recompiled by that step, and only then are they right. */
+    rc = cmd_encode_columns(p, s, x, err);
+    if (rc != 0) return rc;
+    if (step == LSQ_STEP_DONE) return ei_x_encode_empty_list(x);
+    return cmd_encode_rows(p, s, -1, &pending, x, &done, err);
 }
 
 /* Step to the end discarding rows; *changes is this statement's count. */
@@ -207,7 +231,7 @@ static int run_one(lsq_port *p, const char *sql, size_t n, const lsq_params *par
 {
     lsq_stmt *s = NULL;
     long long before;
-    int rc, done;
+    int rc;
 
     *changes = 0;
     if (cmd_get_stmt(p, sql, n, &s, err) != 0) return 1;
@@ -228,8 +252,7 @@ static int run_one(lsq_port *p, const char *sql, size_t n, const lsq_params *par
     }
     if (want_rows) {
         before = p->be->total_changes(p->conn);
-        rc = cmd_encode_columns(p, s, x, err);
-        if (rc == 0) rc = cmd_encode_rows(p, s, -1, x, &done, err);
+        rc = cmd_encode_result(p, s, x, err);
         if (rc == 0)
             *changes = p->be->total_changes(p->conn) == before ? 0 : p->be->changes(p->conn);
     } else {
@@ -260,8 +283,8 @@ static int query_or_execute(lsq_port *p, const lsq_request *r, ei_x_buff *x, int
     long long changes;
 
     if (rc != 0) return rc < 0 ? -1 : 0;
-    if (term_decode_binary(r->buf, &idx, &sql, &n) != 0)
-        return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT, "SQL must be a binary");
+    if (cmd_decode_sql(r->buf, &idx, &sql, &n) != 0)
+        return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT, LSQ_SQL_TYPE_MSG);
     if (cmd_decode_params(r->buf, idx, &d, NULL, &err) != 0)
         return reply_stmt_error(x, r->ref, &err, sql, n);
     if (term_reply_begin(x, r->ref, "ok") != 0 || ei_x_encode_tuple_header(x, 2) != 0) {
@@ -341,9 +364,10 @@ int cmd_batch(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     for (i = 0; i < n; i++) {
         if (ei_get_type(buf, &idx, &type, &size) != 0 || type != ERL_SMALL_TUPLE_EXT ||
             ei_decode_tuple_header(buf, &idx, &arity) != 0 || arity != 2 ||
-            term_decode_binary(buf, &idx, &sql, &sql_len) != 0) {
+            cmd_decode_sql(buf, &idx, &sql, &sql_len) != 0) {
             lsq_error_set(&err, LSQ_E_BAD_ARGUMENT,
-                          "batch element %d is not {SqlBinary, Params}", i + 1);
+                          "batch element %d is not {SqlBinary, Params} (SQL without NUL bytes)",
+                          i + 1);
             sql = NULL;
             goto failed;
         }
@@ -389,8 +413,8 @@ int cmd_execute_many(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     long long changes, total = 0;
 
     if (rc != 0) return rc < 0 ? -1 : 0;
-    if (term_decode_binary(buf, &idx, &sql, &n) != 0)
-        return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT, "SQL must be a binary");
+    if (cmd_decode_sql(buf, &idx, &sql, &n) != 0)
+        return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT, LSQ_SQL_TYPE_MSG);
     if (ei_get_type(buf, &idx, &type, &size) != 0 ||
         (type != ERL_LIST_EXT && type != ERL_NIL_EXT) ||
         ei_decode_list_header(buf, &idx, &count) != 0)
@@ -444,13 +468,13 @@ int cmd_execute_script(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     long long changes, before;
 
     if (rc != 0) return rc < 0 ? -1 : 0;
-    if (term_decode_binary(r->buf, &idx, &sql, &n) != 0)
-        return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT, "SQL must be a binary");
+    if (cmd_decode_sql(r->buf, &idx, &sql, &n) != 0)
+        return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT, LSQ_SQL_TYPE_MSG);
     before = p->be->total_changes(p->conn);
     while (off < n) {
         if (p->be->prepare_next(p->conn, sql + off, n - off, &s, &used, &err) != 0) {
             err.index = count + 1;
-            return reply_stmt_error(x, r->ref, &err, sql + off, n - off);
+            return reply_stmt_error(x, r->ref, &err, sql + off, used);
         }
         if (s == NULL) break;
         p->n.prepares++;

@@ -25,6 +25,9 @@ handle *handles_add(handles *h, int kind, lsq_stmt *stmt, char *sql, size_t sql_
     e->sql = sql;
     e->sql_len = sql_len;
     e->done = 0;
+    e->pending = 0;
+    e->started = 0;
+    e->ncols = 0;
     return e;
 }
 

@@ -19,6 +19,9 @@ typedef struct handle {
     char *sql;          /* cursors: owned copy of the SQL (to re-cache) */
     size_t sql_len;     /* its length */
     int done;           /* cursors: stepped to the end */
+    int pending;        /* cursors: standing on a row not yet sent */
+    int started;        /* cursors: stepped at least once */
+    int ncols;          /* cursors: columns announced at open */
 } handle;
 
 typedef struct handles {

@@ -114,6 +114,8 @@ static void *worker_main(void *arg)
         g_queue.head = j->next;
         if (g_queue.head == NULL) g_queue.tail = NULL;
         g_queue.running_ref = j->req.ref;
+        /* An interrupt meant for the previous request must not hit this one. */
+        commands_clear_interrupt(&g_port);
         (void)pthread_mutex_unlock(&g_queue.lock);
 
         DEBUG("run %ld %s", j->req.ref, j->req.cmd);
@@ -229,10 +231,7 @@ int main(int argc, char **argv)
     for (;;) {
         rc = frame_read(IN_FD, max_frame, &frame, &len, &ref);
         if (rc == FRAME_EOF) break;
-        if (rc == FRAME_ERROR) {
-            commands_interrupt(&g_port);
-            fatal(LSQ_EXIT_READ, "reading a request");
-        }
+        if (rc == FRAME_ERROR) fatal(LSQ_EXIT_READ, "reading a request");
         if (rc == FRAME_NOMEM) fatal(LSQ_EXIT_NOMEM, "allocating a request");
         if (rc == FRAME_TOO_LARGE) {
             send_error(&x, ref, LSQ_E_FRAME_TOO_LARGE,
@@ -247,7 +246,10 @@ int main(int argc, char **argv)
         }
         if (commands_kind(&req) == CMD_CONTROL) {
             if (strcmp(req.cmd, "interrupt") == 0) {
-                commands_interrupt(&g_port);
+                /* Only a request that is running now is interrupted. */
+                if (pthread_mutex_lock(&g_queue.lock) != 0) fatal(LSQ_EXIT_THREAD, "lock");
+                if (g_queue.running_ref != 0) commands_interrupt(&g_port);
+                (void)pthread_mutex_unlock(&g_queue.lock);
                 send_ok(&x, req.ref);
             } else {
                 run_cancel(&x, &req);

@@ -27,11 +27,9 @@
          cancel_and_interrupt/1,
          stdin_close_exits/1,
          exit_codes_via_shell/1,
-         killed_port_exit_status/1]).
-%% Not in all/0: fails today (a cancel that lands between the worker taking
-%% the request and SQLite starting to step it is lost). Run it with
-%% ct_run ... -suite libsql_port_SUITE -case cancel_right_after_send
--export([cancel_right_after_send/1]).
+         killed_port_exit_status/1,
+         cancel_right_after_send/1,
+         fuzz_command_arguments/1]).
 
 -define(REPLY_TIMEOUT, 5000).
 -define(REF_MAX, 16#7fffffff).
@@ -59,11 +57,13 @@ all() ->
      unsupported_term_types,
      unknown_command_and_wrong_arity,
      wrong_argument_type,
+     fuzz_command_arguments,
      oversized_frame,
      bad_max_frame_exits_5,
      nan_and_range,
      many_malformed_no_leak,
      cancel_and_interrupt,
+     cancel_right_after_send,
      stdin_close_exits,
      exit_codes_via_shell,
      killed_port_exit_status].
@@ -415,6 +415,56 @@ wrong_argument_type(Config) ->
         assert_no_more(P)
     end).
 
+%% Random well-formed requests for every command of PROTOCOL.md, with
+%% arguments drawn from odd values: with the documented number of arguments
+%% the reply is ok or an error other than bad_frame; with another number it
+%% is bad_frame. Every request gets its one reply and the port stays up.
+%% (open, close and backup are left out: they would end the session or
+%% write files.)
+-spec fuzz_command_arguments(config()) -> ok.
+fuzz_command_arguments(Config) ->
+    _ = rand:seed(exsss, {7, 11, 13}),
+    Arity = #{open => 1, close => 0, ping => 0, query => 2, execute => 2, batch => 2,
+              execute_many => 2, execute_script => 1, prepare => 1, stmt_query => 2,
+              stmt_execute => 2, finalize => 1, cursor_open => 2, cursor_fetch => 2,
+              cursor_close => 1, info => 0, stats => 0, set_busy_timeout => 1, limit => 2,
+              backup => 1, reset => 0, interrupt => 0, cancel => 1},
+    Commands = lists:sort(maps:keys(maps:without([open, close, backup], Arity))),
+    Values = [0, 1, 2, 3, -1, 255, 1 bsl 40, 1 bsl 70, -(1 bsl 70), 1.5, -0.0,
+              foo, true, false, null, named, blob, length, variable_number, infinity,
+              <<>>, <<"x">>, <<0, 1, 2>>, <<"SELECT 1">>, <<"SELECT ?">>, <<"SELECT :a">>,
+              <<"SELECT 1; SELECT 2">>, <<"CREATE TABLE IF NOT EXISTS f(a)">>,
+              <<"INSERT INTO f VALUES (?)">>, <<"SELECT a FROM f">>, <<"BEGIN">>,
+              <<"COMMIT">>, <<"SELEC">>, <<"  ">>,
+              [], [1], [<<"x">>], [1, 2], "abc", [[1], [2]], [[]], [1 | 2], [foo],
+              [{<<"SELECT 1">>, []}], [{<<"SELECT ?">>, [1]}, {<<"SELEC">>, []}],
+              [{<<"INSERT INTO f VALUES (?)">>, [7]}], [{foo, bar}], [{<<"SELECT 1">>}],
+              {}, {1, 2}, {named, []}, {named, [{<<"a">>, 1}]}, {named, [{a, 1}]},
+              {blob, <<>>}, {blob, 1}, #{}, #{a => 1}, <<1:3>>],
+    Pick = fun(L) -> lists:nth(rand:uniform(length(L)), L) end,
+    with_port(Config, fun(P) ->
+        ?assertEqual({1, ok, #{mode => local}}, call(P, {1, open, [{path, <<":memory:">>}]})),
+        lists:foreach(
+          fun(I) ->
+              Cmd = Pick(Commands),
+              Want = maps:get(Cmd, Arity),
+              N = case rand:uniform(10) =< 7 of
+                      true -> Want;
+                      false -> rand:uniform(5) - 1
+                  end,
+              Req = list_to_tuple([100 + I, Cmd | [Pick(Values) || _ <- lists:seq(1, N)]]),
+              R = 100 + I,
+              case {call(P, Req), N =:= Want} of
+                  {{R, ok, _}, true} -> ok;
+                  {{R, error, #{code := C}}, true} when C =/= bad_frame -> ok;
+                  {{R, error, #{code := bad_frame}}, false} -> ok;
+                  {Other, _} -> ct:fail({request, Req, got, Other})
+              end
+          end, lists:seq(1, 4000)),
+        ?assertEqual({2, ok, ok}, call(P, {2, ping})),
+        assert_no_more(P)
+    end).
+
 %% A frame over --max-frame is answered frame_too_large, skipped, and the
 %% port goes on.
 -spec oversized_frame(config()) -> ok.
@@ -451,7 +501,11 @@ bad_max_frame_exits_5(Config) ->
     Exe = ?config(port_exe, Config),
     lists:foreach(
       fun(Args) ->
-          P = open_port({spawn_executable, Exe}, [{packet, 4}, binary, exit_status, {args, Args}]),
+          %% stderr_to_stdout keeps the usage message out of the test output:
+          %% its first 4 (printable) bytes read as a frame length over 512 MB,
+          %% so it never completes a frame and is dropped at exit.
+          P = open_port({spawn_executable, Exe},
+                        [{packet, 4}, binary, exit_status, stderr_to_stdout, {args, Args}]),
           receive
               {P, {exit_status, 5}} -> ok;
               {P, Other} -> ct:fail({args, Args, got, Other})
@@ -552,8 +606,16 @@ many_malformed_no_leak(Config) ->
         Growth = Rss1 - Rss0,
         ct:pal("VmRSS after 1000 malformed frames: ~b kB, after ~b: ~b kB (growth ~b kB)",
                [Rss0, Total, Rss1, Growth]),
-        %% Measured: well under 100 kB. A leak of one frame kind is ~2.8 MB.
-        ?assert(Growth =< 1536, {rss_growth_kb, Growth}),
+        case sanitized(OsPid) of
+            false ->
+                %% Measured: well under 100 kB. Leaking the frames of any one
+                %% of the 20 kinds would add about 2.8 MB.
+                ?assert(Growth =< 1536, {rss_growth_kb, Growth});
+            true ->
+                %% ASan's quarantine keeps freed memory resident; its leak
+                %% checker (at the port's exit) does this job instead.
+                ct:pal("port built with AddressSanitizer: RSS bound not checked")
+        end,
         ?assertEqual({4, ok, {[<<"a">>], [{1}]}}, call(P, {4, query, <<"SELECT a FROM t">>, []})),
         assert_no_more(P)
     end).
@@ -620,7 +682,11 @@ cancel_and_interrupt(Config) ->
 
 %% {R2, cancel, R1} right behind R1: R1 is dropped from the queue or, if the
 %% worker already took it, interrupted; it never runs to the end. Repeated
-%% because the window is narrow.
+%% because the window is narrow: with sqlite3_interrupt() called from the
+%% reader thread (port as of commit d0bb5a7), a cancel landing after the
+%% worker took R1 but before SQLite started stepping it was lost (SQLite
+%% clears the flag when a statement starts), typically within a few hundred
+%% iterations.
 -spec cancel_right_after_send(config()) -> ok.
 cancel_right_after_send(Config) ->
     %% About 1.5 s when not interrupted.
@@ -852,7 +918,7 @@ recv_ref(P, Ref, Timeout) ->
     end.
 
 %% Every reply starts 131, 104, 3, 98, Ref:32 and is {Ref, ok, _} or
-%% {Ref, error, #{code, message [, extended_code] [, sql]}}.
+%% {Ref, error, #{code, message [, extended_code] [, sql] [, index]}}.
 decode_reply(Bin) ->
     case Bin of
         <<131, 104, 3, 98, Ref:32, _/binary>> ->
@@ -860,10 +926,13 @@ decode_reply(Bin) ->
             case Term of
                 {Ref, ok, _} -> Term;
                 {Ref, error, #{code := C, message := M} = E} when is_atom(C), is_binary(M) ->
-                    ?assertEqual([], maps:keys(maps:without([code, message, extended_code, sql], E)),
+                    ?assertEqual([], maps:keys(maps:without([code, message, extended_code, sql,
+                                                             index], E)),
                                  {unexpected_error_keys, Term}),
                     ?assert(is_integer(maps:get(extended_code, E, 0)), Term),
                     ?assert(is_binary(maps:get(sql, E, <<>>)), Term),
+                    ?assert(is_integer(maps:get(index, E, 1)) andalso maps:get(index, E, 1) > 0,
+                            Term),
                     Term;
                 _ -> ct:fail({bad_reply_shape, Term})
             end;
@@ -952,6 +1021,13 @@ proc_state(OsPid) ->
         {error, _} -> gone
     end.
 
+%% True if the port program runs with AddressSanitizer linked in.
+sanitized(OsPid) ->
+    case file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/maps") of
+        {ok, Maps} -> binary:match(Maps, <<"libasan">>) =/= nomatch;
+        {error, _} -> false
+    end.
+
 rss_kb(OsPid) ->
     {ok, S} = file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/status"),
     {match, [Kb]} = re:run(S, <<"VmRSS:\\s+(\\d+) kB">>, [{capture, all_but_first, binary}]),
@@ -985,10 +1061,13 @@ run_malformed(P, From, To, Batch) ->
 %% holding 1. Most frames carry about 3 KB (a long SQL comment or an extra
 %% binary), so that leaking the frame or a statement on any single one of
 %% these 20 paths (~950 frames each) would add more than the threshold.
+%% Kinds 12, 18 and 19 get a SQL text of their own per frame, so that the
+%% statement cache (100 entries) keeps evicting and finalizing.
 malformed(I, P) ->
     R = 1000 + I,
     Pad = binary:copy(<<"p">>, 3000),
     Sql = fun(S) -> <<S/binary, " -- ", Pad/binary>> end,
+    Unique = fun(S) -> <<S/binary, " -- ", (integer_to_binary(R))/binary, Pad/binary>> end,
     Valid = term_to_binary({R, query, Sql(<<"SELECT ?, ?">>), [I, <<"abcdefgh">>]}),
     case I rem 20 of
         0 -> {<<>>, 0, bad_frame};
@@ -1009,16 +1088,16 @@ malformed(I, P) ->
                            <<70, 1.5:64/float>>, <<70, 0:1, 2047:11, 1:52>>), R, bad_argument};
         10 -> {term_to_binary({R, query, Sql(<<"SELECT ?">>), [1 bsl 64]}), R, bad_argument};
         11 -> {term_to_binary({R, query, Sql(<<"SELEC oops">>), []}), R, error};
-        12 -> {term_to_binary({R, query, Sql(<<"SELECT ?, ?">>), [1]}), R, bad_argument};
+        12 -> {term_to_binary({R, query, Unique(<<"SELECT ?, ?">>), [1]}), R, bad_argument};
         13 -> {term_to_binary({R, query, <<"SELECT ?">>, [binary:copy(<<"q">>, 5000)]}),
                R, frame_too_large};
         14 -> {term_to_binary({R, query, Sql(<<"SELECT ?">>), [nest(50)]}), R, bad_frame};
         15 -> {term_to_binary({R, query, Sql(<<"SELECT 1; SELECT 2">>), []}), R, bad_argument};
         16 -> {<<Valid/binary, 0>>, R, bad_frame};
         17 -> {term_to_binary({R, open, [{path, <<":memory:">>}, {pad, Pad}]}), R, misuse};
-        18 -> {term_to_binary({R, execute, Sql(<<"INSERT INTO t VALUES (?)">>), [1]}),
+        18 -> {term_to_binary({R, execute, Unique(<<"INSERT INTO t VALUES (?)">>), [1]}),
                R, constraint};
-        19 -> {term_to_binary({R, query, Sql(<<"SELECT :a">>),
+        19 -> {term_to_binary({R, query, Unique(<<"SELECT :a">>),
                                {named, [{<<"a">>, 1}, {<<"zz">>, 2}]}}), R, bad_argument}
     end.
 

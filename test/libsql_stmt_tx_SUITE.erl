@@ -28,7 +28,7 @@
          prepare_error_then_reuse/1, prepare_bad_params/1, stmt_after_finalize/1,
          finalize_twice/1, stmt_other_connection/1, stmt_after_close/1,
          prepare_invalid_sql/1, prepare_empty_sql/1, prepare_two_statements/1,
-         stmt_after_reset/1]).
+         stmt_after_reset/1, pool_stmt/1, pool_stmt_finalize/1]).
 %% transactions
 -export([tx_commit/1, tx_rollback_error/1, tx_rollback_exit/1, tx_rollback_throw/1,
          tx_rollback_badmatch/1, tx_pinned/1, tx_pinned_pool/1, tx_nested_inner_fails/1,
@@ -78,7 +78,7 @@ groups() ->
                        prepare_error_then_reuse, prepare_bad_params, stmt_after_finalize,
                        finalize_twice, stmt_other_connection, stmt_after_close,
                        prepare_invalid_sql, prepare_empty_sql, prepare_two_statements,
-                       stmt_after_reset]},
+                       stmt_after_reset, pool_stmt, pool_stmt_finalize]},
      {transactions, [], [tx_commit, tx_rollback_error, tx_rollback_exit, tx_rollback_throw,
                          tx_rollback_badmatch, tx_pinned, tx_pinned_pool,
                          tx_nested_inner_fails,
@@ -279,11 +279,17 @@ cache_schema_change_bug(_Config) ->
     {ok, _} = libsql:execute(C, "INSERT INTO s(a, b) VALUES (1, 2)"),
     Swapped = {ok, [<<"b">>, <<"a">>], [#{<<"a">> => 1, <<"b">> => 2}]},
     R4 = {query_after_recreate, libsql:query(C, "SELECT * FROM s", [], #{rows => maps})},
+    %% No rows at all: the column names must still be the current ones.
+    {ok, _} = libsql:execute(C, "CREATE TABLE e(a)"),
+    {ok, [<<"a">>], []} = libsql:query(C, "SELECT * FROM e"),
+    {ok, _} = libsql:execute(C, "ALTER TABLE e ADD COLUMN b"),
+    R5 = {empty_after_alter, libsql:query(C, "SELECT * FROM e")},
     ok = libsql:finalize(St),
     ok = libsql:close(C),
     ?assertEqual([{query_after_alter, Added}, {stmt_first_run_after_alter, Added},
-                  {stmt_second_run_after_alter, Added}, {query_after_recreate, Swapped}],
-                 [R1, R2, R3, R4]).
+                  {stmt_second_run_after_alter, Added}, {query_after_recreate, Swapped},
+                  {empty_after_alter, {ok, [<<"a">>, <<"b">>], []}}],
+                 [R1, R2, R3, R4, R5]).
 
 %% ---- prepared statements ---------------------------------------------------
 
@@ -539,6 +545,82 @@ stmt_after_reset(_Config) ->
     expect_error(bad_argument, libsql:execute(C, S2, [])),
     expect_error(bad_argument, libsql:finalize(S1)),
     ok = libsql:close(C).
+
+%% prepare on a pool: the record describes the statement; any worker runs
+%% it; inside a transaction on the pool it is a real handle of the pinned
+%% connection.
+-spec pool_stmt(config()) -> ok.
+pool_stmt(Config) ->
+    Pool = libsql_stmt_tx_SUITE_pool_stmt,
+    Path = filename:join(?config(priv_dir, Config), "pool_stmt.db"),
+    _ = file:delete(Path),
+    {ok, _} = libsql:start_pool(Pool, #{path => Path, size => 2}),
+    try
+        {ok, _} = libsql:execute(Pool, "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)"),
+        {ok, Ins} = libsql:prepare(Pool, "INSERT INTO t(v) VALUES (:v)"),
+        ?assertEqual(#{sql => <<"INSERT INTO t(v) VALUES (:v)">>, columns => [],
+                       decltypes => [], param_count => 1, param_names => [<<":v">>],
+                       readonly => false}, libsql:stmt_info(Ins)),
+        [{ok, #{changes := 1, last_insert_rowid := I}} =
+             libsql:execute(Pool, Ins, #{v => integer_to_binary(I)}) || I <- lists:seq(1, 20)],
+        {ok, Sel} = libsql:prepare(Pool, "SELECT v FROM t WHERE id = ?"),
+        ?assertEqual([<<"v">>], Sel#libsql_stmt.columns),
+        ?assertEqual([<<"TEXT">>], Sel#libsql_stmt.decltypes),
+        [?assertEqual({ok, [<<"v">>], [{integer_to_binary(I)}]}, libsql:query(Pool, Sel, [I]))
+         || I <- lists:seq(1, 20)],
+        {ok, ok} = libsql:transaction(
+                     Pool, fun(Conn) ->
+                                   {ok, S} = libsql:prepare(Pool, "SELECT count(*) FROM t"),
+                                   ?assertEqual(Conn, S#libsql_stmt.conn),
+                                   ?assert(is_integer(S#libsql_stmt.id)),
+                                   {ok, _, [{20}]} = libsql:query(Pool, S, []),
+                                   ok = libsql:finalize(S),
+                                   expect_error(bad_argument, libsql:query(Pool, S, [])),
+                                   ok
+                           end),
+        ok = libsql:finalize(Ins),
+        ok = libsql:finalize(Sel)
+    after
+        ok = libsql:stop_pool(Pool)
+    end.
+
+%% BUG (or a doc gap): a statement prepared on a pool (outside a
+%% transaction) is only a description (id undefined): finalize/1 is a
+%% no-op and the statement keeps working afterwards, and it also runs on
+%% any unrelated connection, although finalize/1's doc says "Using it
+%% afterwards is an error" (a connection's handle gives bad_argument in
+%% both cases).
+%% Reproducer:
+%%   {ok, _} = libsql:start_pool(pp, #{path => "/tmp/pp.db", size => 2}),
+%%   {ok, S} = libsql:prepare(pp, "SELECT ? + 1"),
+%%   ok = libsql:finalize(S),
+%%   libsql:query(pp, S, [1]).                  %% -> {ok, _, [{2}]}
+%%   {ok, C} = libsql:open(#{path => ":memory:"}),
+%%   libsql:query(C, S, [1]).                   %% -> {ok, _, [{2}]}
+-spec pool_stmt_finalize(config()) -> ok.
+pool_stmt_finalize(Config) ->
+    Pool = libsql_stmt_tx_SUITE_pool_fin,
+    Path = filename:join(?config(priv_dir, Config), "pool_fin.db"),
+    _ = file:delete(Path),
+    {ok, _} = libsql:start_pool(Pool, #{path => Path, size => 2}),
+    C = mem(),
+    try
+        {ok, S} = libsql:prepare(Pool, "SELECT ? + 1"),
+        {ok, _, [{2}]} = libsql:query(Pool, S, [1]),
+        OnOther = libsql:query(C, S, [1]),
+        ok = libsql:finalize(S),
+        %% Documented: a pool statement is run by SQL text on any worker of
+        %% its pool, so finalize releases nothing and it stays usable; on
+        %% another connection it is refused.
+        AfterFinalize = libsql:query(Pool, S, [1]),
+        ?assertMatch({{error, #{code := bad_argument,
+                                message := <<"the statement belongs to another pool">>}},
+                      {ok, _, [{2}]}},
+                     {OnOther, AfterFinalize})
+    after
+        ok = libsql:close(C),
+        ok = libsql:stop_pool(Pool)
+    end.
 
 %% ---- transactions ----------------------------------------------------------
 
