@@ -36,7 +36,7 @@
 %% transactions
 -export([tx_commit/1, tx_rollback_error/1, tx_rollback_exit/1, tx_rollback_throw/1,
          tx_nested/1, tx_nested_outer_fails/1, tx_modes_locking/1,
-         tx_mode_read_only/1, tx_bad_mode/1, tx_inside_manual_begin_bug/1]).
+         tx_mode_read_only/1, tx_bad_mode/1, tx_inside_manual_begin/1]).
 %% timeouts and concurrency
 -export([query_timeout/1, concurrent_queries/1]).
 
@@ -80,7 +80,7 @@ groups() ->
                        rows_maps]},
      {transactions, [], [tx_commit, tx_rollback_error, tx_rollback_exit, tx_rollback_throw,
                          tx_nested, tx_nested_outer_fails, tx_modes_locking,
-                         tx_mode_read_only, tx_bad_mode, tx_inside_manual_begin_bug]},
+                         tx_mode_read_only, tx_bad_mode, tx_inside_manual_begin]},
      {runtime, [], [query_timeout, concurrent_queries]}].
 
 -spec init_per_suite(config()) -> config().
@@ -1018,8 +1018,8 @@ tx_bad_mode(_Config) ->
 %% with execute(C, "BEGIN"), libsql:transaction/2 returns an error *and*
 %% silently rolls back the caller's uncommitted work. Expected: the error,
 %% with the caller's transaction left as it was.
--spec tx_inside_manual_begin_bug(config()) -> ok.
-tx_inside_manual_begin_bug(_Config) ->
+-spec tx_inside_manual_begin(config()) -> ok.
+tx_inside_manual_begin(_Config) ->
     C = mem(),
     {ok, _} = libsql:execute(C, "CREATE TABLE t(v)"),
     {ok, _} = libsql:execute(C, "BEGIN"),

@@ -995,8 +995,9 @@ secrets_not_in_worker_crash_logs(Config) ->
 
 %% BUG: libsql:child_spec/1 puts the raw options, secrets included, into
 %% the child's start MFA, so the user's supervisor prints them in its
-%% SUPERVISOR REPORT when the pool fails to start (and in sys:get_status
-%% and child_terminated reports while it runs). Reproducer:
+%% SUPERVISOR REPORT when the pool fails to start, and in its PROGRESS
+%% REPORT, sys:get_status and any child_terminated report while it runs.
+%% Reproducer:
 %%   Spec = libsql:child_spec(#{name => n1, path => "x.db",
 %%                              encryption_key => <<"KEY-xyz789">>}),
 %%   supervisor:start_link(M, [Spec])   % M:init/1 returns {ok, {#{}, Specs}}

@@ -391,7 +391,11 @@ wrong_argument_type(Config) ->
                       {query, <<"select :a">>, {named, [{<<"a">>, 1}, {<<"a">>, 2}]}},
                       {query, <<"select :a">>, {named, []}},
                       {query, <<"select :a">>, {positional, [1]}},
-                      {execute, <<"select ?">>, [undefined]}],
+                      {execute, <<"select ?">>, [undefined]},
+                      %% SQL with a NUL byte: refused since 71def61 (before,
+                      %% everything after the NUL was silently ignored).
+                      {query, <<"SELECT 1", 0, "; DROP TABLE t">>, []},
+                      {execute, <<"SELECT 1", 0>>, []}],
         lists:foldl(
           fun({Cmd, Sql, Params}, R) ->
               send(P, {R, Cmd, Sql, Params}),

@@ -22,7 +22,7 @@
 %% statement cache
 -export([stats_keys_and_self_count/1, cache_one_sql_10000/1, cache_lru_capacity_2/1,
          cache_lru_order/1, cache_size_zero/1, cache_default_capacity/1,
-         cache_bad_option/1, cache_schema_change_bug/1]).
+         cache_bad_option/1, cache_schema_change/1]).
 %% prepared statements
 -export([prepare_info/1, prepare_run_many/1, prepare_named_and_numbered/1,
          prepare_error_then_reuse/1, prepare_bad_params/1, stmt_after_finalize/1,
@@ -35,19 +35,19 @@
          tx_nested_inner_commits/1, tx_deep_nesting/1, tx_mode_deferred/1,
          tx_mode_immediate/1, tx_mode_exclusive/1, tx_mode_read_only/1,
          tx_mode_read_only_raise/1, tx_bad_mode/1, tx_bad_args/1, tx_commit_fails/1,
-         tx_nested_bad_mode/1, tx_nested_read_only_bug/1, tx_other_connection/1,
+         tx_nested_bad_mode/1, tx_nested_read_only/1, tx_other_connection/1,
          tx_other_process_begin/1]).
 %% explicit transaction control and savepoints
 -export([explicit_begin_commit_rollback/1, explicit_modes/1, explicit_bad_mode/1,
          commit_without_tx/1, rollback_without_tx/1, begin_twice_keeps_tx/1,
          savepoint_release/1, savepoint_rollback_to/1, savepoint_unknown/1,
-         savepoint_bad_names/1, savepoint_name_trailing_newline_bug/1]).
+         savepoint_bad_names/1, savepoint_name_trailing_newline/1]).
 %% batches
 -export([batch_results/1, batch_non_tx_results/1, batch_maps/1, batch_empty/1,
          batch_tx_fails_at_3/1, batch_non_tx_fails_at_3/1, batch_in_transaction/1,
          batch_bad_elements/1, batch_bad_option/1, batch_port_errors/1]).
 %% scripts
--export([script_migration/1, script_runtime_error/1, script_prepare_error_sql_bug/1,
+-export([script_migration/1, script_runtime_error/1, script_prepare_error_sql/1,
          script_params/1, script_empty/1]).
 %% execute_many
 -export([many_insert/1, many_named/1, many_fails_at_k/1, many_bad_params_at_k/1,
@@ -73,7 +73,7 @@ all() ->
 groups() ->
     [{cache, [], [stats_keys_and_self_count, cache_one_sql_10000, cache_lru_capacity_2,
                   cache_lru_order, cache_size_zero, cache_default_capacity,
-                  cache_bad_option, cache_schema_change_bug]},
+                  cache_bad_option, cache_schema_change]},
      {statements, [], [prepare_info, prepare_run_many, prepare_named_and_numbered,
                        prepare_error_then_reuse, prepare_bad_params, stmt_after_finalize,
                        finalize_twice, stmt_other_connection, stmt_after_close,
@@ -86,16 +86,16 @@ groups() ->
                          tx_mode_immediate, tx_mode_exclusive, tx_mode_read_only,
                          tx_mode_read_only_raise, tx_bad_mode, tx_bad_args,
                          tx_commit_fails, tx_nested_bad_mode,
-                         tx_nested_read_only_bug, tx_other_connection,
+                         tx_nested_read_only, tx_other_connection,
                          tx_other_process_begin]},
      {explicit, [], [explicit_begin_commit_rollback, explicit_modes, explicit_bad_mode,
                      commit_without_tx, rollback_without_tx, begin_twice_keeps_tx,
                      savepoint_release, savepoint_rollback_to, savepoint_unknown,
-                     savepoint_bad_names, savepoint_name_trailing_newline_bug]},
+                     savepoint_bad_names, savepoint_name_trailing_newline]},
      {batches, [], [batch_results, batch_non_tx_results, batch_maps, batch_empty,
                     batch_tx_fails_at_3, batch_non_tx_fails_at_3, batch_in_transaction,
                     batch_bad_elements, batch_bad_option, batch_port_errors]},
-     {scripts, [], [script_migration, script_runtime_error, script_prepare_error_sql_bug,
+     {scripts, [], [script_migration, script_runtime_error, script_prepare_error_sql,
                     script_params, script_empty]},
      {many, [], [many_insert, many_named, many_fails_at_k, many_bad_params_at_k,
                  many_wrong_count_at_k, many_in_transaction, many_empty, many_100000]}].
@@ -262,8 +262,8 @@ cache_bad_option(_Config) ->
 %%   libsql:query(C, "SELECT * FROM s", [], #{rows => maps}).
 %%   %% -> {ok, [<<"a">>, <<"b">>], [#{<<"a">> => 2, <<"b">> => 1}]}
 %%   %%    expected {ok, [<<"b">>, <<"a">>], [#{<<"a">> => 1, <<"b">> => 2}]}
--spec cache_schema_change_bug(config()) -> ok.
-cache_schema_change_bug(_Config) ->
+-spec cache_schema_change(config()) -> ok.
+cache_schema_change(_Config) ->
     C = mem(),
     {ok, _} = libsql:execute(C, "CREATE TABLE s(a, b)"),
     {ok, _} = libsql:execute(C, "INSERT INTO s(a, b) VALUES (1, 2)"),
@@ -1041,8 +1041,8 @@ tx_nested_bad_mode(_Config) ->
 %%       libsql:execute(E, "INSERT INTO t VALUES (1)") end, #{mode => read_only}) end).
 %%   %% -> {ok, {ok, {ok, #{changes => 1, ...}}}}; expected the insert to fail
 %%   %%    with readonly (or the nested read_only request to be refused)
--spec tx_nested_read_only_bug(config()) -> ok.
-tx_nested_read_only_bug(_Config) ->
+-spec tx_nested_read_only(config()) -> ok.
+tx_nested_read_only(_Config) ->
     C = mem_t(),
     {ok, Inner} = libsql:transaction(C, fun(D) ->
                                                 libsql:transaction(D, fun(E) -> ins(E, 1) end,
@@ -1326,8 +1326,8 @@ savepoint_bad_names(_Config) ->
 %% Reproducer:
 %%   {ok, C} = libsql:open(#{path => ":memory:"}),
 %%   libsql:savepoint(C, <<"sp\n">>).   %% -> ok; expected bad_argument
--spec savepoint_name_trailing_newline_bug(config()) -> ok.
-savepoint_name_trailing_newline_bug(_Config) ->
+-spec savepoint_name_trailing_newline(config()) -> ok.
+savepoint_name_trailing_newline(_Config) ->
     C = mem_t(),
     S0 = stats(C),
     Results = [{Name, F(C, Name)} || Name <- [<<"sp\n">>, "sp\n"],
@@ -1604,8 +1604,8 @@ script_runtime_error(_Config) ->
 %%                            "CREATE TABLE f(y);").
 %%   %% -> {error, #{index => 2, sql => <<"\nINSERT INTO nosuch VALUES (1);\n"
 %%   %%                                    "CREATE TABLE f(y);">>, ...}}
--spec script_prepare_error_sql_bug(config()) -> ok.
-script_prepare_error_sql_bug(_Config) ->
+-spec script_prepare_error_sql(config()) -> ok.
+script_prepare_error_sql(_Config) ->
     C = mem(),
     E1 = expect_error(error, libsql:execute_script(
                                C, "CREATE TABLE e(x);\nINSERT INTO nosuch VALUES (1);\n"

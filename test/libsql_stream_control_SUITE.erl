@@ -24,14 +24,14 @@
 -export([info_memory/1, info_counters/1, info_file/1, info_relative_file/1,
          info_read_only/1, info_autocommit/1, info_journal_wal/1,
          busy_timeout_set/1, busy_timeout_bad/1, interrupt_long_query/1,
-         interrupt_idle/1, interrupt_idle_open_cursor_bug/1, reset_clean_state/1, reset_idle/1, limit_variable_number/1,
+         interrupt_idle/1, interrupt_idle_open_cursor/1, reset_clean_state/1, reset_idle/1, limit_variable_number/1,
          limit_bad/1, backup_roundtrip/1, backup_memory/1, backup_unwritable/1,
          backup_bad_path/1]).
 %% pragmas
 -export([pragma_foreign_keys/1, pragma_journal_mode/1, pragma_synchronous/1,
          pragma_cache_size/1, pragma_table_info/1, pragma_index_list/1,
          pragma_integrity_check/1, pragma_wal_checkpoint/1, pragma_user_version/1,
-         pragma_optimize/1, pragma_bad_setters/1, pragma_table_name_not_text_bug/1]).
+         pragma_optimize/1, pragma_bad_setters/1, pragma_table_name_not_text/1]).
 %% concurrency
 -export([wal_reader_not_blocked/1, wal_four_writers/1]).
 
@@ -65,13 +65,13 @@ groups() ->
      {control, [], [info_memory, info_counters, info_file, info_relative_file,
                     info_read_only, info_autocommit, info_journal_wal,
                     busy_timeout_set, busy_timeout_bad, interrupt_long_query,
-                    interrupt_idle, interrupt_idle_open_cursor_bug, reset_clean_state, reset_idle, limit_variable_number,
+                    interrupt_idle, interrupt_idle_open_cursor, reset_clean_state, reset_idle, limit_variable_number,
                     limit_bad, backup_roundtrip, backup_memory, backup_unwritable,
                     backup_bad_path]},
      {pragma, [], [pragma_foreign_keys, pragma_journal_mode, pragma_synchronous,
                    pragma_cache_size, pragma_table_info, pragma_index_list,
                    pragma_integrity_check, pragma_wal_checkpoint, pragma_user_version,
-                   pragma_optimize, pragma_bad_setters, pragma_table_name_not_text_bug]},
+                   pragma_optimize, pragma_bad_setters, pragma_table_name_not_text]},
      {concurrency, [], [wal_reader_not_blocked, wal_four_writers]}].
 
 -spec init_per_suite(config()) -> config().
@@ -794,8 +794,8 @@ interrupt_idle(_Config) ->
 %% started after the interrupt, fail with `interrupted' (here SELECT 1 and
 %% SELECT 2, then the cursor's own fetch) although interrupt/1 promises to
 %% stop only "the statement running on a connection now". Fails until fixed.
--spec interrupt_idle_open_cursor_bug(config()) -> ok.
-interrupt_idle_open_cursor_bug(_Config) ->
+-spec interrupt_idle_open_cursor(config()) -> ok.
+interrupt_idle_open_cursor(_Config) ->
     {ok, Db} = libsql:open(#{path => ":memory:"}),
     {ok, Cur} = libsql:cursor_open(Db, ?TEN_SQL, []),
     {ok, [{1}, {2}], more} = libsql:fetch(Cur, 2),
@@ -1169,8 +1169,8 @@ pragma_bad_setters(_Config) ->
 %% index_list/2 raise badarg (iolist_to_binary in libsql_pragma:name/1)
 %% instead of returning {error, #{code := bad_argument}} as every other
 %% bad argument does. Fails until fixed.
--spec pragma_table_name_not_text_bug(config()) -> ok.
-pragma_table_name_not_text_bug(_Config) ->
+-spec pragma_table_name_not_text(config()) -> ok.
+pragma_table_name_not_text(_Config) ->
     {ok, Db} = libsql:open(#{path => ":memory:"}),
     [begin
          expect_error(bad_argument, catch_all(fun() -> libsql_pragma:table_info(Db, V) end)),
