@@ -94,7 +94,7 @@
 %% The connection belongs to the calling process and closes when it exits.
 -spec open(Opts :: open_opts()) -> {ok, conn()} | {error, error()}.
 open(Opts) when is_map(Opts) ->
-    case libsql_opts:conn(Opts) of
+    case libsql_opts:conn(libsql_opts:hide_secrets(Opts)) of
         {ok, ConnOpts} ->
             {ok, _} = application:ensure_all_started(libsql),
             case libsql_conn_sup:start_conn(self(), ConnOpts) of
@@ -144,7 +144,7 @@ ping(Db, Opts) ->
 -spec start_pool(Name :: atom(), Opts :: pool_opts()) -> {ok, pid()} | {error, error()}.
 start_pool(Name, Opts) when is_atom(Name), is_map(Opts) ->
     {ok, _} = application:ensure_all_started(libsql),
-    case libsql_pools_sup:start_pool(Name, Opts) of
+    case libsql_pools_sup:start_pool(Name, libsql_opts:hide_secrets(Opts)) of
         {ok, _Sup} -> libsql_pool:lookup(Name);
         {error, Reason} -> {error, libsql_opts:start_error(Name, Reason)}
     end;
@@ -174,7 +174,8 @@ stop_pool(Pool) ->
 -spec child_spec(Opts :: pool_opts()) -> supervisor:child_spec().
 child_spec(#{name := Name} = Opts) when is_atom(Name) ->
     #{id => {libsql_pool, Name},
-      start => {libsql_pool_sup, start_link, [Name, maps:remove(name, Opts)]},
+      start => {libsql_pool_sup, start_link,
+                [Name, libsql_opts:hide_secrets(maps:remove(name, Opts))]},
       type => supervisor,
       shutdown => infinity}.
 

@@ -18,7 +18,11 @@ start(_Type, _Args) ->
         {ok, Sup} ->
             case start_pools(application:get_env(libsql, pools, [])) of
                 ok -> {ok, Sup};
-                {error, _} = E -> E
+                {error, _} = E ->
+                    %% Take down what did start (other pools, their ports)
+                    %% before answering, so a corrected start can follow.
+                    stop_sup(Sup),
+                    E
             end;
         {error, _} = E ->
             E
@@ -40,9 +44,15 @@ show_logs(true) ->
 show_logs(_) ->
     ok.
 
+stop_sup(Sup) ->
+    Mon = erlang:monitor(process, Sup),
+    unlink(Sup),
+    exit(Sup, shutdown),
+    receive {'DOWN', Mon, process, Sup, _} -> ok end.
+
 start_pools([]) -> ok;
 start_pools([{Name, Opts} | Rest]) when is_atom(Name), is_map(Opts) ->
-    case libsql_pools_sup:start_pool(Name, Opts) of
+    case libsql_pools_sup:start_pool(Name, libsql_opts:hide_secrets(Opts)) of
         {ok, _} -> start_pools(Rest);
         {error, Reason} ->
             {error, {libsql_pool_failed, Name, libsql_opts:start_error(Name, Reason)}}

@@ -62,19 +62,19 @@ span(Db, Command, Sql, Fun) ->
             Fun();
         false ->
             Meta = #{db => Db, command => Command, sql => Sql},
-            emit(Handlers, Telemetry, [libsql, query, start],
+            emit(Telemetry, [libsql, query, start],
                  #{system_time => erlang:system_time()}, Meta),
             T0 = erlang:monotonic_time(),
             try Fun() of
                 Result ->
                     Duration = erlang:monotonic_time() - T0,
-                    emit(Handlers, Telemetry, [libsql, query, stop], #{duration => Duration},
+                    emit(Telemetry, [libsql, query, stop], #{duration => Duration},
                          result_meta(Result, Meta)),
                     log_if_slow(Slow, Duration, Meta, Result),
                     Result
             catch
                 Kind:Reason:Stack ->
-                    emit(Handlers, Telemetry, [libsql, query, exception],
+                    emit(Telemetry, [libsql, query, exception],
                          #{duration => erlang:monotonic_time() - T0},
                          Meta#{kind => Kind, reason => Reason}),
                     erlang:raise(Kind, Reason, Stack)
@@ -84,7 +84,9 @@ span(Db, Command, Sql, Fun) ->
 result_meta({error, #{code := Code}}, Meta) -> Meta#{result => error, code => Code};
 result_meta(_, Meta) -> Meta#{result => ok}.
 
-emit(Handlers, Telemetry, Event, Measurements, Meta) ->
+%% The handler list is read at each event: one removed for raising at
+%% `start' is not called again at `stop'.
+emit(Telemetry, Event, Measurements, Meta) ->
     lists:foreach(
       fun({Id, Fun, Config}) ->
               try
@@ -96,7 +98,7 @@ emit(Handlers, Telemetry, Event, Measurements, Meta) ->
                                    #{domain => [libsql]}),
                       remove_handler(Id)
               end
-      end, Handlers),
+      end, handlers()),
     case Telemetry of
         true -> apply(telemetry, execute, [Event, Measurements, Meta]);
         false -> ok

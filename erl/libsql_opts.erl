@@ -3,7 +3,16 @@
 %% Nothing here talks to a process.
 -module(libsql_opts).
 
--export([conn/1, pool/1, path/1, start_error/2]).
+-export([conn/1, pool/1, path/1, start_error/2, hide_secrets/1, secret/1]).
+
+-export_type([secret/0]).
+
+%% A secret (auth token, encryption key) travels wrapped in a fun: a fun
+%% prints as #Fun<...> without the values it holds, so a secret in a
+%% process's start arguments, state or a crash report cannot be read.
+-opaque secret() :: fun(() -> binary() | string()).
+
+-define(SECRET_KEYS, [auth_token, encryption_key]).
 
 -define(DEFAULT_POOL_SIZE, 4).
 
@@ -56,74 +65,51 @@ pool(Opts) when is_map(Opts) ->
 pool(_) ->
     {error, libsql_proto:err(bad_argument, <<"pool options must be a map">>)}.
 
-%% @doc A file name as the binary the port takes.
--spec path(term()) -> {ok, binary()} | {error, libsql:error()}.
-path(P) ->
-    try {ok, path_bin(P)}
-    catch throw:{bad_option, Why} -> {error, libsql_proto:err(bad_argument, Why)}
-    end.
+%% @doc Options with every secret wrapped (see secret/0). Done by the API
+%% before options reach any process, its start arguments included.
+-spec hide_secrets(map()) -> map().
+hide_secrets(Opts) when is_map(Opts) ->
+    maps:map(fun(K, V) ->
+                     case lists:member(K, ?SECRET_KEYS) andalso not is_function(V, 0) of
+                         true -> wrap(V);
+                         false -> V
+                     end
+             end, Opts);
+hide_secrets(Other) ->
+    Other.
 
-%% @doc Turn why a pool failed to start into an error term.
--spec start_error(atom(), term()) -> libsql:error().
-start_error(_Name, #{code := _} = E) ->
-    E;
-start_error(Name, {shutdown, {failed_to_start_child, manager, {already_started, _}}}) ->
-    libsql_proto:err(bad_argument, io_lib:format("a pool named ~p is already running", [Name]));
-start_error(Name, {shutdown, {failed_to_start_child, _, Reason}}) ->
-    start_error(Name, Reason);
-start_error(_Name, {shutdown, {open_failed, E}}) ->
-    E;
-start_error(Name, {already_started, _}) ->
-    libsql_proto:err(bad_argument, io_lib:format("~p is already a registered name", [Name]));
-start_error(_Name, Other) ->
-    libsql_proto:err(port_exited, io_lib:format("the pool did not start: ~0tP", [Other, 10])).
+%% @doc The value of a wrapped secret.
+-spec secret(secret()) -> binary() | string().
+secret(Fun) when is_function(Fun, 0) -> Fun().
 
-%% ---- internals ---------------------------------------------------------------
-
-conn_opts(#{url := _}) ->
-    throw({not_supported, <<"remote and replica connections are not available yet">>});
-conn_opts(#{encryption_key := _}) ->
-    %% Never echo the key: not in errors, not in logs.
-    throw({not_supported, <<"encryption at rest is not available yet">>});
-conn_opts(#{path := Path} = Opts) ->
-    PortOpts = [{path, path_bin(Path)} |
-                [port_opt(K, V) || {K, V} <- maps:to_list(Opts), lists:member(K, ?PORT_KEYS)]],
-    [timeout_value(K, V) || K <- [timeout], {ok, V} <- [maps:find(K, Opts)]],
-    case maps:find(max_frame, Opts) of
-        {ok, M} when is_integer(M), M >= 1024, M =< 16#7fffffff -> ok;
-        {ok, _} -> throw({bad_option, <<"max_frame must be an integer 1024..2147483647">>});
-        error -> ok
-    end,
-    maps:put(port_opts, PortOpts, maps:with(?CONN_KEYS, Opts));
-conn_opts(_) ->
-    throw({bad_option, <<"open needs a path (or a url)">>}).
-
-path_bin(P) when is_binary(P); is_list(P); is_atom(P) ->
-    try unicode:characters_to_binary(filename:flatten(P)) of
-        B when is_binary(B), B =/= <<>> -> B;
-        _ -> throw({bad_option, <<"path must be a non-empty file name">>})
+%% The closure holds the secret XOR-ed with a pad, so not even a walk through the fun's environment (or a
+%% term_to_binary of a crash report) finds the secret in clear.
+wrap(V) when is_binary(V); is_list(V) ->
+    try iolist_to_binary(V) of
+        Bin ->
+            Masked = mask(Bin),
+            IsList = is_list(V),
+            fun() ->
+                    Clear = mask(Masked),
+                    case IsList of true -> binary_to_list(Clear); false -> Clear end
+            end
     catch
-        error:_ -> throw({bad_option, <<"path must be a file name">>})
+        error:badarg -> fun() -> V end
     end;
-path_bin(_) ->
-    throw({bad_option, <<"path must be a file name">>}).
+wrap(V) ->
+    fun() -> V end.
 
-port_opt(read_only, V) when is_boolean(V) -> {read_only, V};
-port_opt(create, V) when is_boolean(V) -> {create, V};
-port_opt(busy_timeout, V) when is_integer(V), V >= 0, V =< 16#7fffffff -> {busy_timeout, V};
-port_opt(cache_size, V) when is_integer(V), V >= 0, V =< 100000 -> {cache_size, V};
-port_opt(K, _) ->
-    throw({bad_option, iolist_to_binary(io_lib:format("bad value for option ~p", [K]))}).
+mask(Bin) ->
+    Pad = pad(),
+    PadSize = byte_size(Pad),
+    << <<(B bxor binary:at(Pad, I rem PadSize))>> || {B, I} <- indexed(Bin) >>.
 
-timeout_value(_K, infinity) -> ok;
-timeout_value(_K, V) when is_integer(V), V >= 0 -> ok;
-timeout_value(K, _) ->
-    throw({bad_option, iolist_to_binary(io_lib:format("~p must be a timeout in ms", [K]))}).
+indexed(Bin) ->
+    lists:zip(binary_to_list(Bin), lists:seq(0, byte_size(Bin) - 1)).
 
-check_keys(Opts, Known) ->
-    case [K || K <- maps:keys(Opts), not lists:member(K, Known ++ [url, auth_token,
-                                                                    encryption_key])] of
-        [] -> ok;
-        Unknown ->
-            throw({bad_option, iolist_to_binary(io_lib:format("unknown option(s) ~p", [Unknown]))})
-    end.
+%% 64 bytes that differ between VM runs and need no shared state to
+%% create (so concurrent first uses agree): derived from the VM's start
+%% time and node name.
+pad() ->
+    Seed = term_to_binary({erlang:system_info(start_time), node(), ?MODULE}),
+    << <<(erlang:md5(<<I, Seed/binary>>))/binary>> || I <- [1, 2, 3, 4] >>.

@@ -25,7 +25,7 @@
 -export([start_stop_pool/1, stop_unknown_pool/1, start_pool_twice/1,
          start_pool_missing_dir/1, start_pool_bad_options/1, stop_pool_with_waiter/1,
          child_spec_own_supervisor/1, app_env_pools/1, app_env_bad_pool/1,
-         app_env_failed_start_cleans_up_bug/1]).
+         app_env_failed_start_cleans_up/1]).
 %% using a pool
 -export([api_takes_pool_name/1, checkouts_counted_exactly/1, checkout_queue_deadline/1,
          waiter_served_on_release/1, waiter_dies_leaves_queue/1,
@@ -35,12 +35,12 @@
 %% observability
 -export([pool_stats_keys/1, worker_stats_counters/1, events_query_start_stop/1,
          events_error_result/1, events_other_commands/1, events_remove_handler/1,
-         events_raising_handler_removed/1, events_raising_handler_called_once_bug/1,
+         events_raising_handler_removed/1, events_raising_handler_called_once/1,
          slow_query_logged/1, slow_query_not_logged_under_threshold/1,
          params_never_in_events_or_logs/1]).
 %% secrets
 -export([secrets_not_in_errors_or_logs/1, secrets_not_in_worker_crash_logs/1,
-         child_spec_secret_not_logged_bug/1, format_status_conn_and_pool/1]).
+         child_spec_secret_not_logged/1, format_status_conn_and_pool/1]).
 %% shell
 -export([print_table/1, print_error/1, example_config_pool/1]).
 
@@ -60,7 +60,7 @@ groups() ->
     [{lifecycle, [], [start_stop_pool, stop_unknown_pool, start_pool_twice,
                       start_pool_missing_dir, start_pool_bad_options, stop_pool_with_waiter,
                       child_spec_own_supervisor, app_env_pools, app_env_bad_pool,
-                      app_env_failed_start_cleans_up_bug]},
+                      app_env_failed_start_cleans_up]},
      {usage, [], [api_takes_pool_name, checkouts_counted_exactly, checkout_queue_deadline,
                   waiter_served_on_release, waiter_dies_leaves_queue,
                   holder_dies_connection_reset, cursor_owner_exits_returns_conn,
@@ -69,11 +69,11 @@ groups() ->
      {observability, [], [pool_stats_keys, worker_stats_counters, events_query_start_stop,
                           events_error_result, events_other_commands, events_remove_handler,
                           events_raising_handler_removed,
-                          events_raising_handler_called_once_bug, slow_query_logged,
+                          events_raising_handler_called_once, slow_query_logged,
                           slow_query_not_logged_under_threshold,
                           params_never_in_events_or_logs]},
      {secrets, [], [secrets_not_in_errors_or_logs, secrets_not_in_worker_crash_logs,
-                    child_spec_secret_not_logged_bug, format_status_conn_and_pool]},
+                    child_spec_secret_not_logged, format_status_conn_and_pool]},
      {shell, [], [print_table, print_error, example_config_pool]}].
 
 init_per_suite(Config) ->
@@ -350,7 +350,7 @@ app_env_bad_pool(Config) ->
 %%   application:unset_env(libsql, pools),
 %%   application:start(libsql).
 %%   -> {error, {{already_started, <0.154.0>}, {libsql_app, start, [normal, []]}}}
-app_env_failed_start_cleans_up_bug(Config) ->
+app_env_failed_start_cleans_up(Config) ->
     Dir = ?config(priv_dir, Config),
     Good = filename:join(Dir, "env_good.db"),
     Missing = filename:join([Dir, "no_such_dir", "x.db"]),
@@ -855,7 +855,7 @@ events_raising_handler_removed(Config) ->
 %%   libsql:query(Pool, "SELECT 1"), flush().
 %%   -> both [libsql,query,start] and [libsql,query,stop] arrive, and two
 %%      libsql_event_handler_failed errors are logged.
-events_raising_handler_called_once_bug(Config) ->
+events_raising_handler_called_once(Config) ->
     Pool = ?config(pool, Config),
     {ok, _} = libsql:start_pool(Pool, #{path => ?config(path, Config), size => 1}),
     ok = logger:set_primary_config(level, all),
@@ -1003,7 +1003,7 @@ secrets_not_in_worker_crash_logs(Config) ->
 %%   supervisor:start_link(M, [Spec])   % M:init/1 returns {ok, {#{}, Specs}}
 %%   -> =SUPERVISOR REPORT= ... offender: [..., {mfargs, {libsql_pool_sup,
 %%      start_link, [n1, #{encryption_key => <<"KEY-xyz789">>, ...}]}} ...]
-child_spec_secret_not_logged_bug(Config) ->
+child_spec_secret_not_logged(Config) ->
     Path = ?config(path, Config),
     Pool = ?config(pool, Config),
     ok = logger:set_primary_config(level, all),
