@@ -82,8 +82,9 @@ hide_secrets(Other) ->
 -spec secret(secret()) -> binary() | string().
 secret(Fun) when is_function(Fun, 0) -> Fun().
 
-%% The closure holds the secret XOR-ed with a pad, so not even a walk through the fun's environment (or a
-%% term_to_binary of a crash report) finds the secret in clear.
+%% The closure holds the secret XOR-ed with a pad, so not even a walk
+%% through the fun's environment (or a term_to_binary of a crash report)
+%% finds the secret in clear.
 wrap(V) when is_binary(V); is_list(V) ->
     try iolist_to_binary(V) of
         Bin ->
@@ -113,3 +114,75 @@ indexed(Bin) ->
 pad() ->
     Seed = term_to_binary({erlang:system_info(start_time), node(), ?MODULE}),
     << <<(erlang:md5(<<I, Seed/binary>>))/binary>> || I <- [1, 2, 3, 4] >>.
+
+%% @doc A file name as the binary the port takes.
+-spec path(term()) -> {ok, binary()} | {error, libsql:error()}.
+path(P) ->
+    try {ok, path_bin(P)}
+    catch throw:{bad_option, Why} -> {error, libsql_proto:err(bad_argument, Why)}
+    end.
+
+%% @doc Turn why a pool failed to start into an error term.
+-spec start_error(atom(), term()) -> libsql:error().
+start_error(_Name, #{code := _} = E) ->
+    E;
+start_error(Name, {shutdown, {failed_to_start_child, manager, {already_started, _}}}) ->
+    libsql_proto:err(bad_argument, io_lib:format("a pool named ~p is already running", [Name]));
+start_error(Name, {shutdown, {failed_to_start_child, _, Reason}}) ->
+    start_error(Name, Reason);
+start_error(_Name, {shutdown, {open_failed, E}}) ->
+    E;
+start_error(Name, {already_started, _}) ->
+    libsql_proto:err(bad_argument, io_lib:format("~p is already a registered name", [Name]));
+start_error(_Name, Other) ->
+    libsql_proto:err(port_exited, io_lib:format("the pool did not start: ~0tP", [Other, 10])).
+
+%% ---- internals ---------------------------------------------------------------
+
+conn_opts(#{url := _}) ->
+    throw({not_supported, <<"remote and replica connections are not available yet">>});
+conn_opts(#{encryption_key := _}) ->
+    %% Never echo the key: not in errors, not in logs.
+    throw({not_supported, <<"encryption at rest is not available yet">>});
+conn_opts(#{path := Path} = Opts) ->
+    PortOpts = [{path, path_bin(Path)} |
+                [port_opt(K, V) || {K, V} <- maps:to_list(Opts), lists:member(K, ?PORT_KEYS)]],
+    [timeout_value(K, V) || K <- [timeout], {ok, V} <- [maps:find(K, Opts)]],
+    case maps:find(max_frame, Opts) of
+        {ok, M} when is_integer(M), M >= 1024, M =< 16#7fffffff -> ok;
+        {ok, _} -> throw({bad_option, <<"max_frame must be an integer 1024..2147483647">>});
+        error -> ok
+    end,
+    maps:put(port_opts, PortOpts, maps:with(?CONN_KEYS, Opts));
+conn_opts(_) ->
+    throw({bad_option, <<"open needs a path (or a url)">>}).
+
+path_bin(P) when is_binary(P); is_list(P); is_atom(P) ->
+    try unicode:characters_to_binary(filename:flatten(P)) of
+        B when is_binary(B), B =/= <<>> -> B;
+        _ -> throw({bad_option, <<"path must be a non-empty file name">>})
+    catch
+        error:_ -> throw({bad_option, <<"path must be a file name">>})
+    end;
+path_bin(_) ->
+    throw({bad_option, <<"path must be a file name">>}).
+
+port_opt(read_only, V) when is_boolean(V) -> {read_only, V};
+port_opt(create, V) when is_boolean(V) -> {create, V};
+port_opt(busy_timeout, V) when is_integer(V), V >= 0, V =< 16#7fffffff -> {busy_timeout, V};
+port_opt(cache_size, V) when is_integer(V), V >= 0, V =< 100000 -> {cache_size, V};
+port_opt(K, _) ->
+    throw({bad_option, iolist_to_binary(io_lib:format("bad value for option ~p", [K]))}).
+
+timeout_value(_K, infinity) -> ok;
+timeout_value(_K, V) when is_integer(V), V >= 0 -> ok;
+timeout_value(K, _) ->
+    throw({bad_option, iolist_to_binary(io_lib:format("~p must be a timeout in ms", [K]))}).
+
+check_keys(Opts, Known) ->
+    case [K || K <- maps:keys(Opts), not lists:member(K, Known ++ [url, auth_token,
+                                                                    encryption_key])] of
+        [] -> ok;
+        Unknown ->
+            throw({bad_option, iolist_to_binary(io_lib:format("unknown option(s) ~p", [Unknown]))})
+    end.
