@@ -26,7 +26,7 @@ TEST_BIN := $(BUILD)/test_port
 DEB_PACKAGES := erlang-nox erlang-dev rebar3 erlang-common-test erlang-dialyzer \
                 erlang-eunit erlang-proper erlang-tools libsqlite3-dev gcc make procps
 
-.PHONY: all port erlang test test-c test-ct demo deps shell dialyzer clean port-asan test-c-asan
+.PHONY: all port erlang test test-c test-ct demo deps shell dialyzer clean port-asan test-c-asan bench
 all: port erlang
 
 # The port built with AddressSanitizer and UBSan (any finding aborts it):
@@ -90,3 +90,28 @@ dialyzer: all
 
 clean:
 	rm -rf build priv/libsql_port _build
+
+# Benchmarks (bench/README.md): never part of `make test`, never fail on a
+# number. Installs the peer (erlang-p1-sqlite3) if missing, builds the
+# project, the C floor and the echo port, then prints the table and writes
+# it to build/bench/latest.txt. LIBSQL_BENCH_QUICK=1: a run under a minute.
+BENCH_DIR := build/bench
+BENCH_CFLAGS := $(CFLAGS_BASE) -O2
+
+$(BENCH_DIR)/floor: bench/floor.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) -o $@ $< -lsqlite3 -pthread
+
+$(BENCH_DIR)/echo_port: bench/echo_port.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) -o $@ $< -L$(EI_DIR)/lib -lei -pthread
+
+$(BENCH_DIR)/libsql_bench.beam: bench/libsql_bench.erl
+	@mkdir -p $(dir $@)
+	erlc +warnings_as_errors -o $(BENCH_DIR) $<
+
+bench:
+	@dpkg-query -W -f='$${Status}' erlang-p1-sqlite3 2>/dev/null | grep -q 'install ok installed' || { 	  echo "installing: erlang-p1-sqlite3"; 	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq erlang-p1-sqlite3; }
+	$(MAKE) all
+	$(MAKE) $(BENCH_DIR)/floor $(BENCH_DIR)/echo_port $(BENCH_DIR)/libsql_bench.beam
+	P1=$$(ls -d /usr/lib/erlang/lib/p1_sqlite3-*/ebin 2>/dev/null | tail -1); 	erl -noshell +pc unicode -pa _build/default/lib/libsql/ebin -pa $(BENCH_DIR) $${P1:+-pa $$P1} 	  -eval 'libsql_bench:main()' -s init stop

@@ -6,8 +6,8 @@
  * local (backend_local.c) is libsqlite3; remote (Hrana over HTTP) and
  * replica implement the same table.
  *
- * Threading: every function runs on the worker thread, except interrupt(),
- * which the reader thread may call at any moment while the connection is
+ * Threading: every function runs on the main thread, except interrupt(),
+ * which the watchdog thread may call at any moment while the connection is
  * open.
  */
 #ifndef LSQ_BACKEND_H

@@ -1,14 +1,19 @@
 /*
- * main.c - the libsql_port program: threads and the request queue.
+ * main.c - the libsql_port program: who reads stdin, who runs requests.
  *
- * The main thread reads frames from stdin. Control commands (interrupt,
- * cancel) run at once on it, so they reach a query that is running; every
- * other request is checked and queued for the worker thread, which owns
- * the database connection and answers requests in order. Replies from both
- * threads go to stdout under one lock, one whole frame at a time.
+ * The main thread owns the database connection. It reads a frame from
+ * stdin, runs it and writes the reply, with no hand-off between threads:
+ * a round trip costs one read and one write. Control commands (interrupt,
+ * cancel) must still reach a request that runs for long, so a watchdog
+ * thread takes over stdin while one does: each request arms a one-shot
+ * timer (timerfd, LONG_REQUEST_MS); if it fires while the request still
+ * runs, the watchdog reads frames until it ends: control commands are acted
+ * on at once, other requests are queued for the main thread, which empties
+ * the queue before it reads stdin again. Short requests never wake it.
  *
- * When stdin closes (the VM or the owning process is gone), the running
- * statement is interrupted, queued requests are dropped, the connection
+ * Replies from both threads go to stdout under one lock, one whole frame
+ * at a time. When stdin closes (the VM or the owning process is gone), the
+ * running request is interrupted, queued ones are dropped, the connection
  * is closed and the program exits 0. Exit codes: protocol.h.
  */
 #include "commands.h"
@@ -17,16 +22,21 @@
 #include "term.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #define IN_FD 0
 #define OUT_FD 1
+#define LONG_REQUEST_MS 2   /* after this, the watchdog watches stdin */
+#define WATCH_POLL_MS 10    /* how often it rechecks while watching */
 
 static int g_debug; /* LIBSQL_PORT_DEBUG set: trace to stderr */
 
@@ -39,14 +49,16 @@ typedef struct job {
 } job;
 
 static struct {
-    pthread_mutex_t lock;   /* guards everything in this struct */
-    pthread_cond_t ready;   /* signalled on push and on shutdown */
-    job *head, *tail;       /* queued requests, oldest first */
-    long running_ref;       /* ref the worker is executing, 0 if none */
-    int shutdown;           /* stdin closed: stop after the current job */
-} g_queue = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0 };
+    pthread_mutex_t lock;   /* guards head, tail, running_ref */
+    job *head, *tail;       /* requests read by the watchdog, oldest first */
+    long running_ref;       /* ref the main thread is running, 0 if none */
+} g_queue = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0 };
 
-static pthread_mutex_t g_write_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t g_read_lock = PTHREAD_MUTEX_INITIALIZER;  /* one reader of stdin */
+static pthread_mutex_t g_write_lock = PTHREAD_MUTEX_INITIALIZER; /* one writer of stdout */
+static atomic_int g_eof;        /* stdin closed (or unreadable) */
+static int g_timer_fd = -1;     /* arms the watchdog */
+static size_t g_max_frame;      /* --max-frame */
 static lsq_port g_port;
 
 static _Noreturn void fatal(int code, const char *what)
@@ -55,16 +67,31 @@ static _Noreturn void fatal(int code, const char *what)
     _exit(code);
 }
 
+static void lock(pthread_mutex_t *m)
+{
+    if (pthread_mutex_lock(m) != 0) fatal(LSQ_EXIT_THREAD, "lock");
+}
+
+static void unlock(pthread_mutex_t *m)
+{
+    (void)pthread_mutex_unlock(m);
+}
+
 static void send_reply(const ei_x_buff *x)
 {
-    if (pthread_mutex_lock(&g_write_lock) != 0) fatal(LSQ_EXIT_THREAD, "lock");
+    lock(&g_write_lock);
     if (frame_write(OUT_FD, x->buff, (size_t)x->index) != 0) {
         /* Nobody reads our replies any more: the owner is gone. EPIPE is
          * the expected way to learn it (the port was closed while a
          * request ran), so it exits quietly. The database is not closed
-         * here: this may be the reader thread while the worker uses it,
-         * and SQLite's journal makes an exit at any point safe. */
+         * here: the other thread may be using it, and SQLite's journal
+         * makes an exit at any point safe. */
         int e = errno;
+        if (e == EPIPE && atomic_load(&g_eof)) {
+            /* Shutting down anyway: let main close the database. */
+            unlock(&g_write_lock);
+            return;
+        }
         if (e == EPIPE) {
             DEBUG("stdout closed, exiting");
             _exit(LSQ_EXIT_WRITE);
@@ -72,7 +99,7 @@ static void send_reply(const ei_x_buff *x)
         errno = e;
         fatal(LSQ_EXIT_WRITE, "writing a reply");
     }
-    (void)pthread_mutex_unlock(&g_write_lock);
+    unlock(&g_write_lock);
 }
 
 static void send_error(ei_x_buff *x, long ref, const char *code, const char *fmt, ...)
@@ -95,48 +122,41 @@ static void send_ok(ei_x_buff *x, long ref)
     send_reply(x);
 }
 
-static void *worker_main(void *arg)
+static void enqueue(job *j)
 {
-    ei_x_buff x;
+    lock(&g_queue.lock);
+    if (g_queue.tail) g_queue.tail->next = j; else g_queue.head = j;
+    g_queue.tail = j;
+    unlock(&g_queue.lock);
+}
+
+static job *dequeue(void)
+{
     job *j;
 
-    (void)arg;
-    if (ei_x_new(&x) != 0) fatal(LSQ_EXIT_NOMEM, "reply buffer");
-    for (;;) {
-        if (pthread_mutex_lock(&g_queue.lock) != 0) fatal(LSQ_EXIT_THREAD, "lock");
-        while (g_queue.head == NULL && !g_queue.shutdown)
-            (void)pthread_cond_wait(&g_queue.ready, &g_queue.lock);
-        if (g_queue.shutdown) {
-            (void)pthread_mutex_unlock(&g_queue.lock);
-            break;
-        }
-        j = g_queue.head;
+    lock(&g_queue.lock);
+    j = g_queue.head;
+    if (j != NULL) {
         g_queue.head = j->next;
         if (g_queue.head == NULL) g_queue.tail = NULL;
-        g_queue.running_ref = j->req.ref;
-        /* An interrupt meant for the previous request must not hit this one. */
-        commands_clear_interrupt(&g_port);
-        (void)pthread_mutex_unlock(&g_queue.lock);
-
-        DEBUG("run %ld %s", j->req.ref, j->req.cmd);
-        if (commands_dispatch(&g_port, &j->req, &x) != 0)
-            fatal(LSQ_EXIT_NOMEM, "encoding a reply");
-        send_reply(&x);
-        /* Keep a huge reply buffer from pinning memory between requests. */
-        if (x.buffsz > 4 * 1024 * 1024) {
-            (void)ei_x_free(&x);
-            if (ei_x_new(&x) != 0) fatal(LSQ_EXIT_NOMEM, "reply buffer");
-        }
-
-        if (pthread_mutex_lock(&g_queue.lock) != 0) fatal(LSQ_EXIT_THREAD, "lock");
-        g_queue.running_ref = 0;
-        (void)pthread_mutex_unlock(&g_queue.lock);
-        free(j->frame);
-        free(j);
     }
-    (void)ei_x_free(&x);
-    commands_close_all(&g_port);
-    return NULL;
+    unlock(&g_queue.lock);
+    return j;
+}
+
+static void free_job(job *j)
+{
+    free(j->frame);
+    free(j);
+}
+
+/* Interrupt the running request if its ref is target (0: any). */
+static void interrupt_running(long target)
+{
+    lock(&g_queue.lock);
+    if (g_queue.running_ref != 0 && (target == 0 || g_queue.running_ref == target))
+        commands_interrupt(&g_port);
+    unlock(&g_queue.lock);
 }
 
 /* cancel TargetRef: drop it if still queued (answering it `interrupted`),
@@ -147,11 +167,11 @@ static void run_cancel(ei_x_buff *x, const lsq_request *r)
     long long target;
     job *j, *prev = NULL, *found = NULL;
 
-    if (term_decode_int(r->buf, &idx, &target) != 0) {
-        send_error(x, r->ref, LSQ_E_BAD_ARGUMENT, "cancel takes an integer ref");
+    if (term_decode_int(r->buf, &idx, &target) != 0 || target <= 0) {
+        send_error(x, r->ref, LSQ_E_BAD_ARGUMENT, "cancel takes a positive integer ref");
         return;
     }
-    if (pthread_mutex_lock(&g_queue.lock) != 0) fatal(LSQ_EXIT_THREAD, "lock");
+    lock(&g_queue.lock);
     for (j = g_queue.head; j != NULL; prev = j, j = j->next) {
         if (j->req.ref != target) continue;
         if (prev) prev->next = j->next; else g_queue.head = j->next;
@@ -159,30 +179,143 @@ static void run_cancel(ei_x_buff *x, const lsq_request *r)
         found = j;
         break;
     }
-    if (found == NULL && g_queue.running_ref == target && target != 0)
-        commands_interrupt(&g_port);
-    (void)pthread_mutex_unlock(&g_queue.lock);
+    if (found == NULL && g_queue.running_ref == target) commands_interrupt(&g_port);
+    unlock(&g_queue.lock);
     if (found != NULL) {
         send_error(x, found->req.ref, LSQ_E_INTERRUPTED, "cancelled before it ran");
-        free(found->frame);
-        free(found);
+        free_job(found);
     }
     send_ok(x, r->ref);
 }
 
-static void enqueue(char *frame, const lsq_request *req)
+/* Read one frame (the caller holds g_read_lock) and deal with it: answer
+ * malformed frames, run control commands. Returns a worker request to
+ * run, or NULL when there is none (also at EOF: g_eof is then set). */
+static job *read_request(ei_x_buff *x)
 {
-    job *j = malloc(sizeof *j);
+    size_t len;
+    char *frame;
+    long ref;
+    const char *why;
+    job *j;
+    int rc = frame_read(IN_FD, g_max_frame, &frame, &len, &ref);
 
+    switch (rc) {
+    case FRAME_EOF:
+        atomic_store(&g_eof, 1);
+        return NULL;
+    case FRAME_ERROR:
+        /* A read error or a frame cut off: nothing sane can follow. */
+        fatal(LSQ_EXIT_READ, "reading a request");
+    case FRAME_NOMEM:
+        fatal(LSQ_EXIT_NOMEM, "allocating a request");
+    case FRAME_TOO_LARGE:
+        send_error(x, ref, LSQ_E_FRAME_TOO_LARGE,
+                   "request of %zu bytes is over the %zu-byte frame limit", len, g_max_frame);
+        return NULL;
+    default:
+        break;
+    }
+    j = malloc(sizeof *j);
     if (j == NULL) fatal(LSQ_EXIT_NOMEM, "queueing a request");
     j->frame = frame;
-    j->req = *req;
     j->next = NULL;
-    if (pthread_mutex_lock(&g_queue.lock) != 0) fatal(LSQ_EXIT_THREAD, "lock");
-    if (g_queue.tail) g_queue.tail->next = j; else g_queue.head = j;
-    g_queue.tail = j;
-    (void)pthread_cond_signal(&g_queue.ready);
-    (void)pthread_mutex_unlock(&g_queue.lock);
+    if (term_check(frame, len, &why) != 0 ||
+        term_parse_request(frame, len, &j->req, &why) != 0) {
+        send_error(x, term_peek_ref(frame, len), LSQ_E_BAD_FRAME, "malformed request: %s", why);
+        free_job(j);
+        return NULL;
+    }
+    if (commands_kind(&j->req) == CMD_CONTROL) {
+        if (strcmp(j->req.cmd, "interrupt") == 0) {
+            interrupt_running(0); /* only a request running now */
+            send_ok(x, j->req.ref);
+        } else {
+            run_cancel(x, &j->req);
+        }
+        free_job(j);
+        return NULL;
+    }
+    return j;
+}
+
+/* Arm the watchdog: it looks at stdin if this request outlives the timer. */
+static void arm_watchdog(void)
+{
+    struct itimerspec t;
+
+    memset(&t, 0, sizeof t);
+    t.it_value.tv_nsec = LONG_REQUEST_MS * 1000000L;
+    if (timerfd_settime(g_timer_fd, 0, &t, NULL) != 0) fatal(LSQ_EXIT_THREAD, "timerfd");
+}
+
+static int request_running(void)
+{
+    int r;
+
+    lock(&g_queue.lock);
+    r = g_queue.running_ref != 0;
+    unlock(&g_queue.lock);
+    return r;
+}
+
+/* Watches stdin while a long request runs (see the head of this file). */
+static void *watchdog_main(void *arg)
+{
+    struct pollfd tp = { .fd = g_timer_fd, .events = POLLIN };
+    struct pollfd in = { .fd = IN_FD, .events = POLLIN };
+    unsigned long long expirations;
+    ei_x_buff x;
+    job *j;
+
+    (void)arg;
+    if (ei_x_new(&x) != 0) fatal(LSQ_EXIT_NOMEM, "reply buffer");
+    while (!atomic_load(&g_eof)) {
+        if (poll(&tp, 1, -1) < 0) {
+            if (errno == EINTR) continue;
+            fatal(LSQ_EXIT_THREAD, "poll");
+        }
+        if (read(g_timer_fd, &expirations, sizeof expirations) < 0 && errno != EAGAIN)
+            fatal(LSQ_EXIT_THREAD, "timerfd read");
+        while (!atomic_load(&g_eof) && request_running()) {
+            if (poll(&in, 1, WATCH_POLL_MS) <= 0) continue;
+            /* The main thread holds the read lock only when it is not
+             * running a request: then stdin is its business. */
+            if (pthread_mutex_trylock(&g_read_lock) != 0) break;
+            if (request_running()) {
+                j = read_request(&x);
+                if (j != NULL) enqueue(j);
+                if (atomic_load(&g_eof)) interrupt_running(0);
+            }
+            unlock(&g_read_lock);
+        }
+    }
+    (void)ei_x_free(&x);
+    return NULL;
+}
+
+static void run(job *j, ei_x_buff *x)
+{
+    lock(&g_queue.lock);
+    g_queue.running_ref = j->req.ref;
+    /* An interrupt meant for an earlier request must not hit this one. */
+    commands_clear_interrupt(&g_port);
+    unlock(&g_queue.lock);
+    arm_watchdog();
+
+    DEBUG("run %ld %s", j->req.ref, j->req.cmd);
+    if (commands_dispatch(&g_port, &j->req, x) != 0) fatal(LSQ_EXIT_NOMEM, "encoding a reply");
+
+    lock(&g_queue.lock);
+    g_queue.running_ref = 0;
+    unlock(&g_queue.lock);
+    send_reply(x);
+    /* Keep a huge reply buffer from pinning memory between requests. */
+    if (x->buffsz > 4 * 1024 * 1024) {
+        (void)ei_x_free(x);
+        if (ei_x_new(x) != 0) fatal(LSQ_EXIT_NOMEM, "reply buffer");
+    }
+    free_job(j);
 }
 
 static size_t parse_args(int argc, char **argv)
@@ -211,69 +344,44 @@ static size_t parse_args(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    size_t max_frame = parse_args(argc, argv), len;
-    pthread_t worker;
+    struct itimerspec now;
+    pthread_t watchdog;
     ei_x_buff x;
-    lsq_request req;
-    const char *why;
-    char *frame;
-    long ref;
-    int rc;
+    job *j;
 
+    g_max_frame = parse_args(argc, argv);
     g_debug = getenv("LIBSQL_PORT_DEBUG") != NULL;
     /* A closed stdout must be an error from write(), not a signal. */
     if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) fatal(LSQ_EXIT_THREAD, "signal");
     if (pthread_mutex_init(&g_port.conn_lock, NULL) != 0) fatal(LSQ_EXIT_THREAD, "mutex");
     if (ei_init() != 0) fatal(LSQ_EXIT_NOMEM, "ei_init");
     if (ei_x_new(&x) != 0) fatal(LSQ_EXIT_NOMEM, "reply buffer");
-    if (pthread_create(&worker, NULL, worker_main, NULL) != 0) fatal(LSQ_EXIT_THREAD, "thread");
+    g_timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    if (g_timer_fd < 0) fatal(LSQ_EXIT_THREAD, "timerfd");
+    if (pthread_create(&watchdog, NULL, watchdog_main, NULL) != 0) fatal(LSQ_EXIT_THREAD, "thread");
 
-    for (;;) {
-        rc = frame_read(IN_FD, max_frame, &frame, &len, &ref);
-        if (rc == FRAME_EOF) break;
-        if (rc == FRAME_ERROR) fatal(LSQ_EXIT_READ, "reading a request");
-        if (rc == FRAME_NOMEM) fatal(LSQ_EXIT_NOMEM, "allocating a request");
-        if (rc == FRAME_TOO_LARGE) {
-            send_error(&x, ref, LSQ_E_FRAME_TOO_LARGE,
-                       "request of %zu bytes is over the %zu-byte frame limit", len, max_frame);
-            continue;
+    while (!atomic_load(&g_eof)) {
+        j = dequeue();
+        if (j == NULL) {
+            lock(&g_read_lock);
+            /* Whatever the watchdog read before we took the lock comes first. */
+            j = dequeue();
+            if (j == NULL) j = read_request(&x);
+            unlock(&g_read_lock);
         }
-        if (term_check(frame, len, &why) != 0 ||
-            term_parse_request(frame, len, &req, &why) != 0) {
-            send_error(&x, term_peek_ref(frame, len), LSQ_E_BAD_FRAME, "malformed request: %s", why);
-            free(frame);
-            continue;
-        }
-        if (commands_kind(&req) == CMD_CONTROL) {
-            if (strcmp(req.cmd, "interrupt") == 0) {
-                /* Only a request that is running now is interrupted. */
-                if (pthread_mutex_lock(&g_queue.lock) != 0) fatal(LSQ_EXIT_THREAD, "lock");
-                if (g_queue.running_ref != 0) commands_interrupt(&g_port);
-                (void)pthread_mutex_unlock(&g_queue.lock);
-                send_ok(&x, req.ref);
-            } else {
-                run_cancel(&x, &req);
-            }
-            free(frame);
-            continue;
-        }
-        enqueue(frame, &req);
+        if (j != NULL) run(j, &x);
     }
 
-    /* stdin closed: stop the running statement, drop the rest, close. */
+    /* stdin closed: drop what is queued, close the database, stop the
+     * watchdog (its timer fires at once) and exit. */
     DEBUG("stdin closed, shutting down");
-    if (pthread_mutex_lock(&g_queue.lock) != 0) fatal(LSQ_EXIT_THREAD, "lock");
-    g_queue.shutdown = 1;
-    if (g_queue.running_ref != 0) commands_interrupt(&g_port);
-    (void)pthread_cond_signal(&g_queue.ready);
-    (void)pthread_mutex_unlock(&g_queue.lock);
-    if (pthread_join(worker, NULL) != 0) fatal(LSQ_EXIT_THREAD, "join");
-    while (g_queue.head != NULL) {
-        job *j = g_queue.head;
-        g_queue.head = j->next;
-        free(j->frame);
-        free(j);
-    }
+    while ((j = dequeue()) != NULL) free_job(j);
+    commands_close_all(&g_port);
+    memset(&now, 0, sizeof now);
+    now.it_value.tv_nsec = 1;
+    if (timerfd_settime(g_timer_fd, 0, &now, NULL) != 0) fatal(LSQ_EXIT_THREAD, "timerfd");
+    if (pthread_join(watchdog, NULL) != 0) fatal(LSQ_EXIT_THREAD, "join");
+    (void)close(g_timer_fd);
     (void)ei_x_free(&x);
     return LSQ_EXIT_OK;
 }
