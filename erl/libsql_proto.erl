@@ -33,10 +33,24 @@ sql(_) ->
 %% @doc Check and convert parameters to their wire form. Errors name the
 %% offending parameter by position (1-based) or by name.
 -spec params(term()) -> {ok, wire_params()} | {error, libsql:error()}.
-params(List) when is_list(List) -> positional(List, 1, []);
+params(List) when is_list(List) ->
+    %% Most parameter lists are already in wire form: check them with guards
+    %% only and send them as they are; convert (and name the culprit) only
+    %% when one is not.
+    case is_wire_list(List) of
+        true -> {ok, List};
+        false -> positional(List, 1, [])
+    end;
 params(Map) when is_map(Map) -> named(maps:to_list(Map), []);
 params(_) ->
     {error, err(bad_argument, <<"parameters must be a list (positional) or a map (named)">>)}.
+
+is_wire_list([V | Rest]) when is_integer(V), V >= ?INT64_MIN, V =< ?INT64_MAX;
+                             is_float(V); is_binary(V); V =:= null ->
+    is_wire_list(Rest);
+is_wire_list([{blob, B} | Rest]) when is_binary(B) -> is_wire_list(Rest);
+is_wire_list([]) -> true;
+is_wire_list(_) -> false.
 
 positional([], _, Acc) -> {ok, lists:reverse(Acc)};
 positional([V | Rest], N, Acc) ->
