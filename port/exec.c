@@ -150,12 +150,33 @@ int cmd_decode_sql(const char *buf, int *idx, const char **sql, size_t *n)
     return memchr(*sql, 0, *n) != NULL ? -1 : 0;
 }
 
+static int encode_rows(lsq_port *p, lsq_stmt *s, long long max, int *pending, ei_x_buff *x,
+                       int *done, lsq_error *err, lsq_value *row, int ncol);
+
 int cmd_encode_rows(lsq_port *p, lsq_stmt *s, long long max, int *pending, ei_x_buff *x,
                     int *done, lsq_error *err)
 {
-    int ncol = p->be->column_count(s), i, rc;
+    int ncol = p->be->column_count(s), rc;
+    lsq_value stackrow[16], *row = stackrow;
+
+    /* Room for one row's values; most rows fit on the stack. */
+    if (ncol > (int)(sizeof stackrow / sizeof stackrow[0])) {
+        row = malloc((size_t)ncol * sizeof *row);
+        if (row == NULL) {
+            lsq_error_set(err, LSQ_E_NOMEM, "out of memory");
+            return 1;
+        }
+    }
+    rc = encode_rows(p, s, max, pending, x, done, err, row, ncol);
+    if (row != stackrow) free(row);
+    return rc;
+}
+
+static int encode_rows(lsq_port *p, lsq_stmt *s, long long max, int *pending, ei_x_buff *x,
+                       int *done, lsq_error *err, lsq_value *row, int ncol)
+{
     long long k;
-    lsq_value v;
+    int i, rc;
 
     *done = 0;
     for (k = 0; max < 0 || k < max; k++) {
@@ -169,12 +190,9 @@ int cmd_encode_rows(lsq_port *p, lsq_stmt *s, long long max, int *pending, ei_x_
             }
             if (rc == LSQ_STEP_ERROR) return 1;
         }
-        if (ei_x_encode_list_header(x, 1) != 0 || ei_x_encode_tuple_header(x, ncol) != 0)
-            return -1;
-        for (i = 0; i < ncol; i++) {
-            if (p->be->column_value(s, i, &v, err) != 0) return 1;
-            if (term_encode_value(x, &v) != 0) return -1;
-        }
+        for (i = 0; i < ncol; i++)
+            if (p->be->column_value(s, i, &row[i], err) != 0) return 1;
+        if (term_encode_row_cell(x, row, ncol) != 0) return -1;
         p->n.rows++;
     }
     return ei_x_encode_empty_list(x);

@@ -10,6 +10,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define VERSION_MAGIC 131
@@ -320,4 +321,133 @@ int term_encode_value(ei_x_buff *x, const lsq_value *v)
         return term_encode_binary(x, v->u.s.p, v->u.s.n);
     }
     return -1;
+}
+
+/* Make room for need more bytes in x (ei_x_buff grows the same way). */
+static int reserve(ei_x_buff *x, size_t need)
+{
+    size_t want = (size_t)x->index + need, size;
+    char *p;
+
+    if (want <= (size_t)x->buffsz) return 0;
+    if (want > INT32_MAX) return -1;
+    size = (size_t)x->buffsz * 2;
+    if (size < want) size = want + 4096;
+    if (size > INT32_MAX) size = INT32_MAX;
+    p = realloc(x->buff, size);
+    if (p == NULL) return -1;
+    x->buff = p;
+    x->buffsz = (int)size;
+    return 0;
+}
+
+static void put_u32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+/* Upper bound of the encoded size of a value. */
+static size_t value_size(const lsq_value *v)
+{
+    switch (v->type) {
+    case LSQ_INT: return 11;                /* SMALL_BIG with 8 bytes */
+    case LSQ_REAL: return 15;               /* float, or an atom for +-inf */
+    case LSQ_TEXT: return 5 + v->u.s.n;
+    case LSQ_BLOB: return 2 + 6 + 5 + v->u.s.n;
+    default: return 6;                      /* the atom null */
+    }
+}
+
+static unsigned char *put_atom(unsigned char *p, const char *name)
+{
+    size_t n = strlen(name);
+
+    *p++ = ERL_SMALL_ATOM_UTF8_EXT;
+    *p++ = (unsigned char)n;
+    memcpy(p, name, n);
+    return p + n;
+}
+
+static unsigned char *put_binary(unsigned char *p, const char *data, size_t n)
+{
+    *p++ = ERL_BINARY_EXT;
+    put_u32(p, (uint32_t)n);
+    if (n) memcpy(p + 4, data, n);
+    return p + 4 + n;
+}
+
+static unsigned char *put_value(unsigned char *p, const lsq_value *v)
+{
+    unsigned long long mag;
+    uint64_t bits;
+    int k;
+
+    switch (v->type) {
+    case LSQ_INT:
+        if (v->u.i >= 0 && v->u.i <= 255) {
+            *p++ = ERL_SMALL_INTEGER_EXT;
+            *p++ = (unsigned char)v->u.i;
+        } else if (v->u.i >= INT32_MIN && v->u.i <= INT32_MAX) {
+            *p++ = ERL_INTEGER_EXT;
+            put_u32(p, (uint32_t)(int32_t)v->u.i);
+            p += 4;
+        } else {
+            mag = v->u.i < 0 ? 0ULL - (unsigned long long)v->u.i : (unsigned long long)v->u.i;
+            *p++ = ERL_SMALL_BIG_EXT;
+            for (k = 0; k < 8 && (mag >> (8 * k)) != 0; k++) {}
+            *p++ = (unsigned char)k;
+            *p++ = v->u.i < 0;
+            for (int b = 0; b < k; b++) *p++ = (unsigned char)(mag >> (8 * b));
+        }
+        return p;
+    case LSQ_REAL:
+        if (isinf(v->u.r)) return put_atom(p, v->u.r > 0 ? "infinity" : "neg_infinity");
+        if (isnan(v->u.r)) return put_atom(p, "null");
+        memcpy(&bits, &v->u.r, sizeof bits);
+        *p++ = NEW_FLOAT_EXT;
+        put_u32(p, (uint32_t)(bits >> 32));
+        put_u32(p + 4, (uint32_t)bits);
+        return p + 8;
+    case LSQ_TEXT:
+        return put_binary(p, v->u.s.p, v->u.s.n);
+    case LSQ_BLOB:
+        *p++ = ERL_SMALL_TUPLE_EXT;
+        *p++ = 2;
+        p = put_atom(p, "blob");
+        return put_binary(p, v->u.s.p, v->u.s.n);
+    default:
+        return put_atom(p, "null");
+    }
+}
+
+int term_encode_row_cell(ei_x_buff *x, const lsq_value *v, int n)
+{
+    size_t need = 5 + 5, i;
+    unsigned char *p, *start;
+
+    for (i = 0; i < (size_t)n; i++) {
+        if (v[i].type == LSQ_TEXT || v[i].type == LSQ_BLOB) {
+            if (v[i].u.s.n > INT32_MAX) return -1;
+        }
+        need += value_size(&v[i]);
+    }
+    if (reserve(x, need) != 0) return -1;
+    start = p = (unsigned char *)x->buff + x->index;
+    *p++ = ERL_LIST_EXT;                /* a cons cell: [Row | Tail] */
+    put_u32(p, 1);
+    p += 4;
+    if (n <= 255) {
+        *p++ = ERL_SMALL_TUPLE_EXT;
+        *p++ = (unsigned char)n;
+    } else {
+        *p++ = ERL_LARGE_TUPLE_EXT;
+        put_u32(p, (uint32_t)n);
+        p += 4;
+    }
+    for (i = 0; i < (size_t)n; i++) p = put_value(p, &v[i]);
+    x->index += (int)(p - start);
+    return 0;
 }

@@ -79,4 +79,10 @@ int term_reply_begin(ei_x_buff *x, long ref, const char *tag);
 int term_encode_value(ei_x_buff *x, const lsq_value *v);
 int term_encode_binary(ei_x_buff *x, const void *p, size_t n);
 
+/* One row as the head cell of a list: [{V1, ..., Vn} | ...]. Writes the
+ * bytes directly after a single capacity check (the hot path of every
+ * query and fetch); the encodings are the standard ones binary_to_term
+ * reads. 0 or -1 (allocation failure). */
+int term_encode_row_cell(ei_x_buff *x, const lsq_value *v, int n);
+
 #endif

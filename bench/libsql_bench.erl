@@ -1,0 +1,723 @@
+%% @doc The libsql benchmark suite (bench/README.md). Run by `make bench':
+%% the same workloads through libsql, in process in C against libsqlite3
+%% (the floor, build/bench/floor), through a port that does nothing (the
+%% pipe floor, build/bench/echo_port) and through p1_sqlite3 (a linked-in
+%% SQLite driver, the peer). Prints one table and writes it, with the date
+%% and the machine, to build/bench/latest.txt. Never fails on a number.
+%%
+%% LIBSQL_BENCH_QUICK=1 shrinks every workload (a run under a minute).
+-module(libsql_bench).
+
+-export([main/0]).
+
+-define(SELECT, <<"SELECT id, name, v FROM t WHERE id = ?">>).
+-define(INSERT, <<"INSERT INTO t (id, name, v) VALUES (?, ?, ?)">>).
+-define(CREATE, <<"CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, v REAL)">>).
+-define(SCAN, <<"SELECT id, name, v FROM t">>).
+-define(LONG, 600000).      % timeout of any one call: generous, never the limit
+-define(STALL_MS, 5).       % long_schedule threshold
+-define(MB, 1048576).
+
+%% A broken harness (not a slow number) exits 1, without a crash dump.
+-spec main() -> ok.
+main() ->
+    try
+        run()
+    catch
+        Class:Reason:Stack ->
+            io:format(standard_error, "bench: the harness failed: ~0tp:~0tp~n~0tp~n",
+                      [Class, Reason, Stack]),
+            erlang:halt(1)
+    end.
+
+run() ->
+    Quick = os:getenv("LIBSQL_BENCH_QUICK") =:= "1",
+    Cfg = config(Quick),
+    Dir = filename:absname("build/bench"),
+    Tmp = filename:join(Dir, "tmp"),
+    _ = os:cmd("rm -rf '" ++ Tmp ++ "'"),
+    ok = filelib:ensure_dir(filename:join(Tmp, "x")),
+    Cfg1 = Cfg#{dir => Dir, tmp => Tmp,
+                floor => filename:join(Dir, "floor"),
+                echo => filename:join(Dir, "echo_port"),
+                small => filename:join(Tmp, "small.db"),
+                big => filename:join(Tmp, "big.db"),
+                p1 => p1_available()},
+    {ok, _} = application:ensure_all_started(libsql),
+    Start = erlang:monotonic_time(millisecond),
+    progress("mode ~s; data: ~b rows (W1, W4), ~b rows (W3)",
+             [mode(Quick), maps:get(small_rows, Cfg), maps:get(big_rows, Cfg)]),
+    setup(Cfg1),
+    Results = lists:foldl(fun(F, Acc) -> maps:merge(Acc, F(Cfg1)) end, #{},
+                          [fun w1/1, fun w2/1, fun w3/1, fun w4/1]),
+    Secs = (erlang:monotonic_time(millisecond) - Start) / 1000,
+    Text = [header(Cfg1, Secs), "\n", table(Cfg1, Results), "\n", memory_lines(Results)],
+    io:put_chars(["\n", Text]),
+    Latest = filename:join(Dir, "latest.txt"),
+    ok = file:write_file(Latest, unicode:characters_to_binary(Text)),
+    progress("table written to ~ts", [Latest]),
+    _ = os:cmd("rm -rf '" ++ Tmp ++ "'"),
+    ok.
+
+config(false) ->
+    #{quick => false, small_rows => 100000, big_rows => 1000000, w1_calls => 20000,
+      w2_rows => 100000, w4_calls => 20000, rounds => 5, w3_rounds => 3};
+config(true) ->
+    #{quick => true, small_rows => 10000, big_rows => 100000, w1_calls => 2000,
+      w2_rows => 10000, w4_calls => 2000, rounds => 2, w3_rounds => 1}.
+
+mode(true) -> "quick (LIBSQL_BENCH_QUICK=1)";
+mode(false) -> "full".
+
+p1_available() ->
+    case code:which(sqlite3) of
+        non_existing ->
+            Dirs = filelib:wildcard("/usr/lib/erlang/lib/p1_sqlite3-*/ebin"),
+            _ = [code:add_patha(D) || D <- Dirs],
+            code:which(sqlite3) =/= non_existing;
+        _ ->
+            true
+    end.
+
+progress(Fmt, Args) ->
+    io:format(standard_error, "bench: " ++ Fmt ++ "~n", Args).
+
+%% ---- data -------------------------------------------------------------------
+
+%% The tables are written once by the C floor, so every contender reads the
+%% same file contents.
+setup(#{small := Small, big := Big, small_rows := SmallRows, big_rows := BigRows} = Cfg) ->
+    {T, _} = timer:tc(fun() ->
+                              floor(Cfg, ["setup", Small, integer_to_list(SmallRows)]),
+                              floor(Cfg, ["setup", Big, integer_to_list(BigRows)])
+                      end),
+    progress("data written in ~.1f s", [T / 1.0e6]).
+
+%% The rows that W2 inserts: the same as the C floor's.
+rows(N) ->
+    [[Id, <<"name-", (integer_to_binary(Id))/binary>>, Id / 7] || Id <- lists:seq(1, N)].
+
+%% ---- W1: point selects by primary key, one process ---------------------------
+
+w1(#{small := Path, p1 := P1} = Cfg) ->
+    progress("W1 point selects: libsql", []),
+    L = measure(w1, libsql, fun() ->
+            {ok, C} = libsql:open(#{path => Path}),
+            R = latency_rounds(Cfg, fun(Id) ->
+                    {ok, _, [{Id, _, _}]} = libsql:query(C, ?SELECT, [Id])
+                end),
+            ok = libsql:close(C),
+            R
+        end),
+    progress("W1 point selects: C floor", []),
+    F = measure(w1, floor, fun() ->
+            Lines = floor(Cfg, ["w1", Path, int(w1_calls, Cfg), int(rounds, Cfg)]),
+            Rounds = [{A / 1000, B / 1000} || ["w1", A, B] <- Lines],
+            #{median => median([M || {M, _} <- Rounds]),
+              p99 => median([P || {_, P} <- Rounds])}
+        end),
+    progress("W1 point selects: echo port", []),
+    E = measure(w1, echo, fun() ->
+            Port = echo_open(Cfg),
+            R = latency_rounds(Cfg, fun(Id) -> echo_call(Port, Id) end),
+            true = port_close(Port),
+            R
+        end),
+    P = when_p1(P1, fun() ->
+            progress("W1 point selects: p1_sqlite3", []),
+            measure(w1, p1, fun() ->
+                Db = p1_open(bench_p1_w1, Path),
+                R = latency_rounds(Cfg, fun(Id) ->
+                        [{columns, _}, {rows, [{Id, _, _}]}] =
+                            sqlite3:sql_exec(Db, ?SELECT, [Id])
+                    end),
+                p1_close(Db),
+                R
+            end)
+        end),
+    #{{w1, libsql} => L, {w1, floor} => F, {w1, echo} => E, {w1, p1} => P}.
+
+%% Rounds of W1 calls with random ids; per round the median and p99 of
+%% the per-call latency; over rounds the median of each (µs).
+latency_rounds(#{w1_calls := N, rounds := Rounds, small_rows := Rows}, Call) ->
+    rand:seed(exsss, {1, 2, 3}),
+    _ = [Call(rand:uniform(Rows)) || _ <- lists:seq(1, 1000)],     % warm up
+    Per = [latency_round(Call, N, Rows) || _ <- lists:seq(1, Rounds)],
+    #{median => median([M || {M, _} <- Per]), p99 => median([P || {_, P} <- Per])}.
+
+latency_round(Call, N, Rows) ->
+    Samples = latency_loop(Call, N, Rows, []),
+    Sorted = list_to_tuple(lists:sort(Samples)),
+    Us = fun(Native) -> erlang:convert_time_unit(Native, native, nanosecond) / 1000 end,
+    {Us(element(N div 2 + 1, Sorted)), Us(element(max(1, ceil(N * 0.99)), Sorted))}.
+
+latency_loop(_Call, 0, _Rows, Acc) -> Acc;
+latency_loop(Call, K, Rows, Acc) ->
+    Id = rand:uniform(Rows),
+    T0 = erlang:monotonic_time(),
+    _ = Call(Id),
+    T1 = erlang:monotonic_time(),
+    latency_loop(Call, K - 1, Rows, [T1 - T0 | Acc]).
+
+%% ---- W2: insert rows in one transaction ----------------------------------------
+
+w2(#{tmp := Tmp, w2_rows := N, p1 := P1} = Cfg) ->
+    Fresh = fun(Name) ->
+                    Path = filename:join(Tmp, Name),
+                    rm_db(Path),
+                    Path
+            end,
+    progress("W2 inserts: libsql execute_many", []),
+    Many = measure(w2_many, libsql, fun() ->
+            Rows = rows(N),
+            rate_rounds(Cfg, N, fun() ->
+                Path = Fresh("w2_many.db"),
+                {ok, C} = libsql:open(#{path => Path}),
+                {ok, _} = libsql:execute(C, ?CREATE),
+                T = timed(fun() ->
+                        {ok, #{changes := N}} =
+                            libsql:execute_many(C, ?INSERT, Rows, #{timeout => ?LONG})
+                    end),
+                ok = libsql:close(C),
+                T
+            end)
+        end),
+    progress("W2 inserts: libsql one execute per row", []),
+    Row = measure(w2_row, libsql, fun() ->
+            Rows = rows(N),
+            rate_rounds(Cfg, N, fun() ->
+                Path = Fresh("w2_row.db"),
+                {ok, C} = libsql:open(#{path => Path}),
+                {ok, _} = libsql:execute(C, ?CREATE),
+                T = timed(fun() ->
+                        {ok, ok} = libsql:transaction(C, fun(Tx) ->
+                            lists:foreach(fun(Params) ->
+                                    {ok, #{changes := 1}} = libsql:execute(Tx, ?INSERT, Params)
+                                end, Rows)
+                            end)
+                    end),
+                ok = libsql:close(C),
+                T
+            end)
+        end),
+    progress("W2 inserts: C floor", []),
+    F = measure(w2, floor, fun() ->
+            Lines = floor(Cfg, ["w2", Fresh("w2_floor.db"), int(w2_rows, Cfg), int(rounds, Cfg)]),
+            median([R || ["w2", R] <- Lines])
+        end),
+    {PMany, PRow} =
+        case P1 of
+            false -> {unavailable, unavailable};
+            true ->
+                progress("W2 inserts: p1_sqlite3 write_many", []),
+                PM = measure(w2_many, p1, fun() ->
+                        Maps = [[{id, I}, {name, Nm}, {v, V}] || [I, Nm, V] <- rows(N)],
+                        rate_rounds(Cfg, N, fun() ->
+                            Db = p1_open(bench_p1_w2, Fresh("w2_p1_many.db")),
+                            ok = sqlite3:sql_exec(Db, ?CREATE),
+                            T = timed(fun() ->
+                                    Res = sqlite3:write_many_timeout(Db, t, Maps, ?LONG),
+                                    N = length([x || {rowid, _} <- Res])
+                                end),
+                            p1_close(Db),
+                            T
+                        end)
+                    end),
+                progress("W2 inserts: p1_sqlite3 one sql_exec per row", []),
+                PR = measure(w2_row, p1, fun() ->
+                        Rows = rows(N),
+                        rate_rounds(Cfg, N, fun() ->
+                            Db = p1_open(bench_p1_w2, Fresh("w2_p1_row.db")),
+                            ok = sqlite3:sql_exec(Db, ?CREATE),
+                            T = timed(fun() ->
+                                    ok = sqlite3:sql_exec(Db, "BEGIN"),
+                                    lists:foreach(fun(Params) ->
+                                            {rowid, _} = sqlite3:sql_exec(Db, ?INSERT, Params)
+                                        end, Rows),
+                                    ok = sqlite3:sql_exec(Db, "COMMIT")
+                                end),
+                            p1_close(Db),
+                            T
+                        end)
+                    end),
+                {PM, PR}
+        end,
+    _ = [rm_db(filename:join(Tmp, Nm)) || Nm <- ["w2_many.db", "w2_row.db", "w2_floor.db",
+                                                 "w2_p1_many.db", "w2_p1_row.db"]],
+    #{{w2_many, libsql} => Many, {w2_row, libsql} => Row,
+      {w2_many, floor} => F, {w2_row, floor} => F,
+      {w2_many, p1} => PMany, {w2_row, p1} => PRow}.
+
+%% Rows per second over rounds: the median. Round() returns µs.
+rate_rounds(#{rounds := Rounds}, N, Round) ->
+    median([N * 1.0e6 / max(1, Round()) || _ <- lists:seq(1, Rounds)]).
+
+timed(Fun) ->
+    {T, _} = timer:tc(Fun),
+    T.
+
+rm_db(Path) ->
+    _ = file:delete(Path),
+    _ = file:delete(Path ++ "-journal"),
+    _ = file:delete(Path ++ "-wal"),
+    _ = file:delete(Path ++ "-shm"),
+    ok.
+
+%% ---- W3: read every row of the big table ------------------------------------------
+
+w3(#{big := Path, w3_rounds := Rounds, big_rows := N, p1 := P1} = Cfg) ->
+    progress("W3 read ~b rows: libsql fold (chunk 1000)", [N]),
+    L = measure(w3, libsql, fun() ->
+            Per = [w3_libsql_round(Path, N) || _ <- lists:seq(1, Rounds)],
+            #{rate => median([R || #{rate := R} <- Per]),
+              heap => lists:max([H || #{heap := H} <- Per]),
+              rss => lists:max([S || #{rss := S} <- Per]),
+              rss_after => lists:max([S || #{rss_after := S} <- Per]),
+              beam => beam_summary([B || #{beam := B} <- Per])}
+        end),
+    progress("W3 read ~b rows: C floor", [N]),
+    F = measure(w3, floor, fun() ->
+            Lines = floor(Cfg, ["w3", Path, int(w3_rounds, Cfg)]),
+            #{rate => median([R || ["w3", R, _] <- Lines]),
+              rss => hd([Kb * 1024 || ["rss", Kb] <- Lines])}
+        end),
+    P = when_p1(P1, fun() ->
+            progress("W3 read ~b rows: p1_sqlite3 sql_exec (all rows at once)", [N]),
+            measure(w3, p1, fun() ->
+                Per = [w3_p1_round(Path, N) || _ <- lists:seq(1, Rounds)],
+                #{rate => median([R || #{rate := R} <- Per]),
+                  heap => lists:max([H || #{heap := H} <- Per]),
+                  beam => beam_summary([B || #{beam := B} <- Per])}
+            end)
+        end),
+    #{{w3, libsql} => L, {w3, floor} => F, {w3, p1} => P}.
+
+%% One round on a fresh connection, so the port's peak RSS (VmHWM) is this
+%% round's. Caller heap growth: process_info(self(), memory) sampled every
+%% 1000 rows, minus its value before the fold.
+w3_libsql_round(Path, N) ->
+    {ok, C} = libsql:open(#{path => Path}),
+    {ok, OsPid} = libsql_conn:os_pid(C),
+    true = garbage_collect(),
+    Base = proc_mem(),
+    Sampler = beam_sampler(),
+    T0 = erlang:monotonic_time(),
+    {ok, {N, Peak}} =
+        libsql:fold(C, ?SCAN, [],
+                    fun({_, _, _}, {K, Pk}) when K rem 1000 =:= 0 -> {K + 1, max(Pk, proc_mem())};
+                       ({_, _, _}, {K, Pk}) -> {K + 1, Pk}
+                    end, {0, Base}, #{chunk => 1000, timeout => ?LONG}),
+    T1 = erlang:monotonic_time(),
+    Beam = beam_sampler_stop(Sampler),
+    Status = proc_status(OsPid),
+    ok = libsql:close(C),
+    #{rate => N / seconds(T1 - T0), heap => max(0, max(Peak, proc_mem()) - Base),
+      rss => maps:get("VmHWM", Status, 0), rss_after => maps:get("VmRSS", Status, 0),
+      beam => Beam}.
+
+%% p1_sqlite3 returns every row in one reply: growth is that result, live.
+w3_p1_round(Path, N) ->
+    Db = p1_open(bench_p1_w3, Path),
+    true = garbage_collect(),
+    Base = proc_mem(),
+    Sampler = beam_sampler(),
+    T0 = erlang:monotonic_time(),
+    [{columns, _}, {rows, Rows}] = sqlite3:sql_exec_timeout(Db, ?SCAN, ?LONG),
+    T1 = erlang:monotonic_time(),
+    N = length(Rows),
+    Heap = proc_mem() - Base,
+    Beam = beam_sampler_stop(Sampler),
+    p1_close(Db),
+    #{rate => N / seconds(T1 - T0), heap => max(0, Heap), beam => Beam}.
+
+proc_mem() ->
+    {memory, M} = process_info(self(), memory),
+    M.
+
+%% erlang:memory(total) before, at its peak (sampled every 10 ms) and after.
+beam_sampler() ->
+    Before = erlang:memory(total),
+    Parent = self(),
+    Pid = spawn_link(fun() -> beam_sample(Parent, Before) end),
+    {Pid, Before}.
+
+beam_sample(Parent, Peak) ->
+    receive
+        stop -> Parent ! {beam_peak, self(), max(Peak, erlang:memory(total))}
+    after 10 ->
+        beam_sample(Parent, max(Peak, erlang:memory(total)))
+    end.
+
+beam_sampler_stop({Pid, Before}) ->
+    Pid ! stop,
+    receive {beam_peak, Pid, Peak} -> ok end,
+    true = garbage_collect(),
+    #{before => Before, peak => Peak, 'after' => erlang:memory(total)}.
+
+beam_summary(Rounds) ->
+    #{before => median([B || #{before := B} <- Rounds]),
+      peak => lists:max([P || #{peak := P} <- Rounds]),
+      'after' => median([A || #{'after' := A} <- Rounds])}.
+
+%% "VmRSS:    1234 kB" lines of /proc/PID/status, in bytes.
+proc_status(OsPid) ->
+    case file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/status") of
+        {ok, Bin} ->
+            maps:from_list(
+              [{binary_to_list(K), binary_to_integer(V) * 1024}
+               || Line <- binary:split(Bin, <<"\n">>, [global]),
+                  [K, Rest] <- [binary:split(Line, <<":">>)],
+                  [V, <<"kB">>] <- [binary:split(string:trim(Rest), <<" ">>, [global, trim_all])]]);
+        {error, _} ->
+            #{}
+    end.
+
+%% ---- W4: two processes doing W1 at once ------------------------------------------
+
+w4(#{small := Path, p1 := P1} = Cfg) ->
+    progress("W4 two processes: libsql pool of 2", []),
+    Pool = measure(w4_pool, libsql, fun() ->
+            {ok, _} = libsql:start_pool(libsql_bench_pool, #{path => Path, size => 2}),
+            try
+                pair_rounds(Cfg, fun(_) -> libsql_bench_pool end,
+                            fun(Db, Id) -> {ok, _, [{Id, _, _}]} = libsql:query(Db, ?SELECT, [Id]) end,
+                            fun(_) -> ok end)
+            after
+                libsql:stop_pool(libsql_bench_pool)
+            end
+        end),
+    progress("W4 two processes: libsql two direct connections", []),
+    Direct = measure(w4_direct, libsql, fun() ->
+            pair_rounds(Cfg, fun(_) -> {ok, C} = libsql:open(#{path => Path}), C end,
+                        fun(C, Id) -> {ok, _, [{Id, _, _}]} = libsql:query(C, ?SELECT, [Id]) end,
+                        fun(C) -> libsql:close(C) end)
+        end),
+    progress("W4 two threads: C floor", []),
+    F = measure(w4, floor, fun() ->
+            Lines = floor(Cfg, ["w4", Path, int(w4_calls, Cfg), int(rounds, Cfg)]),
+            median([R || ["w4", R] <- Lines])
+        end),
+    progress("W4 two processes: echo port, one each", []),
+    E = measure(w4, echo, fun() ->
+            pair_rounds(Cfg, fun(_) -> echo_open(Cfg) end, fun echo_call/2,
+                        fun(Port) -> port_close(Port) end)
+        end),
+    P = when_p1(P1, fun() ->
+            progress("W4 two processes: p1_sqlite3, one each", []),
+            measure(w4, p1, fun() ->
+                pair_rounds(Cfg,
+                            fun(I) -> p1_open(list_to_atom("bench_p1_w4_" ++ integer_to_list(I)),
+                                              Path) end,
+                            fun(Db, Id) ->
+                                    [{columns, _}, {rows, [{Id, _, _}]}] =
+                                        sqlite3:sql_exec(Db, ?SELECT, [Id])
+                            end,
+                            fun p1_close/1)
+            end)
+        end),
+    #{{w4_pool, libsql} => Pool, {w4_direct, libsql} => Direct,
+      {w4_pool, floor} => F, {w4_direct, floor} => F,
+      {w4_pool, echo} => E, {w4_direct, echo} => E,
+      {w4_pool, p1} => P, {w4_direct, p1} => P}.
+
+%% Two workers, each Setup(I) then warm up; per round both start together
+%% and make w4_calls calls each; calls/s over the slower finish. Median over
+%% rounds.
+pair_rounds(#{w4_calls := N, rounds := Rounds, small_rows := Rows}, Setup, Call, Cleanup) ->
+    Parent = self(),
+    Workers = [spawn_link(fun() -> pair_worker(Parent, I, Setup, Call, Cleanup, N, Rows) end)
+               || I <- [1, 2]],
+    _ = [receive {ready, W} -> ok end || W <- Workers],
+    Per = [begin
+               T0 = erlang:monotonic_time(),
+               _ = [W ! {go, R} || W <- Workers],
+               _ = [receive {done, W, R} -> ok end || W <- Workers],
+               2 * N / seconds(erlang:monotonic_time() - T0)
+           end || R <- lists:seq(1, Rounds)],
+    _ = [begin W ! stop, receive {stopped, W} -> ok end end || W <- Workers],
+    median(Per).
+
+pair_worker(Parent, I, Setup, Call, Cleanup, N, Rows) ->
+    rand:seed(exsss, {I, 7, 11}),
+    St = Setup(I),
+    _ = [Call(St, rand:uniform(Rows)) || _ <- lists:seq(1, 1000)],
+    Parent ! {ready, self()},
+    pair_worker_loop(Parent, St, Call, Cleanup, N, Rows).
+
+pair_worker_loop(Parent, St, Call, Cleanup, N, Rows) ->
+    receive
+        {go, R} ->
+            calls(St, Call, N, Rows),
+            Parent ! {done, self(), R},
+            pair_worker_loop(Parent, St, Call, Cleanup, N, Rows);
+        stop ->
+            _ = Cleanup(St),
+            Parent ! {stopped, self()}
+    end.
+
+calls(_St, _Call, 0, _Rows) -> ok;
+calls(St, Call, K, Rows) ->
+    _ = Call(St, rand:uniform(Rows)),
+    calls(St, Call, K - 1, Rows).
+
+%% ---- contenders' plumbing ----------------------------------------------------------
+
+echo_open(#{echo := Exe}) ->
+    open_port({spawn_executable, Exe}, [{packet, 4}, binary, exit_status, use_stdio]).
+
+%% One round trip of a request shaped like libsql's point select.
+echo_call(Port, Id) ->
+    true = port_command(Port, term_to_binary({Id, query, ?SELECT, [Id]})),
+    receive
+        {Port, {data, Bin}} -> {Id, ok, ok} = binary_to_term(Bin);
+        {Port, {exit_status, S}} -> error({echo_port_exited, S})
+    end.
+
+p1_open(Name, Path) ->
+    {ok, _} = sqlite3:open(Name, [{file, Path}]),
+    Name.
+
+p1_close(Db) ->
+    ok = sqlite3:close(Db).
+
+when_p1(true, Fun) -> Fun();
+when_p1(false, _Fun) -> unavailable.
+
+%% Run the C floor with Args; its stdout lines split into words, numbers
+%% parsed ("w1 12345 67890" -> ["w1", 12345, 67890]).
+floor(#{floor := Exe}, Args) ->
+    Port = open_port({spawn_executable, Exe},
+                     [{args, Args}, exit_status, binary, use_stdio, stream]),
+    Out = collect(Port, []),
+    [[word(W) || W <- string:lexemes(Line, " ")]
+     || Line <- string:lexemes(binary_to_list(Out), "\n")].
+
+collect(Port, Acc) ->
+    receive
+        {Port, {data, D}} -> collect(Port, [Acc, D]);
+        {Port, {exit_status, 0}} -> iolist_to_binary(Acc);
+        {Port, {exit_status, S}} -> error({floor_failed, S, iolist_to_binary(Acc)})
+    after ?LONG ->
+        error(floor_timeout)
+    end.
+
+word(W) ->
+    try list_to_integer(W)
+    catch error:badarg ->
+            try list_to_float(W) catch error:badarg -> W end
+    end.
+
+int(Key, Cfg) -> integer_to_list(maps:get(Key, Cfg)).
+
+%% ---- measuring -----------------------------------------------------------------------
+
+%% Run Fun in a fresh process (its own heap; connections owned by it close
+%% with it) while erlang:system_monitor reports every scheduling slot over
+%% ?STALL_MS ms. Gives #{value := Fun's result | {error, Why}, stall := ms}.
+measure(Workload, Contender, Fun) ->
+    Collector = spawn(fun() -> stall_collect(0, 0) end),
+    _ = erlang:system_monitor(Collector, [{long_schedule, ?STALL_MS}]),
+    {Pid, Mon} = spawn_monitor(fun() -> exit({result, Fun()}) end),
+    Value = receive
+                {'DOWN', Mon, process, Pid, {result, R}} -> R;
+                {'DOWN', Mon, process, Pid, Why} ->
+                    progress("~p ~p failed: ~0tP", [Workload, Contender, Why, 30]),
+                    {error, Why}
+            end,
+    _ = erlang:system_monitor(undefined),
+    Collector ! {stop, self()},
+    {Stall, Count} = receive {stall, Collector, S, C} -> {S, C} after 5000 -> {0, 0} end,
+    #{value => Value, stall => Stall, stalls => Count}.
+
+stall_collect(Max, Count) ->
+    receive
+        {monitor, _Who, long_schedule, Info} ->
+            stall_collect(max(Max, proplists:get_value(timeout, Info, 0)), Count + 1);
+        {stop, From} ->
+            From ! {stall, self(), Max, Count}
+    end.
+
+seconds(Native) ->
+    erlang:convert_time_unit(max(1, Native), native, nanosecond) / 1.0e9.
+
+median([]) -> undefined;
+median(L) ->
+    S = lists:sort(L),
+    N = length(S),
+    case N rem 2 of
+        1 -> lists:nth(N div 2 + 1, S);
+        0 -> (lists:nth(N div 2, S) + lists:nth(N div 2 + 1, S)) / 2
+    end.
+
+%% ---- the report ------------------------------------------------------------------------
+
+header(#{quick := Quick}, Secs) ->
+    Date = string:trim(os:cmd("date -u")),
+    Sqlite = sqlite_version(),
+    io_lib:format("libsql benchmarks, ~ts~n"
+                  "machine: ~s cores, ~ts; OTP ~s, erts ~s, SQLite ~ts~n"
+                  "mode: ~s; ~b rounds (W3: ~b); run took ~b s~n",
+                  [Date, string:trim(os:cmd("nproc")), cpu_model(),
+                   erlang:system_info(otp_release), erlang:system_info(version), Sqlite,
+                   mode(Quick), maps:get(rounds, config(Quick)),
+                   maps:get(w3_rounds, config(Quick)), round(Secs)]).
+
+sqlite_version() ->
+    case libsql:open(#{path => ":memory:"}) of
+        {ok, C} ->
+            V = case libsql:query(C, <<"SELECT sqlite_version()">>) of
+                    {ok, _, [{Bin}]} -> Bin;
+                    _ -> <<"?">>
+                end,
+            _ = libsql:close(C),
+            V;
+        {error, _} -> <<"?">>
+    end.
+
+cpu_model() ->
+    case file:read_file("/proc/cpuinfo") of
+        {ok, Bin} ->
+            case re:run(Bin, "^model name\\s*:\\s*(.*)$", [multiline, {capture, [1], list}]) of
+                {match, [M]} -> string:trim(M);
+                nomatch -> "unknown cpu"
+            end;
+        _ -> "unknown cpu"
+    end.
+
+%% Each row: label, the four columns' values, the goal, how the ratio to
+%% the floor reads (slower: libsql/floor for times and sizes, floor/libsql
+%% for rates; none).
+rows_spec(#{small_rows := Small, big_rows := Big, w2_rows := W2}) ->
+    [{fmt("W1 point select ~s rows, median (us)", [k(Small)]),
+      [{w1, libsql, median}, {w1, floor, median}, {w1, echo, median}, {w1, p1, median}],
+      us, {le, 30}, time},
+     {fmt("W1 point select ~s rows, p99 (us)", [k(Small)]),
+      [{w1, libsql, p99}, {w1, floor, p99}, {w1, echo, p99}, {w1, p1, p99}],
+      us, {le, 100}, time},
+     {fmt("W2 insert ~s rows, batched (rows/s)", [k(W2)]),
+      [{w2_many, libsql, value}, {w2_many, floor, value}, none, {w2_many, p1, value}],
+      rate, {ge, 400000}, rate},
+     {fmt("W2 insert ~s rows, 1 call/row (rows/s)", [k(W2)]),
+      [{w2_row, libsql, value}, {w2_row, floor, value}, none, {w2_row, p1, value}],
+      rate, {ge, 30000}, rate},
+     {fmt("W3 read ~s rows (rows/s)", [k(Big)]),
+      [{w3, libsql, rate}, {w3, floor, rate}, none, {w3, p1, rate}],
+      rate, {ge, 4000000}, rate},
+     {"W3 caller heap growth (MB)",
+      [{w3, libsql, heap}, none, none, {w3, p1, heap}], mb, {lt, 5 * ?MB}, none},
+     {"W3 port RSS, peak (MB)",
+      [{w3, libsql, rss}, {w3, floor, rss}, none, none], mb, {lt, 10 * ?MB}, time},
+     {"W3 longest scheduler stall (ms)",
+      [{w3, libsql, stall}, none, none, {w3, p1, stall}], ms, {le, ?STALL_MS}, none},
+     {"W4 2 procs, pool of 2 (calls/s)",
+      [{w4_pool, libsql, value}, {w4_pool, floor, value}, {w4_pool, echo, value},
+       {w4_pool, p1, value}], rate, {ge, 45000}, rate},
+     {"W4 2 procs, 2 direct conns (calls/s)",
+      [{w4_direct, libsql, value}, {w4_direct, floor, value}, {w4_direct, echo, value},
+       {w4_direct, p1, value}], rate, none, rate},
+     {"Echo port round trip, median (us)",
+      [none, none, {w1, echo, median}, none], us, none, none},
+     {"Echo port round trip, p99 (us)",
+      [none, none, {w1, echo, p99}, none], us, none, none}].
+
+table(Cfg, Results) ->
+    Head = ["workload", "libsql", "C floor", "echo port", "p1_sqlite3", "goal", "ratio to floor"],
+    Rows = [begin
+                Vals = [lookup(Results, Ref) || Ref <- Refs],
+                [L, Fl | _] = Vals,
+                [Label | [cell(V, Unit) || V <- Vals]] ++
+                    [goal(Goal, L, Unit), ratio(Kind, L, Fl)]
+            end || {Label, Refs, Unit, Goal, Kind} <- rows_spec(Cfg)],
+    Widths = [lists:max([string:length(lists:nth(I, R)) || R <- [Head | Rows]])
+              || I <- lists:seq(1, length(Head))],
+    Line = fun(R) ->
+                   [Lab | Cells] = lists:zip(R, Widths),
+                   [pad_right(Lab), [["  ", pad_left(C)] || C <- Cells], "\n"]
+           end,
+    Rule = [lists:duplicate(lists:sum(Widths) + 2 * (length(Widths) - 1), $-), "\n"],
+    [Line(Head), Rule, [Line(R) || R <- Rows]].
+
+pad_right({S, W}) -> string:pad(S, W, trailing).
+pad_left({S, W}) -> string:pad(S, W, leading).
+
+lookup(_Results, none) -> none;
+lookup(Results, {W, C, Field}) ->
+    case maps:get({W, C}, Results, unavailable) of
+        unavailable -> unavailable;
+        #{value := {error, _}} -> failed;
+        #{stall := S} when Field =:= stall -> S;
+        #{value := V} when Field =:= value -> V;
+        #{value := #{} = M} -> maps:get(Field, M, none)
+    end.
+
+cell(none, _) -> "";
+cell(unavailable, _) -> "n/a";
+cell(failed, _) -> "failed";
+cell(undefined, _) -> "?";
+cell(V, us) -> fmt("~.1f", [float(V)]);
+cell(V, ms) -> integer_to_list(round(V));
+cell(V, mb) -> fmt("~.1f", [V / ?MB]);
+cell(V, rate) -> rate(V).
+
+rate(V) when V >= 1.0e6 -> fmt("~.2fM", [V / 1.0e6]);
+rate(V) when V >= 1.0e3 -> fmt("~.1fk", [V / 1.0e3]);
+rate(V) -> integer_to_list(round(V)).
+
+goal(none, _, _) -> "";
+goal({Op, G}, V, Unit) ->
+    Sym = case Op of le -> "<= "; lt -> "< "; ge -> ">= " end,
+    Target = case Unit of
+                 rate -> rate(G);
+                 mb -> fmt("~b", [G div ?MB]);
+                 _ -> fmt("~b", [G])
+             end,
+    Verdict = case is_number(V) of
+                  false -> "";
+                  true ->
+                      Met = case Op of le -> V =< G; lt -> V < G; ge -> V >= G end,
+                      case Met of true -> " met"; false -> " MISSED" end
+              end,
+    [Sym, Target, Verdict].
+
+ratio(none, _, _) -> "";
+ratio(time, L, F) when is_number(L), is_number(F), F > 0 -> fmt("~.1fx", [L / F]);
+ratio(rate, L, F) when is_number(L), is_number(F), L > 0 -> fmt("~.1fx", [F / L]);
+ratio(_, _, _) -> "".
+
+memory_lines(Results) ->
+    Beam = fun(C) ->
+                   case lookup(Results, {w3, C, beam}) of
+                       #{before := B, peak := P, 'after' := A} ->
+                           fmt("~.1f / ~.1f / ~.1f MB", [B / ?MB, P / ?MB, A / ?MB]);
+                       _ -> "n/a"
+                   end
+           end,
+    Stalls = [fmt("~s ~s ~s", [W, C, stall_text(maps:get({Key, Cc}, Results, unavailable))])
+              || {Key, W} <- [{w1, "W1"}, {w2_many, "W2-batched"}, {w2_row, "W2-per-row"},
+                              {w3, "W3"}, {w4_pool, "W4-pool"}, {w4_direct, "W4-direct"}],
+                 {Cc, C} <- [{libsql, "libsql"}, {p1, "p1_sqlite3"}],
+                 maps:is_key({Key, Cc}, Results)],
+    RssAfter = case lookup(Results, {w3, libsql, rss_after}) of
+                   V when is_number(V) -> fmt("~.1f MB", [V / ?MB]);
+                   _ -> "n/a"
+               end,
+    RssPeak = case lookup(Results, {w3, libsql, rss}) of
+                  P when is_number(P) -> fmt("~.1f MB", [P / ?MB]);
+                  _ -> "n/a"
+              end,
+    [fmt("BEAM erlang:memory(total) during W3, before / peak / after: "
+         "libsql ~s; p1_sqlite3 ~s~n", [Beam(libsql), Beam(p1)]),
+     fmt("libsql port RSS during W3: peak (VmHWM) ~s, at the end (VmRSS) ~s~n",
+         [RssPeak, RssAfter]),
+     fmt("longest scheduler stall (long_schedule >= ~b ms; 0 = none): ~s~n",
+         [?STALL_MS, lists:join(", ", Stalls)])].
+
+stall_text(#{stall := 0}) -> "0";
+stall_text(#{stall := S, stalls := N}) -> fmt("~b ms (~b slots)", [S, N]);
+stall_text(_) -> "n/a".
+
+k(N) when N >= 1000000, N rem 1000000 =:= 0 -> fmt("~bM", [N div 1000000]);
+k(N) when N >= 1000, N rem 1000 =:= 0 -> fmt("~bk", [N div 1000]);
+k(N) -> integer_to_list(N).
+
+fmt(F, A) -> lists:flatten(io_lib:format(F, A)).
