@@ -13,53 +13,96 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-/* Read exactly n bytes. Returns n, 0 on EOF before the first byte,
+/* Take exactly n bytes: first what the buffer holds, then from the
+ * descriptor (refilling the buffer when what is missing is small, reading
+ * straight into dst otherwise). Returns n, 0 on EOF before the first byte,
  * or -1 (error, or EOF part way). */
-static ssize_t read_full(int fd, void *dst, size_t n)
+static ssize_t take(frame_reader *r, void *dst, size_t n)
 {
-    size_t got = 0;
-    ssize_t r;
+    size_t got = 0, c;
+    ssize_t rr;
 
     while (got < n) {
-        r = read(fd, (char *)dst + got, n - got);
-        if (r > 0) { got += (size_t)r; continue; }
-        if (r == 0) return got == 0 ? 0 : -1;
+        if (r->end > r->start) {
+            c = r->end - r->start;
+            if (c > n - got) c = n - got;
+            memcpy((char *)dst + got, r->buf + r->start, c);
+            r->start += c;
+            got += c;
+            continue;
+        }
+        if (r->cap > 0 && n - got < r->cap) {
+            rr = read(r->fd, r->buf, r->cap);
+            if (rr > 0) { r->start = 0; r->end = (size_t)rr; continue; }
+        } else {
+            rr = read(r->fd, (char *)dst + got, n - got);
+            if (rr > 0) { got += (size_t)rr; continue; }
+        }
+        if (rr == 0) return got == 0 ? 0 : -1;
         if (errno == EINTR) continue;
         return -1;
     }
     return (ssize_t)n;
 }
 
+int frame_reader_init(frame_reader *r, int fd, size_t cap)
+{
+    r->fd = fd;
+    r->start = r->end = 0;
+    r->cap = cap;
+    r->buf = cap ? malloc(cap) : NULL;
+    return cap && r->buf == NULL ? -1 : 0;
+}
+
+void frame_reader_free(frame_reader *r)
+{
+    free(r->buf);
+    r->buf = NULL;
+    r->cap = 0;
+}
+
+size_t frame_reader_buffered(const frame_reader *r)
+{
+    return r->end - r->start;
+}
+
 int frame_read(int fd, size_t max, char **buf, size_t *len, long *ref)
+{
+    frame_reader unbuffered = { fd, NULL, 0, 0, 0 };
+
+    return frame_reader_next(&unbuffered, max, buf, len, ref);
+}
+
+int frame_reader_next(frame_reader *r, size_t max, char **buf, size_t *len, long *ref)
 {
     unsigned char head[4];
     char chunk[64 * 1024]; /* bounded scratch for skipping, never indexed by input */
     size_t n, left, step, peeked;
-    ssize_t r;
+    ssize_t rr;
     char *b;
 
     *buf = NULL;
     *len = 0;
     *ref = LSQ_REF_UNKNOWN;
-    r = read_full(fd, head, sizeof head);
-    if (r == 0) return FRAME_EOF;
-    if (r < 0) return FRAME_ERROR;
+    rr = take(r, head, sizeof head);
+    if (rr == 0) return FRAME_EOF;
+    if (rr < 0) return FRAME_ERROR;
     n = ((size_t)head[0] << 24) | ((size_t)head[1] << 16) | ((size_t)head[2] << 8) | head[3];
     if (n > max) {
         /* Read the first bytes to learn the ref, then throw the rest away. */
         peeked = n < sizeof chunk ? n : sizeof chunk;
-        if (read_full(fd, chunk, peeked) != (ssize_t)peeked) return FRAME_ERROR;
+        if (take(r, chunk, peeked) != (ssize_t)peeked) return FRAME_ERROR;
         *ref = term_peek_ref(chunk, peeked);
         for (left = n - peeked; left > 0; left -= step) {
             step = left < sizeof chunk ? left : sizeof chunk;
-            if (read_full(fd, chunk, step) != (ssize_t)step) return FRAME_ERROR;
+            if (take(r, chunk, step) != (ssize_t)step) return FRAME_ERROR;
         }
         *len = n;
         return FRAME_TOO_LARGE;
     }
     b = malloc(n ? n : 1);
     if (b == NULL) return FRAME_NOMEM;
-    if (n > 0 && read_full(fd, b, n) != (ssize_t)n) {
+    if (n > 0 && take(r, b, n) != (ssize_t)n) {
         free(b);
         return FRAME_ERROR;
     }

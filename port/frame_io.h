@@ -21,6 +21,24 @@ enum {
 
 int frame_read(int fd, size_t max, char **buf, size_t *len, long *ref);
 
+/* A buffered reader: one read() usually brings a whole frame (header and
+ * body), often several; frame_read reads twice per frame. */
+typedef struct frame_reader {
+    int fd;             /* where frames come from */
+    char *buf;          /* read-ahead buffer (cap bytes) */
+    size_t cap;         /* its size */
+    size_t start, end;  /* unread bytes are buf[start..end) */
+} frame_reader;
+
+/* 0, or -1 if the buffer cannot be allocated. */
+int frame_reader_init(frame_reader *r, int fd, size_t cap);
+void frame_reader_free(frame_reader *r);
+/* As frame_read, through the reader's buffer. */
+int frame_reader_next(frame_reader *r, size_t max, char **buf, size_t *len, long *ref);
+/* Bytes read ahead and not yet handed out (a frame may be waiting there
+ * even when the descriptor is not readable). */
+size_t frame_reader_buffered(const frame_reader *r);
+
 /* Write one frame (header and body) completely. 0, or -1 on error. */
 int frame_write(int fd, const char *body, size_t len);
 

@@ -59,6 +59,7 @@ static pthread_mutex_t g_write_lock = PTHREAD_MUTEX_INITIALIZER; /* one writer o
 static atomic_int g_eof;        /* stdin closed (or unreadable) */
 static int g_timer_fd = -1;     /* arms the watchdog */
 static size_t g_max_frame;      /* --max-frame */
+static frame_reader g_in;       /* stdin, read ahead (under g_read_lock) */
 static lsq_port g_port;
 
 static _Noreturn void fatal(int code, const char *what)
@@ -198,7 +199,7 @@ static job *read_request(ei_x_buff *x)
     long ref;
     const char *why;
     job *j;
-    int rc = frame_read(IN_FD, g_max_frame, &frame, &len, &ref);
+    int rc = frame_reader_next(&g_in, g_max_frame, &frame, &len, &ref);
 
     switch (rc) {
     case FRAME_EOF:
@@ -278,7 +279,10 @@ static void *watchdog_main(void *arg)
         if (read(g_timer_fd, &expirations, sizeof expirations) < 0 && errno != EAGAIN)
             fatal(LSQ_EXIT_THREAD, "timerfd read");
         while (!atomic_load(&g_eof) && request_running()) {
-            if (poll(&in, 1, WATCH_POLL_MS) <= 0) continue;
+            /* A frame may wait in the read-ahead buffer with nothing left
+             * to read on the descriptor (an unlocked peek: at worst it
+             * costs one more poll period). */
+            if (frame_reader_buffered(&g_in) == 0 && poll(&in, 1, WATCH_POLL_MS) <= 0) continue;
             /* The main thread holds the read lock only when it is not
              * running a request: then stdin is its business. */
             if (pthread_mutex_trylock(&g_read_lock) != 0) break;
@@ -356,6 +360,7 @@ int main(int argc, char **argv)
     if (pthread_mutex_init(&g_port.conn_lock, NULL) != 0) fatal(LSQ_EXIT_THREAD, "mutex");
     if (ei_init() != 0) fatal(LSQ_EXIT_NOMEM, "ei_init");
     if (ei_x_new(&x) != 0) fatal(LSQ_EXIT_NOMEM, "reply buffer");
+    if (frame_reader_init(&g_in, IN_FD, 64 * 1024) != 0) fatal(LSQ_EXIT_NOMEM, "read buffer");
     g_timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
     if (g_timer_fd < 0) fatal(LSQ_EXIT_THREAD, "timerfd");
     if (pthread_create(&watchdog, NULL, watchdog_main, NULL) != 0) fatal(LSQ_EXIT_THREAD, "thread");
@@ -382,6 +387,7 @@ int main(int argc, char **argv)
     if (timerfd_settime(g_timer_fd, 0, &now, NULL) != 0) fatal(LSQ_EXIT_THREAD, "timerfd");
     if (pthread_join(watchdog, NULL) != 0) fatal(LSQ_EXIT_THREAD, "join");
     (void)close(g_timer_fd);
+    frame_reader_free(&g_in);
     (void)ei_x_free(&x);
     return LSQ_EXIT_OK;
 }

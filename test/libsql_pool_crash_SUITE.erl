@@ -14,14 +14,15 @@
 
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1,
          init_per_testcase/2, end_per_testcase/2]).
--export([kill_worker_mid_query/1, hung_port_times_out/1,
+-export([kill_worker_mid_query/1, dead_worker_not_handed_out/1,
+         hung_port_times_out/1, hung_worker_not_handed_out/1,
          no_port_left_after_stop_pool/1, no_port_left_after_app_stop/1,
          no_port_left_after_vm_init_stop/1, unopenable_db_gives_up/1,
          mixed_load/1]).
 
 -define(SLOW_SQL, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
                   "SELECT count(*) FROM c WHERE x < 2000000000").
--define(POOLS, [crash_pool, hang_pool, stop_pool_pool, app_pool, vanish_pool, check_pool,
+-define(POOLS, [crash_pool, dead_pool, hang_pool, hang2_pool, stop_pool_pool, app_pool, vanish_pool, check_pool,
                 load_pool]).
 -define(SEED_ROWS, 1000).
 %% A port's RSS may grow by at most this much between the end of the
@@ -32,7 +33,8 @@ suite() ->
     [{timetrap, {minutes, 10}}].
 
 all() ->
-    [kill_worker_mid_query, hung_port_times_out,
+    [kill_worker_mid_query, dead_worker_not_handed_out,
+     hung_port_times_out, hung_worker_not_handed_out,
      no_port_left_after_stop_pool, no_port_left_after_app_stop,
      no_port_left_after_vm_init_stop, unopenable_db_gives_up, mixed_load].
 
@@ -50,7 +52,7 @@ init_per_testcase(Case, Config) ->
            [Case, length(Baseline), length(all_port_pids())]),
     [{baseline, Baseline} | Config].
 
-end_per_testcase(_Case, _Config) ->
+end_per_testcase(_Case, Config) ->
     %% A port left stopped (SIGSTOP) by a failed case never sees its stdin
     %% close: kill it so it does not outlive the run.
     [kill_os(P, "-9") || {P, _, _, $T} <- proc_table(), lists:member(P, my_port_pids())],
@@ -58,6 +60,10 @@ end_per_testcase(_Case, _Config) ->
     catch erlang:trace_pattern({libsql_conn, init, 1}, false, [global]),
     {ok, _} = application:ensure_all_started(libsql),
     [catch libsql:stop_pool(P) || P <- ?POOLS],
+    %% Let the ports of this case exit before the next case takes its
+    %% baseline (they exit asynchronously once their stdin closes).
+    Baseline = lists:sort(proplists:get_value(baseline, Config, [])),
+    _ = wait_until(fun() -> lists:sort(my_port_pids()) -- Baseline =:= [] end, 3000),
     ok.
 
 %% ---- 1. kill -9 of a worker's port during a query ------------------------
@@ -125,6 +131,39 @@ kill_worker_mid_query(Config) ->
     ?assertEqual({ok, [<<"v">>], [{<<"v7">>}]},
                  libsql:query(Pool, "SELECT v FROM t WHERE id = ?", [7])).
 
+%% Focused on the failure kill_worker_mid_query can show: a caller waiting
+%% for a worker while the worker being used dies. Pool of 1: A runs a long
+%% query, B waits in the checkout queue, A's port is killed. B must be
+%% served by the replacement worker, never by the dead one. (A checks the
+%% dead worker back in as clean; if that cast reaches the manager before
+%% the worker's 'DOWN', the manager hands the dead worker to B, who gets
+%% {error, #{code := closed}}.)
+dead_worker_not_handed_out(Config) ->
+    Pool = dead_pool,
+    {ok, _} = libsql:start_pool(Pool, #{path => db_path(Config, "dead.db"), size => 1}),
+    Results = [dead_worker_round(Pool, I) || I <- lists:seq(1, 5)],
+    ct:pal("the waiting caller got, per round: ~p", [Results]),
+    ?assertEqual(lists:duplicate(5, {ok, [<<"1">>], [{1}]}), Results).
+
+dead_worker_round(Pool, Round) ->
+    Self = self(),
+    spawn_link(fun() -> Self ! {a, libsql:query(Pool, ?SLOW_SQL)} end),
+    {_, OsPid} = busy_worker(Pool, 3000),
+    spawn_link(fun() -> Self ! {b, libsql:query(Pool, "SELECT 1")} end),
+    ?assert(wait_until(fun() -> {ok, #{waiting := W}} = libsql:stats(Pool), W =:= 1 end,
+                       3000)),
+    kill_os(OsPid, "-9"),
+    A = receive {a, RA} -> RA after 5000 -> ct:fail(a_not_answered) end,
+    ?assertMatch({error, #{code := port_exited}}, A),
+    B = receive {b, RB} -> RB after 10000 -> ct:fail(b_not_answered) end,
+    Full = fun() -> case libsql:stats(Pool) of
+                        {ok, #{workers := 1, idle := 1, restarts := Round}} -> true;
+                        _ -> false
+                    end
+           end,
+    ?assert(wait_until(Full, 3000)),
+    B.
+
 short_caller(Pool, Parent, Stop, N, Ok, Err, Bad) ->
     receive
         Stop -> Parent ! {short_done, self(), Ok, Err, lists:reverse(Bad)}
@@ -178,6 +217,27 @@ hung_port_times_out(Config) ->
     ?assertNot(lists:member(OsPid, worker_os_pids(Pool))),
     ?assert(wait_reaped(OsPid, 5000)),
     ?assertEqual({ok, [<<"1">>], [{1}]}, libsql:query(Pool, "SELECT 1")).
+
+%% A worker whose request timed out (its cancel not yet answered) goes
+%% back to the pool as clean and, being the most recently used, is the
+%% next one handed out: if its port hangs, the next caller waits for the
+%% cancel deadline and gets port_exited although a healthy worker is idle.
+hung_worker_not_handed_out(Config) ->
+    Pool = hang2_pool,
+    {ok, _} = libsql:start_pool(Pool, #{path => db_path(Config, "hang2.db"), size => 2}),
+    Self = self(),
+    spawn_link(fun() -> Self ! {hung, libsql:query(Pool, ?SLOW_SQL, [], #{timeout => 300})} end),
+    {_Worker, OsPid} = busy_worker(Pool, 250),
+    kill_os(OsPid, "-STOP"),
+    ?assertMatch({error, #{code := timeout}},
+                 receive {hung, R} -> R after 5000 -> ct:fail(hung_caller_not_answered) end),
+    T0 = erlang:monotonic_time(millisecond),
+    Next = libsql:query(Pool, "SELECT 1"),
+    Took = erlang:monotonic_time(millisecond) - T0,
+    ct:pal("SELECT 1 on the pool right after the timeout: ~p after ~b ms", [Next, Took]),
+    ?assertEqual({ok, [<<"1">>], [{1}]}, Next),
+    ?assert(Took < 1000),
+    ?assert(wait_reaped(OsPid, 5000)).
 
 %% ---- 3. no libsql_port left behind ----------------------------------------
 
