@@ -177,8 +177,7 @@ w2(#{tmp := Tmp, w2_rows := N, p1 := P1} = Cfg) ->
                     Path
             end,
     progress("W2 inserts: libsql execute_many", []),
-    Many = measure(w2_many, libsql, fun() ->
-            Rows = rows(N),
+    Many = measure(w2_many, libsql, fun() -> rows(N) end, fun(Rows) ->
             rate_rounds(Cfg, N, fun() ->
                 Path = Fresh("w2_many.db"),
                 {ok, C} = libsql:open(#{path => Path}),
@@ -192,8 +191,7 @@ w2(#{tmp := Tmp, w2_rows := N, p1 := P1} = Cfg) ->
             end)
         end),
     progress("W2 inserts: libsql one execute per row", []),
-    Row = measure(w2_row, libsql, fun() ->
-            Rows = rows(N),
+    Row = measure(w2_row, libsql, fun() -> rows(N) end, fun(Rows) ->
             rate_rounds(Cfg, N, fun() ->
                 Path = Fresh("w2_row.db"),
                 {ok, C} = libsql:open(#{path => Path}),
@@ -219,8 +217,9 @@ w2(#{tmp := Tmp, w2_rows := N, p1 := P1} = Cfg) ->
             false -> {unavailable, unavailable};
             true ->
                 progress("W2 inserts: p1_sqlite3 write_many, ~b rows a call", [?P1_BATCH]),
-                PM = measure(w2_many, p1, fun() ->
-                        Batches = batches([[{id, I}, {name, Nm}, {v, V}] || [I, Nm, V] <- rows(N)]),
+                PM = measure(w2_many, p1,
+                    fun() -> batches([[{id, I}, {name, Nm}, {v, V}] || [I, Nm, V] <- rows(N)]) end,
+                    fun(Batches) ->
                         rate_rounds(Cfg, N, fun() ->
                             Db = p1_open(bench_p1_w2, Fresh("w2_p1_many.db")),
                             ok = sqlite3:sql_exec(Db, ?CREATE),
@@ -237,8 +236,7 @@ w2(#{tmp := Tmp, w2_rows := N, p1 := P1} = Cfg) ->
                         end)
                     end),
                 progress("W2 inserts: p1_sqlite3 one sql_exec per row", []),
-                PR = measure(w2_row, p1, fun() ->
-                        Rows = rows(N),
+                PR = measure(w2_row, p1, fun() -> rows(N) end, fun(Rows) ->
                         rate_rounds(Cfg, N, fun() ->
                             Db = p1_open(bench_p1_w2, Fresh("w2_p1_row.db")),
                             ok = sqlite3:sql_exec(Db, ?CREATE),
@@ -537,9 +535,26 @@ int(Key, Cfg) -> integer_to_list(maps:get(Key, Cfg)).
 %% with it) while erlang:system_monitor reports every scheduling slot over
 %% ?STALL_MS ms. Gives #{value := Fun's result | {error, Why}, stall := ms}.
 measure(Workload, Contender, Fun) ->
-    Collector = spawn(fun() -> stall_collect(0, 0) end),
-    _ = erlang:system_monitor(Collector, [{long_schedule, ?STALL_MS}]),
-    {Pid, Mon} = spawn_monitor(fun() -> exit({result, Fun()}) end),
+    measure(Workload, Contender, fun() -> none end, fun(none) -> Fun() end).
+
+%% Prepare() (building the input data) runs in that process before the
+%% stall monitor starts; Fun(Prepared) is measured.
+measure(Workload, Contender, Prepare, Fun) ->
+    Parent = self(),
+    {Pid, Mon} = spawn_monitor(fun() ->
+                                       Input = Prepare(),
+                                       Parent ! {prepared, self()},
+                                       receive go -> ok end,
+                                       exit({result, Fun(Input)})
+                               end),
+    Collector = spawn(fun() -> stall_collect(0, 0, "") end),
+    receive
+        {prepared, Pid} ->
+            _ = erlang:system_monitor(Collector, [{long_schedule, ?STALL_MS}]),
+            Pid ! go;
+        {'DOWN', Mon, process, Pid, _} = Down ->
+            self() ! Down       % seen below
+    end,
     Value = receive
                 {'DOWN', Mon, process, Pid, {result, R}} -> R;
                 {'DOWN', Mon, process, Pid, Why} ->
@@ -548,15 +563,41 @@ measure(Workload, Contender, Fun) ->
             end,
     _ = erlang:system_monitor(undefined),
     Collector ! {stop, self()},
-    {Stall, Count} = receive {stall, Collector, S, C} -> {S, C} after 5000 -> {0, 0} end,
-    #{value => Value, stall => Stall, stalls => Count}.
+    {Stall, Count, Where} = receive {stall, Collector, S, C, W} -> {S, C, W}
+                            after 5000 -> {0, 0, ""}
+                            end,
+    #{value => Value, stall => Stall, stalls => Count, stall_where => Where}.
 
-stall_collect(Max, Count) ->
+%% The longest slot, how many there were, and where the longest one ran.
+stall_collect(Max, Count, Where) ->
     receive
-        {monitor, _Who, long_schedule, Info} ->
-            stall_collect(max(Max, proplists:get_value(timeout, Info, 0)), Count + 1);
+        {monitor, Who, long_schedule, Info} ->
+            case proplists:get_value(timeout, Info, 0) of
+                T when T > Max -> stall_collect(T, Count + 1, stall_where(Who, Info));
+                _ -> stall_collect(Max, Count + 1, Where)
+            end;
         {stop, From} ->
-            From ! {stall, self(), Max, Count}
+            From ! {stall, self(), Max, Count, Where}
+    end.
+
+stall_where(Port, Info) when is_port(Port) ->
+    Name = case erlang:port_info(Port, name) of
+               {name, N} -> hd(string:lexemes(N, " "));
+               undefined -> "?"
+           end,
+    fmt("port ~ts, ~0tp", [filename:basename(Name), proplists:get_value(out, Info)]);
+stall_where(Pid, Info) ->
+    Who = case catch process_info(Pid, registered_name) of
+              {registered_name, Name} -> fmt("~ts", [Name]);
+              _ ->
+                  case catch proc_lib:translate_initial_call(Pid) of
+                      {M, F, A} -> fmt("~ts:~ts/~b", [M, F, A]);
+                      _ -> "?"
+                  end
+          end,
+    case proplists:get_value(out, Info) of
+        undefined -> fmt("process ~ts", [Who]);
+        Out -> fmt("process ~ts, in ~0tp", [Who, Out])
     end.
 
 seconds(Native) ->
@@ -714,11 +755,12 @@ memory_lines(Results) ->
                        _ -> "n/a"
                    end
            end,
-    Stalls = [fmt("~s ~s ~s", [W, C, stall_text(maps:get({Key, Cc}, Results, unavailable))])
-              || {Key, W} <- [{w1, "W1"}, {w2_many, "W2-batched"}, {w2_row, "W2-per-row"},
-                              {w3, "W3"}, {w4_pool, "W4-pool"}, {w4_direct, "W4-direct"}],
-                 {Cc, C} <- [{libsql, "libsql"}, {p1, "p1_sqlite3"}],
-                 maps:is_key({Key, Cc}, Results)],
+    Stalls = [fmt("  ~-11s ~s~n",
+                  [W, lists:join("; ", [[C, " ", stall_text(maps:get({Key, Cc}, Results, unavailable))]
+                                        || {Cc, C} <- [{libsql, "libsql"}, {p1, "p1_sqlite3"}],
+                                           maps:is_key({Key, Cc}, Results)])])
+              || {Key, W} <- [{w1, "W1"}, {w2_many, "W2 batched"}, {w2_row, "W2 per row"},
+                              {w3, "W3"}, {w4_pool, "W4 pool"}, {w4_direct, "W4 direct"}]],
     RssAfter = case lookup(Results, {w3, libsql, rss_after}) of
                    V when is_number(V) -> fmt("~.1f MB", [V / ?MB]);
                    _ -> "n/a"
@@ -731,11 +773,13 @@ memory_lines(Results) ->
          "libsql ~s; p1_sqlite3 ~s~n", [Beam(libsql), Beam(p1)]),
      fmt("libsql port RSS during W3: peak (VmHWM) ~s, at the end (VmRSS) ~s~n",
          [RssPeak, RssAfter]),
-     fmt("longest scheduler stall (long_schedule >= ~b ms; 0 = none): ~s~n",
-         [?STALL_MS, lists:join(", ", Stalls)])].
+     fmt("longest scheduler stall (erlang:system_monitor long_schedule, slots >= ~b ms; "
+         "0 = none):~n", [?STALL_MS]),
+     Stalls].
 
 stall_text(#{stall := 0}) -> "0";
-stall_text(#{stall := S, stalls := N}) -> fmt("~b ms (~b slots)", [S, N]);
+stall_text(#{stall := S, stalls := N, stall_where := W}) ->
+    fmt("~b ms (~b slot~s; longest: ~ts)", [S, N, case N of 1 -> ""; _ -> "s" end, W]);
 stall_text(_) -> "n/a".
 
 k(N) when N >= 1000000, N rem 1000000 =:= 0 -> fmt("~bM", [N div 1000000]);

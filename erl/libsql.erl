@@ -942,13 +942,27 @@ with_db(Db, Opts, Fun) ->
         {pool, Pool} ->
             case libsql_pool:checkout(Pool, checkout_timeout(Db, Opts)) of
                 {ok, Conn} ->
-                    try Fun(Conn)
-                    after libsql_pool:checkin(Pool, Conn, true)
+                    try Fun(Conn) of
+                        Result ->
+                            libsql_pool:checkin(Pool, Conn, healthy(Result)),
+                            Result
+                    catch
+                        Class:Reason:Stack ->
+                            libsql_pool:checkin(Pool, Conn, false),
+                            erlang:raise(Class, Reason, Stack)
                     end;
                 {error, _} = E -> E
             end;
         {error, _} = E -> E
     end.
+
+%% Whether a worker can go straight back to the pool after this result.
+%% After a dead port or a timeout (whose cancel may still be pending) it
+%% must not: the pool resets it first, and a worker that cannot answer
+%% the reset is never handed out again.
+healthy({error, #{code := Code}}) when Code =:= port_exited; Code =:= closed;
+                                       Code =:= timeout -> false;
+healthy(_) -> true.
 
 %% Commands that only make sense on one connection across calls (BEGIN,
 %% COMMIT, savepoints, interrupt, reset): a pool must be pinned first.

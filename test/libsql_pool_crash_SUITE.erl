@@ -114,7 +114,6 @@ kill_worker_mid_query(Config) ->
     ct:pal("parallel short queries: ~b correct, ~b errors; first errors ~p",
            [Oks, Errs, lists:sublist(Bad, 5)]),
     ?assert(Oks > 0),
-    ?assertEqual({0, []}, {Errs, lists:sublist(Bad, 5)}),
     ?assert(Recovery =< 1000),
     Quiet = fun() -> case libsql:stats(Pool) of
                          {ok, #{workers := 4, idle := 4, busy := 0, restarts := 1}} -> true;
@@ -129,7 +128,10 @@ kill_worker_mid_query(Config) ->
     ?assertEqual(OsPidsBefore -- [OsPid],
                  [P || P <- OsPidsBefore, lists:member(P, OsPidsAfter)]),
     ?assertEqual({ok, [<<"v">>], [{<<"v7">>}]},
-                 libsql:query(Pool, "SELECT v FROM t WHERE id = ?", [7])).
+                 libsql:query(Pool, "SELECT v FROM t WHERE id = ?", [7])),
+    %% Last, so that a failure here says the rest held: the other callers
+    %% were unaffected (see dead_worker_not_handed_out for this failure).
+    ?assertEqual({0, []}, {Errs, lists:sublist(Bad, 5)}).
 
 %% Focused on the failure kill_worker_mid_query can show: a caller waiting
 %% for a worker while the worker being used dies. Pool of 1: A runs a long
@@ -391,6 +393,7 @@ sample_ports(Parent, Seen) ->
 
 mixed_load(Config) ->
     Seconds = load_seconds(),
+    ct:timetrap({seconds, Seconds + 180}),
     %% Warm-up before the RSS reference sample, and the sampling period:
     %% 10 s and 5 s for the full run, scaled down for short runs.
     WarmUp = min(10, max(1, Seconds div 3)),
@@ -530,6 +533,8 @@ rss_loop(Pool, Start, Deadline, Period, Parent, Acc) ->
     Acc1 = [Sample | Acc],
     Next = Start + (length(Acc1)) * Period,
     case Next > Deadline of
+        true when Now >= Deadline ->
+            Parent ! {rss, self(), lists:reverse(Acc1)};
         true ->
             %% A last sample at the end of the run.
             timer:sleep(max(0, Deadline - erlang:monotonic_time(millisecond))),
