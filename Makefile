@@ -111,7 +111,12 @@ $(BENCH_DIR)/libsql_bench.beam: bench/libsql_bench.erl
 	erlc +warnings_as_errors -o $(BENCH_DIR) $<
 
 bench:
-	@dpkg-query -W -f='$${Status}' erlang-p1-sqlite3 2>/dev/null | grep -q 'install ok installed' || { 	  echo "installing: erlang-p1-sqlite3"; 	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq erlang-p1-sqlite3; }
+	@dpkg-query -W -f='$${Status}' erlang-p1-sqlite3 2>/dev/null | grep -q 'install ok installed' || { \
+	  echo "installing: erlang-p1-sqlite3"; \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq erlang-p1-sqlite3; }
 	$(MAKE) all
 	$(MAKE) $(BENCH_DIR)/floor $(BENCH_DIR)/echo_port $(BENCH_DIR)/libsql_bench.beam
-	P1=$$(ls -d /usr/lib/erlang/lib/p1_sqlite3-*/ebin 2>/dev/null | tail -1); 	erl -noshell +pc unicode -pa _build/default/lib/libsql/ebin -pa $(BENCH_DIR) $${P1:+-pa $$P1} 	  -eval 'libsql_bench:main()' -s init stop
+	P1=$$(ls -d /usr/lib/erlang/lib/p1_sqlite3-*/ebin 2>/dev/null | tail -1); \
+	erl -noshell -pa _build/default/lib/libsql/ebin -pa $(BENCH_DIR) $${P1:+-pa $$P1} \
+	  -eval 'libsql_bench:main()' -s init stop

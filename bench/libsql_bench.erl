@@ -106,55 +106,156 @@ setup(#{small := Small, big := Big, small_rows := SmallRows, big_rows := BigRows
 rows(N) ->
     [[Id, <<"name-", (integer_to_binary(Id))/binary>>, Id / 7] || Id <- lists:seq(1, N)].
 
+%% ---- running contenders, round by round ------------------------------------------
+%%
+%% Every workload runs its contenders interleaved: round 1 of each, then
+%% round 2 of each, and so on (the order rotating), so that a burst of other
+%% work on the machine hits every contender alike and the ratios hold.
+%% A contender is #{key, init, round, stop, aggregate}: an agent process
+%% runs Init() (not timed; connections opened there belong to it), then
+%% Round(State) once per round, then Stop(State); Aggregate([RoundValue])
+%% gives the reported value. erlang:system_monitor reports every
+%% scheduling slot of ?STALL_MS ms or more while a round runs.
+
+run_workload(Name, Rounds, Specs0) ->
+    Specs = [S || S <- Specs0, S =/= skip],
+    Agents = [{S, start_agent(S)} || S <- Specs],
+    Runs = lists:foldl(
+             fun(R, Acc) ->
+                     progress("~s round ~b/~b", [Name, R, Rounds]),
+                     N = length(Agents),
+                     Rot = (R - 1) rem max(1, N),
+                     {A, B} = lists:split(Rot, Agents),
+                     lists:foldl(fun({#{key := Key}, Agent}, Acc1) ->
+                                         Acc1#{Key => [run_round(Key, Agent) | maps:get(Key, Acc1, [])]}
+                                 end, Acc, B ++ A)
+             end, #{}, lists:seq(1, Rounds)),
+    _ = [stop_agent(Agent) || {_, Agent} <- Agents],
+    maps:from_list([{Key, summarize(Key, Agg, lists:reverse(maps:get(Key, Runs, [])))}
+                    || #{key := Key, aggregate := Agg} <- Specs]).
+
+%% Collapse the rounds of one contender: the value, or the first failure,
+%% and the longest stall over all its rounds.
+summarize(Key, Agg, Rounds) ->
+    Stall = lists:foldl(fun(#{stall := S} = R, #{stall := M} = Acc) ->
+                                Count = maps:get(stalls, Acc) + maps:get(stalls, R),
+                                case S > M of
+                                    true -> R#{stalls => Count};
+                                    false -> Acc#{stalls => Count}
+                                end
+                        end, #{stall => 0, stalls => 0, stall_where => ""}, Rounds),
+    Value = case [E || #{value := {error, _} = E} <- Rounds] of
+                [] ->
+                    try Agg([V || #{value := V} <- Rounds])
+                    catch C:Why:St ->
+                            progress("~p: summing up its rounds failed: ~0tp:~0tP",
+                                     [Key, C, {Why, St}, 30]),
+                            {error, Why}
+                    end;
+                [E | _] -> E
+            end,
+    maps:put(value, Value, maps:with([stall, stalls, stall_where], Stall)).
+
+start_agent(#{key := Key, init := Init, round := Round} = Spec) ->
+    Stop = maps:get(stop, Spec, fun(_) -> ok end),
+    Parent = self(),
+    {Pid, Mon} = spawn_monitor(fun() -> agent(Parent, Init, Round, Stop) end),
+    receive
+        {ready, Pid} -> {Pid, Mon};
+        {'DOWN', Mon, process, Pid, Why} ->
+            progress("~p: could not start: ~0tP", [Key, Why, 30]),
+            {failed, Why}
+    end.
+
+agent(Parent, Init, Round, Stop) ->
+    State = Init(),
+    Parent ! {ready, self()},
+    agent_loop(Parent, State, Round, Stop).
+
+agent_loop(Parent, State, Round, Stop) ->
+    receive
+        round ->
+            Reply = try {ok, Round(State)}
+                    catch C:Why:St -> {error, {C, Why, St}}
+                    end,
+            Parent ! {round, self(), Reply},
+            agent_loop(Parent, State, Round, Stop);
+        stop ->
+            _ = (catch Stop(State)),
+            exit(normal)
+    end.
+
+run_round(_Key, {failed, Why}) ->
+    #{value => {error, Why}, stall => 0, stalls => 0, stall_where => ""};
+run_round(Key, {Pid, Mon}) ->
+    Collector = spawn(fun() -> stall_collect(0, 0, "") end),
+    _ = erlang:system_monitor(Collector, [{long_schedule, ?STALL_MS}]),
+    Pid ! round,
+    Value = receive
+                {round, Pid, {ok, V}} -> V;
+                {round, Pid, {error, Why}} ->
+                    progress("~p failed: ~0tP", [Key, Why, 30]),
+                    {error, Why};
+                {'DOWN', Mon, process, Pid, Why} ->
+                    progress("~p died: ~0tP", [Key, Why, 30]),
+                    self() ! {'DOWN', Mon, process, Pid, Why},   % later rounds fail too
+                    {error, Why}
+            end,
+    _ = erlang:system_monitor(undefined),
+    Collector ! {stop, self()},
+    {Stall, Count, Where} = receive {stall, Collector, S, C, W} -> {S, C, W}
+                            after 5000 -> {0, 0, ""}
+                            end,
+    #{value => Value, stall => Stall, stalls => Count, stall_where => Where}.
+
+stop_agent({failed, _}) -> ok;
+stop_agent({Pid, Mon}) ->
+    Pid ! stop,
+    receive {'DOWN', Mon, process, Pid, _} -> ok
+    after ?LONG -> exit(Pid, kill)
+    end.
+
+%% A contender that runs only when p1_sqlite3 is installed.
+p1(true, Spec) -> Spec;
+p1(false, _Spec) -> skip.
+
 %% ---- W1: point selects by primary key, one process ---------------------------
 
-w1(#{small := Path, p1 := P1} = Cfg) ->
-    progress("W1 point selects: libsql", []),
-    L = measure(w1, libsql, fun() ->
-            {ok, C} = libsql:open(#{path => Path}),
-            R = latency_rounds(Cfg, fun(Id) ->
-                    {ok, _, [{Id, _, _}]} = libsql:query(C, ?SELECT, [Id])
-                end),
-            ok = libsql:close(C),
-            R
-        end),
-    progress("W1 point selects: C floor", []),
-    F = measure(w1, floor, fun() ->
-            Lines = floor(Cfg, ["w1", Path, int(w1_calls, Cfg), int(rounds, Cfg)]),
-            Rounds = [{A / 1000, B / 1000} || ["w1", A, B] <- Lines],
-            #{median => median([M || {M, _} <- Rounds]),
-              p99 => median([P || {_, P} <- Rounds])}
-        end),
-    progress("W1 point selects: echo port", []),
-    E = measure(w1, echo, fun() ->
-            Port = echo_open(Cfg),
-            R = latency_rounds(Cfg, fun(Id) -> echo_call(Port, Id) end),
-            true = port_close(Port),
-            R
-        end),
-    P = when_p1(P1, fun() ->
-            progress("W1 point selects: p1_sqlite3", []),
-            measure(w1, p1, fun() ->
-                Db = p1_open(bench_p1_w1, Path),
-                R = latency_rounds(Cfg, fun(Id) ->
-                        [{columns, _}, {rows, [{Id, _, _}]}] =
-                            sqlite3:sql_exec(Db, ?SELECT, [Id])
-                    end),
-                p1_close(Db),
-                R
-            end)
-        end),
-    #{{w1, libsql} => L, {w1, floor} => F, {w1, echo} => E, {w1, p1} => P}.
+w1(#{small := Path, p1 := P1, rounds := Rounds, w1_calls := N} = Cfg) ->
+    Lat = fun(Vals) -> #{median => median([M || {M, _} <- Vals]),
+                         p99 => median([P || {_, P} <- Vals])}
+          end,
+    Specs =
+        [#{key => {w1, libsql},
+           init => fun() -> {ok, C} = libsql:open(#{path => Path}), C end,
+           round => fun(C) -> latency_round(Cfg, fun(Id) ->
+                                      {ok, _, [{Id, _, _}]} = libsql:query(C, ?SELECT, [Id])
+                                  end)
+                    end,
+           stop => fun libsql:close/1, aggregate => Lat},
+         #{key => {w1, floor}, init => fun() -> none end,
+           round => fun(_) ->
+                            [{A, B}] = [{A / 1000, B / 1000} || ["w1", A, B] <-
+                                            floor(Cfg, ["w1", Path, integer_to_list(N), "1"])],
+                            {A, B}
+                    end,
+           aggregate => Lat},
+         #{key => {w1, echo}, init => fun() -> echo_open(Cfg) end,
+           round => fun(Port) -> latency_round(Cfg, fun(Id) -> echo_call(Port, Id) end) end,
+           stop => fun erlang:port_close/1, aggregate => Lat},
+         p1(P1, #{key => {w1, p1}, init => fun() -> p1_open(bench_p1_w1, Path) end,
+                  round => fun(Db) -> latency_round(Cfg, fun(Id) ->
+                                      [{columns, _}, {rows, [{Id, _, _}]}] =
+                                          sqlite3:sql_exec(Db, ?SELECT, [Id])
+                                  end)
+                           end,
+                  stop => fun p1_close/1, aggregate => Lat})],
+    run_workload("W1 point selects", Rounds, Specs).
 
-%% Rounds of W1 calls with random ids; per round the median and p99 of
-%% the per-call latency; over rounds the median of each (µs).
-latency_rounds(#{w1_calls := N, rounds := Rounds, small_rows := Rows}, Call) ->
-    rand:seed(exsss, {1, 2, 3}),
-    _ = [Call(rand:uniform(Rows)) || _ <- lists:seq(1, 1000)],     % warm up
-    Per = [latency_round(Call, N, Rows) || _ <- lists:seq(1, Rounds)],
-    #{median => median([M || {M, _} <- Per]), p99 => median([P || {_, P} <- Per])}.
-
-latency_round(Call, N, Rows) ->
+%% One round of W1 calls with random ids (after 1000 untimed ones): the
+%% median and p99 of the per-call latency, µs.
+latency_round(#{w1_calls := N, small_rows := Rows}, Call) ->
+    _ = [Call(rand:uniform(Rows)) || _ <- lists:seq(1, 1000)],
     Samples = latency_loop(Call, N, Rows, []),
     Sorted = list_to_tuple(lists:sort(Samples)),
     Us = fun(Native) -> erlang:convert_time_unit(Native, native, nanosecond) / 1000 end,
@@ -170,94 +271,91 @@ latency_loop(Call, K, Rows, Acc) ->
 
 %% ---- W2: insert rows in one transaction ----------------------------------------
 
-w2(#{tmp := Tmp, w2_rows := N, p1 := P1} = Cfg) ->
+w2(#{tmp := Tmp, w2_rows := N, p1 := P1, rounds := Rounds} = Cfg) ->
     Fresh = fun(Name) ->
                     Path = filename:join(Tmp, Name),
                     rm_db(Path),
                     Path
             end,
-    progress("W2 inserts: libsql execute_many", []),
-    Many = measure(w2_many, libsql, fun() -> rows(N) end, fun(Rows) ->
-            rate_rounds(Cfg, N, fun() ->
-                Path = Fresh("w2_many.db"),
-                {ok, C} = libsql:open(#{path => Path}),
-                {ok, _} = libsql:execute(C, ?CREATE),
-                T = timed(fun() ->
-                        {ok, #{changes := N}} =
-                            libsql:execute_many(C, ?INSERT, Rows, #{timeout => ?LONG})
-                    end),
-                ok = libsql:close(C),
-                T
-            end)
-        end),
-    progress("W2 inserts: libsql one execute per row", []),
-    Row = measure(w2_row, libsql, fun() -> rows(N) end, fun(Rows) ->
-            rate_rounds(Cfg, N, fun() ->
-                Path = Fresh("w2_row.db"),
-                {ok, C} = libsql:open(#{path => Path}),
-                {ok, _} = libsql:execute(C, ?CREATE),
-                T = timed(fun() ->
-                        {ok, ok} = libsql:transaction(C, fun(Tx) ->
-                            lists:foreach(fun(Params) ->
-                                    {ok, #{changes := 1}} = libsql:execute(Tx, ?INSERT, Params)
-                                end, Rows)
-                            end)
-                    end),
-                ok = libsql:close(C),
-                T
-            end)
-        end),
-    progress("W2 inserts: C floor", []),
-    F = measure(w2, floor, fun() ->
-            Lines = floor(Cfg, ["w2", Fresh("w2_floor.db"), int(w2_rows, Cfg), int(rounds, Cfg)]),
-            median([R || ["w2", R] <- Lines])
-        end),
-    {PMany, PRow} =
-        case P1 of
-            false -> {unavailable, unavailable};
-            true ->
-                progress("W2 inserts: p1_sqlite3 write_many, ~b rows a call", [?P1_BATCH]),
-                PM = measure(w2_many, p1,
-                    fun() -> batches([[{id, I}, {name, Nm}, {v, V}] || [I, Nm, V] <- rows(N)]) end,
-                    fun(Batches) ->
-                        rate_rounds(Cfg, N, fun() ->
-                            Db = p1_open(bench_p1_w2, Fresh("w2_p1_many.db")),
-                            ok = sqlite3:sql_exec(Db, ?CREATE),
+    Rate = fun(Micros) -> N * 1.0e6 / max(1, Micros) end,
+    Med = fun median/1,
+    Specs =
+        [#{key => {w2_many, libsql}, init => fun() -> rows(N) end,
+           round => fun(Rows) ->
+                            {ok, C} = libsql:open(#{path => Fresh("w2_many.db")}),
+                            {ok, _} = libsql:execute(C, ?CREATE),
                             T = timed(fun() ->
-                                    ok = sqlite3:sql_exec(Db, "BEGIN"),
-                                    N = lists:sum(
-                                          [length([x || {rowid, _} <-
-                                                            sqlite3:write_many_timeout(Db, t, B, ?LONG)])
-                                           || B <- Batches]),
-                                    ok = sqlite3:sql_exec(Db, "COMMIT")
+                                    {ok, #{changes := N}} =
+                                        libsql:execute_many(C, ?INSERT, Rows, #{timeout => ?LONG})
                                 end),
-                            p1_close(Db),
-                            T
-                        end)
-                    end),
-                progress("W2 inserts: p1_sqlite3 one sql_exec per row", []),
-                PR = measure(w2_row, p1, fun() -> rows(N) end, fun(Rows) ->
-                        rate_rounds(Cfg, N, fun() ->
-                            Db = p1_open(bench_p1_w2, Fresh("w2_p1_row.db")),
-                            ok = sqlite3:sql_exec(Db, ?CREATE),
+                            ok = libsql:close(C),
+                            Rate(T)
+                    end,
+           aggregate => Med},
+         #{key => {w2_row, libsql}, init => fun() -> rows(N) end,
+           round => fun(Rows) ->
+                            {ok, C} = libsql:open(#{path => Fresh("w2_row.db")}),
+                            {ok, _} = libsql:execute(C, ?CREATE),
                             T = timed(fun() ->
-                                    ok = sqlite3:sql_exec(Db, "BEGIN"),
-                                    lists:foreach(fun(Params) ->
-                                            {rowid, _} = sqlite3:sql_exec(Db, ?INSERT, Params)
-                                        end, Rows),
-                                    ok = sqlite3:sql_exec(Db, "COMMIT")
+                                    {ok, ok} = libsql:transaction(C, fun(Tx) ->
+                                        lists:foreach(fun(Params) ->
+                                                {ok, #{changes := 1}} =
+                                                    libsql:execute(Tx, ?INSERT, Params)
+                                            end, Rows)
+                                        end)
                                 end),
-                            p1_close(Db),
-                            T
-                        end)
-                    end),
-                {PM, PR}
-        end,
+                            ok = libsql:close(C),
+                            Rate(T)
+                    end,
+           aggregate => Med},
+         #{key => {w2, floor}, init => fun() -> none end,
+           round => fun(_) ->
+                            [R] = [R || ["w2", R] <- floor(Cfg, ["w2", Fresh("w2_floor.db"),
+                                                               integer_to_list(N), "1"])],
+                            R
+                    end,
+           aggregate => Med},
+         p1(P1, #{key => {w2_many, p1},
+                  init => fun() ->
+                                  batches([[{id, I}, {name, Nm}, {v, V}] || [I, Nm, V] <- rows(N)])
+                          end,
+                  round => fun(Batches) ->
+                                   Db = p1_open(bench_p1_w2_many, Fresh("w2_p1_many.db")),
+                                   ok = sqlite3:sql_exec(Db, ?CREATE),
+                                   T = timed(fun() ->
+                                           ok = sqlite3:sql_exec(Db, "BEGIN"),
+                                           N = lists:sum(
+                                                 [length([x || {rowid, _} <-
+                                                                   sqlite3:write_many_timeout(
+                                                                     Db, t, B, ?LONG)])
+                                                  || B <- Batches]),
+                                           ok = sqlite3:sql_exec(Db, "COMMIT")
+                                       end),
+                                   p1_close(Db),
+                                   Rate(T)
+                           end,
+                  aggregate => Med}),
+         p1(P1, #{key => {w2_row, p1}, init => fun() -> rows(N) end,
+                  round => fun(Rows) ->
+                                   Db = p1_open(bench_p1_w2_row, Fresh("w2_p1_row.db")),
+                                   ok = sqlite3:sql_exec(Db, ?CREATE),
+                                   T = timed(fun() ->
+                                           ok = sqlite3:sql_exec(Db, "BEGIN"),
+                                           lists:foreach(fun(Params) ->
+                                                   {rowid, _} = sqlite3:sql_exec(Db, ?INSERT, Params)
+                                               end, Rows),
+                                           ok = sqlite3:sql_exec(Db, "COMMIT")
+                                       end),
+                                   p1_close(Db),
+                                   Rate(T)
+                           end,
+                  aggregate => Med})],
+    Res = run_workload(fmt("W2 insert ~b rows", [N]), Rounds, Specs),
     _ = [rm_db(filename:join(Tmp, Nm)) || Nm <- ["w2_many.db", "w2_row.db", "w2_floor.db",
                                                  "w2_p1_many.db", "w2_p1_row.db"]],
-    #{{w2_many, libsql} => Many, {w2_row, libsql} => Row,
-      {w2_many, floor} => F, {w2_row, floor} => F,
-      {w2_many, p1} => PMany, {w2_row, p1} => PRow}.
+    Floor = maps:get({w2, floor}, Res),
+    maps:merge(maps:remove({w2, floor}, Res),
+               #{{w2_many, floor} => Floor, {w2_row, floor} => Floor}).
 
 %% p1_sqlite3's write_many runs one SQL script whose cost grows faster than
 %% its length (1000 rows: 21 ms, 8000 rows: 10 s here), so it gets the rows
@@ -267,10 +365,6 @@ batches(L) when length(L) =< ?P1_BATCH -> [L];
 batches(L) ->
     {B, Rest} = lists:split(?P1_BATCH, L),
     [B | batches(Rest)].
-
-%% Rows per second over rounds: the median. Round() returns µs.
-rate_rounds(#{rounds := Rounds}, N, Round) ->
-    median([N * 1.0e6 / max(1, Round()) || _ <- lists:seq(1, Rounds)]).
 
 timed(Fun) ->
     {T, _} = timer:tc(Fun),
@@ -286,31 +380,34 @@ rm_db(Path) ->
 %% ---- W3: read every row of the big table ------------------------------------------
 
 w3(#{big := Path, w3_rounds := Rounds, big_rows := N, p1 := P1} = Cfg) ->
-    progress("W3 read ~b rows: libsql fold (chunk 1000)", [N]),
-    L = measure(w3, libsql, fun() ->
-            Per = [w3_libsql_round(Path, N) || _ <- lists:seq(1, Rounds)],
-            #{rate => median([R || #{rate := R} <- Per]),
-              heap => lists:max([H || #{heap := H} <- Per]),
-              rss => lists:max([S || #{rss := S} <- Per]),
-              rss_after => lists:max([S || #{rss_after := S} <- Per]),
-              beam => beam_summary([B || #{beam := B} <- Per])}
-        end),
-    progress("W3 read ~b rows: C floor", [N]),
-    F = measure(w3, floor, fun() ->
-            Lines = floor(Cfg, ["w3", Path, int(w3_rounds, Cfg)]),
-            #{rate => median([R || ["w3", R, _] <- Lines]),
-              rss => hd([Kb * 1024 || ["rss", Kb] <- Lines])}
-        end),
-    P = when_p1(P1, fun() ->
-            progress("W3 read ~b rows: p1_sqlite3 sql_exec (all rows at once)", [N]),
-            measure(w3, p1, fun() ->
-                Per = [w3_p1_round(Path, N) || _ <- lists:seq(1, Rounds)],
-                #{rate => median([R || #{rate := R} <- Per]),
-                  heap => lists:max([H || #{heap := H} <- Per]),
-                  beam => beam_summary([B || #{beam := B} <- Per])}
-            end)
-        end),
-    #{{w3, libsql} => L, {w3, floor} => F, {w3, p1} => P}.
+    Specs =
+        [#{key => {w3, libsql}, init => fun() -> none end,
+           round => fun(_) -> w3_libsql_round(Path, N) end,
+           aggregate => fun(Per) ->
+                                #{rate => median([R || #{rate := R} <- Per]),
+                                  heap => lists:max([H || #{heap := H} <- Per]),
+                                  rss => lists:max([S || #{rss := S} <- Per]),
+                                  rss_after => lists:max([S || #{rss_after := S} <- Per]),
+                                  beam => beam_summary([B || #{beam := B} <- Per])}
+                        end},
+         #{key => {w3, floor}, init => fun() -> none end,
+           round => fun(_) ->
+                            Lines = floor(Cfg, ["w3", Path, "1"]),
+                            #{rate => hd([R || ["w3", R, _] <- Lines]),
+                              rss => hd([Kb * 1024 || ["rss", Kb] <- Lines])}
+                    end,
+           aggregate => fun(Per) ->
+                                #{rate => median([R || #{rate := R} <- Per]),
+                                  rss => lists:max([S || #{rss := S} <- Per])}
+                        end},
+         p1(P1, #{key => {w3, p1}, init => fun() -> none end,
+                  round => fun(_) -> w3_p1_round(Path, N) end,
+                  aggregate => fun(Per) ->
+                                       #{rate => median([R || #{rate := R} <- Per]),
+                                         heap => lists:max([H || #{heap := H} <- Per]),
+                                         beam => beam_summary([B || #{beam := B} <- Per])}
+                               end})],
+    run_workload(fmt("W3 read ~b rows", [N]), Rounds, Specs).
 
 %% One round on a fresh connection, so the port's peak RSS (VmHWM) is this
 %% round's. Caller heap growth: process_info(self(), memory) sampled every
@@ -394,82 +491,80 @@ proc_status(OsPid) ->
 
 %% ---- W4: two processes doing W1 at once ------------------------------------------
 
-w4(#{small := Path, p1 := P1} = Cfg) ->
-    progress("W4 two processes: libsql pool of 2", []),
-    Pool = measure(w4_pool, libsql, fun() ->
-            {ok, _} = libsql:start_pool(libsql_bench_pool, #{path => Path, size => 2}),
-            try
-                pair_rounds(Cfg, fun(_) -> libsql_bench_pool end,
-                            fun(Db, Id) -> {ok, _, [{Id, _, _}]} = libsql:query(Db, ?SELECT, [Id]) end,
-                            fun(_) -> ok end)
-            after
-                libsql:stop_pool(libsql_bench_pool)
-            end
-        end),
-    progress("W4 two processes: libsql two direct connections", []),
-    Direct = measure(w4_direct, libsql, fun() ->
-            pair_rounds(Cfg, fun(_) -> {ok, C} = libsql:open(#{path => Path}), C end,
-                        fun(C, Id) -> {ok, _, [{Id, _, _}]} = libsql:query(C, ?SELECT, [Id]) end,
-                        fun(C) -> libsql:close(C) end)
-        end),
-    progress("W4 two threads: C floor", []),
-    F = measure(w4, floor, fun() ->
-            Lines = floor(Cfg, ["w4", Path, int(w4_calls, Cfg), int(rounds, Cfg)]),
-            median([R || ["w4", R] <- Lines])
-        end),
-    progress("W4 two processes: echo port, one each", []),
-    E = measure(w4, echo, fun() ->
-            pair_rounds(Cfg, fun(_) -> echo_open(Cfg) end, fun echo_call/2,
-                        fun(Port) -> port_close(Port) end)
-        end),
-    P = when_p1(P1, fun() ->
-            progress("W4 two processes: p1_sqlite3, one each", []),
-            measure(w4, p1, fun() ->
-                pair_rounds(Cfg,
-                            fun(I) -> p1_open(list_to_atom("bench_p1_w4_" ++ integer_to_list(I)),
-                                              Path) end,
-                            fun(Db, Id) ->
-                                    [{columns, _}, {rows, [{Id, _, _}]}] =
-                                        sqlite3:sql_exec(Db, ?SELECT, [Id])
-                            end,
-                            fun p1_close/1)
-            end)
-        end),
-    #{{w4_pool, libsql} => Pool, {w4_direct, libsql} => Direct,
-      {w4_pool, floor} => F, {w4_direct, floor} => F,
-      {w4_pool, echo} => E, {w4_direct, echo} => E,
-      {w4_pool, p1} => P, {w4_direct, p1} => P}.
+w4(#{small := Path, p1 := P1, rounds := Rounds, w4_calls := N} = Cfg) ->
+    Query = fun(Db, Id) -> {ok, _, [{Id, _, _}]} = libsql:query(Db, ?SELECT, [Id]) end,
+    Med = fun median/1,
+    Pair = fun(Key, Setup, Call, Cleanup) ->
+                   #{key => Key,
+                     init => fun() -> pair_start(Cfg, Setup, Call, Cleanup) end,
+                     round => fun(Workers) -> pair_round(Workers, N) end,
+                     stop => fun pair_stop/1, aggregate => Med}
+           end,
+    Specs =
+        [(Pair({w4_pool, libsql}, fun(_) -> libsql_bench_pool end, Query, fun(_) -> ok end))#{
+           init => fun() ->
+                           {ok, _} = libsql:start_pool(libsql_bench_pool,
+                                                       #{path => Path, size => 2}),
+                           pair_start(Cfg, fun(_) -> libsql_bench_pool end, Query,
+                                      fun(_) -> ok end)
+                   end,
+           stop => fun(Workers) ->
+                           pair_stop(Workers),
+                           libsql:stop_pool(libsql_bench_pool)
+                   end},
+         Pair({w4_direct, libsql}, fun(_) -> {ok, C} = libsql:open(#{path => Path}), C end,
+              Query, fun libsql:close/1),
+         #{key => {w4, floor}, init => fun() -> none end,
+           round => fun(_) ->
+                            [R] = [R || ["w4", R] <- floor(Cfg, ["w4", Path, integer_to_list(N), "1"])],
+                            R
+                    end,
+           aggregate => Med},
+         Pair({w4, echo}, fun(_) -> echo_open(Cfg) end, fun echo_call/2,
+              fun erlang:port_close/1),
+         p1(P1, Pair({w4, p1},
+                     fun(I) -> p1_open(list_to_atom("bench_p1_w4_" ++ integer_to_list(I)), Path) end,
+                     fun(Db, Id) ->
+                             [{columns, _}, {rows, [{Id, _, _}]}] = sqlite3:sql_exec(Db, ?SELECT, [Id])
+                     end,
+                     fun p1_close/1))],
+    Res = run_workload("W4 two processes", Rounds, Specs),
+    Others = maps:from_list(
+               lists:append([[{{w4_pool, C}, V}, {{w4_direct, C}, V}]
+                             || {{w4, C}, V} <- maps:to_list(Res)])),
+    maps:merge(maps:filter(fun({W, _}, _) -> W =/= w4 end, Res), Others).
 
-%% Two workers, each Setup(I) then warm up; per round both start together
-%% and make w4_calls calls each; calls/s over the slower finish. Median over
-%% rounds.
-pair_rounds(#{w4_calls := N, rounds := Rounds, small_rows := Rows}, Setup, Call, Cleanup) ->
+%% Two workers, each Setup(I) then 1000 untimed calls; each round both
+%% start together and make N calls each: calls/s until the slower is done.
+pair_start(#{small_rows := Rows}, Setup, Call, Cleanup) ->
     Parent = self(),
-    Workers = [spawn_link(fun() -> pair_worker(Parent, I, Setup, Call, Cleanup, N, Rows) end)
+    Workers = [spawn_link(fun() -> pair_worker(Parent, I, Setup, Call, Cleanup, Rows) end)
                || I <- [1, 2]],
     _ = [receive {ready, W} -> ok end || W <- Workers],
-    Per = [begin
-               T0 = erlang:monotonic_time(),
-               _ = [W ! {go, R} || W <- Workers],
-               _ = [receive {done, W, R} -> ok end || W <- Workers],
-               2 * N / seconds(erlang:monotonic_time() - T0)
-           end || R <- lists:seq(1, Rounds)],
-    _ = [begin W ! stop, receive {stopped, W} -> ok end end || W <- Workers],
-    median(Per).
+    Workers.
 
-pair_worker(Parent, I, Setup, Call, Cleanup, N, Rows) ->
-    rand:seed(exsss, {I, 7, 11}),
+pair_round(Workers, N) ->
+    T0 = erlang:monotonic_time(),
+    _ = [W ! {go, self(), N} || W <- Workers],
+    _ = [receive {done, W} -> ok end || W <- Workers],
+    2 * N / seconds(erlang:monotonic_time() - T0).
+
+pair_stop(Workers) ->
+    _ = [begin W ! stop, receive {stopped, W} -> ok after ?LONG -> ok end end || W <- Workers],
+    ok.
+
+pair_worker(Parent, I, Setup, Call, Cleanup, Rows) ->
     St = Setup(I),
     _ = [Call(St, rand:uniform(Rows)) || _ <- lists:seq(1, 1000)],
     Parent ! {ready, self()},
-    pair_worker_loop(Parent, St, Call, Cleanup, N, Rows).
+    pair_worker_loop(Parent, St, Call, Cleanup, Rows).
 
-pair_worker_loop(Parent, St, Call, Cleanup, N, Rows) ->
+pair_worker_loop(Parent, St, Call, Cleanup, Rows) ->
     receive
-        {go, R} ->
+        {go, From, N} ->
             calls(St, Call, N, Rows),
-            Parent ! {done, self(), R},
-            pair_worker_loop(Parent, St, Call, Cleanup, N, Rows);
+            From ! {done, self()},
+            pair_worker_loop(Parent, St, Call, Cleanup, Rows);
         stop ->
             _ = Cleanup(St),
             Parent ! {stopped, self()}
@@ -483,7 +578,9 @@ calls(St, Call, K, Rows) ->
 %% ---- contenders' plumbing ----------------------------------------------------------
 
 echo_open(#{echo := Exe}) ->
-    open_port({spawn_executable, Exe}, [{packet, 4}, binary, exit_status, use_stdio]).
+    Port = open_port({spawn_executable, Exe}, [{packet, 4}, binary, exit_status, use_stdio]),
+    _ = [echo_call(Port, Id) || Id <- lists:seq(1, 1000)],
+    Port.
 
 %% One round trip of a request shaped like libsql's point select.
 echo_call(Port, Id) ->
@@ -499,9 +596,6 @@ p1_open(Name, Path) ->
 
 p1_close(Db) ->
     ok = sqlite3:close(Db).
-
-when_p1(true, Fun) -> Fun();
-when_p1(false, _Fun) -> unavailable.
 
 %% Run the C floor with Args; its stdout lines split into words, numbers
 %% parsed ("w1 12345 67890" -> ["w1", 12345, 67890]).
@@ -527,46 +621,7 @@ word(W) ->
             try list_to_float(W) catch error:badarg -> W end
     end.
 
-int(Key, Cfg) -> integer_to_list(maps:get(Key, Cfg)).
-
 %% ---- measuring -----------------------------------------------------------------------
-
-%% Run Fun in a fresh process (its own heap; connections owned by it close
-%% with it) while erlang:system_monitor reports every scheduling slot over
-%% ?STALL_MS ms. Gives #{value := Fun's result | {error, Why}, stall := ms}.
-measure(Workload, Contender, Fun) ->
-    measure(Workload, Contender, fun() -> none end, fun(none) -> Fun() end).
-
-%% Prepare() (building the input data) runs in that process before the
-%% stall monitor starts; Fun(Prepared) is measured.
-measure(Workload, Contender, Prepare, Fun) ->
-    Parent = self(),
-    {Pid, Mon} = spawn_monitor(fun() ->
-                                       Input = Prepare(),
-                                       Parent ! {prepared, self()},
-                                       receive go -> ok end,
-                                       exit({result, Fun(Input)})
-                               end),
-    Collector = spawn(fun() -> stall_collect(0, 0, "") end),
-    receive
-        {prepared, Pid} ->
-            _ = erlang:system_monitor(Collector, [{long_schedule, ?STALL_MS}]),
-            Pid ! go;
-        {'DOWN', Mon, process, Pid, _} = Down ->
-            self() ! Down       % seen below
-    end,
-    Value = receive
-                {'DOWN', Mon, process, Pid, {result, R}} -> R;
-                {'DOWN', Mon, process, Pid, Why} ->
-                    progress("~p ~p failed: ~0tP", [Workload, Contender, Why, 30]),
-                    {error, Why}
-            end,
-    _ = erlang:system_monitor(undefined),
-    Collector ! {stop, self()},
-    {Stall, Count, Where} = receive {stall, Collector, S, C, W} -> {S, C, W}
-                            after 5000 -> {0, 0, ""}
-                            end,
-    #{value => Value, stall => Stall, stalls => Count, stall_where => Where}.
 
 %% The longest slot, how many there were, and where the longest one ran.
 stall_collect(Max, Count, Where) ->

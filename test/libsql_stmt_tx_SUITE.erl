@@ -1804,7 +1804,7 @@ mem_t() ->
 
 %% A new database file with table t(id INTEGER PRIMARY KEY).
 file_db(Config, Name) ->
-    Path = filename:join(?config(priv_dir, Config), Name),
+    Path = filename:join(?config(priv_dir, Config), atom_to_list(?MODULE) ++ "_" ++ Name),
     _ = file:delete(Path),
     {ok, C} = libsql:open(#{path => Path}),
     {ok, _} = libsql:execute(C, "CREATE TABLE t(id INTEGER PRIMARY KEY)"),

@@ -1270,7 +1270,8 @@ wal_four_writers(Config) ->
 %% ---- helpers ----------------------------------------------------------------
 
 db_path(Config, Name) ->
-    filename:join(?config(priv_dir, Config), Name).
+    %% rebar3 ct gives all suites one priv_dir: names carry the suite.
+    filename:join(?config(priv_dir, Config), atom_to_list(?MODULE) ++ "_" ++ Name).
 
 rss_kb(OsPid) ->
     {ok, B} = file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/status"),
