@@ -18,7 +18,7 @@
 
 %% Keys for the port program (sent with `open'); their defaults live in the
 %% port (port/commands.c decode_open_opts) and are documented in libsql.
--define(PORT_KEYS, [read_only, create, busy_timeout, cache_size]).
+-define(PORT_KEYS, [read_only, create, busy_timeout, cache_size, max_result_bytes]).
 %% Keys the connection process uses itself.
 -define(CONN_KEYS, [timeout, max_frame, port_executable, cancel_timeout]).
 %% Keys of a pool.
@@ -171,6 +171,8 @@ port_opt(read_only, V) when is_boolean(V) -> {read_only, V};
 port_opt(create, V) when is_boolean(V) -> {create, V};
 port_opt(busy_timeout, V) when is_integer(V), V >= 0, V =< 16#7fffffff -> {busy_timeout, V};
 port_opt(cache_size, V) when is_integer(V), V >= 0, V =< 100000 -> {cache_size, V};
+port_opt(max_result_bytes, V) when is_integer(V), V >= 1024, V =< 16#70000000 ->
+    {max_result_bytes, V};
 port_opt(K, _) ->
     throw({bad_option, iolist_to_binary(io_lib:format("bad value for option ~p", [K]))}).
 

@@ -191,7 +191,7 @@ static int atom_at(const char *buf, int *idx, char *out)
 
 /* Decode the open options: a proper list of {Key, Value} pairs. */
 static int decode_open_opts(const char *buf, int idx, lsq_open_opts *o, long long *cache_size,
-                            lsq_error *err)
+                            long long *max_result, lsq_error *err)
 {
     char key[MAXATOMLEN_UTF8];
     const char *path = NULL;
@@ -204,6 +204,7 @@ static int decode_open_opts(const char *buf, int idx, lsq_open_opts *o, long lon
     o->create = 1;
     o->busy_timeout_ms = 5000;
     *cache_size = LSQ_DEFAULT_CACHE_SIZE;
+    *max_result = LSQ_DEFAULT_MAX_RESULT;
     if (ei_get_type(buf, &idx, &type, &size) != 0 ||
         (type != ERL_LIST_EXT && type != ERL_NIL_EXT) ||
         ei_decode_list_header(buf, &idx, &n) != 0)
@@ -226,6 +227,10 @@ static int decode_open_opts(const char *buf, int idx, lsq_open_opts *o, long lon
         } else if (strcmp(key, "cache_size") == 0) {
             if (term_decode_int(buf, &idx, &v) != 0 || v < 0 || v > 100000) goto bad_value;
             *cache_size = v;
+        } else if (strcmp(key, "max_result_bytes") == 0) {
+            if (term_decode_int(buf, &idx, &v) != 0 || v < 1024 || v > 0x70000000LL)
+                goto bad_value;
+            *max_result = v;
         } else {
             lsq_error_set(err, LSQ_E_BAD_ARGUMENT, "unknown open option %.100s", key);
             return -1;
@@ -262,13 +267,13 @@ static int cmd_open(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     lsq_open_opts o;
     lsq_error err;
     lsq_conn *c = NULL;
-    long long cache_size;
+    long long cache_size, max_result;
     stmt_cache *cache;
 
     if (p->conn != NULL)
         return cmd_reply_errorf(x, r->ref, LSQ_E_MISUSE,
                                 "a connection is already open on this port");
-    if (decode_open_opts(r->buf, r->idx, &o, &cache_size, &err) != 0)
+    if (decode_open_opts(r->buf, r->idx, &o, &cache_size, &max_result, &err) != 0)
         return commands_reply_error(x, r->ref, &err);
     cache = cache_new((size_t)cache_size, be->finalize);
     if (cache == NULL) {
@@ -289,6 +294,7 @@ static int cmd_open(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     p->be = be;
     p->conn = c;
     p->cache = cache;
+    p->max_result = (size_t)max_result;
     (void)pthread_mutex_unlock(&p->conn_lock);
     if (term_reply_begin(x, r->ref, "ok") != 0 || ei_x_encode_map_header(x, 1) != 0 ||
         ei_x_encode_atom(x, "mode") != 0 || ei_x_encode_atom(x, p->be->mode) != 0)

@@ -12,6 +12,9 @@
 #include "term.h"
 
 #define LSQ_DEFAULT_CACHE_SIZE 100
+/* Largest reply a query may build (max_result_bytes); also keeps ei_x's
+ * int index far from overflow. */
+#define LSQ_DEFAULT_MAX_RESULT (512u * 1024u * 1024u)
 
 /* Counters reported by the `stats` command. */
 typedef struct port_counters {
@@ -29,6 +32,7 @@ typedef struct lsq_port {
     stmt_cache *cache;           /* statements by SQL; NULL when closed */
     handles h;                   /* prepared statements and cursors by id */
     port_counters n;             /* counters */
+    size_t max_result;           /* reply size cap (bytes) of the open connection */
 } lsq_port;
 
 /* Where a command runs. */

@@ -194,6 +194,12 @@ static int encode_rows(lsq_port *p, lsq_stmt *s, long long max, int *pending, ei
             if (p->be->column_value(s, i, &row[i], err) != 0) return 1;
         if (term_encode_row_cell(x, row, ncol) != 0) return -1;
         p->n.rows++;
+        if ((size_t)x->index > p->max_result) {
+            lsq_error_set(err, "toobig",
+                          "the result is over max_result_bytes (%zu bytes): stream it with "
+                          "fold or a cursor, or raise the limit", p->max_result);
+            return 1;
+        }
     }
     return ei_x_encode_empty_list(x);
 }
