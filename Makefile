@@ -26,7 +26,8 @@ TEST_BIN := $(BUILD)/test_port
 DEB_PACKAGES := erlang-nox erlang-dev rebar3 erlang-common-test erlang-dialyzer \
                 erlang-eunit erlang-proper erlang-tools libsqlite3-dev gcc make procps
 
-.PHONY: all port erlang test test-c test-ct demo deps shell dialyzer clean port-asan test-c-asan bench
+.PHONY: all port erlang test test-c test-ct demo deps shell dialyzer clean port-asan test-c-asan \
+        valgrind bench
 all: port erlang
 
 # The port built with AddressSanitizer and UBSan (any finding aborts it):
@@ -54,6 +55,21 @@ $(TEST_BIN): $(PORT_OBJS) $(BUILD)/test_port.o
 $(BUILD)/test_port.o: port/test/test_port.c port/*.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) -Iport $(OPT) $(EXTRA_CFLAGS) -c $< -o $@
+
+# The C tests and a Common Test smoke run (the local API suite) with the port
+# under valgrind memcheck: any error or definite/indirect leak fails it.
+VALGRIND_SUITES ?= test/libsql_local_SUITE
+valgrind: all $(TEST_BIN)
+	@command -v valgrind > /dev/null || { SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get install -y -qq valgrind; }
+	valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite,indirect \
+	  --error-exitcode=9 $(TEST_BIN)
+	rm -rf build/valgrind && mkdir -p build/valgrind
+	LIBSQL_VALGRIND_DIR=$(CURDIR)/build/valgrind LIBSQL_PORT_EXECUTABLE=$(CURDIR)/test/valgrind_port.sh \
+	  rebar3 ct --suite $(VALGRIND_SUITES)
+	@n=$$(ls build/valgrind | wc -l); bad=$$(grep -l . build/valgrind/* 2>/dev/null | wc -l); \
+	echo "valgrind: $$n port processes, $$bad with reports"; \
+	if [ "$$bad" != 0 ]; then cat build/valgrind/*; exit 1; fi
 
 erlang: port
 	rebar3 compile
