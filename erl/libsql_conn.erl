@@ -187,7 +187,7 @@ init({Owner, Opts}) ->
 %% Ref 1 is the open request; nothing else is in flight yet.
 open_db(Port, PortOpts, Timeout) ->
     {Arity, Body} = libsql_proto:encode_body(open, [PortOpts]),
-    true = erlang:port_command(Port, libsql_proto:frame(1, Arity, Body)),
+    _ = port_write(Port, libsql_proto:frame(1, Arity, Body)),
     receive
         {Port, {data, Bin}} ->
             case libsql_proto:decode_reply(Bin) of
@@ -200,7 +200,11 @@ open_db(Port, PortOpts, Timeout) ->
             {error, libsql_proto:err(port_exited,
                                      io_lib:format("the port program exited (status ~b) "
                                                    "while opening", [Status]),
-                                     #{exit_status => Status})}
+                                     #{exit_status => Status})};
+        {'EXIT', Port, Why} ->
+            {error, libsql_proto:err(port_exited,
+                                     io_lib:format("the port program died while opening (~0tp)",
+                                                   [Why]))}
     after Timeout ->
         {error, libsql_proto:err(timeout, <<"opening the database timed out">>)}
     end.
@@ -283,9 +287,11 @@ handle_info({Port, {exit_status, Status}}, #state{port = Port} = S) ->
                      _ -> {port_exited, Reason}
                  end,
     {stop, ExitReason, S#state{pending = #{}, port = undefined}};
-handle_info({'EXIT', Port, _Why}, #state{port = Port} = S) ->
-    %% exit_status arrives separately and decides the reason.
-    {noreply, S};
+handle_info({'EXIT', Port, Why}, #state{port = Port} = S) ->
+    %% Normally {Port, {exit_status, _}} came first and we are gone. A port
+    %% that died while we wrote to it only says so here (epipe) and never
+    %% sends its exit status: it is just as dead.
+    port_died(Why, S);
 handle_info({'DOWN', Mon, process, _, _}, #state{owner_mon = Mon} = S) ->
     stop_port(S, normal);
 handle_info({'DOWN', Mon, process, _, _}, S) ->
@@ -318,8 +324,20 @@ format_status(_Opt, [_PDict, Other]) ->
 
 %% ---- internals -----------------------------------------------------------
 
+%% Write to the port. A port that is already dead raises badarg; its
+%% 'EXIT' message is on its way and fails every waiting caller.
+port_write(Port, Frame) ->
+    try erlang:port_command(Port, Frame)
+    catch error:badarg -> false
+    end.
+
+port_died(Why, S) ->
+    fail_all(port_exited, io_lib:format("the port program died (~0tp)", [Why]),
+             #{reason => Why}, S),
+    {stop, {port_exited, Why}, S#state{pending = #{}, port = undefined}}.
+
 send(Arity, Body, From, Timeout0, Kind, #state{port = Port, next_ref = Ref} = S) ->
-    true = erlang:port_command(Port, libsql_proto:frame(Ref, Arity, Body)),
+    _ = port_write(Port, libsql_proto:frame(Ref, Arity, Body)),
     Timeout = case Timeout0 of default -> S#state.timeout; _ -> Timeout0 end,
     Timer = case Timeout of
                 infinity -> undefined;
@@ -330,7 +348,7 @@ send(Arity, Body, From, Timeout0, Kind, #state{port = Port, next_ref = Ref} = S)
 
 send_cancel(Target, #state{port = Port, next_ref = Ref} = S) ->
     {Arity, Body} = libsql_proto:encode_body(cancel, [Target]),
-    true = erlang:port_command(Port, libsql_proto:frame(Ref, Arity, Body)),
+    _ = port_write(Port, libsql_proto:frame(Ref, Arity, Body)),
     Timer = erlang:send_after(S#state.cancel_timeout, self(), {cancel_deadline, Ref}),
     P = #pending{from = internal, timer = Timer, kind = cancel, sent = erlang:monotonic_time()},
     S#state{next_ref = next_ref(Ref), pending = maps:put(Ref, P, S#state.pending)}.
@@ -338,7 +356,7 @@ send_cancel(Target, #state{port = Port, next_ref = Ref} = S) ->
 %% A request of our own whose answer nobody waits for.
 send_internal(Cmd, Args, #state{port = Port, next_ref = Ref} = S) ->
     {Arity, Body} = libsql_proto:encode_body(Cmd, Args),
-    true = erlang:port_command(Port, libsql_proto:frame(Ref, Arity, Body)),
+    _ = port_write(Port, libsql_proto:frame(Ref, Arity, Body)),
     P = #pending{from = internal, kind = cancel, sent = erlang:monotonic_time()},
     S#state{next_ref = next_ref(Ref), pending = maps:put(Ref, P, S#state.pending)}.
 

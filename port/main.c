@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #define IN_FD 0
@@ -58,6 +59,8 @@ static pthread_mutex_t g_read_lock = PTHREAD_MUTEX_INITIALIZER;  /* one reader o
 static pthread_mutex_t g_write_lock = PTHREAD_MUTEX_INITIALIZER; /* one writer of stdout */
 static atomic_int g_eof;        /* stdin closed (or unreadable) */
 static int g_timer_fd = -1;     /* arms the watchdog */
+static atomic_int g_timer_armed;        /* the timer is set and has not fired */
+static atomic_llong g_run_start_ns;     /* when the running request started */
 static size_t g_max_frame;      /* --max-frame */
 static frame_reader g_in;       /* stdin, read ahead (under g_read_lock) */
 static lsq_port g_port;
@@ -240,14 +243,34 @@ static job *read_request(ei_x_buff *x)
     return j;
 }
 
-/* Arm the watchdog: it looks at stdin if this request outlives the timer. */
-static void arm_watchdog(void)
+static long long now_ns(void)
+{
+    struct timespec t;
+
+    (void)clock_gettime(CLOCK_MONOTONIC, &t); /* vDSO: no system call */
+    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+static void set_timer(long long ns)
 {
     struct itimerspec t;
 
     memset(&t, 0, sizeof t);
-    t.it_value.tv_nsec = LONG_REQUEST_MS * 1000000L;
+    t.it_value.tv_sec = (time_t)(ns / 1000000000LL);
+    t.it_value.tv_nsec = (long)(ns % 1000000000LL);
     if (timerfd_settime(g_timer_fd, 0, &t, NULL) != 0) fatal(LSQ_EXIT_THREAD, "timerfd");
+}
+
+/* Arm the watchdog: it looks at stdin if this request outlives
+ * LONG_REQUEST_MS. The timer is set only when it is not already pending:
+ * in a stream of short requests that is once per LONG_REQUEST_MS, not
+ * once per request (each timerfd_settime is a system call). When a timer
+ * set for an earlier request fires, the watchdog re-arms it for what is
+ * left of the running one. */
+static void arm_watchdog(void)
+{
+    atomic_store(&g_run_start_ns, now_ns());
+    if (!atomic_exchange(&g_timer_armed, 1)) set_timer(LONG_REQUEST_MS * 1000000LL);
 }
 
 static int request_running(void)
@@ -266,6 +289,7 @@ static void *watchdog_main(void *arg)
     struct pollfd tp = { .fd = g_timer_fd, .events = POLLIN };
     struct pollfd in = { .fd = IN_FD, .events = POLLIN };
     unsigned long long expirations;
+    long long age;
     ei_x_buff x;
     job *j;
 
@@ -278,6 +302,16 @@ static void *watchdog_main(void *arg)
         }
         if (read(g_timer_fd, &expirations, sizeof expirations) < 0 && errno != EAGAIN)
             fatal(LSQ_EXIT_THREAD, "timerfd read");
+        atomic_store(&g_timer_armed, 0);
+        if (!request_running()) continue;
+        age = now_ns() - atomic_load(&g_run_start_ns);
+        if (age < LONG_REQUEST_MS * 1000000LL) {
+            /* The timer was set for an earlier request: wait out the
+             * rest of this one's grace period. */
+            if (!atomic_exchange(&g_timer_armed, 1))
+                set_timer(LONG_REQUEST_MS * 1000000LL - age);
+            continue;
+        }
         while (!atomic_load(&g_eof) && request_running()) {
             /* A frame may wait in the read-ahead buffer with nothing left
              * to read on the descriptor (an unlocked peek: at worst it
