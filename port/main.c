@@ -392,7 +392,8 @@ int main(int argc, char **argv)
     /* A closed stdout must be an error from write(), not a signal. */
     if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) fatal(LSQ_EXIT_THREAD, "signal");
     /* Past a file-size limit (ulimit -f), write() must fail with EFBIG so
-     * SQLite reports a full disk, instead of the signal killing us. */
+     * the statement fails (SQLite says SQLITE_IOERR_WRITE) instead of the
+     * signal killing us. */
     if (signal(SIGXFSZ, SIG_IGN) == SIG_ERR) fatal(LSQ_EXIT_THREAD, "signal");
     if (pthread_mutex_init(&g_port.conn_lock, NULL) != 0) fatal(LSQ_EXIT_THREAD, "mutex");
     if (ei_init() != 0) fatal(LSQ_EXIT_NOMEM, "ei_init");
