@@ -52,6 +52,7 @@ struct lsq_stmt {
     lsq_conn *conn;     /* owning connection */
     unsigned char *bound; /* scratch: which parameters got a value */
     int count;          /* parameters in the statement (size of bound - 1) */
+    int is_begin;       /* the statement is BEGIN [DEFERRED|IMMEDIATE|EXCLUSIVE] */
 };
 
 static void set_db_error(lsq_error *err, sqlite3 *db, int rc)
@@ -135,6 +136,27 @@ static int only_trailing_noise(sqlite3 *db, const char *tail, size_t n, lsq_erro
     return 1;
 }
 
+/* True if sql starts (after white space and comments) with the keyword
+ * BEGIN. */
+static int starts_with_begin(const char *z)
+{
+    for (;;) {
+        while (*z == ' ' || *z == '\t' || *z == '\n' || *z == '\r' || *z == '\f') z++;
+        if (z[0] == '-' && z[1] == '-') {
+            while (*z && *z != '\n') z++;
+        } else if (z[0] == '/' && z[1] == '*') {
+            const char *end = strstr(z + 2, "*/");
+            if (end == NULL) return 0;
+            z = end + 2;
+        } else {
+            break;
+        }
+    }
+    return sqlite3_strnicmp(z, "begin", 5) == 0 &&
+           !((z[5] >= 'a' && z[5] <= 'z') || (z[5] >= 'A' && z[5] <= 'Z') ||
+             (z[5] >= '0' && z[5] <= '9') || z[5] == '_' || (unsigned char)z[5] >= 0x80);
+}
+
 static int wrap_stmt(lsq_conn *c, sqlite3_stmt *st, lsq_stmt **out, lsq_error *err)
 {
     lsq_stmt *s = calloc(1, sizeof *s);
@@ -146,6 +168,7 @@ static int wrap_stmt(lsq_conn *c, sqlite3_stmt *st, lsq_stmt **out, lsq_error *e
     }
     s->st = st;
     s->conn = c;
+    s->is_begin = starts_with_begin(sqlite3_sql(st));
     s->count = sqlite3_bind_parameter_count(st);
     s->bound = calloc((size_t)s->count + 1, 1);
     if (s->bound == NULL) {
@@ -339,7 +362,18 @@ sqlite_error:
 
 static int local_step(lsq_stmt *s, lsq_error *err)
 {
-    int rc = sqlite3_step(s->st);
+    int rc;
+
+    /* A BEGIN inside a transaction fails anyway; stepping it can still take
+     * a lock, and in SQLite 3.40.1 a failed BEGIN IMMEDIATE/EXCLUSIVE after
+     * a SAVEPOINT that opened the transaction, followed by ROLLBACK TO and
+     * RELEASE, truncates the database file (every table lost). Refuse it
+     * before SQLite sees it, with SQLite's own error. */
+    if (s->is_begin && !sqlite3_get_autocommit(s->conn->db)) {
+        lsq_error_sqlite(err, SQLITE_ERROR, "cannot start a transaction within a transaction");
+        return LSQ_STEP_ERROR;
+    }
+    rc = sqlite3_step(s->st);
 
     if (rc == SQLITE_ROW) return LSQ_STEP_ROW;
     if (rc == SQLITE_DONE) {
