@@ -627,7 +627,9 @@ word(W) ->
 stall_collect(Max, Count, Where) ->
     receive
         {monitor, Who, long_schedule, Info} ->
+            %% (a slot that began before the monitor was set can report less)
             case proplists:get_value(timeout, Info, 0) of
+                T when T < ?STALL_MS -> stall_collect(Max, Count, Where);
                 T when T > Max -> stall_collect(T, Count + 1, stall_where(Who, Info));
                 _ -> stall_collect(Max, Count + 1, Where)
             end;
@@ -750,7 +752,8 @@ table(Cfg, Results) ->
               || I <- lists:seq(1, length(Head))],
     Line = fun(R) ->
                    [Lab | Cells] = lists:zip(R, Widths),
-                   [pad_right(Lab), [["  ", pad_left(C)] || C <- Cells], "\n"]
+                   [string:trim([pad_right(Lab), [["  ", pad_left(C)] || C <- Cells]], trailing),
+                    "\n"]
            end,
     Rule = [lists:duplicate(lists:sum(Widths) + 2 * (length(Widths) - 1), $-), "\n"],
     [Line(Head), Rule, [Line(R) || R <- Rows]].
