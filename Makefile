@@ -136,3 +136,96 @@ bench:
 	P1=$$(ls -d /usr/lib/erlang/lib/p1_sqlite3-*/ebin 2>/dev/null | tail -1); \
 	erl -noshell -pa _build/default/lib/libsql/ebin -pa $(BENCH_DIR) $${P1:+-pa $$P1} \
 	  -eval 'libsql_bench:main()' -s init stop
+
+# Fuzzing (port/fuzz/, never part of `make test`; the corpus replay in the C
+# tests is). libFuzzer targets built with clang, ASan and UBSan:
+#   build/fuzz/fuzz_request  one request frame body, run as main.c runs it
+#   build/fuzz/fuzz_frames   a byte stream read as {packet,4} frames
+# `make fuzz` runs each for FUZZ_SECONDS (default 60), one after the other,
+# from the committed seeds (test/fuzz_corpus/<target>) plus a work corpus
+# (build/fuzz/corpus/<target>, where new inputs go); findings land in
+# build/fuzz/artifacts/<target>/. The committed corpus only changes through
+# `make fuzz-promote` (coverage-minimal merge of the work corpus into it) or
+# `make fuzz-seeds` (rewrites the generated seeds). FUZZ_FLAGS adds libFuzzer
+# options (e.g. FUZZ_FLAGS="-fork=1 -ignore_crashes=1" to go on past a crash);
+# FUZZ_KNOWN=backup_write_txn steps over an already reported finding (see
+# port/fuzz/fuzz_harness.h and test/fuzz_corpus/crashes/README.md). fuzz_request keeps state between inputs, so
+# libFuzzer's per-input leak check (a full LSan scan each time an input
+# allocates more than it frees) is off for it: leaks are reported at exit,
+# after the harness has freed the port. A crash leaves the requests that
+# built the state in build/fuzz/history/ (port/fuzz/split_frames.erl).
+FUZZ_CC ?= clang
+FUZZ_DIR := build/fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS ?=
+FUZZ_TARGETS := request frames
+FUZZ_PACKAGES := clang libclang-rt-14-dev
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS := $(filter-out -Werror,$(CFLAGS_BASE)) -Iport -g -O1 $(FUZZ_SAN)
+FUZZ_OBJS := $(PORT_SRCS:port/%.c=$(FUZZ_DIR)/obj/%.o)
+FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
+FUZZ_RUN_FLAGS := -max_len=4096 -timeout=2 -rss_limit_mb=2048 -print_final_stats=1
+
+.PHONY: fuzz fuzz-build fuzz-deps fuzz-seeds fuzz-promote
+.SECONDARY: $(FUZZ_OBJS) $(FUZZ_TARGETS:%=$(FUZZ_DIR)/obj/fuzz_%.o)
+
+fuzz-deps:
+	@missing=$$(for p in $(FUZZ_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+$(FUZZ_DIR)/obj/%.o: port/%.c port/*.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_DIR)/obj/fuzz_%.o: port/fuzz/fuzz_%.c port/fuzz/fuzz_harness.h port/*.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_DIR)/fuzz_%: $(FUZZ_OBJS) $(FUZZ_DIR)/obj/fuzz_%.o
+	$(FUZZ_CC) -g -O1 $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
+fuzz-build: fuzz-deps
+	$(MAKE) $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_DIR)/corpus/$$t $(FUZZ_DIR)/artifacts/$$t $(FUZZ_DIR)/history; \
+	  dict=; [ -f port/fuzz/$$t.dict ] && dict=-dict=port/fuzz/$$t.dict; \
+	  leaks=; [ $$t = request ] && leaks=-detect_leaks=0; \
+	  echo "== fuzz_$$t for $(FUZZ_SECONDS) s (log: $(FUZZ_DIR)/fuzz_$$t.log)"; \
+	  FUZZ_HISTORY_DIR=$(FUZZ_DIR)/history $(FUZZ_DIR)/fuzz_$$t $(FUZZ_RUN_FLAGS) $$dict $$leaks \
+	    -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=$(FUZZ_DIR)/artifacts/$$t/ $(FUZZ_FLAGS) \
+	    $(FUZZ_DIR)/corpus/$$t test/fuzz_corpus/$$t 2>&1 | tee $(FUZZ_DIR)/fuzz_$$t.log | \
+	    grep -E '^(#[0-9]+ +(INITED|DONE)|==[0-9]+== ?ERROR|SUMMARY|.*FINDING|stat::|Done |fuzz_)' || true; \
+	  if grep -qE '^(==[0-9]+== ?ERROR|SUMMARY: |.*FINDING)' $(FUZZ_DIR)/fuzz_$$t.log; then \
+	    echo "fuzz_$$t: FINDING, see $(FUZZ_DIR)/fuzz_$$t.log and $(FUZZ_DIR)/artifacts/$$t/"; exit 1; fi; \
+	done
+
+# Rewrite the generated seeds (port/fuzz/make_seeds.erl) in test/fuzz_corpus.
+fuzz-seeds:
+	escript port/fuzz/make_seeds.erl test/fuzz_corpus
+
+# Add to the committed corpus the work-corpus inputs that bring new coverage
+# (never with FUZZ_KNOWN: an input that crashes is left out of the merge).
+# Run `make test-c` afterwards: the replay must still pass.
+fuzz-promote: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_DIR)/corpus/$$t; \
+	  env -u FUZZ_KNOWN $(FUZZ_DIR)/fuzz_$$t -merge=1 $(FUZZ_RUN_FLAGS) test/fuzz_corpus/$$t $(FUZZ_DIR)/corpus/$$t 2>&1 | \
+	    grep -E 'MERGE-OUTER: [0-9]+ new files' || true; \
+	done; du -sh test/fuzz_corpus
+
+# The replay test includes port/fuzz/fuzz_harness.h.
+$(BUILD)/test_port.o: port/fuzz/fuzz_harness.h
+
+# The PropEr state-machine model (test/libsql_model_SUITE) with 2000 command
+# sequences per property instead of the 200 / 100 of `make test' (a few
+# minutes). Prints the shrunk counterexample of any failure.
+.PHONY: proper
+proper: port
+	LIBSQL_MODEL_NUMTESTS=2000 rebar3 ct --suite test/libsql_model_SUITE

@@ -502,14 +502,23 @@ static int local_backup(lsq_conn *c, const char *dest, lsq_error *err)
         (void)sqlite3_close_v2(out);
         return -1;
     }
+    /* A busy or locked database is retried for the busy timeout, like a
+     * statement would be; an interrupt stops the backup. */
     do {
         rc = sqlite3_backup_step(b, 256);
-        if ((rc == SQLITE_BUSY || rc == SQLITE_LOCKED) && waits++ < 1000)
+        if (atomic_load(&c->interrupt)) {
+            rc = SQLITE_INTERRUPT;
+            break;
+        }
+        if ((rc == SQLITE_BUSY || rc == SQLITE_LOCKED) && waits < atomic_load(&c->busy_ms)) {
             (void)sqlite3_sleep(10);
-    } while (rc == SQLITE_OK || ((rc == SQLITE_BUSY || rc == SQLITE_LOCKED) && waits <= 1000));
+            waits += 10;
+            continue;
+        }
+    } while (rc == SQLITE_OK);
     (void)sqlite3_backup_finish(b);
     if (rc != SQLITE_DONE) {
-        lsq_error_sqlite(err, rc, sqlite3_errmsg(out));
+        lsq_error_sqlite(err, rc, rc == SQLITE_INTERRUPT ? "interrupted" : sqlite3_errmsg(out));
         (void)sqlite3_close_v2(out);
         return -1;
     }

@@ -44,7 +44,8 @@ typedef struct lsq_request {
 
 /* term_check: 0 if buf[0..len) is exactly one well-formed term in the
  * external format (version byte first) made only of the types this
- * protocol uses: numbers, atoms, binaries, lists, strings, tuples, maps.
+ * protocol uses: integers, NEW_FLOAT_EXT floats, atoms, binaries, lists,
+ * strings, tuples, maps.
  * -1 otherwise, with a static reason in *why. */
 int term_check(const char *buf, size_t len, const char **why);
 

@@ -295,7 +295,7 @@ unsupported_term_types(Config) ->
     with_port(Config, fun(P) ->
         ?assertEqual({1, ok, #{mode => local}}, call(P, {1, open, [{path, <<":memory:">>}]})),
         BadFrame = [self(), P, make_ref(), fun() -> ok end, fun erlang:abs/1,
-                    nest(40)],
+                    nest(40), <<1:3>>],
         lists:foldl(
           fun(V, R) ->
               send(P, {R, query, Sql, [V]}),
@@ -311,7 +311,7 @@ unsupported_term_types(Config) ->
         send_raw(P, Compressed),
         expect_error(recv(P), 0, bad_frame),
         %% Well-formed terms that are no value.
-        BadArg = [<<1:3>>, #{}, [1], {1, 2, 3}, {blob, not_binary}, {foo, bar}, foo,
+        BadArg = [#{}, [1], {1, 2, 3}, {blob, not_binary}, {foo, bar}, foo,
                   true, "abc", nest(5), 1 bsl 3000],
         lists:foldl(
           fun(V, R) ->
@@ -444,7 +444,7 @@ fuzz_command_arguments(Config) ->
               [{<<"SELECT 1">>, []}], [{<<"SELECT ?">>, [1]}, {<<"SELEC">>, []}],
               [{<<"INSERT INTO f VALUES (?)">>, [7]}], [{foo, bar}], [{<<"SELECT 1">>}],
               {}, {1, 2}, {named, []}, {named, [{<<"a">>, 1}]}, {named, [{a, 1}]},
-              {blob, <<>>}, {blob, 1}, #{}, #{a => 1}, <<1:3>>],
+              {blob, <<>>}, {blob, 1}, #{}, #{a => 1}],
     Pick = fun(L) -> lists:nth(rand:uniform(length(L)), L) end,
     with_port(Config, fun(P) ->
         ?assertEqual({1, ok, #{mode => local}}, call(P, {1, open, [{path, <<":memory:">>}]})),
@@ -557,15 +557,12 @@ nan_and_range(Config) ->
                                  <<70, 1.5:64/float>>, <<70, NaN/binary>>)),
         ?assertMatch({13, error, #{code := bad_argument, message := <<"parameter x: ", _/binary>>}},
                      recv(P)),
-        %% The old FLOAT_EXT (minor_version 0): a valid one works, "nan" does not.
+        %% The old FLOAT_EXT (minor_version 0) is refused as a frame: ei
+        %% reads it with sscanf past its 31 bytes (PROTOCOL.md).
         Old = term_to_binary({14, query, <<"SELECT ?">>, [1.5]}, [{minor_version, 0}]),
         ?assertMatch({_, 4}, binary:match(Old, <<99, "1.5">>)),
         send_raw(P, Old),
-        ?assertEqual({14, ok, {[<<"?">>], [{1.5}]}}, recv(P)),
-        {FloatAt, _} = binary:match(Old, <<99, "1.5">>),
-        <<Before:FloatAt/binary, 99, _:31/binary, Rest/binary>> = Old,
-        send_raw(P, <<Before/binary, 99, "nan", 0:(28 * 8), Rest/binary>>),
-        expect_error(recv(P), 14, bad_argument),
+        expect_error(recv(P), 14, bad_frame),
         %% Integers one past each int64 limit, in positions 1 and 3.
         lists:foreach(
           fun({Ref, Params, Pos}) ->

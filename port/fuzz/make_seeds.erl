@@ -1,0 +1,164 @@
+#!/usr/bin/env escript
+%% -*- erlang -*-
+%%
+%% make_seeds.erl - writes the seed corpus of the port fuzzers.
+%%
+%%   escript port/fuzz/make_seeds.erl [OutDir]      (default test/fuzz_corpus)
+%%
+%% OutDir/request/NAME: one request frame body each (what fuzz_request and
+%% the corpus replay in port/test/test_port.c take): a valid request for
+%% every command with typical arguments, then malformed ones.
+%%
+%% OutDir/frames/NAME: input of fuzz_frames: one configuration byte (see
+%% port/fuzz/fuzz_harness.h, FUZZ_FRAMES_*), then a {packet,4} byte stream.
+%%
+%% Seeds are written with term_to_binary/1,2 as the Erlang side sends them.
+%% Handle ids 1 and 2 are the fixture statement and cursor that the harness
+%% creates on a fresh port (fuzz_harness.h). Re-running rewrites the same
+%% files; files it does not know about (promoted inputs) are left alone.
+-mode(compile).
+
+main([]) -> main(["test/fuzz_corpus"]);
+main([Out]) ->
+    Req = filename:join(Out, "request"),
+    Frames = filename:join(Out, "frames"),
+    ok = filelib:ensure_dir(filename:join(Req, "x")),
+    ok = filelib:ensure_dir(filename:join(Frames, "x")),
+    Rs = requests(),
+    [write(Req, Name, Bin) || {Name, Bin} <- Rs],
+    Fs = frames(),
+    [write(Frames, Name, Bin) || {Name, Bin} <- Fs],
+    io:format("~b request seeds in ~s, ~b frame seeds in ~s~n",
+              [length(Rs), Req, length(Fs), Frames]).
+
+write(Dir, Name, Bin) ->
+    ok = file:write_file(filename:join(Dir, Name), Bin).
+
+t(T) -> term_to_binary(T).
+t2(T) -> term_to_binary(T, [{minor_version, 2}]).  % UTF-8 atoms
+t0(T) -> term_to_binary(T, [{minor_version, 0}]).  % FLOAT_EXT floats
+
+-define(MAX64, 9223372036854775807).
+-define(MIN64, -9223372036854775808).
+
+requests() ->
+    Sel = <<"SELECT a, b, c, d FROM t WHERE a >= ?">>,
+    Ins = <<"INSERT INTO t(b, c, d) VALUES (?, ?, ?)">>,
+    Values = [null, 0, -1, 255, 256, 2147483647, -2147483648, ?MAX64, ?MIN64,
+              1.5, -0.0, 1.0e308, infinity, neg_infinity,
+              <<"text">>, <<>>, <<"caf", 195, 169>>, {blob, <<0, 1, 2, 255>>}, {blob, <<>>}],
+    ValSql = iolist_to_binary(["SELECT ", lists:join(", ", lists:duplicate(length(Values), "?"))]),
+    [%% connection
+     {"open_memory", t({1, open, [{path, <<":memory:">>}]})},
+     {"open_all_options", t({3, open, [{path, <<":memory:">>}, {read_only, false}, {create, true},
+                                       {busy_timeout, 100}, {cache_size, 10},
+                                       {max_result_bytes, 65536}]})},
+     {"open_uri_memory", t2({5, open, [{path, <<"file::memory:">>}, {cache_size, 0}]})},
+     {"open_no_path", t({7, open, [{cache_size, 5}]})},
+     {"open_unknown_key", t({9, open, [{path, <<":memory:">>}, {bogus, 1}]})},
+     {"open_not_list", t({11, open, {path, <<":memory:">>}})},
+     {"open_improper", t({13, open, [{path, <<":memory:">>} | foo]})},
+     {"close", t({20, close})},
+     {"ping", t({21, ping})},
+     {"info", t({22, info})},
+     {"stats", t({23, stats})},
+     {"reset", t({24, reset})},
+     {"set_busy_timeout", t({25, set_busy_timeout, 250})},
+     {"set_busy_timeout_bad", t({26, set_busy_timeout, -1})},
+     {"limit_read", t({27, limit, sql_length, -1})},
+     {"limit_set", t2({28, limit, expr_depth, 50})},
+     {"limit_unknown", t({29, limit, bogus, 1})},
+     {"backup_memory", t({30, backup, <<":memory:">>})},
+     {"backup_empty", t({31, backup, <<>>})},
+     %% statements
+     {"execute_create", t({40, execute, <<"CREATE TABLE IF NOT EXISTS u(x INTEGER PRIMARY KEY, y)">>, []})},
+     {"execute_insert", t({41, execute, Ins, [<<"four">>, 4.25, {blob, <<"x">>}]})},
+     {"execute_update_named", t({42, execute, <<"UPDATE t SET b = :b WHERE a = @a">>,
+                                 {named, [{<<"b">>, <<"new">>}, {<<"@a">>, 1}]}})},
+     {"query_select", t({43, query, Sel, [1]})},
+     {"query_all_values", t({44, query, ValSql, Values})},
+     {"query_string_params", t({45, query, <<"SELECT ?, ?, ?">>, [1, 2, 3]})},
+     {"query_named_prefixes", t({46, query, <<"SELECT :a, @b, $c">>,
+                                 {named, [{<<"a">>, 1}, {<<"@b">>, <<"x">>}, {<<"c">>, null}]}})},
+     {"query_float_ext", t0({47, query, <<"SELECT ?">>, [2.5]})},
+     {"query_big_out_of_range", t({48, query, <<"SELECT ?">>, [1 bsl 64]})},
+     {"query_two_statements", t({49, query, <<"SELECT 1; SELECT 2">>, []})},
+     {"query_empty_sql", t({50, query, <<"  -- nothing">>, []})},
+     {"query_syntax_error", t({51, query, <<"SELEC 1">>, []})},
+     {"query_cte", t({52, query, <<"WITH c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 50) "
+                                    "SELECT x, x * x FROM c">>, []})},
+     {"query_nul_sql", t({53, query, <<"SELECT 1", 0, "x">>, []})},
+     {"query_wrong_count", t({54, query, <<"SELECT ?">>, [1, 2]})},
+     {"batch_tx", t({60, batch, [{<<"INSERT INTO t(b) VALUES (?)">>, [<<"b1">>]},
+                                {<<"SELECT count(*) FROM t">>, []}], true})},
+     {"batch_no_tx_error", t({61, batch, [{<<"SELECT 1">>, []}, {<<"SELECT nope">>, []}], false})},
+     {"batch_bad_element", t({62, batch, [foo], true})},
+     {"execute_many", t({63, execute_many, Ins, [[<<"m1">>, 1.0, null], [<<"m2">>, null, {blob, <<1>>}]]})},
+     {"execute_many_bad", t({64, execute_many, Ins, [[1], [1, 2, 3]]})},
+     {"execute_script", t({65, execute_script, <<"BEGIN; CREATE TABLE IF NOT EXISTS s(z); "
+                                                 "INSERT INTO s VALUES (1); COMMIT;">>})},
+     {"execute_script_params", t({66, execute_script, <<"SELECT 1; SELECT ?">>})},
+     {"execute_script_error", t({67, execute_script, <<"SELECT 1; SELEC 2; SELECT 3">>})},
+     %% prepared statements and cursors (ids 1 and 2: the harness fixture)
+     {"prepare", t({70, prepare, Sel})},
+     {"prepare_named", t({71, prepare, <<"SELECT :x AS x, ?5">>})},
+     {"stmt_query", t({72, stmt_query, 1, [0]})},
+     {"stmt_execute", t({73, stmt_execute, 1, [2]})},
+     {"stmt_query_unknown", t({74, stmt_query, 99999, []})},
+     {"finalize", t({75, finalize, 1})},
+     {"cursor_open", t({76, cursor_open, <<"SELECT * FROM t">>, []})},
+     {"cursor_fetch", t({77, cursor_fetch, 2, 2})},
+     {"cursor_fetch_bad_max", t({78, cursor_fetch, 2, 0})},
+     {"cursor_close", t({79, cursor_close, 2})},
+     {"cursor_close_unknown", t({80, cursor_close, 12345})},
+     %% control commands
+     {"interrupt", t({90, interrupt})},
+     {"cancel", t({91, cancel, 5})},
+     {"cancel_bad", t({92, cancel, <<"x">>})},
+     %% malformed frames
+     {"bad_not_tuple", t([1, ping])},
+     {"bad_ref_zero", t({0, ping})},
+     {"bad_ref_too_big", t({2147483648, ping})},
+     {"bad_ref_not_int", t({<<"r">>, ping})},
+     {"bad_cmd_not_atom", t({100, "ping"})},
+     {"bad_unknown_cmd", t({101, frobnicate})},
+     {"bad_arity", t({102, query, <<"SELECT 1">>})},
+     {"bad_short_tuple", t({103})},
+     {"bad_truncated", binary:part(t({104, query, <<"SELECT 1">>, []}), 0, 12)},
+     {"bad_trailing", <<(t({105, ping}))/binary, 0>>},
+     {"bad_version", <<130, (binary:part(t({106, ping}), 1, 9))/binary>>},
+     {"bad_pid", t({107, ping, self()})},
+     {"bad_deep", t({108, query, <<"SELECT ?">>, [deep(40)]})},
+     {"bad_large_tuple", t(list_to_tuple([109, info | lists:duplicate(300, 0)]))},
+     {"bad_map", t({110, query, <<"SELECT ?">>, #{a => 1}})},
+     {"bad_bitstring", t({111, query, <<"SELECT ?">>, [<<1:3>>]})},
+     {"bad_empty", <<>>}].
+
+deep(0) -> 0;
+deep(N) -> [deep(N - 1)].
+
+%% A frame: 4-byte big-endian length, then the body.
+f(Body) -> <<(byte_size(Body)):32, Body/binary>>.
+
+%% Configuration byte of fuzz_frames: bits 0-2 pick the read-ahead buffer
+%% size, bits 3-5 the largest frame accepted (FUZZ_FRAMES_* in
+%% fuzz_harness.h).
+cfg(Cap, Max) -> <<(Cap bor (Max bsl 3))>>.
+
+frames() ->
+    Ping = t({1, ping}),
+    Query = t({2, query, <<"SELECT ?">>, [1]}),
+    Big = t({42, query, binary:copy(<<"x">>, 300), []}),
+    [{"one_ping", <<(cfg(6, 7))/binary, (f(Ping))/binary>>},
+     {"two_frames_buffered", <<(cfg(3, 7))/binary, (f(Ping))/binary, (f(Query))/binary>>},
+     {"unbuffered", <<(cfg(0, 7))/binary, (f(Query))/binary, (f(Ping))/binary>>},
+     {"too_large_then_ping", <<(cfg(5, 4))/binary, (f(Big))/binary, (f(Ping))/binary>>},
+     {"too_large_unbuffered", <<(cfg(0, 2))/binary, (f(Big))/binary, (f(Ping))/binary>>},
+     {"empty_frame", <<(cfg(4, 7))/binary, (f(<<>>))/binary, (f(Ping))/binary>>},
+     {"garbage_frame", <<(cfg(4, 7))/binary, (f(<<1, 2, 3, 4, 5>>))/binary>>},
+     {"truncated_header", <<(cfg(4, 7))/binary, (f(Ping))/binary, 0, 0>>},
+     {"truncated_body", <<(cfg(2, 7))/binary, 0, 0, 0, 20, 131, 104, 2>>},
+     {"huge_length", <<(cfg(7, 0))/binary, 255, 255, 255, 255, 131>>},
+     {"float_ext", <<(cfg(1, 7))/binary, (f(t0({3, query, <<"SELECT ?">>, [0.5]})))/binary>>},
+     {"control", <<(cfg(6, 5))/binary, (f(t({4, cancel, 2})))/binary, (f(t({5, interrupt})))/binary>>},
+     {"empty", <<(cfg(0, 0))/binary>>}].
