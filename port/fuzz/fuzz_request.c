@@ -447,7 +447,7 @@ static const char *const k_sql[] = {
     "CREATE TRIGGER IF NOT EXISTS tr AFTER INSERT ON t BEGIN UPDATE t SET c = 0 WHERE a = new.a; END",
     "PRAGMA query_only = 1", "PRAGMA query_only = 0", "PRAGMA journal_mode",
     "PRAGMA foreign_keys = 1", "PRAGMA recursive_triggers = 1", "PRAGMA table_info(t)",
-    "SELECT zeroblob(?)", "SELECT randomblob(?)", "SELECT printf('%.*c', ?, 'x')",
+    "SELECT zeroblob(?)", "SELECT randomblob(?)", "SELECT substr(?, ?, ?)",
     "SELECT x'00ff', 1.5e308, -0.0, 9223372036854775807, -9223372036854775808",
     "WITH c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c",
     "WITH c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT ?) SELECT x, 'row' FROM c",
