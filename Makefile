@@ -148,8 +148,8 @@ bench:
 # `make fuzz-promote` (coverage-minimal merge of the work corpus into it) or
 # `make fuzz-seeds` (rewrites the generated seeds). FUZZ_FLAGS adds libFuzzer
 # options (e.g. FUZZ_FLAGS="-fork=1 -ignore_crashes=1" to go on past a crash);
-# FUZZ_KNOWN=backup_write_txn steps over an already reported finding (see
-# port/fuzz/fuzz_harness.h and test/fuzz_corpus/crashes/README.md). fuzz_request keeps state between inputs, so
+# FUZZ_KNOWN=name,... steps over findings already reported and not fixed yet
+# (names in port/fuzz/fuzz_harness.h; test/fuzz_corpus/crashes/README.md). fuzz_request keeps state between inputs, so
 # libFuzzer's per-input leak check (a full LSan scan each time an input
 # allocates more than it frees) is off for it: leaks are reported at exit,
 # after the harness has freed the port. A crash leaves the requests that
@@ -210,13 +210,15 @@ fuzz: fuzz-build
 fuzz-seeds:
 	escript port/fuzz/make_seeds.erl test/fuzz_corpus
 
-# Add to the committed corpus the work-corpus inputs that bring new coverage
-# (never with FUZZ_KNOWN: an input that crashes is left out of the merge).
+# Add to the committed corpus the work-corpus inputs that bring new edges
+# (-use_counters=0: hit counts do not count, which keeps the set small;
+# never with FUZZ_KNOWN: an input that crashes is left out of the merge).
 # Run `make test-c` afterwards: the replay must still pass.
 fuzz-promote: fuzz-build
 	@for t in $(FUZZ_TARGETS); do \
 	  mkdir -p $(FUZZ_DIR)/corpus/$$t; \
-	  env -u FUZZ_KNOWN $(FUZZ_DIR)/fuzz_$$t -merge=1 $(FUZZ_RUN_FLAGS) test/fuzz_corpus/$$t $(FUZZ_DIR)/corpus/$$t 2>&1 | \
+	  env -u FUZZ_KNOWN $(FUZZ_DIR)/fuzz_$$t -merge=1 -use_counters=0 $(FUZZ_RUN_FLAGS) \
+	    test/fuzz_corpus/$$t $(FUZZ_DIR)/corpus/$$t 2>&1 | \
 	    grep -E 'MERGE-OUTER: [0-9]+ new files' || true; \
 	done; du -sh test/fuzz_corpus
 

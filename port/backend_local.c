@@ -504,18 +504,20 @@ static int local_backup(lsq_conn *c, const char *dest, lsq_error *err)
     }
     /* A busy or locked database is retried for the busy timeout, like a
      * statement would be; an interrupt stops the backup. */
-    do {
+    for (;;) {
         rc = sqlite3_backup_step(b, 256);
         if (atomic_load(&c->interrupt)) {
             rc = SQLITE_INTERRUPT;
             break;
         }
+        if (rc == SQLITE_OK) continue;
         if ((rc == SQLITE_BUSY || rc == SQLITE_LOCKED) && waits < atomic_load(&c->busy_ms)) {
             (void)sqlite3_sleep(10);
             waits += 10;
             continue;
         }
-    } while (rc == SQLITE_OK);
+        break; /* SQLITE_DONE, an error, or busy past the timeout */
+    }
     (void)sqlite3_backup_finish(b);
     if (rc != SQLITE_DONE) {
         lsq_error_sqlite(err, rc, rc == SQLITE_INTERRUPT ? "interrupted" : sqlite3_errmsg(out));

@@ -210,8 +210,10 @@ static inline int fz_skip(const unsigned char *b, size_t len, size_t *pos, int d
 /* ---- known findings ------------------------------------------------------ */
 
 /* Findings already reported can be stepped over so that a long run goes on
- * past them: env FUZZ_KNOWN, a comma-separated list of (reproducers and
- * details: test/fuzz_corpus/crashes/README.md)
+ * past them until they are fixed: env FUZZ_KNOWN, a comma-separated list of
+ * (details: test/fuzz_corpus/crashes/README.md; all three are fixed now,
+ * the names stay for runs against older trees and as the pattern for the
+ * next finding)
  *   float_ext         a FLOAT_EXT term with no NUL byte from its tag to the
  *                     end of the frame: ei_decode_double's sscanf reads past
  *                     the frame. Such frames are skipped (request path) or
