@@ -245,8 +245,7 @@ int term_decode_value(const char *buf, int *idx, lsq_value *v, const char **why)
             return -1;
         }
         break;
-    case NEW_FLOAT_EXT:
-    case ERL_FLOAT_EXT:
+    case NEW_FLOAT_EXT: /* the old text FLOAT_EXT never passes term_check */
         v->type = LSQ_REAL;
         if (ei_decode_double(buf, &i, &v->u.r) != 0) goto unsupported;
         if (isnan(v->u.r)) { *why = "NaN cannot be stored"; return -1; }
