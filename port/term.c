@@ -245,7 +245,8 @@ int term_decode_value(const char *buf, int *idx, lsq_value *v, const char **why)
             return -1;
         }
         break;
-    case NEW_FLOAT_EXT: /* the old text FLOAT_EXT never passes term_check */
+    case NEW_FLOAT_EXT:
+    case ERL_FLOAT_EXT:
         v->type = LSQ_REAL;
         if (ei_decode_double(buf, &i, &v->u.r) != 0) goto unsupported;
         if (isnan(v->u.r)) { *why = "NaN cannot be stored"; return -1; }
