@@ -14,17 +14,19 @@ EI_DIR := $(shell erl -noshell -eval 'io:format("~s", [code:lib_dir(erl_interfac
 CFLAGS_BASE := -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
                -Wformat=2 -I$(EI_DIR)/include -pthread
 OPT ?= -O2 -g
-LDLIBS := -L$(EI_DIR)/lib -lei -lsqlite3 -lm -pthread
+LDLIBS := -L$(EI_DIR)/lib -lei -lsqlite3 -lcurl-gnutls -lyajl -lm -pthread
 
 BUILD ?= build/release
 PORT_SRCS := port/term.c port/errors.c port/frame_io.c port/commands.c port/exec.c \
-             port/cursors.c port/handles.c port/stmt_cache.c port/backend_local.c
+             port/cursors.c port/handles.c port/stmt_cache.c port/backend_local.c \
+             port/backend_remote.c port/http.c port/hrana_req.c port/hrana_resp.c port/sql_scan.c
 PORT_OBJS := $(PORT_SRCS:port/%.c=$(BUILD)/%.o)
 PORT_BIN ?= priv/libsql_port
 TEST_BIN := $(BUILD)/test_port
 
 DEB_PACKAGES := erlang-nox erlang-dev rebar3 erlang-common-test erlang-dialyzer \
-                erlang-eunit erlang-proper erlang-tools libsqlite3-dev gcc make procps
+                erlang-eunit erlang-proper erlang-tools libsqlite3-dev gcc make procps \
+                libcurl4-gnutls-dev libyajl-dev nodejs npm
 
 .PHONY: all port erlang test test-c test-ct demo deps shell dialyzer clean port-asan test-c-asan \
         valgrind bench

@@ -49,7 +49,12 @@
 -type params() :: [value()] | #{atom() | binary() => value()}.
 -type row() :: tuple() | #{binary() => value()}.
 -type error() :: #{code := atom(), message := binary(), atom() => term()}.
--type open_opts() :: #{path := file:name_all(),
+-type open_opts() :: #{path => file:name_all(),
+                       url => iodata(),
+                       auth_token => iodata(),
+                       ca_file => file:name_all(),
+                       connect_timeout => pos_integer(),
+                       request_timeout => non_neg_integer(),
                        read_only => boolean(),
                        create => boolean(),
                        busy_timeout => non_neg_integer(),
@@ -59,7 +64,7 @@
                        atom() => term()}.
 -type query_opts() :: #{timeout => timeout(), rows => tuples | maps,
                         checkout_timeout => timeout()}.
--type pool_opts() :: #{path := file:name_all(), size => pos_integer(),
+-type pool_opts() :: #{path => file:name_all(), url => iodata(), size => pos_integer(),
                        checkout_timeout => timeout(), slow_query_ms => non_neg_integer(),
                        max_restarts => non_neg_integer(), name => atom(),
                        atom() => term()}.

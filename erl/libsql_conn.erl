@@ -186,7 +186,7 @@ init({Owner, Opts}) ->
 
 %% Ref 1 is the open request; nothing else is in flight yet.
 open_db(Port, PortOpts, Timeout) ->
-    {Arity, Body} = libsql_proto:encode_body(open, [PortOpts]),
+    {Arity, Body} = libsql_proto:encode_body(open, [libsql_opts:reveal_port_opts(PortOpts)]),
     _ = port_write(Port, libsql_proto:frame(1, Arity, Body)),
     receive
         {Port, {data, Bin}} ->

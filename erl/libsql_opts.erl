@@ -3,7 +3,8 @@
 %% Nothing here talks to a process.
 -module(libsql_opts).
 
--export([conn/1, pool/1, path/1, start_error/2, hide_secrets/1, secret/1]).
+-export([conn/1, pool/1, path/1, start_error/2, hide_secrets/1, secret/1,
+         reveal_port_opts/1]).
 
 -export_type([secret/0]).
 
@@ -18,7 +19,8 @@
 
 %% Keys for the port program (sent with `open'); their defaults live in the
 %% port (port/commands.c decode_open_opts) and are documented in libsql.
--define(PORT_KEYS, [read_only, create, busy_timeout, cache_size, max_result_bytes]).
+-define(PORT_KEYS, [read_only, create, busy_timeout, cache_size, max_result_bytes,
+                    ca_file, connect_timeout, request_timeout]).
 %% Keys the connection process uses itself.
 -define(CONN_KEYS, [timeout, max_frame, port_executable, cancel_timeout]).
 %% Keys of a pool.
@@ -139,23 +141,68 @@ start_error(_Name, Other) ->
 
 %% ---- internals ---------------------------------------------------------------
 
-conn_opts(#{url := _}) ->
-    throw({not_supported, <<"remote and replica connections are not available yet">>});
 conn_opts(#{encryption_key := _}) ->
     %% Never echo the key: not in errors, not in logs.
     throw({not_supported, <<"encryption at rest is not available yet">>});
+conn_opts(#{path := _, url := _}) ->
+    throw({bad_option, <<"give either path (a local file) or url (a server), not both">>});
+conn_opts(#{url := Url} = Opts) ->
+    [throw({bad_option, iolist_to_binary(io_lib:format("~p applies to local files only", [K]))})
+     || K <- [read_only, create, busy_timeout], maps:is_key(K, Opts)],
+    Token = case maps:find(auth_token, Opts) of
+                {ok, T} -> [{auth_token, token(T)}];
+                error -> []
+            end,
+    common_opts(Opts, [{url, url_bin(Url)} | Token]);
+conn_opts(#{auth_token := _}) ->
+    throw({bad_option, <<"auth_token needs a url">>});
 conn_opts(#{path := Path} = Opts) ->
-    PortOpts = [{path, path_bin(Path)} |
-                [port_opt(K, V) || {K, V} <- maps:to_list(Opts), lists:member(K, ?PORT_KEYS)]],
+    [throw({bad_option, iolist_to_binary(io_lib:format("~p applies to a url only", [K]))})
+     || K <- [ca_file, connect_timeout, request_timeout], maps:is_key(K, Opts)],
+    common_opts(Opts, [{path, path_bin(Path)}]);
+conn_opts(_) ->
+    throw({bad_option, <<"open needs a path (or a url)">>}).
+
+common_opts(Opts, Target) ->
+    PortOpts = Target ++
+        [port_opt(K, V) || {K, V} <- maps:to_list(Opts), lists:member(K, ?PORT_KEYS)],
     [timeout_value(K, V) || K <- [timeout], {ok, V} <- [maps:find(K, Opts)]],
     case maps:find(max_frame, Opts) of
         {ok, M} when is_integer(M), M >= 1024, M =< 16#7fffffff -> ok;
         {ok, _} -> throw({bad_option, <<"max_frame must be an integer 1024..2147483647">>});
         error -> ok
     end,
-    maps:put(port_opts, PortOpts, maps:with(?CONN_KEYS, Opts));
-conn_opts(_) ->
-    throw({bad_option, <<"open needs a path (or a url)">>}).
+    maps:put(port_opts, PortOpts, maps:with(?CONN_KEYS, Opts)).
+
+%% @doc The port options with the auth token unwrapped: called only to
+%% build the open frame, which goes straight to the port.
+-spec reveal_port_opts([{atom(), term()}]) -> [{atom(), term()}].
+reveal_port_opts(PortOpts) ->
+    [case KV of
+         {auth_token, F} when is_function(F, 0) -> {auth_token, iolist_to_binary(F())};
+         _ -> KV
+     end || KV <- PortOpts].
+
+%% The token stays wrapped (a fun) until the open frame is built.
+token(F) when is_function(F, 0) ->
+    try iolist_to_binary(F()) of
+        <<>> -> throw({bad_option, <<"auth_token must be a non-empty binary or string">>});
+        _ -> F
+    catch
+        error:_ -> throw({bad_option, <<"auth_token must be a binary or a string">>})
+    end;
+token(V) ->
+    token(wrap(V)).
+
+url_bin(U) when is_binary(U); is_list(U) ->
+    try unicode:characters_to_binary(U) of
+        B when is_binary(B), B =/= <<>> -> B;
+        _ -> throw({bad_option, <<"url must be a non-empty string">>})
+    catch
+        error:_ -> throw({bad_option, <<"url must be a string">>})
+    end;
+url_bin(_) ->
+    throw({bad_option, <<"url must be a string">>}).
 
 path_bin(P) when is_binary(P); is_list(P); is_atom(P) ->
     try unicode:characters_to_binary(filename:flatten(P)) of
@@ -173,6 +220,11 @@ port_opt(busy_timeout, V) when is_integer(V), V >= 0, V =< 16#7fffffff -> {busy_
 port_opt(cache_size, V) when is_integer(V), V >= 0, V =< 100000 -> {cache_size, V};
 port_opt(max_result_bytes, V) when is_integer(V), V >= 1024, V =< 16#70000000 ->
     {max_result_bytes, V};
+port_opt(ca_file, V) when is_binary(V); is_list(V) -> {ca_file, path_bin(V)};
+port_opt(connect_timeout, V) when is_integer(V), V >= 1, V =< 16#7fffffff ->
+    {connect_timeout, V};
+port_opt(request_timeout, V) when is_integer(V), V >= 0, V =< 16#7fffffff ->
+    {request_timeout, V};
 port_opt(K, _) ->
     throw({bad_option, iolist_to_binary(io_lib:format("bad value for option ~p", [K]))}).
 

@@ -27,6 +27,13 @@ typedef struct lsq_open_opts {
     int read_only;       /* 1: SQLITE_OPEN_READONLY */
     int create;          /* 1: create the file if missing */
     int busy_timeout_ms; /* sqlite3_busy_timeout */
+    /* remote */
+    char *url;           /* libsql://, https:// or http:// base URL, or NULL */
+    char *auth_token;    /* bearer token or NULL (wiped and freed by the caller) */
+    char *ca_file;       /* CA bundle for TLS, or NULL */
+    long connect_timeout_ms;
+    long request_timeout_ms;
+    size_t max_result;   /* cap on a response held in memory */
 } lsq_open_opts;
 
 /* Parameters of one execution: positional when names == NULL. */
@@ -38,6 +45,24 @@ typedef struct lsq_params {
 } lsq_params;
 
 enum { LSQ_STEP_ERROR = -1, LSQ_STEP_ROW = 1, LSQ_STEP_DONE = 2 };
+
+/* A statement of a batch run in one round trip (run_batch). */
+typedef struct lsq_batch_item {
+    const char *sql;
+    size_t n;
+    const lsq_params *params;
+} lsq_batch_item;
+
+/* What run_batch hands back. With want_results: per item a statement
+ * standing before its first row (finalize each), its changes and last
+ * rowid. Always: the changes of the whole batch and the last rowid. */
+typedef struct lsq_batch_out {
+    lsq_stmt **results;
+    long long *changes, *rowids;
+    long long total_changes, last_rowid;
+} lsq_batch_out;
+
+enum { LSQ_BATCH_SEQUENCE = 0, LSQ_BATCH_TX = 1 };
 
 typedef struct lsq_backend {
     const char *mode; /* "local", "remote", "replica" */
@@ -95,8 +120,21 @@ typedef struct lsq_backend {
     int (*limit)(lsq_conn *c, int id, int value);
     /* Online backup of "main" into the file dest. 0 or -1. */
     int (*backup)(lsq_conn *c, const char *dest, lsq_error *err);
+
+    /* 1 when SQLite runs in this process (pragmas such as query_only are
+     * ours to reset); 0 for a server. */
+    int local_engine;
+    /* Optional (NULL for local, where a loop of steps is as fast): run n
+     * statements in one round trip, LSQ_BATCH_SEQUENCE (stop at the first
+     * error, earlier ones stay) or LSQ_BATCH_TX (all or nothing). 0 with
+     * *out filled, or -1 with *err (err->index = failing item, 1-based). */
+    int (*run_batch)(lsq_conn *c, const lsq_batch_item *items, size_t n, int mode,
+                     int want_results, lsq_batch_out *out, lsq_error *err);
+    /* Free what run_batch filled in (finalizing any results left). */
+    void (*batch_free)(lsq_batch_out *out, size_t n);
 } lsq_backend;
 
 extern const lsq_backend lsq_backend_local;
+extern const lsq_backend lsq_backend_remote;
 
 #endif

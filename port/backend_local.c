@@ -560,4 +560,5 @@ const lsq_backend lsq_backend_local = {
     .set_busy_timeout = local_set_busy_timeout,
     .limit = local_limit,
     .backup = local_backup,
+    .local_engine = 1,
 };

@@ -189,20 +189,49 @@ static int atom_at(const char *buf, int *idx, char *out)
     return ei_decode_atom(buf, idx, out);
 }
 
+/* A binary option as a fresh NUL-terminated string (no NUL inside). */
+static int string_opt(const char *buf, int *idx, char **out)
+{
+    const char *p;
+    size_t n;
+
+    if (term_decode_binary(buf, idx, &p, &n) != 0 || memchr(p, 0, n) != NULL) return -1;
+    free(*out);
+    *out = malloc(n + 1);
+    if (*out == NULL) return -1;
+    memcpy(*out, p, n);
+    (*out)[n] = 0;
+    return 0;
+}
+
+static void free_open_opts(lsq_open_opts *o)
+{
+    free(o->path);
+    free(o->url);
+    if (o->auth_token != NULL) {
+        /* Do not leave the token in freed memory. */
+        volatile char *t = o->auth_token;
+
+        while (*t) *t++ = 0;
+        free(o->auth_token);
+    }
+    free(o->ca_file);
+    memset(o, 0, sizeof *o);
+}
+
 /* Decode the open options: a proper list of {Key, Value} pairs. */
 static int decode_open_opts(const char *buf, int idx, lsq_open_opts *o, long long *cache_size,
                             long long *max_result, lsq_error *err)
 {
     char key[MAXATOMLEN_UTF8];
-    const char *path = NULL;
-    size_t path_len = 0;
     int n, i, arity, type, size;
     long long v;
 
-    o->path = NULL;
-    o->read_only = 0;
+    memset(o, 0, sizeof *o);
     o->create = 1;
     o->busy_timeout_ms = 5000;
+    o->connect_timeout_ms = 10000;
+    o->request_timeout_ms = 60000;
     *cache_size = LSQ_DEFAULT_CACHE_SIZE;
     *max_result = LSQ_DEFAULT_MAX_RESULT;
     if (ei_get_type(buf, &idx, &type, &size) != 0 ||
@@ -215,7 +244,19 @@ static int decode_open_opts(const char *buf, int idx, lsq_open_opts *o, long lon
             atom_at(buf, &idx, key) != 0)
             goto bad;
         if (strcmp(key, "path") == 0) {
-            if (term_decode_binary(buf, &idx, &path, &path_len) != 0) goto bad_value;
+            if (string_opt(buf, &idx, &o->path) != 0) goto bad_value;
+        } else if (strcmp(key, "url") == 0) {
+            if (string_opt(buf, &idx, &o->url) != 0) goto bad_value;
+        } else if (strcmp(key, "auth_token") == 0) {
+            if (string_opt(buf, &idx, &o->auth_token) != 0) goto bad_value;
+        } else if (strcmp(key, "ca_file") == 0) {
+            if (string_opt(buf, &idx, &o->ca_file) != 0) goto bad_value;
+        } else if (strcmp(key, "connect_timeout") == 0) {
+            if (term_decode_int(buf, &idx, &v) != 0 || v < 1 || v > 0x7fffffff) goto bad_value;
+            o->connect_timeout_ms = (long)v;
+        } else if (strcmp(key, "request_timeout") == 0) {
+            if (term_decode_int(buf, &idx, &v) != 0 || v < 0 || v > 0x7fffffff) goto bad_value;
+            o->request_timeout_ms = (long)v;
         } else if (strcmp(key, "read_only") == 0) {
             if (term_decode_bool(buf, &idx, &o->read_only) != 0) goto bad_value;
         } else if (strcmp(key, "create") == 0) {
@@ -233,31 +274,23 @@ static int decode_open_opts(const char *buf, int idx, lsq_open_opts *o, long lon
             *max_result = v;
         } else {
             lsq_error_set(err, LSQ_E_BAD_ARGUMENT, "unknown open option %.100s", key);
-            return -1;
+            goto fail;
         }
     }
     if (n > 0 && (ei_get_type(buf, &idx, &type, &size) != 0 || type != ERL_NIL_EXT)) goto bad;
-    if (path == NULL) {
-        lsq_error_set(err, LSQ_E_BAD_ARGUMENT, "open needs a path");
-        return -1;
+    if ((o->path == NULL) == (o->url == NULL)) {
+        lsq_error_set(err, LSQ_E_BAD_ARGUMENT, "open needs a path or a url (one of them)");
+        goto fail;
     }
-    if (memchr(path, 0, path_len) != NULL) {
-        lsq_error_set(err, LSQ_E_BAD_ARGUMENT, "path contains a NUL byte");
-        return -1;
-    }
-    o->path = malloc(path_len + 1);
-    if (o->path == NULL) {
-        lsq_error_set(err, LSQ_E_NOMEM, "out of memory");
-        return -1;
-    }
-    memcpy(o->path, path, path_len);
-    o->path[path_len] = 0;
+    o->max_result = (size_t)*max_result;
     return 0;
 bad_value:
     lsq_error_set(err, LSQ_E_BAD_ARGUMENT, "bad value for open option %s", key);
-    return -1;
+    goto fail;
 bad:
     lsq_error_set(err, LSQ_E_BAD_ARGUMENT, "open options must be a list of {Key, Value}");
+fail:
+    free_open_opts(o);
     return -1;
 }
 
@@ -275,17 +308,18 @@ static int cmd_open(lsq_port *p, const lsq_request *r, ei_x_buff *x)
                                 "a connection is already open on this port");
     if (decode_open_opts(r->buf, r->idx, &o, &cache_size, &max_result, &err) != 0)
         return commands_reply_error(x, r->ref, &err);
+    if (o.url != NULL) be = &lsq_backend_remote;
     cache = cache_new((size_t)cache_size, be->finalize);
     if (cache == NULL) {
-        free(o.path);
+        free_open_opts(&o);
         return cmd_reply_errorf(x, r->ref, LSQ_E_NOMEM, "out of memory");
     }
     if (be->open(&o, &c, &err) != 0) {
-        free(o.path);
+        free_open_opts(&o);
         cache_free(cache);
         return commands_reply_error(x, r->ref, &err);
     }
-    free(o.path);
+    free_open_opts(&o);
     if (pthread_mutex_lock(&p->conn_lock) != 0) {
         (void)be->close(c, &err);
         cache_free(cache);
@@ -442,6 +476,9 @@ static int cmd_limit(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     if (term_decode_int(r->buf, &idx, &v) != 0 || v < -1 || v > 0x7fffffff)
         return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
                                 "limit value must be -1 (read) or 0..2147483647");
+    if (!p->be->local_engine)
+        return cmd_reply_errorf(x, r->ref, LSQ_E_NOT_SUPPORTED,
+                                "limits of a remote database are the server's");
     if (term_reply_begin(x, r->ref, "ok") != 0 ||
         ei_x_encode_longlong(x, p->be->limit(p->conn, id, (int)v)) != 0)
         return -1;
@@ -481,7 +518,8 @@ static int cmd_reset(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     cmd_release_handles(p);
     if (!p->be->autocommit(p->conn) && cmd_exec_simple(p, "ROLLBACK", &err) != 0)
         return commands_reply_error(x, r->ref, &err);
-    if (cmd_exec_simple(p, "PRAGMA query_only = 0", &err) != 0)
+    /* A server's pragmas are not this connection's to reset. */
+    if (p->be->local_engine && cmd_exec_simple(p, "PRAGMA query_only = 0", &err) != 0)
         return commands_reply_error(x, r->ref, &err);
     return cmd_reply_ok_atom(x, r->ref);
 }

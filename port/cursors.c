@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void release_cursor(lsq_port *p, handle *h);
+
 static int decode_id(const lsq_request *r, int *idx, long long *id)
 {
     return term_decode_int(r->buf, idx, id);
@@ -212,7 +214,19 @@ int cmd_cursor_open(lsq_port *p, const lsq_request *r, ei_x_buff *x)
         return cmd_reply_errorf(x, r->ref, LSQ_E_NOMEM, "out of memory");
     }
     memcpy(copy, sql, n);
-    /* Nothing is stepped until the first fetch. */
+    if (!p->be->local_engine) {
+        /* A server's statement has no columns until it ran: run it now
+         * (its rows arrive in this one response) and fetch from memory. */
+        h->started = 1;
+        rc = p->be->step(s, &err);
+        if (rc == LSQ_STEP_ERROR) {
+            release_cursor(p, h);
+            goto error;
+        }
+        h->pending = rc == LSQ_STEP_ROW;
+        h->done = rc == LSQ_STEP_DONE;
+    }
+    /* Locally nothing is stepped until the first fetch. */
     h->ncols = p->be->column_count(s);
     if (term_reply_begin(x, r->ref, "ok") != 0 || ei_x_encode_tuple_header(x, 2) != 0 ||
         ei_x_encode_longlong(x, h->id) != 0)

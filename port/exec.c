@@ -4,6 +4,7 @@
  * decoding, the statement cache, row encoding).
  */
 #include "cmd_internal.h"
+#include "sql_scan.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -359,6 +360,110 @@ static void group_rollback(lsq_port *p, int nested)
     }
 }
 
+/* ---- one round trip (backends with run_batch) ------------------------------ */
+
+/* Items decoded from the request, parameters pointing into it. */
+typedef struct batch_items {
+    lsq_batch_item *items;
+    decoded_params *params;
+    size_t n;
+} batch_items;
+
+static void free_items(batch_items *b)
+{
+    size_t i;
+
+    for (i = 0; i < b->n; i++) cmd_free_params(&b->params[i]);
+    free(b->items);
+    free(b->params);
+    memset(b, 0, sizeof *b);
+}
+
+static int alloc_items(batch_items *b, int n, lsq_error *err)
+{
+    size_t count = n > 0 ? (size_t)n : 1;
+
+    memset(b, 0, sizeof *b);
+    b->items = calloc(count, sizeof *b->items);
+    b->params = calloc(count, sizeof *b->params);
+    if (b->items == NULL || b->params == NULL) {
+        free_items(b);
+        lsq_error_set(err, LSQ_E_NOMEM, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* Reply to a failed run_batch: the failing item's SQL and index. */
+static int reply_batch_error(ei_x_buff *x, long ref, lsq_error *err, const batch_items *b)
+{
+    if (err->index > 0 && (size_t)err->index <= b->n) {
+        err->sql = b->items[err->index - 1].sql;
+        err->sql_len = b->items[err->index - 1].n;
+    }
+    return commands_reply_error(x, ref, err);
+}
+
+static int batch_one_trip(lsq_port *p, const lsq_request *r, ei_x_buff *x, int idx, int n,
+                          int tx)
+{
+    const char *buf = r->buf;
+    batch_items b;
+    lsq_batch_out out;
+    lsq_error err;
+    int type, size, arity, rc;
+    size_t i;
+
+    if (alloc_items(&b, n, &err) != 0) return commands_reply_error(x, r->ref, &err);
+    for (i = 0; i < (size_t)n; i++) {
+        if (ei_get_type(buf, &idx, &type, &size) != 0 || type != ERL_SMALL_TUPLE_EXT ||
+            ei_decode_tuple_header(buf, &idx, &arity) != 0 || arity != 2 ||
+            cmd_decode_sql(buf, &idx, &b.items[i].sql, &b.items[i].n) != 0) {
+            lsq_error_set(&err, LSQ_E_BAD_ARGUMENT,
+                          "batch element %zu is not {SqlBinary, Params} (SQL without NUL bytes)",
+                          i + 1);
+            err.index = (long)i + 1;
+            free_items(&b);
+            return commands_reply_error(x, r->ref, &err);
+        }
+        if (cmd_decode_params(buf, idx, &b.params[i], &idx, &err) != 0) {
+            err.index = (long)i + 1;
+            b.n = i + 1;
+            rc = reply_batch_error(x, r->ref, &err, &b);
+            free_items(&b);
+            return rc;
+        }
+        b.items[i].params = &b.params[i].p;
+        b.n = i + 1;
+    }
+    if (p->be->run_batch(p->conn, b.items, b.n, tx ? LSQ_BATCH_TX : LSQ_BATCH_SEQUENCE, 1, &out,
+                         &err) != 0) {
+        rc = reply_batch_error(x, r->ref, &err, &b);
+        free_items(&b);
+        return rc;
+    }
+    rc = term_reply_begin(x, r->ref, "ok");
+    if (rc == 0 && b.n > 0) rc = ei_x_encode_list_header(x, (long)b.n);
+    for (i = 0; rc == 0 && i < b.n; i++) {
+        if (ei_x_encode_tuple_header(x, 4) != 0) {
+            rc = -1;
+            break;
+        }
+        rc = cmd_encode_result(p, out.results[i], x, &err);
+        if (rc == 0 && (ei_x_encode_longlong(x, out.changes[i]) != 0 ||
+                        ei_x_encode_longlong(x, out.rowids[i]) != 0))
+            rc = -1;
+    }
+    if (rc == 0) rc = ei_x_encode_empty_list(x);
+    p->be->batch_free(&out, b.n);
+    if (rc > 0) {
+        /* Only the size cap can stop the encoding of rows already here. */
+        rc = commands_reply_error(x, r->ref, &err);
+    }
+    free_items(&b);
+    return rc;
+}
+
 /* {batch, [{Sql, Params}], Transactional}: one reply with, per statement,
  * {Columns, Rows, Changes, LastInsertRowid}; an error names its index. */
 int cmd_batch(lsq_port *p, const lsq_request *r, ei_x_buff *x)
@@ -382,6 +487,7 @@ int cmd_batch(lsq_port *p, const lsq_request *r, ei_x_buff *x)
         ei_decode_list_header(buf, &idx, &n) != 0)
         return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
                                 "batch takes a list of {Sql, Params}");
+    if (p->be->run_batch != NULL) return batch_one_trip(p, r, x, idx, n, tx);
     if (tx && group_begin(p, &nested, &err) != 0) return commands_reply_error(x, r->ref, &err);
     if (term_reply_begin(x, r->ref, "ok") != 0) return -1;
     if (n > 0 && ei_x_encode_list_header(x, n) != 0) return -1;
@@ -424,6 +530,38 @@ failed:
     return commands_reply_error(x, r->ref, &err);
 }
 
+/* execute_many in one round trip: all or nothing. */
+static int many_one_trip(lsq_port *p, const lsq_request *r, ei_x_buff *x, const char *sql,
+                         size_t n, int idx, int count)
+{
+    batch_items b;
+    lsq_batch_out out;
+    lsq_error err;
+    size_t i;
+    int rc;
+
+    if (alloc_items(&b, count, &err) != 0) return commands_reply_error(x, r->ref, &err);
+    for (i = 0; i < (size_t)count; i++) {
+        b.items[i].sql = sql;
+        b.items[i].n = n;
+        if (cmd_decode_params(r->buf, idx, &b.params[i], &idx, &err) != 0) {
+            err.index = (long)i + 1;
+            free_items(&b);
+            return reply_stmt_error(x, r->ref, &err, sql, n);
+        }
+        b.items[i].params = &b.params[i].p;
+        b.n = i + 1;
+    }
+    rc = p->be->run_batch(p->conn, b.items, b.n, LSQ_BATCH_TX, 0, &out, &err);
+    free_items(&b);
+    if (rc != 0) return reply_stmt_error(x, r->ref, &err, sql, n);
+    rc = term_reply_begin(x, r->ref, "ok") || ei_x_encode_tuple_header(x, 2) ||
+         ei_x_encode_longlong(x, out.total_changes) ||
+         ei_x_encode_longlong(x, out.last_rowid) ? -1 : 0;
+    p->be->batch_free(&out, 0);
+    return rc;
+}
+
 /* {execute_many, Sql, [Params]}: one statement, many parameter lists, all
  * or nothing. Reply {TotalChanges, LastInsertRowid}. */
 int cmd_execute_many(lsq_port *p, const lsq_request *r, ei_x_buff *x)
@@ -444,6 +582,7 @@ int cmd_execute_many(lsq_port *p, const lsq_request *r, ei_x_buff *x)
         ei_decode_list_header(buf, &idx, &count) != 0)
         return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
                                 "execute_many takes a list of parameter lists");
+    if (p->be->run_batch != NULL) return many_one_trip(p, r, x, sql, n, idx, count);
     if (cmd_get_stmt(p, sql, n, &s, &err) != 0) return reply_stmt_error(x, r->ref, &err, sql, n);
     if (s == NULL) {
         return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
@@ -478,6 +617,66 @@ failed:
     return reply_stmt_error(x, r->ref, &err, sql, n);
 }
 
+/* A script split here into statements and run in one round trip, so that
+ * its own BEGIN ... COMMIT never spans two requests. */
+static int script_one_trip(lsq_port *p, const lsq_request *r, ei_x_buff *x, const char *sql,
+                           size_t n)
+{
+    batch_items b = { 0 };
+    lsq_batch_out out;
+    lsq_error err;
+    size_t off = 0, len, cap = 0, k;
+    lsq_batch_item *grown;
+    int empty, rc;
+    sql_stmt_info info;
+
+    while (off < n) {
+        if (sql_next_statement(sql + off, n - off, &len, &empty) != 0) goto nomem;
+        if (!empty) {
+            if (b.n == cap) {
+                cap = cap ? cap * 2 : 16;
+                grown = realloc(b.items, cap * sizeof *grown);
+                if (grown == NULL) goto nomem;
+                b.items = grown;
+            }
+            b.items[b.n].sql = sql + off;
+            b.items[b.n].n = len;
+            b.items[b.n].params = NULL;
+            b.n++;
+            /* Parameters cannot be given to a script (as locally). */
+            if (sql_scan_params(sql + off, len, &info) != 0) goto nomem;
+            k = (size_t)info.nparams;
+            sql_info_free(&info);
+            if (k > 0) {
+                lsq_error_set(&err, LSQ_E_BAD_ARGUMENT,
+                              "a script cannot have parameters; use execute or batch");
+                err.index = (long)b.n;
+                free(b.items);
+                return reply_stmt_error(x, r->ref, &err, sql + off, len);
+            }
+        }
+        off += len;
+    }
+    rc = p->be->run_batch(p->conn, b.items, b.n, LSQ_BATCH_SEQUENCE, 0, &out, &err);
+    if (rc != 0) {
+        if (err.index > 0 && (size_t)err.index <= b.n) {
+            err.sql = b.items[err.index - 1].sql;
+            err.sql_len = b.items[err.index - 1].n;
+        }
+        free(b.items);
+        return commands_reply_error(x, r->ref, &err);
+    }
+    free(b.items);
+    p->n.prepares += b.n;
+    rc = term_reply_begin(x, r->ref, "ok") || ei_x_encode_tuple_header(x, 2) ||
+         ei_x_encode_long(x, (long)b.n) || ei_x_encode_longlong(x, out.total_changes) ? -1 : 0;
+    p->be->batch_free(&out, 0);
+    return rc;
+nomem:
+    free(b.items);
+    return cmd_reply_errorf(x, r->ref, LSQ_E_NOMEM, "out of memory");
+}
+
 /* {execute_script, Sql}: every statement in order, rows discarded. The
  * script manages its own transactions; an error stops it and names the
  * statement (index and text). Reply {Statements, Changes}. */
@@ -494,6 +693,7 @@ int cmd_execute_script(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     if (rc != 0) return rc < 0 ? -1 : 0;
     if (cmd_decode_sql(r->buf, &idx, &sql, &n) != 0)
         return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT, LSQ_SQL_TYPE_MSG);
+    if (p->be->run_batch != NULL) return script_one_trip(p, r, x, sql, n);
     before = p->be->total_changes(p->conn);
     while (off < n) {
         if (p->be->prepare_next(p->conn, sql + off, n - off, &s, &used, &err) != 0) {

@@ -1,0 +1,1063 @@
+/*
+ * backend_remote.c - a libSQL/Turso server spoken to in Hrana over HTTP
+ * (JSON pipelines; ../shared/protocols.md sections 1-2).
+ *
+ * Protocol choice, once at open: `GET /v3` answering 2xx means Hrana 3
+ * (sqld, Turso Cloud): /v3/pipeline with real batons, one stream held per
+ * connection, `get_autocommit` after each pipeline, `close` at the end,
+ * interactive transactions pinned to the stream. Anything else means the
+ * /v2/pipeline subset tursodb 0.7.0 accepts: `execute` and `batch` only,
+ * no stream state between requests - so a statement that would leave a
+ * transaction open is refused (not_supported) instead of being left on a
+ * server connection every client shares.
+ *
+ * Every statement goes as a batch with two probes around it,
+ *   SELECT total_changes();  <stmt>;  SELECT changes(), last_insert_rowid(),
+ *   total_changes() (on ok of the statement),
+ * because tursodb leaves affected_row_count and last_insert_rowid empty.
+ * The server runs a whole request before the next, so the probes see
+ * exactly this statement's effect. A statement's result rows are held
+ * parsed in memory (one response) and stepped through like a local
+ * statement's.
+ */
+#include "backend.h"
+#include "hrana_req.h"
+#include "hrana_resp.h"
+#include "http.h"
+#include "sql_scan.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PROBE_BEFORE "{\"stmt\":{\"sql\":\"SELECT total_changes()\"}}"
+#define PROBE_AFTER_SQL "SELECT changes(), last_insert_rowid(), total_changes()"
+
+/* A parsed response shared by the statements reading from it. */
+typedef struct resp_ref {
+    hr_response r;
+    int refs;
+} resp_ref;
+
+struct lsq_conn {
+    http_client *http;
+    char *base;        /* scheme://host[:port][/path], no trailing '/' */
+    char *stream_url;  /* base_url the server gave for this stream, or NULL */
+    int v3;            /* Hrana 3 with batons */
+    char *baton;       /* v3: the stream held, or NULL */
+    int autocommit;    /* v3: as the server last said; v2: always 1 */
+    long long changes, total_changes, last_rowid;
+    size_t max_result;
+};
+
+struct lsq_stmt {
+    lsq_conn *c;
+    char *sql;             /* owned copy */
+    size_t n;
+    sql_stmt_info info;    /* parameters, first keyword */
+    char **pnames;         /* 1-based NUL-terminated names (NULL: positional) */
+    jbuf body;             /* the Stmt JSON once bound */
+    int bound;
+    resp_ref *resp;        /* once executed */
+    const hr_stmt *res;    /* the statement's result in resp */
+    size_t row;            /* rows stepped over so far */
+    int own_counts;        /* 1: counts below set by execution */
+    long long changes, rowid;
+};
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static char *dup_n(const char *p, size_t n)
+{
+    char *z = malloc(n + 1);
+
+    if (z == NULL) return NULL;
+    if (n > 0) memcpy(z, p, n);
+    z[n] = 0;
+    return z;
+}
+
+static void nomem(lsq_error *err)
+{
+    lsq_error_set(err, LSQ_E_NOMEM, "out of memory");
+}
+
+static void resp_release(resp_ref *rr)
+{
+    if (rr != NULL && --rr->refs == 0) {
+        hr_free(&rr->r);
+        free(rr);
+    }
+}
+
+/* An integer cell of a result; 0 when absent (a probe that did not run). */
+static long long int_cell(const hr_response *r, const hr_stmt *s, size_t row, size_t col)
+{
+    const hr_cell *c;
+
+    if (s == NULL || row >= s->nrows || col >= s->ncols) return 0;
+    c = &s->cells[row * s->ncols + col];
+    return c->type == LSQ_INT ? c->u.i : 0;
+    (void)r;
+}
+
+/* ---- the pipeline ------------------------------------------------------------- */
+
+static int sink(void *ctx, const char *p, size_t n, lsq_error *err)
+{
+    return hr_feed(ctx, p, n, err);
+}
+
+/* Find "key":"..." in a small JSON object; the value's raw bytes. */
+static const char *json_field(const http_errbody *eb, const char *key, size_t *len)
+{
+    size_t klen = strlen(key), i, n;
+
+    for (i = 0; i + klen + 3 <= eb->n; i++) {
+        if (eb->p[i] != '"' || memcmp(eb->p + i + 1, key, klen) != 0 ||
+            memcmp(eb->p + i + 1 + klen, "\":\"", 3) != 0)
+            continue;
+        i += klen + 4;
+        for (n = 0; i + n < eb->n && eb->p[i + n] != '"'; n++)
+            if (eb->p[i + n] == '\\' && i + n + 1 < eb->n) n++;
+        *len = n;
+        return eb->p + i;
+    }
+    return NULL;
+}
+
+/* The error of a non-2xx answer: a JSON Error {"message","code"} (sqld,
+ * STREAM_EXPIRED) or plain text (protocol errors, tursodb's 500s). */
+static void http_status_error(long status, const http_errbody *eb, lsq_error *err,
+                              int *expired)
+{
+    const char *code = NULL, *msg = NULL;
+    size_t code_len = 0, msg_len = 0, i, n;
+    char text[300];
+
+    *expired = 0;
+    if (eb->n > 0 && eb->p[0] == '{') {
+        code = json_field(eb, "code", &code_len);
+        msg = json_field(eb, "message", &msg_len);
+    }
+    if (code != NULL || msg != NULL) {
+        hr_map_error(code, code_len, msg, msg_len, err);
+        *expired = code_len == 14 && memcmp(code, "STREAM_EXPIRED", 14) == 0;
+        if (strcmp(err->code, "error") != 0 || err->extended_code >= 0) return;
+        (void)snprintf(text, sizeof text, "%.*s", (int)(msg_len > 250 ? 250 : msg_len),
+                       msg != NULL ? msg : "");
+    } else {
+        /* Plain text: keep it printable and short. */
+        n = eb->n < 250 ? eb->n : 250;
+        for (i = 0; i < n; i++)
+            text[i] = (eb->p[i] >= 0x20 && eb->p[i] < 0x7f) ? eb->p[i] : ' ';
+        text[n] = 0;
+    }
+    lsq_error_set(err, "http", "the server answered HTTP %ld: %s", status, text);
+}
+
+static void drop_stream(lsq_conn *c)
+{
+    free(c->baton);
+    c->baton = NULL;
+    free(c->stream_url);
+    c->stream_url = NULL;
+}
+
+/* After a failed request the stream is gone; a transaction on it too. */
+static void stream_lost(lsq_conn *c, lsq_error *err)
+{
+    int in_tx = c->v3 && !c->autocommit;
+
+    drop_stream(c);
+    c->autocommit = 1;
+    if (in_tx && strlen(err->message) + 60 < sizeof err->message)
+        strcat(err->message, " (the open transaction was lost with the stream)");
+}
+
+static int keep_stream(lsq_conn *c, const hr_response *r, lsq_error *err)
+{
+    free(c->baton);
+    c->baton = NULL;
+    if (r->baton.set && (c->baton = dup_n(hr_ptr(r, r->baton), r->baton.len)) == NULL) {
+        nomem(err);
+        return -1;
+    }
+    if (r->base_url.set && r->base_url.len > 0) {
+        char *u = dup_n(hr_ptr(r, r->base_url), r->base_url.len);
+
+        if (u == NULL) {
+            nomem(err);
+            return -1;
+        }
+        while (strlen(u) > 0 && u[strlen(u) - 1] == '/') u[strlen(u) - 1] = 0;
+        free(c->stream_url);
+        c->stream_url = u;
+    }
+    return 0;
+}
+
+/* POST one pipeline: reqs holds nreqs comma-separated request objects.
+ * On success *out holds exactly nreqs entries' worth of results (the
+ * get_autocommit a v3 pipeline ends with is consumed here). */
+static int pipeline_once(lsq_conn *c, const jbuf *reqs, size_t nreqs, resp_ref **out,
+                         int *expired, lsq_error *err)
+{
+    jbuf body = { 0 }, url = { 0 };
+    http_errbody *eb;
+    resp_ref *rr;
+    long status = 0;
+    int rc = -1;
+    size_t want = nreqs + (c->v3 ? 1 : 0);
+
+    *expired = 0;
+    *out = NULL;
+    eb = malloc(sizeof *eb);
+    rr = calloc(1, sizeof *rr);
+    if (eb == NULL || rr == NULL || hr_begin(&rr->r, c->max_result) != 0) goto nomem;
+    rr->refs = 1;
+    if (jb_lit(&body, "{\"baton\":") != 0) goto nomem;
+    if (c->v3 && c->baton != NULL) {
+        if (jb_str(&body, c->baton, strlen(c->baton)) != 0) goto nomem;
+    } else if (jb_lit(&body, "null") != 0) {
+        goto nomem;
+    }
+    if (jb_lit(&body, ",\"requests\":[") != 0 || jb_raw(&body, reqs->p, reqs->n) != 0 ||
+        (c->v3 && jb_lit(&body, ",{\"type\":\"get_autocommit\"}") != 0) ||
+        jb_lit(&body, "]}") != 0)
+        goto nomem;
+    if (jb_lit(&url, c->stream_url != NULL ? c->stream_url : c->base) != 0 ||
+        jb_lit(&url, c->v3 ? "/v3/pipeline" : "/v2/pipeline") != 0 || jb_raw(&url, "", 1) != 0)
+        goto nomem;
+    if (http_request(c->http, url.p, body.p, body.n, sink, &rr->r, &status, eb, err) != 0) {
+        stream_lost(c, err);
+        goto done;
+    }
+    if (status < 200 || status >= 300) {
+        http_status_error(status, eb, err, expired);
+        if (!*expired) stream_lost(c, err);
+        goto done;
+    }
+    if (hr_finish(&rr->r, err) != 0) {
+        stream_lost(c, err);
+        goto done;
+    }
+    if (rr->r.nentries != want) {
+        lsq_error_set(err, "protocol", "the server answered %zu results for %zu requests",
+                      rr->r.nentries, want);
+        stream_lost(c, err);
+        goto done;
+    }
+    if (c->v3) {
+        const hr_entry *last = &rr->r.entries[want - 1];
+
+        if (!last->is_error && last->resp_type == HR_RESP_AUTOCOMMIT)
+            c->autocommit = last->is_autocommit;
+        if (keep_stream(c, &rr->r, err) != 0) goto done;
+    }
+    *out = rr;
+    rr = NULL;
+    rc = 0;
+    goto done;
+nomem:
+    nomem(err);
+done:
+    if (rr != NULL) resp_release(rr);
+    free(eb);
+    jb_free(&body);
+    jb_free(&url);
+    return rc;
+}
+
+/* A pipeline, reopening an expired stream when that loses nothing. */
+static int pipeline(lsq_conn *c, const jbuf *reqs, size_t nreqs, resp_ref **out,
+                    lsq_error *err)
+{
+    int expired;
+
+    if (pipeline_once(c, reqs, nreqs, out, &expired, err) == 0) return 0;
+    if (!expired) return -1;
+    if (!c->autocommit) {
+        drop_stream(c);
+        c->autocommit = 1;
+        lsq_error_set(err, "stream_expired",
+                      "the server closed the stream of an open transaction for "
+                      "inactivity: the transaction was rolled back");
+        return -1;
+    }
+    /* Outside a transaction a new stream is as good as the old one. */
+    drop_stream(c);
+    return pipeline_once(c, reqs, nreqs, out, &expired, err);
+}
+
+/* ---- open / close --------------------------------------------------------------- */
+
+static int ignore_body(void *ctx, const char *p, size_t n, lsq_error *err)
+{
+    (void)ctx, (void)p, (void)n, (void)err;
+    return 0;
+}
+
+/* The base URL: libsql:// means https://; no query, fragment or user. */
+static char *normalise_url(const char *url, lsq_error *err)
+{
+    const char *rest;
+    char *z;
+    size_t n;
+
+    if (strncmp(url, "libsql://", 9) == 0) rest = url + 9;
+    else if (strncmp(url, "https://", 8) == 0) rest = url + 8;
+    else if (strncmp(url, "http://", 7) == 0) rest = url + 7;
+    else {
+        lsq_error_set(err, LSQ_E_BAD_ARGUMENT,
+                      "url must start with libsql://, https:// or http://");
+        return NULL;
+    }
+    if (strpbrk(rest, "?#@ \t\r\n") != NULL || rest[0] == 0 || rest[0] == '/') {
+        lsq_error_set(err, LSQ_E_BAD_ARGUMENT,
+                      "url must be scheme://host[:port][/path] without user, query or "
+                      "fragment (give the token as auth_token)");
+        return NULL;
+    }
+    n = strlen(rest);
+    while (n > 0 && rest[n - 1] == '/') n--;
+    z = malloc(n + 9);
+    if (z == NULL) {
+        nomem(err);
+        return NULL;
+    }
+    (void)snprintf(z, n + 9, "%s%.*s", strncmp(url, "http://", 7) == 0 ? "http://" : "https://",
+                   (int)n, rest);
+    return z;
+}
+
+static int remote_close(lsq_conn *c, lsq_error *err);
+
+static int remote_open(const lsq_open_opts *o, lsq_conn **out, lsq_error *err)
+{
+    http_opts ho;
+    http_errbody *eb = NULL;
+    lsq_conn *c;
+    jbuf url = { 0 };
+    long status = 0;
+
+    *out = NULL;
+    c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        nomem(err);
+        return -1;
+    }
+    c->autocommit = 1;
+    c->max_result = o->max_result;
+    if ((c->base = normalise_url(o->url, err)) == NULL) goto fail;
+    ho.auth_token = o->auth_token;
+    ho.ca_file = o->ca_file;
+    ho.connect_timeout_ms = o->connect_timeout_ms;
+    ho.request_timeout_ms = o->request_timeout_ms;
+    if ((c->http = http_new(&ho, err)) == NULL) goto fail;
+    eb = malloc(sizeof *eb);
+    if (eb == NULL || jb_lit(&url, c->base) != 0 || jb_lit(&url, "/v3") != 0 ||
+        jb_raw(&url, "", 1) != 0) {
+        nomem(err);
+        goto fail;
+    }
+    /* The version probe also proves the server is there. */
+    if (http_request(c->http, url.p, NULL, 0, ignore_body, NULL, &status, eb, err) != 0)
+        goto fail;
+    c->v3 = status >= 200 && status < 300;
+    free(eb);
+    jb_free(&url);
+    *out = c;
+    return 0;
+fail:
+    free(eb);
+    jb_free(&url);
+    {
+        lsq_error ignored;
+
+        (void)remote_close(c, &ignored);
+    }
+    return -1;
+}
+
+static int remote_close(lsq_conn *c, lsq_error *err)
+{
+    (void)err;
+    if (c == NULL) return 0;
+    if (c->v3 && c->baton != NULL && c->http != NULL) {
+        /* Close the stream so the server can free it (best effort). */
+        jbuf reqs = { 0 };
+        resp_ref *rr = NULL;
+        int expired;
+        lsq_error ignored;
+
+        if (jb_lit(&reqs, "{\"type\":\"close\"}") == 0)
+            (void)pipeline_once(c, &reqs, 1, &rr, &expired, &ignored);
+        resp_release(rr);
+        jb_free(&reqs);
+    }
+    http_free(c->http);
+    free(c->base);
+    free(c->stream_url);
+    free(c->baton);
+    free(c);
+    return 0;
+}
+
+/* ---- statements -------------------------------------------------------------------- */
+
+static void free_pnames(lsq_stmt *s)
+{
+    int i;
+
+    if (s->pnames != NULL)
+        for (i = 0; i <= s->info.nparams; i++) free(s->pnames[i]);
+    free(s->pnames);
+    s->pnames = NULL;
+}
+
+static void remote_finalize(lsq_stmt *s)
+{
+    if (s == NULL) return;
+    resp_release(s->resp);
+    jb_free(&s->body);
+    free_pnames(s);
+    sql_info_free(&s->info);
+    free(s->sql);
+    free(s);
+}
+
+static int refuse_transaction(const lsq_conn *c, const sql_stmt_info *info, lsq_error *err)
+{
+    if (c->v3 || !sql_is_transaction_control(info->keyword)) return 0;
+    lsq_error_set(err, LSQ_E_NOT_SUPPORTED,
+                  "%s: this server has no streams (Hrana 2 only), so a transaction cannot "
+                  "stay open between requests; use batch(Conn, Statements, "
+                  "#{transaction => true}) or execute_many", info->keyword);
+    return -1;
+}
+
+/* A statement for text holding exactly one statement (after the first
+ * only white space, comments and ';' may follow). */
+static int make_stmt(lsq_conn *c, const char *sql, size_t n, lsq_stmt **out, lsq_error *err)
+{
+    lsq_stmt *s;
+    int i;
+
+    s = calloc(1, sizeof *s);
+    if (s == NULL || (s->sql = dup_n(sql, n)) == NULL ||
+        sql_scan_params(sql, n, &s->info) != 0) {
+        if (s != NULL) free(s->sql);
+        free(s);
+        nomem(err);
+        return -1;
+    }
+    s->c = c;
+    s->n = n;
+    /* Names point into the caller's text: repoint them to our copy. */
+    for (i = 0; i < s->info.nnamed; i++) s->info.named[i].name = s->sql + (s->info.named[i].name - sql);
+    s->pnames = calloc((size_t)s->info.nparams + 1, sizeof *s->pnames);
+    if (s->pnames == NULL) goto nomem;
+    for (i = 0; i < s->info.nnamed; i++) {
+        int k = s->info.named[i].index;
+
+        if ((s->pnames[k] = dup_n(s->info.named[i].name, s->info.named[i].len)) == NULL)
+            goto nomem;
+    }
+    if (refuse_transaction(c, &s->info, err) != 0) {
+        remote_finalize(s);
+        return -1;
+    }
+    *out = s;
+    return 0;
+nomem:
+    remote_finalize(s);
+    nomem(err);
+    return -1;
+}
+
+static int remote_prepare(lsq_conn *c, const char *sql, size_t n, lsq_stmt **out,
+                          lsq_error *err)
+{
+    size_t len, rest_len;
+    int empty, rest_empty;
+
+    *out = NULL;
+    if (sql_next_statement(sql, n, &len, &empty) != 0) {
+        nomem(err);
+        return -1;
+    }
+    if (sql_next_statement(sql + len, n - len, &rest_len, &rest_empty) != 0) {
+        nomem(err);
+        return -1;
+    }
+    if (!rest_empty || (len + rest_len < n)) {
+        /* Servers run only the first statement (tursodb) or refuse. */
+        size_t off = len + rest_len;
+        int more = !rest_empty;
+
+        while (!more && off < n) {
+            if (sql_next_statement(sql + off, n - off, &rest_len, &rest_empty) != 0) {
+                nomem(err);
+                return -1;
+            }
+            more = !rest_empty;
+            off += rest_len;
+        }
+        if (more) {
+            lsq_error_set(err, LSQ_E_BAD_ARGUMENT,
+                          "the SQL text holds more than one statement; "
+                          "run it with execute_script or one statement at a time");
+            return -1;
+        }
+    }
+    if (empty) return 0;
+    return make_stmt(c, sql, n, out, err);
+}
+
+static int remote_prepare_next(lsq_conn *c, const char *sql, size_t n, lsq_stmt **out,
+                               size_t *used, lsq_error *err)
+{
+    size_t len, off = 0;
+    int empty = 1;
+
+    *out = NULL;
+    *used = n;
+    while (off < n && empty) {
+        if (sql_next_statement(sql + off, n - off, &len, &empty) != 0) {
+            nomem(err);
+            return -1;
+        }
+        if (empty) off += len;
+    }
+    if (empty) return 0;
+    *used = off + len;
+    return make_stmt(c, sql + off, len, out, err);
+}
+
+/* Positional arguments from the caller's parameters, following SQLite's
+ * numbering; names are resolved here because servers ignore (tursodb)
+ * or treat differently (sqld) named arguments. *args has info->nparams
+ * values pointing into p. */
+static int resolve_args(const sql_stmt_info *info, char *const *pnames, const lsq_params *p,
+                        lsq_value **args, lsq_error *err)
+{
+    int count = info->nparams, idx, i;
+    unsigned char *given = NULL;
+    lsq_value *a;
+    size_t k;
+
+    *args = NULL;
+    if (p->names == NULL) {
+        if (p->n != (size_t)count) {
+            lsq_error_set(err, LSQ_E_BAD_ARGUMENT, "the statement takes %d parameter%s, %zu given",
+                          count, count == 1 ? "" : "s", p->n);
+            return -1;
+        }
+        *args = (lsq_value *)p->values; /* used read-only */
+        return 0;
+    }
+    a = calloc((size_t)count + 1, sizeof *a);
+    given = calloc((size_t)count + 1, 1);
+    if (a == NULL || given == NULL) {
+        free(a);
+        free(given);
+        nomem(err);
+        return -1;
+    }
+    for (k = 0; k < p->n; k++) {
+        idx = sql_param_index(info, p->names[k].p, p->names[k].n);
+        if (idx == 0) {
+            lsq_error_set(err, LSQ_E_BAD_ARGUMENT,
+                          "unknown parameter %.*s: the statement has no such named parameter",
+                          (int)(p->names[k].n > 200 ? 200 : p->names[k].n), p->names[k].p);
+            goto fail;
+        }
+        if (given[idx]) {
+            lsq_error_set(err, LSQ_E_BAD_ARGUMENT, "parameter %s is given more than once",
+                          pnames[idx]);
+            goto fail;
+        }
+        given[idx] = 1;
+        a[idx - 1] = p->values[k];
+    }
+    for (i = 1; i <= count; i++) {
+        if (given[i]) continue;
+        if (pnames[i] == NULL)
+            lsq_error_set(err, LSQ_E_BAD_ARGUMENT,
+                          "parameter %d is positional; pass a list to bind it", i);
+        else
+            lsq_error_set(err, LSQ_E_BAD_ARGUMENT, "missing value for parameter %s", pnames[i]);
+        goto fail;
+    }
+    free(given);
+    *args = a;
+    return 0;
+fail:
+    free(a);
+    free(given);
+    return -1;
+}
+
+static void release_run(lsq_stmt *s)
+{
+    resp_release(s->resp);
+    s->resp = NULL;
+    s->res = NULL;
+    s->row = 0;
+    s->own_counts = 0;
+}
+
+static int remote_bind(lsq_stmt *s, const lsq_params *p, int copy, lsq_error *err)
+{
+    lsq_value *args;
+    int rc;
+
+    (void)copy; /* the values are written into the request now */
+    release_run(s);
+    s->body.n = 0;
+    s->bound = 0;
+    if (resolve_args(&s->info, s->pnames, p, &args, err) != 0) return -1;
+    rc = hq_stmt(&s->body, s->sql, s->n, args, (size_t)s->info.nparams, err);
+    if (args != p->values) free(args);
+    if (rc != 0) return -1;
+    s->bound = 1;
+    return 0;
+}
+
+static void remote_reset(lsq_stmt *s)
+{
+    release_run(s);
+    s->body.n = 0;
+    s->bound = 0;
+}
+
+static int remote_param_count(lsq_stmt *s)
+{
+    return s->info.nparams;
+}
+
+static const char *remote_param_name(lsq_stmt *s, int i)
+{
+    return i >= 1 && i <= s->info.nparams ? s->pnames[i] : NULL;
+}
+
+/* The batch steps of one statement with its probes, appended to reqs as
+ * steps numbered from first: probe (first), stmt (first+1), probe
+ * (first+2). cond_step >= 0 makes the statement run only if that step
+ * succeeded. */
+static int add_probed_steps(jbuf *b, const jbuf *stmt, int first, int cond_step, int comma)
+{
+    char cond[96];
+
+    if (comma && jb_lit(b, ",") != 0) return -1;
+    if (jb_lit(b, PROBE_BEFORE ",{") != 0) return -1;
+    if (cond_step >= 0) {
+        (void)snprintf(cond, sizeof cond, "\"condition\":{\"type\":\"ok\",\"step\":%d},",
+                       cond_step);
+        if (jb_lit(b, cond) != 0) return -1;
+    }
+    (void)snprintf(cond, sizeof cond, "},{\"condition\":{\"type\":\"ok\",\"step\":%d},",
+                   first + 1);
+    return jb_lit(b, "\"stmt\":") || jb_raw(b, stmt->p, stmt->n) || jb_lit(b, cond) ||
+           jb_lit(b, "\"stmt\":{\"sql\":\"" PROBE_AFTER_SQL "\"}}") ? -1 : 0;
+}
+
+/* changes as SQLite's run_to_end reports them: 0 unless total moved. */
+static void probe_counts(const hr_response *r, const hr_entry *e, size_t first,
+                         long long *changes, long long *rowid, long long *total_delta)
+{
+    const hr_stmt *before = first < e->nsteps ? e->steps[first] : NULL;
+    const hr_stmt *after = first + 2 < e->nsteps ? e->steps[first + 2] : NULL;
+    long long t0 = int_cell(r, before, 0, 0), t1 = int_cell(r, after, 0, 2);
+
+    *changes = t1 == t0 ? 0 : int_cell(r, after, 0, 0);
+    *rowid = int_cell(r, after, 0, 1);
+    *total_delta = t1 - t0;
+}
+
+static int run_stmt(lsq_stmt *s, lsq_error *err)
+{
+    lsq_conn *c = s->c;
+    jbuf reqs = { 0 };
+    resp_ref *rr;
+    const hr_entry *e;
+    long long delta;
+
+    if (!s->bound) {
+        lsq_params none = { 0, NULL, NULL };
+
+        if (remote_bind(s, &none, 0, err) != 0) return -1;
+    }
+    if (jb_lit(&reqs, "{\"type\":\"batch\",\"batch\":{\"steps\":[") != 0 ||
+        add_probed_steps(&reqs, &s->body, 0, -1, 0) != 0 || jb_lit(&reqs, "]}}") != 0) {
+        jb_free(&reqs);
+        nomem(err);
+        return -1;
+    }
+    if (pipeline(c, &reqs, 1, &rr, err) != 0) {
+        jb_free(&reqs);
+        return -1;
+    }
+    jb_free(&reqs);
+    e = &rr->r.entries[0];
+    if (e->is_error) {
+        hr_error_to_lsq(&rr->r, &e->error, err);
+        resp_release(rr);
+        return -1;
+    }
+    if (e->resp_type != HR_RESP_BATCH || e->nsteps < 3) {
+        lsq_error_set(err, "protocol", "the server's answer to a batch is not a batch result");
+        resp_release(rr);
+        return -1;
+    }
+    if (e->nerrors > 1 && e->step_errors[1].set) {
+        hr_error_to_lsq(&rr->r, &e->step_errors[1], err);
+        resp_release(rr);
+        return -1;
+    }
+    if (e->steps[1] == NULL) {
+        lsq_error_set(err, "protocol", "the server did not run the statement");
+        resp_release(rr);
+        return -1;
+    }
+    s->resp = rr;
+    s->res = e->steps[1];
+    s->row = 0;
+    probe_counts(&rr->r, e, 0, &s->changes, &s->rowid, &delta);
+    /* Like sqlite3_changes: the count of the last statement that wrote. */
+    if (delta != 0) c->changes = s->changes;
+    c->last_rowid = s->rowid;
+    c->total_changes += delta > 0 ? delta : 0;
+    s->own_counts = 1;
+    return 0;
+}
+
+static int remote_step(lsq_stmt *s, lsq_error *err)
+{
+    if (s->resp == NULL && run_stmt(s, err) != 0) return LSQ_STEP_ERROR;
+    if (s->row >= s->res->nrows) return LSQ_STEP_DONE;
+    s->row++;
+    return LSQ_STEP_ROW;
+}
+
+static int remote_column_count(lsq_stmt *s)
+{
+    return s->res != NULL ? (int)s->res->ncols : 0;
+}
+
+static int remote_column_name(lsq_stmt *s, int i, const char **p, size_t *n)
+{
+    const hr_col *col;
+
+    if (s->res == NULL || i < 0 || (size_t)i >= s->res->ncols) return -1;
+    col = &s->res->cols[i];
+    *p = col->name.set ? hr_ptr(&s->resp->r, col->name) : "";
+    *n = col->name.set ? col->name.len : 0;
+    return 0;
+}
+
+static const char *remote_column_decltype(lsq_stmt *s, int i)
+{
+    (void)s, (void)i;
+    return NULL; /* known only after a run; prepare cannot ask the server */
+}
+
+static int remote_readonly(lsq_stmt *s)
+{
+    return sql_keyword_readonly(s->info.keyword);
+}
+
+static int remote_column_value(lsq_stmt *s, int i, lsq_value *v, lsq_error *err)
+{
+    (void)err;
+    if (s->res == NULL || s->row == 0 || i < 0 || (size_t)i >= s->res->ncols) {
+        v->type = LSQ_NULL;
+        return 0;
+    }
+    hr_cell_value(&s->resp->r, &s->res->cells[(s->row - 1) * s->res->ncols + (size_t)i], v);
+    return 0;
+}
+
+/* ---- batches -------------------------------------------------------------------------- */
+
+/* Group SQL: a transaction of our own, or a savepoint inside the
+ * caller's interactive one (v3). */
+typedef struct group_sql { const char *begin, *commit, *undo1, *undo2; } group_sql;
+
+static int add_plain_step(jbuf *b, const char *sql, const char *cond)
+{
+    if (jb_lit(b, ",{") != 0) return -1;
+    if (cond != NULL && (jb_lit(b, "\"condition\":") || jb_lit(b, cond) || jb_lit(b, ",")))
+        return -1;
+    return jb_lit(b, "\"stmt\":{\"sql\":") || jb_str(b, sql, strlen(sql)) || jb_lit(b, "}}")
+               ? -1 : 0;
+}
+
+static int remote_run_batch(lsq_conn *c, const lsq_batch_item *items, size_t n, int mode,
+                            int want_results, lsq_batch_out *out, lsq_error *err)
+{
+    static const group_sql own = { "BEGIN", "COMMIT", "ROLLBACK", NULL };
+    static const group_sql nested = { "SAVEPOINT libsql_group", "RELEASE libsql_group",
+                                      "ROLLBACK TO libsql_group", "RELEASE libsql_group" };
+    const group_sql *g = c->autocommit ? &own : &nested;
+    jbuf reqs = { 0 }, stmt = { 0 };
+    lsq_stmt *probe = NULL;
+    resp_ref *rr = NULL;
+    const hr_entry *e;
+    size_t i, step, commit_step = 0, guard_step = 0, first_of_item0;
+    char cond[128];
+    int tx = mode == LSQ_BATCH_TX, prev = -1, rc = -1;
+    long long delta, total = 0;
+    size_t *first = NULL;
+
+    memset(out, 0, sizeof *out);
+    first = calloc(n + 1, sizeof *first);
+    if (first == NULL) goto nomem;
+    if (want_results) {
+        out->results = calloc(n + 1, sizeof *out->results);
+        out->changes = calloc(n + 1, sizeof *out->changes);
+        out->rowids = calloc(n + 1, sizeof *out->rowids);
+        if (out->results == NULL || out->changes == NULL || out->rowids == NULL) goto nomem;
+    }
+    if (jb_lit(&reqs, "{\"type\":\"batch\",\"batch\":{\"steps\":[") != 0) goto nomem;
+    /* step 0: a probe so that even an empty batch has a first step */
+    if (jb_lit(&reqs, PROBE_BEFORE) != 0) goto nomem;
+    step = 1;
+    if (tx) {
+        if (add_plain_step(&reqs, g->begin, NULL) != 0) goto nomem;
+        prev = (int)step++;
+    }
+    first_of_item0 = step;
+    (void)first_of_item0;
+    for (i = 0; i < n; i++) {
+        lsq_value *args;
+        sql_stmt_info info;
+        char **pn = NULL;
+        int k, bad;
+
+        if (sql_scan_params(items[i].sql, items[i].n, &info) != 0) goto nomem;
+        bad = refuse_transaction(c, &info, err) != 0 && tx;
+        if (!bad && info.nnamed > 0) {
+            pn = calloc((size_t)info.nparams + 1, sizeof *pn);
+            if (pn == NULL) {
+                sql_info_free(&info);
+                goto nomem;
+            }
+            for (k = 0; k < info.nnamed; k++)
+                pn[info.named[k].index] = dup_n(info.named[k].name, info.named[k].len);
+        }
+        stmt.n = 0;
+        if (!bad) {
+            static char *const no_names[1] = { NULL };
+            lsq_params none = { 0, NULL, NULL };
+            const lsq_params *p = items[i].params != NULL ? items[i].params : &none;
+
+            if (pn == NULL && p->names != NULL && info.nparams > 0) {
+                pn = calloc((size_t)info.nparams + 1, sizeof *pn);
+                bad = pn == NULL;
+            }
+            if (!bad) {
+                bad = resolve_args(&info, pn != NULL ? pn : (char **)no_names, p, &args, err) != 0;
+                if (!bad) {
+                    bad = hq_stmt(&stmt, items[i].sql, items[i].n, args,
+                                  (size_t)info.nparams, err) != 0;
+                    if (args != p->values) free(args);
+                }
+            }
+        }
+        if (pn != NULL)
+            for (k = 0; k <= info.nparams; k++) free(pn[k]);
+        free(pn);
+        sql_info_free(&info);
+        if (bad) {
+            err->index = (long)i + 1;
+            goto done;
+        }
+        first[i] = step;
+        if (add_probed_steps(&reqs, &stmt, (int)step, prev, 1) != 0) goto nomem;
+        prev = (int)step + 1;
+        step += 3;
+    }
+    if (tx) {
+        (void)snprintf(cond, sizeof cond, "{\"type\":\"ok\",\"step\":%d}", prev);
+        if (add_plain_step(&reqs, g->commit, cond) != 0) goto nomem;
+        commit_step = step++;
+        (void)snprintf(cond, sizeof cond,
+                       "{\"type\":\"not\",\"cond\":{\"type\":\"ok\",\"step\":%zu}}", commit_step);
+        if (add_plain_step(&reqs, g->undo1, cond) != 0) goto nomem;
+        step++;
+        if (g->undo2 != NULL) {
+            if (add_plain_step(&reqs, g->undo2, cond) != 0) goto nomem;
+            step++;
+        }
+    }
+    if (!c->v3) {
+        /* Never leave a transaction open on a server whose one connection
+         * every client shares: roll back what the statements left. */
+        if (add_plain_step(&reqs, "ROLLBACK",
+                           "{\"type\":\"not\",\"cond\":{\"type\":\"is_autocommit\"}}") != 0)
+            goto nomem;
+        guard_step = step++;
+    }
+    if (jb_lit(&reqs, "]}}") != 0) goto nomem;
+    if (pipeline(c, &reqs, 1, &rr, err) != 0) goto done;
+    e = &rr->r.entries[0];
+    if (e->is_error) {
+        hr_error_to_lsq(&rr->r, &e->error, err);
+        goto done;
+    }
+    if (e->resp_type != HR_RESP_BATCH || e->nsteps != step) {
+        lsq_error_set(err, "protocol", "the server's answer to a batch is not a batch result");
+        goto done;
+    }
+    /* The first failing statement, in order. */
+    for (i = 0; i < n; i++) {
+        size_t s = first[i] + 1;
+
+        if (s < e->nerrors && e->step_errors[s].set) {
+            hr_error_to_lsq(&rr->r, &e->step_errors[s], err);
+            err->index = (long)i + 1;
+            goto done;
+        }
+        if (e->steps[s] == NULL) break; /* skipped: an earlier step failed */
+    }
+    if (tx && e->steps[1] == NULL && e->nerrors > 1 && e->step_errors[1].set) {
+        hr_error_to_lsq(&rr->r, &e->step_errors[1], err);
+        goto done;
+    }
+    if (tx && (commit_step >= e->nsteps || e->steps[commit_step] == NULL)) {
+        if (commit_step < e->nerrors && e->step_errors[commit_step].set)
+            hr_error_to_lsq(&rr->r, &e->step_errors[commit_step], err);
+        else
+            lsq_error_set(err, "error", "the batch did not commit");
+        goto done;
+    }
+    if (!c->v3 && guard_step < e->nsteps && e->steps[guard_step] != NULL) {
+        lsq_error_set(err, LSQ_E_NOT_SUPPORTED,
+                      "interactive transactions need a server with Hrana 3 streams; this one "
+                      "speaks only Hrana 2 and shares one connection between clients, so the "
+                      "transaction the statements opened was rolled back. Use batch(Conn, "
+                      "Statements, #{transaction => true}) or execute_many instead");
+        goto done;
+    }
+    for (i = 0; i < n; i++) {
+        long long ch, rowid;
+
+        probe_counts(&rr->r, e, first[i], &ch, &rowid, &delta);
+        total += delta > 0 ? delta : 0;
+        out->last_rowid = rowid;
+        if (delta != 0) c->changes = ch;
+        c->last_rowid = rowid;
+        if (!want_results) continue;
+        out->changes[i] = ch;
+        out->rowids[i] = rowid;
+        probe = calloc(1, sizeof *probe);
+        if (probe == NULL) goto nomem;
+        probe->c = c;
+        probe->resp = rr;
+        rr->refs++;
+        probe->res = e->steps[first[i] + 1];
+        probe->own_counts = 1;
+        probe->changes = ch;
+        probe->rowid = rowid;
+        out->results[i] = probe;
+        probe = NULL;
+    }
+    if (n == 0) out->last_rowid = c->last_rowid;
+    out->total_changes = total;
+    c->total_changes += total;
+    rc = 0;
+    goto done;
+nomem:
+    nomem(err);
+done:
+    if (rc != 0 && out->results != NULL)
+        for (i = 0; i < n; i++) {
+            remote_finalize(out->results[i]);
+            out->results[i] = NULL;
+        }
+    resp_release(rr);
+    jb_free(&reqs);
+    jb_free(&stmt);
+    free(first);
+    return rc;
+}
+
+static void remote_batch_free(lsq_batch_out *out, size_t n)
+{
+    size_t i;
+
+    if (out->results != NULL)
+        for (i = 0; i < n; i++) remote_finalize(out->results[i]);
+    free(out->results);
+    free(out->changes);
+    free(out->rowids);
+    memset(out, 0, sizeof *out);
+}
+
+/* ---- connection facts ------------------------------------------------------------------ */
+
+static long long remote_changes(lsq_conn *c) { return c->changes; }
+static long long remote_total_changes(lsq_conn *c) { return c->total_changes; }
+static long long remote_last_insert_rowid(lsq_conn *c) { return c->last_rowid; }
+static void remote_interrupt(lsq_conn *c) { http_interrupt(c->http); }
+static void remote_clear_interrupt(lsq_conn *c) { http_clear_interrupt(c->http); }
+static int remote_autocommit(lsq_conn *c) { return c->v3 ? c->autocommit : 1; }
+static const char *remote_filename(lsq_conn *c) { return c->base; }
+static int remote_db_readonly(lsq_conn *c) { (void)c; return 0; }
+
+static int remote_set_busy_timeout(lsq_conn *c, int ms, lsq_error *err)
+{
+    (void)c, (void)ms;
+    lsq_error_set(err, LSQ_E_NOT_SUPPORTED, "the busy timeout of a remote database is the "
+                  "server's; set timeout and request_timeout instead");
+    return -1;
+}
+
+static int remote_limit(lsq_conn *c, int id, int value)
+{
+    (void)c, (void)id, (void)value;
+    return -1;
+}
+
+static int remote_backup(lsq_conn *c, const char *dest, lsq_error *err)
+{
+    (void)c, (void)dest;
+    lsq_error_set(err, LSQ_E_NOT_SUPPORTED, "backup of a remote database is not supported; "
+                  "open an embedded replica to get a local copy");
+    return -1;
+}
+
+const lsq_backend lsq_backend_remote = {
+    .mode = "remote",
+    .open = remote_open,
+    .close = remote_close,
+    .prepare = remote_prepare,
+    .prepare_next = remote_prepare_next,
+    .bind = remote_bind,
+    .reset = remote_reset,
+    .param_count = remote_param_count,
+    .param_name = remote_param_name,
+    .column_decltype = remote_column_decltype,
+    .readonly = remote_readonly,
+    .step = remote_step,
+    .column_count = remote_column_count,
+    .column_name = remote_column_name,
+    .column_value = remote_column_value,
+    .finalize = remote_finalize,
+    .changes = remote_changes,
+    .total_changes = remote_total_changes,
+    .last_insert_rowid = remote_last_insert_rowid,
+    .interrupt = remote_interrupt,
+    .clear_interrupt = remote_clear_interrupt,
+    .autocommit = remote_autocommit,
+    .filename = remote_filename,
+    .db_readonly = remote_db_readonly,
+    .set_busy_timeout = remote_set_busy_timeout,
+    .limit = remote_limit,
+    .backup = remote_backup,
+    .local_engine = 0,
+    .run_batch = remote_run_batch,
+    .batch_free = remote_batch_free,
+};
