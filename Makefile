@@ -23,6 +23,7 @@ PORT_SRCS := port/term.c port/errors.c port/frame_io.c port/commands.c port/exec
 PORT_OBJS := $(PORT_SRCS:port/%.c=$(BUILD)/%.o)
 PORT_BIN ?= priv/libsql_port
 TEST_BIN := $(BUILD)/test_port
+TEST_REMOTE_BIN := $(BUILD)/test_remote
 
 DEB_PACKAGES := erlang-nox erlang-dev rebar3 erlang-common-test erlang-dialyzer \
                 erlang-eunit erlang-proper erlang-tools libsqlite3-dev gcc make procps \
@@ -58,14 +59,23 @@ $(BUILD)/test_port.o: port/test/test_port.c port/*.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) -Iport $(OPT) $(EXTRA_CFLAGS) -c $< -o $@
 
+$(TEST_REMOTE_BIN): $(PORT_OBJS) $(BUILD)/test_remote.o
+	$(CC) $(OPT) $(EXTRA_CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/test_remote.o: port/test/test_remote.c port/*.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -Iport $(OPT) $(EXTRA_CFLAGS) -c $< -o $@
+
 # The C tests and a Common Test smoke run (the local API suite) with the port
 # under valgrind memcheck: any error or definite/indirect leak fails it.
 VALGRIND_SUITES ?= test/libsql_local_SUITE
-valgrind: all $(TEST_BIN)
+valgrind: all $(TEST_BIN) $(TEST_REMOTE_BIN)
 	@command -v valgrind > /dev/null || { SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get install -y -qq valgrind; }
 	valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite,indirect \
 	  --error-exitcode=9 $(TEST_BIN)
+	valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite,indirect \
+	  --error-exitcode=9 $(TEST_REMOTE_BIN)
 	rm -rf build/valgrind && mkdir -p build/valgrind
 	LIBSQL_VALGRIND_DIR=$(CURDIR)/build/valgrind LIBSQL_PORT_EXECUTABLE=$(CURDIR)/test/valgrind_port.sh \
 	  rebar3 ct --suite $(VALGRIND_SUITES)
@@ -90,8 +100,9 @@ demo: deps
 	$(MAKE) all
 	erl -noshell -pa _build/default/lib/libsql/ebin +pc unicode -eval 'libsql_demo:main()' -s init stop
 
-test-c: $(TEST_BIN)
+test-c: $(TEST_BIN) $(TEST_REMOTE_BIN)
 	$(TEST_BIN)
+	$(TEST_REMOTE_BIN)
 
 test-ct: port
 	rebar3 ct
@@ -143,6 +154,9 @@ bench:
 # tests is). libFuzzer targets built with clang, ASan and UBSan:
 #   build/fuzz/fuzz_request  one request frame body, run as main.c runs it
 #   build/fuzz/fuzz_frames   a byte stream read as {packet,4} frames
+#   build/fuzz/fuzz_hrana    a Hrana response body (network bytes) fed to the
+#                            streaming parser, and the same bytes as SQL text
+#                            to the statement/parameter scanner
 # `make fuzz` runs each for FUZZ_SECONDS (default 60), one after the other,
 # from the committed seeds (test/fuzz_corpus/<target>) plus a work corpus
 # (build/fuzz/corpus/<target>, where new inputs go); findings land in
@@ -160,7 +174,7 @@ FUZZ_CC ?= clang
 FUZZ_DIR := build/fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_FLAGS ?=
-FUZZ_TARGETS := request frames
+FUZZ_TARGETS := request frames hrana
 FUZZ_PACKAGES := clang libclang-rt-14-dev
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS := $(filter-out -Werror,$(CFLAGS_BASE)) -Iport -g -O1 $(FUZZ_SAN)

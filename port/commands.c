@@ -244,13 +244,13 @@ static int decode_open_opts(const char *buf, int idx, lsq_open_opts *o, long lon
             atom_at(buf, &idx, key) != 0)
             goto bad;
         if (strcmp(key, "path") == 0) {
-            if (string_opt(buf, &idx, &o->path) != 0) goto bad_value;
+            if (string_opt(buf, &idx, &o->path) != 0) goto bad_string;
         } else if (strcmp(key, "url") == 0) {
-            if (string_opt(buf, &idx, &o->url) != 0) goto bad_value;
+            if (string_opt(buf, &idx, &o->url) != 0) goto bad_string;
         } else if (strcmp(key, "auth_token") == 0) {
-            if (string_opt(buf, &idx, &o->auth_token) != 0) goto bad_value;
+            if (string_opt(buf, &idx, &o->auth_token) != 0) goto bad_string;
         } else if (strcmp(key, "ca_file") == 0) {
-            if (string_opt(buf, &idx, &o->ca_file) != 0) goto bad_value;
+            if (string_opt(buf, &idx, &o->ca_file) != 0) goto bad_string;
         } else if (strcmp(key, "connect_timeout") == 0) {
             if (term_decode_int(buf, &idx, &v) != 0 || v < 1 || v > 0x7fffffff) goto bad_value;
             o->connect_timeout_ms = (long)v;
@@ -286,6 +286,10 @@ static int decode_open_opts(const char *buf, int idx, lsq_open_opts *o, long lon
     return 0;
 bad_value:
     lsq_error_set(err, LSQ_E_BAD_ARGUMENT, "bad value for open option %s", key);
+    goto fail;
+bad_string:
+    lsq_error_set(err, LSQ_E_BAD_ARGUMENT,
+                  "open option %s must be a binary without NUL bytes", key);
     goto fail;
 bad:
     lsq_error_set(err, LSQ_E_BAD_ARGUMENT, "open options must be a list of {Key, Value}");

@@ -14,13 +14,18 @@ passed=0; failed=0; status=0
 log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT
 
-# count_c FILE: add the "C tests: N passed, N failed" line of FILE.
+# count_c FILE: add every "C tests: N passed, N failed" line of FILE (one
+# per C test program; there are C_PROGRAMS of them).
+C_PROGRAMS=2
 count_c() {
-    local line p f
-    line=$(grep -E '^C tests: [0-9]+ passed, [0-9]+ failed' "$1" | tail -1)
-    if [ -z "$line" ]; then echo "C tests did not report a count"; failed=$((failed + 1)); status=1; return; fi
-    p=$(sed -E 's/.* ([0-9]+) passed.*/\1/' <<<"$line"); f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
-    passed=$((passed + p)); failed=$((failed + f))
+    local line p f seen=0
+    while read -r line; do
+        p=$(sed -E 's/.* ([0-9]+) passed.*/\1/' <<<"$line"); f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
+        passed=$((passed + p)); failed=$((failed + f)); seen=$((seen + 1))
+    done < <(grep -E '^C tests: [0-9]+ passed, [0-9]+ failed' "$1")
+    if [ "$seen" -ne "$C_PROGRAMS" ]; then
+        echo "only $seen of $C_PROGRAMS C test programs reported a count"; failed=$((failed + 1)); status=1
+    fi
 }
 
 # count_ct FILE: add rebar3 ct's "All N tests passed." or "Failed F tests. Passed P tests."
@@ -37,6 +42,13 @@ count_ct() {
         echo "Common Test did not report a count"; failed=$((failed + 1)); status=1
     fi
 }
+
+echo "== Remote test servers (tursodb 0.7.0, @tursodatabase/sync 0.7.2 from npm)"
+if bash test/setup_remote.sh > "$log/setup.out" 2>&1; then
+    tail -1 "$log/setup.out"
+else
+    cat "$log/setup.out"; echo "remote test servers could not be installed"; failed=$((failed + 1)); status=1
+fi
 
 echo "== C tests"
 make -s test-c 2>&1 | tee "$log/c.out"; [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
