@@ -587,6 +587,15 @@ int hr_begin(hr_response *r, size_t cap)
         free(ps);
         return -1;
     }
+    /* The arena always exists, so an empty text's pointer is never NULL. */
+    r->arena = malloc(256);
+    if (r->arena == NULL) {
+        yajl_free(ps->h);
+        free(ps);
+        return -1;
+    }
+    r->arena_cap = 256;
+    r->bytes = 256;
     ps->r = r;
     ps->cap = cap;
     ps->depth = 1;

@@ -182,7 +182,7 @@ static void curl_error(http_client *h, CURLcode rc, lsq_error *err)
 int http_request(http_client *h, const char *url, const char *body, size_t len,
                  http_sink sink, void *ctx, long *status, http_errbody *eb, lsq_error *err)
 {
-    CURLMcode mrc;
+    CURLMcode mrc = CURLM_OK;
     CURLcode rc = CURLE_OK;
     CURLMsg *msg;
     int running = 1, left, ok = 1;
