@@ -8,7 +8,8 @@
 -spec codes() -> [atom()].
 codes() ->
     [bad_argument, bad_frame, frame_too_large, closed, timeout, port_exited,
-     interrupted, not_supported, network, http, protocol, auth, nomem, misuse,
+     interrupted, not_supported, network, http, protocol, tls, stream_expired, auth,
+     nomem, misuse,
      error, internal, perm, abort, busy, locked, readonly, ioerr, corrupt, notfound,
      full, cantopen, sqlite_protocol, empty, schema, toobig, constraint, mismatch,
      nolfs, sqlite_auth, format, range, notadb, notice, warning].
@@ -26,6 +27,8 @@ describe(not_supported) -> <<"not supported">>;
 describe(network) -> <<"network error">>;
 describe(http) -> <<"HTTP error">>;
 describe(protocol) -> <<"protocol error">>;
+describe(tls) -> <<"TLS error (certificate verification or handshake)">>;
+describe(stream_expired) -> <<"the server closed the stream (and its transaction)">>;
 describe(auth) -> <<"authentication failed">>;
 describe(nomem) -> <<"out of memory">>;
 describe(misuse) -> <<"library misuse">>;
