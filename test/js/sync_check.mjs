@@ -217,6 +217,9 @@ async function main() {
 
 try {
     await main();
+    // stdout is a pipe when run from Erlang, and Node writes to pipes asynchronously:
+    // exiting straight away cut pull-dump's output at 64 KiB. Wait for it to drain.
+    await new Promise(resolve => process.stdout.write('', resolve));
     process.exit(0);
 } catch (e) {
     die(e && e.stack ? e.stack : String(e));
