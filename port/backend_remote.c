@@ -11,9 +11,10 @@
  * transaction open is refused (not_supported) instead of being left on a
  * server connection every client shares.
  *
- * Every statement goes as a batch with two probes around it,
- *   SELECT total_changes();  <stmt>;  SELECT changes(), last_insert_rowid(),
- *   total_changes() (on ok of the statement),
+ * Every statement goes as a batch with a probe before it and one after it
+ * (on ok of the statement): SELECT changes(), last_insert_rowid(),
+ * total_changes(); a batch has one probe after each statement (or after
+ * the last only, when per-statement counts are not wanted),
  * because tursodb leaves affected_row_count and last_insert_rowid empty.
  * The server runs a whole request before the next, so the probes see
  * exactly this statement's effect. A statement's result rows are held
@@ -30,8 +31,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PROBE_BEFORE "{\"stmt\":{\"sql\":\"SELECT total_changes()\"}}"
-#define PROBE_AFTER_SQL "SELECT changes(), last_insert_rowid(), total_changes()"
+/* Run before the first statement of a request and after each statement. */
+#define PROBE_SQL "SELECT changes(), last_insert_rowid(), total_changes()"
+#define PROBE_FIRST "{\"stmt\":{\"sql\":\"" PROBE_SQL "\"}}"
 
 /* A parsed response shared by the statements reading from it. */
 typedef struct resp_ref {
@@ -61,7 +63,6 @@ struct lsq_stmt {
     resp_ref *resp;        /* once executed */
     const hr_stmt *res;    /* the statement's result in resp */
     size_t row;            /* rows stepped over so far */
-    int own_counts;        /* 1: counts below set by execution */
     long long changes, rowid;
 };
 
@@ -605,7 +606,6 @@ static void release_run(lsq_stmt *s)
     s->resp = NULL;
     s->res = NULL;
     s->row = 0;
-    s->own_counts = 0;
 }
 
 static int remote_bind(lsq_stmt *s, const lsq_params *p, int copy, lsq_error *err)
@@ -642,37 +642,40 @@ static const char *remote_param_name(lsq_stmt *s, int i)
     return i >= 1 && i <= s->info.nparams ? s->pnames[i] : NULL;
 }
 
-/* The batch steps of one statement with its probes, appended to reqs as
- * steps numbered from first: probe (first), stmt (first+1), probe
- * (first+2). cond_step >= 0 makes the statement run only if that step
- * succeeded. */
-static int add_probed_steps(jbuf *b, const jbuf *stmt, int first, int cond_step, int comma)
+/* One step of a batch, run only if step cond_step succeeded (cond_step
+ * < 0: always). Steps after the first start with a comma. */
+static int add_stmt_step(jbuf *b, const char *stmt, size_t n, int cond_step)
 {
-    char cond[96];
+    char cond[80];
 
-    if (comma && jb_lit(b, ",") != 0) return -1;
-    if (jb_lit(b, PROBE_BEFORE ",{") != 0) return -1;
+    if (jb_lit(b, ",{") != 0) return -1;
     if (cond_step >= 0) {
         (void)snprintf(cond, sizeof cond, "\"condition\":{\"type\":\"ok\",\"step\":%d},",
                        cond_step);
         if (jb_lit(b, cond) != 0) return -1;
     }
-    (void)snprintf(cond, sizeof cond, "},{\"condition\":{\"type\":\"ok\",\"step\":%d},",
-                   first + 1);
-    return jb_lit(b, "\"stmt\":") || jb_raw(b, stmt->p, stmt->n) || jb_lit(b, cond) ||
-           jb_lit(b, "\"stmt\":{\"sql\":\"" PROBE_AFTER_SQL "\"}}") ? -1 : 0;
+    return jb_lit(b, "\"stmt\":") || jb_raw(b, stmt, n) || jb_lit(b, "}") ? -1 : 0;
 }
 
-/* changes as SQLite's run_to_end reports them: 0 unless total moved. */
-static void probe_counts(const hr_response *r, const hr_entry *e, size_t first,
+static int add_probe_step(jbuf *b, int cond_step)
+{
+    static const char probe[] = "{\"sql\":\"" PROBE_SQL "\"}";
+
+    return add_stmt_step(b, probe, sizeof probe - 1, cond_step);
+}
+
+/* The counts between two probes, as SQLite's run_to_end reports them:
+ * changes() only if total_changes() moved (DDL leaves changes() as it
+ * was). A probe that did not run reads as zeros. */
+static void probe_counts(const hr_response *r, const hr_entry *e, size_t before, size_t after,
                          long long *changes, long long *rowid, long long *total_delta)
 {
-    const hr_stmt *before = first < e->nsteps ? e->steps[first] : NULL;
-    const hr_stmt *after = first + 2 < e->nsteps ? e->steps[first + 2] : NULL;
-    long long t0 = int_cell(r, before, 0, 0), t1 = int_cell(r, after, 0, 2);
+    const hr_stmt *b = before < e->nsteps ? e->steps[before] : NULL;
+    const hr_stmt *a = after < e->nsteps ? e->steps[after] : NULL;
+    long long t0 = int_cell(r, b, 0, 2), t1 = int_cell(r, a, 0, 2);
 
-    *changes = t1 == t0 ? 0 : int_cell(r, after, 0, 0);
-    *rowid = int_cell(r, after, 0, 1);
+    *changes = t1 == t0 ? 0 : int_cell(r, a, 0, 0);
+    *rowid = int_cell(r, a, 0, 1);
     *total_delta = t1 - t0;
 }
 
@@ -689,8 +692,9 @@ static int run_stmt(lsq_stmt *s, lsq_error *err)
 
         if (remote_bind(s, &none, 0, err) != 0) return -1;
     }
-    if (jb_lit(&reqs, "{\"type\":\"batch\",\"batch\":{\"steps\":[") != 0 ||
-        add_probed_steps(&reqs, &s->body, 0, -1, 0) != 0 || jb_lit(&reqs, "]}}") != 0) {
+    if (jb_lit(&reqs, "{\"type\":\"batch\",\"batch\":{\"steps\":[" PROBE_FIRST) != 0 ||
+        add_stmt_step(&reqs, s->body.p, s->body.n, -1) != 0 || add_probe_step(&reqs, 1) != 0 ||
+        jb_lit(&reqs, "]}}") != 0) {
         jb_free(&reqs);
         nomem(err);
         return -1;
@@ -724,12 +728,11 @@ static int run_stmt(lsq_stmt *s, lsq_error *err)
     s->resp = rr;
     s->res = e->steps[1];
     s->row = 0;
-    probe_counts(&rr->r, e, 0, &s->changes, &s->rowid, &delta);
+    probe_counts(&rr->r, e, 0, 2, &s->changes, &s->rowid, &delta);
     /* Like sqlite3_changes: the count of the last statement that wrote. */
     if (delta != 0) c->changes = s->changes;
     c->last_rowid = s->rowid;
     c->total_changes += delta > 0 ? delta : 0;
-    s->own_counts = 1;
     return 0;
 }
 
@@ -794,6 +797,46 @@ static int add_plain_step(jbuf *b, const char *sql, const char *cond)
                ? -1 : 0;
 }
 
+/* The Stmt JSON of one batch item (named parameters resolved). */
+static int item_json(lsq_conn *c, const lsq_batch_item *it, int tx, jbuf *stmt, lsq_error *err)
+{
+    static const lsq_params none = { 0, NULL, NULL };
+    const lsq_params *p = it->params != NULL ? it->params : &none;
+    sql_stmt_info info;
+    char **pn = NULL;
+    lsq_value *args = NULL;
+    int k, rc = -1;
+
+    if (sql_scan_params(it->sql, it->n, &info) != 0) {
+        nomem(err);
+        return -1;
+    }
+    /* A transactional batch brings its own BEGIN/COMMIT. */
+    if (tx && refuse_transaction(c, &info, err) != 0) goto done;
+    pn = calloc((size_t)info.nparams + 1, sizeof *pn);
+    if (pn == NULL) goto nomem;
+    for (k = 0; k < info.nnamed; k++)
+        if ((pn[info.named[k].index] = dup_n(info.named[k].name, info.named[k].len)) == NULL)
+            goto nomem;
+    if (resolve_args(&info, pn, p, &args, err) != 0) goto done;
+    stmt->n = 0;
+    rc = hq_stmt(stmt, it->sql, it->n, args, (size_t)info.nparams, err);
+    if (args != p->values) free(args);
+    goto done;
+nomem:
+    nomem(err);
+done:
+    if (pn != NULL)
+        for (k = 0; k <= info.nparams; k++) free(pn[k]);
+    free(pn);
+    sql_info_free(&info);
+    return rc;
+}
+
+/* Steps: probe, [BEGIN], then each statement (on ok of the one before)
+ * followed by a probe (every statement's with want_results, else only
+ * the last's), [COMMIT on ok, ROLLBACK on not ok(COMMIT)], [on Hrana 2 a
+ * ROLLBACK if a transaction was left open]. */
 static int remote_run_batch(lsq_conn *c, const lsq_batch_item *items, size_t n, int mode,
                             int want_results, lsq_batch_out *out, lsq_error *err)
 {
@@ -802,82 +845,45 @@ static int remote_run_batch(lsq_conn *c, const lsq_batch_item *items, size_t n, 
                                       "ROLLBACK TO libsql_group", "RELEASE libsql_group" };
     const group_sql *g = c->autocommit ? &own : &nested;
     jbuf reqs = { 0 }, stmt = { 0 };
-    lsq_stmt *probe = NULL;
+    lsq_stmt *view;
     resp_ref *rr = NULL;
     const hr_entry *e;
-    size_t i, step, commit_step = 0, guard_step = 0, first_of_item0;
+    size_t i, step = 1, commit_step = 0, guard_step = 0, begin_step = 0, before;
+    size_t *stmt_step = NULL, *probe_step = NULL;
     char cond[128];
     int tx = mode == LSQ_BATCH_TX, prev = -1, rc = -1;
-    long long delta, total = 0;
-    size_t *first = NULL;
+    long long delta, ch, rowid, total = 0;
 
     memset(out, 0, sizeof *out);
-    first = calloc(n + 1, sizeof *first);
-    if (first == NULL) goto nomem;
+    stmt_step = calloc(n + 1, sizeof *stmt_step);
+    probe_step = calloc(n + 1, sizeof *probe_step);
+    if (stmt_step == NULL || probe_step == NULL) goto nomem;
     if (want_results) {
         out->results = calloc(n + 1, sizeof *out->results);
         out->changes = calloc(n + 1, sizeof *out->changes);
         out->rowids = calloc(n + 1, sizeof *out->rowids);
         if (out->results == NULL || out->changes == NULL || out->rowids == NULL) goto nomem;
     }
-    if (jb_lit(&reqs, "{\"type\":\"batch\",\"batch\":{\"steps\":[") != 0) goto nomem;
-    /* step 0: a probe so that even an empty batch has a first step */
-    if (jb_lit(&reqs, PROBE_BEFORE) != 0) goto nomem;
-    step = 1;
+    if (jb_lit(&reqs, "{\"type\":\"batch\",\"batch\":{\"steps\":[" PROBE_FIRST) != 0)
+        goto nomem;
     if (tx) {
         if (add_plain_step(&reqs, g->begin, NULL) != 0) goto nomem;
+        begin_step = step;
         prev = (int)step++;
     }
-    first_of_item0 = step;
-    (void)first_of_item0;
     for (i = 0; i < n; i++) {
-        lsq_value *args;
-        sql_stmt_info info;
-        char **pn = NULL;
-        int k, bad;
-
-        if (sql_scan_params(items[i].sql, items[i].n, &info) != 0) goto nomem;
-        bad = refuse_transaction(c, &info, err) != 0 && tx;
-        if (!bad && info.nnamed > 0) {
-            pn = calloc((size_t)info.nparams + 1, sizeof *pn);
-            if (pn == NULL) {
-                sql_info_free(&info);
-                goto nomem;
-            }
-            for (k = 0; k < info.nnamed; k++)
-                pn[info.named[k].index] = dup_n(info.named[k].name, info.named[k].len);
-        }
-        stmt.n = 0;
-        if (!bad) {
-            static char *const no_names[1] = { NULL };
-            lsq_params none = { 0, NULL, NULL };
-            const lsq_params *p = items[i].params != NULL ? items[i].params : &none;
-
-            if (pn == NULL && p->names != NULL && info.nparams > 0) {
-                pn = calloc((size_t)info.nparams + 1, sizeof *pn);
-                bad = pn == NULL;
-            }
-            if (!bad) {
-                bad = resolve_args(&info, pn != NULL ? pn : (char **)no_names, p, &args, err) != 0;
-                if (!bad) {
-                    bad = hq_stmt(&stmt, items[i].sql, items[i].n, args,
-                                  (size_t)info.nparams, err) != 0;
-                    if (args != p->values) free(args);
-                }
-            }
-        }
-        if (pn != NULL)
-            for (k = 0; k <= info.nparams; k++) free(pn[k]);
-        free(pn);
-        sql_info_free(&info);
-        if (bad) {
+        if (item_json(c, &items[i], tx, &stmt, err) != 0) {
             err->index = (long)i + 1;
             goto done;
         }
-        first[i] = step;
-        if (add_probed_steps(&reqs, &stmt, (int)step, prev, 1) != 0) goto nomem;
-        prev = (int)step + 1;
-        step += 3;
+        stmt_step[i] = step;
+        if (add_stmt_step(&reqs, stmt.p, stmt.n, prev) != 0) goto nomem;
+        prev = (int)step++;
+        if (want_results || i + 1 == n) {
+            probe_step[i] = step;
+            if (add_probe_step(&reqs, (int)stmt_step[i]) != 0) goto nomem;
+            step++;
+        }
     }
     if (tx) {
         (void)snprintf(cond, sizeof cond, "{\"type\":\"ok\",\"step\":%d}", prev);
@@ -911,29 +917,32 @@ static int remote_run_batch(lsq_conn *c, const lsq_batch_item *items, size_t n, 
         lsq_error_set(err, "protocol", "the server's answer to a batch is not a batch result");
         goto done;
     }
+    if (tx && e->nerrors > begin_step && e->step_errors[begin_step].set) {
+        hr_error_to_lsq(&rr->r, &e->step_errors[begin_step], err);
+        goto done;
+    }
     /* The first failing statement, in order. */
     for (i = 0; i < n; i++) {
-        size_t s = first[i] + 1;
+        size_t k = stmt_step[i];
 
-        if (s < e->nerrors && e->step_errors[s].set) {
-            hr_error_to_lsq(&rr->r, &e->step_errors[s], err);
+        if (k < e->nerrors && e->step_errors[k].set) {
+            hr_error_to_lsq(&rr->r, &e->step_errors[k], err);
             err->index = (long)i + 1;
             goto done;
         }
-        if (e->steps[s] == NULL) break; /* skipped: an earlier step failed */
+        if (e->steps[k] == NULL) {
+            lsq_error_set(err, "protocol", "the server skipped statement %zu", i + 1);
+            goto done;
+        }
     }
-    if (tx && e->steps[1] == NULL && e->nerrors > 1 && e->step_errors[1].set) {
-        hr_error_to_lsq(&rr->r, &e->step_errors[1], err);
-        goto done;
-    }
-    if (tx && (commit_step >= e->nsteps || e->steps[commit_step] == NULL)) {
+    if (tx && e->steps[commit_step] == NULL) {
         if (commit_step < e->nerrors && e->step_errors[commit_step].set)
             hr_error_to_lsq(&rr->r, &e->step_errors[commit_step], err);
         else
             lsq_error_set(err, "error", "the batch did not commit");
         goto done;
     }
-    if (!c->v3 && guard_step < e->nsteps && e->steps[guard_step] != NULL) {
+    if (!c->v3 && e->steps[guard_step] != NULL) {
         lsq_error_set(err, LSQ_E_NOT_SUPPORTED,
                       "interactive transactions need a server with Hrana 3 streams; this one "
                       "speaks only Hrana 2 and shares one connection between clients, so the "
@@ -942,9 +951,9 @@ static int remote_run_batch(lsq_conn *c, const lsq_batch_item *items, size_t n, 
         goto done;
     }
     for (i = 0; i < n; i++) {
-        long long ch, rowid;
-
-        probe_counts(&rr->r, e, first[i], &ch, &rowid, &delta);
+        if (probe_step[i] == 0) continue;
+        before = want_results && i > 0 ? probe_step[i - 1] : 0;
+        probe_counts(&rr->r, e, before, probe_step[i], &ch, &rowid, &delta);
         total += delta > 0 ? delta : 0;
         out->last_rowid = rowid;
         if (delta != 0) c->changes = ch;
@@ -952,17 +961,13 @@ static int remote_run_batch(lsq_conn *c, const lsq_batch_item *items, size_t n, 
         if (!want_results) continue;
         out->changes[i] = ch;
         out->rowids[i] = rowid;
-        probe = calloc(1, sizeof *probe);
-        if (probe == NULL) goto nomem;
-        probe->c = c;
-        probe->resp = rr;
+        view = calloc(1, sizeof *view);
+        if (view == NULL) goto nomem;
+        view->c = c;
+        view->resp = rr;
         rr->refs++;
-        probe->res = e->steps[first[i] + 1];
-        probe->own_counts = 1;
-        probe->changes = ch;
-        probe->rowid = rowid;
-        out->results[i] = probe;
-        probe = NULL;
+        view->res = e->steps[stmt_step[i]];
+        out->results[i] = view;
     }
     if (n == 0) out->last_rowid = c->last_rowid;
     out->total_changes = total;
@@ -980,7 +985,8 @@ done:
     resp_release(rr);
     jb_free(&reqs);
     jb_free(&stmt);
-    free(first);
+    free(stmt_step);
+    free(probe_step);
     return rc;
 }
 
