@@ -392,6 +392,8 @@ static int remote_close(lsq_conn *c, lsq_error *err)
         int expired;
         lsq_error ignored;
 
+        /* A server that stopped answering must not hold up the close. */
+        http_set_timeout(c->http, 2000);
         if (jb_lit(&reqs, "{\"type\":\"close\"}") == 0)
             (void)pipeline_once(c, &reqs, 1, &rr, &expired, &ignored);
         resp_release(rr);

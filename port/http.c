@@ -137,6 +137,11 @@ void http_free(http_client *h)
     free(h);
 }
 
+void http_set_timeout(http_client *h, long ms)
+{
+    (void)curl_easy_setopt(h->easy, CURLOPT_TIMEOUT_MS, ms);
+}
+
 void http_interrupt(http_client *h)
 {
     atomic_store(&h->interrupted, 1);

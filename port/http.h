@@ -42,6 +42,9 @@ void http_free(http_client *h);
 int http_request(http_client *h, const char *url, const char *body, size_t len,
                  http_sink sink, void *ctx, long *status, http_errbody *eb, lsq_error *err);
 
+/* Change the whole-request timeout (0 = none) for later requests. */
+void http_set_timeout(http_client *h, long ms);
+
 /* From any thread: abort the request running now (and any until
  * http_clear_interrupt). */
 void http_interrupt(http_client *h);
