@@ -19,7 +19,8 @@
 -type server() :: pid() | #{pid := pid(), _ => _}.
 -type one_fault() :: {status, 100..599, json | text, iodata() | map()}
                    | expire | cut_off | never_answer | invalid_json
-                   | {huge, pos_integer()} | close_immediately.
+                   | {huge, pos_integer()} | {huge_rows, pos_integer()} | close_immediately
+                   | run_then_close.
 -type fault() :: none | one_fault() | {always, one_fault()}.
 
 -define(EXPIRE_MS, 10000).
@@ -28,6 +29,7 @@
 -define(NEVER_ANSWER_MS, 300000).
 -define(UPSTREAM_TIMEOUT_MS, 30000).
 -define(HUGE_CHUNK, 65536).
+-define(HUGE_MARK, <<"@@libsql_hrana_server:huge_rows@@">>).
 -define(NOT_SUPPORTED, #{message => <<"not supported by the test server">>, code => <<"NOT_SUPPORTED">>}).
 
 %%====================================================================
@@ -119,11 +121,14 @@ handle_call({record, Req, Pipeline}, _From, S) ->
 handle_call({open_stream, Baton}, _From, S) ->
     {Reply, S1} = open_stream(Baton, S),
     {reply, Reply, S1};
-handle_call({next_baton, Id, Closed}, _From, S) ->
-    {Baton, S1} = next_baton(Id, Closed, S),
+handle_call({next_baton, Id, Closed, InTx}, _From, S) ->
+    {Baton, S1} = next_baton(Id, Closed, InTx, S),
     {reply, {Baton, maps:get(base_url, S1)}, S1};
+handle_call({in_tx, Id}, _From, #{streams := Streams} = S) ->
+    {reply, maps:get(in_tx, maps:get(Id, Streams, #{}), false), S};
 handle_call({expire, Baton}, _From, S) ->
-    {reply, ok, expire_stream(Baton, S)}.
+    {InTx, S1} = expire_stream(Baton, S),
+    {reply, InTx, S1}.
 
 -spec handle_cast({conn, pid()}, map()) -> {noreply, map()}.
 handle_cast({conn, Pid}, #{conns := Conns} = S) ->
@@ -185,9 +190,9 @@ use_baton(Id, Seq, Baton, #{streams := Streams, expire_ms := ExpireMs} = S) ->
     Now = erlang:monotonic_time(millisecond),
     case maps:find(Id, Streams) of
         {ok, #{state := expired}} ->
-            {{error, expired}, S};
-        {ok, #{baton := Baton, last := Last}} when Now - Last > ExpireMs ->
-            {{error, expired}, S#{streams := Streams#{Id := #{state => expired}}}};
+            {{error, {expired, false}}, S};
+        {ok, #{baton := Baton, last := Last} = St} when Now - Last > ExpireMs ->
+            {{error, {expired, maps:get(in_tx, St)}}, S#{streams := Streams#{Id := #{state => expired}}}};
         {ok, #{baton := Baton} = St} ->
             %% Consumed now, so a concurrent reuse is refused too.
             {{ok, Id}, S#{streams := Streams#{Id := St#{baton := used}}}};
@@ -198,23 +203,32 @@ use_baton(Id, Seq, Baton, #{streams := Streams, expire_ms := ExpireMs} = S) ->
     end.
 
 new_stream() ->
-    #{state => open, seq => 0, baton => used, last => erlang:monotonic_time(millisecond)}.
+    #{state => open, seq => 0, baton => used, last => erlang:monotonic_time(millisecond),
+      in_tx => false}.
 
-next_baton(Id, true, #{streams := Streams} = S) ->
+%% InTx: whether the upstream connection was left inside a transaction by
+%% this pipeline (unknown: as before).
+next_baton(Id, true, _InTx, #{streams := Streams} = S) ->
     {null, S#{streams := maps:remove(Id, Streams)}};
-next_baton(Id, false, #{streams := Streams} = S) ->
-    #{seq := Seq} = St = maps:get(Id, Streams),
+next_baton(Id, false, InTx, #{streams := Streams} = S) ->
+    #{seq := Seq, in_tx := InTx0} = St = maps:get(Id, Streams),
     Baton = encode_baton(Id, Seq + 1),
-    St1 = St#{seq := Seq + 1, baton := Baton, last := erlang:monotonic_time(millisecond)},
+    St1 = St#{seq := Seq + 1, baton := Baton, last := erlang:monotonic_time(millisecond),
+              in_tx := case InTx of unknown -> InTx0; _ -> InTx end},
     {Baton, S#{streams := Streams#{Id := St1}}}.
 
+%% Returns whether the stream held an open transaction (which the caller
+%% must roll back upstream, as sqld does when it drops a stream).
 expire_stream(Baton, #{streams := Streams} = S) when is_binary(Baton) ->
     case decode_baton(Baton) of
-        {ok, Id, _} when is_map_key(Id, Streams) -> S#{streams := Streams#{Id := #{state => expired}}};
-        _ -> S
+        {ok, Id, _} when is_map_key(Id, Streams) ->
+            InTx = maps:get(in_tx, maps:get(Id, Streams), false),
+            {InTx, S#{streams := Streams#{Id := #{state => expired}}}};
+        _ ->
+            {false, S}
     end;
 expire_stream(_, S) ->
-    S.
+    {false, S}.
 
 encode_baton(Id, Seq) ->
     Raw = <<Id:32, Seq:32, (rand:uniform(1 bsl 62)):64>>,
@@ -262,7 +276,7 @@ accept_loop(Server, LSock, N) ->
 conn_init(Server, N) ->
     receive {go, Sock} -> ok end,
     ok = inet:setopts(Sock, [{packet, http_bin}]),
-    conn_loop(#{server => Server, sock => Sock, conn => N, idle => 0}).
+    conn_loop(#{server => Server, sock => Sock, conn => N, idle => 0, run_then_close => false}).
 
 conn_loop(#{sock := Sock, idle := Idle} = C) ->
     case gen_tcp:recv(Sock, 0, ?IDLE_POLL_MS) of
@@ -391,6 +405,8 @@ probe(C, Path) ->
 
 pipeline(C, Req, none) -> serve_pipeline(C, Req);
 pipeline(C, Req, cut_off) -> serve_pipeline(C#{cut_off => true}, Req);
+pipeline(C, Req, run_then_close) -> serve_pipeline(C#{run_then_close => true}, Req);
+pipeline(C, Req, {huge_rows, Bytes}) -> serve_pipeline(C#{huge_rows => Bytes}, Req);
 pipeline(C, _Req, {status, Code, Kind, Body}) -> reply(C, Code, Kind, body_bin(Body));
 pipeline(C, Req, expire) -> expire_reply(C, Req);
 pipeline(C, _Req, never_answer) -> never_answer(C);
@@ -403,8 +419,10 @@ body_bin(B) -> iolist_to_binary(B).
 
 expire_reply(#{server := Server} = C, #{body := Body}) ->
     case libsql_test_json:decode(Body) of
-        {ok, #{<<"baton">> := Baton}} -> gen_server:call(Server, {expire, Baton});
-        _ -> ok
+        {ok, #{<<"baton">> := Baton}} ->
+            gen_server:call(Server, {expire, Baton}) andalso rollback_upstream(C);
+        _ ->
+            ok
     end,
     reply(C, 400, json, expired_body()).
 
@@ -457,6 +475,50 @@ send_rows(Sock, Row, N) ->
         Error -> Error
     end.
 
+%% The real response, except that every statement result whose only column
+%% is named `huge' gets ceil(Bytes/64K) rows of one 64 KiB text each, so the
+%% shape follows the request (batches, get_autocommit). Streamed with an
+%% exact Content-Length.
+huge_rows(#{sock := Sock} = C, Resp, Bytes) ->
+    N = max(1, (Bytes + ?HUGE_CHUNK - 1) div ?HUGE_CHUNK),
+    Row = iolist_to_binary([<<"[{\"type\":\"text\",\"value\":\"">>, binary:copy(<<"x">>, ?HUGE_CHUNK), <<"\"}]">>]),
+    Parts = binary:split(libsql_test_json:encode(mark_huge(Resp)),
+                         <<$", (?HUGE_MARK)/binary, $">>, [global]),
+    RowsLen = 2 + N * byte_size(Row) + (N - 1),
+    Len = lists:sum([byte_size(P) || P <- Parts]) + (length(Parts) - 1) * RowsLen,
+    ok = gen_tcp:send(Sock, headers(C, 200, json, Len)),
+    case send_parts(Sock, Parts, Row, N) of
+        ok -> next(C);
+        {error, _} -> gen_tcp:close(Sock)
+    end.
+
+send_parts(Sock, [Last], _Row, _N) ->
+    gen_tcp:send(Sock, Last);
+send_parts(Sock, [P | Parts], Row, N) ->
+    case gen_tcp:send(Sock, [P, $[]) of
+        ok ->
+            case send_rows(Sock, Row, N) of
+                ok ->
+                    case gen_tcp:send(Sock, <<"]">>) of
+                        ok -> send_parts(Sock, Parts, Row, N);
+                        Error -> Error
+                    end;
+                Error ->
+                    Error
+            end;
+        Error ->
+            Error
+    end.
+
+mark_huge(#{<<"cols">> := [#{<<"name">> := <<"huge">>}], <<"rows">> := _} = M) ->
+    M#{<<"rows">> := ?HUGE_MARK};
+mark_huge(M) when is_map(M) ->
+    maps:map(fun(_, V) -> mark_huge(V) end, M);
+mark_huge(L) when is_list(L) ->
+    [mark_huge(V) || V <- L];
+mark_huge(V) ->
+    V.
+
 %%--------------------------------------------------------------------
 %% The pipeline proper
 
@@ -465,7 +527,9 @@ serve_pipeline(#{server := Server} = C, #{body := Body}) ->
         {ok, #{<<"requests">> := Reqs} = Pipe} when is_list(Reqs) ->
             case gen_server:call(Server, {open_stream, maps:get(<<"baton">>, Pipe, null)}) of
                 {ok, Id} -> run_stream(C, Id, Reqs);
-                {error, expired} -> reply(C, 400, json, expired_body());
+                {error, {expired, InTx}} ->
+                    _ = InTx andalso rollback_upstream(C),
+                    reply(C, 400, json, expired_body());
                 {error, used} -> reply(C, 400, text, <<"baton that has already been used">>);
                 {error, invalid} -> reply(C, 400, text, <<"invalid baton">>)
             end;
@@ -473,15 +537,34 @@ serve_pipeline(#{server := Server} = C, #{body := Body}) ->
             reply(C, 400, text, <<"invalid pipeline request body">>)
     end.
 
+%% Every stream shares tursodb's one connection, so stream state is
+%% emulated: after the client's SQL a probe step tells whether a
+%% transaction is open (remembered per stream), and when a stream ends
+%% (close, expiry) with one open it is rolled back upstream, as sqld's
+%% dropping of the stream's connection would.
 run_stream(#{server := Server} = C, Id, Reqs) ->
     case plan(Reqs, C, false, []) of
         {ok, Plan, Closed} ->
-            case forward(C, [Up || {upstream, Up, _} <- Plan]) of
-                {ok, UpResults} ->
+            UpReqs = [Up || {upstream, Up, _} <- Plan],
+            Extra = case {UpReqs, Closed} of
+                        {[], false} -> [];
+                        {_, false} -> [autocommit_probe()];
+                        {_, true} ->
+                            case gen_server:call(Server, {in_tx, Id}) of
+                                true -> [rollback_request()];
+                                false -> []
+                            end
+                    end,
+            case forward(C, UpReqs ++ Extra) of
+                {ok, UpResults0} ->
+                    {UpResults, InTx} = split_extra(Extra, UpResults0),
                     Results = assemble(Plan, UpResults),
-                    {Baton, BaseUrl} = gen_server:call(Server, {next_baton, Id, Closed}),
-                    reply(C, 200, json, libsql_test_json:encode(#{baton => Baton, base_url => BaseUrl,
-                                                                  results => Results}));
+                    {Baton, BaseUrl} = gen_server:call(Server, {next_baton, Id, Closed, InTx}),
+                    Resp = #{baton => Baton, base_url => BaseUrl, results => Results},
+                    case maps:find(huge_rows, C) of
+                        {ok, Bytes} -> huge_rows(C, Resp, Bytes);
+                        error -> reply(C, 200, json, libsql_test_json:encode(Resp))
+                    end;
                 {http, Status, CT, RespBody} ->
                     %% The upstream refused the whole pipeline (e.g. an integer
                     %% as a JSON number): pass it on; the stream is dead, as on sqld.
@@ -526,6 +609,33 @@ step(<<"close">>, _R, _C) ->
 step(T, _R, _C) ->
     {error, <<"unknown stream request type: ", T/binary>>}.
 
+autocommit_probe() ->
+    #{type => batch, batch => #{steps => [#{condition => #{type => is_autocommit},
+                                            stmt => #{sql => <<"SELECT 1">>}}]}}.
+
+rollback_request() ->
+    #{type => batch, batch => #{steps => [#{condition => #{type => 'not', 'cond' => #{type => is_autocommit}},
+                                            stmt => #{sql => <<"ROLLBACK">>}}]}}.
+
+%% The results of the client's requests, and whether a transaction is open
+%% after them (unknown when nothing was asked or the stream was closed).
+split_extra([], Results) ->
+    {Results, unknown};
+split_extra([#{batch := #{steps := [#{stmt := #{sql := <<"ROLLBACK">>}}]}}], Results) ->
+    {lists:droplast(Results), false};
+split_extra([_], Results) ->
+    {Client, [Last]} = lists:split(length(Results) - 1, Results),
+    InTx = case autocommit_result(Last) of
+               #{response := #{is_autocommit := A}} -> not A;
+               _ -> unknown
+           end,
+    {Client, InTx}.
+
+%% For a stream dropped with a transaction open (best effort).
+rollback_upstream(C) ->
+    _ = forward(C, [rollback_request()]),
+    true.
+
 %% The probe step runs only when the connection is in autocommit mode.
 autocommit_result(#{<<"type">> := <<"ok">>, <<"response">> := #{<<"result">> := #{<<"step_results">> := [R]}}}) ->
     ok_result(#{type => get_autocommit, is_autocommit => R =/= null});
@@ -569,6 +679,9 @@ content_kind(Headers) ->
 reply(#{sock := Sock} = C, Status, Kind, Body) ->
     Head = headers(C, Status, Kind, byte_size(Body)),
     case maps:get(cut_off, C, false) of
+        _ when map_get(run_then_close, C) ->
+            %% Done, but not a byte of it said: a server dying after the commit.
+            gen_tcp:close(Sock);
         true ->
             %% Promise the whole body, deliver half, hang up.
             _ = gen_tcp:send(Sock, [Head, binary:part(Body, 0, byte_size(Body) div 2)]),
@@ -583,7 +696,7 @@ reply(#{sock := Sock} = C, Status, Kind, Body) ->
 close(C, Status, Kind, Body) ->
     reply(C#{keep_alive => false}, Status, Kind, Body).
 
-next(#{keep_alive := true} = C) -> conn_loop(maps:without([cut_off, version], C));
+next(#{keep_alive := true} = C) -> conn_loop(maps:without([cut_off, version, huge_rows], C));
 next(#{sock := Sock}) -> gen_tcp:close(Sock).
 
 headers(C, Status, Kind, Len) ->
