@@ -17,6 +17,8 @@ struct http_client {
     atomic_int interrupted;
     char errbuf[CURL_ERROR_SIZE];
     /* the request running now */
+    const char *body;   /* request body and how much of it curl took */
+    size_t body_len, body_pos;
     http_sink sink;
     void *ctx;
     http_errbody *eb;
@@ -54,6 +56,31 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
     memcpy(h->eb->p + h->eb->n, p, room);
     h->eb->n += room;
     return n;
+}
+
+/* The request body, handed to curl piece by piece. */
+static size_t on_read(char *buf, size_t size, size_t nitems, void *arg)
+{
+    http_client *h = arg;
+    size_t n = size * nitems, left = h->body_len - h->body_pos;
+
+    if (n > left) n = left;
+    memcpy(buf, h->body + h->body_pos, n);
+    h->body_pos += n;
+    return n;
+}
+
+/* libcurl resends a request by itself when a reused connection dies
+ * before any answer (and cannot be told not to). The server may well
+ * have run it: an INSERT would run twice. A resend needs a rewind, and
+ * refusing it turns the resend into an error - unless curl took nothing
+ * of the body yet, when the server cannot have run anything. */
+static int on_seek(void *arg, curl_off_t offset, int origin)
+{
+    http_client *h = arg;
+
+    if (origin == SEEK_SET && offset == 0 && h->body_pos == 0) return CURL_SEEKFUNC_OK;
+    return CURL_SEEKFUNC_FAIL;
 }
 
 /* Token bytes that could split a header line are refused. */
@@ -114,6 +141,10 @@ http_client *http_new(const http_opts *o, lsq_error *err)
     ok &= curl_easy_setopt(h->easy, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK;
     ok &= curl_easy_setopt(h->easy, CURLOPT_WRITEDATA, h) == CURLE_OK;
     ok &= curl_easy_setopt(h->easy, CURLOPT_TCP_NODELAY, 1L) == CURLE_OK;
+    ok &= curl_easy_setopt(h->easy, CURLOPT_READFUNCTION, on_read) == CURLE_OK;
+    ok &= curl_easy_setopt(h->easy, CURLOPT_READDATA, h) == CURLE_OK;
+    ok &= curl_easy_setopt(h->easy, CURLOPT_SEEKFUNCTION, on_seek) == CURLE_OK;
+    ok &= curl_easy_setopt(h->easy, CURLOPT_SEEKDATA, h) == CURLE_OK;
     if (o->ca_file != NULL)
         ok &= curl_easy_setopt(h->easy, CURLOPT_CAINFO, o->ca_file) == CURLE_OK;
     if (!ok) {
@@ -178,6 +209,11 @@ static void curl_error(http_client *h, CURLcode rc, lsq_error *err)
     case CURLE_OUT_OF_MEMORY:
         lsq_error_set(err, LSQ_E_NOMEM, "out of memory in libcurl");
         break;
+    case CURLE_SEND_FAIL_REWIND:
+        lsq_error_set(err, "network",
+                      "the connection to the server closed before it answered: the request "
+                      "may have run on the server, and was not sent again");
+        break;
     default:
         lsq_error_set(err, "network", "the request to the server failed: %s", why);
         break;
@@ -201,11 +237,14 @@ int http_request(http_client *h, const char *url, const char *body, size_t len,
     h->err = err;
     eb->n = 0;
     ok &= curl_easy_setopt(h->easy, CURLOPT_URL, url) == CURLE_OK;
+    h->body = body;
+    h->body_len = len;
+    h->body_pos = 0;
     if (body != NULL) {
+        /* The body goes through on_read (see on_seek), with a
+         * Content-Length: tursodb refuses chunked bodies. */
         ok &= curl_easy_setopt(h->easy, CURLOPT_POST, 1L) == CURLE_OK;
-        /* Content-Length, not chunked: tursodb refuses chunked bodies. */
         ok &= curl_easy_setopt(h->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len) == CURLE_OK;
-        ok &= curl_easy_setopt(h->easy, CURLOPT_POSTFIELDS, body) == CURLE_OK;
     } else {
         ok &= curl_easy_setopt(h->easy, CURLOPT_HTTPGET, 1L) == CURLE_OK;
     }
