@@ -247,6 +247,9 @@ int term_decode_value(const char *buf, int *idx, lsq_value *v, const char **why)
         break;
     case NEW_FLOAT_EXT:
     case ERL_FLOAT_EXT:
+        /* ei_get_type reports NEW_FLOAT_EXT as ERL_FLOAT_EXT, so the second
+         * label is the live one; the old text FLOAT_EXT never gets here
+         * (term_check refuses it). */
         v->type = LSQ_REAL;
         if (ei_decode_double(buf, &i, &v->u.r) != 0) goto unsupported;
         if (isnan(v->u.r)) { *why = "NaN cannot be stored"; return -1; }
