@@ -121,9 +121,9 @@ clean:
 	rm -rf build priv/libsql_port _build
 
 # Benchmarks (bench/README.md): never part of `make test`, never fail on a
-# number. Installs the peer (erlang-p1-sqlite3) if missing, builds the
+# number. Installs the peer (erlang-p1-sqlite3) and wrk if missing, builds the
 # project, the C floor and the echo port, then prints the table and writes
-# it to build/bench/latest.txt. LIBSQL_BENCH_QUICK=1: a run under a minute.
+# it to build/bench/latest.txt. LIBSQL_BENCH_QUICK=1: a run of about a minute.
 BENCH_DIR := build/bench
 BENCH_CFLAGS := $(CFLAGS_BASE) -O2
 
@@ -135,17 +135,28 @@ $(BENCH_DIR)/echo_port: bench/echo_port.c
 	@mkdir -p $(dir $@)
 	$(CC) $(BENCH_CFLAGS) -o $@ $< -L$(EI_DIR)/lib -lei -pthread
 
-$(BENCH_DIR)/libsql_bench.beam: bench/libsql_bench.erl
+$(BENCH_DIR)/%.beam: bench/%.erl
 	@mkdir -p $(dir $@)
 	erlc +warnings_as_errors -o $(BENCH_DIR) $<
 
+# The remote workloads start tursodb with the test helpers (test/ owns them).
+$(BENCH_DIR)/libsql_tursodb.beam $(BENCH_DIR)/libsql_test_json.beam: $(BENCH_DIR)/%.beam: test/%.erl
+	@mkdir -p $(dir $@)
+	erlc -o $(BENCH_DIR) $<
+
+BENCH_BEAMS := $(addprefix $(BENCH_DIR)/,libsql_bench.beam libsql_bench_remote.beam \
+	libsql_tursodb.beam libsql_test_json.beam)
+BENCH_DEBS := erlang-p1-sqlite3 wrk
+
 bench:
-	@dpkg-query -W -f='$${Status}' erlang-p1-sqlite3 2>/dev/null | grep -q 'install ok installed' || { \
-	  echo "installing: erlang-p1-sqlite3"; \
+	@missing=; for p in $(BENCH_DEBS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; done; \
+	[ -z "$$missing" ] || { \
+	  echo "installing:$$missing"; \
 	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq erlang-p1-sqlite3; }
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; }
 	$(MAKE) all
-	$(MAKE) $(BENCH_DIR)/floor $(BENCH_DIR)/echo_port $(BENCH_DIR)/libsql_bench.beam
+	$(MAKE) $(BENCH_DIR)/floor $(BENCH_DIR)/echo_port $(BENCH_BEAMS)
 	P1=$$(ls -d /usr/lib/erlang/lib/p1_sqlite3-*/ebin 2>/dev/null | tail -1); \
 	erl -noshell -pa _build/default/lib/libsql/ebin -pa $(BENCH_DIR) $${P1:+-pa $$P1} \
 	  -eval 'libsql_bench:main()' -s init stop

@@ -5,10 +5,13 @@
 %% SQLite driver, the peer). Prints one table and writes it, with the date
 %% and the machine, to build/bench/latest.txt. Never fails on a number.
 %%
-%% LIBSQL_BENCH_QUICK=1 shrinks every workload (a run under a minute).
+%% LIBSQL_BENCH_QUICK=1 shrinks every workload (a run of about a minute).
+%% LIBSQL_BENCH_REMOTE=0 skips the remote part (libsql_bench_remote).
 -module(libsql_bench).
 
 -export([main/0]).
+%% for libsql_bench_remote
+-export([run_workload/3, median/1, progress/2, fmt/2, rate/1, render/2]).
 
 -define(SELECT, <<"SELECT id, name, v FROM t WHERE id = ?">>).
 -define(INSERT, <<"INSERT INTO t (id, name, v) VALUES (?, ?, ?)">>).
@@ -51,8 +54,10 @@ run() ->
     setup(Cfg1),
     Results = lists:foldl(fun(F, Acc) -> maps:merge(Acc, F(Cfg1)) end, #{},
                           [fun w1/1, fun w2/1, fun w3/1, fun w4/1]),
+    Remote = libsql_bench_remote:run(Cfg1),
     Secs = (erlang:monotonic_time(millisecond) - Start) / 1000,
-    Text = [header(Cfg1, Secs), "\n", table(Cfg1, Results), "\n", memory_lines(Results)],
+    Text = [header(Cfg1, Secs), "\n", table(Cfg1, Results), "\n", memory_lines(Results),
+            Remote],
     io:put_chars(["\n", Text]),
     Latest = filename:join(Dir, "latest.txt"),
     ok = file:write_file(Latest, unicode:characters_to_binary(Text)),
@@ -748,6 +753,11 @@ table(Cfg, Results) ->
                 [Label | [cell(V, Unit) || V <- Vals]] ++
                     [goal(Goal, L, Unit), ratio(Kind, L, Fl)]
             end || {Label, Refs, Unit, Goal, Kind} <- rows_spec(Cfg)],
+    render(Head, Rows).
+
+%% A table: the header and rows of strings; the first column left-aligned,
+%% the others right-aligned.
+render(Head, Rows) ->
     Widths = [lists:max([string:length(lists:nth(I, R)) || R <- [Head | Rows]])
               || I <- lists:seq(1, length(Head))],
     Line = fun(R) ->
