@@ -62,7 +62,10 @@ typedef struct lsq_batch_out {
     long long total_changes, last_rowid;
 } lsq_batch_out;
 
-enum { LSQ_BATCH_SEQUENCE = 0, LSQ_BATCH_TX = 1 };
+/* SEQUENCE: stop at the first error, earlier statements stay. TX: all or
+ * nothing. SCRIPT: like SEQUENCE, and the statements may manage their own
+ * transaction (BEGIN ... COMMIT inside the script). */
+enum { LSQ_BATCH_SEQUENCE = 0, LSQ_BATCH_TX = 1, LSQ_BATCH_SCRIPT = 2 };
 
 typedef struct lsq_backend {
     const char *mode; /* "local", "remote", "replica" */
@@ -125,9 +128,10 @@ typedef struct lsq_backend {
      * ours to reset); 0 for a server. */
     int local_engine;
     /* Optional (NULL for local, where a loop of steps is as fast): run n
-     * statements in one round trip, LSQ_BATCH_SEQUENCE (stop at the first
-     * error, earlier ones stay) or LSQ_BATCH_TX (all or nothing). 0 with
-     * *out filled, or -1 with *err (err->index = failing item, 1-based). */
+     * statements in one round trip in one of the LSQ_BATCH_* modes. An
+     * item that cannot be sent (a bad parameter) fails like a statement
+     * error there: the items before it still run unless mode is TX. 0
+     * with *out filled, or -1 with *err (err->index = failing item). */
     int (*run_batch)(lsq_conn *c, const lsq_batch_item *items, size_t n, int mode,
                      int want_results, lsq_batch_out *out, lsq_error *err);
     /* Free what run_batch filled in (finalizing any results left). */

@@ -63,6 +63,7 @@ struct lsq_stmt {
     resp_ref *resp;        /* once executed */
     const hr_stmt *res;    /* the statement's result in resp */
     size_t row;            /* rows stepped over so far */
+    int view;              /* a batch result: rows in memory, nothing to run */
     long long changes, rowid;
 };
 
@@ -154,7 +155,8 @@ static void http_status_error(long status, const http_errbody *eb, lsq_error *er
             text[i] = (eb->p[i] >= 0x20 && eb->p[i] < 0x7f) ? eb->p[i] : ' ';
         text[n] = 0;
     }
-    lsq_error_set(err, "http", "the server answered HTTP %ld: %s", status, text);
+    lsq_error_set(err, status == 401 || status == 403 ? "auth" : "http",
+                  "the server answered HTTP %ld: %s", status, text);
 }
 
 static void drop_stream(lsq_conn *c)
@@ -201,15 +203,18 @@ static int keep_stream(lsq_conn *c, const hr_response *r, lsq_error *err)
 /* POST one pipeline: reqs holds nreqs comma-separated request objects.
  * On success *out holds exactly nreqs entries' worth of results (the
  * get_autocommit a v3 pipeline ends with is consumed here). */
-static int pipeline_once(lsq_conn *c, const jbuf *reqs, size_t nreqs, resp_ref **out,
-                         int *expired, lsq_error *err)
+static int pipeline_once(lsq_conn *c, const jbuf *reqs, size_t nreqs, int ask_autocommit,
+                         resp_ref **out, int *expired, lsq_error *err)
 {
     jbuf body = { 0 }, url = { 0 };
     http_errbody *eb;
     resp_ref *rr;
     long status = 0;
     int rc = -1;
-    size_t want = nreqs + (c->v3 ? 1 : 0);
+    size_t want;
+
+    ask_autocommit = ask_autocommit && c->v3;
+    want = nreqs + (ask_autocommit ? 1 : 0);
 
     *expired = 0;
     *out = NULL;
@@ -224,7 +229,7 @@ static int pipeline_once(lsq_conn *c, const jbuf *reqs, size_t nreqs, resp_ref *
         goto nomem;
     }
     if (jb_lit(&body, ",\"requests\":[") != 0 || jb_raw(&body, reqs->p, reqs->n) != 0 ||
-        (c->v3 && jb_lit(&body, ",{\"type\":\"get_autocommit\"}") != 0) ||
+        (ask_autocommit && jb_lit(&body, ",{\"type\":\"get_autocommit\"}") != 0) ||
         jb_lit(&body, "]}") != 0)
         goto nomem;
     if (jb_lit(&url, c->stream_url != NULL ? c->stream_url : c->base) != 0 ||
@@ -252,7 +257,7 @@ static int pipeline_once(lsq_conn *c, const jbuf *reqs, size_t nreqs, resp_ref *
     if (c->v3) {
         const hr_entry *last = &rr->r.entries[want - 1];
 
-        if (!last->is_error && last->resp_type == HR_RESP_AUTOCOMMIT)
+        if (ask_autocommit && !last->is_error && last->resp_type == HR_RESP_AUTOCOMMIT)
             c->autocommit = last->is_autocommit;
         if (keep_stream(c, &rr->r, err) != 0) goto done;
     }
@@ -276,7 +281,7 @@ static int pipeline(lsq_conn *c, const jbuf *reqs, size_t nreqs, resp_ref **out,
 {
     int expired;
 
-    if (pipeline_once(c, reqs, nreqs, out, &expired, err) == 0) return 0;
+    if (pipeline_once(c, reqs, nreqs, 1, out, &expired, err) == 0) return 0;
     if (!expired) return -1;
     if (!c->autocommit) {
         drop_stream(c);
@@ -288,7 +293,7 @@ static int pipeline(lsq_conn *c, const jbuf *reqs, size_t nreqs, resp_ref **out,
     }
     /* Outside a transaction a new stream is as good as the old one. */
     drop_stream(c);
-    return pipeline_once(c, reqs, nreqs, out, &expired, err);
+    return pipeline_once(c, reqs, nreqs, 1, out, &expired, err);
 }
 
 /* ---- open / close --------------------------------------------------------------- */
@@ -365,6 +370,12 @@ static int remote_open(const lsq_open_opts *o, lsq_conn **out, lsq_error *err)
     /* The version probe also proves the server is there. */
     if (http_request(c->http, url.p, NULL, 0, ignore_body, NULL, &status, eb, err) != 0)
         goto fail;
+    if (status == 401 || status == 403) {
+        /* Turso answers the probe with the token check too. */
+        lsq_error_set(err, "auth", "the server refused the credentials (HTTP %ld); "
+                      "check auth_token", status);
+        goto fail;
+    }
     c->v3 = status >= 200 && status < 300;
     free(eb);
     jb_free(&url);
@@ -395,7 +406,7 @@ static int remote_close(lsq_conn *c, lsq_error *err)
         /* A server that stopped answering must not hold up the close. */
         http_set_timeout(c->http, 2000);
         if (jb_lit(&reqs, "{\"type\":\"close\"}") == 0)
-            (void)pipeline_once(c, &reqs, 1, &rr, &expired, &ignored);
+            (void)pipeline_once(c, &reqs, 1, 0, &rr, &expired, &ignored);
         resp_release(rr);
         jb_free(&reqs);
     }
@@ -479,41 +490,36 @@ nomem:
     return -1;
 }
 
+/* Text holding at most one statement (then only white space, comments
+ * and ';'): servers run only the first (tursodb) or refuse the rest.
+ * *empty = 1 when it holds none. 0, or -1 with *err. */
+static int check_single(const char *sql, size_t n, int *empty, lsq_error *err)
+{
+    size_t len, off;
+    int rest_empty = 1;
+
+    if (sql_next_statement(sql, n, &len, empty) != 0) goto nomem;
+    for (off = len; off < n && rest_empty; off += len)
+        if (sql_next_statement(sql + off, n - off, &len, &rest_empty) != 0) goto nomem;
+    if (!rest_empty) {
+        lsq_error_set(err, LSQ_E_BAD_ARGUMENT,
+                      "the SQL text holds more than one statement; "
+                      "run it with execute_script or one statement at a time");
+        return -1;
+    }
+    return 0;
+nomem:
+    nomem(err);
+    return -1;
+}
+
 static int remote_prepare(lsq_conn *c, const char *sql, size_t n, lsq_stmt **out,
                           lsq_error *err)
 {
-    size_t len, rest_len;
-    int empty, rest_empty;
+    int empty;
 
     *out = NULL;
-    if (sql_next_statement(sql, n, &len, &empty) != 0) {
-        nomem(err);
-        return -1;
-    }
-    if (sql_next_statement(sql + len, n - len, &rest_len, &rest_empty) != 0) {
-        nomem(err);
-        return -1;
-    }
-    if (!rest_empty || (len + rest_len < n)) {
-        /* Servers run only the first statement (tursodb) or refuse. */
-        size_t off = len + rest_len;
-        int more = !rest_empty;
-
-        while (!more && off < n) {
-            if (sql_next_statement(sql + off, n - off, &rest_len, &rest_empty) != 0) {
-                nomem(err);
-                return -1;
-            }
-            more = !rest_empty;
-            off += rest_len;
-        }
-        if (more) {
-            lsq_error_set(err, LSQ_E_BAD_ARGUMENT,
-                          "the SQL text holds more than one statement; "
-                          "run it with execute_script or one statement at a time");
-            return -1;
-        }
-    }
+    if (check_single(sql, n, &empty, err) != 0) return -1;
     if (empty) return 0;
     return make_stmt(c, sql, n, out, err);
 }
@@ -740,8 +746,8 @@ static int run_stmt(lsq_stmt *s, lsq_error *err)
 
 static int remote_step(lsq_stmt *s, lsq_error *err)
 {
-    if (s->resp == NULL && run_stmt(s, err) != 0) return LSQ_STEP_ERROR;
-    if (s->row >= s->res->nrows) return LSQ_STEP_DONE;
+    if (!s->view && s->resp == NULL && run_stmt(s, err) != 0) return LSQ_STEP_ERROR;
+    if (s->res == NULL || s->row >= s->res->nrows) return LSQ_STEP_DONE;
     s->row++;
     return LSQ_STEP_ROW;
 }
@@ -799,22 +805,35 @@ static int add_plain_step(jbuf *b, const char *sql, const char *cond)
                ? -1 : 0;
 }
 
-/* The Stmt JSON of one batch item (named parameters resolved). */
-static int item_json(lsq_conn *c, const lsq_batch_item *it, int tx, jbuf *stmt, lsq_error *err)
+/* The Stmt JSON of one batch item (named parameters resolved). 0, 1 for
+ * text without a statement (nothing to send), -1 with *err. */
+static int item_json(lsq_conn *c, const lsq_batch_item *it, int mode, jbuf *stmt,
+                     lsq_error *err)
 {
     static const lsq_params none = { 0, NULL, NULL };
     const lsq_params *p = it->params != NULL ? it->params : &none;
     sql_stmt_info info;
     char **pn = NULL;
     lsq_value *args = NULL;
-    int k, rc = -1;
+    int k, rc = -1, empty;
 
+    if (mode != LSQ_BATCH_SCRIPT) {
+        /* One statement per item, as for execute (the script split it). */
+        if (check_single(it->sql, it->n, &empty, err) != 0) return -1;
+        if (empty) {
+            if (p->n == 0) return 1;
+            lsq_error_set(err, LSQ_E_BAD_ARGUMENT,
+                          "the statement takes 0 parameters, %zu given", p->n);
+            return -1;
+        }
+    }
     if (sql_scan_params(it->sql, it->n, &info) != 0) {
         nomem(err);
         return -1;
     }
-    /* A transactional batch brings its own BEGIN/COMMIT. */
-    if (tx && refuse_transaction(c, &info, err) != 0) goto done;
+    /* A batch's transaction is #{transaction => true}; only a script may
+     * hold its own BEGIN ... COMMIT (rolled back if left open). */
+    if (mode != LSQ_BATCH_SCRIPT && refuse_transaction(c, &info, err) != 0) goto done;
     pn = calloc((size_t)info.nparams + 1, sizeof *pn);
     if (pn == NULL) goto nomem;
     for (k = 0; k < info.nnamed; k++)
@@ -835,10 +854,32 @@ done:
     return rc;
 }
 
+/* A result of a batch: a statement that only hands out rows already in
+ * memory (res NULL for an item without a statement). */
+static int add_view(lsq_batch_out *out, size_t i, lsq_conn *c, resp_ref *rr, const hr_stmt *res,
+                    lsq_error *err)
+{
+    lsq_stmt *view = calloc(1, sizeof *view);
+
+    if (view == NULL) {
+        nomem(err);
+        return -1;
+    }
+    view->c = c;
+    view->view = 1;
+    view->resp = rr;
+    if (rr != NULL) rr->refs++;
+    view->res = res;
+    out->results[i] = view;
+    return 0;
+}
+
 /* Steps: probe, [BEGIN], then each statement (on ok of the one before)
- * followed by a probe (every statement's with want_results, else only
- * the last's), [COMMIT on ok, ROLLBACK on not ok(COMMIT)], [on Hrana 2 a
- * ROLLBACK if a transaction was left open]. */
+ * followed by a probe (every statement's with want_results, else one
+ * after the last), [COMMIT on ok, ROLLBACK on not ok(COMMIT)], [a script
+ * on Hrana 2: ROLLBACK if it left a transaction open]. An item that
+ * cannot be sent ends the batch there: outside TX the items before it
+ * still run, then its own error is the answer. */
 static int remote_run_batch(lsq_conn *c, const lsq_batch_item *items, size_t n, int mode,
                             int want_results, lsq_batch_out *out, lsq_error *err)
 {
@@ -847,14 +888,15 @@ static int remote_run_batch(lsq_conn *c, const lsq_batch_item *items, size_t n, 
                                       "ROLLBACK TO libsql_group", "RELEASE libsql_group" };
     const group_sql *g = c->autocommit ? &own : &nested;
     jbuf reqs = { 0 }, stmt = { 0 };
-    lsq_stmt *view;
     resp_ref *rr = NULL;
-    const hr_entry *e;
-    size_t i, step = 1, commit_step = 0, guard_step = 0, begin_step = 0, before;
+    const hr_entry *e = NULL;
+    size_t i, nsend = n, step = 1, commit_step = 0, guard_step = 0, begin_step = 0;
+    size_t last_probe = 0, before = 0, sent = 0;
     size_t *stmt_step = NULL, *probe_step = NULL;
     char cond[128];
-    int tx = mode == LSQ_BATCH_TX, prev = -1, rc = -1;
+    int tx = mode == LSQ_BATCH_TX, prev = -1, rc = -1, r, item_failed = 0;
     long long delta, ch, rowid, total = 0;
+    lsq_error item_err;
 
     memset(out, 0, sizeof *out);
     stmt_step = calloc(n + 1, sizeof *stmt_step);
@@ -874,18 +916,30 @@ static int remote_run_batch(lsq_conn *c, const lsq_batch_item *items, size_t n, 
         prev = (int)step++;
     }
     for (i = 0; i < n; i++) {
-        if (item_json(c, &items[i], tx, &stmt, err) != 0) {
+        r = item_json(c, &items[i], mode, &stmt, err);
+        if (r < 0) {
             err->index = (long)i + 1;
-            goto done;
+            if (tx) goto done;
+            item_err = *err;
+            item_failed = 1;
+            nsend = i;
+            break;
         }
+        if (r == 1) continue; /* nothing to send: an empty result */
         stmt_step[i] = step;
         if (add_stmt_step(&reqs, stmt.p, stmt.n, prev) != 0) goto nomem;
         prev = (int)step++;
-        if (want_results || i + 1 == n) {
+        sent++;
+        if (want_results) {
             probe_step[i] = step;
             if (add_probe_step(&reqs, (int)stmt_step[i]) != 0) goto nomem;
             step++;
         }
+    }
+    if (!want_results && sent > 0) {
+        last_probe = step;
+        if (add_probe_step(&reqs, prev) != 0) goto nomem;
+        step++;
     }
     if (tx) {
         (void)snprintf(cond, sizeof cond, "{\"type\":\"ok\",\"step\":%d}", prev);
@@ -900,33 +954,37 @@ static int remote_run_batch(lsq_conn *c, const lsq_batch_item *items, size_t n, 
             step++;
         }
     }
-    if (!c->v3) {
+    if (!c->v3 && mode == LSQ_BATCH_SCRIPT && sent > 0) {
         /* Never leave a transaction open on a server whose one connection
-         * every client shares: roll back what the statements left. */
+         * every client shares: roll back what the script left. */
         if (add_plain_step(&reqs, "ROLLBACK",
                            "{\"type\":\"not\",\"cond\":{\"type\":\"is_autocommit\"}}") != 0)
             goto nomem;
         guard_step = step++;
     }
     if (jb_lit(&reqs, "]}}") != 0) goto nomem;
-    if (pipeline(c, &reqs, 1, &rr, err) != 0) goto done;
-    e = &rr->r.entries[0];
-    if (e->is_error) {
-        hr_error_to_lsq(&rr->r, &e->error, err);
-        goto done;
-    }
-    if (e->resp_type != HR_RESP_BATCH || e->nsteps != step) {
-        lsq_error_set(err, "protocol", "the server's answer to a batch is not a batch result");
-        goto done;
-    }
-    if (tx && e->nerrors > begin_step && e->step_errors[begin_step].set) {
-        hr_error_to_lsq(&rr->r, &e->step_errors[begin_step], err);
-        goto done;
+    if (sent > 0 || tx) {
+        if (pipeline(c, &reqs, 1, &rr, err) != 0) goto done;
+        e = &rr->r.entries[0];
+        if (e->is_error) {
+            hr_error_to_lsq(&rr->r, &e->error, err);
+            goto done;
+        }
+        if (e->resp_type != HR_RESP_BATCH || e->nsteps != step) {
+            lsq_error_set(err, "protocol",
+                          "the server's answer to a batch is not a batch result");
+            goto done;
+        }
+        if (tx && e->nerrors > begin_step && e->step_errors[begin_step].set) {
+            hr_error_to_lsq(&rr->r, &e->step_errors[begin_step], err);
+            goto done;
+        }
     }
     /* The first failing statement, in order. */
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < nsend; i++) {
         size_t k = stmt_step[i];
 
+        if (k == 0) continue;
         if (k < e->nerrors && e->step_errors[k].set) {
             hr_error_to_lsq(&rr->r, &e->step_errors[k], err);
             err->index = (long)i + 1;
@@ -944,36 +1002,47 @@ static int remote_run_batch(lsq_conn *c, const lsq_batch_item *items, size_t n, 
             lsq_error_set(err, "error", "the batch did not commit");
         goto done;
     }
-    if (!c->v3 && e->steps[guard_step] != NULL) {
+    if (guard_step != 0 && e->steps[guard_step] != NULL) {
         lsq_error_set(err, LSQ_E_NOT_SUPPORTED,
                       "interactive transactions need a server with Hrana 3 streams; this one "
                       "speaks only Hrana 2 and shares one connection between clients, so the "
-                      "transaction the statements opened was rolled back. Use batch(Conn, "
-                      "Statements, #{transaction => true}) or execute_many instead");
+                      "transaction the script opened was rolled back");
         goto done;
     }
-    for (i = 0; i < n; i++) {
+    out->last_rowid = c->last_rowid;
+    for (i = 0; i < nsend; i++) {
+        if (want_results && stmt_step[i] == 0) {
+            /* An item without a statement: no rows, nothing changed. */
+            out->rowids[i] = c->last_rowid;
+            if (add_view(out, i, c, rr, NULL, err) != 0) goto done;
+            continue;
+        }
         if (probe_step[i] == 0) continue;
-        before = want_results && i > 0 ? probe_step[i - 1] : 0;
         probe_counts(&rr->r, e, before, probe_step[i], &ch, &rowid, &delta);
+        before = probe_step[i];
         total += delta > 0 ? delta : 0;
         out->last_rowid = rowid;
         if (delta != 0) c->changes = ch;
         c->last_rowid = rowid;
-        if (!want_results) continue;
         out->changes[i] = ch;
         out->rowids[i] = rowid;
-        view = calloc(1, sizeof *view);
-        if (view == NULL) goto nomem;
-        view->c = c;
-        view->resp = rr;
-        rr->refs++;
-        view->res = e->steps[stmt_step[i]];
-        out->results[i] = view;
+        if (add_view(out, i, c, rr, e->steps[stmt_step[i]], err) != 0) goto done;
     }
-    if (n == 0) out->last_rowid = c->last_rowid;
+    if (last_probe != 0) {
+        probe_counts(&rr->r, e, 0, last_probe, &ch, &rowid, &delta);
+        total = delta > 0 ? delta : 0;
+        out->last_rowid = rowid;
+        if (delta != 0) c->changes = ch;
+        c->last_rowid = rowid;
+    }
     out->total_changes = total;
     c->total_changes += total;
+    if (item_failed) {
+        /* The items before the one that could not be sent ran; now its
+         * error is the answer. */
+        *err = item_err;
+        goto done;
+    }
     rc = 0;
     goto done;
 nomem:

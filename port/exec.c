@@ -539,7 +539,16 @@ static int many_one_trip(lsq_port *p, const lsq_request *r, ei_x_buff *x, const 
     lsq_error err;
     size_t i;
     int rc;
+    lsq_stmt *s;
 
+    /* The SQL is checked once, as a local prepare would (one statement,
+     * none that a server cannot keep), before any row is sent. */
+    if (p->be->prepare(p->conn, sql, n, &s, &err) != 0)
+        return reply_stmt_error(x, r->ref, &err, sql, n);
+    if (s == NULL)
+        return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
+                                "execute_many needs a statement, the SQL text has none");
+    p->be->finalize(s);
     if (alloc_items(&b, count, &err) != 0) return commands_reply_error(x, r->ref, &err);
     for (i = 0; i < (size_t)count; i++) {
         b.items[i].sql = sql;
@@ -627,7 +636,7 @@ static int script_one_trip(lsq_port *p, const lsq_request *r, ei_x_buff *x, cons
     lsq_error err;
     size_t off = 0, len, cap = 0, k;
     lsq_batch_item *grown;
-    int empty, rc;
+    int empty, rc, bad = 0;
     sql_stmt_info info;
 
     while (off < n) {
@@ -643,21 +652,28 @@ static int script_one_trip(lsq_port *p, const lsq_request *r, ei_x_buff *x, cons
             b.items[b.n].n = len;
             b.items[b.n].params = NULL;
             b.n++;
-            /* Parameters cannot be given to a script (as locally). */
+            /* Parameters cannot be given to a script (as locally, where
+             * the statements before that one still run). */
             if (sql_scan_params(sql + off, len, &info) != 0) goto nomem;
             k = (size_t)info.nparams;
             sql_info_free(&info);
             if (k > 0) {
-                lsq_error_set(&err, LSQ_E_BAD_ARGUMENT,
-                              "a script cannot have parameters; use execute or batch");
-                err.index = (long)b.n;
-                free(b.items);
-                return reply_stmt_error(x, r->ref, &err, sql + off, len);
+                b.n--;
+                bad = 1;
+                break;
             }
         }
         off += len;
     }
-    rc = p->be->run_batch(p->conn, b.items, b.n, LSQ_BATCH_SEQUENCE, 0, &out, &err);
+    rc = p->be->run_batch(p->conn, b.items, b.n, LSQ_BATCH_SCRIPT, 0, &out, &err);
+    if (rc == 0 && bad) {
+        p->be->batch_free(&out, 0);
+        lsq_error_set(&err, LSQ_E_BAD_ARGUMENT,
+                      "a script cannot have parameters; use execute or batch");
+        err.index = (long)b.n + 1;
+        free(b.items);
+        return reply_stmt_error(x, r->ref, &err, sql + off, len);
+    }
     if (rc != 0) {
         if (err.index > 0 && (size_t)err.index <= b.n) {
             err.sql = b.items[err.index - 1].sql;

@@ -12,9 +12,10 @@
 %% itself. libsql_tursodb:sql/2,3 (raw Hrana, not our client) checks the
 %% server's state independently.
 %%
-%% Every case asserts exact values. A case whose name ends in `_bug'
-%% exposes a defect found while writing this suite: it is meant to fail
-%% until the defect is fixed (the comment above it gives the reproducer).
+%% Every case asserts exact values. Four cases were written as failing
+%% reproducers of defects found with this suite (a read_only BEGIN group
+%% leaving query_only on the shared server, a batch item with two
+%% statements, items before a bad parameter not run); all are fixed.
 -module(libsql_remote_SUITE).
 
 -include_lib("common_test/include/ct.hrl").
@@ -37,12 +38,12 @@
 -export([error_constraint/1, error_syntax/1, error_no_such_table/1]).
 %% batches, execute_many, scripts
 -export([batch_results/1, batch_tx_all_or_nothing/1, batch_non_tx_stops/1,
-         batch_port_errors/1, batch_non_tx_bad_param_runs_earlier_bug/1,
-         batch_two_statements_bug/1, batch_empty/1, many_1000/1, many_fails_at_k/1,
+         batch_port_errors/1, batch_non_tx_bad_param_runs_earlier/1,
+         batch_two_statements/1, batch_empty/1, many_1000/1, many_fails_at_k/1,
          many_named/1, script_trigger/1, script_with_tx/1, script_runtime_error/1,
-         script_param/1, script_param_runs_earlier_bug/1, script_leaves_tx_open/1, script_empty/1]).
+         script_param/1, script_param_runs_earlier/1, script_leaves_tx_open/1, script_empty/1]).
 %% transactions
--export([transaction_not_supported/1, tx_read_only_leaves_query_only_bug/1,
+-export([transaction_not_supported/1, tx_read_only_leaves_no_query_only/1,
          begin_transaction_not_supported/1, tx_statements_not_supported/1]).
 %% prepared statements and the statement cache
 -export([prepare_run_many/1, cache_stats/1]).
@@ -87,12 +88,12 @@ groups() ->
                    params_int_range, two_statements, empty_sql_like_local]},
      {errors, [], [error_constraint, error_syntax, error_no_such_table]},
      {bulk, [], [batch_results, batch_tx_all_or_nothing, batch_non_tx_stops,
-                 batch_port_errors, batch_non_tx_bad_param_runs_earlier_bug,
-                 batch_two_statements_bug, batch_empty, many_1000, many_fails_at_k, many_named,
+                 batch_port_errors, batch_non_tx_bad_param_runs_earlier,
+                 batch_two_statements, batch_empty, many_1000, many_fails_at_k, many_named,
                  script_trigger, script_with_tx, script_runtime_error, script_param,
-                 script_param_runs_earlier_bug,
+                 script_param_runs_earlier,
                  script_leaves_tx_open, script_empty]},
-     {transactions, [], [transaction_not_supported, tx_read_only_leaves_query_only_bug,
+     {transactions, [], [transaction_not_supported, tx_read_only_leaves_no_query_only,
                          begin_transaction_not_supported,
                          tx_statements_not_supported]},
      {prepared, [], [prepare_run_many, cache_stats]},
@@ -129,7 +130,7 @@ init_per_testcase(_Case, Config) ->
 -spec end_per_testcase(atom(), config()) -> ok.
 end_per_testcase(_Case, Config) ->
     %% Undo a query_only a failing case may have left on (see
-    %% tx_read_only_leaves_query_only_bug).
+    %% tx_read_only_leaves_no_query_only).
     _ = srv(Config, "PRAGMA query_only = 0"),
     %% Whatever a case did, the shared server must be back in autocommit:
     %% otherwise every later case would run inside its transaction.
@@ -800,7 +801,7 @@ batch_port_errors(Config) ->
 %% server reports (batch_non_tx_stops). But when statement k has a
 %% parameter error only the port finds (wrong count, unknown name), the
 %% port refuses the whole batch before sending it: statements 1..k-1 do
-%% not run. Same root cause as script_param_runs_earlier_bug.
+%% not run. Same root cause as script_param_runs_earlier.
 %% Reproducer (tursodb):
 %%   {ok, C} = libsql:open(#{url => Url}),
 %%   {ok, _} = libsql:execute(C, "CREATE TABLE t(id INTEGER PRIMARY KEY)"),
@@ -809,8 +810,8 @@ batch_port_errors(Config) ->
 %%                    #{transaction => false}),
 %%   libsql:query(C, "SELECT id FROM t")   %% -> {ok, [<<"id">>], []}
 %%   %% (locally: {ok, [<<"id">>], [{1}]})
--spec batch_non_tx_bad_param_runs_earlier_bug(config()) -> ok.
-batch_non_tx_bad_param_runs_earlier_bug(Config) ->
+-spec batch_non_tx_bad_param_runs_earlier(config()) -> ok.
+batch_non_tx_bad_param_runs_earlier(Config) ->
     C = conn(Config),
     L = mem(),
     Create = "CREATE TABLE batch_non_tx_bp_t(id INTEGER PRIMARY KEY)",
@@ -835,8 +836,8 @@ batch_non_tx_bad_param_runs_earlier_bug(Config) ->
 %%   libsql:batch(C, ["SELECT 0", "SELECT 1; SELECT 2"])
 %%   %% -> {ok, [#{rows => [{0}]...}, #{columns => [<<"1">>], rows => [{1}], ...}]}
 %%   %%    (locally: {error, #{code => bad_argument, index => 2, ...}})
--spec batch_two_statements_bug(config()) -> ok.
-batch_two_statements_bug(Config) ->
+-spec batch_two_statements(config()) -> ok.
+batch_two_statements(Config) ->
     C = conn(Config),
     L = mem(),
     {ok, _} = libsql:execute(C, "CREATE TABLE batch_two_t(id INTEGER PRIMARY KEY)"),
@@ -1043,8 +1044,8 @@ script_param(Config) ->
 %%   libsql:query(C, "SELECT count(*) FROM i")
 %%   %% -> {error, #{message => <<"Parse error: no such table: i">>}}
 %%   %%    (locally: {ok, _, [{0}]}: table i was created)
--spec script_param_runs_earlier_bug(config()) -> ok.
-script_param_runs_earlier_bug(Config) ->
+-spec script_param_runs_earlier(config()) -> ok.
+script_param_runs_earlier(Config) ->
     C = conn(Config),
     L = mem(),
     Script = "CREATE TABLE script_param_bug_i(x);\nINSERT INTO script_param_bug_i VALUES (?);\n"
@@ -1129,8 +1130,8 @@ transaction_not_supported(Config) ->
 %%   %%      <<"Parse error: Cannot execute write statement in query_only mode">>}}
 %%   libsql_tursodb:sql(Url, "PRAGMA query_only")  %% -> {ok, [[1]]}
 %% Same with libsql:begin_transaction(C, #{mode => read_only}).
--spec tx_read_only_leaves_query_only_bug(config()) -> ok.
-tx_read_only_leaves_query_only_bug(Config) ->
+-spec tx_read_only_leaves_no_query_only(config()) -> ok.
+tx_read_only_leaves_no_query_only(Config) ->
     C = conn(Config),
     {ok, _} = libsql:execute(C, "CREATE TABLE tx_ro_bug_t(v)"),
     Self = self(),
