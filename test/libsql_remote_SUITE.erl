@@ -69,7 +69,7 @@
 %% ---- CT callbacks ------------------------------------------------------
 
 -spec suite() -> [tuple()].
-suite() -> [{timetrap, {seconds, 120}}].
+suite() -> [{timetrap, {seconds, 120}}, {ct_hooks, [libsql_tursodb_cth]}].
 
 -spec all() -> [{group, atom()}].
 all() ->
@@ -106,21 +106,13 @@ groups() ->
 
 -spec init_per_suite(config()) -> config().
 init_per_suite(Config) ->
+    %% tursodb is started by libsql_tursodb_cth: {tursodb, _} and {url, _}.
     {ok, _} = application:ensure_all_started(libsql),
-    case libsql_tursodb:start(?config(priv_dir, Config)) of
-        {ok, #{url := Url} = T} ->
-            ct:pal("tursodb at ~s", [Url]),
-            [{tursodb, T}, {url, Url} | Config];
-        {error, Reason} ->
-            {skip, {tursodb_not_available, Reason}}
-    end.
+    Config.
 
 -spec end_per_suite(config()) -> ok.
-end_per_suite(Config) ->
-    case ?config(tursodb, Config) of
-        undefined -> ok;
-        T -> libsql_tursodb:stop(T)
-    end.
+end_per_suite(_Config) ->
+    ok.
 
 -spec init_per_testcase(atom(), config()) -> config().
 init_per_testcase(_Case, Config) ->

@@ -53,7 +53,7 @@
 
 -spec suite() -> [{timetrap, {minutes, pos_integer()}}].
 suite() ->
-    [{timetrap, {minutes, 2}}].
+    [{timetrap, {minutes, 2}}, {ct_hooks, [libsql_tursodb_cth]}].
 
 -spec all() -> [atom()].
 all() ->
@@ -80,17 +80,15 @@ all() ->
      open_server_closes_at_once,
      open_nothing_listening].
 
--spec init_per_suite(config()) -> config() | {fail, term()}.
+-spec init_per_suite(config()) -> config().
 init_per_suite(Config) ->
+    %% tursodb is started by libsql_tursodb_cth: {tursodb, _} and {url, _}.
     {ok, _} = application:ensure_all_started(libsql),
-    case libsql_tursodb:start(?config(priv_dir, Config)) of
-        {ok, Turso} -> [{turso, Turso} | Config];
-        {error, Reason} -> {fail, {tursodb_did_not_start, Reason}}
-    end.
+    Config.
 
 -spec end_per_suite(config()) -> ok.
-end_per_suite(Config) ->
-    ok = libsql_tursodb:stop(?config(turso, Config)).
+end_per_suite(_Config) ->
+    ok.
 
 -spec init_per_testcase(atom(), config()) -> config().
 init_per_testcase(Case, Config) ->
@@ -99,7 +97,7 @@ init_per_testcase(Case, Config) ->
                hrana2_only_server -> #{hrana3 => false};
                _ -> #{}
            end,
-    #{url := Upstream} = ?config(turso, Config),
+    #{url := Upstream} = ?config(tursodb, Config),
     {ok, Server} = libsql_hrana_server:start(Opts#{upstream => Upstream}),
     [{server, Server} | Config].
 
@@ -591,7 +589,7 @@ decode_baton(B) ->
     {Id, Seq}.
 
 upstream(Config, Sql) ->
-    #{url := Url} = ?config(turso, Config),
+    #{url := Url} = ?config(tursodb, Config),
     libsql_tursodb:sql(Url, Sql).
 
 vm_kb(OsPid, Key) ->
