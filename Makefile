@@ -27,7 +27,7 @@ TEST_REMOTE_BIN := $(BUILD)/test_remote
 
 DEB_PACKAGES := erlang-nox erlang-dev rebar3 erlang-common-test erlang-dialyzer \
                 erlang-eunit erlang-proper erlang-tools libsqlite3-dev gcc make procps \
-                libcurl4-gnutls-dev libyajl-dev nodejs npm
+                libcurl4-gnutls-dev libyajl-dev
 
 .PHONY: all port erlang test test-c test-ct demo deps shell dialyzer clean port-asan test-c-asan \
         valgrind bench
@@ -87,9 +87,13 @@ erlang: port
 	rebar3 compile
 
 # Installs only what is missing; needs root or sudo.
+# node and npm (for the remote test servers, installed from npm by
+# test/setup_remote.sh) count as present whoever packaged them: a
+# nodesource nodejs brings its own npm and conflicts with Debian's.
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done; \
+	  command -v node > /dev/null || echo nodejs; command -v npm > /dev/null || echo npm); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:" $$missing; \
 	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
