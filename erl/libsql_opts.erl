@@ -154,9 +154,9 @@ conn_opts(#{url := Url} = Opts) ->
                 error -> []
             end,
     common_opts(Opts, [{url, url_bin(Url)} | Token]);
-conn_opts(#{auth_token := _}) ->
-    throw({bad_option, <<"auth_token needs a url">>});
 conn_opts(#{path := Path} = Opts) ->
+    %% An auth_token next to a path is accepted and unused, so that one
+    %% configuration can switch between a file and a server.
     [throw({bad_option, iolist_to_binary(io_lib:format("~p applies to a url only", [K]))})
      || K <- [ca_file, connect_timeout, request_timeout], maps:is_key(K, Opts)],
     common_opts(Opts, [{path, path_bin(Path)}]);

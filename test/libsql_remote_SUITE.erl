@@ -1428,7 +1428,6 @@ open_bad_options(Config) ->
     Url = ?config(url, Config),
     [expect_error(bad_argument, libsql:open(O))
      || O <- [#{url => Url, path => ":memory:"},
-              #{path => ":memory:", auth_token => <<?TOKEN>>},
               #{auth_token => <<?TOKEN>>},
               #{url => Url, read_only => true},
               #{url => Url, busy_timeout => 10},
@@ -1437,7 +1436,10 @@ open_bad_options(Config) ->
               #{url => Url, connect_timeout => 0},
               #{url => Url, request_timeout => -1},
               #{path => ":memory:", connect_timeout => 100}]],
-    ok.
+    %% A token next to a path is accepted and unused (one configuration can
+    %% switch between a file and a server).
+    {ok, L} = libsql:open(#{path => ":memory:", auth_token => <<?TOKEN>>}),
+    ok = libsql:close(L).
 
 %% Nothing listening: a network error, quickly (within connect_timeout).
 -spec open_refused(config()) -> ok.
