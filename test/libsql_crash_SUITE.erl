@@ -6,6 +6,8 @@
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
 
+-import(libsql_test_util, [db_path/2, kill9/1, os_alive/1, wait_gone/2]).
+
 -export([all/0, init_per_suite/1, end_per_suite/1]).
 -export([kill_port_mid_query/1, kill_port_idle/1, owner_exit_stops_port/1,
          close_stops_port/1, vm_killed_leaves_no_port/1, many_callers_all_answered/1]).
@@ -18,8 +20,7 @@ all() ->
      vm_killed_leaves_no_port, many_callers_all_answered].
 
 init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(libsql),
-    Config.
+    libsql_test_util:init_per_suite(?MODULE, Config).
 
 end_per_suite(_Config) ->
     ok.
@@ -120,31 +121,6 @@ many_callers_all_answered(Config) ->
     ?assert(wait_gone(OsPid, 2000)).
 
 %% ---- helpers ---------------------------------------------------------------
-
-db_path(Config, Name) ->
-    %% rebar3 ct gives all suites one priv_dir: names carry the suite.
-    filename:join(?config(priv_dir, Config), atom_to_list(?MODULE) ++ "_" ++ Name).
-
-kill9(OsPid) ->
-    [] = os:cmd("kill -9 " ++ integer_to_list(OsPid)),
-    ok.
-
-%% Alive and not a zombie.
-os_alive(OsPid) ->
-    case file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/stat") of
-        {ok, Stat} ->
-            [_, Rest] = binary:split(Stat, <<") ">>),
-            binary:first(Rest) =/= $Z;
-        {error, _} ->
-            false
-    end.
-
-wait_gone(OsPid, Ms) when Ms =< 0 -> not os_alive(OsPid);
-wait_gone(OsPid, Ms) ->
-    case os_alive(OsPid) of
-        false -> true;
-        true -> timer:sleep(50), wait_gone(OsPid, Ms - 50)
-    end.
 
 wait_line(Port, Ms) ->
     receive

@@ -26,6 +26,9 @@
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
 
+-import(libsql_test_util, [db_path/2, pool_workers/1, kill9/1, os_alive/1, rss_kb/1,
+                           sanitized/1, wait_gone/2, wait_until/2]).
+
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1,
          init_per_testcase/2, end_per_testcase/2]).
 -export([crash_durability_wal/1, crash_durability_delete/1, port_death_seen_on_write/1,
@@ -51,8 +54,8 @@ all() ->
      disk_full, fd_exhaustion, huge_result_capped,
      params_never_interpolated, load_extension_off, max_frame_checked_before_send].
 
-init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(libsql),
+init_per_suite(Config0) ->
+    Config = libsql_test_util:init_per_suite(?MODULE, Config0),
     Real = real_port(),
     ct:pal("port program: ~ts", [Real]),
     ?assert(filelib:is_regular(Real)),
@@ -209,7 +212,7 @@ pool_iteration(Mode, I, St) ->
     verify(?POOL, Mode, {pool, I}, Start, Result, St).
 
 pool_worker(Ms) ->
-    case [{W, P} || W <- workers(?POOL), {ok, P} <- [catch libsql_conn:os_pid(W)],
+    case [{W, P} || W <- pool_workers(?POOL), {ok, P} <- [catch libsql_conn:os_pid(W)],
                     os_alive(P)] of
         [One] -> One;
         Other when Ms =< 0 -> ct:fail({no_single_live_worker, Other});
@@ -373,11 +376,9 @@ iterations() ->
 %% killed with SIGKILL. With the plain port, the same happens when a write
 %% lands between the kill and the exit status report.
 port_death_seen_on_write(Config) ->
-    PidFile = filename:join(?config(priv_dir, Config),
-                            atom_to_list(?MODULE) ++ "_linger_child.pid"),
+    PidFile = db_path(Config, "linger_child.pid"),
     _ = file:delete(PidFile),
-    Wrapper = filename:join(?config(priv_dir, Config),
-                            atom_to_list(?MODULE) ++ "_linger.sh"),
+    Wrapper = db_path(Config, "linger.sh"),
     ok = file:write_file(Wrapper,
                          ["#!/bin/sh\n",
                           "exec 3<&0 4>&1\n",
@@ -602,13 +603,6 @@ rss_bound(true, MaxRss) ->
 rss_bound(false, MaxRss) ->
     ?assert(MaxRss < ?RSS_LIMIT_KB).
 
-%% True if the port program runs with AddressSanitizer linked in.
-sanitized(OsPid) ->
-    case file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/maps") of
-        {ok, Maps} -> binary:match(Maps, <<"libasan">>) =/= nomatch;
-        {error, _} -> false
-    end.
-
 start_rss_sampler(OsPid) ->
     spawn_link(fun() -> rss_sample_loop(OsPid, 0, 0) end).
 
@@ -777,24 +771,15 @@ real_port() ->
 
 %% A shell script that sets a limit and then execs the real port program.
 wrapper(Config, Name, LimitLine) ->
-    File = filename:join(?config(priv_dir, Config),
-                         atom_to_list(?MODULE) ++ "_" ++ Name ++ ".sh"),
+    File = db_path(Config, Name ++ ".sh"),
     Real = ?config(real_port, Config),
     ok = file:write_file(File, ["#!/bin/sh\n", LimitLine, " || exit 97\n",
                                 "exec '", Real, "' \"$@\"\n"]),
     ok = file:change_mode(File, 8#755),
     File.
 
-db_path(Config, Name) ->
-    %% rebar3 ct gives all suites one priv_dir: names carry the suite.
-    filename:join(?config(priv_dir, Config), atom_to_list(?MODULE) ++ "_" ++ Name).
-
 delete_db(Path) ->
     [file:delete(Path ++ Ext) || Ext <- ["", "-wal", "-shm", "-journal"]],
-    ok.
-
-kill9(OsPid) ->
-    [] = os:cmd("kill -9 " ++ integer_to_list(OsPid)),
     ok.
 
 %% {Soft, Hard} of a line of /proc/PID/limits (unlimited as the atom).
@@ -814,38 +799,3 @@ open_fds(OsPid) ->
                                           {ok, T} -> T;
                                           _ -> unknown
                                       end} || N <- Names]).
-
-rss_kb(OsPid) ->
-    case file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/status") of
-        {ok, Bin} ->
-            case re:run(Bin, "VmRSS:\\s+([0-9]+) kB", [{capture, all_but_first, list}]) of
-                {match, [N]} -> list_to_integer(N);
-                nomatch -> undefined
-            end;
-        {error, _} -> undefined
-    end.
-
-%% The pool's workers: pool supervisor -> workers supervisor -> children.
-workers(Pool) ->
-    {ok, Sup} = libsql_pool:supervisor(Pool),
-    {workers, WSup, _, _} = lists:keyfind(workers, 1, supervisor:which_children(Sup)),
-    [W || {_, W, _, _} <- supervisor:which_children(WSup), is_pid(W)].
-
-%% Alive and not a zombie.
-os_alive(OsPid) ->
-    case file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/stat") of
-        {ok, Stat} ->
-            {Close, _} = lists:last(binary:matches(Stat, <<") ">>)),
-            binary:at(Stat, Close + 2) =/= $Z;
-        {error, _} -> false
-    end.
-
-wait_gone(OsPid, Ms) ->
-    wait_until(fun() -> not os_alive(OsPid) end, Ms).
-
-wait_until(Fun, Ms) ->
-    case Fun() of
-        true -> true;
-        false when Ms =< 0 -> false;
-        false -> timer:sleep(5), wait_until(Fun, Ms - 5)
-    end.

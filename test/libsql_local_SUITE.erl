@@ -8,8 +8,10 @@
 
 -include_lib("common_test/include/ct.hrl").
 
--export([all/0, groups/0, suite/0, init_per_suite/1, end_per_suite/1,
-         init_per_testcase/2, end_per_testcase/2]).
+-import(libsql_test_util, [db_path/2, expect_error/2, contains/2, timed/1, os_alive/1,
+                           wait_gone/2]).
+
+-export([all/0, groups/0, suite/0, init_per_suite/1, end_per_suite/1]).
 
 %% open / close / ownership
 -export([open_file_creates/1, open_memory/1, open_uri_read_only/1,
@@ -85,19 +87,10 @@ groups() ->
 
 -spec init_per_suite(config()) -> config().
 init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(libsql),
-    Config.
+    libsql_test_util:init_per_suite(?MODULE, Config).
 
 -spec end_per_suite(config()) -> ok.
 end_per_suite(_Config) ->
-    ok.
-
--spec init_per_testcase(atom(), config()) -> config().
-init_per_testcase(_Case, Config) ->
-    Config.
-
--spec end_per_testcase(atom(), config()) -> ok.
-end_per_testcase(_Case, _Config) ->
     ok.
 
 %% ---- open / close ------------------------------------------------------
@@ -280,7 +273,7 @@ owner_exit_closes(_Config) ->
                     after 5000 -> ct:fail(owner_did_not_open)
                     end,
     true = is_process_alive(Conn),
-    true = os_process_alive(OsPid),
+    true = os_alive(OsPid),
     %% Another process may use it while the owner lives.
     {ok, _, [{7}]} = libsql:query(Conn, "SELECT 7"),
     ConnMon = erlang:monitor(process, Conn),
@@ -289,7 +282,7 @@ owner_exit_closes(_Config) ->
     receive {'DOWN', ConnMon, process, Conn, _} -> ok
     after 2000 -> ct:fail(connection_outlived_owner)
     end,
-    ok = wait_until(fun() -> not os_process_alive(OsPid) end, 3000),
+    true = wait_gone(OsPid, 3000),
     expect_error(closed, libsql:query(Conn, "SELECT 1")),
     ok.
 
@@ -1090,10 +1083,6 @@ mem() ->
     {ok, C} = libsql:open(#{path => ":memory:"}),
     C.
 
-db_path(Config, Name) ->
-    %% rebar3 ct gives all suites one priv_dir: names carry the suite.
-    filename:join(?config(priv_dir, Config), atom_to_list(?MODULE) ++ "_" ++ Name).
-
 %% A database file with table t(v) holding 1 and 2; returns its path.
 make_db(Config, Name) ->
     Path = db_path(Config, Name),
@@ -1114,18 +1103,6 @@ neg_zero() ->
     <<F:64/float>> = <<1:1, 0:63>>,
     F.
 
-expect_error(Code, {error, #{code := Code, message := Msg} = E}) when is_binary(Msg) ->
-    true = lists:member(Code, libsql_error:codes()),
-    E;
-expect_error(Code, Other) ->
-    ct:fail({expected_error, Code, got, Other}).
-
-contains(Bin, Part) ->
-    case binary:match(Bin, Part) of
-        nomatch -> ct:fail({not_found, Part, in, Bin});
-        _ -> ok
-    end.
-
 %% Compare exactly; floats by bit pattern, so -0.0 and 0.0 differ.
 same(Expected, Got, Context) ->
     case canon(Expected) =:= canon(Got) of
@@ -1138,26 +1115,3 @@ canon(T) when is_tuple(T) -> list_to_tuple(canon(tuple_to_list(T)));
 canon([H | T]) -> [canon(H) | canon(T)];
 canon(M) when is_map(M) -> maps:map(fun(_, V) -> canon(V) end, M);
 canon(X) -> X.
-
-timed(Fun) ->
-    T0 = erlang:monotonic_time(millisecond),
-    R = Fun(),
-    {erlang:monotonic_time(millisecond) - T0, R}.
-
-os_process_alive(OsPid) ->
-    case file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/stat") of
-        {ok, Stat} ->
-            %% "pid (name) S ...": a zombie (state Z) is dead for our purposes.
-            [_, <<" ", State, _/binary>>] = string:split(Stat, ")", trailing),
-            State =/= $Z;
-        {error, _} ->
-            false
-    end.
-
-wait_until(Pred, Ms) when Ms =< 0 ->
-    case Pred() of true -> ok; false -> ct:fail(condition_not_reached) end;
-wait_until(Pred, Ms) ->
-    case Pred() of
-        true -> ok;
-        false -> timer:sleep(50), wait_until(Pred, Ms - 50)
-    end.

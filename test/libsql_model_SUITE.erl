@@ -58,6 +58,8 @@
 -include_lib("common_test/include/ct.hrl").
 -include("libsql.hrl").
 
+-import(libsql_test_util, [db_path/2]).
+
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1]).
 -export([prop_conn_model/1, prop_pool_model/1, savepoint_failed_begin_rollback_to/1]).
 %% proper_statem callbacks
@@ -133,8 +135,7 @@ all() ->
 
 -spec init_per_suite(config()) -> config().
 init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(libsql),
-    Config.
+    libsql_test_util:init_per_suite(?MODULE, Config).
 
 -spec end_per_suite(config()) -> ok.
 end_per_suite(_Config) ->
@@ -144,14 +145,14 @@ end_per_suite(_Config) ->
 
 -spec prop_conn_model(config()) -> ok.
 prop_conn_model(Config) ->
-    Dir = ?config(priv_dir, Config),
-    check_model(conn, Dir, numtests(?CONN_NUMTESTS),
+    Base = db_path(Config, "model_"),
+    check_model(conn, Base, numtests(?CONN_NUMTESTS),
                 proper_statem:commands(?MODULE)).
 
 -spec prop_pool_model(config()) -> ok.
 prop_pool_model(Config) ->
-    Dir = ?config(priv_dir, Config),
-    check_model(pool, Dir, numtests(?POOL_NUMTESTS),
+    Base = db_path(Config, "model_"),
+    check_model(pool, Base, numtests(?POOL_NUMTESTS),
                 proper_statem:commands(?MODULE, #model{kind = pool})).
 
 %% Found by prop_conn_model (LIBSQL_MODEL_NUMTESTS=2000), shrunk to: a
@@ -170,7 +171,7 @@ prop_pool_model(Config) ->
 %% SQLite).
 -spec savepoint_failed_begin_rollback_to(config()) -> ok.
 savepoint_failed_begin_rollback_to(Config) ->
-    Path = fresh_path(?config(priv_dir, Config)),
+    Path = fresh_path(db_path(Config, "model_")),
     {ok, C0} = libsql:open(#{path => Path}),
     {ok, _} = libsql:execute(C0, ?CREATE),
     {ok, _} = libsql:execute(C0, ?INSERT, [1, <<"one">>]),
@@ -191,13 +192,13 @@ savepoint_failed_begin_rollback_to(Config) ->
         _ -> ct:fail({committed_data_lost, Steps, After})
     end.
 
-check_model(Kind, Dir, N, CommandsGen) ->
+check_model(Kind, Base, N, CommandsGen) ->
     Stats = ets:new(?STATS, [public, set]),
     Prop = proper:forall(
              CommandsGen,
              fun(Cmds) ->
                      %% Nothing may raise out of here either (see guard/1).
-                     case guard(fun() -> run_sequence(Kind, Dir, Cmds, Stats) end) of
+                     case guard(fun() -> run_sequence(Kind, Base, Cmds, Stats) end) of
                          {_History, _State, ok} ->
                              true;
                          {_History, _State, Failure} ->
@@ -222,7 +223,7 @@ check_model(Kind, Dir, N, CommandsGen) ->
             ok;
         [Cmds] ->
             %% Run the shrunk counterexample once more for its transcript.
-            Transcript = case guard(fun() -> run_sequence(Kind, Dir, Cmds, undefined) end) of
+            Transcript = case guard(fun() -> run_sequence(Kind, Base, Cmds, undefined) end) of
                              {_, _, _} = Again -> transcript(Cmds, Again);
                              Other -> io_lib:format("  ended with: ~0p~n", [Other])
                          end,
@@ -236,8 +237,8 @@ check_model(Kind, Dir, N, CommandsGen) ->
 %% ---- running one sequence -----------------------------------------------------
 
 %% A fresh file (and, for a pool, a fresh pool) per sequence.
-run_sequence(conn, Dir, Cmds, Stats) ->
-    Path = fresh_path(Dir),
+run_sequence(conn, Base, Cmds, Stats) ->
+    Path = fresh_path(Base),
     C = open_fast(Path),
     {ok, _} = libsql:execute(C, ?CREATE),
     put(?DB_KEY, C),
@@ -255,8 +256,8 @@ run_sequence(conn, Dir, Cmds, Stats) ->
         erase(?PATH_KEY),
         delete_db(Path)
     end;
-run_sequence(pool, Dir, Cmds, Stats) ->
-    Path = fresh_path(Dir),
+run_sequence(pool, Base, Cmds, Stats) ->
+    Path = fresh_path(Base),
     {ok, _} = libsql:start_pool(?POOL, #{path => Path, size => 2, busy_timeout => 0}),
     try
         Res = libsql:with_conn(?POOL, fun(_Conn) ->
@@ -307,9 +308,9 @@ open_fast(Path) ->
     ok = libsql_pragma:synchronous(C, off),
     C.
 
-fresh_path(Dir) ->
-    filename:join(Dir, "model_" ++ integer_to_list(erlang:unique_integer([positive]))
-                  ++ ".db").
+%% Base (a db_path/2 prefix) ++ a number unique in this VM ++ ".db".
+fresh_path(Base) ->
+    Base ++ integer_to_list(erlang:unique_integer([positive])) ++ ".db".
 
 delete_db(Path) ->
     _ = [file:delete(Path ++ Suffix) || Suffix <- ["", "-journal", "-wal", "-shm"]],

@@ -17,6 +17,8 @@
 -include_lib("stdlib/include/assert.hrl").
 -include("libsql.hrl").
 
+-import(libsql_test_util, [db_path/2, kill9/1, timed/1, wait_until/2]).
+
 -export([all/0, groups/0, suite/0, init_per_suite/1, end_per_suite/1,
          init_per_testcase/2, end_per_testcase/2]).
 %% supervisor callback (child_spec test) and logger handler callback
@@ -77,8 +79,7 @@ groups() ->
      {shell, [], [print_table, print_error, example_config_pool]}].
 
 init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(libsql),
-    Config.
+    libsql_test_util:init_per_suite(?MODULE, Config).
 
 end_per_suite(_Config) ->
     ok.
@@ -87,7 +88,7 @@ init_per_testcase(TC, Config) ->
     {ok, _} = application:ensure_all_started(libsql),
     stop_all_pools(),
     Pool = list_to_atom("p_" ++ atom_to_list(TC)),
-    Path = filename:join(?config(priv_dir, Config), atom_to_list(TC) ++ ".db"),
+    Path = db_path(Config, atom_to_list(TC) ++ ".db"),
     _ = file:delete(Path),
     #{level := Level} = logger:get_primary_config(),
     %% Pools stopped just above close their ports asynchronously.
@@ -260,9 +261,8 @@ child_spec_own_supervisor(Config) ->
     ?assert(wait_until(fun() -> my_ports() =:= [] end, 3000)).
 
 app_env_pools(Config) ->
-    Dir = ?config(priv_dir, Config),
-    PathA = filename:join(Dir, "env_a.db"),
-    PathB = filename:join(Dir, "env_b.db"),
+    PathA = db_path(Config, "env_a.db"),
+    PathB = db_path(Config, "env_b.db"),
     ok = application:stop(libsql),
     ok = application:set_env(libsql, pools,
                              [{p_env_a, #{path => PathA, size => 2}},
@@ -293,7 +293,7 @@ app_env_pools(Config) ->
 
 app_env_bad_pool(Config) ->
     Dir = ?config(priv_dir, Config),
-    Good = filename:join(Dir, "env_good.db"),
+    Good = db_path(Config, "env_good.db"),
     Missing = filename:join([Dir, "no_such_dir", "x.db"]),
     ok = application:stop(libsql),
     %% A pool that cannot open its database.
@@ -352,7 +352,7 @@ app_env_bad_pool(Config) ->
 %%   -> {error, {{already_started, <0.154.0>}, {libsql_app, start, [normal, []]}}}
 app_env_failed_start_cleans_up(Config) ->
     Dir = ?config(priv_dir, Config),
-    Good = filename:join(Dir, "env_good.db"),
+    Good = db_path(Config, "env_good.db"),
     Missing = filename:join([Dir, "no_such_dir", "x.db"]),
     ok = application:stop(libsql),
     ok = application:set_env(libsql, pools, [{p_env_good, #{path => Good, size => 2}},
@@ -1091,7 +1091,7 @@ example_config_pool(Config) ->
     [{example_db, Opts}] = proplists:get_value(pools, Env),
     ?assertEqual(#{path => "example.db", size => 4, slow_query_ms => 500}, Opts),
     %% Start it as `make shell' does, but with its file in priv_dir.
-    Path = filename:join(?config(priv_dir, Config), "example.db"),
+    Path = db_path(Config, "example.db"),
     ok = application:stop(libsql),
     ok = application:set_env(libsql, pools, [{example_db, Opts#{path => Path}}]),
     ok = application:start(libsql),
@@ -1157,31 +1157,8 @@ in_other_process(Fun) ->
     after 10000 -> ct:fail(other_process_timeout)
     end.
 
-timed(Fun) ->
-    T0 = erlang:monotonic_time(millisecond),
-    R = Fun(),
-    {erlang:monotonic_time(millisecond) - T0, R}.
-
-wait_until(Fun, Timeout) ->
-    Deadline = erlang:monotonic_time(millisecond) + Timeout,
-    wait_loop(Fun, Deadline).
-
-wait_loop(Fun, Deadline) ->
-    case Fun() of
-        true -> true;
-        _ ->
-            case erlang:monotonic_time(millisecond) > Deadline of
-                true -> false;
-                false -> timer:sleep(10), wait_loop(Fun, Deadline)
-            end
-    end.
-
 delta(A, B, Keys) ->
     maps:from_list([{K, maps:get(K, B) - maps:get(K, A)} || K <- Keys]).
-
-kill9(OsPid) ->
-    _ = os:cmd("kill -9 " ++ integer_to_list(OsPid)),
-    ok.
 
 %% libsql_port processes started by this VM (children of its erl_child_setup).
 my_ports() ->

@@ -12,6 +12,9 @@
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
 
+-import(libsql_test_util, [db_path/2, pool_workers/1, os_alive/2, rss_kb/1, sanitized/1,
+                           wait_gone/3, wait_until/2]).
+
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1,
          init_per_testcase/2, end_per_testcase/2]).
 -export([kill_worker_mid_query/1, dead_worker_not_handed_out/1,
@@ -25,6 +28,9 @@
 -define(POOLS, [crash_pool, dead_pool, hang_pool, hang2_pool, stop_pool_pool, app_pool, vanish_pool, check_pool,
                 load_pool]).
 -define(SEED_ROWS, 1000).
+%% The command name of the port program: os_alive/2 and wait_gone/3 look
+%% only at processes running it, so a reused pid does not count.
+-define(PORT_COMM, "libsql_port").
 %% A port's RSS may grow by at most this much between the end of the
 %% warm-up and the end of the load test (10 MB).
 -define(RSS_GROWTH_LIMIT_KB, 10 * 1024).
@@ -39,8 +45,7 @@ all() ->
      no_port_left_after_vm_init_stop, unopenable_db_gives_up, mixed_load].
 
 init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(libsql),
-    Config.
+    libsql_test_util:init_per_suite(?MODULE, Config).
 
 end_per_suite(_Config) ->
     ok.
@@ -84,7 +89,7 @@ kill_worker_mid_query(Config) ->
     Callers = [spawn_link(fun() -> short_caller(Pool, Self, Stop, 200, 0, 0, []) end)
                || _ <- lists:seq(1, 4)],
     timer:sleep(300),
-    ?assert(os_alive(OsPid)),
+    ?assert(os_alive(OsPid, ?PORT_COMM)),
     T0 = erlang:monotonic_time(millisecond),
     kill_os(OsPid, "-9"),
     SlowResult = receive {slow, R} -> R after 5000 -> ct:fail(slow_caller_not_answered) end,
@@ -121,7 +126,7 @@ kill_worker_mid_query(Config) ->
                      end
             end,
     ?assert(wait_until(Quiet, 1000)),
-    ?assert(wait_gone(OsPid, 2000)),
+    ?assert(wait_gone(OsPid, ?PORT_COMM, 2000)),
     OsPidsAfter = worker_os_pids(Pool),
     ?assertEqual(4, length(OsPidsAfter)),
     ?assertNot(lists:member(OsPid, OsPidsAfter)),
@@ -256,7 +261,7 @@ no_port_left_after_stop_pool(Config) ->
     ok = libsql:stop_pool(Pool),
     ?assert(wait_until(fun() -> lists:sort(my_port_pids()) =:= lists:sort(Baseline) end, 5000)),
     ct:pal("ports gone ~b ms after stop_pool", [erlang:monotonic_time(millisecond) - T0]),
-    [?assertNot(os_alive(P)) || P <- OsPids],
+    [?assertNot(os_alive(P, ?PORT_COMM)) || P <- OsPids],
     ?assertMatch({error, #{code := bad_argument}}, libsql:query(Pool, "SELECT 1")).
 
 no_port_left_after_app_stop(Config) ->
@@ -279,7 +284,7 @@ no_port_left_after_app_stop(Config) ->
     ?assert(wait_until(fun() -> lists:sort(my_port_pids()) =:= lists:sort(Baseline) end, 5000)),
     ct:pal("ports gone ~b ms after application:stop(libsql)",
            [erlang:monotonic_time(millisecond) - T0]),
-    [?assertNot(os_alive(P)) || P <- OsPids],
+    [?assertNot(os_alive(P, ?PORT_COMM)) || P <- OsPids],
     [?assertNot(is_process_alive(C)) || C <- Conns],
     {ok, _} = application:ensure_all_started(libsql).
 
@@ -302,11 +307,11 @@ no_port_left_after_vm_init_stop(Config) ->
     PortPids = wait_port_pids(VmPort, 15000),
     ct:pal("the other VM's port pids: ~p", [PortPids]),
     ?assertEqual(3, length(PortPids)),
-    [?assert(os_alive(P)) || P <- PortPids],
+    [?assert(os_alive(P, ?PORT_COMM)) || P <- PortPids],
     Status = wait_exit(VmPort, 20000),
     T0 = erlang:monotonic_time(millisecond),
     ?assertEqual(0, Status),
-    [?assert(wait_gone(P, 3000)) || P <- PortPids],
+    [?assert(wait_gone(P, ?PORT_COMM, 3000)) || P <- PortPids],
     ct:pal("its ports gone ~b ms after the VM exited", [erlang:monotonic_time(millisecond) - T0]),
     [?assertNot(proc_exists(P)) || P <- PortPids].
 
@@ -413,7 +418,7 @@ mixed_load(Config) ->
     end),
     %% Every worker sees WAL (it persists in the file).
     [?assertEqual({ok, [<<"journal_mode">>], [{<<"wal">>}]},
-                  libsql:query(W, "PRAGMA journal_mode")) || W <- workers(Pool)],
+                  libsql:query(W, "PRAGMA journal_mode")) || W <- pool_workers(Pool)],
     Self = self(),
     Start = erlang:monotonic_time(millisecond),
     Deadline = Start + Seconds * 1000,
@@ -458,13 +463,6 @@ mixed_load(Config) ->
             ct:pal("AddressSanitizer build: RSS bound not asserted");
         false ->
             [?assert(G =< ?RSS_GROWTH_LIMIT_KB) || {_, G} <- Drift]
-    end.
-
-%% True if the port program runs with AddressSanitizer linked in.
-sanitized(OsPid) ->
-    case file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/maps") of
-        {ok, Maps} -> binary:match(Maps, <<"libasan">>) =/= nomatch;
-        {error, _} -> false
     end.
 
 load_seconds() ->
@@ -571,21 +569,7 @@ rss_drift(Samples, WarmUp) ->
              || {P, KB0} <- Ref, is_integer(KB0)]
     end.
 
-rss_kb(OsPid) ->
-    case file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/status") of
-        {ok, Bin} ->
-            case re:run(Bin, "VmRSS:\\s+([0-9]+) kB", [{capture, all_but_first, list}]) of
-                {match, [N]} -> list_to_integer(N);
-                nomatch -> undefined
-            end;
-        {error, _} -> undefined
-    end.
-
 %% ---- helpers ---------------------------------------------------------------
-
-db_path(Config, Name) ->
-    %% rebar3 ct gives all suites one priv_dir: names carry the suite.
-    filename:join(?config(priv_dir, Config), atom_to_list(?MODULE) ++ "_" ++ Name).
 
 seed(Pool, N) ->
     {ok, _} = libsql:execute(Pool, "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)"),
@@ -597,21 +581,15 @@ seed(Pool, N) ->
     end),
     ok.
 
-%% The pool's workers: pool supervisor -> workers supervisor -> children.
-workers(Pool) ->
-    {ok, Sup} = libsql_pool:supervisor(Pool),
-    {workers, WSup, _, _} = lists:keyfind(workers, 1, supervisor:which_children(Sup)),
-    [W || {_, W, _, _} <- supervisor:which_children(WSup), is_pid(W)].
-
 worker_os_pids(Pool) ->
     lists:append([case catch libsql_conn:os_pid(W) of
                       {ok, P} -> [P];
                       _ -> []
-                  end || W <- workers(Pool)]).
+                  end || W <- pool_workers(Pool)]).
 
 %% The one worker with a request in flight, and its port's OS pid.
 busy_worker(Pool, Ms) ->
-    Busy = [{W, P} || W <- workers(Pool),
+    Busy = [{W, P} || W <- pool_workers(Pool),
                       {ok, #{in_flight := N}} <- [libsql_conn:stats(W)], N > 0,
                       {ok, P} <- [libsql_conn:os_pid(W)]],
     case Busy of
@@ -657,13 +635,6 @@ my_port_pids() ->
     Setup = [P || {P, _, PP, _} <- Table, PP =:= Me],
     [P || {P, "libsql_port", PP, _} <- Table, lists:member(PP, Setup)].
 
-%% A libsql_port that is alive and not a zombie.
-os_alive(OsPid) ->
-    case proc_entry(integer_to_list(OsPid)) of
-        [{_, "libsql_port", _, State}] -> State =/= $Z;
-        _ -> false
-    end.
-
 %% Any /proc entry for it as a libsql_port, zombie or not.
 proc_exists(OsPid) ->
     case proc_entry(integer_to_list(OsPid)) of
@@ -671,19 +642,9 @@ proc_exists(OsPid) ->
         _ -> false
     end.
 
-wait_gone(OsPid, Ms) ->
-    wait_until(fun() -> not os_alive(OsPid) end, Ms).
-
 %% Reaped: no /proc entry left for it (not even a zombie).
 wait_reaped(OsPid, Ms) ->
     wait_until(fun() -> not proc_exists(OsPid) end, Ms).
-
-wait_until(Fun, Ms) ->
-    case Fun() of
-        true -> true;
-        false when Ms =< 0 -> false;
-        false -> timer:sleep(10), wait_until(Fun, Ms - 10)
-    end.
 
 wait_port_pids(Port, Ms) ->
     receive

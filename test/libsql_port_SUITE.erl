@@ -12,6 +12,8 @@
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
 
+-import(libsql_test_util, [db_path/2, os_alive/1, rss_kb/1, sanitized/1, wait_gone/2]).
+
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1]).
 -export([open_query_close/1,
          garbage_bytes/1,
@@ -72,7 +74,7 @@ all() ->
 init_per_suite(Config) ->
     case find_port_executable() of
         {ok, Path} ->
-            [{port_exe, Path} | Config];
+            [{port_exe, Path} | libsql_test_util:set_suite(?MODULE, Config)];
         {error, Tried} ->
             {fail, {libsql_port_not_found, Tried}}
     end.
@@ -720,12 +722,12 @@ stdin_close_exits(Config) ->
         ?assertEqual({1, ok, #{mode => local}}, call(P, {1, open, [{path, <<":memory:">>}]})),
         send(P, {2, query, ?SLOW_SQL, []}),
         assert_silent(P, 500),
-        ?assert(proc_alive(OsPid)),
+        ?assert(os_alive(OsPid)),
         T0 = now_ms(),
         port_close(P),
         case wait_gone(OsPid, 2000) of
-            ok -> ct:pal("port process gone ~b ms after port_close", [now_ms() - T0]);
-            {alive, State} -> ct:fail({still_running_after_2s, OsPid, State})
+            true -> ct:pal("port process gone ~b ms after port_close", [now_ms() - T0]);
+            false -> ct:fail({still_running_after_2s, OsPid, proc_state(OsPid)})
         end
     after
         stop_port(P)
@@ -738,10 +740,9 @@ stdin_close_exits(Config) ->
 -spec exit_codes_via_shell(config()) -> ok.
 exit_codes_via_shell(Config) ->
     Exe = ?config(port_exe, Config),
-    Dir = ?config(priv_dir, Config),
-    In = filename:join(Dir, "in.bin"),
-    Out = filename:join(Dir, "out.bin"),
-    RcFile = filename:join(Dir, "rc.txt"),
+    In = db_path(Config, "in.bin"),
+    Out = db_path(Config, "out.bin"),
+    RcFile = db_path(Config, "rc.txt"),
     %% EOF on an empty stdin.
     ?assertEqual("rc=0\n", sh(["'", Exe, "' < /dev/null > /dev/null; echo rc=$?"])),
     %% A few requests, EOF after they ran: every reply written, exit 0.
@@ -783,7 +784,7 @@ exit_codes_via_shell(Config) ->
     %% A valid frame, then (after it ran) a cut one: the first was answered.
     %% (With no pause the port exits 2 at once and a still-queued request
     %% gets no reply.)
-    In2 = filename:join(Dir, "in2.bin"),
+    In2 = db_path(Config, "in2.bin"),
     ok = file:write_file(In, frames([{1, ping}])),
     ok = file:write_file(In2, <<0, 0, 1, 0, 131>>),
     ?assertEqual("rc=2\n", sh(["(cat '", In, "'; sleep 1; cat '", In2, "') | '", Exe, "' > '",
@@ -871,8 +872,8 @@ stop_port(P) ->
         {os_pid, OsPid} ->
             catch port_close(P),
             case wait_gone(OsPid, 3000) of
-                ok -> ok;
-                {alive, _} ->
+                true -> ok;
+                false ->
                     case file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/cmdline") of
                         {ok, Cmd} ->
                             case binary:match(Cmd, <<"libsql_port">>) of
@@ -997,23 +998,6 @@ os_pid(P) ->
     {os_pid, OsPid} = erlang:port_info(P, os_pid),
     OsPid.
 
-proc_alive(OsPid) ->
-    filelib:is_dir("/proc/" ++ integer_to_list(OsPid)).
-
-%% ok once /proc/OsPid is gone, or {alive, State} after Ms milliseconds.
-wait_gone(OsPid, Ms) ->
-    wait_gone(OsPid, Ms, now_ms() + Ms).
-
-wait_gone(OsPid, Ms, Deadline) ->
-    case proc_alive(OsPid) of
-        false -> ok;
-        true ->
-            case now_ms() > Deadline of
-                true -> {alive, proc_state(OsPid)};
-                false -> timer:sleep(20), wait_gone(OsPid, Ms, Deadline)
-            end
-    end.
-
 proc_state(OsPid) ->
     case file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/status") of
         {ok, S} ->
@@ -1021,18 +1005,6 @@ proc_state(OsPid) ->
                   binary:match(L, <<"State:">>) =/= nomatch];
         {error, _} -> gone
     end.
-
-%% True if the port program runs with AddressSanitizer linked in.
-sanitized(OsPid) ->
-    case file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/maps") of
-        {ok, Maps} -> binary:match(Maps, <<"libasan">>) =/= nomatch;
-        {error, _} -> false
-    end.
-
-rss_kb(OsPid) ->
-    {ok, S} = file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/status"),
-    {match, [Kb]} = re:run(S, <<"VmRSS:\\s+(\\d+) kB">>, [{capture, all_but_first, binary}]),
-    binary_to_integer(Kb).
 
 now_ms() ->
     erlang:monotonic_time(millisecond).

@@ -20,6 +20,8 @@
 
 -include_lib("common_test/include/ct.hrl").
 
+-import(libsql_test_util, [db_path/2]).
+
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1]).
 -export([prop_select_roundtrip/1, prop_table_roundtrip/1, prop_named_roundtrip/1,
          prop_int_out_of_range/1]).
@@ -42,8 +44,7 @@ all() ->
 
 -spec init_per_suite(config()) -> config().
 init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(libsql),
-    Config.
+    libsql_test_util:init_per_suite(?MODULE, Config).
 
 -spec end_per_suite(config()) -> ok.
 end_per_suite(_Config) ->
@@ -68,7 +69,7 @@ prop_select_roundtrip(_Config) ->
 
 -spec prop_table_roundtrip(config()) -> ok.
 prop_table_roundtrip(Config) ->
-    {ok, C} = libsql:open(#{path => filename:join(?config(priv_dir, Config), "prop.db")}),
+    {ok, C} = libsql:open(#{path => db_path(Config, "prop.db")}),
     {ok, _} = libsql:execute(C, "CREATE TABLE t(id INTEGER PRIMARY KEY, v)"),
     run(table_roundtrip,
         proper:forall(

@@ -17,6 +17,8 @@
 -include_lib("stdlib/include/assert.hrl").
 -include("libsql.hrl").
 
+-import(libsql_test_util, [db_path/2, expect_error/2, contains/2]).
+
 -export([all/0, groups/0, suite/0, init_per_suite/1, end_per_suite/1]).
 
 %% statement cache
@@ -102,8 +104,7 @@ groups() ->
 
 -spec init_per_suite(config()) -> config().
 init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(libsql),
-    Config.
+    libsql_test_util:init_per_suite(?MODULE, Config).
 
 -spec end_per_suite(config()) -> ok.
 end_per_suite(_Config) ->
@@ -552,7 +553,7 @@ stmt_after_reset(_Config) ->
 -spec pool_stmt(config()) -> ok.
 pool_stmt(Config) ->
     Pool = libsql_stmt_tx_SUITE_pool_stmt,
-    Path = filename:join(?config(priv_dir, Config), "pool_stmt.db"),
+    Path = db_path(Config, "pool_stmt.db"),
     _ = file:delete(Path),
     {ok, _} = libsql:start_pool(Pool, #{path => Path, size => 2}),
     try
@@ -600,7 +601,7 @@ pool_stmt(Config) ->
 -spec pool_stmt_finalize(config()) -> ok.
 pool_stmt_finalize(Config) ->
     Pool = libsql_stmt_tx_SUITE_pool_fin,
-    Path = filename:join(?config(priv_dir, Config), "pool_fin.db"),
+    Path = db_path(Config, "pool_fin.db"),
     _ = file:delete(Path),
     {ok, _} = libsql:start_pool(Pool, #{path => Path, size => 2}),
     C = mem(),
@@ -724,7 +725,7 @@ tx_pinned(Config) ->
 %% savepoints), while other processes get other workers.
 -spec tx_pinned_pool(config()) -> ok.
 tx_pinned_pool(Config) ->
-    Path = filename:join(?config(priv_dir, Config), "tx_pool.db"),
+    Path = db_path(Config, "tx_pool.db"),
     _ = file:delete(Path),
     Pool = libsql_stmt_tx_SUITE_pool,
     {ok, _} = libsql:start_pool(Pool, #{path => Path, size => 3}),
@@ -1804,7 +1805,7 @@ mem_t() ->
 
 %% A new database file with table t(id INTEGER PRIMARY KEY).
 file_db(Config, Name) ->
-    Path = filename:join(?config(priv_dir, Config), atom_to_list(?MODULE) ++ "_" ++ Name),
+    Path = db_path(Config, Name),
     _ = file:delete(Path),
     {ok, C} = libsql:open(#{path => Path}),
     {ok, _} = libsql:execute(C, "CREATE TABLE t(id INTEGER PRIMARY KEY)"),
@@ -1839,17 +1840,6 @@ catch_class(Fun) ->
         V -> {returned, V}
     catch
         Class:Reason -> {Class, Reason}
-    end.
-
-expect_error(Code, {error, #{code := Code, message := Msg} = E}) when is_binary(Msg) ->
-    E;
-expect_error(Code, Other) ->
-    ct:fail({expected_error, Code, got, Other}).
-
-contains(Bin, Part) ->
-    case binary:match(Bin, Part) of
-        nomatch -> ct:fail({not_found, Part, in, Bin});
-        _ -> ok
     end.
 
 %% The `sql' of a failing script statement is that statement: surrounding

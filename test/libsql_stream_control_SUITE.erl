@@ -9,8 +9,9 @@
 -include_lib("common_test/include/ct.hrl").
 -include("libsql.hrl").
 
--export([all/0, groups/0, suite/0, init_per_suite/1, end_per_suite/1,
-         init_per_testcase/2, end_per_testcase/2]).
+-import(libsql_test_util, [db_path/2, expect_error/2, contains/2, rss_kb/1, timed/1]).
+
+-export([all/0, groups/0, suite/0, init_per_suite/1, end_per_suite/1]).
 
 %% streaming
 -export([fold_million_rows/1, query_million_rows/1, cursor_chunks/1,
@@ -76,19 +77,10 @@ groups() ->
 
 -spec init_per_suite(config()) -> config().
 init_per_suite(Config) ->
-    {ok, _} = application:ensure_all_started(libsql),
-    Config.
+    libsql_test_util:init_per_suite(?MODULE, Config).
 
 -spec end_per_suite(config()) -> ok.
 end_per_suite(_Config) ->
-    ok.
-
--spec init_per_testcase(atom(), config()) -> config().
-init_per_testcase(_Case, Config) ->
-    Config.
-
--spec end_per_testcase(atom(), config()) -> ok.
-end_per_testcase(_Case, _Config) ->
     ok.
 
 %% ---- streaming -----------------------------------------------------------
@@ -1269,37 +1261,11 @@ wal_four_writers(Config) ->
 
 %% ---- helpers ----------------------------------------------------------------
 
-db_path(Config, Name) ->
-    %% rebar3 ct gives all suites one priv_dir: names carry the suite.
-    filename:join(?config(priv_dir, Config), atom_to_list(?MODULE) ++ "_" ++ Name).
-
-rss_kb(OsPid) ->
-    {ok, B} = file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/status"),
-    {match, [Kb]} = re:run(B, "VmRSS:\\s+(\\d+) kB", [{capture, all_but_first, binary}]),
-    binary_to_integer(Kb).
-
-expect_error(Code, {error, #{code := Code, message := Msg} = E}) when is_binary(Msg) ->
-    true = lists:member(Code, libsql_error:codes()),
-    E;
-expect_error(Code, Other) ->
-    ct:fail({expected_error, Code, got, Other}).
-
 assert_less(What, Value, Limit) ->
     case Value < Limit of
         true -> ok;
         false -> ct:fail({What, Value, not_below, Limit})
     end.
-
-contains(Bin, Part) ->
-    case binary:match(Bin, Part) of
-        nomatch -> ct:fail({not_found, Part, in, Bin});
-        _ -> ok
-    end.
-
-timed(Fun) ->
-    T0 = erlang:monotonic_time(millisecond),
-    R = Fun(),
-    {erlang:monotonic_time(millisecond) - T0, R}.
 
 %% Run Fun in a new process; {Class, Reason, Mailbox} if it raised (the
 %% mailbox as it was right after, and 100 ms later), else a failure.

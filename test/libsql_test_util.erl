@@ -1,0 +1,176 @@
+%% Helpers shared by the Common Test suites (one copy of each; the suites
+%% call them as libsql_test_util:Fun(...)).
+%%
+%% Files in priv_dir: rebar3 ct runs every suite with one priv_dir, so each
+%% file name must carry its suite. init_per_suite/2 (or set_suite/2, for a
+%% suite that does not start the application) records the suite in the
+%% config, and db_path/2 prefixes every name with it.
+%%
+%% OS processes are looked at through /proc (Linux).
+-module(libsql_test_util).
+
+-export([init_per_suite/2, set_suite/2, db_path/2,
+         os_alive/1, os_alive/2, wait_gone/2, wait_gone/3, wait_until/2,
+         kill9/1, rss_kb/1, sanitized/1, pool_workers/1,
+         expect_error/2, contains/2, timed/1]).
+
+-type config() :: [{atom(), term()}].
+-export_type([config/0]).
+
+%% How often wait_until/2 (and so wait_gone/2,3) polls, ms.
+-define(POLL_MS, 5).
+
+%% @doc Starts the libsql application (and what it needs) and records Suite
+%% in the config for db_path/2; the usual body of a suite's
+%% init_per_suite/1: `init_per_suite(C) -> libsql_test_util:init_per_suite(?MODULE, C).'
+-spec init_per_suite(module(), config()) -> config().
+init_per_suite(Suite, Config) ->
+    {ok, _} = application:ensure_all_started(libsql),
+    set_suite(Suite, Config).
+
+%% @doc Records Suite in the config for db_path/2, starting nothing (for a
+%% suite that drives the port program without the application).
+-spec set_suite(module(), config()) -> config().
+set_suite(Suite, Config) when is_atom(Suite) ->
+    [{libsql_test_suite, Suite} | lists:keydelete(libsql_test_suite, 1, Config)].
+
+%% @doc The path of file Name in priv_dir, prefixed with the suite recorded
+%% by init_per_suite/2 or set_suite/2 ("libsql_x_SUITE_" ++ Name): rebar3
+%% ct shares one priv_dir between all suites. Fails if no suite is recorded.
+-spec db_path(config(), string()) -> file:filename().
+db_path(Config, Name) ->
+    Suite = case lists:keyfind(libsql_test_suite, 1, Config) of
+                {_, S} -> S;
+                false -> error({no_suite_in_config, "call libsql_test_util:init_per_suite/2 "
+                                                    "or set_suite/2 in init_per_suite/1"})
+            end,
+    {priv_dir, Dir} = lists:keyfind(priv_dir, 1, Config),
+    filename:join(Dir, atom_to_list(Suite) ++ "_" ++ Name).
+
+%% @doc True if OS process OsPid exists and is not a zombie.
+-spec os_alive(pos_integer()) -> boolean().
+os_alive(OsPid) ->
+    case proc_stat(OsPid) of
+        {_Comm, State} -> State =/= $Z;
+        undefined -> false
+    end.
+
+%% @doc True if OS process OsPid exists, is not a zombie and its command
+%% name (comm, as in /proc/PID/stat) is Comm: a pid reused by another
+%% program does not count.
+-spec os_alive(pos_integer(), string()) -> boolean().
+os_alive(OsPid, Comm) ->
+    case proc_stat(OsPid) of
+        {Comm, State} -> State =/= $Z;
+        _ -> false
+    end.
+
+%% @doc Waits up to Ms milliseconds (a deadline, however long each look
+%% takes) until OS process OsPid is gone or a zombie; true if it is.
+-spec wait_gone(pos_integer(), non_neg_integer()) -> boolean().
+wait_gone(OsPid, Ms) ->
+    wait_until(fun() -> not os_alive(OsPid) end, Ms).
+
+%% @doc As wait_gone/2, for a process whose command name is Comm (see
+%% os_alive/2): true once no live process OsPid runs Comm.
+-spec wait_gone(pos_integer(), string(), non_neg_integer()) -> boolean().
+wait_gone(OsPid, Comm, Ms) ->
+    wait_until(fun() -> not os_alive(OsPid, Comm) end, Ms).
+
+%% @doc Calls Pred every few milliseconds until it returns true (then true)
+%% or Ms milliseconds have passed (then false, after one last call).
+-spec wait_until(fun(() -> boolean()), non_neg_integer()) -> boolean().
+wait_until(Pred, Ms) ->
+    wait_loop(Pred, erlang:monotonic_time(millisecond) + Ms).
+
+wait_loop(Pred, Deadline) ->
+    case Pred() of
+        true -> true;
+        false ->
+            case erlang:monotonic_time(millisecond) >= Deadline of
+                true -> false;
+                false -> timer:sleep(?POLL_MS), wait_loop(Pred, Deadline)
+            end
+    end.
+
+%% @doc Sends SIGKILL to OS process OsPid; fails if kill(1) complains (say,
+%% the process is already gone).
+-spec kill9(pos_integer()) -> ok.
+kill9(OsPid) ->
+    [] = os:cmd("kill -9 " ++ integer_to_list(OsPid)),
+    ok.
+
+%% @doc The resident set size of OS process OsPid in kB (VmRSS of
+%% /proc/PID/status), or undefined if the process or the line is gone.
+-spec rss_kb(pos_integer()) -> non_neg_integer() | undefined.
+rss_kb(OsPid) ->
+    case file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/status") of
+        {ok, Bin} ->
+            case re:run(Bin, "VmRSS:\\s+([0-9]+) kB", [{capture, all_but_first, binary}]) of
+                {match, [N]} -> binary_to_integer(N);
+                nomatch -> undefined
+            end;
+        {error, _} -> undefined
+    end.
+
+%% @doc True if OS process OsPid has AddressSanitizer linked in (libasan in
+%% /proc/PID/maps): RSS bounds mean nothing there.
+-spec sanitized(pos_integer()) -> boolean().
+sanitized(OsPid) ->
+    case file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/maps") of
+        {ok, Maps} -> binary:match(Maps, <<"libasan">>) =/= nomatch;
+        {error, _} -> false
+    end.
+
+%% @doc The connection processes of pool Pool (pool supervisor -> workers
+%% supervisor -> its children).
+-spec pool_workers(atom()) -> [pid()].
+pool_workers(Pool) ->
+    {ok, Sup} = libsql_pool:supervisor(Pool),
+    {workers, WSup, _, _} = lists:keyfind(workers, 1, supervisor:which_children(Sup)),
+    [W || {_, W, _, _} <- supervisor:which_children(WSup), is_pid(W)].
+
+%% @doc Checks that Result is {error, Map} with code Code (one of
+%% libsql_error:codes()) and a binary message, and returns Map; fails the
+%% test case otherwise.
+-spec expect_error(atom(), term()) -> map().
+expect_error(Code, {error, #{code := Code, message := Msg} = E}) when is_binary(Msg) ->
+    true = lists:member(Code, libsql_error:codes()),
+    E;
+expect_error(Code, Other) ->
+    ct:fail({expected_error, Code, got, Other}).
+
+%% @doc ok if binary Part occurs in binary Bin; fails the test case
+%% otherwise.
+-spec contains(binary(), binary()) -> ok.
+contains(Bin, Part) ->
+    case binary:match(Bin, Part) of
+        nomatch -> ct:fail({not_found, Part, in, Bin});
+        _ -> ok
+    end.
+
+%% @doc Runs Fun; returns {Milliseconds it took, what it returned}.
+-spec timed(fun(() -> T)) -> {integer(), T}.
+timed(Fun) ->
+    T0 = erlang:monotonic_time(millisecond),
+    R = Fun(),
+    {erlang:monotonic_time(millisecond) - T0, R}.
+
+%% {Comm, State} from /proc/PID/stat ("pid (comm) S ..."; comm may hold
+%% spaces and parentheses, so the last ") " ends it), or undefined.
+proc_stat(OsPid) ->
+    case file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/stat") of
+        {ok, Stat} ->
+            case {binary:match(Stat, <<"(">>), binary:matches(Stat, <<") ">>)} of
+                {{Open, _}, [_ | _] = Closes} ->
+                    {Close, _} = lists:last(Closes),
+                    case Close + 2 < byte_size(Stat) of
+                        true ->
+                            {binary_to_list(binary:part(Stat, Open + 1, Close - Open - 1)),
+                             binary:at(Stat, Close + 2)};
+                        false -> undefined
+                    end;
+                _ -> undefined
+            end;
+        {error, _} -> undefined
+    end.
