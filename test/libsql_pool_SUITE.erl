@@ -930,14 +930,19 @@ secrets_not_in_errors_or_logs(Config) ->
     Pool = ?config(pool, Config),
     ok = logger:set_primary_config(level, all),
     ok = add_log_capture(),
-    Url = "libsql://db.example.turso.io",
+    %% A server that cannot be reached (nothing listens on the port), and
+    %% encryption, which does not exist yet: each an error, none with a
+    %% secret in it.
+    Url = "http://127.0.0.1:" ++ integer_to_list(free_port()),
     Results =
         [libsql:open(#{url => Url, auth_token => <<?TOKEN>>}),
          libsql:open(#{path => Path, encryption_key => <<?KEY>>}),
          libsql:open(#{url => Url, auth_token => ?TOKEN, encryption_key => ?KEY}),
          libsql:start_pool(Pool, #{url => Url, auth_token => <<?TOKEN>>, size => 2}),
          libsql:start_pool(Pool, #{path => Path, encryption_key => <<?KEY>>, size => 2})],
-    [?assertMatch({error, #{code := not_supported, message := _}}, R) || R <- Results],
+    ?assertMatch([{error, #{code := network}}, {error, #{code := not_supported}},
+                  {error, #{code := not_supported}}, {error, #{code := network}},
+                  {error, #{code := not_supported}}], Results),
     [begin
          Text = lists:flatten(io_lib:format("~p", [R])),
          ?assertEqual(nomatch, string:find(Text, ?TOKEN)),
@@ -948,8 +953,10 @@ secrets_not_in_errors_or_logs(Config) ->
          ?assertNot(contains(libsql:format_error(R), ?KEY))
      end || R <- Results],
     timer:sleep(200),
+    %% The pool that could not reach its server was reported by its
+    %% supervisors (as one with a missing file is, below): without the token.
     Logs = logs(),
-    ?assertEqual([], [E || E <- Logs, is_crash_report(E)]),
+    ?assertNotEqual([], [E || E <- Logs, is_crash_report(E)]),
     ?assertNot(contains(Logs, ?TOKEN)),
     ?assertNot(contains(Logs, ?KEY)),
     %% A pool with a token and a database that cannot open: its supervisors
@@ -1292,3 +1299,10 @@ walk_up(Dir) ->
         Dir -> [F];
         Parent -> [F | walk_up(Parent)]
     end.
+
+%% A loopback port nothing listens on (taken, then given back).
+free_port() ->
+    {ok, L} = gen_tcp:listen(0, [{ip, {127, 0, 0, 1}}]),
+    {ok, Port} = inet:port(L),
+    ok = gen_tcp:close(L),
+    Port.
