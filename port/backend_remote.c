@@ -854,6 +854,8 @@ done:
     return rc;
 }
 
+static void remote_batch_free(lsq_batch_out *out, size_t n);
+
 /* A result of a batch: a statement that only hands out rows already in
  * memory (res NULL for an item without a statement). */
 static int add_view(lsq_batch_out *out, size_t i, lsq_conn *c, resp_ref *rr, const hr_stmt *res,
@@ -1048,11 +1050,8 @@ static int remote_run_batch(lsq_conn *c, const lsq_batch_item *items, size_t n, 
 nomem:
     nomem(err);
 done:
-    if (rc != 0 && out->results != NULL)
-        for (i = 0; i < n; i++) {
-            remote_finalize(out->results[i]);
-            out->results[i] = NULL;
-        }
+    /* On failure nothing is handed back: the caller frees nothing. */
+    if (rc != 0) remote_batch_free(out, n);
     resp_release(rr);
     jb_free(&reqs);
     jb_free(&stmt);
