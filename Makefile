@@ -29,7 +29,7 @@ DEB_PACKAGES := erlang-nox erlang-dev rebar3 erlang-common-test erlang-dialyzer 
                 erlang-eunit erlang-proper erlang-tools libsqlite3-dev gcc make procps \
                 libcurl4-gnutls-dev libyajl-dev
 
-.PHONY: all port erlang test test-c test-ct demo deps shell dialyzer clean port-asan test-c-asan \
+.PHONY: all port erlang test test-c test-ct demo demo-remote deps shell dialyzer clean port-asan test-c-asan \
         valgrind bench
 all: port erlang
 
@@ -103,6 +103,15 @@ deps:
 demo: deps
 	$(MAKE) all
 	erl -noshell -pa _build/default/lib/libsql/ebin +pc unicode -eval 'libsql_demo:main()' -s init stop
+
+# The demo against a server: LIBSQL_URL if set, else a local tursodb 0.7.0
+# (installed from npm into ~/.cache/libsql-test, started on a free port,
+# stopped afterwards).
+demo-remote: deps
+	$(MAKE) all
+	@mkdir -p build/demo && erlc -o build/demo test/libsql_tursodb.erl test/libsql_test_json.erl
+	erl -noshell -pa _build/default/lib/libsql/ebin -pa build/demo +pc unicode \
+	  -eval 'libsql_demo:remote_auto()' -s init stop
 
 test-c: $(TEST_BIN) $(TEST_REMOTE_BIN)
 	$(TEST_BIN)
