@@ -14,12 +14,13 @@ EI_DIR := $(shell erl -noshell -eval 'io:format("~s", [code:lib_dir(erl_interfac
 CFLAGS_BASE := -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
                -Wformat=2 -I$(EI_DIR)/include -pthread
 OPT ?= -O2 -g
-LDLIBS := -L$(EI_DIR)/lib -lei -lsqlite3 -lcurl-gnutls -lyajl -lm -pthread
+LDLIBS := -L$(EI_DIR)/lib -lei -lsqlite3 -lyajl -ldl -lm -pthread
 
 BUILD ?= build/release
 PORT_SRCS := port/term.c port/errors.c port/frame_io.c port/commands.c port/exec.c \
              port/cursors.c port/handles.c port/stmt_cache.c port/backend_local.c \
-             port/backend_remote.c port/http.c port/hrana_req.c port/hrana_resp.c port/sql_scan.c
+             port/backend_remote.c port/http.c port/curl_api.c port/hrana_req.c port/hrana_resp.c \
+             port/sql_scan.c
 PORT_OBJS := $(PORT_SRCS:port/%.c=$(BUILD)/%.o)
 PORT_BIN ?= priv/libsql_port
 TEST_BIN := $(BUILD)/test_port

@@ -2,15 +2,15 @@
  * http.c - HTTP requests for the remote backend (see http.h).
  */
 #include "http.h"
+#include "curl_api.h"
 
-#include <curl/curl.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct http_client {
+    const curl_api *api;        /* libcurl, loaded on first use */
     CURL *easy;
     CURLM *multi;
     struct curl_slist *headers; /* JSON, no Expect:, Authorization */
@@ -27,21 +27,13 @@ struct http_client {
     lsq_error *err;
 };
 
-static pthread_once_t global_once = PTHREAD_ONCE_INIT;
-static CURLcode global_rc = CURLE_FAILED_INIT;
-
-static void global_init(void)
-{
-    global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
 {
     http_client *h = arg;
     size_t n = size * nmemb, room;
 
     if (h->status == 0 &&
-        curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &h->status) != CURLE_OK)
+        h->api->easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &h->status) != CURLE_OK)
         h->status = 0;
     if (h->status >= 200 && h->status < 300) {
         if (h->sink(h->ctx, p, n, h->err) != 0) {
@@ -93,27 +85,26 @@ static int header_safe(const char *s)
 
 http_client *http_new(const http_opts *o, lsq_error *err)
 {
+    const curl_api *api = curl_api_get(err);
     http_client *h;
     char *auth = NULL;
     int ok = 1;
 
-    if (pthread_once(&global_once, global_init) != 0 || global_rc != CURLE_OK) {
-        lsq_error_set(err, "internal", "libcurl could not be initialised");
-        return NULL;
-    }
+    if (api == NULL) return NULL;
     if (o->auth_token != NULL && !header_safe(o->auth_token)) {
         lsq_error_set(err, LSQ_E_BAD_ARGUMENT, "auth_token holds a line break");
         return NULL;
     }
     h = calloc(1, sizeof *h);
     if (h == NULL) goto nomem;
-    h->easy = curl_easy_init();
-    h->multi = curl_multi_init();
+    h->api = api;
+    h->easy = h->api->easy_init();
+    h->multi = h->api->multi_init();
     if (h->easy == NULL || h->multi == NULL) goto nomem;
-    h->headers = curl_slist_append(NULL, "Content-Type: application/json");
+    h->headers = h->api->slist_append(NULL, "Content-Type: application/json");
     /* curl adds Expect: 100-continue to bodies over 1 MiB; tursodb never
      * answers it and curl then waits a whole second. */
-    if (h->headers != NULL) h->headers = curl_slist_append(h->headers, "Expect:");
+    if (h->headers != NULL) h->headers = h->api->slist_append(h->headers, "Expect:");
     if (h->headers == NULL) goto nomem;
     if (o->auth_token != NULL && o->auth_token[0] != 0) {
         size_t n = strlen(o->auth_token) + sizeof "Authorization: Bearer ";
@@ -122,31 +113,31 @@ http_client *http_new(const http_opts *o, lsq_error *err)
         auth = malloc(n);
         if (auth == NULL) goto nomem;
         (void)snprintf(auth, n, "Authorization: Bearer %s", o->auth_token);
-        more = curl_slist_append(h->headers, auth);
+        more = h->api->slist_append(h->headers, auth);
         /* The token is copied into the list; wipe our copy. */
         memset(auth, 0, n);
         free(auth);
         if (more == NULL) goto nomem;
         h->headers = more;
     }
-    ok &= curl_easy_setopt(h->easy, CURLOPT_HTTPHEADER, h->headers) == CURLE_OK;
-    ok &= curl_easy_setopt(h->easy, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
-    ok &= curl_easy_setopt(h->easy, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK;
-    ok &= curl_easy_setopt(h->easy, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK;
-    ok &= curl_easy_setopt(h->easy, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK;
-    ok &= curl_easy_setopt(h->easy, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK;
-    ok &= curl_easy_setopt(h->easy, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms) == CURLE_OK;
-    ok &= curl_easy_setopt(h->easy, CURLOPT_TIMEOUT_MS, o->request_timeout_ms) == CURLE_OK;
-    ok &= curl_easy_setopt(h->easy, CURLOPT_ERRORBUFFER, h->errbuf) == CURLE_OK;
-    ok &= curl_easy_setopt(h->easy, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK;
-    ok &= curl_easy_setopt(h->easy, CURLOPT_WRITEDATA, h) == CURLE_OK;
-    ok &= curl_easy_setopt(h->easy, CURLOPT_TCP_NODELAY, 1L) == CURLE_OK;
-    ok &= curl_easy_setopt(h->easy, CURLOPT_READFUNCTION, on_read) == CURLE_OK;
-    ok &= curl_easy_setopt(h->easy, CURLOPT_READDATA, h) == CURLE_OK;
-    ok &= curl_easy_setopt(h->easy, CURLOPT_SEEKFUNCTION, on_seek) == CURLE_OK;
-    ok &= curl_easy_setopt(h->easy, CURLOPT_SEEKDATA, h) == CURLE_OK;
+    ok &= h->api->easy_setopt(h->easy, CURLOPT_HTTPHEADER, h->headers) == CURLE_OK;
+    ok &= h->api->easy_setopt(h->easy, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
+    ok &= h->api->easy_setopt(h->easy, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK;
+    ok &= h->api->easy_setopt(h->easy, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK;
+    ok &= h->api->easy_setopt(h->easy, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK;
+    ok &= h->api->easy_setopt(h->easy, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK;
+    ok &= h->api->easy_setopt(h->easy, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms) == CURLE_OK;
+    ok &= h->api->easy_setopt(h->easy, CURLOPT_TIMEOUT_MS, o->request_timeout_ms) == CURLE_OK;
+    ok &= h->api->easy_setopt(h->easy, CURLOPT_ERRORBUFFER, h->errbuf) == CURLE_OK;
+    ok &= h->api->easy_setopt(h->easy, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK;
+    ok &= h->api->easy_setopt(h->easy, CURLOPT_WRITEDATA, h) == CURLE_OK;
+    ok &= h->api->easy_setopt(h->easy, CURLOPT_TCP_NODELAY, 1L) == CURLE_OK;
+    ok &= h->api->easy_setopt(h->easy, CURLOPT_READFUNCTION, on_read) == CURLE_OK;
+    ok &= h->api->easy_setopt(h->easy, CURLOPT_READDATA, h) == CURLE_OK;
+    ok &= h->api->easy_setopt(h->easy, CURLOPT_SEEKFUNCTION, on_seek) == CURLE_OK;
+    ok &= h->api->easy_setopt(h->easy, CURLOPT_SEEKDATA, h) == CURLE_OK;
     if (o->ca_file != NULL)
-        ok &= curl_easy_setopt(h->easy, CURLOPT_CAINFO, o->ca_file) == CURLE_OK;
+        ok &= h->api->easy_setopt(h->easy, CURLOPT_CAINFO, o->ca_file) == CURLE_OK;
     if (!ok) {
         lsq_error_set(err, "internal", "libcurl refused an option");
         http_free(h);
@@ -161,22 +152,25 @@ nomem:
 
 void http_free(http_client *h)
 {
-    if (h == NULL) return;
-    if (h->multi != NULL) (void)curl_multi_cleanup(h->multi);
-    if (h->easy != NULL) curl_easy_cleanup(h->easy);
-    curl_slist_free_all(h->headers);
+    if (h == NULL || h->api == NULL) {
+        free(h);
+        return;
+    }
+    if (h->multi != NULL) (void)h->api->multi_cleanup(h->multi);
+    if (h->easy != NULL) h->api->easy_cleanup(h->easy);
+    h->api->slist_free_all(h->headers);
     free(h);
 }
 
 void http_set_timeout(http_client *h, long ms)
 {
-    (void)curl_easy_setopt(h->easy, CURLOPT_TIMEOUT_MS, ms);
+    (void)h->api->easy_setopt(h->easy, CURLOPT_TIMEOUT_MS, ms);
 }
 
 void http_interrupt(http_client *h)
 {
     atomic_store(&h->interrupted, 1);
-    (void)curl_multi_wakeup(h->multi);
+    (void)h->api->multi_wakeup(h->multi);
 }
 
 void http_clear_interrupt(http_client *h)
@@ -186,7 +180,7 @@ void http_clear_interrupt(http_client *h)
 
 static void curl_error(http_client *h, CURLcode rc, lsq_error *err)
 {
-    const char *why = h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc);
+    const char *why = h->errbuf[0] ? h->errbuf : h->api->easy_strerror(rc);
 
     switch (rc) {
     case CURLE_OPERATION_TIMEDOUT:
@@ -236,51 +230,51 @@ int http_request(http_client *h, const char *url, const char *body, size_t len,
     h->sink_failed = 0;
     h->err = err;
     eb->n = 0;
-    ok &= curl_easy_setopt(h->easy, CURLOPT_URL, url) == CURLE_OK;
+    ok &= h->api->easy_setopt(h->easy, CURLOPT_URL, url) == CURLE_OK;
     h->body = body;
     h->body_len = len;
     h->body_pos = 0;
     if (body != NULL) {
         /* The body goes through on_read (see on_seek), with a
          * Content-Length: tursodb refuses chunked bodies. */
-        ok &= curl_easy_setopt(h->easy, CURLOPT_POST, 1L) == CURLE_OK;
-        ok &= curl_easy_setopt(h->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len) == CURLE_OK;
+        ok &= h->api->easy_setopt(h->easy, CURLOPT_POST, 1L) == CURLE_OK;
+        ok &= h->api->easy_setopt(h->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len) == CURLE_OK;
     } else {
-        ok &= curl_easy_setopt(h->easy, CURLOPT_HTTPGET, 1L) == CURLE_OK;
+        ok &= h->api->easy_setopt(h->easy, CURLOPT_HTTPGET, 1L) == CURLE_OK;
     }
     if (!ok) {
         lsq_error_set(err, "internal", "libcurl refused an option");
         return -1;
     }
-    if (curl_multi_add_handle(h->multi, h->easy) != CURLM_OK) {
+    if (h->api->multi_add_handle(h->multi, h->easy) != CURLM_OK) {
         lsq_error_set(err, "internal", "libcurl could not start the request");
         return -1;
     }
     while (running) {
         if (atomic_load(&h->interrupted)) break;
-        mrc = curl_multi_perform(h->multi, &running);
+        mrc = h->api->multi_perform(h->multi, &running);
         if (mrc != CURLM_OK) break;
-        if (running && curl_multi_poll(h->multi, NULL, 0, 1000, NULL) != CURLM_OK) {
+        if (running && h->api->multi_poll(h->multi, NULL, 0, 1000, NULL) != CURLM_OK) {
             mrc = CURLM_INTERNAL_ERROR;
             break;
         }
     }
     if (running) {
-        (void)curl_multi_remove_handle(h->multi, h->easy);
+        (void)h->api->multi_remove_handle(h->multi, h->easy);
         if (atomic_load(&h->interrupted))
             lsq_error_set(err, LSQ_E_INTERRUPTED, "interrupted");
         else
-            lsq_error_set(err, "internal", "libcurl failed: %s", curl_multi_strerror(mrc));
+            lsq_error_set(err, "internal", "libcurl failed: %s", h->api->multi_strerror(mrc));
         return -1;
     }
-    while ((msg = curl_multi_info_read(h->multi, &left)) != NULL)
+    while ((msg = h->api->multi_info_read(h->multi, &left)) != NULL)
         if (msg->msg == CURLMSG_DONE && msg->easy_handle == h->easy) rc = msg->data.result;
-    (void)curl_multi_remove_handle(h->multi, h->easy);
+    (void)h->api->multi_remove_handle(h->multi, h->easy);
     if (rc != CURLE_OK) {
         if (h->sink_failed) return -1; /* *err set by the sink */
         curl_error(h, rc, err);
         return -1;
     }
-    if (curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, status) != CURLE_OK) *status = 0;
+    if (h->api->easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, status) != CURLE_OK) *status = 0;
     return 0;
 }
