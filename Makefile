@@ -56,14 +56,14 @@ $(PORT_BIN): $(PORT_OBJS) $(BUILD)/main.o
 $(TEST_BIN): $(PORT_OBJS) $(BUILD)/test_port.o
 	$(CC) $(OPT) $(EXTRA_CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/test_port.o: port/test/test_port.c port/*.h
+$(BUILD)/test_port.o: port/test/test_port.c port/*.h port/test/*.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) -Iport $(OPT) $(EXTRA_CFLAGS) -c $< -o $@
 
 $(TEST_REMOTE_BIN): $(PORT_OBJS) $(BUILD)/test_remote.o
 	$(CC) $(OPT) $(EXTRA_CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/test_remote.o: port/test/test_remote.c port/*.h
+$(BUILD)/test_remote.o: port/test/test_remote.c port/*.h port/test/*.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) -Iport $(OPT) $(EXTRA_CFLAGS) -c $< -o $@
 

@@ -7,11 +7,10 @@
  * replies are decoded with ei_decode_* and compared value by value.
  * frame_io is exercised over pipe(2).
  *
- * Harness: CHECK(cond) records a failure with file:line; each test is a
- * static function in the table at the end; a test fails if any of its
- * CHECKs failed. The last line on stdout is "C tests: N passed, N failed";
- * the exit status is non-zero if any test failed.
+ * The harness (CHECK, the test table, the "C tests: N passed, N failed"
+ * line) is harness.h, shared with test_remote.c.
  */
+#include "harness.h"
 #include "backend.h"
 #include "commands.h"
 #include "errors.h"
@@ -33,19 +32,8 @@
 #include <time.h>
 #include <unistd.h>
 
-/* ---- harness ------------------------------------------------------------ */
+/* ---- harness (harness.h) ------------------------------------------------ */
 
-static int g_failed_checks;      /* CHECK failures in the running test */
-static const char *g_test_name;  /* name of the running test */
-
-static void check_at(int ok, const char *expr, const char *file, int line)
-{
-    if (ok) return;
-    g_failed_checks++;
-    fprintf(stderr, "%s:%d: [%s] CHECK failed: %s\n", file, line, g_test_name, expr);
-}
-
-#define CHECK(cond) check_at((cond) != 0, #cond, __FILE__, __LINE__)
 /* For helpers: report the line of the test that called them. */
 #define CHECK_AT(line, cond) check_at((cond) != 0, #cond, __FILE__, (line))
 /* ei encoders return 0 or -1; a failure while building a frame is a failure. */
@@ -3762,12 +3750,7 @@ static void test_fuzz_corpus_frames(void)
  * main
  * ==================================================================== */
 
-typedef struct test_case {
-    const char *name;
-    void (*fn)(void);
-} test_case;
 
-#define TEST(f) { #f, f }
 static const test_case k_tests[] = {
     TEST(test_check_accepts_valid),
     TEST(test_check_rejects_framing),
@@ -3817,22 +3800,7 @@ static const test_case k_tests[] = {
 
 int main(void)
 {
-    size_t i, n = sizeof k_tests / sizeof k_tests[0];
-    int passed = 0, failed = 0;
-
     if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) return 2;
     if (ei_init() != 0) return 2;
-    for (i = 0; i < n; i++) {
-        g_test_name = k_tests[i].name;
-        g_failed_checks = 0;
-        k_tests[i].fn();
-        if (g_failed_checks == 0) {
-            passed++;
-        } else {
-            failed++;
-            fprintf(stderr, "FAIL %s (%d failed checks)\n", k_tests[i].name, g_failed_checks);
-        }
-    }
-    printf("C tests: %d passed, %d failed\n", passed, failed);
-    return failed == 0 ? 0 : 1;
+    return run_tests(k_tests, sizeof k_tests / sizeof k_tests[0]);
 }

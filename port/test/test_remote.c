@@ -4,9 +4,9 @@
  * writer and the streaming response parser. The backend against a real
  * server is tested by the Common Test suites (libsql_remote_*_SUITE).
  *
- * Same harness as test_port.c: the last line on stdout is
- * "C tests: N passed, N failed"; non-zero exit status if any failed.
+ * The harness is harness.h, shared with test_port.c.
  */
+#include "harness.h"
 #include "hrana_req.h"
 #include "hrana_resp.h"
 #include "sql_scan.h"
@@ -18,17 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int g_failed_checks;
-static const char *g_test_name;
-
-static void check_at(int ok, const char *expr, const char *file, int line)
-{
-    if (ok) return;
-    g_failed_checks++;
-    fprintf(stderr, "%s:%d: [%s] CHECK failed: %s\n", file, line, g_test_name, expr);
-}
-
-#define CHECK(cond) check_at((cond) != 0, #cond, __FILE__, __LINE__)
 
 /* ---- sql_scan -------------------------------------------------------------- */
 
@@ -408,7 +397,7 @@ static void test_hrana_corpus(void)
     CHECK(files > 0);
 }
 
-static const struct { const char *name; void (*fn)(void); } k_tests[] = {
+static const test_case k_tests[] = {
     { "statement_ends", test_statement_ends },
     { "param_numbering", test_param_numbering },
     { "json_strings", test_json_strings },
@@ -423,20 +412,5 @@ static const struct { const char *name; void (*fn)(void); } k_tests[] = {
 
 int main(void)
 {
-    size_t i, n = sizeof k_tests / sizeof k_tests[0];
-    int passed = 0, failed = 0;
-
-    for (i = 0; i < n; i++) {
-        g_test_name = k_tests[i].name;
-        g_failed_checks = 0;
-        k_tests[i].fn();
-        if (g_failed_checks == 0) {
-            passed++;
-        } else {
-            failed++;
-            fprintf(stderr, "FAIL %s (%d failed checks)\n", k_tests[i].name, g_failed_checks);
-        }
-    }
-    printf("C tests: %d passed, %d failed\n", passed, failed);
-    return failed == 0 ? 0 : 1;
+    return run_tests(k_tests, sizeof k_tests / sizeof k_tests[0]);
 }
