@@ -178,6 +178,20 @@ static void stream_lost(lsq_conn *c, lsq_error *err)
         strcat(err->message, " (the open transaction was lost with the stream)");
 }
 
+/* A base_url is followed only to http(s), and never from https to http:
+ * a server must not be able to take the connection (and its token) out of
+ * TLS. An unsafe one is ignored: the stream goes on at the URL it has, and
+ * if the server insists, the next request fails rather than leaking. */
+static int base_url_safe(const lsq_conn *c, const hr_response *r)
+{
+    const char *u = hr_ptr(r, r->base_url);
+    size_t n = r->base_url.len;
+
+    if (memchr(u, 0, n) != NULL) return 0;
+    if (n > 8 && memcmp(u, "https://", 8) == 0) return 1;
+    return n > 7 && memcmp(u, "http://", 7) == 0 && strncmp(c->base, "http://", 7) == 0;
+}
+
 static int keep_stream(lsq_conn *c, const hr_response *r, lsq_error *err)
 {
     free(c->baton);
@@ -186,7 +200,7 @@ static int keep_stream(lsq_conn *c, const hr_response *r, lsq_error *err)
         nomem(err);
         return -1;
     }
-    if (r->base_url.set && r->base_url.len > 0) {
+    if (r->base_url.set && r->base_url.len > 0 && base_url_safe(c, r)) {
         char *u = dup_n(hr_ptr(r, r->base_url), r->base_url.len);
 
         if (u == NULL) {

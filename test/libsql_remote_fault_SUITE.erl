@@ -21,7 +21,7 @@
          expire_outside_transaction/1,
          idle_expiry_outside_transaction/1,
          expire_inside_transaction/1,
-         base_url_sticky/1,
+         base_url_sticky/1, base_url_other_scheme_ignored/1,
          fault_status_500_json/1,
          fault_status_503_text/1,
          fault_status_400_text/1,
@@ -64,6 +64,7 @@ all() ->
      idle_expiry_outside_transaction,
      expire_inside_transaction,
      base_url_sticky,
+     base_url_other_scheme_ignored,
      fault_status_500_json,
      fault_status_503_text,
      fault_status_400_text,
@@ -298,6 +299,22 @@ base_url_sticky(Config) ->
     Paths = [P || #{path := P} <- posts(S)],
     ?assertEqual([<<"/v3/pipeline">>, <<"/sticky/v3/pipeline">>, <<"/sticky/v3/pipeline">>,
                   <<"/sticky/v3/pipeline">>], Paths).
+
+%% A base_url to anything but http(s) is not followed (from https, not to
+%% http either): the stream goes on at its own URL.
+-spec base_url_other_scheme_ignored(config()) -> ok.
+base_url_other_scheme_ignored(Config) ->
+    S = ?config(server, Config),
+    C = open(Config, #{}),
+    {ok, _, [{1}]} = libsql:query(C, <<"SELECT 1">>),
+    ok = libsql_hrana_server:set_base_url(S, <<"file:///etc">>),
+    ok = libsql_hrana_server:clear(S),
+    {ok, _, [{2}]} = libsql:query(C, <<"SELECT 2">>),
+    {ok, _, [{3}]} = libsql:query(C, <<"SELECT 3">>),
+    ok = libsql_hrana_server:set_base_url(S, null),
+    ok = libsql:close(C),
+    ?assertEqual([<<"/v3/pipeline">>, <<"/v3/pipeline">>, <<"/v3/pipeline">>],
+                 [P || #{path := P} <- posts(S)]).
 
 %%% ------------------------------------------------------------------------
 %%% Faults
