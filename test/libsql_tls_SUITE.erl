@@ -15,7 +15,8 @@
          ca_file_of_another_ca/1,
          hostname_mismatch/1,
          localhost_name/1,
-         missing_ca_file/1]).
+         missing_ca_file/1,
+         base_url_never_leaves_tls/1]).
 
 -define(RECV_TIMEOUT, 10000).
 %% ECDSA P-256 with SHA-256: what GnuTLS and OTP ssl agree on by default
@@ -39,7 +40,8 @@ all() ->
      ca_file_of_another_ca,
      hostname_mismatch,
      localhost_name,
-     missing_ca_file].
+     missing_ca_file,
+     base_url_never_leaves_tls].
 
 -spec init_per_suite(config()) -> config().
 init_per_suite(Config) ->
@@ -54,7 +56,7 @@ init_per_suite(Config) ->
     OtherCaFile = write_pem(Dir, "other_ca.pem", Other),
     {ok, GoodSrv} = start_server(Good),
     {ok, WrongSrv} = start_server(Wrong),
-    [{ca_file, CaFile}, {other_ca_file, OtherCaFile},
+    [{ca_file, CaFile}, {other_ca_file, OtherCaFile}, {good_ssl, Good},
      {good_server, GoodSrv}, {wrong_server, WrongSrv} | Config].
 
 -spec end_per_suite(config()) -> ok.
@@ -125,6 +127,26 @@ missing_ca_file(Config) ->
 %%% Certificates
 %%% ------------------------------------------------------------------------
 
+%% A Hrana 3 server over TLS answers with a base_url on plain http: the
+%% client must not follow it (the token would leave TLS). Every request
+%% stays on the TLS server; nothing connects to the plain port.
+-spec base_url_never_leaves_tls(config()) -> ok.
+base_url_never_leaves_tls(Config) ->
+    {ok, Plain} = gen_tcp:listen(0, [binary, {active, false}, {ip, {127, 0, 0, 1}}]),
+    {ok, PlainPort} = inet:port(Plain),
+    {ok, V3} = start_server(?config(good_ssl, Config),
+                            {v3, <<"http://127.0.0.1:", (integer_to_binary(PlainPort))/binary>>}),
+    try
+        {ok, C} = libsql:open(#{url => url([{v3, V3}], v3, "127.0.0.1"), auth_token => <<"tok">>,
+                                ca_file => ?config(ca_file, Config), connect_timeout => 5000}),
+        [{ok, _, [{1}]} = libsql:query(C, <<"SELECT 1">>) || _ <- lists:seq(1, 3)],
+        ok = libsql:close(C),
+        ?assertEqual({error, timeout}, gen_tcp:accept(Plain, 200))
+    after
+        stop_server(V3),
+        gen_tcp:close(Plain)
+    end.
+
 %% A server certificate signed by Root with these subjectAltNames; the
 %% ssl options to serve it.
 server_cert(Root, AltNames) ->
@@ -147,10 +169,15 @@ write_pem(Dir, Name, #{cert := Der}) ->
 %%% ------------------------------------------------------------------------
 
 start_server(SslOpts) ->
+    start_server(SslOpts, v2).
+
+%% Mode: v2 (GET /v3 is 404) or {v3, BaseUrl} (Hrana 3, every response
+%% carrying that base_url).
+start_server(SslOpts, Mode) ->
     {ok, LSock} = ssl:listen(0, [binary, {active, false}, {ip, {127, 0, 0, 1}},
                                  {reuseaddr, true} | SslOpts]),
     {ok, {_, Port}} = ssl:sockname(LSock),
-    Pid = spawn(fun() -> accept_loop(LSock) end),
+    Pid = spawn(fun() -> put(mode, Mode), accept_loop(LSock) end),
     ok = ssl:controlling_process(LSock, Pid),
     {ok, #{pid => Pid, port => Port, lsock => LSock}}.
 
@@ -162,7 +189,8 @@ stop_server(#{pid := Pid, lsock := LSock}) ->
 accept_loop(LSock) ->
     case ssl:transport_accept(LSock) of
         {ok, T} ->
-            _ = spawn(fun() -> serve(T) end),
+            Mode = get(mode),
+            _ = spawn(fun() -> put(mode, Mode), serve(T) end),
             accept_loop(LSock);
         {error, closed} ->
             ok;
@@ -215,15 +243,28 @@ read_body(S, Buf, Len) ->
     {ok, More} = ssl:recv(S, 0, ?RECV_TIMEOUT),
     read_body(S, <<Buf/binary, More/binary>>, Len).
 
-route(<<"POST">>, <<"/v2/pipeline">>, Body) ->
+route(Method, Path, Body) ->
+    route(Method, Path, Body, get(mode)).
+
+route(<<"GET">>, <<"/v3">>, _Body, {v3, _}) ->
+    {200, <<"{}">>};
+route(<<"POST">>, <<"/v3/pipeline">>, Body, {v3, BaseUrl}) ->
+    {ok, #{<<"requests">> := Reqs}} = libsql_test_json:decode(Body),
+    Results = [#{type => ok, response => response(R)} || R <- Reqs],
+    {200, libsql_test_json:encode(#{baton => <<"b">>, base_url => BaseUrl, results => Results})};
+route(<<"POST">>, <<"/v2/pipeline">>, Body, v2) ->
     {ok, #{<<"requests">> := Reqs}} = libsql_test_json:decode(Body),
     Results = [#{type => ok, response => response(R)} || R <- Reqs],
     {200, libsql_test_json:encode(#{baton => null, base_url => null, results => Results})};
-route(_, _, _) ->
+route(_, _, _, _) ->
     {404, <<"{\"message\":\"not found\"}">>}.
 
 response(#{<<"type">> := <<"execute">>, <<"stmt">> := Stmt}) ->
     #{type => execute, result => stmt_result(Stmt)};
+response(#{<<"type">> := <<"get_autocommit">>}) ->
+    #{type => get_autocommit, is_autocommit => true};
+response(#{<<"type">> := <<"close">>}) ->
+    #{type => close};
 response(#{<<"type">> := <<"batch">>, <<"batch">> := #{<<"steps">> := Steps}}) ->
     Results = [stmt_result(Stmt) || #{<<"stmt">> := Stmt} <- Steps],
     #{type => batch, result => #{step_results => Results, step_errors => [null || _ <- Steps]}}.
