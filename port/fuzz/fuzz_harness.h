@@ -30,7 +30,8 @@
  *    to 10 ms, max_result_bytes to at most 16 MiB, the SQLite heap to
  *    256 MiB;
  *  - nothing touches files: `backup` to anything but ":memory:" or "",
- *    `open` of anything but an in-memory database, and any frame holding
+ *    `open` of anything but an in-memory database (a `url` or `ca_file`
+ *    option included: the network and the disk), and any frame holding
  *    the word VACUUM (VACUUM INTO writes a file) are skipped;
  *  - frames holding the words PRINTF or FORMAT are skipped: SQLite 3.40's
  *    printf('%.*c', N, c) loops N times inside one call (seconds for
@@ -723,7 +724,10 @@ static inline int fz_unsafe(const lsq_request *r)
         if (fz_skip(b, len, &pos, 0) != 0) return 1;
         if (b[el] != ERL_SMALL_TUPLE_EXT || b[el + 1] != 2) continue;
         p2 = el + 2;
-        if (fz_atom_at(b, len, &p2, &s, &n) != 0 || !fz_bytes_are(s, n, "path")) continue;
+        if (fz_atom_at(b, len, &p2, &s, &n) != 0) continue;
+        /* A remote open would reach the network, a CA file the disk. */
+        if (fz_bytes_are(s, n, "url") || fz_bytes_are(s, n, "ca_file")) return 1;
+        if (!fz_bytes_are(s, n, "path")) continue;
         if (b[p2] == ERL_BINARY_EXT && !fz_path_ok(b + p2 + 5, fz_be32(b + p2 + 1), 1)) return 1;
     }
     return 0;
