@@ -933,7 +933,7 @@ secrets_not_in_errors_or_logs(Config) ->
     %% A server that cannot be reached (nothing listens on the port), and
     %% encryption, which does not exist yet: each an error, none with a
     %% secret in it.
-    Url = "http://127.0.0.1:" ++ integer_to_list(free_port()),
+    Url = "http://127.0.0.1:" ++ integer_to_list(libsql_test_util:free_port()),
     Results =
         [libsql:open(#{url => Url, auth_token => <<?TOKEN>>}),
          libsql:open(#{path => Path, encryption_key => <<?KEY>>}),
@@ -1299,10 +1299,3 @@ walk_up(Dir) ->
         Dir -> [F];
         Parent -> [F | walk_up(Parent)]
     end.
-
-%% A loopback port nothing listens on (taken, then given back).
-free_port() ->
-    {ok, L} = gen_tcp:listen(0, [{ip, {127, 0, 0, 1}}]),
-    {ok, Port} = inet:port(L),
-    ok = gen_tcp:close(L),
-    Port.

@@ -19,6 +19,8 @@
 -module(libsql_remote_SUITE).
 
 -include_lib("common_test/include/ct.hrl").
+
+-import(libsql_test_util, [expect_error/2, contains/2, timed/1, free_port/0]).
 -include_lib("stdlib/include/assert.hrl").
 
 -export([all/0, groups/0, suite/0, init_per_suite/1, end_per_suite/1,
@@ -1593,23 +1595,6 @@ holds_token(Term) ->
     Text = iolist_to_binary(io_lib:format("~0tp", [Term])),
     binary:match(Bin, <<?TOKEN>>) =/= nomatch orelse binary:match(Text, <<?TOKEN>>) =/= nomatch.
 
-free_port() ->
-    {ok, L} = gen_tcp:listen(0, [{ip, {127, 0, 0, 1}}]),
-    {ok, Port} = inet:port(L),
-    ok = gen_tcp:close(L),
-    Port.
-
-expect_error(Code, {error, #{code := Code, message := Msg} = E}) when is_binary(Msg) ->
-    E;
-expect_error(Code, Other) ->
-    ct:fail({expected_error, Code, got, Other}).
-
-contains(Bin, Part) ->
-    case binary:match(Bin, Part) of
-        nomatch -> ct:fail({not_found, Part, in, Bin});
-        _ -> ok
-    end.
-
 %% The `sql' of a failing script statement is that statement: surrounding
 %% white space and its own `;' aside.
 check_statement_sql(Stmt, Got) ->
@@ -1632,7 +1617,3 @@ canon([H | T]) -> [canon(H) | canon(T)];
 canon(M) when is_map(M) -> maps:map(fun(_, V) -> canon(V) end, M);
 canon(X) -> X.
 
-timed(Fun) ->
-    T0 = erlang:monotonic_time(millisecond),
-    R = Fun(),
-    {erlang:monotonic_time(millisecond) - T0, R}.

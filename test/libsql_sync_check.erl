@@ -28,7 +28,7 @@
 
 -export([available/0, version/0, root/0, script/0,
          pull_dump/3, pull_dump/4, write_push/4, write_push/5,
-         decode_json/1, encode_rows/2]).
+         encode_rows/2]).
 
 -define(SCRIPT, "test/js/sync_check.mjs").
 -define(DEFAULT_TIMEOUT, 120000).
@@ -71,8 +71,8 @@ pull_dump(Url, Db, Table, Opts) ->
     Timeout = maps:get(timeout, Opts, ?DEFAULT_TIMEOUT),
     case run(["pull-dump", str(Url), str(Db), str(Table)], Timeout) of
         {ok, Out} ->
-            try decode_json(Out) of
-                #{<<"columns">> := Cols, <<"rows">> := Rows} ->
+            try libsql_test_json:decode(Out) of
+                {ok, #{<<"columns">> := Cols, <<"rows">> := Rows}} ->
                     Decoded = [[untag(V) || V <- Row] || Row <- Rows],
                     case maps:get(columns, Opts, false) of
                         true -> {ok, Cols, Decoded};
@@ -146,22 +146,12 @@ untag(#{<<"t">> := <<"i">>, <<"v">> := V}) when is_binary(V) -> binary_to_intege
 untag(#{<<"t">> := <<"f">>, <<"v">> := <<"inf">>}) -> infinity;
 untag(#{<<"t">> := <<"f">>, <<"v">> := <<"-inf">>}) -> neg_infinity;
 untag(#{<<"t">> := <<"f">>, <<"v">> := <<"nan">>}) -> nan;
-untag(#{<<"t">> := <<"f">>, <<"v">> := {number, N}}) -> number_to_float(N);
+%% libsql_test_json reads "5" (JS's text for 5.0) as an integer; the tag says float.
+%% -0.0 arrives as the text -0.0, a float already.
+untag(#{<<"t">> := <<"f">>, <<"v">> := N}) when is_number(N) -> float(N);
 untag(#{<<"t">> := <<"s">>, <<"v">> := V}) when is_binary(V) -> V;
 untag(#{<<"t">> := <<"b">>, <<"v">> := V}) when is_binary(V) -> {blob, binary:decode_hex(V)};
 untag(Other) -> error({bad_tagged_value, Other}).
-
-%% JSON number text -> float, exactly (binary_to_float is correctly rounded).
-number_to_float(N) ->
-    {Mant, Exp} = case binary:split(N, [<<"e">>, <<"E">>]) of
-                      [M, E] -> {M, [<<"e">>, E]};
-                      [M] -> {M, []}
-                  end,
-    Mant1 = case binary:match(Mant, <<".">>) of
-                nomatch -> [Mant, <<".0">>];
-                _ -> Mant
-            end,
-    binary_to_float(iolist_to_binary([Mant1 | Exp])).
 
 tag(null) -> <<"{\"t\":\"n\"}">>;
 tag(undefined) -> <<"{\"t\":\"n\"}">>;
@@ -207,98 +197,6 @@ json_char(C) when C < 16#20 ->
     Hex = string:pad(integer_to_list(C, 16), 4, leading, $0),
     iolist_to_binary(["\\u", Hex]);
 json_char(C) -> <<C>>.
-
-%% ---------------------------------------------------------------------------------------
-%% A small JSON decoder: objects -> maps with binary keys, arrays -> lists, strings ->
-%% UTF-8 binaries, numbers -> {number, Text} (the caller knows the type), true/false/null
-%% -> atoms.
-
--spec decode_json(binary()) -> term().
-decode_json(Bin) when is_binary(Bin) ->
-    {V, Rest} = value(ws(Bin)),
-    case ws(Rest) of
-        <<>> -> V;
-        Trail -> error({json_trailing, Trail})
-    end.
-
-ws(<<C, R/binary>>) when C =:= $\s; C =:= $\t; C =:= $\n; C =:= $\r -> ws(R);
-ws(B) -> B.
-
-value(<<${, R/binary>>) -> object(ws(R), #{});
-value(<<$[, R/binary>>) -> array(ws(R), []);
-value(<<$", R/binary>>) -> string(R, []);
-value(<<"true", R/binary>>) -> {true, R};
-value(<<"false", R/binary>>) -> {false, R};
-value(<<"null", R/binary>>) -> {null, R};
-value(<<C, _/binary>> = B) when C =:= $-; C >= $0, C =< $9 -> number(B);
-value(B) -> error({json_unexpected, B}).
-
-object(<<$}, R/binary>>, Acc) when map_size(Acc) =:= 0 -> {Acc, R};
-object(<<$", R/binary>>, Acc) ->
-    {K, R1} = string(R, []),
-    <<$:, R2/binary>> = ws(R1),
-    {V, R3} = value(ws(R2)),
-    Acc1 = Acc#{K => V},
-    case ws(R3) of
-        <<$,, R4/binary>> -> object(ws(R4), Acc1);
-        <<$}, R4/binary>> -> {Acc1, R4};
-        B -> error({json_unexpected, B})
-    end;
-object(B, _) -> error({json_unexpected, B}).
-
-array(<<$], R/binary>>, []) -> {[], R};
-array(B, Acc) ->
-    {V, R} = value(B),
-    case ws(R) of
-        <<$,, R1/binary>> -> array(ws(R1), [V | Acc]);
-        <<$], R1/binary>> -> {lists:reverse([V | Acc]), R1};
-        B1 -> error({json_unexpected, B1})
-    end.
-
-number(B) ->
-    Len = num_len(B, 0),
-    <<Num:Len/binary, Rest/binary>> = B,
-    {{number, Num}, Rest}.
-
-num_len(B, I) when I < byte_size(B) ->
-    case binary:at(B, I) of
-        C when C =:= $-; C =:= $+; C =:= $.; C =:= $e; C =:= $E; C >= $0, C =< $9 ->
-            num_len(B, I + 1);
-        _ -> I
-    end;
-num_len(_, I) -> I.
-
-string(B, Acc) ->
-    case binary:match(B, [<<"\"">>, <<"\\">>]) of
-        nomatch -> error(json_unterminated_string);
-        {Pos, 1} ->
-            <<Plain:Pos/binary, Q, R/binary>> = B,
-            case Q of
-                $" -> {iolist_to_binary(lists:reverse([Plain | Acc])), R};
-                $\\ ->
-                    {Char, R1} = escape(R),
-                    string(R1, [Char, Plain | Acc])
-            end
-    end.
-
-escape(<<"u", H:4/binary, R/binary>>) ->
-    case binary_to_integer(H, 16) of
-        Hi when Hi >= 16#D800, Hi =< 16#DBFF ->
-            <<"\\u", L:4/binary, R1/binary>> = R,
-            Lo = binary_to_integer(L, 16),
-            true = Lo >= 16#DC00 andalso Lo =< 16#DFFF,
-            Cp = 16#10000 + ((Hi - 16#D800) bsl 10) + (Lo - 16#DC00),
-            {<<Cp/utf8>>, R1};
-        Cp ->
-            {<<Cp/utf8>>, R}
-    end;
-escape(<<E, R/binary>>) ->
-    C = case E of
-            $" -> $"; $\\ -> $\\; $/ -> $/; $b -> $\b; $f -> $\f;
-            $n -> $\n; $r -> $\r; $t -> $\t;
-            _ -> error({json_bad_escape, E})
-        end,
-    {C, R}.
 
 %% ---------------------------------------------------------------------------------------
 %% Running node

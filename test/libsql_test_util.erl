@@ -12,7 +12,7 @@
 -export([init_per_suite/2, set_suite/2, db_path/2,
          os_alive/1, os_alive/2, wait_gone/2, wait_gone/3, wait_until/2,
          kill9/1, rss_kb/1, sanitized/1, pool_workers/1,
-         expect_error/2, contains/2, timed/1]).
+         expect_error/2, contains/2, timed/1, free_port/0]).
 
 -type config() :: [{atom(), term()}].
 -export_type([config/0]).
@@ -174,3 +174,11 @@ proc_stat(OsPid) ->
             end;
         {error, _} -> undefined
     end.
+
+%% @doc A loopback TCP port nothing listens on (bound, then given back).
+-spec free_port() -> inet:port_number().
+free_port() ->
+    {ok, L} = gen_tcp:listen(0, [{ip, {127, 0, 0, 1}}]),
+    {ok, Port} = inet:port(L),
+    ok = gen_tcp:close(L),
+    Port.
