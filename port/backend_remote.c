@@ -64,7 +64,6 @@ struct lsq_stmt {
     const hr_stmt *res;    /* the statement's result in resp */
     size_t row;            /* rows stepped over so far */
     int view;              /* a batch result: rows in memory, nothing to run */
-    long long changes, rowid;
 };
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -93,14 +92,13 @@ static void resp_release(resp_ref *rr)
 }
 
 /* An integer cell of a result; 0 when absent (a probe that did not run). */
-static long long int_cell(const hr_response *r, const hr_stmt *s, size_t row, size_t col)
+static long long int_cell(const hr_stmt *s, size_t row, size_t col)
 {
     const hr_cell *c;
 
     if (s == NULL || row >= s->nrows || col >= s->ncols) return 0;
     c = &s->cells[row * s->ncols + col];
     return c->type == LSQ_INT ? c->u.i : 0;
-    (void)r;
 }
 
 /* ---- the pipeline ------------------------------------------------------------- */
@@ -434,14 +432,32 @@ static int remote_close(lsq_conn *c, lsq_error *err)
 
 /* ---- statements -------------------------------------------------------------------- */
 
-static void free_pnames(lsq_stmt *s)
+/* The names of the parameters by number, 1-based and NUL-terminated
+ * (NULL for positional ones): what errors and param_name show. NULL if
+ * out of memory. */
+static char **param_names(const sql_stmt_info *info)
+{
+    char **names = calloc((size_t)info->nparams + 1, sizeof *names);
+    int k, i;
+
+    for (i = 0; names != NULL && i < info->nnamed; i++) {
+        k = info->named[i].index;
+        if ((names[k] = dup_n(info->named[i].name, info->named[i].len)) == NULL) {
+            while (i-- > 0) free(names[info->named[i].index]);
+            free(names);
+            names = NULL;
+        }
+    }
+    return names;
+}
+
+static void free_names(char **names, int nparams)
 {
     int i;
 
-    if (s->pnames != NULL)
-        for (i = 0; i <= s->info.nparams; i++) free(s->pnames[i]);
-    free(s->pnames);
-    s->pnames = NULL;
+    if (names != NULL)
+        for (i = 0; i <= nparams; i++) free(names[i]);
+    free(names);
 }
 
 static void remote_finalize(lsq_stmt *s)
@@ -449,7 +465,7 @@ static void remote_finalize(lsq_stmt *s)
     if (s == NULL) return;
     resp_release(s->resp);
     jb_free(&s->body);
-    free_pnames(s);
+    free_names(s->pnames, s->info.nparams);
     sql_info_free(&s->info);
     free(s->sql);
     free(s);
@@ -484,14 +500,7 @@ static int make_stmt(lsq_conn *c, const char *sql, size_t n, lsq_stmt **out, lsq
     s->n = n;
     /* Names point into the caller's text: repoint them to our copy. */
     for (i = 0; i < s->info.nnamed; i++) s->info.named[i].name = s->sql + (s->info.named[i].name - sql);
-    s->pnames = calloc((size_t)s->info.nparams + 1, sizeof *s->pnames);
-    if (s->pnames == NULL) goto nomem;
-    for (i = 0; i < s->info.nnamed; i++) {
-        int k = s->info.named[i].index;
-
-        if ((s->pnames[k] = dup_n(s->info.named[i].name, s->info.named[i].len)) == NULL)
-            goto nomem;
-    }
+    if ((s->pnames = param_names(&s->info)) == NULL) goto nomem;
     if (refuse_transaction(c, &s->info, err) != 0) {
         remote_finalize(s);
         return -1;
@@ -689,15 +698,15 @@ static int add_probe_step(jbuf *b, int cond_step)
 /* The counts between two probes, as SQLite's run_to_end reports them:
  * changes() only if total_changes() moved (DDL leaves changes() as it
  * was). A probe that did not run reads as zeros. */
-static void probe_counts(const hr_response *r, const hr_entry *e, size_t before, size_t after,
-                         long long *changes, long long *rowid, long long *total_delta)
+static void probe_counts(const hr_entry *e, size_t before, size_t after, long long *changes,
+                         long long *rowid, long long *total_delta)
 {
     const hr_stmt *b = before < e->nsteps ? e->steps[before] : NULL;
     const hr_stmt *a = after < e->nsteps ? e->steps[after] : NULL;
-    long long t0 = int_cell(r, b, 0, 2), t1 = int_cell(r, a, 0, 2);
+    long long t0 = int_cell(b, 0, 2), t1 = int_cell(a, 0, 2);
 
-    *changes = t1 == t0 ? 0 : int_cell(r, a, 0, 0);
-    *rowid = int_cell(r, a, 0, 1);
+    *changes = t1 == t0 ? 0 : int_cell(a, 0, 0);
+    *rowid = int_cell(a, 0, 1);
     *total_delta = t1 - t0;
 }
 
@@ -707,7 +716,7 @@ static int run_stmt(lsq_stmt *s, lsq_error *err)
     jbuf reqs = { 0 };
     resp_ref *rr;
     const hr_entry *e;
-    long long delta;
+    long long delta, changes, rowid;
 
     if (!s->bound) {
         lsq_params none = { 0, NULL, NULL };
@@ -750,10 +759,10 @@ static int run_stmt(lsq_stmt *s, lsq_error *err)
     s->resp = rr;
     s->res = e->steps[1];
     s->row = 0;
-    probe_counts(&rr->r, e, 0, 2, &s->changes, &s->rowid, &delta);
+    probe_counts(e, 0, 2, &changes, &rowid, &delta);
     /* Like sqlite3_changes: the count of the last statement that wrote. */
-    if (delta != 0) c->changes = s->changes;
-    c->last_rowid = s->rowid;
+    if (delta != 0) c->changes = changes;
+    c->last_rowid = rowid;
     c->total_changes += delta > 0 ? delta : 0;
     return 0;
 }
@@ -819,52 +828,76 @@ static int add_plain_step(jbuf *b, const char *sql, const char *cond)
                ? -1 : 0;
 }
 
-/* The Stmt JSON of one batch item (named parameters resolved). 0, 1 for
- * text without a statement (nothing to send), -1 with *err. */
-static int item_json(lsq_conn *c, const lsq_batch_item *it, int mode, jbuf *stmt,
+/* What a batch item's SQL text says, kept while the next items have the
+ * same text: execute_many sends one statement with many parameter lists,
+ * and scanning it once per row would be the port's per-row cost. */
+typedef struct sql_scan_cache {
+    const char *sql;      /* the text scanned (by address), or NULL */
+    size_t n;
+    int empty;            /* no statement in it */
+    sql_stmt_info info;
+    char **names;
+} sql_scan_cache;
+
+static void scan_cache_clear(sql_scan_cache *sc)
+{
+    if (sc->sql != NULL) {
+        free_names(sc->names, sc->info.nparams);
+        sql_info_free(&sc->info);
+    }
+    memset(sc, 0, sizeof *sc);
+}
+
+/* Scan (or reuse) it->sql; only text that passed every check is kept. */
+static int scan_item(lsq_conn *c, const lsq_batch_item *it, int mode, sql_scan_cache *sc,
                      lsq_error *err)
 {
-    static const lsq_params none = { 0, NULL, NULL };
-    const lsq_params *p = it->params != NULL ? it->params : &none;
-    sql_stmt_info info;
-    char **pn = NULL;
-    lsq_value *args = NULL;
-    int k, rc = -1, empty;
-
-    if (mode != LSQ_BATCH_SCRIPT) {
-        /* One statement per item, as for execute (the script split it). */
-        if (check_single(it->sql, it->n, &empty, err) != 0) return -1;
-        if (empty) {
-            if (p->n == 0) return 1;
-            lsq_error_set(err, LSQ_E_BAD_ARGUMENT,
-                          "the statement takes 0 parameters, %zu given", p->n);
-            return -1;
-        }
-    }
-    if (sql_scan_params(it->sql, it->n, &info) != 0) {
+    if (sc->sql == it->sql && sc->n == it->n) return 0;
+    scan_cache_clear(sc);
+    /* One statement per item, as for execute (a script was split already). */
+    if (mode != LSQ_BATCH_SCRIPT && check_single(it->sql, it->n, &sc->empty, err) != 0)
+        return -1;
+    if (sql_scan_params(it->sql, it->n, &sc->info) != 0) {
         nomem(err);
         return -1;
     }
     /* A batch's transaction is #{transaction => true}; only a script may
      * hold its own BEGIN ... COMMIT (rolled back if left open). */
-    if (mode != LSQ_BATCH_SCRIPT && refuse_transaction(c, &info, err) != 0) goto done;
-    pn = calloc((size_t)info.nparams + 1, sizeof *pn);
-    if (pn == NULL) goto nomem;
-    for (k = 0; k < info.nnamed; k++)
-        if ((pn[info.named[k].index] = dup_n(info.named[k].name, info.named[k].len)) == NULL)
-            goto nomem;
-    if (resolve_args(&info, pn, p, &args, err) != 0) goto done;
+    if (mode != LSQ_BATCH_SCRIPT && refuse_transaction(c, &sc->info, err) != 0) goto fail;
+    if ((sc->names = param_names(&sc->info)) == NULL) {
+        nomem(err);
+        goto fail;
+    }
+    sc->sql = it->sql;
+    sc->n = it->n;
+    return 0;
+fail:
+    sql_info_free(&sc->info);
+    memset(sc, 0, sizeof *sc);
+    return -1;
+}
+
+/* The Stmt JSON of one batch item (named parameters resolved). 0, 1 for
+ * text without a statement (nothing to send), -1 with *err. */
+static int item_json(lsq_conn *c, const lsq_batch_item *it, int mode, sql_scan_cache *sc,
+                     jbuf *stmt, lsq_error *err)
+{
+    static const lsq_params none = { 0, NULL, NULL };
+    const lsq_params *p = it->params != NULL ? it->params : &none;
+    lsq_value *args = NULL;
+    int rc;
+
+    if (scan_item(c, it, mode, sc, err) != 0) return -1;
+    if (sc->empty) {
+        if (p->n == 0) return 1;
+        lsq_error_set(err, LSQ_E_BAD_ARGUMENT, "the statement takes 0 parameters, %zu given",
+                      p->n);
+        return -1;
+    }
+    if (resolve_args(&sc->info, sc->names, p, &args, err) != 0) return -1;
     stmt->n = 0;
-    rc = hq_stmt(stmt, it->sql, it->n, args, (size_t)info.nparams, err);
+    rc = hq_stmt(stmt, it->sql, it->n, args, (size_t)sc->info.nparams, err);
     if (args != p->values) free(args);
-    goto done;
-nomem:
-    nomem(err);
-done:
-    if (pn != NULL)
-        for (k = 0; k <= info.nparams; k++) free(pn[k]);
-    free(pn);
-    sql_info_free(&info);
     return rc;
 }
 
@@ -904,6 +937,7 @@ static int remote_run_batch(lsq_conn *c, const lsq_batch_item *items, size_t n, 
                                       "ROLLBACK TO libsql_group", "RELEASE libsql_group" };
     const group_sql *g = c->autocommit ? &own : &nested;
     jbuf reqs = { 0 }, stmt = { 0 };
+    sql_scan_cache sc = { 0 };
     resp_ref *rr = NULL;
     const hr_entry *e = NULL;
     size_t i, nsend = n, step = 1, commit_step = 0, guard_step = 0, begin_step = 0;
@@ -932,7 +966,7 @@ static int remote_run_batch(lsq_conn *c, const lsq_batch_item *items, size_t n, 
         prev = (int)step++;
     }
     for (i = 0; i < n; i++) {
-        r = item_json(c, &items[i], mode, &stmt, err);
+        r = item_json(c, &items[i], mode, &sc, &stmt, err);
         if (r < 0) {
             err->index = (long)i + 1;
             if (tx) goto done;
@@ -1034,7 +1068,7 @@ static int remote_run_batch(lsq_conn *c, const lsq_batch_item *items, size_t n, 
             continue;
         }
         if (probe_step[i] == 0) continue;
-        probe_counts(&rr->r, e, before, probe_step[i], &ch, &rowid, &delta);
+        probe_counts(e, before, probe_step[i], &ch, &rowid, &delta);
         before = probe_step[i];
         total += delta > 0 ? delta : 0;
         out->last_rowid = rowid;
@@ -1045,7 +1079,7 @@ static int remote_run_batch(lsq_conn *c, const lsq_batch_item *items, size_t n, 
         if (add_view(out, i, c, rr, e->steps[stmt_step[i]], err) != 0) goto done;
     }
     if (last_probe != 0) {
-        probe_counts(&rr->r, e, 0, last_probe, &ch, &rowid, &delta);
+        probe_counts(e, 0, last_probe, &ch, &rowid, &delta);
         total = delta > 0 ? delta : 0;
         out->last_rowid = rowid;
         if (delta != 0) c->changes = ch;
@@ -1067,6 +1101,7 @@ done:
     /* On failure nothing is handed back: the caller frees nothing. */
     if (rc != 0) remote_batch_free(out, n);
     resp_release(rr);
+    scan_cache_clear(&sc);
     jb_free(&reqs);
     jb_free(&stmt);
     free(stmt_step);
