@@ -60,6 +60,7 @@
                        busy_timeout => non_neg_integer(),
                        timeout => timeout(),
                        max_frame => pos_integer(),
+                       spin_us => non_neg_integer(),
                        port_executable => file:filename_all(),
                        atom() => term()}.
 -type query_opts() :: #{timeout => timeout(), rows => tuples | maps,
@@ -95,7 +96,9 @@
 %% `read_only' (default false), `create' (default true: create a missing
 %% file), `busy_timeout' (ms to wait on a locked database, default 5000),
 %% `timeout' (default for every call on this connection, default 15000),
-%% `max_frame' (largest request in bytes, default 256 MiB).
+%% `max_frame' (largest request in bytes, default 256 MiB), `spin_us'
+%% (0..10000, default 50: how long the port busy-polls for the next request
+%% while requests come back to back; 0: never).
 %% The connection belongs to the calling process and closes when it exits.
 -spec open(Opts :: open_opts()) -> {ok, conn()} | {error, error()}.
 open(Opts) when is_map(Opts) ->

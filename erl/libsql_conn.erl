@@ -22,6 +22,10 @@
 -define(CALL_MARGIN, 5000).
 -define(DEFAULT_TIMEOUT, 15000).
 -define(DEFAULT_CANCEL_TIMEOUT, 2000).
+%% How long the port busy-polls for the next request after an answer, while
+%% requests keep coming that quickly (port/frame_io.h): a sleeping port
+%% program takes longer to wake than a whole round trip through the pipe.
+-define(DEFAULT_SPIN_US, 50).
 
 -record(pending, {
     from :: gen_server:from() | internal,  % who waits; internal: our own cancel
@@ -152,7 +156,9 @@ init({Owner, Opts}) ->
     Timeout = maps:get(timeout, Opts, ?DEFAULT_TIMEOUT),
     try open_port({spawn_executable, Exe},
                   [{packet, 4}, binary, exit_status, use_stdio,
-                   {args, ["--max-frame", integer_to_list(MaxFrame)]}]) of
+                   {args, ["--max-frame", integer_to_list(MaxFrame),
+                           "--spin-us", integer_to_list(maps:get(spin_us, Opts,
+                                                                 ?DEFAULT_SPIN_US))]}]) of
         Port ->
             {os_pid, OsPid} = erlang:port_info(Port, os_pid),
             S = #state{port = Port, os_pid = OsPid,

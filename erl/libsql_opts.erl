@@ -22,7 +22,7 @@
 -define(PORT_KEYS, [read_only, create, busy_timeout, cache_size, max_result_bytes,
                     ca_file, connect_timeout, request_timeout]).
 %% Keys the connection process uses itself.
--define(CONN_KEYS, [timeout, max_frame, port_executable, cancel_timeout]).
+-define(CONN_KEYS, [timeout, max_frame, port_executable, cancel_timeout, spin_us]).
 %% Keys of a pool.
 -define(POOL_KEYS, [size, checkout_timeout, slow_query_ms, max_restarts]).
 
@@ -170,6 +170,11 @@ common_opts(Opts, Target) ->
     case maps:find(max_frame, Opts) of
         {ok, M} when is_integer(M), M >= 1024, M =< 16#7fffffff -> ok;
         {ok, _} -> throw({bad_option, <<"max_frame must be an integer 1024..2147483647">>});
+        error -> ok
+    end,
+    case maps:find(spin_us, Opts) of
+        {ok, Us} when is_integer(Us), Us >= 0, Us =< 10000 -> ok;
+        {ok, _} -> throw({bad_option, <<"spin_us must be an integer 0..10000">>});
         error -> ok
     end,
     maps:put(port_opts, PortOpts, maps:with(?CONN_KEYS, Opts)).

@@ -7,11 +7,65 @@
 #include "protocol.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
+
+static long long mono_ns(void)
+{
+    struct timespec t;
+
+    (void)clock_gettime(CLOCK_MONOTONIC, &t); /* vDSO: no system call */
+    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+/* Wait until fd is ready for ev (or poll says it never will be: the next
+ * read or write then reports why). 0, or -1 if poll itself fails. */
+static int wait_fd(int fd, short ev)
+{
+    struct pollfd p = { fd, ev, 0 };
+
+    while (poll(&p, 1, -1) < 0)
+        if (errno != EINTR) return -1;
+    return 0;
+}
+
+/* A read found no input on a non-blocking descriptor. While the spin
+ * budget lasts return at once, so the caller reads again; then block. */
+static int await_input(frame_reader *r)
+{
+    long long now;
+
+    if (r->spin_ns > 0) {
+        now = mono_ns();
+        if (r->wait_start == 0) r->wait_start = now;
+        if (r->spin_now && now - r->wait_start < r->spin_ns) {
+            (void)sched_yield(); /* a thread that wants this CPU gets it */
+            return 0;
+        }
+    }
+    return wait_fd(r->fd, POLLIN);
+}
+
+/* Input arrived: spin next time only if this wait was within the budget. */
+static void input_arrived(frame_reader *r)
+{
+    if (r->spin_ns <= 0) return;
+    r->spin_now = r->wait_start == 0 || mono_ns() - r->wait_start <= r->spin_ns;
+    r->wait_start = 0;
+}
+
+void frame_reader_set_spin(frame_reader *r, long long spin_ns)
+{
+    r->spin_ns = spin_ns > 0 ? spin_ns : 0;
+    r->spin_now = 1;
+    r->wait_start = 0;
+}
 
 /* Take exactly n bytes: first what the buffer holds, then from the
  * descriptor (refilling the buffer when what is missing is small, reading
@@ -33,13 +87,14 @@ static ssize_t take(frame_reader *r, void *dst, size_t n)
         }
         if (r->cap > 0 && n - got < r->cap) {
             rr = read(r->fd, r->buf, r->cap);
-            if (rr > 0) { r->start = 0; r->end = (size_t)rr; continue; }
+            if (rr > 0) { r->start = 0; r->end = (size_t)rr; input_arrived(r); continue; }
         } else {
             rr = read(r->fd, (char *)dst + got, n - got);
-            if (rr > 0) { got += (size_t)rr; continue; }
+            if (rr > 0) { got += (size_t)rr; input_arrived(r); continue; }
         }
         if (rr == 0) return got == 0 ? 0 : -1;
         if (errno == EINTR) continue;
+        if ((errno == EAGAIN || errno == EWOULDBLOCK) && await_input(r) == 0) continue;
         return -1;
     }
     return (ssize_t)n;
@@ -49,6 +104,7 @@ int frame_reader_init(frame_reader *r, int fd, size_t cap)
 {
     r->fd = fd;
     r->start = r->end = 0;
+    frame_reader_set_spin(r, 0);
     r->cap = cap;
     r->buf = cap ? malloc(cap) : NULL;
     return cap && r->buf == NULL ? -1 : 0;
@@ -68,7 +124,7 @@ size_t frame_reader_buffered(const frame_reader *r)
 
 int frame_read(int fd, size_t max, char **buf, size_t *len, long *ref)
 {
-    frame_reader unbuffered = { fd, NULL, 0, 0, 0 };
+    frame_reader unbuffered = { .fd = fd }; /* no buffer, no spinning */
 
     return frame_reader_next(&unbuffered, max, buf, len, ref);
 }
@@ -131,6 +187,8 @@ int frame_write(int fd, const char *body, size_t len)
         w = writev(fd, iov + i, iovcnt - i);
         if (w < 0) {
             if (errno == EINTR) continue;
+            /* fd may share a non-blocking open file with the input */
+            if ((errno == EAGAIN || errno == EWOULDBLOCK) && wait_fd(fd, POLLOUT) == 0) continue;
             return -1;
         }
         while (i < iovcnt && (size_t)w >= iov[i].iov_len) {

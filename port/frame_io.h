@@ -28,6 +28,9 @@ typedef struct frame_reader {
     char *buf;          /* read-ahead buffer (cap bytes) */
     size_t cap;         /* its size */
     size_t start, end;  /* unread bytes are buf[start..end) */
+    long long spin_ns;  /* spin budget on a non-blocking fd (0: poll at once) */
+    long long wait_start; /* when the current wait for input began, 0 if none */
+    int spin_now;       /* spin on the next wait: the last one was short */
 } frame_reader;
 
 /* 0, or -1 if the buffer cannot be allocated. */
@@ -35,6 +38,12 @@ int frame_reader_init(frame_reader *r, int fd, size_t cap);
 void frame_reader_free(frame_reader *r);
 /* As frame_read, through the reader's buffer. */
 int frame_reader_next(frame_reader *r, size_t max, char **buf, size_t *len, long *ref);
+/* Busy-poll a non-blocking descriptor for up to spin_ns before blocking in
+ * poll(2), but only while the waits stay that short (a caller sending
+ * requests back to back): waking a sleeping process costs more than the
+ * whole round trip through the pipe. After a longer wait the reader blocks
+ * at once, so an idle connection burns no CPU. 0: never spin. */
+void frame_reader_set_spin(frame_reader *r, long long spin_ns);
 /* Bytes read ahead and not yet handed out (a frame may be waiting there
  * even when the descriptor is not readable). */
 size_t frame_reader_buffered(const frame_reader *r);

@@ -22,6 +22,7 @@
 #include "term.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -38,6 +39,7 @@
 #define OUT_FD 1
 #define LONG_REQUEST_MS 2   /* after this, the watchdog watches stdin */
 #define WATCH_POLL_MS 10    /* how often it rechecks while watching */
+#define MAX_SPIN_US 10000   /* --spin-us upper bound */
 
 static int g_debug; /* LIBSQL_PORT_DEBUG set: trace to stderr */
 
@@ -62,6 +64,7 @@ static int g_timer_fd = -1;     /* arms the watchdog */
 static atomic_int g_timer_armed;        /* the timer is set and has not fired */
 static atomic_llong g_run_start_ns;     /* when the running request started */
 static size_t g_max_frame;      /* --max-frame */
+static long g_spin_us;          /* --spin-us: busy-poll stdin this long (frame_io.h) */
 static frame_reader g_in;       /* stdin, read ahead (under g_read_lock) */
 static lsq_port g_port;
 
@@ -356,28 +359,50 @@ static void run(job *j, ei_x_buff *x)
     free_job(j);
 }
 
-static size_t parse_args(int argc, char **argv)
+/* The value of a numeric option, lo..hi; exits on anything else. */
+static unsigned long long arg_value(const char *name, const char *text,
+                                    unsigned long long lo, unsigned long long hi)
 {
-    size_t max = LSQ_DEFAULT_MAX_FRAME;
     char *end;
     unsigned long long v;
+
+    errno = 0;
+    v = strtoull(text, &end, 10);
+    if (errno != 0 || end == text || *end != 0 || *text == '-' || v < lo || v > hi) {
+        fprintf(stderr, "libsql_port: bad %s value\n", name);
+        exit(LSQ_EXIT_USAGE);
+    }
+    return v;
+}
+
+static void parse_args(int argc, char **argv)
+{
     int i;
 
+    g_max_frame = LSQ_DEFAULT_MAX_FRAME;
     for (i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--max-frame") == 0 && i + 1 < argc) {
-            errno = 0;
-            v = strtoull(argv[++i], &end, 10);
-            if (errno != 0 || *end != 0 || v < 16 || v > 0x7fffffffULL) {
-                fprintf(stderr, "libsql_port: bad --max-frame value\n");
-                exit(LSQ_EXIT_USAGE);
-            }
-            max = (size_t)v;
+            g_max_frame = (size_t)arg_value(argv[i], argv[i + 1], 16, 0x7fffffffULL);
+            i++;
+        } else if (strcmp(argv[i], "--spin-us") == 0 && i + 1 < argc) {
+            g_spin_us = (long)arg_value(argv[i], argv[i + 1], 0, MAX_SPIN_US);
+            i++;
         } else {
-            fprintf(stderr, "usage: libsql_port [--max-frame BYTES]\n");
+            fprintf(stderr, "usage: libsql_port [--max-frame BYTES] [--spin-us MICROSECONDS]\n");
             exit(LSQ_EXIT_USAGE);
         }
     }
-    return max;
+}
+
+/* Spinning needs a non-blocking stdin: the reader then polls it itself. */
+static void set_spin(void)
+{
+    int fl;
+
+    if (g_spin_us == 0) return;
+    fl = fcntl(IN_FD, F_GETFL);
+    if (fl < 0 || fcntl(IN_FD, F_SETFL, fl | O_NONBLOCK) != 0) fatal(LSQ_EXIT_THREAD, "fcntl");
+    frame_reader_set_spin(&g_in, g_spin_us * 1000LL);
 }
 
 int main(int argc, char **argv)
@@ -387,7 +412,7 @@ int main(int argc, char **argv)
     ei_x_buff x;
     job *j;
 
-    g_max_frame = parse_args(argc, argv);
+    parse_args(argc, argv);
     g_debug = getenv("LIBSQL_PORT_DEBUG") != NULL;
     /* A closed stdout must be an error from write(), not a signal. */
     if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) fatal(LSQ_EXIT_THREAD, "signal");
@@ -399,6 +424,7 @@ int main(int argc, char **argv)
     if (ei_init() != 0) fatal(LSQ_EXIT_NOMEM, "ei_init");
     if (ei_x_new(&x) != 0) fatal(LSQ_EXIT_NOMEM, "reply buffer");
     if (frame_reader_init(&g_in, IN_FD, 64 * 1024) != 0) fatal(LSQ_EXIT_NOMEM, "read buffer");
+    set_spin();
     g_timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
     if (g_timer_fd < 0) fatal(LSQ_EXIT_THREAD, "timerfd");
     if (pthread_create(&watchdog, NULL, watchdog_main, NULL) != 0) fatal(LSQ_EXIT_THREAD, "thread");

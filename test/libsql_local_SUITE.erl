@@ -16,7 +16,7 @@
 %% open / close / ownership
 -export([open_file_creates/1, open_memory/1, open_uri_read_only/1,
          open_read_only_option/1, open_create_false_missing/1,
-         open_create_false_existing/1, open_busy_timeout/1, open_bad_busy_timeout/1,
+         open_create_false_existing/1, open_busy_timeout/1, open_bad_busy_timeout/1, open_spin_us/1,
          open_unknown_option/1, open_missing_path/1, open_not_a_map/1,
          close_twice/1, calls_after_close/1, ping/1, owner_exit_closes/1]).
 %% types
@@ -65,7 +65,7 @@ all() ->
 groups() ->
     [{open, [], [open_file_creates, open_memory, open_uri_read_only,
                  open_read_only_option, open_create_false_missing,
-                 open_create_false_existing, open_busy_timeout, open_bad_busy_timeout,
+                 open_create_false_existing, open_busy_timeout, open_bad_busy_timeout, open_spin_us,
                  open_unknown_option, open_missing_path, open_not_a_map,
                  close_twice, calls_after_close, ping, owner_exit_closes]},
      {types, [], [types_select, types_table, types_all_in_one_row, neg_zero,
@@ -202,6 +202,33 @@ open_bad_busy_timeout(_Config) ->
     [begin {ok, C} = libsql:open(#{path => ":memory:", busy_timeout => V}),
            ok = libsql:close(C)
      end || V <- [0, 16#7fffffff]],
+    ok.
+
+%% spin_us: how long the port busy-polls for the next request. Bad values
+%% are refused; with the largest budget, a connection that goes idle after
+%% a burst stops spinning (its port uses almost no CPU while idle).
+-spec open_spin_us(config()) -> ok.
+open_spin_us(Config) ->
+    [begin
+         E = expect_error(bad_argument, libsql:open(#{path => ":memory:", spin_us => V})),
+         contains(maps:get(message, E), <<"spin_us">>)
+     end || V <- [-1, 10001, 1.5, fast]],
+    Path = db_path(Config, "spin.db"),
+    [begin
+         {ok, C} = libsql:open(#{path => Path, spin_us => Us}),
+         {ok, _} = libsql:execute(C, "CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY)"),
+         {ok, _} = libsql:execute(C, "INSERT OR IGNORE INTO t VALUES (7)"),
+         {ok, Pid} = libsql_conn:os_pid(C),
+         [{ok, [<<"id">>], [{7}]} = libsql:query(C, "SELECT id FROM t WHERE id = ?", [7])
+          || _ <- lists:seq(1, 3000)],
+         Busy = libsql_test_util:cpu_ms(Pid),
+         timer:sleep(1000),
+         Idle = libsql_test_util:cpu_ms(Pid) - Busy,
+         ct:pal("spin_us ~b: the port used ~b ms of CPU in 1 s idle", [Us, Idle]),
+         %% at most one budget (10 ms) of spinning, plus clock-tick slack
+         true = Idle =< 60,
+         ok = libsql:close(C)
+     end || Us <- [0, 50, 10000]],
     ok.
 
 -spec open_unknown_option(config()) -> ok.

@@ -23,7 +23,7 @@
          unknown_command_and_wrong_arity/1,
          wrong_argument_type/1,
          oversized_frame/1,
-         bad_max_frame_exits_5/1,
+         bad_args_exit_5/1,
          nan_and_range/1,
          many_malformed_no_leak/1,
          cancel_and_interrupt/1,
@@ -61,7 +61,7 @@ all() ->
      wrong_argument_type,
      fuzz_command_arguments,
      oversized_frame,
-     bad_max_frame_exits_5,
+     bad_args_exit_5,
      nan_and_range,
      many_malformed_no_leak,
      cancel_and_interrupt,
@@ -502,8 +502,8 @@ oversized_frame(Config) ->
     end).
 
 %% Bad command lines exit with status 5 (port_usage); a valid one runs.
--spec bad_max_frame_exits_5(config()) -> ok.
-bad_max_frame_exits_5(Config) ->
+-spec bad_args_exit_5(config()) -> ok.
+bad_args_exit_5(Config) ->
     Exe = ?config(port_exe, Config),
     lists:foreach(
       fun(Args) ->
@@ -523,14 +523,20 @@ bad_max_frame_exits_5(Config) ->
       [["--max-frame", "abc"], ["--max-frame", "10"], ["--max-frame", "15"],
        ["--max-frame"], ["--max-frame", ""], ["--max-frame", "1024x"],
        ["--max-frame", "-5"], ["--max-frame", "2147483648"],
-       ["--max-frame", "99999999999999999999999"], ["--bogus"], ["1024"]]),
+       ["--max-frame", "99999999999999999999999"], ["--bogus"], ["1024"],
+       ["--spin-us"], ["--spin-us", "-1"], ["--spin-us", "10001"], ["--spin-us", "x"],
+       ["--spin-us", ""], ["--max-frame", "1024", "--spin-us", "50us"]]),
     with_port(Config, ["--max-frame", "16"], fun(P) ->
         send(P, {1, ping}),
         expect_error(recv(P), 1, closed)
     end),
     with_port(Config, ["--max-frame", "2147483647"], fun(P) ->
         expect_error(call(P, {1, ping}), 1, closed)
-    end).
+    end),
+    [with_port(Config, ["--spin-us", Us, "--max-frame", "4096"], fun(P) ->
+         expect_error(call(P, {1, ping}), 1, closed)
+     end) || Us <- ["0", "10000"]],
+    ok.
 
 %% NaN (hand-built, Erlang cannot make one) and integers outside int64 are
 %% bad_argument naming the parameter; the limits themselves and the

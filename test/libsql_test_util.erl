@@ -12,7 +12,7 @@
 -export([init_per_suite/2, set_suite/2, db_path/2,
          os_alive/1, os_alive/2, wait_gone/2, wait_gone/3, wait_until/2,
          kill9/1, rss_kb/1, sanitized/1, pool_workers/1,
-         expect_error/2, contains/2, timed/1, free_port/0]).
+         expect_error/2, contains/2, timed/1, free_port/0, cpu_ms/1]).
 
 -type config() :: [{atom(), term()}].
 -export_type([config/0]).
@@ -155,6 +155,28 @@ timed(Fun) ->
     T0 = erlang:monotonic_time(millisecond),
     R = Fun(),
     {erlang:monotonic_time(millisecond) - T0, R}.
+
+%% @doc CPU time (user + system, ms) an OS process has used, from
+%% /proc/PID/stat (fields 14 and 15, in clock ticks), or undefined.
+-spec cpu_ms(integer()) -> non_neg_integer() | undefined.
+cpu_ms(OsPid) ->
+    case file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/stat") of
+        {ok, Stat} ->
+            %% After "pid (comm) ": state is field 3, utime 14, stime 15.
+            {Close, _} = lists:last(binary:matches(Stat, <<") ">>)),
+            Rest = binary:part(Stat, Close + 2, byte_size(Stat) - Close - 2),
+            Fields = binary:split(Rest, <<" ">>, [global]),
+            Ticks = binary_to_integer(lists:nth(12, Fields))
+                + binary_to_integer(lists:nth(13, Fields)),
+            Ticks * 1000 div clock_ticks();
+        {error, _} -> undefined
+    end.
+
+clock_ticks() ->
+    case string:to_integer(os:cmd("getconf CLK_TCK")) of
+        {N, _} when is_integer(N), N > 0 -> N;
+        _ -> 100
+    end.
 
 %% {Comm, State} from /proc/PID/stat ("pid (comm) S ..."; comm may hold
 %% spaces and parentheses, so the last ") " ends it), or undefined.

@@ -19,6 +19,7 @@
 #include "term.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -3506,6 +3507,126 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
+/* A writer that sleeps before each step: step i writes bytes[i] (len[i]
+ * bytes) after delay_ms[i]; a negative length closes the pipe. */
+typedef struct slow_writer {
+    int fd;
+    int n;
+    const int *delay_ms;
+    const char *const *bytes;
+    const int *len;
+    int failed;
+} slow_writer;
+
+static void *slow_writer_main(void *arg)
+{
+    slow_writer *w = arg;
+    int i;
+
+    for (i = 0; i < w->n; i++) {
+        struct timespec d = { w->delay_ms[i] / 1000, (long)(w->delay_ms[i] % 1000) * 1000000L };
+
+        (void)nanosleep(&d, NULL);
+        if (w->len[i] < 0) {
+            close(w->fd);
+            w->fd = -1;
+        } else if (write_all(w->fd, w->bytes[i], (size_t)w->len[i]) != 0) {
+            w->failed = 1;
+        }
+    }
+    return NULL;
+}
+
+static double thread_cpu_ms(void)
+{
+    struct timespec t;
+
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t) != 0) return -1;
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+/* The spinning reader on a non-blocking pipe: frames that are there, that
+ * come late, that come in pieces and EOF all read as with a blocking one;
+ * it spins only after short waits, and a long wait blocks (no CPU). */
+static void test_frame_reader_spin(void)
+{
+    static const int delay[] = { 0, 30, 0, 5, 5, 5 };
+    static const char *const bytes[] = { "\0\0\0\2hi", "\0\0\0\4late", "\0\0\0\3", "abc",
+                                         "\0\0\0\2ok", "" };
+    static const int lens[] = { 6, 8, 4, 3, 6, -1 };
+    slow_writer w = { -1, 6, delay, bytes, lens, 0 };
+    frame_reader r;
+    pthread_t th;
+    int fds[2], fl;
+    char *buf;
+    size_t len;
+    long ref;
+    double cpu0, cpu1;
+
+    if (pipe(fds) != 0) { CHECK(!"pipe"); return; }
+    fl = fcntl(fds[0], F_GETFL);
+    CHECK(fl >= 0 && fcntl(fds[0], F_SETFL, fl | O_NONBLOCK) == 0);
+    CHECK(frame_reader_init(&r, fds[0], 64) == 0);
+    frame_reader_set_spin(&r, 200000); /* 200 us */
+    CHECK(r.spin_now == 1);
+    w.fd = fds[1];
+    if (pthread_create(&th, NULL, slow_writer_main, &w) != 0) { CHECK(!"pthread_create"); return; }
+
+    /* "hi" comes at once: a short wait, so the next wait spins first */
+    CHECK(frame_reader_next(&r, 1024, &buf, &len, &ref) == FRAME_OK);
+    CHECK(len == 2 && memcmp(buf, "hi", 2) == 0);
+    free(buf);
+    CHECK(r.spin_now == 1);
+    /* "late" comes 30 ms later: the reader spun 200 us, then slept in poll */
+    cpu0 = thread_cpu_ms();
+    CHECK(frame_reader_next(&r, 1024, &buf, &len, &ref) == FRAME_OK);
+    cpu1 = thread_cpu_ms();
+    CHECK(len == 4 && memcmp(buf, "late", 4) == 0);
+    free(buf);
+    CHECK(cpu1 - cpu0 < 10.0); /* not 30 ms of spinning */
+    /* that wait was long: the next one does not spin */
+    CHECK(r.spin_now == 0);
+    /* a frame whose body comes 5 ms after its header, then another */
+    CHECK(frame_reader_next(&r, 1024, &buf, &len, &ref) == FRAME_OK);
+    CHECK(len == 3 && memcmp(buf, "abc", 3) == 0);
+    free(buf);
+    CHECK(frame_reader_next(&r, 1024, &buf, &len, &ref) == FRAME_OK);
+    CHECK(len == 2 && memcmp(buf, "ok", 2) == 0);
+    free(buf);
+    /* the writer closes: a clean end between frames */
+    CHECK(frame_reader_next(&r, 1024, &buf, &len, &ref) == FRAME_EOF);
+    CHECK(pthread_join(th, NULL) == 0);
+    CHECK(w.failed == 0);
+    frame_reader_free(&r);
+    close(fds[0]);
+
+    /* spinning off on a non-blocking descriptor: it polls at once */
+    {
+        static const int d2[] = { 10, 0 };
+        static const char *const b2[] = { "\0\0\0\1z", "" };
+        static const int l2[] = { 5, -1 };
+        slow_writer w2 = { -1, 2, d2, b2, l2, 0 };
+
+        if (pipe(fds) != 0) { CHECK(!"pipe"); return; }
+        fl = fcntl(fds[0], F_GETFL);
+        CHECK(fl >= 0 && fcntl(fds[0], F_SETFL, fl | O_NONBLOCK) == 0);
+        CHECK(frame_reader_init(&r, fds[0], 64) == 0);
+        w2.fd = fds[1];
+        if (pthread_create(&th, NULL, slow_writer_main, &w2) != 0) { CHECK(!"pthread_create"); return; }
+        cpu0 = thread_cpu_ms();
+        CHECK(frame_reader_next(&r, 1024, &buf, &len, &ref) == FRAME_OK);
+        cpu1 = thread_cpu_ms();
+        CHECK(len == 1 && buf[0] == 'z');
+        free(buf);
+        CHECK(cpu1 - cpu0 < 5.0);
+        CHECK(frame_reader_next(&r, 1024, &buf, &len, &ref) == FRAME_EOF);
+        CHECK(pthread_join(th, NULL) == 0);
+        CHECK(w2.failed == 0);
+        frame_reader_free(&r);
+        close(fds[0]);
+    }
+}
+
 static void test_frame_too_large(void)
 {
     const size_t max = 1024;
@@ -3794,6 +3915,7 @@ static const test_case k_tests[] = {
     TEST(test_frame_roundtrip),
     TEST(test_frame_eof_inside),
     TEST(test_frame_too_large),
+    TEST(test_frame_reader_spin),
     TEST(test_fuzz_corpus_request),
     TEST(test_fuzz_corpus_frames),
 };
