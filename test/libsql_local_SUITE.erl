@@ -20,7 +20,7 @@
          open_unknown_option/1, open_missing_path/1, open_not_a_map/1,
          close_twice/1, calls_after_close/1, ping/1, owner_exit_closes/1]).
 %% types
--export([types_select/1, types_table/1, types_all_in_one_row/1, neg_zero/1,
+-export([types_select/1, types_table/1, types_all_in_one_row/1, types_utf16_file/1, neg_zero/1,
          empty_text_blob_null/1, big_blob/1, input_conversions/1]).
 %% parameters
 -export([params_positional/1, params_numbered/1, params_named/1,
@@ -68,7 +68,7 @@ groups() ->
                  open_create_false_existing, open_busy_timeout, open_bad_busy_timeout, open_spin_us,
                  open_unknown_option, open_missing_path, open_not_a_map,
                  close_twice, calls_after_close, ping, owner_exit_closes]},
-     {types, [], [types_select, types_table, types_all_in_one_row, neg_zero,
+     {types, [], [types_select, types_table, types_all_in_one_row, types_utf16_file, neg_zero,
                   empty_text_blob_null, big_blob, input_conversions]},
      {params, [], [params_positional, params_numbered, params_named,
                    params_named_mixed, params_named_by_list]},
@@ -383,6 +383,29 @@ types_all_in_one_row(_Config) ->
     N = length(Cols),
     same(list_to_tuple([Out || {_, Out, _} <- Cases]), Row, one_row),
     ok = libsql:close(C).
+
+%% A database stored as UTF-16 (big and little endian): SQLite converts text
+%% to UTF-8 when the port reads it, and every value comes back as written.
+-spec types_utf16_file(config()) -> ok.
+types_utf16_file(Config) ->
+    [begin
+         Path = db_path(Config, "utf16" ++ Enc ++ ".db"),
+         {ok, C} = libsql:open(#{path => Path}),
+         {ok, _} = libsql:execute(C, ["PRAGMA encoding = 'UTF-16", Enc, "'"]),
+         {ok, _} = libsql:execute(C, "CREATE TABLE t(id INTEGER PRIMARY KEY, v)"),
+         [{ok, _} = libsql:execute(C, "INSERT INTO t(v) VALUES (?)", [In])
+          || {In, _, _} <- type_cases()],
+         {ok, _, [{Stored}]} = libsql:query(C, "PRAGMA encoding"),
+         <<"UTF-16", _/binary>> = Stored,
+         {ok, _, Rows} = libsql:query(C, "SELECT v, typeof(v) FROM t ORDER BY id"),
+         same([{Out, Type} || {_, Out, Type} <- type_cases()], Rows, {utf16, Enc}),
+         %% and streamed, 3 rows a chunk
+         {ok, Folded} = libsql:fold(C, "SELECT v FROM t ORDER BY id", [],
+                                    fun({V}, Acc) -> [V | Acc] end, [], #{chunk => 3}),
+         same([Out || {_, Out, _} <- type_cases()], lists:reverse(Folded), {utf16_fold, Enc}),
+         ok = libsql:close(C)
+     end || Enc <- ["le", "be"]],
+    ok.
 
 %% -0.0 keeps its sign through `SELECT ?' and an untyped column; a column
 %% declared REAL stores it as 0.0 (SQLite's own behaviour, not the library's).
