@@ -4,19 +4,39 @@
  * request), decodes the ref with ei and answers {Ref, ok, ok}, encoded with ei. Timed from Erlang, a round trip
  * through it is the least any port-based call can cost.
  * Exits 0 when stdin closes.
+ *
+ * echo_port --spin-us N: wait for a request the way libsql_port does by
+ * default (port/frame_io.h): read stdin without blocking for up to N us,
+ * yielding the CPU between attempts, before blocking in poll. Always
+ * spins (libsql_port stops after a long wait; the benchmark never waits).
  */
 #include <ei.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+static long long g_spin_ns; /* 0: blocking reads */
+
+static long long now_ns(void)
+{
+    struct timespec t;
+
+    (void)clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
 
 /* 0 on success, -1 on end of input or error. */
 static int read_full(unsigned char *buf, size_t len)
 {
     size_t got = 0;
+    long long since = 0;
 
     while (got < len) {
         ssize_t n = read(0, buf + got, len - got);
@@ -24,9 +44,19 @@ static int read_full(unsigned char *buf, size_t len)
         if (n == 0) return -1;
         if (n < 0) {
             if (errno == EINTR) continue;
-            return -1;
+            if (errno != EAGAIN) return -1;
+            if (since == 0) since = now_ns();
+            if (now_ns() - since < g_spin_ns) {
+                (void)sched_yield();
+            } else {
+                struct pollfd p = { 0, POLLIN, 0 };
+
+                if (poll(&p, 1, -1) < 0 && errno != EINTR) return -1;
+            }
+            continue;
         }
         got += (size_t)n;
+        since = 0;
     }
     return 0;
 }
@@ -47,12 +77,21 @@ static int write_full(const unsigned char *buf, size_t len)
     return 0;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     unsigned char head[4];
     unsigned char *frame = NULL;
     size_t cap = 0;
 
+    if (argc == 3 && strcmp(argv[1], "--spin-us") == 0) {
+        int fl = fcntl(0, F_GETFL);
+
+        g_spin_ns = atol(argv[2]) * 1000LL;
+        if (fl < 0 || fcntl(0, F_SETFL, fl | O_NONBLOCK) != 0) return 7;
+    } else if (argc != 1) {
+        fprintf(stderr, "usage: echo_port [--spin-us MICROSECONDS]\n");
+        return 5;
+    }
     if (ei_init() != 0) return 6;
     for (;;) {
         unsigned char out[64];

@@ -6,6 +6,7 @@
  * contender.
  *
  *   floor setup PATH ROWS           (re)create table t with ROWS rows
+ *   floor wal PATH                  switch PATH to journal_mode=WAL (kept in the file)
  *   floor w1 PATH CALLS ROUNDS      point selects: "w1 MEDIAN_NS P99_NS"
  *   floor w2 PATH ROWS ROUNDS       insert ROWS rows in one transaction
  *                                   into a fresh PATH: "w2 ROWS_PER_S"
@@ -176,6 +177,22 @@ static int setup(const char *path, long rows)
     return 0;
 }
 
+/* WAL mode is a property of the file: every contender that opens it
+ * afterwards reads and writes it in WAL mode. */
+static int wal(const char *path)
+{
+    sqlite3 *db = open_db(path);
+    sqlite3_stmt *st = prepare(db, "PRAGMA journal_mode=WAL");
+    int ok = sqlite3_step(st) == SQLITE_ROW &&
+             strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
+
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    if (!ok) die("journal_mode=WAL refused", NULL);
+    printf("wal ok\n");
+    return 0;
+}
+
 static int w1(const char *path, long calls, long rounds)
 {
     sqlite3 *db = open_db(path);
@@ -331,6 +348,8 @@ int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "setup") == 0)
         return setup(argv[2], arg_long(argv[3]));
+    if (argc == 3 && strcmp(argv[1], "wal") == 0)
+        return wal(argv[2]);
     if (argc == 5 && strcmp(argv[1], "w1") == 0)
         return w1(argv[2], arg_long(argv[3]), arg_long(argv[4]));
     if (argc == 5 && strcmp(argv[1], "w2") == 0)
@@ -340,7 +359,7 @@ int main(int argc, char **argv)
     if (argc == 5 && strcmp(argv[1], "w4") == 0)
         return w4(argv[2], arg_long(argv[3]), arg_long(argv[4]));
     fprintf(stderr,
-            "usage: floor setup PATH ROWS | w1 PATH CALLS ROUNDS | w2 PATH ROWS ROUNDS\n"
+            "usage: floor setup PATH ROWS | wal PATH | w1 PATH CALLS ROUNDS | w2 PATH ROWS ROUNDS\n"
             "       | w3 PATH ROUNDS | w4 PATH CALLS ROUNDS\n");
     return 2;
 }

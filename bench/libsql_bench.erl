@@ -20,7 +20,8 @@
 -define(LONG, 600000).      % timeout of any one call: generous, never the limit
 -define(STALL_MS, 5).       % long_schedule threshold
 -define(MB, 1048576).
--define(P1_BATCH, 250).     % rows per p1_sqlite3 write_many call (see batches/1)
+-define(P1_BATCH, 250).
+-define(SPIN_US, "50").     % the spinning echo port's budget: libsql_conn's default     % rows per p1_sqlite3 write_many call (see batches/1)
 
 %% A broken harness (not a slow number) exits 1, without a crash dump.
 -spec main() -> ok.
@@ -45,6 +46,7 @@ run() ->
                 floor => filename:join(Dir, "floor"),
                 echo => filename:join(Dir, "echo_port"),
                 small => filename:join(Tmp, "small.db"),
+                small_wal => filename:join(Tmp, "small_wal.db"),
                 big => filename:join(Tmp, "big.db"),
                 p1 => p1_available(), load => load_average()},
     {ok, _} = application:ensure_all_started(libsql),
@@ -53,7 +55,8 @@ run() ->
              [mode(Quick), maps:get(small_rows, Cfg), maps:get(big_rows, Cfg)]),
     setup(Cfg1),
     Results = lists:foldl(fun(F, Acc) -> maps:merge(Acc, F(Cfg1)) end, #{},
-                          [fun w1/1, fun w2/1, fun w3/1, fun w4/1]),
+                          [fun w1/1, fun w1_wal/1, fun w2/1, fun w3/1, fun w4/1,
+                           fun w4_wal/1]),
     Remote = libsql_bench_remote:run(Cfg1),
     Secs = (erlang:monotonic_time(millisecond) - Start) / 1000,
     Text = [header(Cfg1, Secs), "\n", table(Cfg1, Results), "\n", memory_lines(Results),
@@ -100,9 +103,13 @@ progress(Fmt, Args) ->
 
 %% The tables are written once by the C floor, so every contender reads the
 %% same file contents.
-setup(#{small := Small, big := Big, small_rows := SmallRows, big_rows := BigRows} = Cfg) ->
+%% small_wal.db is a copy of small.db in WAL mode (W1 and W4 on a WAL file).
+setup(#{small := Small, small_wal := SmallWal, big := Big, small_rows := SmallRows,
+        big_rows := BigRows} = Cfg) ->
     {T, _} = timer:tc(fun() ->
                               floor(Cfg, ["setup", Small, integer_to_list(SmallRows)]),
+                              {ok, _} = file:copy(Small, SmallWal),
+                              [["wal", "ok"]] = floor(Cfg, ["wal", SmallWal]),
                               floor(Cfg, ["setup", Big, integer_to_list(BigRows)])
                       end),
     progress("data written in ~.1f s", [T / 1.0e6]).
@@ -226,36 +233,49 @@ p1(false, _Spec) -> skip.
 
 %% ---- W1: point selects by primary key, one process ---------------------------
 
-w1(#{small := Path, p1 := P1, rounds := Rounds, w1_calls := N} = Cfg) ->
-    Lat = fun(Vals) -> #{median => median([M || {M, _} <- Vals]),
-                         p99 => median([P || {_, P} <- Vals])}
-          end,
-    Specs =
-        [#{key => {w1, libsql},
+w1(#{small := Path, rounds := Rounds} = Cfg) ->
+    Echo = fun(Key, Args) ->
+                   #{key => {w1, Key}, init => fun() -> echo_open(Cfg, Args) end,
+                     round => fun(Port) -> latency_round(Cfg, fun(Id) -> echo_call(Port, Id) end) end,
+                     stop => fun erlang:port_close/1, aggregate => fun w1_latency/1}
+           end,
+    run_workload("W1 point selects", Rounds,
+                 w1_specs(Cfg, Path, w1) ++
+                     [Echo(echo, []), Echo(echo_spin, ["--spin-us", ?SPIN_US])]).
+
+%% The same on a copy of the file in WAL mode: SQLite's per-statement
+%% locking there takes 3 system calls instead of 8 (bench/README.md).
+w1_wal(#{small_wal := Path, rounds := Rounds} = Cfg) ->
+    run_workload("W1 point selects, WAL file", Rounds, w1_specs(Cfg, Path, w1_wal)).
+
+w1_latency(Vals) ->
+    #{median => median([M || {M, _} <- Vals]), p99 => median([P || {_, P} <- Vals])}.
+
+%% libsql, the C floor and p1_sqlite3 doing W1 on Path, keys {W, _}.
+w1_specs(#{p1 := P1, w1_calls := N} = Cfg, Path, W) ->
+    Lat = fun w1_latency/1,
+    P1Name = list_to_atom("bench_p1_" ++ atom_to_list(W)),
+        [#{key => {W, libsql},
            init => fun() -> {ok, C} = libsql:open(#{path => Path}), C end,
            round => fun(C) -> latency_round(Cfg, fun(Id) ->
                                       {ok, _, [{Id, _, _}]} = libsql:query(C, ?SELECT, [Id])
                                   end)
                     end,
            stop => fun libsql:close/1, aggregate => Lat},
-         #{key => {w1, floor}, init => fun() -> none end,
+         #{key => {W, floor}, init => fun() -> none end,
            round => fun(_) ->
                             [{A, B}] = [{A / 1000, B / 1000} || ["w1", A, B] <-
                                             floor(Cfg, ["w1", Path, integer_to_list(N), "1"])],
                             {A, B}
                     end,
            aggregate => Lat},
-         #{key => {w1, echo}, init => fun() -> echo_open(Cfg) end,
-           round => fun(Port) -> latency_round(Cfg, fun(Id) -> echo_call(Port, Id) end) end,
-           stop => fun erlang:port_close/1, aggregate => Lat},
-         p1(P1, #{key => {w1, p1}, init => fun() -> p1_open(bench_p1_w1, Path) end,
+         p1(P1, #{key => {W, p1}, init => fun() -> p1_open(P1Name, Path) end,
                   round => fun(Db) -> latency_round(Cfg, fun(Id) ->
                                       [{columns, _}, {rows, [{Id, _, _}]}] =
                                           sqlite3:sql_exec(Db, ?SELECT, [Id])
                                   end)
                            end,
-                  stop => fun p1_close/1, aggregate => Lat})],
-    run_workload("W1 point selects", Rounds, Specs).
+                  stop => fun p1_close/1, aggregate => Lat})].
 
 %% One round of W1 calls with random ids (after 1000 untimed ones): the
 %% median and p99 of the per-call latency, µs.
@@ -496,7 +516,21 @@ proc_status(OsPid) ->
 
 %% ---- W4: two processes doing W1 at once ------------------------------------------
 
-w4(#{small := Path, p1 := P1, rounds := Rounds, w4_calls := N} = Cfg) ->
+w4(#{small := Path, rounds := Rounds} = Cfg) ->
+    Res = run_workload("W4 two processes", Rounds, w4_specs(Cfg, Path, true)),
+    Others = maps:from_list(
+               lists:append([[{{w4_pool, C}, V}, {{w4_direct, C}, V}]
+                             || {{w4, C}, V} <- maps:to_list(Res)])),
+    maps:merge(maps:filter(fun({W, _}, _) -> W =/= w4 end, Res), Others).
+
+%% The pool row on the WAL copy of the file: keys {w4_wal, _}.
+w4_wal(#{small_wal := Path, rounds := Rounds} = Cfg) ->
+    Res = run_workload("W4 two processes, WAL file", Rounds, w4_specs(Cfg, Path, false)),
+    maps:from_list([{{w4_wal, C}, V} || {{W, C}, V} <- maps:to_list(Res),
+                                        W =:= w4 orelse W =:= w4_pool]).
+
+%% All: with the direct connections and the echo ports.
+w4_specs(#{p1 := P1, w4_calls := N} = Cfg, Path, All) ->
     Query = fun(Db, Id) -> {ok, _, [{Id, _, _}]} = libsql:query(Db, ?SELECT, [Id]) end,
     Med = fun median/1,
     Pair = fun(Key, Setup, Call, Cleanup) ->
@@ -505,8 +539,11 @@ w4(#{small := Path, p1 := P1, rounds := Rounds, w4_calls := N} = Cfg) ->
                      round => fun(Workers) -> pair_round(Workers, N) end,
                      stop => fun pair_stop/1, aggregate => Med}
            end,
-    Specs =
-        [(Pair({w4_pool, libsql}, fun(_) -> libsql_bench_pool end, Query, fun(_) -> ok end))#{
+    Direct = [Pair({w4_direct, libsql}, fun(_) -> {ok, C} = libsql:open(#{path => Path}), C end,
+                   Query, fun libsql:close/1),
+              Pair({w4, echo}, fun(_) -> echo_open(Cfg, []) end, fun echo_call/2,
+                   fun erlang:port_close/1)],
+    [(Pair({w4_pool, libsql}, fun(_) -> libsql_bench_pool end, Query, fun(_) -> ok end))#{
            init => fun() ->
                            {ok, _} = libsql:start_pool(libsql_bench_pool,
                                                        #{path => Path, size => 2}),
@@ -517,27 +554,19 @@ w4(#{small := Path, p1 := P1, rounds := Rounds, w4_calls := N} = Cfg) ->
                            pair_stop(Workers),
                            libsql:stop_pool(libsql_bench_pool)
                    end},
-         Pair({w4_direct, libsql}, fun(_) -> {ok, C} = libsql:open(#{path => Path}), C end,
-              Query, fun libsql:close/1),
          #{key => {w4, floor}, init => fun() -> none end,
            round => fun(_) ->
                             [R] = [R || ["w4", R] <- floor(Cfg, ["w4", Path, integer_to_list(N), "1"])],
                             R
                     end,
            aggregate => Med},
-         Pair({w4, echo}, fun(_) -> echo_open(Cfg) end, fun echo_call/2,
-              fun erlang:port_close/1),
          p1(P1, Pair({w4, p1},
                      fun(I) -> p1_open(list_to_atom("bench_p1_w4_" ++ integer_to_list(I)), Path) end,
                      fun(Db, Id) ->
                              [{columns, _}, {rows, [{Id, _, _}]}] = sqlite3:sql_exec(Db, ?SELECT, [Id])
                      end,
-                     fun p1_close/1))],
-    Res = run_workload("W4 two processes", Rounds, Specs),
-    Others = maps:from_list(
-               lists:append([[{{w4_pool, C}, V}, {{w4_direct, C}, V}]
-                             || {{w4, C}, V} <- maps:to_list(Res)])),
-    maps:merge(maps:filter(fun({W, _}, _) -> W =/= w4 end, Res), Others).
+                     fun p1_close/1))]
+        ++ case All of true -> Direct; false -> [] end.
 
 %% Two workers, each Setup(I) then 1000 untimed calls; each round both
 %% start together and make N calls each: calls/s until the slower is done.
@@ -582,8 +611,9 @@ calls(St, Call, K, Rows) ->
 
 %% ---- contenders' plumbing ----------------------------------------------------------
 
-echo_open(#{echo := Exe}) ->
-    Port = open_port({spawn_executable, Exe}, [{packet, 4}, binary, exit_status, use_stdio]),
+echo_open(#{echo := Exe}, Args) ->
+    Port = open_port({spawn_executable, Exe},
+                     [{packet, 4}, binary, exit_status, use_stdio, {args, Args}]),
     _ = [echo_call(Port, Id) || Id <- lists:seq(1, 1000)],
     Port.
 
@@ -719,6 +749,12 @@ rows_spec(#{small_rows := Small, big_rows := Big, w2_rows := W2}) ->
      {fmt("W1 point select ~s rows, p99 (us)", [k(Small)]),
       [{w1, libsql, p99}, {w1, floor, p99}, {w1, echo, p99}, {w1, p1, p99}],
       us, {le, 100}, time},
+     {fmt("W1 same, WAL file, median (us)", []),
+      [{w1_wal, libsql, median}, {w1_wal, floor, median}, none, {w1_wal, p1, median}],
+      us, none, time},
+     {fmt("W1 same, WAL file, p99 (us)", []),
+      [{w1_wal, libsql, p99}, {w1_wal, floor, p99}, none, {w1_wal, p1, p99}],
+      us, none, time},
      {fmt("W2 insert ~s rows, batched (rows/s)", [k(W2)]),
       [{w2_many, libsql, value}, {w2_many, floor, value}, none, {w2_many, p1, value}],
       rate, {ge, 400000}, rate},
@@ -740,10 +776,17 @@ rows_spec(#{small_rows := Small, big_rows := Big, w2_rows := W2}) ->
      {"W4 2 procs, 2 direct conns (calls/s)",
       [{w4_direct, libsql, value}, {w4_direct, floor, value}, {w4_direct, echo, value},
        {w4_direct, p1, value}], rate, none, rate},
+     {"W4 2 procs, pool of 2, WAL file (calls/s)",
+      [{w4_wal, libsql, value}, {w4_wal, floor, value}, none, {w4_wal, p1, value}],
+      rate, none, rate},
      {"Echo port round trip, median (us)",
       [none, none, {w1, echo, median}, none], us, none, none},
      {"Echo port round trip, p99 (us)",
-      [none, none, {w1, echo, p99}, none], us, none, none}].
+      [none, none, {w1, echo, p99}, none], us, none, none},
+     {"Echo port spinning like libsql, median (us)",
+      [none, none, {w1, echo_spin, median}, none], us, none, none},
+     {"Echo port spinning like libsql, p99 (us)",
+      [none, none, {w1, echo_spin, p99}, none], us, none, none}].
 
 table(Cfg, Results) ->
     Head = ["workload", "libsql", "C floor", "echo port", "p1_sqlite3", "goal", "ratio to floor"],
