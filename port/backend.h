@@ -139,6 +139,9 @@ typedef struct lsq_backend {
 } lsq_backend;
 
 extern const lsq_backend lsq_backend_local;
+/* Process-wide SQLite settings, before any connection opens: 0, or -1 if
+ * SQLite refused them (it is already in use). */
+int lsq_local_setup(void);
 extern const lsq_backend lsq_backend_remote;
 
 #endif

@@ -16,6 +16,7 @@
  * running request is interrupted, queued ones are dropped, the connection
  * is closed and the program exits 0. Exit codes: protocol.h.
  */
+#include "backend.h"
 #include "commands.h"
 #include "frame_io.h"
 #include "protocol.h"
@@ -420,6 +421,7 @@ int main(int argc, char **argv)
      * the statement fails (SQLite says SQLITE_IOERR_WRITE) instead of the
      * signal killing us. */
     if (signal(SIGXFSZ, SIG_IGN) == SIG_ERR) fatal(LSQ_EXIT_THREAD, "signal");
+    if (lsq_local_setup() != 0) fatal(LSQ_EXIT_THREAD, "sqlite3_config");
     if (pthread_mutex_init(&g_port.conn_lock, NULL) != 0) fatal(LSQ_EXIT_THREAD, "mutex");
     if (ei_init() != 0) fatal(LSQ_EXIT_NOMEM, "ei_init");
     if (ei_x_new(&x) != 0) fatal(LSQ_EXIT_NOMEM, "reply buffer");

@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #define VERSION_MAGIC 131
@@ -157,8 +158,18 @@ int term_parse_request(const char *buf, size_t len, lsq_request *req,
     req->ref = (long)ref;
     if (ei_get_type(buf, &idx, &type, &size) != 0 ||
         (type != ERL_ATOM_EXT && type != ERL_SMALL_ATOM_EXT &&
-         type != ERL_ATOM_UTF8_EXT && type != ERL_SMALL_ATOM_UTF8_EXT) ||
-        ei_decode_atom(buf, &idx, req->cmd) != 0) {
+         type != ERL_ATOM_UTF8_EXT && type != ERL_SMALL_ATOM_UTF8_EXT)) {
+        *why = "command is not an atom";
+        return -1;
+    }
+    if (size >= LSQ_CMD_MAX) {
+        /* No such command: keep a name that says so and matches none. */
+        if (ei_skip_term(buf, &idx) != 0) {
+            *why = "command is not an atom";
+            return -1;
+        }
+        (void)snprintf(req->cmd, sizeof req->cmd, "(an atom of %d bytes)", size);
+    } else if (ei_decode_atom(buf, &idx, req->cmd) != 0) {
         *why = "command is not an atom";
         return -1;
     }

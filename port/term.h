@@ -30,11 +30,17 @@ typedef struct lsq_value {
 } lsq_value;
 
 /* Header of a request: {Ref, Cmd, Arg1, ..., ArgN}. */
+/* Room for a command name. Small, so that a queued request (main.c) stays
+ * within malloc's per-thread cache: with room for the longest atom (1 KB)
+ * every request took malloc's slow path, a tenth of a point select's
+ * instructions. No command name comes near it. */
+#define LSQ_CMD_MAX 48
+
 typedef struct lsq_request {
     const char *buf;        /* the whole frame (checked by term_check) */
     size_t len;             /* its length */
     long ref;               /* 1..LSQ_REF_MAX */
-    char cmd[MAXATOMLEN_UTF8]; /* command name */
+    char cmd[LSQ_CMD_MAX];  /* command name; a longer atom is named by its size */
     int nargs;              /* N: tuple arity - 2 */
     int idx;                /* ei index of Arg1 */
 } lsq_request;

@@ -1267,6 +1267,33 @@ static void test_parse_request_ok(void)
     CHECK(parse(&x, &rq, &why) == 0);
     CHECK(rq.ref == 5);
     ei_x_free(&x);
+    /* command atoms: 47 bytes are kept whole; longer ones (up to the 255
+     * characters an atom may have) parse, named by their size, and match
+     * no command */
+    {
+        char name[256];
+
+        memset(name, 'c', sizeof name);
+        name[LSQ_CMD_MAX - 1] = 0;
+        req_begin(&x, 6, name, 1);
+        EI(ei_x_encode_atom(&x, "arg"));
+        CHECK(parse(&x, &rq, &why) == 0);
+        CHECK(strcmp(rq.cmd, name) == 0);
+        CHECK(rq.nargs == 1);
+        ei_x_free(&x);
+        name[LSQ_CMD_MAX - 1] = 'c';
+        name[255] = 0;
+        req_begin(&x, 7, name, 1);
+        {
+            int at = x.index;
+
+            EI(ei_x_encode_atom(&x, "arg"));
+            CHECK(parse(&x, &rq, &why) == 0);
+            CHECK(rq.ref == 7 && rq.nargs == 1 && rq.idx == at);
+        }
+        CHECK(strcmp(rq.cmd, "(an atom of 255 bytes)") == 0);
+        ei_x_free(&x);
+    }
 }
 
 static void test_parse_request_bad(void)
@@ -2283,6 +2310,14 @@ static void test_dispatch_bad_frames(void)
     SIMPLE(&p, &r, 12, "ping"); EXPECT_ERROR(&r, 12, "closed");
     OPEN(&p, &r, 13, ":memory:", -1, -1); EXPECT_OPEN_OK(&r, 13);
     SIMPLE(&p, &r, 14, "nosuch"); EXPECT_ERROR(&r, 14, "bad_frame");
+    {
+        char name[200];
+
+        memset(name, 'q', sizeof name - 1);
+        name[sizeof name - 1] = 0;
+        SIMPLE(&p, &r, 16, name); EXPECT_ERROR(&r, 16, "bad_frame");
+        EXPECT_MSG(&r, "unknown command (an atom of 199 bytes)");
+    }
     SIMPLE(&p, &r, 15, "ping"); EXPECT_OK_ATOM(&r, 15);
     reply_free(&r);
     port_fini(&p);
