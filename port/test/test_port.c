@@ -3585,11 +3585,10 @@ static double thread_cpu_ms(void)
  * it spins only after short waits, and a long wait blocks (no CPU). */
 static void test_frame_reader_spin(void)
 {
-    static const int delay[] = { 0, 30, 0, 5, 5, 5 };
-    static const char *const bytes[] = { "\0\0\0\2hi", "\0\0\0\4late", "\0\0\0\3", "abc",
-                                         "\0\0\0\2ok", "" };
-    static const int lens[] = { 6, 8, 4, 3, 6, -1 };
-    slow_writer w = { -1, 6, delay, bytes, lens, 0 };
+    static const int delay[] = { 30, 0, 5, 5, 5 };
+    static const char *const bytes[] = { "\0\0\0\4late", "\0\0\0\3", "abc", "\0\0\0\2ok", "" };
+    static const int lens[] = { 8, 4, 3, 6, -1 };
+    slow_writer w = { -1, 5, delay, bytes, lens, 0 };
     frame_reader r;
     pthread_t th;
     int fds[2], fl;
@@ -3604,10 +3603,12 @@ static void test_frame_reader_spin(void)
     CHECK(frame_reader_init(&r, fds[0], 64) == 0);
     frame_reader_set_spin(&r, 200000); /* 200 us */
     CHECK(r.spin_now == 1);
+    /* "hi" is there before the first read */
+    CHECK(write_all(fds[1], "\0\0\0\2hi", 6) == 0);
     w.fd = fds[1];
     if (pthread_create(&th, NULL, slow_writer_main, &w) != 0) { CHECK(!"pthread_create"); return; }
 
-    /* "hi" comes at once: a short wait, so the next wait spins first */
+    /* "hi" was there at once: no wait, so the next wait spins first */
     CHECK(frame_reader_next(&r, 1024, &buf, &len, &ref) == FRAME_OK);
     CHECK(len == 2 && memcmp(buf, "hi", 2) == 0);
     free(buf);
