@@ -3,6 +3,7 @@
  * with the Debian libsqlite3.
  */
 #include "backend.h"
+#include "params.h"
 
 #include <sqlite3.h>
 #include <stdatomic.h>
@@ -50,8 +51,7 @@ static int on_busy(void *arg, int count)
 struct lsq_stmt {
     sqlite3_stmt *st;   /* the prepared statement */
     lsq_conn *conn;     /* owning connection */
-    unsigned char *bound; /* scratch: which parameters got a value */
-    int count;          /* parameters in the statement (size of bound - 1) */
+    int count;          /* parameters in the statement */
     int is_begin;       /* the statement is BEGIN [DEFERRED|IMMEDIATE|EXCLUSIVE] */
 };
 
@@ -170,13 +170,6 @@ static int wrap_stmt(lsq_conn *c, sqlite3_stmt *st, lsq_stmt **out, lsq_error *e
     s->conn = c;
     s->is_begin = starts_with_begin(sqlite3_sql(st));
     s->count = sqlite3_bind_parameter_count(st);
-    s->bound = calloc((size_t)s->count + 1, 1);
-    if (s->bound == NULL) {
-        (void)sqlite3_finalize(st);
-        free(s);
-        lsq_error_set(err, LSQ_E_NOMEM, "out of memory");
-        return -1;
-    }
     *out = s;
     return 0;
 }
@@ -270,28 +263,29 @@ static int bind_one(lsq_stmt *s, int i, const lsq_value *v, int copy)
     return SQLITE_MISUSE;
 }
 
-/* Index of a named parameter: the name as given if it carries a prefix
- * (: @ $), else the first of :name, @name, $name the statement uses. */
-static int named_index(sqlite3_stmt *st, const lsq_name *nm)
+/* Index of a named parameter (params.h): the name as given if it carries a
+ * prefix (: @ $), else the first of :name, @name, $name the statement uses. */
+static int named_index(const void *ctx, const char *name, size_t n)
 {
     static const char prefixes[] = ":@$";
+    sqlite3_stmt *st = (sqlite3_stmt *)ctx;
     char stackbuf[128];
     char *z = stackbuf;
     int idx = 0;
     size_t k;
 
-    if (nm->n == 0 || memchr(nm->p, 0, nm->n) != NULL) return 0;
-    if (nm->n + 2 > sizeof stackbuf) {
-        z = malloc(nm->n + 2);
+    if (n == 0 || memchr(name, 0, n) != NULL) return 0;
+    if (n + 2 > sizeof stackbuf) {
+        z = malloc(n + 2);
         if (z == NULL) return -1;
     }
-    if (strchr(prefixes, nm->p[0]) != NULL) {
-        memcpy(z, nm->p, nm->n);
-        z[nm->n] = 0;
+    if (strchr(prefixes, name[0]) != NULL) {
+        memcpy(z, name, n);
+        z[n] = 0;
         idx = sqlite3_bind_parameter_index(st, z);
     } else {
-        memcpy(z + 1, nm->p, nm->n);
-        z[nm->n + 1] = 0;
+        memcpy(z + 1, name, n);
+        z[n + 1] = 0;
         for (k = 0; k < 3 && idx == 0; k++) {
             z[0] = prefixes[k];
             idx = sqlite3_bind_parameter_index(st, z);
@@ -301,63 +295,28 @@ static int named_index(sqlite3_stmt *st, const lsq_name *nm)
     return idx;
 }
 
+static const char *param_name_of(const void *ctx, int i)
+{
+    return sqlite3_bind_parameter_name((sqlite3_stmt *)ctx, i);
+}
+
 static int local_bind(lsq_stmt *s, const lsq_params *p, int copy, lsq_error *err)
 {
-    int count = s->count;
-    int rc = SQLITE_OK, idx, i;
-    size_t k;
+    lsq_param_lookup lookup = { s->count, named_index, param_name_of, s->st };
+    const lsq_value *vals;
+    int owned, rc = SQLITE_OK, i;
 
     (void)sqlite3_reset(s->st);
     (void)sqlite3_clear_bindings(s->st);
-    if (p->names == NULL) {
-        if (p->n != (size_t)count) {
-            lsq_error_set(err, LSQ_E_BAD_ARGUMENT,
-                          "the statement takes %d parameter%s, %zu given",
-                          count, count == 1 ? "" : "s", p->n);
-            return -1;
-        }
-        for (i = 0; i < count && rc == SQLITE_OK; i++)
-            rc = bind_one(s, i + 1, &p->values[i], copy);
-        if (rc != SQLITE_OK) goto sqlite_error;
-        return 0;
-    }
-    memset(s->bound, 0, (size_t)count + 1);
-    for (k = 0; k < p->n; k++) {
-        idx = named_index(s->st, &p->names[k]);
-        if (idx < 0) {
-            lsq_error_set(err, LSQ_E_NOMEM, "out of memory");
-            return -1;
-        }
-        if (idx == 0) {
-            lsq_error_set(err, LSQ_E_BAD_ARGUMENT,
-                          "unknown parameter %.*s: the statement has no such named parameter",
-                          (int)(p->names[k].n > 200 ? 200 : p->names[k].n), p->names[k].p);
-            return -1;
-        }
-        if (s->bound[idx]) {
-            lsq_error_set(err, LSQ_E_BAD_ARGUMENT,
-                          "parameter %s is given more than once",
-                          sqlite3_bind_parameter_name(s->st, idx));
-            return -1;
-        }
-        s->bound[idx] = 1;
-        rc = bind_one(s, idx, &p->values[k], copy);
-        if (rc != SQLITE_OK) goto sqlite_error;
-    }
-    for (i = 1; i <= count; i++) {
-        if (s->bound[i]) continue;
-        if (sqlite3_bind_parameter_name(s->st, i) == NULL)
-            lsq_error_set(err, LSQ_E_BAD_ARGUMENT,
-                          "parameter %d is positional; pass a list to bind it", i);
-        else
-            lsq_error_set(err, LSQ_E_BAD_ARGUMENT, "missing value for parameter %s",
-                          sqlite3_bind_parameter_name(s->st, i));
+    if (lsq_params_order(&lookup, p, &vals, &owned, err) != 0) return -1;
+    for (i = 0; i < s->count && rc == SQLITE_OK; i++)
+        rc = bind_one(s, i + 1, &vals[i], copy);
+    if (owned) free((void *)vals);
+    if (rc != SQLITE_OK) {
+        set_db_error(err, s->conn->db, rc);
         return -1;
     }
     return 0;
-sqlite_error:
-    set_db_error(err, s->conn->db, rc);
-    return -1;
 }
 
 static int local_step(lsq_stmt *s, lsq_error *err)
@@ -461,7 +420,6 @@ static void local_finalize(lsq_stmt *s)
 {
     if (s == NULL) return;
     (void)sqlite3_finalize(s->st);
-    free(s->bound);
     free(s);
 }
 

@@ -22,6 +22,7 @@
  * statement's.
  */
 #include "backend.h"
+#include "params.h"
 #include "hrana_req.h"
 #include "hrana_resp.h"
 #include "http.h"
@@ -567,68 +568,37 @@ static int remote_prepare_next(lsq_conn *c, const char *sql, size_t n, lsq_stmt 
     return make_stmt(c, sql + off, len, out, err);
 }
 
-/* Positional arguments from the caller's parameters, following SQLite's
- * numbering; names are resolved here because servers ignore (tursodb)
- * or treat differently (sqld) named arguments. *args has info->nparams
- * values pointing into p. */
-static int resolve_args(const sql_stmt_info *info, char *const *pnames, const lsq_params *p,
-                        lsq_value **args, lsq_error *err)
-{
-    int count = info->nparams, idx, i;
-    unsigned char *given = NULL;
-    lsq_value *a;
-    size_t k;
+/* Names are resolved to positions here (params.h), with SQLite's
+ * numbering as the scanner found it, because servers ignore (tursodb) or
+ * treat differently (sqld) named arguments. */
+typedef struct scanned_params {
+    const sql_stmt_info *info;
+    char *const *names; /* names[i]: parameter i's name, NULL if positional */
+} scanned_params;
 
-    *args = NULL;
-    if (p->names == NULL) {
-        if (p->n != (size_t)count) {
-            lsq_error_set(err, LSQ_E_BAD_ARGUMENT, "the statement takes %d parameter%s, %zu given",
-                          count, count == 1 ? "" : "s", p->n);
-            return -1;
-        }
-        *args = (lsq_value *)p->values; /* used read-only */
-        return 0;
-    }
-    a = calloc((size_t)count + 1, sizeof *a);
-    given = calloc((size_t)count + 1, 1);
-    if (a == NULL || given == NULL) {
-        free(a);
-        free(given);
-        nomem(err);
-        return -1;
-    }
-    for (k = 0; k < p->n; k++) {
-        idx = sql_param_index(info, p->names[k].p, p->names[k].n);
-        if (idx == 0) {
-            lsq_error_set(err, LSQ_E_BAD_ARGUMENT,
-                          "unknown parameter %.*s: the statement has no such named parameter",
-                          (int)(p->names[k].n > 200 ? 200 : p->names[k].n), p->names[k].p);
-            goto fail;
-        }
-        if (given[idx]) {
-            lsq_error_set(err, LSQ_E_BAD_ARGUMENT, "parameter %s is given more than once",
-                          pnames[idx]);
-            goto fail;
-        }
-        given[idx] = 1;
-        a[idx - 1] = p->values[k];
-    }
-    for (i = 1; i <= count; i++) {
-        if (given[i]) continue;
-        if (pnames[i] == NULL)
-            lsq_error_set(err, LSQ_E_BAD_ARGUMENT,
-                          "parameter %d is positional; pass a list to bind it", i);
-        else
-            lsq_error_set(err, LSQ_E_BAD_ARGUMENT, "missing value for parameter %s", pnames[i]);
-        goto fail;
-    }
-    free(given);
-    *args = a;
-    return 0;
-fail:
-    free(a);
-    free(given);
-    return -1;
+static int scanned_index(const void *ctx, const char *name, size_t n)
+{
+    return sql_param_index(((const scanned_params *)ctx)->info, name, n);
+}
+
+static const char *scanned_name(const void *ctx, int i)
+{
+    return ((const scanned_params *)ctx)->names[i];
+}
+
+/* The Stmt JSON of sql[0..n) with the caller's parameters in order. */
+static int stmt_json(jbuf *out, const char *sql, size_t n, const sql_stmt_info *info,
+                     char *const *names, const lsq_params *p, lsq_error *err)
+{
+    scanned_params sp = { info, names };
+    lsq_param_lookup lookup = { info->nparams, scanned_index, scanned_name, &sp };
+    const lsq_value *args;
+    int owned, rc;
+
+    if (lsq_params_order(&lookup, p, &args, &owned, err) != 0) return -1;
+    rc = hq_stmt(out, sql, n, args, (size_t)info->nparams, err);
+    if (owned) free((void *)args);
+    return rc;
 }
 
 static void release_run(lsq_stmt *s)
@@ -641,17 +611,11 @@ static void release_run(lsq_stmt *s)
 
 static int remote_bind(lsq_stmt *s, const lsq_params *p, int copy, lsq_error *err)
 {
-    lsq_value *args;
-    int rc;
-
     (void)copy; /* the values are written into the request now */
     release_run(s);
     s->body.n = 0;
     s->bound = 0;
-    if (resolve_args(&s->info, s->pnames, p, &args, err) != 0) return -1;
-    rc = hq_stmt(&s->body, s->sql, s->n, args, (size_t)s->info.nparams, err);
-    if (args != p->values) free(args);
-    if (rc != 0) return -1;
+    if (stmt_json(&s->body, s->sql, s->n, &s->info, s->pnames, p, err) != 0) return -1;
     s->bound = 1;
     return 0;
 }
@@ -884,9 +848,6 @@ static int item_json(lsq_conn *c, const lsq_batch_item *it, int mode, sql_scan_c
 {
     static const lsq_params none = { 0, NULL, NULL };
     const lsq_params *p = it->params != NULL ? it->params : &none;
-    lsq_value *args = NULL;
-    int rc;
-
     if (scan_item(c, it, mode, sc, err) != 0) return -1;
     if (sc->empty) {
         if (p->n == 0) return 1;
@@ -894,11 +855,8 @@ static int item_json(lsq_conn *c, const lsq_batch_item *it, int mode, sql_scan_c
                       p->n);
         return -1;
     }
-    if (resolve_args(&sc->info, sc->names, p, &args, err) != 0) return -1;
     stmt->n = 0;
-    rc = hq_stmt(stmt, it->sql, it->n, args, (size_t)sc->info.nparams, err);
-    if (args != p->values) free(args);
-    return rc;
+    return stmt_json(stmt, it->sql, it->n, &sc->info, sc->names, p, err);
 }
 
 static void remote_batch_free(lsq_batch_out *out, size_t n);
