@@ -670,9 +670,11 @@ cursor_close(_) ->
     {error, libsql_proto:err(bad_argument, <<"cursor_close takes a cursor">>)}.
 
 %% @doc Fold Fun(Row, Acc) over the rows of a query, streaming them in
-%% chunks of `chunk' rows (default 1000): one chunk is being read by the
-%% port while the previous one is folded. If Fun raises, the cursor is
-%% closed and the exception passes through.
+%% chunks of `chunk' rows (default 1000): while one chunk is folded the port
+%% reads the next, and the request for the one after is already queued, so
+%% the port never waits for the caller. At most three chunks exist at a
+%% time. If Fun raises, the cursor is closed and the exception passes
+%% through.
 -spec fold(Db :: db(), Sql :: iodata(), Params :: params(),
            Fun :: fun((row(), Acc) -> Acc), Acc0 :: Acc) -> {ok, Acc} | {error, error()}.
 fold(Db, Sql, Params, Fun, Acc0) -> fold(Db, Sql, Params, Fun, Acc0, #{}).
@@ -687,7 +689,9 @@ fold(Db, Sql, Params, Fun, Acc0, Opts) when is_function(Fun, 2), is_map(Opts) ->
             case cursor_open(Db, Sql, Params, Opts) of
                 {ok, Cursor} ->
                     try
-                        fold_loop(Cursor, Fun, Acc0, Chunk, Opts, send_fetch(Cursor, Chunk))
+                        First = send_fetch(Cursor, Chunk),
+                        fold_loop(Cursor, Fun, Acc0, Chunk, Opts, First,
+                                  send_fetch(Cursor, Chunk))
                     after
                         _ = cursor_close(Cursor)
                     end;
@@ -703,21 +707,27 @@ fold(_Db, _Sql, _Params, _Fun, _Acc0, _Opts) ->
 send_fetch(#libsql_cursor{conn = Conn, id = Id, timeout = T}, N) ->
     libsql_conn:send_request(Conn, cursor_fetch, [Id, N], T, request).
 
-fold_loop(#libsql_cursor{columns = Cols, timeout = T} = C, Fun, Acc, Chunk, Opts, ReqId) ->
+%% ReqId: the fetch to fold now; Next: the one after it, already sent. A
+%% fetch past the end (or after an error) is answered {[], true} at once,
+%% and every reply is collected, so none is left behind.
+fold_loop(#libsql_cursor{columns = Cols, timeout = T} = C, Fun, Acc, Chunk, Opts, ReqId, Next) ->
     case libsql_conn:await(ReqId, T) of
         {ok, {Rows, true}} ->
+            _ = libsql_conn:await(Next, T),
             {ok, fold_rows(Fun, shape_rows(Cols, Rows, Opts), Acc)};
         {ok, {Rows, false}} ->
-            Next = send_fetch(C, Chunk),
+            After = send_fetch(C, Chunk),
             Acc1 = try
                        fold_rows(Fun, shape_rows(Cols, Rows, Opts), Acc)
                    catch
                        Class:Reason:Stack ->
-                           _ = libsql_conn:await(Next, T),   % no stray reply left behind
+                           _ = libsql_conn:await(Next, T),
+                           _ = libsql_conn:await(After, T),
                            erlang:raise(Class, Reason, Stack)
                    end,
-            fold_loop(C, Fun, Acc1, Chunk, Opts, Next);
+            fold_loop(C, Fun, Acc1, Chunk, Opts, Next, After);
         {error, _} = E ->
+            _ = libsql_conn:await(Next, T),
             E
     end.
 

@@ -96,7 +96,7 @@ request(Conn, Cmd, Args, Timeout, Kind) ->
     end.
 
 %% @doc Send a request without waiting; collect the answer with await/2.
-%% Lets a caller keep one request in flight while it works (fold prefetch).
+%% Lets a caller keep requests in flight while it works (fold keeps two).
 -spec send_request(pid(), atom(), [term()], call_timeout(), kind()) -> term().
 send_request(Conn, Cmd, Args, Timeout, Kind) ->
     {Arity, Body} = libsql_proto:encode_body(Cmd, Args),
