@@ -789,12 +789,13 @@ rows_spec(#{small_rows := Small, big_rows := Big, w2_rows := W2}) ->
       [none, none, {w1, echo_spin, p99}, none], us, none, none}].
 
 table(Cfg, Results) ->
-    Head = ["workload", "libsql", "C floor", "echo port", "p1_sqlite3", "goal", "ratio to floor"],
+    Head = ["workload", "libsql", "C floor", "echo port", "p1_sqlite3", "goal",
+            "x floor", "x echo", "x p1"],
     Rows = [begin
                 Vals = [lookup(Results, Ref) || Ref <- Refs],
-                [L, Fl | _] = Vals,
+                [L | Refs1] = Vals,
                 [Label | [cell(V, Unit) || V <- Vals]] ++
-                    [goal(Goal, L, Unit), ratio(Kind, L, Fl)]
+                    [goal(Goal, L, Unit) | [ratio(Kind, L, R) || R <- Refs1]]
             end || {Label, Refs, Unit, Goal, Kind} <- rows_spec(Cfg)],
     render(Head, Rows).
 
@@ -854,9 +855,13 @@ goal({Op, G}, V, Unit) ->
     [Sym, Target, Verdict].
 
 ratio(none, _, _) -> "";
-ratio(time, L, F) when is_number(L), is_number(F), F > 0 -> fmt("~.1fx", [L / F]);
-ratio(rate, L, F) when is_number(L), is_number(F), L > 0 -> fmt("~.1fx", [F / L]);
+ratio(time, L, F) when is_number(L), is_number(F), F > 0 -> times(L / F);
+ratio(rate, L, F) when is_number(L), is_number(F), L > 0 -> times(F / L);
 ratio(_, _, _) -> "".
+
+%% How many times slower libsql is; below 1: faster (two decimals there).
+times(X) when X < 1 -> fmt("~.2fx", [X]);
+times(X) -> fmt("~.1fx", [X]).
 
 memory_lines(Results) ->
     Beam = fun(C) ->
