@@ -1,6 +1,7 @@
 /*
  * frame_io.c - reading and writing {packet,4} frames, retrying on EINTR
- * and on short reads and writes.
+ * and on short reads and writes, and waiting (spinning first, see
+ * frame_reader_set_spin) when a non-blocking descriptor has nothing yet.
  */
 #include "frame_io.h"
 #include "term.h"

@@ -11,6 +11,10 @@
  * on at once, other requests are queued for the main thread, which empties
  * the queue before it reads stdin again. Short requests never wake it.
  *
+ * Between requests the main thread busy-polls stdin for up to --spin-us
+ * (frame_io.h) while requests keep coming that fast: on the machines we
+ * measured, waking a sleeping port took longer than the round trip itself.
+ *
  * Replies from both threads go to stdout under one lock, one whole frame
  * at a time. When stdin closes (the VM or the owning process is gone), the
  * running request is interrupted, queued ones are dropped, the connection
