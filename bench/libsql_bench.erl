@@ -59,7 +59,8 @@ run() ->
                            fun w4_wal/1]),
     Remote = libsql_bench_remote:run(Cfg1),
     Secs = (erlang:monotonic_time(millisecond) - Start) / 1000,
-    Text = [header(Cfg1, Secs), "\n", table(Cfg1, Results), "\n", memory_lines(Results),
+    Text = [header(Cfg1, Secs), "\n", table(Cfg1, Results), "\n", floor_lines(Results),
+            memory_lines(Results),
             Remote],
     io:put_chars(["\n", Text]),
     Latest = filename:join(Dir, "latest.txt"),
@@ -862,6 +863,19 @@ ratio(_, _, _) -> "".
 %% How many times slower libsql is; below 1: faster (two decimals there).
 times(X) when X < 1 -> fmt("~.2fx", [X]);
 times(X) -> fmt("~.1fx", [X]).
+
+%% What the floors leave for W1's goal: SQLite's work in process plus the
+%% round trip of a port that waits for requests as libsql_port does is the
+%% least a port-based point select can take here.
+floor_lines(Results) ->
+    case [lookup(Results, K) || K <- [{w1, floor, median}, {w1, echo_spin, median},
+                                       {w1, libsql, median}]] of
+        [F, E, L] when is_number(F), is_number(E), is_number(L) ->
+            [fmt("W1 floors: C floor ~.1f + spinning echo port ~.1f = ~.1f us; libsql ~.1f "
+                 "(~.1f above their sum)~n", [F, E, F + E, L, L - (F + E)])];
+        _ ->
+            []
+    end.
 
 memory_lines(Results) ->
     Beam = fun(C) ->
