@@ -9,7 +9,7 @@
 -include_lib("common_test/include/ct.hrl").
 
 -import(libsql_test_util, [db_path/2, expect_error/2, contains/2, timed/1, os_alive/1,
-                           wait_gone/2]).
+                           wait_gone/2, same/3]).
 
 -export([all/0, groups/0, suite/0, init_per_suite/1, end_per_suite/1]).
 
@@ -1152,16 +1152,3 @@ tx_db(Config, Name) ->
 neg_zero() ->
     <<F:64/float>> = <<1:1, 0:63>>,
     F.
-
-%% Compare exactly; floats by bit pattern, so -0.0 and 0.0 differ.
-same(Expected, Got, Context) ->
-    case canon(Expected) =:= canon(Got) of
-        true -> ok;
-        false -> ct:fail({mismatch, Context, expected, Expected, got, Got})
-    end.
-
-canon(F) when is_float(F) -> {float, <<F:64/float>>};
-canon(T) when is_tuple(T) -> list_to_tuple(canon(tuple_to_list(T)));
-canon([H | T]) -> [canon(H) | canon(T)];
-canon(M) when is_map(M) -> maps:map(fun(_, V) -> canon(V) end, M);
-canon(X) -> X.

@@ -20,7 +20,7 @@
 
 -include_lib("common_test/include/ct.hrl").
 
--import(libsql_test_util, [db_path/2]).
+-import(libsql_test_util, [db_path/2, canon/1]).
 
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1]).
 -export([prop_select_roundtrip/1, prop_table_roundtrip/1, prop_named_roundtrip/1,
@@ -260,13 +260,6 @@ check(Expected, Got, Input) ->
                       [Input, 60, Expected, 60, Got, 60]),
             false
     end.
-
-%% Floats by bit pattern, so that -0.0 and 0.0 differ.
-canon(F) when is_float(F) -> {float, <<F:64/float>>};
-canon(T) when is_tuple(T) -> list_to_tuple(canon(tuple_to_list(T)));
-canon([H | T]) -> [canon(H) | canon(T)];
-canon(M) when is_map(M) -> maps:map(fun(_, V) -> canon(V) end, M);
-canon(X) -> X.
 
 type_of(null) -> <<"null">>;
 type_of(I) when is_integer(I) -> <<"integer">>;

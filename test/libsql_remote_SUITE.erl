@@ -20,7 +20,7 @@
 
 -include_lib("common_test/include/ct.hrl").
 
--import(libsql_test_util, [expect_error/2, contains/2, timed/1, free_port/0]).
+-import(libsql_test_util, [expect_error/2, contains/2, timed/1, free_port/0, same/3]).
 -include_lib("stdlib/include/assert.hrl").
 
 -export([all/0, groups/0, suite/0, init_per_suite/1, end_per_suite/1,
@@ -1603,17 +1603,3 @@ check_statement_sql(Stmt, Got) ->
         true -> ok;
         false -> ct:fail({script_error_sql, expected, Stmt, got, Got})
     end.
-
-%% Compare exactly; floats by bit pattern, so -0.0 and 0.0 differ.
-same(Expected, Got, Context) ->
-    case canon(Expected) =:= canon(Got) of
-        true -> ok;
-        false -> ct:fail({mismatch, Context, expected, Expected, got, Got})
-    end.
-
-canon(F) when is_float(F) -> {float, <<F:64/float>>};
-canon(T) when is_tuple(T) -> list_to_tuple(canon(tuple_to_list(T)));
-canon([H | T]) -> [canon(H) | canon(T)];
-canon(M) when is_map(M) -> maps:map(fun(_, V) -> canon(V) end, M);
-canon(X) -> X.
-

@@ -12,7 +12,8 @@
 -export([init_per_suite/2, set_suite/2, db_path/2,
          os_alive/1, os_alive/2, wait_gone/2, wait_gone/3, wait_until/2,
          kill9/1, rss_kb/1, sanitized/1, pool_workers/1,
-         expect_error/2, contains/2, timed/1, free_port/0, cpu_ms/1]).
+         expect_error/2, contains/2, timed/1, free_port/0, cpu_ms/1,
+         same/3, canon/1]).
 
 -type config() :: [{atom(), term()}].
 -export_type([config/0]).
@@ -155,6 +156,23 @@ timed(Fun) ->
     T0 = erlang:monotonic_time(millisecond),
     R = Fun(),
     {erlang:monotonic_time(millisecond) - T0, R}.
+
+%% @doc Fails the case unless Got is exactly Expected; floats compare by
+%% bit pattern, so -0.0 and 0.0 differ. Context goes into the failure.
+-spec same(term(), term(), term()) -> ok.
+same(Expected, Got, Context) ->
+    case canon(Expected) =:= canon(Got) of
+        true -> ok;
+        false -> ct:fail({mismatch, Context, expected, Expected, got, Got})
+    end.
+
+%% @doc Term with every float replaced by its bit pattern (for =:=).
+-spec canon(term()) -> term().
+canon(F) when is_float(F) -> {float, <<F:64/float>>};
+canon(T) when is_tuple(T) -> list_to_tuple(canon(tuple_to_list(T)));
+canon([H | T]) -> [canon(H) | canon(T)];
+canon(M) when is_map(M) -> maps:map(fun(_, V) -> canon(V) end, M);
+canon(X) -> X.
 
 %% @doc CPU time (user + system, ms) an OS process has used, from
 %% /proc/PID/stat (fields 14 and 15, in clock ticks), or undefined.
