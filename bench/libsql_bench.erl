@@ -20,8 +20,8 @@
 -define(LONG, 600000).      % timeout of any one call: generous, never the limit
 -define(STALL_MS, 5).       % long_schedule threshold
 -define(MB, 1048576).
--define(P1_BATCH, 250).
--define(SPIN_US, "50").     % the spinning echo port's budget: libsql_conn's default     % rows per p1_sqlite3 write_many call (see batches/1)
+-define(P1_BATCH, 250).     % rows per p1_sqlite3 write_many call (see batches/1)
+-define(SPIN_US, "50").     % the spinning echo port's budget: libsql_conn's default
 
 %% A broken harness (not a slow number) exits 1, without a crash dump.
 -spec main() -> ok.
@@ -256,27 +256,27 @@ w1_latency(Vals) ->
 w1_specs(#{p1 := P1, w1_calls := N} = Cfg, Path, W) ->
     Lat = fun w1_latency/1,
     P1Name = list_to_atom("bench_p1_" ++ atom_to_list(W)),
-        [#{key => {W, libsql},
-           init => fun() -> {ok, C} = libsql:open(#{path => Path}), C end,
-           round => fun(C) -> latency_round(Cfg, fun(Id) ->
-                                      {ok, _, [{Id, _, _}]} = libsql:query(C, ?SELECT, [Id])
-                                  end)
-                    end,
-           stop => fun libsql:close/1, aggregate => Lat},
-         #{key => {W, floor}, init => fun() -> none end,
-           round => fun(_) ->
-                            [{A, B}] = [{A / 1000, B / 1000} || ["w1", A, B] <-
-                                            floor(Cfg, ["w1", Path, integer_to_list(N), "1"])],
-                            {A, B}
-                    end,
-           aggregate => Lat},
-         p1(P1, #{key => {W, p1}, init => fun() -> p1_open(P1Name, Path) end,
-                  round => fun(Db) -> latency_round(Cfg, fun(Id) ->
-                                      [{columns, _}, {rows, [{Id, _, _}]}] =
-                                          sqlite3:sql_exec(Db, ?SELECT, [Id])
-                                  end)
-                           end,
-                  stop => fun p1_close/1, aggregate => Lat})].
+    [#{key => {W, libsql},
+       init => fun() -> {ok, C} = libsql:open(#{path => Path}), C end,
+       round => fun(C) -> latency_round(Cfg, fun(Id) ->
+                                  {ok, _, [{Id, _, _}]} = libsql:query(C, ?SELECT, [Id])
+                              end)
+                end,
+       stop => fun libsql:close/1, aggregate => Lat},
+     #{key => {W, floor}, init => fun() -> none end,
+       round => fun(_) ->
+                        [{A, B}] = [{A / 1000, B / 1000} || ["w1", A, B] <-
+                                        floor(Cfg, ["w1", Path, integer_to_list(N), "1"])],
+                        {A, B}
+                end,
+       aggregate => Lat},
+     p1(P1, #{key => {W, p1}, init => fun() -> p1_open(P1Name, Path) end,
+              round => fun(Db) -> latency_round(Cfg, fun(Id) ->
+                                  [{columns, _}, {rows, [{Id, _, _}]}] =
+                                      sqlite3:sql_exec(Db, ?SELECT, [Id])
+                              end)
+                       end,
+              stop => fun p1_close/1, aggregate => Lat})].
 
 %% One round of W1 calls with random ids (after 1000 untimed ones): the
 %% median and p99 of the per-call latency, µs.
@@ -545,28 +545,28 @@ w4_specs(#{p1 := P1, w4_calls := N} = Cfg, Path, All) ->
               Pair({w4, echo}, fun(_) -> echo_open(Cfg, []) end, fun echo_call/2,
                    fun erlang:port_close/1)],
     [(Pair({w4_pool, libsql}, fun(_) -> libsql_bench_pool end, Query, fun(_) -> ok end))#{
-           init => fun() ->
-                           {ok, _} = libsql:start_pool(libsql_bench_pool,
-                                                       #{path => Path, size => 2}),
-                           pair_start(Cfg, fun(_) -> libsql_bench_pool end, Query,
-                                      fun(_) -> ok end)
-                   end,
-           stop => fun(Workers) ->
-                           pair_stop(Workers),
-                           libsql:stop_pool(libsql_bench_pool)
-                   end},
-         #{key => {w4, floor}, init => fun() -> none end,
-           round => fun(_) ->
-                            [R] = [R || ["w4", R] <- floor(Cfg, ["w4", Path, integer_to_list(N), "1"])],
-                            R
-                    end,
-           aggregate => Med},
-         p1(P1, Pair({w4, p1},
-                     fun(I) -> p1_open(list_to_atom("bench_p1_w4_" ++ integer_to_list(I)), Path) end,
-                     fun(Db, Id) ->
-                             [{columns, _}, {rows, [{Id, _, _}]}] = sqlite3:sql_exec(Db, ?SELECT, [Id])
-                     end,
-                     fun p1_close/1))]
+       init => fun() ->
+                       {ok, _} = libsql:start_pool(libsql_bench_pool,
+                                                   #{path => Path, size => 2}),
+                       pair_start(Cfg, fun(_) -> libsql_bench_pool end, Query,
+                                  fun(_) -> ok end)
+               end,
+       stop => fun(Workers) ->
+                       pair_stop(Workers),
+                       libsql:stop_pool(libsql_bench_pool)
+               end},
+     #{key => {w4, floor}, init => fun() -> none end,
+       round => fun(_) ->
+                        [R] = [R || ["w4", R] <- floor(Cfg, ["w4", Path, integer_to_list(N), "1"])],
+                        R
+                end,
+       aggregate => Med},
+     p1(P1, Pair({w4, p1},
+                 fun(I) -> p1_open(list_to_atom("bench_p1_w4_" ++ integer_to_list(I)), Path) end,
+                 fun(Db, Id) ->
+                         [{columns, _}, {rows, [{Id, _, _}]}] = sqlite3:sql_exec(Db, ?SELECT, [Id])
+                 end,
+                 fun p1_close/1))]
         ++ case All of true -> Direct; false -> [] end.
 
 %% Two workers, each Setup(I) then 1000 untimed calls; each round both
@@ -750,10 +750,10 @@ rows_spec(#{small_rows := Small, big_rows := Big, w2_rows := W2}) ->
      {fmt("W1 point select ~s rows, p99 (us)", [k(Small)]),
       [{w1, libsql, p99}, {w1, floor, p99}, {w1, echo, p99}, {w1, p1, p99}],
       us, {le, 100}, time},
-     {fmt("W1 same, WAL file, median (us)", []),
+     {"W1 same, WAL file, median (us)",
       [{w1_wal, libsql, median}, {w1_wal, floor, median}, none, {w1_wal, p1, median}],
       us, none, time},
-     {fmt("W1 same, WAL file, p99 (us)", []),
+     {"W1 same, WAL file, p99 (us)",
       [{w1_wal, libsql, p99}, {w1_wal, floor, p99}, none, {w1_wal, p1, p99}],
       us, none, time},
      {fmt("W2 insert ~s rows, batched (rows/s)", [k(W2)]),
