@@ -111,7 +111,7 @@ demo: deps
 # stopped afterwards).
 demo-remote: deps
 	$(MAKE) all
-	@mkdir -p build/demo && erlc -o build/demo test/libsql_tursodb.erl test/libsql_test_json.erl
+	@mkdir -p build/demo && erlc -o build/demo test/libsql_tursodb.erl test/libsql_test_json.erl test/libsql_test_util.erl
 	erl -noshell -pa _build/default/lib/libsql/ebin -pa build/demo +pc unicode \
 	  -eval 'libsql_demo:remote_auto()' -s init stop
 
@@ -155,12 +155,13 @@ $(BENCH_DIR)/%.beam: bench/%.erl
 	erlc +warnings_as_errors -o $(BENCH_DIR) $<
 
 # The remote workloads start tursodb with the test helpers (test/ owns them).
-$(BENCH_DIR)/libsql_tursodb.beam $(BENCH_DIR)/libsql_test_json.beam: $(BENCH_DIR)/%.beam: test/%.erl
+$(BENCH_DIR)/libsql_tursodb.beam $(BENCH_DIR)/libsql_test_json.beam \
+$(BENCH_DIR)/libsql_test_util.beam: $(BENCH_DIR)/%.beam: test/%.erl
 	@mkdir -p $(dir $@)
 	erlc -o $(BENCH_DIR) $<
 
 BENCH_BEAMS := $(addprefix $(BENCH_DIR)/,libsql_bench.beam libsql_bench_remote.beam \
-	libsql_tursodb.beam libsql_test_json.beam)
+	libsql_tursodb.beam libsql_test_json.beam libsql_test_util.beam)
 BENCH_DEBS := erlang-p1-sqlite3 wrk
 
 bench:

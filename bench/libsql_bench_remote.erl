@@ -288,11 +288,11 @@ r1_spec(#{url := Url} = Cfg) ->
                       {C, OsPid}
               end,
       round => fun({C, OsPid}) ->
-                       Cpu0 = cpu_ticks(OsPid),
+                       Cpu0 = libsql_test_util:cpu_ms(OsPid),
                        T0 = erlang:monotonic_time(),
                        Samples = timed_loop(fun() -> select(C) end, deadline(Cfg), []),
                        Wall = erlang:monotonic_time() - T0,
-                       Cpu = cpu_ticks(OsPid) - Cpu0,
+                       Cpu = libsql_test_util:cpu_ms(OsPid) - Cpu0,
                        (latencies(Samples, Wall, 1))#{cpu => cpu_pct(Cpu, Wall)}
                end,
       stop => fun({C, _}) -> libsql:close(C) end,
@@ -348,12 +348,12 @@ r3_spec(#{url := Url} = Cfg) ->
                       {C, OsPid, Rows}
               end,
       round => fun({C, OsPid, Rows}) ->
-                       Cpu0 = cpu_ticks(OsPid),
+                       Cpu0 = libsql_test_util:cpu_ms(OsPid),
                        T0 = erlang:monotonic_time(),
                        Deadline = deadline(Cfg),
                        Samples = batch_loop(C, Rows, Deadline, []),
                        Wall = erlang:monotonic_time() - T0,
-                       Cpu = cpu_ticks(OsPid) - Cpu0,
+                       Cpu = libsql_test_util:cpu_ms(OsPid) - Cpu0,
                        L = latencies(Samples, Wall, 1),
                        L#{cpu => cpu_pct(Cpu, Wall), rows => maps:get(rate, L) * ?BATCH}
                end,
@@ -401,16 +401,9 @@ latencies(Samples, Wall, Par) ->
       p99 => Ms(element(max(1, ceil(N * 0.99)), Sorted)),
       rate => N / (Ms(Wall) / 1000), mean => Ms(Wall) * Par / N}.
 
-%% utime + stime of an OS process, in clock ticks (/proc/PID/stat fields 14, 15).
-cpu_ticks(OsPid) ->
-    {ok, Stat} = file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/stat"),
-    [_, Rest] = binary:split(Stat, <<") ">>),
-    Fields = binary:split(Rest, <<" ">>, [global]),
-    binary_to_integer(lists:nth(12, Fields)) + binary_to_integer(lists:nth(13, Fields)).
-
-cpu_pct(Ticks, Wall) ->
-    Hz = list_to_integer(string:trim(os:cmd("getconf CLK_TCK"))),
-    100 * (Ticks / Hz) / (erlang:convert_time_unit(Wall, native, nanosecond) / 1.0e9).
+%% CPU milliseconds (libsql_test_util:cpu_ms/1, utime + stime) as % of Wall.
+cpu_pct(Ms, Wall) ->
+    100 * Ms / erlang:convert_time_unit(Wall, native, millisecond).
 
 %% The median of every field over the rounds.
 aggregate(Rounds) ->

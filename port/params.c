@@ -27,12 +27,14 @@ int lsq_params_order(const lsq_param_lookup *l, const lsq_params *p,
         *vals = p->values;
         return 0;
     }
-    out = calloc((size_t)l->count + 1, sizeof *out);
-    given = calloc((size_t)l->count + 1, 1);
-    if (out == NULL || given == NULL) {
+    /* One block: the values in order, then a flag per parameter (1-based)
+     * saying it got one. A named bind runs once per row of execute_many. */
+    out = calloc((size_t)l->count + 1, sizeof *out + 1);
+    if (out == NULL) {
         lsq_error_set(err, LSQ_E_NOMEM, "out of memory");
-        goto fail;
+        return -1;
     }
+    given = (unsigned char *)(out + l->count + 1);
     for (k = 0; k < p->n; k++) {
         idx = l->index(l->ctx, p->names[k].p, p->names[k].n);
         if (idx < 0) {
@@ -63,12 +65,10 @@ int lsq_params_order(const lsq_param_lookup *l, const lsq_params *p,
                           l->name(l->ctx, i));
         goto fail;
     }
-    free(given);
     *vals = out;
     *owned = 1;
     return 0;
 fail:
     free(out);
-    free(given);
     return -1;
 }

@@ -608,17 +608,10 @@ proc_table() ->
     lists:append([proc_entry(N) || N <- Names, is_digits(N)]).
 
 proc_entry(N) ->
-    case file:read_file("/proc/" ++ N ++ "/stat") of
-        {ok, Stat} ->
-            %% "pid (comm) S ppid ...": comm may hold spaces and parens.
-            Open = element(1, binary:match(Stat, <<"(">>)),
-            {Close, _} = lists:last(binary:matches(Stat, <<") ">>)),
-            Comm = binary_to_list(binary:part(Stat, Open + 1, Close - Open - 1)),
-            [State, PPid | _] = string:lexemes(binary_to_list(
-                                                 binary:part(Stat, Close + 2,
-                                                             byte_size(Stat) - Close - 2)), " "),
-            [{list_to_integer(N), Comm, list_to_integer(PPid), hd(State)}];
-        {error, _} ->
+    case libsql_test_util:proc_stat_fields(list_to_integer(N)) of
+        {Comm, [<<State, _/binary>>, PPid | _]} ->
+            [{list_to_integer(N), Comm, binary_to_integer(PPid), State}];
+        _ ->
             []
     end.
 

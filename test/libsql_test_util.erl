@@ -13,7 +13,7 @@
          os_alive/1, os_alive/2, wait_gone/2, wait_gone/3, wait_until/2,
          kill9/1, rss_kb/1, sanitized/1, pool_workers/1,
          expect_error/2, contains/2, timed/1, free_port/0, cpu_ms/1,
-         same/3, canon/1]).
+         same/3, canon/1, proc_stat_fields/1]).
 
 -type config() :: [{atom(), term()}].
 -export_type([config/0]).
@@ -178,41 +178,54 @@ canon(X) -> X.
 %% /proc/PID/stat (fields 14 and 15, in clock ticks), or undefined.
 -spec cpu_ms(integer()) -> non_neg_integer() | undefined.
 cpu_ms(OsPid) ->
-    case file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/stat") of
-        {ok, Stat} ->
-            %% After "pid (comm) ": state is field 3, utime 14, stime 15.
-            {Close, _} = lists:last(binary:matches(Stat, <<") ">>)),
-            Rest = binary:part(Stat, Close + 2, byte_size(Stat) - Close - 2),
-            Fields = binary:split(Rest, <<" ">>, [global]),
+    case proc_stat_fields(OsPid) of
+        %% fields from 3 (state) on: utime is field 14, stime 15
+        {_Comm, Fields} when length(Fields) >= 13 ->
             Ticks = binary_to_integer(lists:nth(12, Fields))
                 + binary_to_integer(lists:nth(13, Fields)),
             Ticks * 1000 div clock_ticks();
-        {error, _} -> undefined
+        _ -> undefined
     end.
 
+%% CLK_TCK, asked of getconf once per node (each os:cmd starts a shell).
 clock_ticks() ->
-    case string:to_integer(os:cmd("getconf CLK_TCK")) of
-        {N, _} when is_integer(N), N > 0 -> N;
-        _ -> 100
+    case persistent_term:get({?MODULE, clk_tck}, undefined) of
+        undefined ->
+            N = case string:to_integer(os:cmd("getconf CLK_TCK")) of
+                    {T, _} when is_integer(T), T > 0 -> T;
+                    _ -> 100
+                end,
+            persistent_term:put({?MODULE, clk_tck}, N),
+            N;
+        N -> N
     end.
 
-%% {Comm, State} from /proc/PID/stat ("pid (comm) S ..."; comm may hold
-%% spaces and parentheses, so the last ") " ends it), or undefined.
-proc_stat(OsPid) ->
+%% @doc /proc/PID/stat as {Comm, [Field3, Field4, ...]} (fields as binaries,
+%% from the state on), or undefined. Comm may hold spaces and parentheses,
+%% so the last ") " ends it.
+-spec proc_stat_fields(pos_integer()) -> {string(), [binary()]} | undefined.
+proc_stat_fields(OsPid) ->
     case file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/stat") of
         {ok, Stat} ->
             case {binary:match(Stat, <<"(">>), binary:matches(Stat, <<") ">>)} of
                 {{Open, _}, [_ | _] = Closes} ->
                     {Close, _} = lists:last(Closes),
-                    case Close + 2 < byte_size(Stat) of
-                        true ->
-                            {binary_to_list(binary:part(Stat, Open + 1, Close - Open - 1)),
-                             binary:at(Stat, Close + 2)};
-                        false -> undefined
+                    Rest = string:trim(binary:part(Stat, Close + 2, byte_size(Stat) - Close - 2)),
+                    case binary:split(Rest, <<" ">>, [global, trim_all]) of
+                        [] -> undefined;
+                        Fields -> {binary_to_list(binary:part(Stat, Open + 1, Close - Open - 1)),
+                                   Fields}
                     end;
                 _ -> undefined
             end;
         {error, _} -> undefined
+    end.
+
+%% {Comm, State} of OS process OsPid, or undefined.
+proc_stat(OsPid) ->
+    case proc_stat_fields(OsPid) of
+        {Comm, [<<State, _/binary>> | _]} -> {Comm, State};
+        _ -> undefined
     end.
 
 %% @doc A loopback TCP port nothing listens on (bound, then given back).

@@ -47,7 +47,7 @@ start_exe(Exe, PrivDir) ->
     Dir = filename:join(PrivDir, "tursodb-" ++ integer_to_list(erlang:unique_integer([positive]))),
     ok = filelib:ensure_dir(filename:join(Dir, "x")),
     Db = filename:join(Dir, "tursodb.db"),
-    Port = free_port(),
+    Port = libsql_test_util:free_port(),
     Caller = self(),
     Owner = spawn(fun() -> owner_init(Caller, Exe, Port, Db, filename:join(Dir, "tursodb.log")) end),
     MRef = erlang:monitor(process, Owner),
@@ -71,7 +71,8 @@ stop(#{os_pid := OsPid, owner := Owner}) ->
     MRef = erlang:monitor(process, Owner),
     Owner ! stop,
     receive {'DOWN', MRef, process, Owner, _} -> ok after 5000 -> exit(Owner, kill) end,
-    wait_gone(OsPid, 100).
+    _ = libsql_test_util:wait_gone(OsPid, 5000),
+    ok.
 
 owner_init(Caller, Exe, Port, Db, Log) ->
     Addr = "127.0.0.1:" ++ integer_to_list(Port),
@@ -97,27 +98,6 @@ owner_loop(P) ->
         {P, _} -> owner_loop(P)
     end.
 
-%% A zombie still answers `kill -0`, so the process state is read instead.
-wait_gone(_OsPid, 0) ->
-    ok;
-wait_gone(OsPid, N) ->
-    case file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/stat") of
-        {ok, Stat} ->
-            case binary:split(Stat, <<") ">>) of
-                [_, <<"Z", _/binary>>] -> ok;
-                _ -> timer:sleep(50), wait_gone(OsPid, N - 1)
-            end;
-        {error, _} ->
-            ok
-    end.
-
-%% Race-prone by nature (the port could be taken between close and bind),
-%% but fine for loopback tests.
-free_port() ->
-    {ok, L} = gen_tcp:listen(0, [{ip, {127, 0, 0, 1}}]),
-    {ok, Port} = inet:port(L),
-    ok = gen_tcp:close(L),
-    Port.
 
 %% tursodb binds a moment after exec; poll with a real SQL request.
 await_ready(Info) ->
