@@ -44,7 +44,7 @@
 -type conn() :: pid().
 -type pool() :: atom() | pid().
 -type db() :: conn() | pool().
--type value() :: null | undefined | boolean() | integer() | float() | binary()
+-type value() :: null | undefined | nil | boolean() | integer() | float() | binary()
                | {blob, binary()} | {text, iodata()} | infinity | neg_infinity.
 -type params() :: [value()] | #{atom() | binary() => value()}.
 -type row() :: tuple() | #{binary() => value()}.
@@ -102,7 +102,7 @@
 %% The connection belongs to the calling process and closes when it exits.
 -spec open(Opts :: open_opts()) -> {ok, conn()} | {error, error()}.
 open(Opts) when is_map(Opts) ->
-    case libsql_opts:conn(libsql_opts:hide_secrets(Opts)) of
+    case libsql_opts:conn(libsql_secret:hide(Opts)) of
         {ok, ConnOpts} ->
             {ok, _} = application:ensure_all_started(libsql),
             case libsql_conn_sup:start_conn(self(), ConnOpts) of
@@ -135,10 +135,7 @@ ping(Db) -> ping(Db, #{}).
 
 -spec ping(Db :: db(), Opts :: #{timeout => timeout()}) -> ok | {error, error()}.
 ping(Db, Opts) ->
-    case call(Db, ping, [], Opts) of
-        {ok, ok} -> ok;
-        {error, _} = E -> E
-    end.
+    checked(ping, Opts, fun() -> ok_or_error(call(Db, ping, [], Opts)) end).
 
 %% ---- pools ---------------------------------------------------------------
 
@@ -152,7 +149,7 @@ ping(Db, Opts) ->
 -spec start_pool(Name :: atom(), Opts :: pool_opts()) -> {ok, pid()} | {error, error()}.
 start_pool(Name, Opts) when is_atom(Name), is_map(Opts) ->
     {ok, _} = application:ensure_all_started(libsql),
-    case libsql_pools_sup:start_pool(Name, libsql_opts:hide_secrets(Opts)) of
+    case libsql_pools_sup:start_pool(Name, libsql_secret:hide(Opts)) of
         {ok, _Sup} -> libsql_pool:lookup(Name);
         {error, Reason} -> {error, libsql_opts:start_error(Name, Reason)}
     end;
@@ -183,7 +180,7 @@ stop_pool(Pool) ->
 child_spec(#{name := Name} = Opts) when is_atom(Name) ->
     #{id => {libsql_pool, Name},
       start => {libsql_pool_sup, start_link,
-                [Name, libsql_opts:hide_secrets(maps:remove(name, Opts))]},
+                [Name, libsql_secret:hide(maps:remove(name, Opts))]},
       type => supervisor,
       shutdown => infinity}.
 
@@ -223,10 +220,12 @@ query(Db, Sql, Params) -> query(Db, Sql, Params, #{}).
 -spec query(Db :: db(), Sql :: sql(), Params :: params(), Opts :: query_opts()) ->
           {ok, [binary()], [row()]} | {error, error()}.
 query(Db, Sql, Params, Opts) ->
-    case statement(Db, query, Sql, Params, Opts) of
-        {ok, {Columns, Rows}} -> {ok, Columns, shape_rows(Columns, Rows, Opts)};
-        {error, _} = E -> E
-    end.
+    checked(query, Opts, fun() ->
+        case statement(Db, query, Sql, Params, Opts) of
+            {ok, {Columns, Rows}} -> {ok, Columns, shape_rows(Columns, Rows, Opts)};
+            {error, _} = E -> E
+        end
+    end).
 
 %% @doc Run one statement for its effect.
 -spec execute(Db :: db(), Sql :: sql()) ->
@@ -243,10 +242,12 @@ execute(Db, Sql, Params) -> execute(Db, Sql, Params, #{}).
           {ok, #{changes := non_neg_integer(), last_insert_rowid := integer()}}
         | {error, error()}.
 execute(Db, Sql, Params, Opts) ->
-    case statement(Db, execute, Sql, Params, Opts) of
-        {ok, {Changes, RowId}} -> {ok, #{changes => Changes, last_insert_rowid => RowId}};
-        {error, _} = E -> E
-    end.
+    checked(execute, Opts, fun() ->
+        case statement(Db, execute, Sql, Params, Opts) of
+            {ok, {Changes, RowId}} -> {ok, #{changes => Changes, last_insert_rowid => RowId}};
+            {error, _} = E -> E
+        end
+    end).
 
 statement(Db, Cmd, #libsql_stmt{id = undefined, conn = Pool, sql = SqlBin}, Params, Opts) ->
     %% Prepared on a pool: any of its workers runs it from its statement
@@ -318,37 +319,32 @@ transaction(Db, Fun) -> transaction(Db, Fun, #{}).
 
 -spec transaction(Db :: db(), Fun :: fun((conn()) -> Result), Opts :: transaction_opts()) ->
           {ok, Result} | {error, error()}.
-transaction(Db, Fun, Opts) when is_function(Fun, 1), is_map(Opts) ->
-    case begin_sql(maps:get(mode, Opts, deferred)) of
-        {ok, Begin} ->
-            pinned(Db, Opts, fun(Conn) ->
-                case {get(?TX_KEY(Conn)), maps:get(mode, Opts, deferred)} of
-                    {undefined, _} -> top_transaction(Conn, Fun, Begin, Opts);
-                    {_Depth, read_only} ->
-                        %% A savepoint cannot stop writes the outer
-                        %% transaction may already have made or still make.
-                        {error, libsql_proto:err(
-                                  bad_argument,
-                                  <<"a nested transaction cannot be read_only: open the "
-                                    "outer transaction with mode read_only instead">>)};
-                    {Depth, _} -> savepoint(Conn, Depth + 1, Fun, Opts)
-                end
-            end);
-        {error, _} = E ->
-            E
-    end;
+transaction(Db, Fun, Opts) when is_function(Fun, 1) ->
+    checked(transaction, Opts, fun() ->
+        Mode = maps:get(mode, Opts, deferred),
+        pinned(Db, Opts, fun(Conn) ->
+            case {get(?TX_KEY(Conn)), Mode} of
+                {undefined, _} -> top_transaction(Conn, Fun, begin_sql(Mode), Opts);
+                {_Depth, read_only} ->
+                    %% A savepoint cannot stop writes the outer
+                    %% transaction may already have made or still make.
+                    {error, libsql_proto:err(
+                              bad_argument,
+                              <<"a nested transaction cannot be read_only: open the "
+                                "outer transaction with mode read_only instead">>)};
+                {Depth, _} -> savepoint(Conn, Depth + 1, Fun, Opts)
+            end
+        end)
+    end);
 transaction(_Db, _Fun, _Opts) ->
     {error, libsql_proto:err(bad_argument,
                                <<"transaction takes a fun of one argument and a map">>)}.
 
-begin_sql(deferred) -> {ok, [<<"BEGIN DEFERRED">>]};
-begin_sql(immediate) -> {ok, [<<"BEGIN IMMEDIATE">>]};
-begin_sql(exclusive) -> {ok, [<<"BEGIN EXCLUSIVE">>]};
-begin_sql(read_only) -> {ok, [<<"BEGIN DEFERRED">>, <<"PRAGMA query_only = 1">>]};
-begin_sql(Other) ->
-    {error, libsql_proto:err(bad_argument,
-                             io_lib:format("unknown transaction mode ~0tP (deferred, immediate, "
-                                           "exclusive or read_only)", [Other, 5]))}.
+%% The modes were checked by libsql_opts:call/2.
+begin_sql(deferred) -> [<<"BEGIN DEFERRED">>];
+begin_sql(immediate) -> [<<"BEGIN IMMEDIATE">>];
+begin_sql(exclusive) -> [<<"BEGIN EXCLUSIVE">>];
+begin_sql(read_only) -> [<<"BEGIN DEFERRED">>, <<"PRAGMA query_only = 1">>].
 
 %% Returns {Result, Clean}: Clean tells a pool whether the connection can
 %% go back as it is or needs a reset.
@@ -500,22 +496,22 @@ batch(Db, Statements) -> batch(Db, Statements, #{}).
             Opts :: #{transaction => boolean(), timeout => timeout(),
                       rows => tuples | maps}) ->
           {ok, [batch_result()]} | {error, error()}.
-batch(Db, Statements, Opts) when is_list(Statements), is_map(Opts) ->
-    Tx = maps:get(transaction, Opts, true),
-    case {is_boolean(Tx), batch_items(Statements, 1, [])} of
-        {false, _} ->
-            {error, libsql_proto:err(bad_argument, <<"the transaction option is a boolean">>)};
-        {true, {ok, Items}} ->
-            case libsql_events:span(Db, batch, undefined,
-                                    fun() -> call(Db, batch, [Items, Tx], Opts) end) of
-                {ok, Results} ->
-                    {ok, [#{columns => C, rows => shape_rows(C, R, Opts), changes => N,
-                            last_insert_rowid => Id} || {C, R, N, Id} <- Results]};
-                {error, _} = E -> E
-            end;
-        {true, {error, _} = E} ->
-            E
-    end;
+batch(Db, Statements, Opts) when is_list(Statements) ->
+    checked(batch, Opts, fun() ->
+        Tx = maps:get(transaction, Opts, true),
+        case batch_items(Statements, 1, []) of
+            {ok, Items} ->
+                case libsql_events:span(Db, batch, undefined,
+                                        fun() -> call(Db, batch, [Items, Tx], Opts) end) of
+                    {ok, Results} ->
+                        {ok, [#{columns => C, rows => shape_rows(C, R, Opts), changes => N,
+                                last_insert_rowid => Id} || {C, R, N, Id} <- Results]};
+                    {error, _} = E -> E
+                end;
+            {error, _} = E ->
+                E
+        end
+    end);
 batch(_Db, _Statements, _Opts) ->
     {error, libsql_proto:err(bad_argument, <<"batch takes a list of statements">>)}.
 
@@ -544,6 +540,11 @@ execute_many(Db, Sql, ParamsList) -> execute_many(Db, Sql, ParamsList, #{}).
           {ok, #{changes := non_neg_integer(), last_insert_rowid := integer()}}
         | {error, error()}.
 execute_many(Db, Sql, ParamsList, Opts) when is_list(ParamsList) ->
+    checked(execute_many, Opts, fun() -> run_many(Db, Sql, ParamsList, Opts) end);
+execute_many(_Db, _Sql, _ParamsList, _Opts) ->
+    {error, libsql_proto:err(bad_argument, <<"execute_many takes a list of parameter lists">>)}.
+
+run_many(Db, Sql, ParamsList, Opts) ->
     case libsql_proto:sql(Sql) of
         {ok, SqlBin} ->
             case many_params(ParamsList, 1, []) of
@@ -557,9 +558,7 @@ execute_many(Db, Sql, ParamsList, Opts) when is_list(ParamsList) ->
                 {error, E} -> {error, E#{sql => SqlBin}}
             end;
         {error, _} = E -> E
-    end;
-execute_many(_Db, _Sql, _ParamsList, _Opts) ->
-    {error, libsql_proto:err(bad_argument, <<"execute_many takes a list of parameter lists">>)}.
+    end.
 
 many_params([], _I, Acc) -> {ok, lists:reverse(Acc)};
 many_params([P | Rest], I, Acc) ->
@@ -583,15 +582,17 @@ execute_script(Db, Sql) -> execute_script(Db, Sql, #{}).
           {ok, #{statements := non_neg_integer(), changes := non_neg_integer()}}
         | {error, error()}.
 execute_script(Db, Sql, Opts) ->
-    case libsql_proto:sql(Sql) of
-        {ok, SqlBin} ->
-            case libsql_events:span(Db, execute_script, SqlBin,
-                                    fun() -> call(Db, execute_script, [SqlBin], Opts) end) of
-                {ok, {N, C}} -> {ok, #{statements => N, changes => C}};
-                {error, _} = E -> E
-            end;
-        {error, _} = E -> E
-    end.
+    checked(execute_script, Opts, fun() ->
+        case libsql_proto:sql(Sql) of
+            {ok, SqlBin} ->
+                case libsql_events:span(Db, execute_script, SqlBin,
+                                        fun() -> call(Db, execute_script, [SqlBin], Opts) end) of
+                    {ok, {N, C}} -> {ok, #{statements => N, changes => C}};
+                    {error, _} = E -> E
+                end;
+            {error, _} = E -> E
+        end
+    end).
 
 %% ---- streaming ---------------------------------------------------------------
 
@@ -605,6 +606,9 @@ cursor_open(Db, Sql, Params) -> cursor_open(Db, Sql, Params, #{}).
 -spec cursor_open(Db :: db(), Sql :: iodata(), Params :: params(),
                   Opts :: #{timeout => timeout()}) -> {ok, cursor()} | {error, error()}.
 cursor_open(Db, Sql, Params, Opts) ->
+    checked(cursor_open, Opts, fun() -> open_cursor(Db, Sql, Params, Opts) end).
+
+open_cursor(Db, Sql, Params, Opts) ->
     case {libsql_proto:sql(Sql), libsql_proto:params(Params)} of
         {{ok, SqlBin}, {ok, Wire}} ->
             Timeout = maps:get(timeout, Opts, default),
@@ -683,24 +687,22 @@ fold(Db, Sql, Params, Fun, Acc0) -> fold(Db, Sql, Params, Fun, Acc0, #{}).
            Fun :: fun((row(), Acc) -> Acc), Acc0 :: Acc,
            Opts :: #{chunk => pos_integer(), timeout => timeout(), rows => tuples | maps}) ->
           {ok, Acc} | {error, error()}.
-fold(Db, Sql, Params, Fun, Acc0, Opts) when is_function(Fun, 2), is_map(Opts) ->
-    case maps:get(chunk, Opts, 1000) of
-        Chunk when is_integer(Chunk), Chunk > 0, Chunk =< 100000000 ->
-            case cursor_open(Db, Sql, Params, Opts) of
-                {ok, Cursor} ->
-                    try
-                        First = send_fetch(Cursor, Chunk),
-                        fold_loop(Cursor, Fun, Acc0, Chunk, Opts, First,
-                                  send_fetch(Cursor, Chunk))
-                    after
-                        _ = cursor_close(Cursor)
-                    end;
-                {error, _} = E ->
-                    E
-            end;
-        _ ->
-            {error, libsql_proto:err(bad_argument, <<"chunk must be a positive integer">>)}
-    end;
+fold(Db, Sql, Params, Fun, Acc0, Opts) when is_function(Fun, 2) ->
+    checked(fold, Opts, fun() ->
+        Chunk = maps:get(chunk, Opts, 1000),
+        case open_cursor(Db, Sql, Params, maps:without([chunk, rows], Opts)) of
+            {ok, Cursor} ->
+                try
+                    First = send_fetch(Cursor, Chunk),
+                    fold_loop(Cursor, Fun, Acc0, Chunk, Opts, First,
+                              send_fetch(Cursor, Chunk))
+                after
+                    _ = cursor_close(Cursor)
+                end;
+            {error, _} = E ->
+                E
+        end
+    end);
 fold(_Db, _Sql, _Params, _Fun, _Acc0, _Opts) ->
     {error, libsql_proto:err(bad_argument, <<"fold takes a fun of two arguments">>)}.
 
@@ -743,15 +745,16 @@ begin_transaction(Db) -> begin_transaction(Db, #{}).
 
 -spec begin_transaction(Db :: db(), Opts :: transaction_opts()) -> ok | {error, error()}.
 begin_transaction(Db, Opts) ->
-    case {begin_sql(maps:get(mode, Opts, deferred)), session_conn(Db)} of
-        {{ok, Sqls}, {ok, Conn}} ->
-            case run_group(Conn, Sqls, Opts) of
-                ok -> ok;
-                {error, E} -> begin_failed(Conn, E, Opts)
-            end;
-        {{error, _} = E, _} -> E;
-        {_, {error, _} = E} -> E
-    end.
+    checked(begin_transaction, Opts, fun() ->
+        case session_conn(Db) of
+            {ok, Conn} ->
+                case run_group(Conn, begin_sql(maps:get(mode, Opts, deferred)), Opts) of
+                    ok -> ok;
+                    {error, E} -> begin_failed(Conn, E, Opts)
+                end;
+            {error, _} = E -> E
+        end
+    end).
 
 %% @doc COMMIT. Without a transaction: `{error, #{code := error}}' saying so.
 -spec commit(Db :: db()) -> ok | {error, error()}.
@@ -880,10 +883,12 @@ backup(Db, Dest) -> backup(Db, Dest, #{}).
 -spec backup(Db :: db(), DestPath :: file:name_all(), Opts :: #{timeout => timeout()}) ->
           ok | {error, error()}.
 backup(Db, Dest, Opts) ->
-    case libsql_opts:path(Dest) of
-        {ok, D} -> ok_or_error(call(Db, backup, [D], Opts));
-        {error, _} = E -> E
-    end.
+    checked(backup, Opts, fun() ->
+        case libsql_opts:path(Dest) of
+            {ok, D} -> ok_or_error(call(Db, backup, [D], Opts));
+            {error, _} = E -> E
+        end
+    end).
 
 ok_or_error({ok, ok}) -> ok;
 ok_or_error({error, _} = E) -> E.
@@ -908,9 +913,7 @@ print(Db, Sql, Params) ->
 -spec format_error(error() | {error, error()} | term()) -> binary().
 format_error({error, E}) -> format_error(E);
 format_error(#{code := Code} = E) ->
-    Msg = maps:get(message, E, <<>>),
-    Parts = [libsql_error:describe(Code),
-             case Msg of <<>> -> []; _ -> [": ", Msg] end,
+    Parts = [headline(libsql_error:describe(Code), maps:get(message, E, <<>>)),
              case E of
                  #{extended_code := X} -> io_lib:format(" (~s, code ~b)",
                                                         [libsql_error:extended_name(X), X]);
@@ -924,10 +927,27 @@ format_error(#{code := Code} = E) ->
 format_error(Other) ->
     unicode:characters_to_binary(io_lib:format("unknown libsql error: ~0tP", [Other, 10])).
 
+%% The code's phrase and the message, without saying the same thing twice
+%% ("the connection is closed: the connection is closed").
+headline(Phrase, Msg) when not is_binary(Msg); Msg =:= <<>> -> Phrase;
+headline(Phrase, Msg) ->
+    case string:prefix(string:casefold(Msg), string:casefold(Phrase)) of
+        nomatch -> [Phrase, ": ", Msg];
+        _ -> Msg
+    end.
+
 truncate(Bin, Max) when byte_size(Bin) =< Max -> Bin;
 truncate(Bin, Max) -> [binary:part(Bin, 0, Max), "..."].
 
 %% ---- internals -------------------------------------------------------------
+
+%% Run Body() if Opts are good options of API function Fun; nothing is
+%% sent and no timer armed otherwise.
+checked(Fun, Opts, Body) ->
+    case libsql_opts:call(Fun, Opts) of
+        ok -> Body();
+        {error, _} = E -> E
+    end.
 
 call(Db, Cmd, Args, Opts) ->
     with_db(Db, Opts, fun(Conn) -> call_conn(Conn, Cmd, Args, Opts) end).

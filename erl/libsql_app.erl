@@ -52,7 +52,7 @@ stop_sup(Sup) ->
 
 start_pools([]) -> ok;
 start_pools([{Name, Opts} | Rest]) when is_atom(Name), is_map(Opts) ->
-    case libsql_pools_sup:start_pool(Name, libsql_opts:hide_secrets(Opts)) of
+    case libsql_pools_sup:start_pool(Name, libsql_secret:hide(Opts)) of
         {ok, _} -> start_pools(Rest);
         {error, Reason} ->
             {error, {libsql_pool_failed, Name, libsql_opts:start_error(Name, Reason)}}

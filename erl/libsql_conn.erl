@@ -14,12 +14,13 @@
 
 -include("libsql_protocol.hrl").
 
--export([start_link/2, request/4, request/5, send_request/5, await/2, close/2,
+-export([start_link/2, start/2, request/4, request/5, send_request/5, await/2, close/2,
          os_pid/1, stats/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2,
          format_status/2]).
 
 -define(CALL_MARGIN, 5000).
+-define(MAX_TIMEOUT, 16#ffffffff).
 -define(DEFAULT_TIMEOUT, 15000).
 -define(DEFAULT_CANCEL_TIMEOUT, 2000).
 %% How long the port busy-polls for the next request after an answer, while
@@ -66,6 +67,12 @@
 start_link(Owner, Opts) ->
     gen_server:start_link(?MODULE, {Owner, Opts}, []).
 
+%% @doc As start_link/2, without a link: a connection no supervisor owns
+%% (the probe of a starting pool).
+-spec start(pid() | none, map()) -> {ok, pid()} | {error, term()}.
+start(Owner, Opts) ->
+    gen_server:start(?MODULE, {Owner, Opts}, []).
+
 -type call_timeout() :: timeout() | default.  % default: the connection's own
 
 %% @doc Close the database and stop the process.
@@ -105,11 +112,7 @@ send_request(Conn, Cmd, Args, Timeout, Kind) ->
 %% @doc The decoded answer to a send_request/5.
 -spec await(term(), call_timeout()) -> {ok, term()} | {error, libsql:error()}.
 await(ReqId, Timeout) ->
-    Wait = case Timeout of
-               T when is_integer(T) -> T + ?CALL_MARGIN;
-               _ -> infinity
-           end,
-    case gen_server:receive_response(ReqId, Wait) of
+    case gen_server:receive_response(ReqId, backstop(Timeout)) of
         {reply, {reply, Bin}} -> libsql_proto:decode_reply(Bin);
         {reply, {error, _} = E} -> E;
         timeout -> {error, libsql_proto:err(timeout, <<"the connection process did not answer">>)};
@@ -130,18 +133,20 @@ os_pid(Conn) ->
 %% The deadline is enforced by the connection process; the call's own
 %% timeout is only a backstop (gen_server:call also returns if it dies).
 call(Conn, Msg, Timeout) ->
-    CallTimeout = case Timeout of
-                      T when is_integer(T) -> T + ?CALL_MARGIN;
-                      _ -> infinity
-                  end,
     try
-        gen_server:call(Conn, Msg, CallTimeout)
+        gen_server:call(Conn, Msg, backstop(Timeout))
     catch
         exit:{timeout, _} ->
             {error, libsql_proto:err(timeout, <<"the connection process did not answer">>)};
         exit:{_, _} ->
             {error, libsql_proto:err(closed, <<"the connection is closed">>)}
     end.
+
+%% How long a caller waits for the connection process itself: the call's
+%% deadline plus a margin, or forever when that is past what a receive
+%% can wait (the connection process's own deadline still applies).
+backstop(T) when is_integer(T), T >= 0, T =< ?MAX_TIMEOUT - ?CALL_MARGIN -> T + ?CALL_MARGIN;
+backstop(_) -> infinity.
 
 %% ---- gen_server ----------------------------------------------------------
 
@@ -192,7 +197,7 @@ init({Owner, Opts}) ->
 
 %% Ref 1 is the open request; nothing else is in flight yet.
 open_db(Port, PortOpts, Timeout) ->
-    {Arity, Body} = libsql_proto:encode_body(open, [libsql_opts:reveal_port_opts(PortOpts)]),
+    {Arity, Body} = libsql_proto:encode_body(open, [libsql_secret:reveal_port_opts(PortOpts)]),
     _ = port_write(Port, libsql_proto:frame(1, Arity, Body)),
     receive
         {Port, {data, Bin}} ->
@@ -218,19 +223,18 @@ open_db(Port, PortOpts, Timeout) ->
 handle_call({request, Arity, Body, Timeout}, From, S) ->
     handle_call({request, Arity, Body, Timeout, request}, From, S);
 handle_call({request, Arity, Body, Timeout, Kind}, From, S) ->
-    case iolist_size(Body) + 8 > S#state.max_frame of
-        true ->
-            {reply, {error, libsql_proto:err(
-                              bad_argument,
-                              io_lib:format("request of ~b bytes is over the ~b-byte frame limit "
-                                            "(the max_frame option)",
-                                            [iolist_size(Body), S#state.max_frame]))}, S};
-        false ->
-            {noreply, send(Arity, Body, From, Timeout, Kind, forget_cursor(Kind, S))}
+    case check_request(Body, Timeout, S) of
+        ok -> {noreply, send(Arity, Body, From, Timeout, Kind, forget_cursor(Kind, S))};
+        {error, _} = E -> {reply, E, S}
     end;
 handle_call({close, Timeout}, From, S) ->
-    {Arity, Body} = libsql_proto:encode_body(close, []),
-    {noreply, send(Arity, Body, From, Timeout, close, S)};
+    case check_request([], Timeout, S) of
+        ok ->
+            {Arity, Body} = libsql_proto:encode_body(close, []),
+            {noreply, send(Arity, Body, From, Timeout, close, S)};
+        {error, _} = E ->
+            {reply, E, S}
+    end;
 handle_call(stats, _From, S) ->
     {reply, {ok, #{port_time_us => erlang:convert_time_unit(S#state.port_time, native,
                                                              microsecond),
@@ -329,6 +333,28 @@ format_status(_Opt, [_PDict, Other]) ->
     [{data, [{"State", Other}]}].
 
 %% ---- internals -----------------------------------------------------------
+
+%% A request the port can take and a deadline a timer can be armed with.
+%% libsql checks every option before it calls; this keeps a bad deadline
+%% from any caller from ever reaching send_after/3 in this process.
+check_request(Body, Timeout, S) ->
+    case Timeout =:= default orelse libsql_opts:is_timeout(Timeout) of
+        false ->
+            {error, libsql_proto:err(bad_argument, <<"timeout must be infinity or an integer "
+                                                     "0..4294967295 (ms)">>,
+                                     #{option => timeout})};
+        true ->
+            case iolist_size(Body) + 8 > S#state.max_frame of
+                true ->
+                    {error, libsql_proto:err(
+                              bad_argument,
+                              io_lib:format("request of ~b bytes is over the ~b-byte frame "
+                                            "limit (the max_frame option)",
+                                            [iolist_size(Body), S#state.max_frame]))};
+                false ->
+                    ok
+            end
+    end.
 
 %% Write to the port. A port that is already dead raises badarg; its
 %% 'EXIT' message is on its way and fails every waiting caller.

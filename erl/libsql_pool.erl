@@ -10,7 +10,8 @@
 -behaviour(gen_server).
 
 -export([start_link/2, checkout/2, checkin/3, worker_started/2, stats/1,
-         lookup/1, create_registry/0, config/1, supervisor/1]).
+         lookup/1, create_registry/0, config/1, supervisor/1,
+         begin_startup/1, open_failed/2, end_startup/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2,
          format_status/2]).
 
@@ -29,7 +30,9 @@
     checkouts = 0 :: non_neg_integer(),             % successful checkouts
     timeouts = 0 :: non_neg_integer(),              % checkouts that timed out
     config :: map(),                                % pool options without secrets
-    sup :: pid()                                    % the libsql_pool_sup of this pool
+    sup :: pid(),                                   % the libsql_pool_sup of this pool
+    startup = running :: running | {starting, libsql:error() | none}
+                                                    % during startup: the first open error
 }).
 
 -type waiter() :: {gen_server:from(), reference(), reference()}. % From, caller monitor, timer
@@ -79,6 +82,27 @@ supervisor(Pool) ->
             end;
         error -> error
     end.
+
+%% ---- startup (libsql_pool_sup) ---------------------------------------------------
+
+%% @doc The pool's first workers are about to start: record open failures
+%% (open_failed/2) instead of letting them be reported.
+-spec begin_startup(atom()) -> ok.
+begin_startup(Pool) ->
+    gen_server:call(Pool, begin_startup, infinity).
+
+%% @doc A worker could not open its database: `starting' if the pool is
+%% starting (the failure is recorded for end_startup/1), else `running'.
+-spec open_failed(atom(), libsql:error()) -> starting | running.
+open_failed(Pool, Error) ->
+    try gen_server:call(Pool, {open_failed, Error}, infinity)
+    catch exit:_ -> running
+    end.
+
+%% @doc Startup is over: the first open error of the startup, if any.
+-spec end_startup(atom()) -> ok | {error, libsql:error()}.
+end_startup(Pool) ->
+    gen_server:call(Pool, end_startup, infinity).
 
 %% ---- registry: which names and pids are pools ---------------------------------
 
@@ -134,6 +158,20 @@ handle_call({checkout, Caller, Timeout}, From, S) ->
                     end,
             {noreply, S#state{waiting = queue:in({From, Mon, Timer}, S#state.waiting)}}
     end;
+handle_call(begin_startup, _From, S) ->
+    {reply, ok, S#state{startup = {starting, none}}};
+handle_call({open_failed, Error}, _From, #state{startup = {starting, none}} = S) ->
+    {reply, starting, S#state{startup = {starting, Error}}};
+handle_call({open_failed, _Error}, _From, #state{startup = {starting, _}} = S) ->
+    {reply, starting, S};
+handle_call({open_failed, _Error}, _From, S) ->
+    {reply, running, S};
+handle_call(end_startup, _From, #state{startup = {starting, none}} = S) ->
+    {reply, ok, S#state{startup = running}};
+handle_call(end_startup, _From, #state{startup = {starting, Error}} = S) ->
+    {reply, {error, Error}, S#state{startup = running}};
+handle_call(end_startup, _From, S) ->
+    {reply, ok, S};
 handle_call(supervisor, _From, S) ->
     {reply, {ok, S#state.sup}, S};
 handle_call(stats, _From, S) ->

@@ -87,6 +87,7 @@ param_error(Which, Why) ->
 -spec value(term()) -> {ok, wire_value()} | {error, iodata()}.
 value(null) -> {ok, null};
 value(undefined) -> {ok, null};
+value(nil) -> {ok, null};          % Elixir's nil
 value(true) -> {ok, 1};
 value(false) -> {ok, 0};
 value(I) when is_integer(I), I >= ?INT64_MIN, I =< ?INT64_MAX -> {ok, I};

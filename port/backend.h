@@ -34,6 +34,7 @@ typedef struct lsq_open_opts {
     long connect_timeout_ms;
     long request_timeout_ms;
     size_t max_result;   /* cap on a response held in memory */
+    const char *null_atom; /* the atom SQL NULL reads back as (a static string) */
 } lsq_open_opts;
 
 /* Parameters of one execution: positional when names == NULL. */

@@ -223,7 +223,7 @@ static void free_open_opts(lsq_open_opts *o)
 static int decode_open_opts(const char *buf, int idx, lsq_open_opts *o, long long *cache_size,
                             long long *max_result, lsq_error *err)
 {
-    char key[MAXATOMLEN_UTF8];
+    char key[MAXATOMLEN_UTF8], atom[MAXATOMLEN_UTF8];
     int n, i, arity, type, size;
     long long v;
 
@@ -232,6 +232,7 @@ static int decode_open_opts(const char *buf, int idx, lsq_open_opts *o, long lon
     o->busy_timeout_ms = 5000;
     o->connect_timeout_ms = 10000;
     o->request_timeout_ms = 60000;
+    o->null_atom = "null";
     *cache_size = LSQ_DEFAULT_CACHE_SIZE;
     *max_result = LSQ_DEFAULT_MAX_RESULT;
     if (ei_get_type(buf, &idx, &type, &size) != 0 ||
@@ -268,6 +269,12 @@ static int decode_open_opts(const char *buf, int idx, lsq_open_opts *o, long lon
         } else if (strcmp(key, "cache_size") == 0) {
             if (term_decode_int(buf, &idx, &v) != 0 || v < 0 || v > 100000) goto bad_value;
             *cache_size = v;
+        } else if (strcmp(key, "null") == 0) {
+            if (atom_at(buf, &idx, atom) != 0) goto bad_value;
+            if (strcmp(atom, "null") == 0) o->null_atom = "null";
+            else if (strcmp(atom, "nil") == 0) o->null_atom = "nil";
+            else if (strcmp(atom, "undefined") == 0) o->null_atom = "undefined";
+            else goto bad_value;
         } else if (strcmp(key, "max_result_bytes") == 0) {
             if (term_decode_int(buf, &idx, &v) != 0 || v < 1024 || v > 0x70000000LL)
                 goto bad_value;
@@ -305,6 +312,7 @@ static int cmd_open(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     lsq_error err;
     lsq_conn *c = NULL;
     long long cache_size, max_result;
+    const char *null_atom;
     stmt_cache *cache;
 
     if (p->conn != NULL)
@@ -312,6 +320,7 @@ static int cmd_open(lsq_port *p, const lsq_request *r, ei_x_buff *x)
                                 "a connection is already open on this port");
     if (decode_open_opts(r->buf, r->idx, &o, &cache_size, &max_result, &err) != 0)
         return commands_reply_error(x, r->ref, &err);
+    null_atom = o.null_atom; /* static; free_open_opts clears o */
     if (o.url != NULL) be = &lsq_backend_remote;
     cache = cache_new((size_t)cache_size, be->finalize);
     if (cache == NULL) {
@@ -333,6 +342,7 @@ static int cmd_open(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     p->conn = c;
     p->cache = cache;
     p->max_result = (size_t)max_result;
+    term_set_null_atom(null_atom);
     (void)pthread_mutex_unlock(&p->conn_lock);
     if (term_reply_begin(x, r->ref, "ok") != 0 || ei_x_encode_map_header(x, 1) != 0 ||
         ei_x_encode_atom(x, "mode") != 0 || ei_x_encode_atom(x, p->be->mode) != 0)

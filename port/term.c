@@ -315,18 +315,26 @@ int term_encode_binary(ei_x_buff *x, const void *p, size_t n)
     return ei_x_encode_binary(x, n ? p : "", (long)n);
 }
 
+/* What SQL NULL reads back as (term_set_null_atom). */
+static const char *null_atom = "null";
+
+void term_set_null_atom(const char *name)
+{
+    null_atom = name != NULL ? name : "null";
+}
+
 int term_encode_value(ei_x_buff *x, const lsq_value *v)
 {
     switch (v->type) {
     case LSQ_NULL:
-        return ei_x_encode_atom(x, "null");
+        return ei_x_encode_atom(x, null_atom);
     case LSQ_INT:
         return ei_x_encode_longlong(x, v->u.i);
     case LSQ_REAL:
         if (isinf(v->u.r))
             return ei_x_encode_atom(x, v->u.r > 0 ? "infinity" : "neg_infinity");
         if (isnan(v->u.r)) /* SQLite never yields NaN; be safe anyway */
-            return ei_x_encode_atom(x, "null");
+            return ei_x_encode_atom(x, null_atom);
         return ei_x_encode_double(x, v->u.r);
     case LSQ_TEXT:
         return term_encode_binary(x, v->u.s.p, v->u.s.n);
@@ -369,10 +377,10 @@ static size_t value_size(const lsq_value *v)
 {
     switch (v->type) {
     case LSQ_INT: return 11;                /* SMALL_BIG with 8 bytes */
-    case LSQ_REAL: return 15;               /* float, or an atom for +-inf */
+    case LSQ_REAL: return 15;               /* float, or an atom for +-inf or NaN */
     case LSQ_TEXT: return 5 + v->u.s.n;
     case LSQ_BLOB: return 2 + 6 + 5 + v->u.s.n;
-    default: return 6;                      /* the atom null */
+    default: return 2 + strlen(null_atom);  /* the atom for NULL */
     }
 }
 
@@ -420,7 +428,7 @@ static unsigned char *put_value(unsigned char *p, const lsq_value *v)
         return p;
     case LSQ_REAL:
         if (isinf(v->u.r)) return put_atom(p, v->u.r > 0 ? "infinity" : "neg_infinity");
-        if (isnan(v->u.r)) return put_atom(p, "null");
+        if (isnan(v->u.r)) return put_atom(p, null_atom);
         memcpy(&bits, &v->u.r, sizeof bits);
         *p++ = NEW_FLOAT_EXT;
         put_u32(p, (uint32_t)(bits >> 32));
@@ -434,7 +442,7 @@ static unsigned char *put_value(unsigned char *p, const lsq_value *v)
         p = put_atom(p, "blob");
         return put_binary(p, v->u.s.p, v->u.s.n);
     default:
-        return put_atom(p, "null");
+        return put_atom(p, null_atom);
     }
 }
 

@@ -81,6 +81,11 @@ int term_decode_int(const char *buf, int *idx, long long *out);
 /* term_decode_bool: the atoms true/false. 0 or -1. */
 int term_decode_bool(const char *buf, int *idx, int *out);
 
+/* term_set_null_atom: the atom SQL NULL is encoded as from now on (the
+ * open option null: "null", "nil" or "undefined"; a static string). One
+ * connection per port program, so this is set once, at open. */
+void term_set_null_atom(const char *name);
+
 /* Encoding. All return 0 or -1 (allocation failure inside ei_x). */
 int term_reply_begin(ei_x_buff *x, long ref, const char *tag);
 int term_encode_value(ei_x_buff *x, const lsq_value *v);
