@@ -4,14 +4,18 @@
 #   make demo       install missing Debian packages, build, run the demo
 #   make test       install missing Debian packages, run C tests and every
 #                   Common Test suite; ends with "N passed, N failed"
-#   make shell      rebar3 shell with the application loaded
+#   make shell      rebar3 shell with the application loaded (and its docs)
+#   make docs       API docs: HTML in doc/ and EEP-48 chunks in doc/chunks
 
 SHELL := /bin/bash
 CC ?= cc
 ERL_ROOT := $(shell erl -noshell -eval 'io:format("~s", [code:root_dir()])' -s init stop 2>/dev/null)
 EI_DIR := $(shell erl -noshell -eval 'io:format("~s", [code:lib_dir(erl_interface)])' -s init stop 2>/dev/null)
 
-CFLAGS_BASE := -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+# WERROR= builds without -Werror: what rebar.config's hook does when libsql
+# is compiled as someone's dependency (their compiler may know new warnings).
+WERROR ?= -Werror
+CFLAGS_BASE := -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra $(WERROR) -Wshadow -Wstrict-prototypes \
                -Wformat=2 -I$(EI_DIR)/include -pthread
 OPT ?= -O2 -g
 LDLIBS := -L$(EI_DIR)/lib -lei -lsqlite3 -lyajl -ldl -lm -pthread
@@ -26,12 +30,16 @@ PORT_BIN ?= priv/libsql_port
 TEST_BIN := $(BUILD)/test_port
 TEST_REMOTE_BIN := $(BUILD)/test_remote
 
-DEB_PACKAGES := erlang-nox erlang-dev rebar3 erlang-common-test erlang-dialyzer \
-                erlang-eunit erlang-proper erlang-tools libsqlite3-dev gcc make procps \
-                libcurl4-gnutls-dev libyajl-dev
+# What building the port needs (a user's machine needs these too; see the
+# README), then what the tests need: Common Test, Dialyzer, PropEr, edoc for
+# the docs, git and Elixir for the dependency checks (test/dep_check.sh).
+BUILD_PACKAGES := erlang-nox erlang-dev rebar3 libsqlite3-dev gcc make \
+                  libcurl4-gnutls-dev libyajl-dev
+DEB_PACKAGES := $(BUILD_PACKAGES) erlang-common-test erlang-dialyzer erlang-eunit \
+                erlang-proper erlang-tools erlang-edoc procps git elixir
 
 .PHONY: all port erlang test test-c test-ct demo demo-remote deps shell dialyzer clean port-asan test-c-asan \
-        valgrind bench
+        valgrind bench docs xref clean-port check-dep
 all: port erlang
 
 # The port built with AddressSanitizer and UBSan (any finding aborts it):
@@ -102,15 +110,21 @@ deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
 
+# The demo is an example, not part of the application: doc/examples.
+build/demo/libsql_demo.beam: doc/examples/libsql_demo.erl
+	@mkdir -p build/demo
+	erlc +warnings_as_errors -o build/demo $<
+
 demo: deps
-	$(MAKE) all
-	erl -noshell -pa _build/default/lib/libsql/ebin +pc unicode -eval 'libsql_demo:main()' -s init stop
+	$(MAKE) all build/demo/libsql_demo.beam
+	erl -noshell -pa _build/default/lib/libsql/ebin -pa build/demo +pc unicode \
+	  -eval 'libsql_demo:main()' -s init stop
 
 # The demo against a server: LIBSQL_URL if set, else a local tursodb 0.7.0
 # (installed from npm into ~/.cache/libsql-test, started on a free port,
 # stopped afterwards).
 demo-remote: deps
-	$(MAKE) all
+	$(MAKE) all build/demo/libsql_demo.beam
 	@mkdir -p build/demo && erlc -o build/demo test/libsql_tursodb.erl test/libsql_test_json.erl test/libsql_test_util.erl
 	erl -noshell -pa _build/default/lib/libsql/ebin -pa build/demo +pc unicode \
 	  -eval 'libsql_demo:remote_auto()' -s init stop
@@ -126,14 +140,37 @@ test: deps
 	$(MAKE) all
 	bash test/run_all.sh
 
-shell: all
+# The shell finds the docs through doc/chunks (code:get_doc looks in every
+# directory above the beam files), so h(libsql, query, 3) works there.
+shell: all docs
 	rebar3 shell
 
 dialyzer: all
 	rebar3 dialyzer
 
+xref: all
+	rebar3 xref
+
+# HTML for the public modules (doc/index.html, doc/libsql.html, ...) and
+# their EEP-48 chunks (doc/chunks/*.chunk) for h/1,2,3 and iex's h. The
+# Erlang shell finds doc/chunks by itself (it looks in every directory
+# above the beam files); iex looks only in <app>/doc/chunks, hence the link.
+docs: all
+	rebar3 edoc
+	rebar3 as chunks edoc
+	ln -sfn ../../../../doc _build/default/lib/libsql/doc
+
+# A throwaway rebar3 project and a mix project that depend on this checkout
+# as a git dependency: build, release, start, query, stop (test/dep_check.sh).
+check-dep: all
+	bash test/dep_check.sh
+
 clean:
-	rm -rf build priv/libsql_port _build
+	rm -rf build priv/libsql_port _build doc/chunks doc/*.html doc/*.css doc/*.png doc/edoc-info
+
+# What `rebar3 clean' removes besides the beam files (rebar.config hook).
+clean-port:
+	rm -rf build/release priv/libsql_port
 
 # Benchmarks (bench/README.md): never part of `make test`, never fail on a
 # number. Installs the peer (erlang-p1-sqlite3) and wrk if missing, builds the

@@ -1,3 +1,4 @@
+%% @private
 %% @doc The libsql application: starts the top supervisor, then the pools
 %% listed in the application environment:
 %%

@@ -1,3 +1,4 @@
+%% @private
 %% @doc One database connection: a gen_server that owns one port program
 %% (priv/libsql_port), hence one OS process and one SQLite connection.
 %%

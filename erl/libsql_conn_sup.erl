@@ -1,3 +1,4 @@
+%% @private
 %% @doc Supervisor of connections opened with libsql:open/1. Each is a
 %% temporary child: it lives as long as its owner (the process that opened
 %% it) and is not restarted; pools restart their own workers.

@@ -1,3 +1,4 @@
+%% @private
 %% @doc Sentences for error codes, used by libsql:format_error/1.
 %% One clause per code: every code the port or the Erlang side returns.
 -module(libsql_error).

@@ -1,3 +1,4 @@
+%% @private
 %% @doc The manager of one pool: hands out its connection workers
 %% (checkout/checkin), queues callers when all are busy, with a deadline,
 %% and takes a connection back when its holder dies (after resetting it).

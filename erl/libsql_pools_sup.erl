@@ -1,3 +1,4 @@
+%% @private
 %% @doc Supervisor of the pools started at run time (libsql:start_pool/2)
 %% and from the application environment. Each pool is a temporary child:
 %% a pool whose own restart intensity is exceeded stays down and says why

@@ -1,3 +1,4 @@
+%% @private
 %% @doc Pure encoding and decoding of the port protocol (port/PROTOCOL.md):
 %% parameter checking and conversion, request bodies, replies, exit codes.
 %% No processes, no ports: unit-testable on its own.

@@ -2,7 +2,7 @@
 %% @doc Secrets (auth tokens, encryption keys) on their way from the
 %% caller's options to the open frame of the port.
 %%
-%% A secret travels wrapped in a fun: a fun prints as #Fun<...> without the
+%% A secret travels wrapped in a fun: a fun prints as `#Fun<...>' without the
 %% values it holds, so a secret in a process's start arguments, state or a
 %% crash report cannot be read. The closure holds the secret XOR-ed with a
 %% pad, so not even a walk through the fun's environment (or a

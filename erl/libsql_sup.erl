@@ -1,3 +1,4 @@
+%% @private
 %% @doc Top supervisor of the libsql application. It also owns the pool
 %% registry table (libsql_pool:lookup/1 reads it), which lives as long as
 %% the application.

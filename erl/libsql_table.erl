@@ -1,3 +1,4 @@
+%% @private
 %% @doc Query results as aligned text tables, for people at a shell.
 -module(libsql_table).
 
