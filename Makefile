@@ -33,13 +33,13 @@ TEST_REMOTE_BIN := $(BUILD)/test_remote
 # What building the port needs (a user's machine needs these too; see the
 # README), then what the tests need: Common Test, Dialyzer, PropEr, edoc for
 # the docs, git and Elixir for the dependency checks (test/dep_check.sh).
-BUILD_PACKAGES := erlang-nox erlang-dev rebar3 libsqlite3-dev gcc make \
+BUILD_PACKAGES := erlang-nox erlang-dev erlang-edoc rebar3 libsqlite3-dev gcc make \
                   libcurl4-gnutls-dev libyajl-dev
 DEB_PACKAGES := $(BUILD_PACKAGES) erlang-common-test erlang-dialyzer erlang-eunit \
-                erlang-proper erlang-tools erlang-edoc procps git elixir
+                erlang-proper erlang-tools procps git elixir
 
 .PHONY: all port erlang test test-c test-ct demo demo-remote deps shell dialyzer clean port-asan test-c-asan \
-        valgrind bench docs xref clean-port check-dep
+        valgrind bench docs doc-chunks xref clean-port check-dep
 all: port erlang
 
 # The port built with AddressSanitizer and UBSan (any finding aborts it):
@@ -152,13 +152,32 @@ xref: all
 	rebar3 xref
 
 # HTML for the public modules (doc/index.html, doc/libsql.html, ...) and
-# their EEP-48 chunks (doc/chunks/*.chunk) for h/1,2,3 and iex's h. The
-# Erlang shell finds doc/chunks by itself (it looks in every directory
-# above the beam files); iex looks only in <app>/doc/chunks, hence the link.
-docs: all
+# their EEP-48 chunks (doc-chunks) for h/1,2,3 and iex's h. The Erlang shell
+# finds doc/chunks by itself (it looks in every directory above the beam
+# files); iex looks only in <app>/doc/chunks, hence the link.
+docs: all doc-chunks
 	rebar3 edoc
-	rebar3 as chunks edoc
 	ln -sfn ../../../../doc _build/default/lib/libsql/doc
+
+# The API docs as EEP-48 chunks, made whenever the application is compiled
+# (rebar.config's post-compile hook), so that a dependency's docs reach its
+# users' shells: rebar3 compiles a dependency in place, where <app>/doc/chunks
+# is found; mix puts the beam files in $$REBAR_BARE_COMPILER_OUTPUT_DIR, so
+# the chunks are copied there too. Without edoc (Debian's erlang-edoc) the
+# build goes on without them.
+PUBLIC_MODULES := libsql libsql_pragma libsql_events
+CHUNKS := $(PUBLIC_MODULES:%=doc/chunks/%.chunk)
+doc-chunks: $(CHUNKS)
+	@out=$${REBAR_BARE_COMPILER_OUTPUT_DIR:-}; \
+	if [ -n "$$out" ] && [ -f $(firstword $(CHUNKS)) ]; then \
+	  mkdir -p "$$out/doc/chunks" && cp $(CHUNKS) "$$out/doc/chunks/"; fi
+
+CHUNKS_SRCS := "erl/libsql.erl", "erl/libsql_pragma.erl", "erl/libsql_events.erl"
+CHUNKS_OPTS := [{doclet, edoc_doclet_chunks}, {layout, edoc_layout_chunks}, {dir, "doc"}, {preprocess, true}, {includes, ["include"]}]
+CHUNKS_EVAL := case code:which(edoc) of non_existing -> io:format("edoc is not installed: no API doc chunks~n"); _ -> ok = edoc:files([$(CHUNKS_SRCS)], $(CHUNKS_OPTS)) end, halt(0).
+$(CHUNKS) &: $(PUBLIC_MODULES:%=erl/%.erl) include/libsql.hrl
+	@mkdir -p doc/chunks
+	@erl -noshell -eval '$(CHUNKS_EVAL)'
 
 # A throwaway rebar3 project and a mix project that depend on this checkout
 # as a git dependency: build, release, start, query, stop (test/dep_check.sh).
