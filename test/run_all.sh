@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Runs every test of the project and ends with one line "N passed, N failed":
 #   1. the C tests of the port (port/test), normal build and ASan/UBSan build;
-#   2. Dialyzer on the application (counted as one test);
-#   3. every Common Test suite against the normal port build;
-#   4. every Common Test suite again against the port built with
+#   2. Dialyzer, xref and the API docs build (`make docs'), one test each;
+#   3. the dependency checks (test/dep_check.sh: a rebar3 project with a
+#      release, and a mix project, depending on this tree), one test each;
+#   4. every Common Test suite against the normal port build;
+#   5. every Common Test suite again against the port built with
 #      AddressSanitizer + UBSan; any sanitizer report fails the run.
 # Exits non-zero if anything failed or a runner could not run.
-# LIBSQL_SKIP_ASAN=1 skips steps 1b and 4 (quicker local runs).
+# LIBSQL_SKIP_ASAN=1 skips steps 1b and 5 (quicker local runs).
 set -u
 cd "$(dirname "$0")/.."
 
@@ -59,6 +61,30 @@ if rebar3 dialyzer > "$log/dialyzer.out" 2>&1; then
     passed=$((passed + 1)); echo "dialyzer: clean"
 else
     cat "$log/dialyzer.out"; failed=$((failed + 1)); status=1
+fi
+
+echo "== xref (undefined and deprecated calls, unused locals)"
+if rebar3 xref > "$log/xref.out" 2>&1; then
+    passed=$((passed + 1)); echo "xref: clean"
+else
+    cat "$log/xref.out"; failed=$((failed + 1)); status=1
+fi
+
+echo "== API docs (make docs: HTML and doc chunks)"
+if make -s docs > "$log/docs.out" 2>&1 && [ -f doc/libsql.html ] && [ -f doc/chunks/libsql.chunk ] \
+        && ! grep -qiE "warning|error" "$log/docs.out"; then
+    passed=$((passed + 1)); echo "docs: built"
+else
+    cat "$log/docs.out"; failed=$((failed + 1)); status=1
+fi
+
+echo "== The library as a dependency (rebar3 with a release, mix)"
+bash test/dep_check.sh 2>&1 | tee "$log/dep.out"; [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+if l=$(grep -oE '^dependency checks: [0-9]+ passed, [0-9]+ failed' "$log/dep.out"); then
+    passed=$((passed + $(sed -E 's/.* ([0-9]+) passed.*/\1/' <<<"$l")))
+    failed=$((failed + $(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$l")))
+else
+    echo "the dependency checks did not report a count"; failed=$((failed + 1)); status=1
 fi
 
 echo "== Common Test"
