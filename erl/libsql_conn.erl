@@ -176,7 +176,7 @@ init({Owner, Opts}) ->
                        cancel_timeout = maps:get(cancel_timeout, Opts, ?DEFAULT_CANCEL_TIMEOUT),
                        timeout = Timeout,
                        target = target(Opts)},
-            case open_db(Port, maps:get(port_opts, Opts, []), Timeout) of
+            case open_db(Port, maps:get(port_opts, Opts, []), open_deadline(Timeout)) of
                 {ok, #{mode := Mode}} ->
                     S1 = S#state{mode = Mode, next_ref = 2},
                     case maps:get(pool, Opts, undefined) of
@@ -195,6 +195,12 @@ init({Owner, Opts}) ->
                                                 io_lib:format("cannot start ~ts: ~p",
                                                               [Exe, Reason]))}}}
     end.
+
+%% Opening is not a call: it gets the calls' deadline, but never less than
+%% the default one, so that a connection meant for short calls (timeout
+%% 0..15000) still has the time to open.
+open_deadline(infinity) -> infinity;
+open_deadline(T) -> max(T, ?DEFAULT_TIMEOUT).
 
 %% Ref 1 is the open request; nothing else is in flight yet.
 open_db(Port, PortOpts, Timeout) ->
