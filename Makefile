@@ -172,12 +172,9 @@ doc-chunks: $(CHUNKS)
 	if [ -n "$$out" ] && [ -f $(firstword $(CHUNKS)) ]; then \
 	  mkdir -p "$$out/doc/chunks" && cp $(CHUNKS) "$$out/doc/chunks/"; fi
 
-CHUNKS_SRCS := "erl/libsql.erl", "erl/libsql_pragma.erl", "erl/libsql_events.erl"
-CHUNKS_OPTS := [{doclet, edoc_doclet_chunks}, {layout, edoc_layout_chunks}, {dir, "doc"}, {preprocess, true}, {includes, ["include"]}]
-CHUNKS_EVAL := case code:which(edoc) of non_existing -> io:format("edoc is not installed: no API doc chunks~n"); _ -> ok = edoc:files([$(CHUNKS_SRCS)], $(CHUNKS_OPTS)) end, halt(0).
-$(CHUNKS) &: $(PUBLIC_MODULES:%=erl/%.erl) include/libsql.hrl
+$(CHUNKS) &: $(PUBLIC_MODULES:%=erl/%.erl) include/libsql.hrl doc/make_chunks.escript
 	@mkdir -p doc/chunks
-	@erl -noshell -eval '$(CHUNKS_EVAL)'
+	@escript doc/make_chunks.escript doc $(PUBLIC_MODULES:%=erl/%.erl)
 
 # A throwaway rebar3 project and a mix project that depend on this checkout
 # as a git dependency: build, release, start, query, stop (test/dep_check.sh).

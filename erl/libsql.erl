@@ -5,18 +5,54 @@
 %% worst case is `{error, #{code := port_exited}}' for the callers of that
 %% one connection.
 %%
-%% `Db' in every function is a connection pid returned by {@link open/1}.
+%% `Db' in every function is a connection pid returned by {@link open/1}, a
+%% pool name given to {@link start_pool/2} or the pool pid it returned. On a
+%% pool, each call checks out a free connection for that call only. Inside
+%% {@link with_conn/2} and {@link transaction/2}, calls on the same `Db' from
+%% the same process run on the connection pinned for the fun. What needs one
+%% connection across calls (begin_transaction/1,2, commit/1, rollback/1,
+%% savepoint/2, release/2, rollback_to/2, interrupt/1, reset/1) takes a
+%% connection, or a pool only inside such a fun.
 %%
-%% Values: NULL is `null' (`undefined' is accepted on input), INTEGER an
-%% integer (64-bit; out of range is an error), REAL a float (`infinity' and
-%% `neg_infinity' for the infinities), TEXT a binary (UTF-8), BLOB
+%% Values: NULL reads back as `null', or as the atom of the `null' open
+%% option (`nil' for Elixir, or `undefined'); `null', `undefined' and `nil'
+%% all bind NULL. INTEGER is an integer (64-bit; out of range is
+%% `bad_argument'), REAL a float (`infinity' and `neg_infinity' for the
+%% infinities; NaN cannot be bound), TEXT a binary (UTF-8), BLOB
 %% `{blob, Binary}'; `true'/`false' bind as 1/0 and `{text, IoData}' binds
-%% text. Parameters are a list (binds `?' and `?NNN' by position) or a map
-%% (binds `:name', `@name', `$name'; keys are atoms or binaries).
+%% text. Parameters are a list (binds `?', `?NNN' and named parameters by
+%% position) or a map (binds `:name', `@name', `$name'; keys are atoms or
+%% binaries, and a key without a prefix binds the first of the three the
+%% statement uses).
 %%
 %% Errors are `{error, #{code := atom(), message := binary()}}' plus, where
-%% known, `extended_code', `sql', `parameter', `exit_status';
+%% known, `extended_code', `sql', `index' (1-based, in a batch, script or
+%% parameter list), `parameter', `option' and `exit_status'. The codes:
+%% <ul>
+%% <li>`bad_argument': a bad argument, SQL text, parameter (named by
+%%     `parameter') or option (named by `option'; unknown options too),
+%%     found before anything runs;</li>
+%% <li>`timeout': the call's deadline passed (the request is cancelled in
+%%     the port), or no pool connection became free within
+%%     `checkout_timeout';</li>
+%% <li>`closed': the connection is closed, or the pool is not running;</li>
+%% <li>`port_exited': the port program exited or was killed;</li>
+%% <li>`interrupted': stopped by interrupt/1;</li>
+%% <li>SQLite's result codes as lower-case atoms, with `extended_code':
+%%     `error' (SQL error), `constraint', `busy', `locked', `readonly',
+%%     `cantopen', `notadb', `toobig', `corrupt', `full', ...
+%%     (`sqlite_protocol' and `sqlite_auth' for SQLITE_PROTOCOL and
+%%     SQLITE_AUTH);</li>
+%% <li>from a remote server also `network', `tls', `http', `auth',
+%%     `protocol', `stream_expired', and `not_supported' for what the
+%%     server or a remote connection cannot do.</li>
+%% </ul>
 %% {@link format_error/1} turns any of them into a sentence.
+%%
+%% Guides, with examples that run in the test suite: `doc/guides/local.md'
+%% (local databases and pools) and `doc/guides/remote.md' (remote servers).
+%% See also {@link libsql_pragma} (typed PRAGMA helpers) and
+%% {@link libsql_events} (query events and the slow-query log).
 -module(libsql).
 
 -include("libsql.hrl").
@@ -38,47 +74,98 @@
 -export([print/2, print/3]).
 
 -export_type([db/0, conn/0, open_opts/0, value/0, params/0, row/0, error/0,
-              query_opts/0, transaction_opts/0, stmt/0, cursor/0, sql/0,
+              query_opts/0, call_opts/0, transaction_opts/0, stmt/0, cursor/0, sql/0,
               batch_result/0, limit_name/0, pool/0, pool_opts/0]).
 
 -type conn() :: pid().
+%% A connection, from {@link open/1}.
 -type pool() :: atom() | pid().
+%% A pool: the name given to {@link start_pool/2} or the pid it returned.
 -type db() :: conn() | pool().
+%% What every call runs on: a connection or a pool.
 -type value() :: null | undefined | nil | boolean() | integer() | float() | binary()
                | {blob, binary()} | {text, iodata()} | infinity | neg_infinity.
+%% A value bound or read. NULL reads back as `null' (or the atom of the
+%% `null' open option: `nil' or `undefined'); `null', `undefined' and `nil'
+%% bind NULL. Integers are 64-bit; `true'/`false' bind 1/0; `{text, IoData}'
+%% binds text; `{blob, Binary}' is a BLOB; `infinity' and `neg_infinity' are
+%% the float infinities. Reads give only `null' (or its replacement),
+%% integers, floats, binaries, `{blob, Binary}' and the infinities.
 -type params() :: [value()] | #{atom() | binary() => value()}.
+%% Positional (a list) or named (a map) parameters; see the module doc.
 -type row() :: tuple() | #{binary() => value()}.
+%% A row: a tuple of values in column order, or with `rows => maps' a map
+%% from column name to value.
 -type error() :: #{code := atom(), message := binary(), atom() => term()}.
+%% An error; see the module doc for the codes and the other keys.
 -type open_opts() :: #{path => file:name_all(),
                        url => iodata(),
                        auth_token => iodata(),
                        ca_file => file:name_all(),
-                       connect_timeout => pos_integer(),
-                       request_timeout => non_neg_integer(),
+                       connect_timeout => 1..2147483647,
+                       request_timeout => 0..2147483647,
                        read_only => boolean(),
                        create => boolean(),
-                       busy_timeout => non_neg_integer(),
+                       busy_timeout => 0..2147483647,
+                       cache_size => 0..100000,
+                       max_result_bytes => 1024..1879048192,
+                       null => null | nil | undefined,
                        timeout => timeout(),
-                       max_frame => pos_integer(),
-                       spin_us => non_neg_integer(),
-                       port_executable => file:filename_all(),
-                       atom() => term()}.
+                       max_frame => 1024..2147483647,
+                       spin_us => 0..10000,
+                       port_executable => file:name_all(),
+                       cancel_timeout => 1..4294967295,
+                       encryption_key => iodata()}.
+%% The options of {@link open/1}, which describes them.
 -type query_opts() :: #{timeout => timeout(), rows => tuples | maps,
                         checkout_timeout => timeout()}.
--type pool_opts() :: #{path => file:name_all(), url => iodata(), size => pos_integer(),
-                       checkout_timeout => timeout(), slow_query_ms => non_neg_integer(),
-                       max_restarts => non_neg_integer(), name => atom(),
-                       atom() => term()}.
+%% The options of {@link query/4}.
+-type call_opts() :: #{timeout => timeout(), checkout_timeout => timeout()}.
+%% The options of execute/4, ping/2, execute_many/4, execute_script/3,
+%% cursor_open/4 and backup/3: `timeout' (`infinity' or 0..4294967295 ms,
+%% default the connection's `timeout') and, on a pool, `checkout_timeout'
+%% (the same range, default the pool's).
+-type pool_opts() :: #{path => file:name_all(),
+                       url => iodata(),
+                       auth_token => iodata(),
+                       ca_file => file:name_all(),
+                       connect_timeout => 1..2147483647,
+                       request_timeout => 0..2147483647,
+                       read_only => boolean(),
+                       create => boolean(),
+                       busy_timeout => 0..2147483647,
+                       cache_size => 0..100000,
+                       max_result_bytes => 1024..1879048192,
+                       null => null | nil | undefined,
+                       timeout => timeout(),
+                       max_frame => 1024..2147483647,
+                       spin_us => 0..10000,
+                       port_executable => file:name_all(),
+                       cancel_timeout => 1..4294967295,
+                       encryption_key => iodata(),
+                       size => 1..1000,
+                       checkout_timeout => timeout(),
+                       slow_query_ms => 0..4294967295,
+                       max_restarts => 0..1000000,
+                       name => atom()}.
+%% The options of {@link start_pool/2}: those of {@link open/1} and the
+%% pool's own; `name' only in {@link child_spec/1}.
 -type stmt() :: #libsql_stmt{}.
+%% A prepared statement, from {@link prepare/2}.
 -type cursor() :: #libsql_cursor{}.
+%% An open cursor, from {@link cursor_open/3}.
 -type sql() :: iodata() | stmt().
+%% SQL text (a binary, a string or iodata, UTF-8) or a prepared statement.
 -type batch_result() :: #{columns := [binary()], rows := [row()],
                           changes := non_neg_integer(), last_insert_rowid := integer()}.
+%% The result of one statement of {@link batch/3}.
 -type limit_name() :: length | sql_length | column | expr_depth | compound_select | vdbe_op
                     | function_arg | attached | like_pattern_length | variable_number
                     | trigger_depth | worker_threads.
+%% A runtime limit of SQLite (SQLITE_LIMIT_LENGTH is `length', and so on).
 -type transaction_opts() :: #{mode => deferred | immediate | exclusive | read_only,
-                              timeout => timeout()}.
+                              timeout => timeout(), checkout_timeout => timeout()}.
+%% The options of {@link transaction/3}.
 
 %% Process dictionary keys, the pgo idiom for pinning: {libsql_pin, Db}
 %% holds the connection a with_conn/transaction fun runs on, so calls on
@@ -90,16 +177,64 @@
 
 %% ---- connections ---------------------------------------------------------
 
-%% @doc Open a connection to a local database file.
+%% @doc Open a connection to a local database file (`path') or a remote
+%% libSQL server (`url'), each in a port program of its own. Returns
+%% `{ok, Conn}'. The connection belongs to the calling process, which it
+%% monitors (there is no link): it closes when that process exits.
 %%
-%% Options: `path' (required: a file name, `":memory:"' or a `file:' URI),
-%% `read_only' (default false), `create' (default true: create a missing
-%% file), `busy_timeout' (ms to wait on a locked database, default 5000),
-%% `timeout' (default for every call on this connection, default 15000),
-%% `max_frame' (largest request in bytes, default 256 MiB), `spin_us'
-%% (0..10000, default 50: how long the port busy-polls for the next request
-%% while requests come back to back; 0: never).
-%% The connection belongs to the calling process and closes when it exits.
+%% Options (exactly one of `path' and `url' is required):
+%% <ul>
+%% <li>`path': a file name, `":memory:"' or a `file:' URI.</li>
+%% <li>`url': a server, `libsql://' (meaning `https://'), `https://' or
+%%     `http://'; no user, query or fragment.</li>
+%% <li>`auth_token': a binary or string, sent as a bearer token; it is
+%%     never shown in errors, logs or process state. Accepted and unused
+%%     next to `path', so one configuration can switch between the two.</li>
+%% <li>`ca_file' (url only): a PEM file of CA certificates trusted besides
+%%     the system's; certificates and host names are always verified.</li>
+%% <li>`connect_timeout' (url only): 1..2147483647 ms, default 10000.</li>
+%% <li>`request_timeout' (url only): the whole HTTP request,
+%%     0..2147483647 ms, default 60000; 0: none.</li>
+%% <li>`read_only' (path only): boolean, default false.</li>
+%% <li>`create' (path only): create a missing file; boolean, default true
+%%     (ignored when read-only).</li>
+%% <li>`busy_timeout' (path only): how long a statement waits for a lock
+%%     held by another connection before `busy', 0..2147483647 ms, default
+%%     5000.</li>
+%% <li>`cache_size': capacity of the prepared-statement cache,
+%%     0..100000, default 100; 0 turns it off.</li>
+%% <li>`max_result_bytes': the largest reply a query, batch or fetch may
+%%     build, 1024..1879048192, default 536870912 (512 MiB); past it the
+%%     call fails with `toobig' and the connection stays up.</li>
+%% <li>`null': what SQL NULL reads back as: `null' (default), `nil'
+%%     (what Elixir users pass) or `undefined'.</li>
+%% <li>`timeout': the default deadline of every call on this connection,
+%%     `infinity' or 0..4294967295 ms, default 15000. The open itself gets
+%%     the larger of it and 15000 ms.</li>
+%% <li>`max_frame': the largest request in bytes (SQL and parameters),
+%%     1024..2147483647, default 268435456 (256 MiB); a larger one is
+%%     `bad_argument'.</li>
+%% <li>`spin_us': how long the port busy-polls for the next request while
+%%     requests come back to back, 0..10000 microseconds, default 50; 0:
+%%     never.</li>
+%% <li>`port_executable': the port program to run, default
+%%     priv/libsql_port (or the LIBSQL_PORT_EXECUTABLE environment
+%%     variable).</li>
+%% <li>`cancel_timeout': how long the port may take to acknowledge the
+%%     cancel of a request that timed out, 1..4294967295 ms, default 2000;
+%%     past it the port is considered hung and killed, and the connection's
+%%     callers get `port_exited'.</li>
+%% <li>`encryption_key': refused with `not_supported' for now.</li>
+%% </ul>
+%%
+%% Errors: `bad_argument' with `option' naming a bad or unknown option
+%% (also for `path' and `url' together, neither of them, or an option of
+%% the other kind of target); `not_supported' (`encryption_key'); opening
+%% a file: `cantopen' and other SQLite codes (a file that is not a
+%% database is found by the first statement, as `notadb'); opening a
+%% server: `network', `tls', `http', `auth', `protocol'; `timeout' (the
+%% open took too long); `port_exited' (the port program could not start or
+%% died).
 -spec open(Opts :: open_opts()) -> {ok, conn()} | {error, error()}.
 open(Opts) when is_map(Opts) ->
     case libsql_opts:conn(libsql_secret:hide(Opts)) of
@@ -122,30 +257,70 @@ open(Opts) when is_map(Opts) ->
 open(_) ->
     {error, libsql_proto:err(bad_argument, <<"open takes a map of options">>)}.
 
-%% @doc Close a connection. Closing twice is fine.
+%% @doc Close a connection and end its port program: `ok'. Closing twice,
+%% or a connection that is already gone, is `ok' too. Calls still waiting
+%% on it get `{error, #{code := closed}}'. Pools are stopped with
+%% stop_pool/1, not closed.
+%%
+%% Errors: `bad_argument' (not a pid, or a pool's), `timeout' (the close did not finish
+%% within the connection's `timeout'), `port_exited'.
 -spec close(Conn :: conn()) -> ok | {error, error()}.
 close(Conn) when is_pid(Conn) ->
     libsql_conn:close(Conn, default);
 close(_) ->
     {error, libsql_proto:err(bad_argument, <<"close takes a connection">>)}.
 
-%% @doc Check that the connection and its port answer.
+%% @doc As ping/2 with Opts = #{}: `ok' or `{error, Error}'. Errors as
+%% ping/2: `bad_argument', `timeout', `closed', `port_exited'.
 -spec ping(Db :: db()) -> ok | {error, error()}.
 ping(Db) -> ping(Db, #{}).
 
--spec ping(Db :: db(), Opts :: #{timeout => timeout()}) -> ok | {error, error()}.
+%% @doc Check that the connection (on a pool: a free one) and its port
+%% program answer: `ok'.
+%%
+%% Options: `timeout' (`infinity' or 0..4294967295 ms, default the
+%% connection's `timeout') and, on a pool, `checkout_timeout' (the same
+%% range, default the pool's). Any other key, or a value out of range, is
+%% `bad_argument' with `option' naming it.
+%%
+%% Errors: `bad_argument' (an option; `Db' is not a connection or a running
+%% pool), `timeout', `closed', `port_exited'.
+-spec ping(Db :: db(), Opts :: call_opts()) -> ok | {error, error()}.
 ping(Db, Opts) ->
     checked(ping, Opts, fun() -> ok_or_error(call(Db, ping, [], Opts)) end).
 
 %% ---- pools ---------------------------------------------------------------
 
-%% @doc Start a pool of `size' connections (default 4) to one database,
-%% registered as Name; every function taking a connection takes Name.
-%% Options: those of open/1, plus `size', `checkout_timeout' (how long a
-%% call waits for a free connection, default 5000 ms), `slow_query_ms'
-%% (log statements slower than this), `max_restarts' (worker restarts
-%% allowed in 10 s before the pool gives up). A database that cannot be
-%% opened fails the start with its error.
+%% @doc Start a pool of connections to one database, registered as Name,
+%% under the libsql application's supervisor. Returns `{ok, Pid}'; Name and
+%% Pid are both a `Db' for every call. The workers belong to the pool, not
+%% to the caller: the pool runs until stop_pool/1.
+%%
+%% Options: those of {@link open/1} (every worker opens with them; their
+%% `timeout' is each call's default deadline), plus:
+%% <ul>
+%% <li>`size': the number of connections, 1..1000, default 4.</li>
+%% <li>`checkout_timeout': how long a call waits for a free connection,
+%%     `infinity' or 0..4294967295 ms, default 5000; past it the call
+%%     returns `timeout'. A call's own `checkout_timeout' option overrides
+%%     it.</li>
+%% <li>`slow_query_ms': log statements that take at least this long,
+%%     0..4294967295 ms (see {@link libsql_events}); default the
+%%     application environment's `slow_query_ms', else none.</li>
+%% <li>`max_restarts': how many worker restarts within 10 s the pool
+%%     tolerates before it restarts all its workers (and stops if that
+%%     keeps happening), 0..1000000, default max(10, 3 * size).</li>
+%% </ul>
+%%
+%% The database is opened before anything starts: a pool that cannot open
+%% it, or has a bad option, returns the error, leaves nothing running and
+%% logs nothing.
+%%
+%% Errors: `bad_argument' (a bad or unknown option, named by `option';
+%% Name not an atom or Opts not a map; Name already a running pool or
+%% another process's registered name); `not_supported'
+%% (`encryption_key'); the error of opening the database, as for open/1
+%% (`cantopen', `network', `auth', `timeout', `port_exited', ...).
 -spec start_pool(Name :: atom(), Opts :: pool_opts()) -> {ok, pid()} | {error, error()}.
 start_pool(Name, Opts) when is_atom(Name), is_map(Opts) ->
     {ok, _} = application:ensure_all_started(libsql),
@@ -157,7 +332,11 @@ start_pool(_Name, _Opts) ->
     {error, libsql_proto:err(bad_argument, <<"start_pool takes an atom and a map">>)}.
 
 %% @doc Stop a pool started with start_pool/2 (or from the application
-%% environment): its connections close and their port programs exit.
+%% environment), given by name or pid: `ok'. Its connections close and
+%% their port programs exit; calls waiting on them get `closed'.
+%%
+%% Errors: `bad_argument' (no such pool is running; a pool started from
+%% child_spec/1 runs under your own supervisor and is stopped there).
 -spec stop_pool(Pool :: pool()) -> ok | {error, error()}.
 stop_pool(Pool) ->
     case libsql_pool:supervisor(Pool) of
@@ -176,6 +355,12 @@ stop_pool(Pool) ->
 
 %% @doc A child spec for a pool in your own supervision tree:
 %% `libsql:child_spec(#{name => my_db, path => "app.db", size => 4})'.
+%% `name' (an atom, required: without it this raises `function_clause') is
+%% the pool's name; the other keys are those of start_pool/2. The options
+%% are checked and the database opened when the supervisor starts the
+%% child: a bad option or a database that cannot be opened fails that
+%% start with the error. Stop the pool through your supervisor, not with
+%% stop_pool/1.
 -spec child_spec(Opts :: pool_opts()) -> supervisor:child_spec().
 child_spec(#{name := Name} = Opts) when is_atom(Name) ->
     #{id => {libsql_pool, Name},
@@ -184,9 +369,18 @@ child_spec(#{name := Name} = Opts) when is_atom(Name) ->
       type => supervisor,
       shutdown => infinity}.
 
-%% @doc Run Fun(Conn) with one connection: on a pool, a worker is checked
-%% out for the whole fun (and reset when given back), and calls on the same
-%% pool from this process inside the fun use it. Returns what Fun returns.
+%% @doc Run Fun(Conn) with one connection and return what Fun returns. On
+%% a pool, a connection is checked out for the whole fun (within the pool's
+%% `checkout_timeout') and reset when given back (open transaction rolled
+%% back, cursors closed, prepared statements finalized); on a connection,
+%% Fun gets it. Inside the fun, calls on the same `Db' from this process
+%% use that connection, so begin_transaction/1, commit/1 and the other
+%% one-connection commands work on a pool. An exception in Fun passes
+%% through (the connection is given back first).
+%%
+%% Errors, instead of running Fun: `bad_argument' (Fun is not a fun of one
+%% argument; `Db' is not a connection or a running pool), `timeout' (no
+%% connection became free in time), `closed' (the pool is not running).
 -spec with_conn(Db :: db(), Fun :: fun((conn()) -> Result)) -> Result | {error, error()}.
 with_conn(Db, Fun) when is_function(Fun, 1) ->
     case target(Db) of
@@ -206,17 +400,54 @@ with_conn(_Db, _Fun) ->
 
 %% ---- statements ------------------------------------------------------------
 
-%% @doc Run one statement and return its rows (also for `RETURNING').
+%% @doc As query/4 with Params = [] and Opts = #{}:
+%% `{ok, Columns, Rows}' or `{error, Error}'. Errors as query/4:
+%% `bad_argument', SQLite's codes (`error', `constraint', `busy', ...),
+%% `interrupted', `timeout', `closed', `port_exited', the remote codes.
 -spec query(Db :: db(), Sql :: sql()) ->
           {ok, [binary()], [row()]} | {error, error()}.
 query(Db, Sql) -> query(Db, Sql, [], #{}).
 
+%% @doc As query/4 with Opts = #{}: `{ok, Columns, Rows}' or
+%% `{error, Error}'. Errors as query/4: `bad_argument' (also for
+%% parameters that do not fit, named by `parameter'), SQLite's codes
+%% (`error', `constraint', `busy', ...), `interrupted', `timeout',
+%% `closed', `port_exited', the remote codes.
 -spec query(Db :: db(), Sql :: sql(), Params :: params()) ->
           {ok, [binary()], [row()]} | {error, error()}.
 query(Db, Sql, Params) -> query(Db, Sql, Params, #{}).
 
-%% @doc As query/3; `#{rows => maps}' returns each row as a map keyed by
-%% column name, `timeout' bounds the call.
+%% @doc Run one statement and return its rows: `{ok, Columns, Rows}',
+%% Columns the result column names (binaries), Rows the rows in order, as
+%% tuples (or maps). Any statement works, writes with `RETURNING' too; one
+%% without result columns gives `{ok, [], []}'. Sql is SQL text holding one
+%% statement (trailing `;' and comments are fine) or a statement from
+%% prepare/2; Params are bound to it (see the module doc).
+%%
+%% Options:
+%% <ul>
+%% <li>`timeout': `infinity' or 0..4294967295 ms, default the
+%%     connection's `timeout' (open/1); on expiry the call returns
+%%     `timeout' and the statement is cancelled in the port.</li>
+%% <li>`checkout_timeout': on a pool, how long to wait for a free
+%%     connection, `infinity' or 0..4294967295 ms, default the pool's.</li>
+%% <li>`rows': `tuples' (default) or `maps' (each row a map from column
+%%     name to value).</li>
+%% </ul>
+%% Any other key, or a value out of range, is `bad_argument' with `option'
+%% naming it, and nothing runs.
+%%
+%% Errors: `bad_argument' (an option; SQL that is not text, holds a NUL
+%% byte or more than one statement (use execute_script/2); parameters that
+%% do not fit the statement, with `parameter' naming the one at fault; a
+%% prepared statement of another connection or pool, or one finalized;
+%% `Db' not a connection or running pool); SQLite's codes, such as `error'
+%% (syntax error, no such table), `constraint', `busy', `locked',
+%% `readonly', `toobig' (a result over `max_result_bytes'); `interrupted';
+%% `timeout'; `closed'; `port_exited'; remote: `network', `tls', `http',
+%% `auth', `protocol', `stream_expired', and `not_supported' for BEGIN,
+%% COMMIT, ROLLBACK, SAVEPOINT or RELEASE on a server without streams
+%% (Hrana 2). An error about the statement carries its `sql'.
 -spec query(Db :: db(), Sql :: sql(), Params :: params(), Opts :: query_opts()) ->
           {ok, [binary()], [row()]} | {error, error()}.
 query(Db, Sql, Params, Opts) ->
@@ -227,18 +458,46 @@ query(Db, Sql, Params, Opts) ->
         end
     end).
 
-%% @doc Run one statement for its effect.
+%% @doc As execute/4 with Params = [] and Opts = #{}:
+%% `{ok, #{changes := N, last_insert_rowid := RowId}}' or `{error, Error}'.
+%% Errors as execute/4: `bad_argument', SQLite's codes (`error',
+%% `constraint', `busy', ...), `interrupted', `timeout', `closed',
+%% `port_exited', the remote codes.
 -spec execute(Db :: db(), Sql :: sql()) ->
           {ok, #{changes := non_neg_integer(), last_insert_rowid := integer()}}
         | {error, error()}.
 execute(Db, Sql) -> execute(Db, Sql, [], #{}).
 
+%% @doc As execute/4 with Opts = #{}:
+%% `{ok, #{changes := N, last_insert_rowid := RowId}}' or `{error, Error}'.
+%% Errors as execute/4: `bad_argument' (also for parameters that do not
+%% fit, named by `parameter'), SQLite's codes (`error', `constraint',
+%% `busy', ...), `interrupted', `timeout', `closed', `port_exited', the
+%% remote codes.
 -spec execute(Db :: db(), Sql :: sql(), Params :: params()) ->
           {ok, #{changes := non_neg_integer(), last_insert_rowid := integer()}}
         | {error, error()}.
 execute(Db, Sql, Params) -> execute(Db, Sql, Params, #{}).
 
--spec execute(Db :: db(), Sql :: sql(), Params :: params(), Opts :: query_opts()) ->
+%% @doc Run one statement for its effect:
+%% `{ok, #{changes := N, last_insert_rowid := RowId}}', N the rows the
+%% statement inserted, updated or deleted (0 for one that changed
+%% nothing), RowId the connection's last inserted rowid (on a pool, that
+%% of the worker that ran it). Rows the statement returns are dropped. Sql
+%% and Params as in query/4.
+%%
+%% Options: `timeout' (`infinity' or 0..4294967295 ms, default the
+%% connection's `timeout') and, on a pool, `checkout_timeout' (the same
+%% range, default the pool's). Any other key (`rows' too), or a value out
+%% of range, is `bad_argument' with `option' naming it.
+%%
+%% Errors, as for query/4: `bad_argument' (an option, the SQL, a parameter
+%% (named by `parameter'), a prepared statement of another connection);
+%% SQLite's codes such as `error', `constraint', `busy', `locked',
+%% `readonly'; `interrupted'; `timeout'; `closed'; `port_exited'; remote
+%% also `network', `tls', `http', `auth', `protocol', `stream_expired' and
+%% `not_supported' (transaction statements on a server without streams).
+-spec execute(Db :: db(), Sql :: sql(), Params :: params(), Opts :: call_opts()) ->
           {ok, #{changes := non_neg_integer(), last_insert_rowid := integer()}}
         | {error, error()}.
 execute(Db, Sql, Params, Opts) ->
@@ -307,16 +566,46 @@ shape_rows(_Columns, Rows, _Opts) ->
 
 %% ---- transactions ---------------------------------------------------------
 
-%% @doc Run Fun(Conn) in a transaction: commit when it returns (giving
-%% `{ok, Result}'), roll back and re-raise when it raises, exits or throws.
-%% Inside Fun, calls on the same Db from the same process use the pinned
-%% connection; a transaction inside a transaction is a savepoint whose
-%% failure rolls back only itself. A failing COMMIT rolls back and
-%% returns `{error, Error}'.
+%% @doc As transaction/3 with Opts = #{} (a deferred transaction):
+%% `{ok, Result}' or `{error, Error}'. Errors as transaction/3:
+%% `bad_argument', SQLite's codes from BEGIN and COMMIT (`busy',
+%% `constraint', ...), `timeout', `closed', `port_exited', and on a remote
+%% server `not_supported' (no streams) and the remote codes.
 -spec transaction(Db :: db(), Fun :: fun((conn()) -> Result)) ->
           {ok, Result} | {error, error()}.
 transaction(Db, Fun) -> transaction(Db, Fun, #{}).
 
+%% @doc Run Fun(Conn) in a transaction: BEGIN, then commit when Fun
+%% returns, giving `{ok, Result}' whatever Result is (a returned
+%% `{error, _}' commits too); roll back and re-raise when Fun raises,
+%% exits or throws. On a pool, one connection is checked out for the whole
+%% transaction. Inside Fun, calls on the same `Db' (or on Conn) from the
+%% same process run on that connection. A transaction inside a transaction
+%% is a savepoint whose failure rolls back only itself. A failing COMMIT
+%% rolls back and returns `{error, Error}'.
+%%
+%% Options:
+%% <ul>
+%% <li>`mode': `deferred' (default), `immediate', `exclusive' (SQLite's
+%%     BEGIN modes) or `read_only' (deferred, with writes refused as
+%%     `readonly' until the end); ignored by a nested transaction, which
+%%     cannot be `read_only'.</li>
+%% <li>`timeout': the deadline of each of BEGIN, COMMIT, ROLLBACK and the
+%%     savepoint statements, not of Fun: `infinity' or 0..4294967295 ms,
+%%     default the connection's `timeout'.</li>
+%% <li>`checkout_timeout': on a pool, how long to wait for a free
+%%     connection, `infinity' or 0..4294967295 ms, default the pool's.</li>
+%% </ul>
+%% Any other key, or a value out of range, is `bad_argument' with `option'
+%% naming it.
+%%
+%% Errors: `bad_argument' (an option; Fun not a fun of one argument; a
+%% nested `read_only' transaction; `Db' not a connection or running pool);
+%% from BEGIN, COMMIT or a savepoint: `busy', `locked', `constraint'
+%% (deferred foreign keys at COMMIT) and other SQLite codes; `timeout';
+%% `closed'; `port_exited'; remote: `not_supported' on a server without
+%% streams (Hrana 2), `stream_expired', `network' and the other remote
+%% codes.
 -spec transaction(Db :: db(), Fun :: fun((conn()) -> Result), Opts :: transaction_opts()) ->
           {ok, Result} | {error, error()}.
 transaction(Db, Fun, Opts) when is_function(Fun, 1) ->
@@ -421,9 +710,22 @@ savepoint(Conn, Depth, Fun, Opts) ->
 
 %% ---- prepared statements ---------------------------------------------------
 
-%% @doc Prepare a statement once and run it many times with
-%% query/3,4 and execute/3,4 (pass the statement where the SQL goes).
-%% The record holds its column names, declared types and parameters.
+%% @doc Prepare a statement once and run it many times with query/2,3,4
+%% and execute/2,3,4 (pass the statement where the SQL goes): `{ok, Stmt}'.
+%% The record (stmt_info/1) holds its column names, declared types and
+%% parameters. Prepared on a connection (or inside with_conn/2 or
+%% transaction/2), it belongs to that connection until finalize/1, reset/1
+%% or the connection's end. Prepared on a pool, it is not tied to a worker:
+%% any worker of that pool runs it from its statement cache. On a remote
+%% server nothing is sent: the server sees the statement when it runs, so
+%% its columns and declared types are empty lists and `readonly' is judged
+%% from its first keyword.
+%%
+%% Errors: `bad_argument' (SQL that is not text, holds a NUL byte or more
+%% than one statement; `Db' not a connection or running pool); `error'
+%% (a syntax error, no such table) and other SQLite codes; `timeout' (the
+%% connection's `timeout'; on a pool also no free connection within its
+%% `checkout_timeout'); `closed'; `port_exited'.
 -spec prepare(Db :: db(), Sql :: iodata()) -> {ok, stmt()} | {error, error()}.
 prepare(Db, Sql) ->
     case libsql_proto:sql(Sql) of
@@ -454,11 +756,16 @@ stmt_record(Owner, Id, SqlBin, Info) ->
                  param_names = maps:get(param_names, Info),
                  readonly = maps:get(readonly, Info)}.
 
-%% @doc Release a prepared statement. Using it afterwards is an error.
-%% A statement prepared on a pool (outside with_conn/transaction) is not
-%% tied to one connection: it is run by SQL text from the statement cache
-%% of whichever worker serves the call, so finalize has nothing to release
-%% and it stays usable.
+%% @doc Release a prepared statement: `ok'. Using it afterwards, or
+%% finalizing it again, is `bad_argument'. A statement prepared on a pool
+%% (outside with_conn/transaction) is not tied to one connection: it is run
+%% by SQL text from the statement cache of whichever worker serves the
+%% call, so finalize has nothing to release, returns `ok' and it stays
+%% usable.
+%%
+%% Errors: `bad_argument' (not a statement; already finalized, or its
+%% connection was reset), `timeout', `closed' (its connection is closed),
+%% `port_exited'.
 -spec finalize(Stmt :: stmt()) -> ok | {error, error()}.
 finalize(#libsql_stmt{id = undefined}) ->
     ok;
@@ -470,7 +777,11 @@ finalize(#libsql_stmt{conn = Conn, id = Id}) ->
 finalize(_) ->
     {error, libsql_proto:err(bad_argument, <<"finalize takes a prepared statement">>)}.
 
-%% @doc What a prepared statement reads and takes, as a map.
+%% @doc What a prepared statement reads and takes, as a map: its SQL, its
+%% result column names and declared types (`null' for an expression),
+%% its parameter count and names (`null' for `?'), and whether it cannot
+%% write. Read from the record: no call is made, and a statement that is
+%% not a record raises `function_clause'.
 -spec stmt_info(Stmt :: stmt()) ->
           #{sql := binary(), columns := [binary()], decltypes := [binary() | null],
             param_count := non_neg_integer(), param_names := [binary() | null],
@@ -482,19 +793,43 @@ stmt_info(#libsql_stmt{} = S) ->
 
 %% ---- batches and scripts ---------------------------------------------------
 
-%% @doc Run many statements in one round trip; one result per statement.
-%% Each element is `{Sql, Params}' or just `Sql'. With `transaction => true'
-%% (the default) the batch is all-or-nothing (a savepoint inside an open
-%% transaction); otherwise it stops at the first failure, earlier
-%% statements staying applied. An error carries the failing statement's
-%% 1-based `index'.
+%% @doc As batch/3 with Opts = #{} (all or nothing):
+%% `{ok, [Result]}' or `{error, Error}'. Errors as batch/3, with the
+%% failing statement's `index': `bad_argument', SQLite's codes,
+%% `interrupted', `timeout', `closed', `port_exited', the remote codes.
 -spec batch(Db :: db(), Statements :: [{iodata(), params()} | iodata()]) ->
           {ok, [batch_result()]} | {error, error()}.
 batch(Db, Statements) -> batch(Db, Statements, #{}).
 
+%% @doc Run many statements in one round trip: `{ok, Results}', one
+%% `#{columns, rows, changes, last_insert_rowid}' per statement, in order.
+%% Each element is `{Sql, Params}' or just `Sql' (SQL text of one
+%% statement). With `transaction => true' (the default) the batch is all
+%% or nothing (a savepoint inside an open transaction); otherwise it stops
+%% at the first failure, earlier statements staying applied. An error
+%% carries the failing statement's 1-based `index'.
+%%
+%% Options:
+%% <ul>
+%% <li>`transaction': boolean, default true.</li>
+%% <li>`timeout': the deadline of the whole batch, `infinity' or
+%%     0..4294967295 ms, default the connection's `timeout'.</li>
+%% <li>`checkout_timeout': on a pool, how long to wait for a free
+%%     connection, `infinity' or 0..4294967295 ms, default the pool's.</li>
+%% <li>`rows': `tuples' (default) or `maps', as in query/4.</li>
+%% </ul>
+%% Any other key, or a value out of range, is `bad_argument' with `option'
+%% naming it.
+%%
+%% Errors: `bad_argument' (an option; Statements not a proper list; a
+%% statement's SQL or parameters, with `index'); SQLite's codes with
+%% `index', such as `error', `constraint', `busy'; `interrupted';
+%% `timeout'; `closed'; `port_exited'; remote: `not_supported' (a batch
+%% that would leave a transaction open on a server without streams, rolled
+%% back), and the other remote codes.
 -spec batch(Db :: db(), Statements :: [{iodata(), params()} | iodata()],
             Opts :: #{transaction => boolean(), timeout => timeout(),
-                      rows => tuples | maps}) ->
+                      checkout_timeout => timeout(), rows => tuples | maps}) ->
           {ok, [batch_result()]} | {error, error()}.
 batch(Db, Statements, Opts) when is_list(Statements) ->
     checked(batch, Opts, fun() ->
@@ -527,16 +862,34 @@ batch_items([Sql | Rest], I, Acc) ->
 batch_items(_Improper, I, _Acc) ->
     {error, libsql_proto:err(bad_argument, <<"batch takes a proper list">>, #{index => I})}.
 
-%% @doc Bind one statement to many parameter lists in one round trip (bulk
-%% insert). All or nothing: a failure rolls every row back and carries the
-%% 1-based `index' of the parameter list at fault.
+%% @doc As execute_many/4 with Opts = #{}:
+%% `{ok, #{changes := N, last_insert_rowid := RowId}}' or `{error, Error}'.
+%% Errors as execute_many/4, with the failing parameter list's `index':
+%% `bad_argument', SQLite's codes, `interrupted', `timeout', `closed',
+%% `port_exited', the remote codes.
 -spec execute_many(Db :: db(), Sql :: iodata(), ParamsList :: [params()]) ->
           {ok, #{changes := non_neg_integer(), last_insert_rowid := integer()}}
         | {error, error()}.
 execute_many(Db, Sql, ParamsList) -> execute_many(Db, Sql, ParamsList, #{}).
 
+%% @doc Run one statement once per parameter list, in one round trip (bulk
+%% insert): `{ok, #{changes := N, last_insert_rowid := RowId}}', N the
+%% rows changed in all, RowId the last inserted rowid. All or nothing (a
+%% savepoint inside an open transaction): a failure rolls every row back
+%% and carries the 1-based `index' of the parameter list at fault.
+%%
+%% Options: `timeout' (the whole call, `infinity' or 0..4294967295 ms,
+%% default the connection's `timeout') and, on a pool, `checkout_timeout'
+%% (the same range, default the pool's). Any other key, or a value out of
+%% range, is `bad_argument' with `option' naming it.
+%%
+%% Errors: `bad_argument' (an option; SQL that is not text or not one
+%% statement; ParamsList not a proper list; a parameter list that does not
+%% fit, with `index'); SQLite's codes with `index', such
+%% as `constraint', `busy'; `interrupted'; `timeout'; `closed';
+%% `port_exited'; remote: the remote codes.
 -spec execute_many(Db :: db(), Sql :: iodata(), ParamsList :: [params()],
-                   Opts :: #{timeout => timeout()}) ->
+                   Opts :: call_opts()) ->
           {ok, #{changes := non_neg_integer(), last_insert_rowid := integer()}}
         | {error, error()}.
 execute_many(Db, Sql, ParamsList, Opts) when is_list(ParamsList) ->
@@ -570,15 +923,35 @@ many_params(_Improper, I, _Acc) ->
     {error, libsql_proto:err(bad_argument, <<"a proper list of parameter lists is needed">>,
                              #{index => I})}.
 
-%% @doc Run a multi-statement SQL text (a migration), statement by
-%% statement. The script controls its own transactions; the first error
-%% stops it and names the statement (`index', `sql').
+%% @doc As execute_script/3 with Opts = #{}:
+%% `{ok, #{statements := N, changes := C}}' or `{error, Error}'. Errors as
+%% execute_script/3, with the failing statement's `index' and `sql':
+%% `bad_argument', SQLite's codes, `interrupted', `timeout', `closed',
+%% `port_exited', the remote codes (`not_supported' too).
 -spec execute_script(Db :: db(), Sql :: iodata()) ->
           {ok, #{statements := non_neg_integer(), changes := non_neg_integer()}}
         | {error, error()}.
 execute_script(Db, Sql) -> execute_script(Db, Sql, #{}).
 
--spec execute_script(Db :: db(), Sql :: iodata(), Opts :: #{timeout => timeout()}) ->
+%% @doc Run a multi-statement SQL text (a migration), statement by
+%% statement, in one round trip: `{ok, #{statements := N, changes := C}}',
+%% N the statements run, C the rows they changed. Rows are dropped. The
+%% script controls its own transactions (no group of its own: statements
+%% before a failure stay applied); the first error stops it and names the
+%% statement (`index', `sql'). On a pool the worker goes back as the
+%% script leaves it, so a script must end the transactions it begins.
+%%
+%% Options: `timeout' (the whole script, `infinity' or 0..4294967295 ms,
+%% default the connection's `timeout') and, on a pool, `checkout_timeout'
+%% (the same range, default the pool's). Any other key, or a value out of
+%% range, is `bad_argument' with `option' naming it.
+%%
+%% Errors: `bad_argument' (an option; SQL that is not text); SQLite's
+%% codes with `index' and `sql', such as `error', `constraint', `busy';
+%% `interrupted'; `timeout'; `closed'; `port_exited'; remote:
+%% `not_supported' (a script that would leave a transaction open on a
+%% server without streams, rolled back) and the other remote codes.
+-spec execute_script(Db :: db(), Sql :: iodata(), Opts :: call_opts()) ->
           {ok, #{statements := non_neg_integer(), changes := non_neg_integer()}}
         | {error, error()}.
 execute_script(Db, Sql, Opts) ->
@@ -596,15 +969,33 @@ execute_script(Db, Sql, Opts) ->
 
 %% ---- streaming ---------------------------------------------------------------
 
-%% @doc Open a cursor: the statement runs as rows are fetched, so a result
-%% of any size streams in bounded memory. The cursor belongs to the
-%% calling process and is closed when it exits.
+%% @doc As cursor_open/4 with Opts = #{}: `{ok, Cursor}' or
+%% `{error, Error}'. Errors as cursor_open/4: `bad_argument', SQLite's
+%% codes, `timeout', `closed', `port_exited', the remote codes.
 -spec cursor_open(Db :: db(), Sql :: iodata(), Params :: params()) ->
           {ok, cursor()} | {error, error()}.
 cursor_open(Db, Sql, Params) -> cursor_open(Db, Sql, Params, #{}).
 
+%% @doc Open a cursor on one statement: `{ok, Cursor}'. The statement runs
+%% as rows are fetched (fetch/2), so a result of any size streams in
+%% bounded memory; on a remote server it runs at once and the port holds
+%% its whole result. The cursor belongs to the calling process and is
+%% closed when that process exits. On a pool it keeps its connection
+%% checked out until cursor_close/1, which must be called even after the
+%% last fetch.
+%%
+%% Options: `timeout' (the deadline of the open and of every fetch on the
+%% cursor, `infinity' or 0..4294967295 ms, default the connection's
+%% `timeout') and, on a pool, `checkout_timeout' (the same range, default
+%% the pool's). Any other key, or a value out of range, is `bad_argument'
+%% with `option' naming it.
+%%
+%% Errors: `bad_argument' (an option; the SQL; a parameter, named by
+%% `parameter'); `error' (a syntax error) and other SQLite codes; `timeout';
+%% `closed'; `port_exited'; remote: the remote codes, and `toobig' for a
+%% result over `max_result_bytes'.
 -spec cursor_open(Db :: db(), Sql :: iodata(), Params :: params(),
-                  Opts :: #{timeout => timeout()}) -> {ok, cursor()} | {error, error()}.
+                  Opts :: call_opts()) -> {ok, cursor()} | {error, error()}.
 cursor_open(Db, Sql, Params, Opts) ->
     checked(cursor_open, Opts, fun() -> open_cursor(Db, Sql, Params, Opts) end).
 
@@ -644,9 +1035,17 @@ cursor_record({ok, {Id, Columns}}, Conn, Pool, Timeout) ->
 cursor_record({error, _} = E, _Conn, _Pool, _Timeout) ->
     E.
 
-%% @doc Fetch up to N rows: `{ok, Rows, more}' or, once the statement has
-%% finished, `{ok, Rows, done}'.
--spec fetch(Cursor :: cursor(), N :: pos_integer()) ->
+%% @doc Fetch up to N rows (1..100000000) as tuples: `{ok, Rows, more}'
+%% or, once the statement has finished, `{ok, Rows, done}'. Fetching after
+%% `done' gives `{ok, [], done}'. Each fetch has the cursor's `timeout'
+%% (cursor_open/4).
+%%
+%% Errors: `bad_argument' (N out of range; not a cursor; a closed
+%% cursor); SQLite's codes met while stepping, such as `busy',
+%% `error', `schema' (the result columns changed since the open) and
+%% `toobig' (over `max_result_bytes'); `interrupted'; `timeout'; `closed';
+%% `port_exited'.
+-spec fetch(Cursor :: cursor(), N :: 1..100000000) ->
           {ok, [tuple()], more | done} | {error, error()}.
 fetch(#libsql_cursor{conn = Conn, id = Id, timeout = T}, N) when is_integer(N), N > 0 ->
     case libsql_conn:request(Conn, cursor_fetch, [Id, N], T) of
@@ -657,7 +1056,10 @@ fetch(#libsql_cursor{conn = Conn, id = Id, timeout = T}, N) when is_integer(N), 
 fetch(_Cursor, _N) ->
     {error, libsql_proto:err(bad_argument, <<"fetch takes a cursor and a positive count">>)}.
 
-%% @doc Close a cursor. Closing twice is fine.
+%% @doc Close a cursor: `ok'. Closing twice, or a cursor whose connection
+%% is closed, is `ok' too. On a pool this gives its connection back.
+%%
+%% Errors: `bad_argument' (not a cursor), `timeout', `port_exited'.
 -spec cursor_close(Cursor :: cursor()) -> ok | {error, error()}.
 cursor_close(#libsql_cursor{conn = Conn, id = Id, timeout = T, pool = Pool}) ->
     Result = case libsql_conn:request(Conn, cursor_close, [Id], T, {cursor_close, Id}) of
@@ -673,19 +1075,41 @@ cursor_close(#libsql_cursor{conn = Conn, id = Id, timeout = T, pool = Pool}) ->
 cursor_close(_) ->
     {error, libsql_proto:err(bad_argument, <<"cursor_close takes a cursor">>)}.
 
-%% @doc Fold Fun(Row, Acc) over the rows of a query, streaming them in
-%% chunks of `chunk' rows (default 1000): while one chunk is folded the port
-%% reads the next, and the request for the one after is already queued, so
-%% the port never waits for the caller. At most three chunks exist at a
-%% time. If Fun raises, the cursor is closed and the exception passes
-%% through.
+%% @doc As fold/6 with Opts = #{}: `{ok, Acc}' or `{error, Error}'.
+%% Errors as fold/6: `bad_argument', SQLite's codes, `interrupted',
+%% `timeout', `closed', `port_exited', the remote codes.
 -spec fold(Db :: db(), Sql :: iodata(), Params :: params(),
            Fun :: fun((row(), Acc) -> Acc), Acc0 :: Acc) -> {ok, Acc} | {error, error()}.
 fold(Db, Sql, Params, Fun, Acc0) -> fold(Db, Sql, Params, Fun, Acc0, #{}).
 
+%% @doc Fold Fun(Row, Acc) over the rows of a query, in the calling
+%% process, and return `{ok, Acc}'. The rows stream through a cursor in
+%% chunks: while one chunk is folded the port reads the next, and the
+%% request for the one after is already queued, so the port never waits
+%% for the caller. At most three chunks exist at a time. The cursor is
+%% closed in every case; if Fun raises, the exception passes through.
+%%
+%% Options:
+%% <ul>
+%% <li>`chunk': rows per fetch, 1..100000000, default 1000.</li>
+%% <li>`timeout': the deadline of the open and of each fetch, `infinity'
+%%     or 0..4294967295 ms, default the connection's `timeout'.</li>
+%% <li>`checkout_timeout': on a pool, how long to wait for a free
+%%     connection, `infinity' or 0..4294967295 ms, default the pool's.</li>
+%% <li>`rows': `tuples' (default) or `maps', as in query/4.</li>
+%% </ul>
+%% Any other key, or a value out of range, is `bad_argument' with `option'
+%% naming it.
+%%
+%% Errors: `bad_argument' (an option; Fun not a fun of two arguments; the
+%% SQL; a parameter); SQLite's codes, from the open or any fetch, such as
+%% `error', `busy', `toobig'; `interrupted'; `timeout'; `closed';
+%% `port_exited'; remote: the remote codes. Rows folded before an error
+%% are lost with the accumulator.
 -spec fold(Db :: db(), Sql :: iodata(), Params :: params(),
            Fun :: fun((row(), Acc) -> Acc), Acc0 :: Acc,
-           Opts :: #{chunk => pos_integer(), timeout => timeout(), rows => tuples | maps}) ->
+           Opts :: #{chunk => 1..100000000, timeout => timeout(),
+                     checkout_timeout => timeout(), rows => tuples | maps}) ->
           {ok, Acc} | {error, error()}.
 fold(Db, Sql, Params, Fun, Acc0, Opts) when is_function(Fun, 2) ->
     checked(fold, Opts, fun() ->
@@ -738,12 +1162,34 @@ fold_rows(_Fun, [], Acc) -> Acc.
 
 %% ---- explicit transaction control -------------------------------------------
 
-%% @doc BEGIN a transaction yourself (see transaction/2,3 for the managed
-%% form). Modes as in transaction/3.
+%% @doc As begin_transaction/2 with Opts = #{} (BEGIN DEFERRED): `ok' or
+%% `{error, Error}'. Errors as begin_transaction/2: `bad_argument' (also
+%% for a pool outside with_conn/2), `error' (a transaction is already
+%% open) and other SQLite codes, `timeout', `closed', `port_exited', and
+%% `not_supported' on a remote server without streams.
 -spec begin_transaction(Db :: db()) -> ok | {error, error()}.
 begin_transaction(Db) -> begin_transaction(Db, #{}).
 
--spec begin_transaction(Db :: db(), Opts :: transaction_opts()) -> ok | {error, error()}.
+%% @doc BEGIN a transaction yourself, to end with commit/1 or rollback/1
+%% (transaction/2,3 is the managed form): `ok'. `Db' is a connection, or a
+%% pool inside with_conn/2 (its connection is reset when given back, which
+%% rolls back a transaction left open).
+%%
+%% Options: `mode' (`deferred' (default), `immediate', `exclusive' or
+%% `read_only', as in transaction/3; `read_only' refuses writes until
+%% commit/1 or rollback/1) and `timeout' (`infinity' or 0..4294967295 ms,
+%% default the connection's `timeout'). Any other key (`checkout_timeout'
+%% too), or a value out of range, is `bad_argument' with `option' naming
+%% it.
+%%
+%% Errors: `bad_argument' (an option; `Db' a pool outside with_conn/2 or
+%% transaction/2, or not a connection at all); `error' (a transaction is
+%% already open), `busy' (immediate or exclusive while another connection
+%% writes) and other SQLite codes; `timeout'; `closed'; `port_exited';
+%% remote: `not_supported' on a server without streams (Hrana 2).
+-spec begin_transaction(Db :: db(),
+                        Opts :: #{mode => deferred | immediate | exclusive | read_only,
+                                  timeout => timeout()}) -> ok | {error, error()}.
 begin_transaction(Db, Opts) ->
     checked(begin_transaction, Opts, fun() ->
         case session_conn(Db) of
@@ -756,11 +1202,26 @@ begin_transaction(Db, Opts) ->
         end
     end).
 
-%% @doc COMMIT. Without a transaction: `{error, #{code := error}}' saying so.
+%% @doc COMMIT the transaction begun with begin_transaction/1,2: `ok'. A
+%% `read_only' transaction's write guard is lifted. `Db' as in
+%% begin_transaction/2; the deadline is the connection's `timeout'.
+%%
+%% Errors: `error' (no transaction is open); `busy' (the database stayed
+%% locked past `busy_timeout': the transaction stays open, retry or roll
+%% back);
+%% `constraint' (deferred foreign keys) and other SQLite codes;
+%% `bad_argument' (`Db' a pool outside with_conn/2); `timeout'; `closed';
+%% `port_exited'; remote: the remote codes.
 -spec commit(Db :: db()) -> ok | {error, error()}.
 commit(Db) -> end_transaction(Db, <<"COMMIT">>).
 
-%% @doc ROLLBACK. Without a transaction: an error saying so.
+%% @doc ROLLBACK the transaction begun with begin_transaction/1,2: `ok'.
+%% `Db' as in begin_transaction/2; the deadline is the connection's
+%% `timeout'.
+%%
+%% Errors: `error' (no transaction is open) and other SQLite codes;
+%% `bad_argument' (`Db' a pool outside with_conn/2); `timeout'; `closed';
+%% `port_exited'; remote: the remote codes.
 -spec rollback(Db :: db()) -> ok | {error, error()}.
 rollback(Db) -> end_transaction(Db, <<"ROLLBACK">>).
 
@@ -770,15 +1231,36 @@ end_transaction(Db, Sql) ->
         {error, _} = E -> E
     end.
 
-%% @doc SAVEPOINT Name. Names are plain identifiers ([A-Za-z_][A-Za-z0-9_]*).
+%% @doc SAVEPOINT Name: `ok'. Outside a transaction this begins one (ended
+%% by release/2 or rollback/1). Name is an atom or text holding a plain
+%% identifier (`[A-Za-z_][A-Za-z0-9_]*', at most 64 characters). `Db' as in
+%% begin_transaction/2; the deadline is the connection's `timeout'.
+%%
+%% Errors: `bad_argument' (Name not a plain identifier; `Db' a pool
+%% outside with_conn/2 or transaction/2); SQLite codes such as `busy';
+%% `timeout'; `closed'; `port_exited'; remote: `not_supported' on a server
+%% without streams (Hrana 2).
 -spec savepoint(Db :: db(), Name :: atom() | iodata()) -> ok | {error, error()}.
 savepoint(Db, Name) -> savepoint_cmd(Db, <<"SAVEPOINT ">>, Name).
 
-%% @doc RELEASE SAVEPOINT Name. An unknown name is an error.
+%% @doc RELEASE SAVEPOINT Name: `ok'. Its changes become part of the
+%% enclosing transaction (or are committed, if the savepoint began the
+%% transaction); later savepoints are released too.
+%%
+%% Errors: `error' (no such savepoint) and other SQLite codes;
+%% `bad_argument' (Name not a plain identifier; `Db' a pool outside
+%% with_conn/2 or transaction/2); `timeout'; `closed'; `port_exited';
+%% remote: `not_supported' on a server without streams (Hrana 2).
 -spec release(Db :: db(), Name :: atom() | iodata()) -> ok | {error, error()}.
 release(Db, Name) -> savepoint_cmd(Db, <<"RELEASE SAVEPOINT ">>, Name).
 
-%% @doc ROLLBACK TO SAVEPOINT Name (the savepoint stays open).
+%% @doc ROLLBACK TO SAVEPOINT Name: `ok'. Undoes what was done since the
+%% savepoint, which stays open (release it with release/2).
+%%
+%% Errors: `error' (no such savepoint) and other SQLite codes;
+%% `bad_argument' (Name not a plain identifier; `Db' a pool outside
+%% with_conn/2 or transaction/2); `timeout'; `closed'; `port_exited';
+%% remote: `not_supported' on a server without streams (Hrana 2).
 -spec rollback_to(Db :: db(), Name :: atom() | iodata()) -> ok | {error, error()}.
 rollback_to(Db, Name) -> savepoint_cmd(Db, <<"ROLLBACK TO SAVEPOINT ">>, Name).
 
@@ -811,16 +1293,34 @@ identifier(_) -> error.
 
 %% ---- metadata and control --------------------------------------------------------
 
-%% @doc Facts about the connection: last_insert_rowid, changes,
-%% total_changes, autocommit, file, read_only, journal_mode, mode.
--spec info(Db :: db()) -> {ok, #{atom() => term()}} | {error, error()}.
+%% @doc Facts about the connection (on a pool: the worker that serves the
+%% call): `{ok, Info}' with `last_insert_rowid', `changes' (of the last
+%% statement), `total_changes' (since the open), `autocommit' (false inside
+%% a transaction), `read_only', `file' (the database file's name, the URL
+%% of a remote one), `journal_mode' (a binary, empty when unknown) and
+%% `mode' (`local' or `remote').
+%%
+%% Errors: `bad_argument' (`Db' not a connection or running pool),
+%% `timeout', `closed', `port_exited'.
+-spec info(Db :: db()) ->
+          {ok, #{last_insert_rowid := integer(), changes := integer(),
+                 total_changes := integer(), autocommit := boolean(),
+                 read_only := boolean(), file := binary(), journal_mode := binary(),
+                 mode := local | remote}}
+        | {error, error()}.
 info(Db) -> call(Db, info, [], #{}).
 
-%% @doc Counters. Of a connection: requests, errors, rows, prepares,
-%% statement cache hits/misses/evictions/size/capacity, open statements and
-%% cursors (counted by its port), and port_time_us, the time requests spent
-%% in the port as seen by the connection process. Of a pool: size,
-%% workers, idle, busy, waiting, checkouts, checkout_timeouts, restarts.
+%% @doc Counters, as `{ok, #{Name => Count}}'. Of a connection (or, inside
+%% with_conn/2, the pinned one): `requests', `errors', `rows', `prepares',
+%% statement cache `cache_hits', `cache_misses', `cache_evictions',
+%% `cache_size', `cache_capacity', open `statements' and `cursors'
+%% (counted by its port), `port_time_us' (the time requests spent in the
+%% port as seen by the connection process) and `in_flight' (requests in
+%% the port now). Of a pool: `size', `workers', `idle', `busy', `waiting',
+%% `checkouts', `checkout_timeouts', `restarts'.
+%%
+%% Errors: `bad_argument' (`Db' not a connection or running pool),
+%% `timeout', `closed' (also: the pool is not running), `port_exited'.
 -spec stats(Db :: db()) -> {ok, #{atom() => non_neg_integer()}} | {error, error()}.
 stats(Db) ->
     case target(Db) of
@@ -837,50 +1337,99 @@ stats(Db) ->
         {error, _} = E -> E
     end.
 
-%% @doc How long to wait on a locked database (ms) before `busy'.
--spec set_busy_timeout(Db :: db(), Ms :: non_neg_integer()) -> ok | {error, error()}.
+%% @doc Set how long a statement waits for a lock held by another
+%% connection before `busy', 0..2147483647 ms (the `busy_timeout' open
+%% option): `ok'. On a pool this reaches only the worker that serves the
+%% call: give the pool `busy_timeout' instead.
+%%
+%% Errors: `bad_argument' (Ms out of range; `Db' not a connection or
+%% running pool), `timeout', `closed', `port_exited'; remote:
+%% `not_supported' (the server's own setting applies).
+-spec set_busy_timeout(Db :: db(), Ms :: 0..2147483647) -> ok | {error, error()}.
 set_busy_timeout(Db, Ms) when is_integer(Ms), Ms >= 0, Ms =< 16#7fffffff ->
     ok_or_error(call(Db, set_busy_timeout, [Ms], #{}));
 set_busy_timeout(_Db, _Ms) ->
     {error, libsql_proto:err(bad_argument, <<"busy timeout must be 0..2147483647 ms">>)}.
 
-%% @doc Stop the statement running on a connection now, from any process.
-%% That statement's caller gets `{error, #{code := interrupted}}'; the
-%% connection stays usable.
--spec interrupt(Conn :: conn()) -> ok | {error, error()}.
+%% @doc Stop the statement running on a connection now, from any process:
+%% `ok', also when nothing runs (a later statement is never affected). That
+%% statement's caller gets `{error, #{code := interrupted}}' (or `busy' if
+%% it was waiting for a lock); the connection stays usable. A pool is
+%% accepted only inside with_conn/2 or transaction/2, as the pinned
+%% connection.
+%%
+%% Errors: `bad_argument' (`Db' a pool outside with_conn/2, or not a
+%% connection), `timeout', `closed', `port_exited'.
+-spec interrupt(Db :: db()) -> ok | {error, error()}.
 interrupt(Conn) ->
     case session_conn(Conn) of
         {ok, C} -> ok_or_error(call_conn(C, interrupt, [], #{}));
         {error, _} = E -> E
     end.
 
-%% @doc Return a connection to a clean state: cursors closed, prepared
-%% statements finalized, an open transaction rolled back.
--spec reset(Conn :: conn()) -> ok | {error, error()}.
+%% @doc Return a connection to a clean state: `ok' once its cursors are
+%% closed, its prepared statements finalized (using them afterwards is
+%% `bad_argument'), an open transaction rolled back and a `read_only'
+%% transaction's write guard lifted. Settings such as PRAGMAs stay. A pool
+%% is accepted only inside with_conn/2 or transaction/2, as the pinned
+%% connection.
+%%
+%% Errors: `bad_argument' (`Db' a pool outside with_conn/2, or not a
+%% connection), `timeout' (the connection's `timeout'), `closed',
+%% `port_exited'.
+-spec reset(Db :: db()) -> ok | {error, error()}.
 reset(Conn) ->
     case session_conn(Conn) of
         {ok, C} -> ok_or_error(libsql_conn:request(C, reset, [], default, reset));
         {error, _} = E -> E
     end.
 
-%% @doc Read a runtime limit (sqlite3_limit).
+%% @doc Read a runtime limit of SQLite (sqlite3_limit): `{ok, Value}'.
+%% On a pool, the limit of the worker that serves the call.
+%%
+%% Errors: `bad_argument' (an unknown name; `Db' not a connection or
+%% running pool), `timeout', `closed', `port_exited'; remote:
+%% `not_supported'.
 -spec limit(Db :: db(), Name :: limit_name()) -> {ok, integer()} | {error, error()}.
 limit(Db, Name) -> limit(Db, Name, -1).
 
-%% @doc Set a runtime limit; returns the previous value.
--spec limit(Db :: db(), Name :: limit_name(), Value :: integer()) ->
+%% @doc Set a runtime limit of SQLite to Value (0..2147483647; -1 only
+%% reads it): `{ok, Previous}'. SQLite lowers a value above its
+%% compile-time maximum to that maximum. On a pool this reaches only the
+%% worker that serves the call.
+%%
+%% Errors: `bad_argument' (an unknown name; Value out of range; `Db' not a
+%% connection or running pool), `timeout', `closed', `port_exited';
+%% remote: `not_supported'.
+-spec limit(Db :: db(), Name :: limit_name(), Value :: -1..2147483647) ->
           {ok, integer()} | {error, error()}.
 limit(Db, Name, Value) when is_atom(Name), is_integer(Value) ->
     call(Db, limit, [Name, Value], #{});
 limit(_Db, _Name, _Value) ->
     {error, libsql_proto:err(bad_argument, <<"limit takes an atom and an integer">>)}.
 
-%% @doc Copy the database to DestPath with SQLite's online backup API; the
-%% connection stays usable meanwhile by other processes' later calls.
+%% @doc As backup/3 with Opts = #{}: `ok' or `{error, Error}'. Errors as
+%% backup/3: `bad_argument', `cantopen', `busy', `interrupted' and other
+%% SQLite codes, `timeout', `closed', `port_exited', and `not_supported'
+%% on a remote server.
 -spec backup(Db :: db(), DestPath :: file:name_all()) -> ok | {error, error()}.
 backup(Db, Dest) -> backup(Db, Dest, #{}).
 
--spec backup(Db :: db(), DestPath :: file:name_all(), Opts :: #{timeout => timeout()}) ->
+%% @doc Copy the main database to DestPath (created, or overwritten) with
+%% SQLite's online backup API: `ok'. It copies a few pages at a time, so
+%% other connections to the database can read and write meanwhile; calls on
+%% this connection wait until the copy is done. A lock held by another
+%% connection is waited for up to the `busy_timeout'; interrupt/1 stops it.
+%%
+%% Options: `timeout' (`infinity' or 0..4294967295 ms, default the
+%% connection's `timeout') and, on a pool, `checkout_timeout' (the same
+%% range, default the pool's). Any other key, or a value out of range, is
+%% `bad_argument' with `option' naming it.
+%%
+%% Errors: `bad_argument' (an option; DestPath not a file name),
+%% `cantopen' (the destination), `busy', `interrupted' and other SQLite
+%% codes, `timeout', `closed', `port_exited'; remote: `not_supported'.
+-spec backup(Db :: db(), DestPath :: file:name_all(), Opts :: call_opts()) ->
           ok | {error, error()}.
 backup(Db, Dest, Opts) ->
     checked(backup, Opts, fun() ->
@@ -895,11 +1444,14 @@ ok_or_error({error, _} = E) -> E.
 
 %% ---- the shell ----------------------------------------------------------------
 
-%% @doc Run a query and print its result as an aligned table (for the
-%% shell); errors are printed with format_error/1 and returned.
+%% @doc As print/3 with Params = []: `ok', or `{error, Error}' (printed
+%% too), with the codes of query/4.
 -spec print(Db :: db(), Sql :: sql()) -> ok | {error, error()}.
 print(Db, Sql) -> print(Db, Sql, []).
 
+%% @doc Run a query (as query/3) and print its result as an aligned table,
+%% for the shell: `ok'. An error is printed with format_error/1 and
+%% returned as `{error, Error}', with the codes of query/4.
 -spec print(Db :: db(), Sql :: sql(), Params :: params()) -> ok | {error, error()}.
 print(Db, Sql, Params) ->
     case query(Db, Sql, Params) of
@@ -909,7 +1461,11 @@ print(Db, Sql, Params) ->
 
 %% ---- errors ------------------------------------------------------------------
 
-%% @doc A readable sentence for any error this library returns.
+%% @doc A readable sentence, as a binary, for any error this library
+%% returns, given as `{error, Error}' or `Error': what the code means, the
+%% message, the SQLite extended code and the SQL (cut at 200 bytes) when
+%% known. Any other term gives a sentence saying it is unknown; this never
+%% fails.
 -spec format_error(error() | {error, error()} | term()) -> binary().
 format_error({error, E}) -> format_error(E);
 format_error(#{code := Code} = E) ->

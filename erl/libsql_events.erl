@@ -1,7 +1,9 @@
 %% @doc Query events, for metrics and tracing, and the slow-query log.
 %%
-%% Every statement run through the API (query, execute, batch,
-%% execute_many, execute_script) emits, in the calling process:
+%% Every call of {@link libsql:query/4}, {@link libsql:execute/4},
+%% {@link libsql:batch/3}, {@link libsql:execute_many/4} and
+%% {@link libsql:execute_script/3} (any arity, prepared statements too, and
+%% so the {@link libsql_pragma} functions) emits, in the calling process:
 %%
 %% <ul>
 %% <li>`[libsql, query, start]' with `#{system_time}'</li>
@@ -11,16 +13,28 @@
 %%     `kind', `reason' if the call raised</li>
 %% </ul>
 %%
-%% Metadata always holds `db' (what the caller passed), `command' and `sql'
-%% (the statement text; parameters are never included: they may hold
-%% secrets). Handlers are registered with add_handler/3 and called as
-%% `Fun(Event, Measurements, Metadata, Config)'; a handler that raises is
-%% removed and logged. If the `telemetry' application is loaded, the same
-%% events also go through `telemetry:execute/3'.
+%% Cursors and fold, prepare, and the BEGIN and COMMIT of
+%% libsql:transaction/2,3 emit nothing. Nor does a call refused before
+%% anything is sent: for a bad option, bad SQL text, or bad parameters
+%% given with SQL text (those of a prepared statement are checked inside
+%% the span).
 %%
-%% A statement slower than `slow_query_ms' (a pool option, else the
-%% application environment key of that name) is logged with
-%% `logger:warning' in the `[libsql]' domain.
+%% Metadata always holds `db' (what the caller passed), `command' (`query',
+%% `execute', `batch', `execute_many' or `execute_script') and `sql' (the
+%% statement text; `undefined' for a batch; parameters are never included:
+%% they may hold secrets). Handlers are registered with add_handler/3 and
+%% called as `Fun(Event, Measurements, Metadata, Config)' in the calling
+%% process, so a slow handler slows the call; a handler that raises is
+%% removed and logged. If the `telemetry' module is loaded, the same events
+%% also go through `telemetry:execute/3'.
+%%
+%% A statement that takes at least `slow_query_ms' is logged with
+%% `logger:warning' in the `[libsql]' domain (`what => libsql_slow_query',
+%% with `db', `command', `sql' cut at 1000 bytes, `duration_ms' and
+%% `result'). The threshold is the pool's `slow_query_ms' option when `db'
+%% is a pool's name or pid (not the connection a libsql:transaction/2 or
+%% libsql:with_conn/2 fun gets), else the libsql application environment
+%% key `slow_query_ms'; without either nothing is logged.
 -module(libsql_events).
 
 -export([add_handler/3, remove_handler/1, handlers/0, span/4]).
@@ -28,9 +42,19 @@
 -define(KEY, {?MODULE, handlers}).
 
 -type event() :: [atom()].
+%% `[libsql, query, start | stop | exception]'.
 -type handler() :: fun((event(), map(), map(), term()) -> term()).
+%% `fun(Event, Measurements, Metadata, Config)'; what it returns is
+%% ignored.
 
-%% @doc Register Fun under Id (replacing a handler with the same Id).
+%% @doc Register Fun, a fun of four arguments, under Id, replacing a
+%% handler with the same Id: `ok'. It is called as
+%% `Fun(Event, Measurements, Metadata, Config)' for every event, in the
+%% process that made the call. Handlers live in a `persistent_term':
+%% register them at startup, not per request.
+%%
+%% Errors: `{error, #{code := bad_argument}}' when Fun is not a fun of
+%% four arguments.
 -spec add_handler(term(), handler(), term()) -> ok | {error, libsql:error()}.
 add_handler(Id, Fun, Config) when is_function(Fun, 4) ->
     Hs = lists:keydelete(Id, 1, handlers()),
@@ -39,6 +63,8 @@ add_handler(Id, Fun, Config) when is_function(Fun, 4) ->
 add_handler(_Id, _Fun, _Config) ->
     {error, libsql_proto:err(bad_argument, <<"a handler is a fun of four arguments">>)}.
 
+%% @doc Remove the handler registered under Id: `ok', also when there is
+%% none.
 -spec remove_handler(term()) -> ok.
 remove_handler(Id) ->
     case lists:keydelete(Id, 1, handlers()) of
@@ -46,12 +72,17 @@ remove_handler(Id) ->
         Hs -> persistent_term:put(?KEY, Hs)
     end.
 
+%% @doc The registered handlers, as `[{Id, Fun, Config}]' in the order
+%% they were added (the order they are called in).
 -spec handlers() -> [{term(), handler(), term()}].
 handlers() ->
     persistent_term:get(?KEY, []).
 
-%% @doc Run Fun() as one query: emit start/stop/exception around it and log
-%% it if slow. Returns what Fun returns.
+%% @doc Run Fun() as one query of Command on Db: emit the start, stop or
+%% exception event around it and log it if slow. Returns what Fun returns;
+%% an exception in Fun passes through. Sql is the statement text
+%% (`undefined' when there is none to report). libsql calls this; it
+%% returns no errors of its own.
 -spec span(term(), atom(), binary() | undefined, fun(() -> Result)) -> Result.
 span(Db, Command, Sql, Fun) ->
     Handlers = handlers(),

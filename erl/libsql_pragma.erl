@@ -1,6 +1,19 @@
 %% @doc Typed helpers for the PRAGMAs people reach for. Each returns the
 %% value as Erlang data, and setters check their argument before building
 %% SQL, so nothing here interpolates an unchecked string.
+%%
+%% `Db' is what {@link libsql} takes: a connection, a pool name or a pool
+%% pid. Each function runs one statement with {@link libsql:query/4}, so
+%% on a pool it runs on whichever connection is free: a setter changes that
+%% one connection only (a PRAGMA setting belongs to a connection, and a
+%% pool's connections keep theirs when given back). Set what every
+%% connection needs on each of them, or use one connection (or
+%% {@link libsql:with_conn/2}) for the setting and the work that needs it.
+%%
+%% Errors: `bad_argument' for an argument out of range (checked before
+%% anything runs), and those of {@link libsql:query/4}: SQLite's codes
+%% such as `error' and `busy', `timeout', `closed', `port_exited', and on
+%% a remote server its codes.
 -module(libsql_pragma).
 
 -export([foreign_keys/1, foreign_keys/2, journal_mode/1, journal_mode/2,
@@ -9,23 +22,34 @@
          integrity_check/1, wal_checkpoint/1, wal_checkpoint/2, optimize/1]).
 
 -type db() :: libsql:db().
+%% A connection, a pool name or a pool pid, as {@link libsql} takes.
 -type error() :: {error, libsql:error()}.
+%% An error of {@link libsql}; see its module doc for the codes.
 
-%% @doc Whether foreign key constraints are enforced.
+%% @doc Whether foreign key constraints are enforced: `{ok, Boolean}'.
+%% Errors: those of libsql:query/4.
 -spec foreign_keys(db()) -> {ok, boolean()} | error().
 foreign_keys(Db) -> bool(one(Db, <<"PRAGMA foreign_keys">>)).
 
+%% @doc Turn enforcement of foreign key constraints on or off: `ok'.
+%% SQLite ignores this inside a transaction.
+%% Errors: `bad_argument' (On not a boolean), and those of
+%% libsql:query/4.
 -spec foreign_keys(db(), boolean()) -> ok | error().
 foreign_keys(Db, On) when is_boolean(On) ->
     set(Db, [<<"PRAGMA foreign_keys = ">>, on_off(On)]);
 foreign_keys(_Db, _) -> bad(<<"foreign_keys takes a boolean">>).
 
-%% @doc The journal mode (delete, truncate, persist, memory, wal, off).
+%% @doc The journal mode: `{ok, Mode}', Mode one of `delete',
+%% `truncate', `persist', `memory', `wal', `off'.
+%% Errors: those of libsql:query/4.
 -spec journal_mode(db()) -> {ok, atom()} | error().
 journal_mode(Db) -> atom(one(Db, <<"PRAGMA journal_mode">>)).
 
-%% @doc Set the journal mode; returns the mode now in force (SQLite may
-%% refuse a change, e.g. wal on :memory:, and keep the old one).
+%% @doc Set the journal mode: `{ok, ModeInForce}', the mode now in force
+%% (SQLite may refuse a change, e.g. `wal' on `:memory:', and keep the old
+%% one). Errors: `bad_argument' (an unknown mode), and those of
+%% libsql:query/4, such as `busy' or `locked'.
 -spec journal_mode(db(), delete | truncate | persist | memory | wal | off) ->
           {ok, atom()} | error().
 journal_mode(Db, Mode) ->
@@ -34,7 +58,9 @@ journal_mode(Db, Mode) ->
         false -> bad(<<"unknown journal mode">>)
     end.
 
-%% @doc The synchronous setting: off, normal, full or extra.
+%% @doc The synchronous setting: `{ok, Level}', Level one of `off',
+%% `normal', `full', `extra'. Errors: `protocol' (SQLite answered another
+%% value), and those of libsql:query/4.
 -spec synchronous(db()) -> {ok, off | normal | full | extra} | error().
 synchronous(Db) ->
     case one(Db, <<"PRAGMA synchronous">>) of
@@ -43,6 +69,9 @@ synchronous(Db) ->
         {error, _} = E -> E
     end.
 
+%% @doc Set the synchronous level (`off', `normal', `full' or `extra'):
+%% `ok'. Errors: `bad_argument' (another level), and those of
+%% libsql:query/4.
 -spec synchronous(db(), off | normal | full | extra) -> ok | error().
 synchronous(Db, Level) ->
     case lists:member(Level, [off, normal, full, extra]) of
@@ -50,40 +79,62 @@ synchronous(Db, Level) ->
         false -> bad(<<"synchronous takes off, normal, full or extra">>)
     end.
 
-%% @doc Page cache size: positive = pages, negative = KiB.
+%% @doc SQLite's page cache size (not the `cache_size' open option, which
+%% is the statement cache): `{ok, N}', a positive N in pages, a negative
+%% one in KiB. Errors: those of libsql:query/4.
 -spec cache_size(db()) -> {ok, integer()} | error().
 cache_size(Db) -> one(Db, <<"PRAGMA cache_size">>).
 
--spec cache_size(db(), integer()) -> ok | error().
+%% @doc Set SQLite's page cache size: N pages when positive, -N KiB when
+%% negative, |N| below 2147483647: `ok'. Errors: `bad_argument' (N not an
+%% integer in range), and those of libsql:query/4.
+-spec cache_size(db(), -2147483646..2147483646) -> ok | error().
 cache_size(Db, N) when is_integer(N), abs(N) < 16#7fffffff ->
     set(Db, [<<"PRAGMA cache_size = ">>, integer_to_binary(N)]);
 cache_size(_Db, _) -> bad(<<"cache_size takes an integer">>).
 
-%% @doc The user_version integer in the database header (for migrations).
+%% @doc The user_version integer in the database header (for
+%% migrations): `{ok, N}'. Errors: those of libsql:query/4.
 -spec user_version(db()) -> {ok, integer()} | error().
 user_version(Db) -> one(Db, <<"PRAGMA user_version">>).
 
--spec user_version(db(), integer()) -> ok | error().
+%% @doc Set the user_version in the database header to a 32-bit signed
+%% integer: `ok'. Errors: `bad_argument' (N not such an integer), and
+%% those of libsql:query/4, such as `readonly' or `busy'.
+-spec user_version(db(), -2147483648..2147483647) -> ok | error().
 user_version(Db, N) when is_integer(N), N >= -16#80000000, N =< 16#7fffffff ->
     set(Db, [<<"PRAGMA user_version = ">>, integer_to_binary(N)]);
 user_version(_Db, _) -> bad(<<"user_version takes a 32-bit integer">>).
 
-%% @doc Columns of a table: one map per column (cid, name, type, notnull,
-%% dflt_value, pk). The table name is bound as a parameter.
--spec table_info(db(), iodata()) -> {ok, [map()]} | error().
+%% @doc Columns of a table: `{ok, Columns}', one map per column with the
+%% binary keys `<<"cid">>', `<<"name">>', `<<"type">>', `<<"notnull">>',
+%% `<<"dflt_value">>' and `<<"pk">>'; `{ok, []}' for a table that does not
+%% exist. The table name (an atom, a string or a binary) is bound as a
+%% parameter. Errors: `bad_argument' (a name that is not text), and those
+%% of libsql:query/4.
+-spec table_info(db(), atom() | unicode:chardata()) ->
+          {ok, [#{binary() => libsql:value()}]} | error().
 table_info(Db, Table) ->
     with_name(Table, fun(T) ->
         maps_of(libsql:query(Db, <<"SELECT * FROM pragma_table_info(?)">>, [T], #{rows => maps}))
     end).
 
-%% @doc Indexes of a table: one map per index (seq, name, unique, origin, partial).
--spec index_list(db(), iodata()) -> {ok, [map()]} | error().
+%% @doc Indexes of a table: `{ok, Indexes}', one map per index with the
+%% binary keys `<<"seq">>', `<<"name">>', `<<"unique">>', `<<"origin">>'
+%% and `<<"partial">>'; `{ok, []}' for a table without indexes or that does
+%% not exist. The table name is bound as in table_info/2. Errors:
+%% `bad_argument' (a name that is not text), and those of libsql:query/4.
+-spec index_list(db(), atom() | unicode:chardata()) ->
+          {ok, [#{binary() => libsql:value()}]} | error().
 index_list(Db, Table) ->
     with_name(Table, fun(T) ->
         maps_of(libsql:query(Db, <<"SELECT * FROM pragma_index_list(?)">>, [T], #{rows => maps}))
     end).
 
-%% @doc `ok' when PRAGMA integrity_check finds nothing, else the problems.
+%% @doc Run PRAGMA integrity_check: `ok' when it finds nothing, else
+%% `{error, {corrupt, Problems}}', Problems the lines it reported (at most
+%% 100, as binaries). Errors: those of libsql:query/4, such as `corrupt'
+%% or `notadb' when the file cannot be read at all.
 -spec integrity_check(db()) -> ok | {error, {corrupt, [binary()]}} | error().
 integrity_check(Db) ->
     case libsql:query(Db, <<"PRAGMA integrity_check">>) of
@@ -92,11 +143,21 @@ integrity_check(Db) ->
         {error, _} = E -> E
     end.
 
-%% @doc Checkpoint the WAL (passive): #{busy, log, checkpointed}.
--spec wal_checkpoint(db()) -> {ok, map()} | error().
+%% @doc As wal_checkpoint/2 in mode `passive': `{ok, #{busy, log,
+%% checkpointed}}' or `{error, Error}' with the codes of libsql:query/4.
+-spec wal_checkpoint(db()) ->
+          {ok, #{busy := boolean(), log := integer(), checkpointed := integer()}} | error().
 wal_checkpoint(Db) -> wal_checkpoint(Db, passive).
 
--spec wal_checkpoint(db(), passive | full | restart | truncate) -> {ok, map()} | error().
+%% @doc Checkpoint the write-ahead log in mode `passive', `full', `restart'
+%% or `truncate' (SQLite's modes): `{ok, #{busy := Busy, log := Log,
+%% checkpointed := Done}}', Busy true when a `full', `restart' or
+%% `truncate' checkpoint was blocked from completing, Log the pages in the
+%% log and Done those copied back into the database (both -1 when the
+%% database is not in WAL mode). Errors:
+%% `bad_argument' (another mode), and those of libsql:query/4.
+-spec wal_checkpoint(db(), passive | full | restart | truncate) ->
+          {ok, #{busy := boolean(), log := integer(), checkpointed := integer()}} | error().
 wal_checkpoint(Db, Mode) ->
     case lists:member(Mode, [passive, full, restart, truncate]) of
         true ->
@@ -109,7 +170,9 @@ wal_checkpoint(Db, Mode) ->
             bad(<<"wal_checkpoint takes passive, full, restart or truncate">>)
     end.
 
-%% @doc PRAGMA optimize (run before closing long-lived connections).
+%% @doc Run PRAGMA optimize (worth running before closing a long-lived
+%% connection, and now and then on one): `ok'. Errors: those of
+%% libsql:query/4.
 -spec optimize(db()) -> ok | error().
 optimize(Db) -> set(Db, <<"PRAGMA optimize">>).
 

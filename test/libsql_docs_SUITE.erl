@@ -3,7 +3,8 @@
 %%
 %% * Every exported function of the public modules has a spec and a doc
 %%   in the EEP-48 chunks that the shells read (made by the post-compile
-%%   hook, `make doc-chunks'), and h/3 renders it.
+%%   hook, `make doc-chunks'), h/3 renders it, and the chunks hold nothing
+%%   that is not exported.
 %% * Internal modules export nothing that nothing calls: every export of a
 %%   non-public module is called from another module (the application's own
 %%   or its tests), is a callback of a behaviour the module declares, or is
@@ -58,7 +59,16 @@ public_functions_documented(_Config) ->
             {F, A} <- M:module_info(exports), F =/= module_info,
             What <- missing(M, F, A)],
     ?assertEqual([], Missing),
+    %% Nothing else: internals are not shown as API by h/1.
+    [?assertEqual({M, lists:sort([FA || {F, _} = FA <- M:module_info(exports),
+                                        F =/= module_info])},
+                  {M, lists:sort([{F, A} || {{function, F, A}, _, _, _, _} <- chunk_docs(M)])})
+     || M <- ?PUBLIC],
     ok.
+
+chunk_docs(M) ->
+    {ok, {docs_v1, _, erlang, _, _, _, Docs}} = code:get_doc(M),
+    Docs.
 
 missing(M, F, A) ->
     {ok, {docs_v1, _, erlang, _, ModDoc, _, Docs}} = code:get_doc(M),
