@@ -1057,21 +1057,29 @@ fetch(_Cursor, _N) ->
     {error, libsql_proto:err(bad_argument, <<"fetch takes a cursor and a positive count">>)}.
 
 %% @doc Close a cursor: `ok'. Closing twice, or a cursor whose connection
-%% is closed, is `ok' too. On a pool this gives its connection back.
+%% is closed, is `ok' too. On a pool the first close gives its connection
+%% back; a later one does nothing (that connection may be in use again).
 %%
 %% Errors: `bad_argument' (not a cursor), `timeout', `port_exited'.
 -spec cursor_close(Cursor :: cursor()) -> ok | {error, error()}.
 cursor_close(#libsql_cursor{conn = Conn, id = Id, timeout = T, pool = Pool}) ->
-    Result = case libsql_conn:request(Conn, cursor_close, [Id], T, {cursor_close, Id}) of
-                 {ok, ok} -> ok;
-                 {error, #{code := closed}} -> ok;
-                 {error, _} = E -> E
-             end,
-    case Pool of
-        undefined -> ok;
-        _ -> libsql_pool:checkin(Pool, Conn, Result =:= ok)
-    end,
-    Result;
+    case libsql_conn:request(Conn, cursor_close, [Id], T, {cursor_close, Id}) of
+        {ok, already_closed} ->
+            %% Closed before (or by its owner's exit, or a reset): its pool
+            %% connection went back then, and may be someone else's now.
+            ok;
+        Closed ->
+            Result = case Closed of
+                         {ok, ok} -> ok;
+                         {error, #{code := closed}} -> ok;
+                         {error, _} = E -> E
+                     end,
+            case Pool of
+                undefined -> ok;
+                _ -> libsql_pool:checkin(Pool, Conn, Result =:= ok)
+            end,
+            Result
+    end;
 cursor_close(_) ->
     {error, libsql_proto:err(bad_argument, <<"cursor_close takes a cursor">>)}.
 

@@ -100,6 +100,7 @@ request(Conn, Cmd, Args, Timeout, Kind) ->
     {Arity, Body} = libsql_proto:encode_body(Cmd, Args),
     case call(Conn, {request, Arity, Body, Timeout, Kind}, Timeout) of
         {reply, Bin} -> libsql_proto:decode_reply(Bin);
+        already_closed -> {ok, already_closed};
         {error, _} = E -> E
     end.
 
@@ -229,6 +230,11 @@ open_db(Port, PortOpts, Timeout) ->
 
 handle_call({request, Arity, Body, Timeout}, From, S) ->
     handle_call({request, Arity, Body, Timeout, request}, From, S);
+handle_call({request, _Arity, _Body, _Timeout, {cursor_close, Id}}, _From, S)
+  when not is_map_key(Id, S#state.cursors) ->
+    %% Not open: closed before, by its owner's exit or by a reset. Said
+    %% apart so that the caller gives a pool connection back only once.
+    {reply, already_closed, S};
 handle_call({request, Arity, Body, Timeout, Kind}, From, S) ->
     case check_request(Body, Timeout, S) of
         ok -> {noreply, send(Arity, Body, From, Timeout, Kind, forget_cursor(Kind, S))};

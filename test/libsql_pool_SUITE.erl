@@ -32,6 +32,7 @@
 -export([api_takes_pool_name/1, checkouts_counted_exactly/1, checkout_queue_deadline/1,
          waiter_served_on_release/1, waiter_dies_leaves_queue/1,
          holder_dies_connection_reset/1, cursor_owner_exits_returns_conn/1,
+         cursor_closed_twice_returns_conn_once/1,
          transaction_pins_connection/1, with_conn_pins_connection/1,
          session_commands_need_pin/1, worker_crash_restarts/1]).
 %% observability
@@ -66,7 +67,7 @@ groups() ->
      {usage, [], [api_takes_pool_name, checkouts_counted_exactly, checkout_queue_deadline,
                   waiter_served_on_release, waiter_dies_leaves_queue,
                   holder_dies_connection_reset, cursor_owner_exits_returns_conn,
-                  transaction_pins_connection, with_conn_pins_connection,
+                  cursor_closed_twice_returns_conn_once, transaction_pins_connection, with_conn_pins_connection,
                   session_commands_need_pin, worker_crash_restarts]},
      {observability, [], [pool_stats_keys, worker_stats_counters, events_query_start_stop,
                           events_error_result, events_other_commands, events_remove_handler,
@@ -602,6 +603,43 @@ cursor_owner_exits_returns_conn(Config) ->
     ?assertEqual(0, maps:get(cursors, WStats)),
     ?assertEqual({ok, [<<"1">>], [{1}]},
                  libsql:query(Pool, "SELECT 1", [], #{checkout_timeout => 100})).
+
+%% Closing a pool cursor twice is fine, and gives its connection back once:
+%% the second close, while the same process holds that connection again
+%% (idle connections are handed out last-in first-out), must not give it
+%% back to the pool under the holder's feet.
+cursor_closed_twice_returns_conn_once(Config) ->
+    Pool = ?config(pool, Config),
+    {ok, _} = libsql:start_pool(Pool, #{path => ?config(path, Config), size => 1}),
+    {ok, Cur} = libsql:cursor_open(Pool, "SELECT 1", []),
+    ?assertEqual(1, pool_stat(Pool, busy)),
+    ?assertEqual(ok, libsql:cursor_close(Cur)),
+    ?assert(wait_until(fun() -> pool_stat(Pool, idle) =:= 1 end, 3000)),
+    {ok, busy_still} = libsql:transaction(Pool, fun(C) ->
+        ?assertEqual(Cur#libsql_cursor.conn, C),
+        ?assertEqual(ok, libsql:cursor_close(Cur)),
+        timer:sleep(50),
+        %% Still ours: another caller cannot have it (the pool's own
+        %% stats: libsql:stats(Pool) here is the pinned connection's).
+        {ok, #{busy := 1, idle := 0}} = libsql_pool:stats(Pool),
+        ?assertEqual({error, timeout}, catch_timeout(Pool)),
+        busy_still
+    end),
+    ?assert(wait_until(fun() -> pool_stat(Pool, idle) =:= 1 end, 3000)),
+    ?assertEqual({ok, #{checkouts => 2, restarts => 0}},
+                 {ok, maps:with([checkouts, restarts], element(2, libsql:stats(Pool)))}).
+
+%% What another process gets from a pool whose only connection is held.
+catch_timeout(Pool) ->
+    Self = self(),
+    {Pid, Mon} = spawn_monitor(fun() ->
+        Self ! {other, libsql:query(Pool, "SELECT 1", [], #{checkout_timeout => 100})}
+    end),
+    receive {'DOWN', Mon, process, Pid, _} -> ok end,
+    receive {other, {error, #{code := timeout}}} -> {error, timeout};
+            {other, Other} -> Other
+    after 0 -> no_answer
+    end.
 
 transaction_pins_connection(Config) ->
     Pool = ?config(pool, Config),
