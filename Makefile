@@ -167,14 +167,17 @@ docs: all doc-chunks
 # build goes on without them.
 PUBLIC_MODULES := libsql libsql_pragma libsql_events
 CHUNKS := $(PUBLIC_MODULES:%=doc/chunks/%.chunk)
-doc-chunks: $(CHUNKS)
+doc-chunks: doc/chunks/.made
 	@out=$${REBAR_BARE_COMPILER_OUTPUT_DIR:-}; \
 	if [ -n "$$out" ] && [ -f $(firstword $(CHUNKS)) ]; then \
 	  mkdir -p "$$out/doc/chunks" && cp $(CHUNKS) "$$out/doc/chunks/"; fi
 
-$(CHUNKS) &: $(PUBLIC_MODULES:%=erl/%.erl) include/libsql.hrl doc/make_chunks.escript
+# One stamp for all the chunks (one edoc run makes them all; no grouped
+# targets, which older makes do not have).
+doc/chunks/.made: $(PUBLIC_MODULES:%=erl/%.erl) include/libsql.hrl doc/make_chunks.escript
 	@mkdir -p doc/chunks
 	@escript doc/make_chunks.escript doc $(PUBLIC_MODULES:%=erl/%.erl)
+	@touch $@
 
 # A throwaway rebar3 project and a mix project that depend on this checkout
 # as a git dependency: build, release, start, query, stop (test/dep_check.sh).

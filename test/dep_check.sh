@@ -34,7 +34,7 @@ cleanup() {
 trap cleanup EXIT
 
 pass() { echo "ok: $1"; passed=$((passed + 1)); }
-fail() { echo "FAILED: $1"; [ -f "$LOG" ] && tail -40 "$LOG"; failed=$((failed + 1)); }
+fail() { echo "FAILED: $1"; [ -f "$LOG" ] && { tail -40 "$LOG"; echo; }; failed=$((failed + 1)); }
 
 # ports_under DIR: how many libsql_port processes run from an executable under DIR.
 ports_under() { pgrep -f -- "^$1/.*libsql_port" | wc -l; }
@@ -143,7 +143,7 @@ if (cd "$MIXAPP" && mix deps.get && mix compile) > "$LOG" 2>&1 \
         fail "mix run of the check script"
     fi
     if (cd "$MIXAPP" && mix run -e 'require IEx.Helpers; IEx.Helpers.h(:libsql.query/3)') \
-            > "$LOG" 2>&1 && grep -q "Run one statement" "$LOG"; then
+            > "$LOG" 2>&1 && grep -q "As query/4" "$LOG" && ! grep -q "without docs" "$LOG"; then
         pass "mix: iex's h shows the docs of :libsql.query/3"
     else
         fail "mix: iex's h has no docs for :libsql.query/3"
