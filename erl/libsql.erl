@@ -171,9 +171,6 @@
 %% holds the connection a with_conn/transaction fun runs on, so calls on
 %% the same Db from the same process use it; {libsql_tx, Conn} holds the
 %% transaction depth on that connection (0 = top level).
--define(PIN_KEY(Db), {libsql_pin, Db}).
--define(TX_KEY(Conn), {libsql_tx, Conn}).
--define(DEFAULT_CHECKOUT_TIMEOUT, 5000).
 
 %% ---- connections ---------------------------------------------------------
 
@@ -287,7 +284,7 @@ ping(Db) -> ping(Db, #{}).
 %% pool), `timeout', `closed', `port_exited'.
 -spec ping(Db :: db(), Opts :: call_opts()) -> ok | {error, error()}.
 ping(Db, Opts) ->
-    checked(ping, Opts, fun() -> ok_or_error(call(Db, ping, [], Opts)) end).
+    checked(ping, Opts, fun() -> ok_or_error(libsql_route:call(Db, ping, [], Opts)) end).
 
 %% ---- pools ---------------------------------------------------------------
 
@@ -383,18 +380,7 @@ child_spec(#{name := Name} = Opts) when is_atom(Name) ->
 %% connection became free in time), `closed' (the pool is not running).
 -spec with_conn(Db :: db(), Fun :: fun((conn()) -> Result)) -> Result | {error, error()}.
 with_conn(Db, Fun) when is_function(Fun, 1) ->
-    case target(Db) of
-        {conn, Conn} -> pin_run(Db, Conn, Fun);
-        {pool, Pool} ->
-            case libsql_pool:checkout(Pool, checkout_timeout(Db, #{})) of
-                {ok, Conn} ->
-                    try pin_run(Db, Conn, Fun)
-                    after libsql_pool:checkin(Pool, Conn, false)
-                    end;
-                {error, _} = E -> E
-            end;
-        {error, _} = E -> E
-    end;
+    libsql_route:with_conn(Db, Fun);
 with_conn(_Db, _Fun) ->
     {error, libsql_proto:err(bad_argument, <<"with_conn takes a fun of one argument">>)}.
 
@@ -453,7 +439,7 @@ query(Db, Sql, Params) -> query(Db, Sql, Params, #{}).
 query(Db, Sql, Params, Opts) ->
     checked(query, Opts, fun() ->
         case statement(Db, query, Sql, Params, Opts) of
-            {ok, {Columns, Rows}} -> {ok, Columns, shape_rows(Columns, Rows, Opts)};
+            {ok, {Columns, Rows}} -> {ok, Columns, libsql_proto:shape_rows(Columns, Rows, Opts)};
             {error, _} = E -> E
         end
     end).
@@ -519,10 +505,11 @@ statement(Db, Cmd, #libsql_stmt{id = undefined, conn = Pool, sql = SqlBin}, Para
     end;
 statement(Db, Cmd, #libsql_stmt{conn = Owner, id = Id, sql = SqlBin}, Params, Opts) ->
     libsql_events:span(Db, Cmd, SqlBin, fun() ->
-        with_db(Db, Opts, fun(Conn) when Conn =:= Owner ->
+        libsql_route:with_db(Db, Opts, fun(Conn) when Conn =:= Owner ->
                                   StmtCmd = case Cmd of query -> stmt_query;
                                                         execute -> stmt_execute end,
-                                  with_sql(SqlBin, run_params(Owner, StmtCmd, [Id], Params, Opts));
+                                  libsql_proto:with_sql(
+                                    SqlBin, run_params(Owner, StmtCmd, [Id], Params, Opts));
                              (_Other) ->
                                   {error, libsql_proto:err(
                                             bad_argument,
@@ -536,7 +523,8 @@ statement(Db, Cmd, Sql, Params, Opts) ->
             case libsql_proto:params(Params) of
                 {ok, Wire} ->
                     libsql_events:span(Db, Cmd, SqlBin, fun() ->
-                        with_sql(SqlBin, call(Db, Cmd, [SqlBin, Wire], Opts))
+                        libsql_proto:with_sql(SqlBin,
+                                              libsql_route:call(Db, Cmd, [SqlBin, Wire], Opts))
                     end);
                 {error, E} ->
                     {error, E#{sql => SqlBin}}
@@ -547,22 +535,9 @@ statement(Db, Cmd, Sql, Params, Opts) ->
 
 run_params(Conn, Cmd, Args, Params, Opts) ->
     case libsql_proto:params(Params) of
-        {ok, Wire} -> call_conn(Conn, Cmd, Args ++ [Wire], Opts);
+        {ok, Wire} -> libsql_route:call_conn(Conn, Cmd, Args ++ [Wire], Opts);
         {error, _} = E -> E
     end.
-
-%% Every error about a statement names its SQL.
-with_sql(SqlBin, {error, #{sql := _}} = E) when is_binary(SqlBin) -> E;
-with_sql(SqlBin, {error, #{code := Code} = E}) when Code =/= closed, Code =/= port_exited,
-                                                     Code =/= timeout ->
-    {error, E#{sql => SqlBin}};
-with_sql(_SqlBin, Other) ->
-    Other.
-
-shape_rows(Columns, Rows, #{rows := maps}) ->
-    [maps:from_list(lists:zip(Columns, tuple_to_list(R))) || R <- Rows];
-shape_rows(_Columns, Rows, _Opts) ->
-    Rows.
 
 %% ---- transactions ---------------------------------------------------------
 
@@ -609,104 +584,10 @@ transaction(Db, Fun) -> transaction(Db, Fun, #{}).
 -spec transaction(Db :: db(), Fun :: fun((conn()) -> Result), Opts :: transaction_opts()) ->
           {ok, Result} | {error, error()}.
 transaction(Db, Fun, Opts) when is_function(Fun, 1) ->
-    checked(transaction, Opts, fun() ->
-        Mode = maps:get(mode, Opts, deferred),
-        pinned(Db, Opts, fun(Conn) ->
-            case {get(?TX_KEY(Conn)), Mode} of
-                {undefined, _} -> top_transaction(Conn, Fun, begin_sql(Mode), Opts);
-                {_Depth, read_only} ->
-                    %% A savepoint cannot stop writes the outer
-                    %% transaction may already have made or still make.
-                    {error, libsql_proto:err(
-                              bad_argument,
-                              <<"a nested transaction cannot be read_only: open the "
-                                "outer transaction with mode read_only instead">>)};
-                {Depth, _} -> savepoint(Conn, Depth + 1, Fun, Opts)
-            end
-        end)
-    end);
+    checked(transaction, Opts, fun() -> libsql_tx:transaction(Db, Fun, Opts) end);
 transaction(_Db, _Fun, _Opts) ->
     {error, libsql_proto:err(bad_argument,
                                <<"transaction takes a fun of one argument and a map">>)}.
-
-%% The modes were checked by libsql_opts:call/2.
-begin_sql(deferred) -> [<<"BEGIN DEFERRED">>];
-begin_sql(immediate) -> [<<"BEGIN IMMEDIATE">>];
-begin_sql(exclusive) -> [<<"BEGIN EXCLUSIVE">>];
-begin_sql(read_only) -> [<<"BEGIN DEFERRED">>, <<"PRAGMA query_only = 1">>].
-
-%% Returns {Result, Clean}: Clean tells a pool whether the connection can
-%% go back as it is or needs a reset.
-top_transaction(Conn, Fun, Begin, Opts) ->
-    case run_group(Conn, Begin, Opts) of
-        ok ->
-            put(?TX_KEY(Conn), 0),
-            try Fun(Conn) of
-                Result ->
-                    erase(?TX_KEY(Conn)),
-                    case finish(Conn, <<"COMMIT">>, Opts) of
-                        ok -> {ok, Result};
-                        {error, _} = E ->
-                            _ = finish(Conn, <<"ROLLBACK">>, Opts),
-                            E
-                    end
-            catch
-                Class:Reason:Stack ->
-                    erase(?TX_KEY(Conn)),
-                    _ = finish(Conn, <<"ROLLBACK">>, Opts),
-                    erlang:raise(Class, Reason, Stack)
-            end;
-        {error, E} ->
-            begin_failed(Conn, E, Opts)
-    end.
-
-%% BEGIN itself failed (index 1): nothing of ours to undo, and a ROLLBACK
-%% would throw away a transaction the caller opened by hand. A later
-%% statement of the group failed: undo our BEGIN.
-begin_failed(Conn, #{index := I} = E, Opts) when I > 1 ->
-    _ = finish(Conn, <<"ROLLBACK">>, Opts),
-    {error, maps:remove(index, E)};
-begin_failed(_Conn, E, _Opts) ->
-    {error, maps:remove(index, E)}.
-
-%% COMMIT or ROLLBACK, with query_only switched off first (a read_only
-%% transaction turned it on), in one round trip.
-finish(Conn, Sql, Opts) ->
-    case run_group(Conn, [<<"PRAGMA query_only = 0">>, Sql], Opts) of
-        ok -> ok;
-        {error, E} -> {error, maps:remove(index, E)}
-    end.
-
-%% Statements without parameters, in order, in one round trip; stops at
-%% the first error.
-run_group(Conn, Sqls, Opts) ->
-    case call_conn(Conn, batch, [[{S, []} || S <- Sqls], false], Opts) of
-        {ok, _} -> ok;
-        {error, _} = E -> E
-    end.
-
-savepoint(Conn, Depth, Fun, Opts) ->
-    Name = <<"libsql_sp_", (integer_to_binary(Depth))/binary>>,
-    case execute(Conn, <<"SAVEPOINT ", Name/binary>>, [], Opts) of
-        {ok, _} ->
-            put(?TX_KEY(Conn), Depth),
-            try Fun(Conn) of
-                Result ->
-                    put(?TX_KEY(Conn), Depth - 1),
-                    case execute(Conn, <<"RELEASE ", Name/binary>>, [], Opts) of
-                        {ok, _} -> {ok, Result};
-                        {error, _} = E -> E
-                    end
-            catch
-                Class:Reason:Stack ->
-                    put(?TX_KEY(Conn), Depth - 1),
-                    _ = run_group(Conn, [<<"ROLLBACK TO ", Name/binary>>,
-                                         <<"RELEASE ", Name/binary>>], Opts),
-                    erlang:raise(Class, Reason, Stack)
-            end;
-        {error, _} = E ->
-            E
-    end.
 
 %% ---- prepared statements ---------------------------------------------------
 
@@ -730,16 +611,17 @@ savepoint(Conn, Depth, Fun, Opts) ->
 prepare(Db, Sql) ->
     case libsql_proto:sql(Sql) of
         {ok, SqlBin} ->
-            Bound = is_pid(Db) andalso libsql_pool:lookup(Db) =:= error
-                        orelse get(?PIN_KEY(Db)) =/= undefined,
-            with_db(Db, #{}, fun(Conn) ->
-                case with_sql(SqlBin, call_conn(Conn, prepare, [SqlBin], #{})) of
+            %% Bound to one connection, or prepared on a pool?
+            Bound = element(1, libsql_route:target(Db)) =:= conn,
+            libsql_route:with_db(Db, #{}, fun(Conn) ->
+                case libsql_proto:with_sql(
+                       SqlBin, libsql_route:call_conn(Conn, prepare, [SqlBin], #{})) of
                     {ok, {Id, Info}} when Bound ->
                         {ok, stmt_record(Conn, Id, SqlBin, Info)};
                     {ok, {Id, Info}} ->
                         %% On a pool: learn the statement's shape, then let any
                         %% worker run it from its cache.
-                        _ = call_conn(Conn, finalize, [Id], #{}),
+                        _ = libsql_route:call_conn(Conn, finalize, [Id], #{}),
                         {ok, stmt_record(Db, undefined, SqlBin, Info)};
                     {error, _} = E ->
                         E
@@ -770,7 +652,7 @@ stmt_record(Owner, Id, SqlBin, Info) ->
 finalize(#libsql_stmt{id = undefined}) ->
     ok;
 finalize(#libsql_stmt{conn = Conn, id = Id}) ->
-    case call_conn(Conn, finalize, [Id], #{}) of
+    case libsql_route:call_conn(Conn, finalize, [Id], #{}) of
         {ok, ok} -> ok;
         {error, _} = E -> E
     end;
@@ -837,9 +719,9 @@ batch(Db, Statements, Opts) when is_list(Statements) ->
         case batch_items(Statements, 1, []) of
             {ok, Items} ->
                 case libsql_events:span(Db, batch, undefined,
-                                        fun() -> call(Db, batch, [Items, Tx], Opts) end) of
+                                        fun() -> libsql_route:call(Db, batch, [Items, Tx], Opts) end) of
                     {ok, Results} ->
-                        {ok, [#{columns => C, rows => shape_rows(C, R, Opts), changes => N,
+                        {ok, [#{columns => C, rows => libsql_proto:shape_rows(C, R, Opts), changes => N,
                                 last_insert_rowid => Id} || {C, R, N, Id} <- Results]};
                     {error, _} = E -> E
                 end;
@@ -903,7 +785,7 @@ run_many(Db, Sql, ParamsList, Opts) ->
             case many_params(ParamsList, 1, []) of
                 {ok, Wire} ->
                     case libsql_events:span(Db, execute_many, SqlBin, fun() ->
-                             with_sql(SqlBin, call(Db, execute_many, [SqlBin, Wire], Opts))
+                             libsql_proto:with_sql(SqlBin, libsql_route:call(Db, execute_many, [SqlBin, Wire], Opts))
                          end) of
                         {ok, {N, Id}} -> {ok, #{changes => N, last_insert_rowid => Id}};
                         {error, _} = E -> E
@@ -959,7 +841,7 @@ execute_script(Db, Sql, Opts) ->
         case libsql_proto:sql(Sql) of
             {ok, SqlBin} ->
                 case libsql_events:span(Db, execute_script, SqlBin,
-                                        fun() -> call(Db, execute_script, [SqlBin], Opts) end) of
+                                        fun() -> libsql_route:call(Db, execute_script, [SqlBin], Opts) end) of
                     {ok, {N, C}} -> {ok, #{statements => N, changes => C}};
                     {error, _} = E -> E
                 end;
@@ -997,43 +879,7 @@ cursor_open(Db, Sql, Params) -> cursor_open(Db, Sql, Params, #{}).
 -spec cursor_open(Db :: db(), Sql :: iodata(), Params :: params(),
                   Opts :: call_opts()) -> {ok, cursor()} | {error, error()}.
 cursor_open(Db, Sql, Params, Opts) ->
-    checked(cursor_open, Opts, fun() -> open_cursor(Db, Sql, Params, Opts) end).
-
-open_cursor(Db, Sql, Params, Opts) ->
-    case {libsql_proto:sql(Sql), libsql_proto:params(Params)} of
-        {{ok, SqlBin}, {ok, Wire}} ->
-            Timeout = maps:get(timeout, Opts, default),
-            Open = fun(Conn) ->
-                       libsql_conn:request(Conn, cursor_open, [SqlBin, Wire], Timeout,
-                                           {cursor_open, self()})
-                   end,
-            case target(Db) of
-                {conn, Conn} ->
-                    cursor_record(with_sql(SqlBin, Open(Conn)), Conn, undefined, Timeout);
-                {pool, Pool} ->
-                    %% The cursor keeps its connection checked out until closed.
-                    case libsql_pool:checkout(Pool, checkout_timeout(Db, Opts)) of
-                        {ok, Conn} ->
-                            case cursor_record(with_sql(SqlBin, Open(Conn)), Conn, Pool,
-                                               Timeout) of
-                                {ok, _} = Ok -> Ok;
-                                {error, _} = E -> libsql_pool:checkin(Pool, Conn, true), E
-                            end;
-                        {error, _} = E ->
-                            E
-                    end;
-                {error, _} = E ->
-                    E
-            end;
-        {{error, _} = E, _} -> E;
-        {{ok, SqlBin}, {error, E}} -> {error, E#{sql => SqlBin}}
-    end.
-
-cursor_record({ok, {Id, Columns}}, Conn, Pool, Timeout) ->
-    {ok, #libsql_cursor{conn = Conn, id = Id, columns = Columns, timeout = Timeout,
-                        pool = Pool}};
-cursor_record({error, _} = E, _Conn, _Pool, _Timeout) ->
-    E.
+    checked(cursor_open, Opts, fun() -> libsql_stream:cursor_open(Db, Sql, Params, Opts) end).
 
 %% @doc Fetch up to N rows (1..100000000) as tuples: `{ok, Rows, more}'
 %% or, once the statement has finished, `{ok, Rows, done}'. Fetching after
@@ -1047,12 +893,8 @@ cursor_record({error, _} = E, _Conn, _Pool, _Timeout) ->
 %% `port_exited'.
 -spec fetch(Cursor :: cursor(), N :: 1..100000000) ->
           {ok, [tuple()], more | done} | {error, error()}.
-fetch(#libsql_cursor{conn = Conn, id = Id, timeout = T}, N) when is_integer(N), N > 0 ->
-    case libsql_conn:request(Conn, cursor_fetch, [Id, N], T) of
-        {ok, {Rows, true}} -> {ok, Rows, done};
-        {ok, {Rows, false}} -> {ok, Rows, more};
-        {error, _} = E -> E
-    end;
+fetch(#libsql_cursor{} = Cursor, N) when is_integer(N), N > 0, N =< 100000000 ->
+    libsql_stream:fetch(Cursor, N);
 fetch(_Cursor, _N) ->
     {error, libsql_proto:err(bad_argument, <<"fetch takes a cursor and a positive count">>)}.
 
@@ -1062,24 +904,8 @@ fetch(_Cursor, _N) ->
 %%
 %% Errors: `bad_argument' (not a cursor), `timeout', `port_exited'.
 -spec cursor_close(Cursor :: cursor()) -> ok | {error, error()}.
-cursor_close(#libsql_cursor{conn = Conn, id = Id, timeout = T, pool = Pool}) ->
-    case libsql_conn:request(Conn, cursor_close, [Id], T, {cursor_close, Id}) of
-        {ok, already_closed} ->
-            %% Closed before (or by its owner's exit, or a reset): its pool
-            %% connection went back then, and may be someone else's now.
-            ok;
-        Closed ->
-            Result = case Closed of
-                         {ok, ok} -> ok;
-                         {error, #{code := closed}} -> ok;
-                         {error, _} = E -> E
-                     end,
-            case Pool of
-                undefined -> ok;
-                _ -> libsql_pool:checkin(Pool, Conn, Result =:= ok)
-            end,
-            Result
-    end;
+cursor_close(#libsql_cursor{} = Cursor) ->
+    libsql_stream:cursor_close(Cursor);
 cursor_close(_) ->
     {error, libsql_proto:err(bad_argument, <<"cursor_close takes a cursor">>)}.
 
@@ -1120,53 +946,9 @@ fold(Db, Sql, Params, Fun, Acc0) -> fold(Db, Sql, Params, Fun, Acc0, #{}).
                      checkout_timeout => timeout(), rows => tuples | maps}) ->
           {ok, Acc} | {error, error()}.
 fold(Db, Sql, Params, Fun, Acc0, Opts) when is_function(Fun, 2) ->
-    checked(fold, Opts, fun() ->
-        Chunk = maps:get(chunk, Opts, 1000),
-        case open_cursor(Db, Sql, Params, maps:without([chunk, rows], Opts)) of
-            {ok, Cursor} ->
-                try
-                    First = send_fetch(Cursor, Chunk),
-                    fold_loop(Cursor, Fun, Acc0, Chunk, Opts, First,
-                              send_fetch(Cursor, Chunk))
-                after
-                    _ = cursor_close(Cursor)
-                end;
-            {error, _} = E ->
-                E
-        end
-    end);
+    checked(fold, Opts, fun() -> libsql_stream:fold(Db, Sql, Params, Fun, Acc0, Opts) end);
 fold(_Db, _Sql, _Params, _Fun, _Acc0, _Opts) ->
     {error, libsql_proto:err(bad_argument, <<"fold takes a fun of two arguments">>)}.
-
-send_fetch(#libsql_cursor{conn = Conn, id = Id, timeout = T}, N) ->
-    libsql_conn:send_request(Conn, cursor_fetch, [Id, N], T, request).
-
-%% ReqId: the fetch to fold now; Next: the one after it, already sent. A
-%% fetch past the end (or after an error) is answered {[], true} at once,
-%% and every reply is collected, so none is left behind.
-fold_loop(#libsql_cursor{columns = Cols, timeout = T} = C, Fun, Acc, Chunk, Opts, ReqId, Next) ->
-    case libsql_conn:await(ReqId, T) of
-        {ok, {Rows, true}} ->
-            _ = libsql_conn:await(Next, T),
-            {ok, fold_rows(Fun, shape_rows(Cols, Rows, Opts), Acc)};
-        {ok, {Rows, false}} ->
-            After = send_fetch(C, Chunk),
-            Acc1 = try
-                       fold_rows(Fun, shape_rows(Cols, Rows, Opts), Acc)
-                   catch
-                       Class:Reason:Stack ->
-                           _ = libsql_conn:await(Next, T),
-                           _ = libsql_conn:await(After, T),
-                           erlang:raise(Class, Reason, Stack)
-                   end,
-            fold_loop(C, Fun, Acc1, Chunk, Opts, Next, After);
-        {error, _} = E ->
-            _ = libsql_conn:await(Next, T),
-            E
-    end.
-
-fold_rows(Fun, [Row | Rows], Acc) -> fold_rows(Fun, Rows, Fun(Row, Acc));
-fold_rows(_Fun, [], Acc) -> Acc.
 
 %% ---- explicit transaction control -------------------------------------------
 
@@ -1199,16 +981,7 @@ begin_transaction(Db) -> begin_transaction(Db, #{}).
                         Opts :: #{mode => deferred | immediate | exclusive | read_only,
                                   timeout => timeout()}) -> ok | {error, error()}.
 begin_transaction(Db, Opts) ->
-    checked(begin_transaction, Opts, fun() ->
-        case session_conn(Db) of
-            {ok, Conn} ->
-                case run_group(Conn, begin_sql(maps:get(mode, Opts, deferred)), Opts) of
-                    ok -> ok;
-                    {error, E} -> begin_failed(Conn, E, Opts)
-                end;
-            {error, _} = E -> E
-        end
-    end).
+    checked(begin_transaction, Opts, fun() -> libsql_tx:begin_transaction(Db, Opts) end).
 
 %% @doc COMMIT the transaction begun with begin_transaction/1,2: `ok'. A
 %% `read_only' transaction's write guard is lifted. `Db' as in
@@ -1221,7 +994,7 @@ begin_transaction(Db, Opts) ->
 %% `bad_argument' (`Db' a pool outside with_conn/2); `timeout'; `closed';
 %% `port_exited'; remote: the remote codes.
 -spec commit(Db :: db()) -> ok | {error, error()}.
-commit(Db) -> end_transaction(Db, <<"COMMIT">>).
+commit(Db) -> libsql_tx:commit(Db).
 
 %% @doc ROLLBACK the transaction begun with begin_transaction/1,2: `ok'.
 %% `Db' as in begin_transaction/2; the deadline is the connection's
@@ -1231,13 +1004,7 @@ commit(Db) -> end_transaction(Db, <<"COMMIT">>).
 %% `bad_argument' (`Db' a pool outside with_conn/2); `timeout'; `closed';
 %% `port_exited'; remote: the remote codes.
 -spec rollback(Db :: db()) -> ok | {error, error()}.
-rollback(Db) -> end_transaction(Db, <<"ROLLBACK">>).
-
-end_transaction(Db, Sql) ->
-    case session_conn(Db) of
-        {ok, Conn} -> finish(Conn, Sql, #{});
-        {error, _} = E -> E
-    end.
+rollback(Db) -> libsql_tx:rollback(Db).
 
 %% @doc SAVEPOINT Name: `ok'. Outside a transaction this begins one (ended
 %% by release/2 or rollback/1). Name is an atom or text holding a plain
@@ -1249,7 +1016,7 @@ end_transaction(Db, Sql) ->
 %% `timeout'; `closed'; `port_exited'; remote: `not_supported' on a server
 %% without streams (Hrana 2).
 -spec savepoint(Db :: db(), Name :: atom() | iodata()) -> ok | {error, error()}.
-savepoint(Db, Name) -> savepoint_cmd(Db, <<"SAVEPOINT ">>, Name).
+savepoint(Db, Name) -> libsql_tx:savepoint(Db, savepoint, Name).
 
 %% @doc RELEASE SAVEPOINT Name: `ok'. Its changes become part of the
 %% enclosing transaction (or are committed, if the savepoint began the
@@ -1260,7 +1027,7 @@ savepoint(Db, Name) -> savepoint_cmd(Db, <<"SAVEPOINT ">>, Name).
 %% with_conn/2 or transaction/2); `timeout'; `closed'; `port_exited';
 %% remote: `not_supported' on a server without streams (Hrana 2).
 -spec release(Db :: db(), Name :: atom() | iodata()) -> ok | {error, error()}.
-release(Db, Name) -> savepoint_cmd(Db, <<"RELEASE SAVEPOINT ">>, Name).
+release(Db, Name) -> libsql_tx:savepoint(Db, release, Name).
 
 %% @doc ROLLBACK TO SAVEPOINT Name: `ok'. Undoes what was done since the
 %% savepoint, which stays open (release it with release/2).
@@ -1270,34 +1037,7 @@ release(Db, Name) -> savepoint_cmd(Db, <<"RELEASE SAVEPOINT ">>, Name).
 %% with_conn/2 or transaction/2); `timeout'; `closed'; `port_exited';
 %% remote: `not_supported' on a server without streams (Hrana 2).
 -spec rollback_to(Db :: db(), Name :: atom() | iodata()) -> ok | {error, error()}.
-rollback_to(Db, Name) -> savepoint_cmd(Db, <<"ROLLBACK TO SAVEPOINT ">>, Name).
-
-savepoint_cmd(Db, Prefix, Name) ->
-    case {identifier(Name), session_conn(Db)} of
-        {{ok, Id}, {ok, Conn}} ->
-            case execute(Conn, [Prefix, $", Id, $"]) of
-                {ok, _} -> ok;
-                {error, _} = E -> E
-            end;
-        {{ok, _}, {error, _} = E} ->
-            E;
-        {error, _} ->
-            {error, libsql_proto:err(bad_argument,
-                                     io_lib:format("savepoint name ~0tP is not a plain identifier "
-                                                   "([A-Za-z_][A-Za-z0-9_]*, at most 64)",
-                                                   [Name, 5]))}
-    end.
-
-identifier(A) when is_atom(A) -> identifier(atom_to_binary(A, utf8));
-identifier(L) when is_list(L) ->
-    try iolist_to_binary(L) of B -> identifier(B) catch error:_ -> error end;
-identifier(B) when is_binary(B), byte_size(B) > 0, byte_size(B) =< 64 ->
-    %% \z, not $: $ also matches before a final newline.
-    case re:run(B, <<"^[A-Za-z_][A-Za-z0-9_]*\\z">>, [{capture, none}]) of
-        match -> {ok, B};
-        nomatch -> error
-    end;
-identifier(_) -> error.
+rollback_to(Db, Name) -> libsql_tx:savepoint(Db, rollback_to, Name).
 
 %% ---- metadata and control --------------------------------------------------------
 
@@ -1316,7 +1056,7 @@ identifier(_) -> error.
                  read_only := boolean(), file := binary(), journal_mode := binary(),
                  mode := local | remote}}
         | {error, error()}.
-info(Db) -> call(Db, info, [], #{}).
+info(Db) -> libsql_route:call(Db, info, [], #{}).
 
 %% @doc Counters, as `{ok, #{Name => Count}}'. Of a connection (or, inside
 %% with_conn/2, the pinned one): `requests', `errors', `rows', `prepares',
@@ -1331,10 +1071,10 @@ info(Db) -> call(Db, info, [], #{}).
 %% `timeout', `closed' (also: the pool is not running), `port_exited'.
 -spec stats(Db :: db()) -> {ok, #{atom() => non_neg_integer()}} | {error, error()}.
 stats(Db) ->
-    case target(Db) of
+    case libsql_route:target(Db) of
         {pool, Pool} -> libsql_pool:stats(Pool);
         {conn, Conn} ->
-            case call_conn(Conn, stats, [], #{}) of
+            case libsql_route:call_conn(Conn, stats, [], #{}) of
                 {ok, Port} ->
                     case libsql_conn:stats(Conn) of
                         {ok, Own} -> {ok, maps:merge(Port, Own)};
@@ -1355,7 +1095,7 @@ stats(Db) ->
 %% `not_supported' (the server's own setting applies).
 -spec set_busy_timeout(Db :: db(), Ms :: 0..2147483647) -> ok | {error, error()}.
 set_busy_timeout(Db, Ms) when is_integer(Ms), Ms >= 0, Ms =< 16#7fffffff ->
-    ok_or_error(call(Db, set_busy_timeout, [Ms], #{}));
+    ok_or_error(libsql_route:call(Db, set_busy_timeout, [Ms], #{}));
 set_busy_timeout(_Db, _Ms) ->
     {error, libsql_proto:err(bad_argument, <<"busy timeout must be 0..2147483647 ms">>)}.
 
@@ -1370,8 +1110,8 @@ set_busy_timeout(_Db, _Ms) ->
 %% connection), `timeout', `closed', `port_exited'.
 -spec interrupt(Db :: db()) -> ok | {error, error()}.
 interrupt(Conn) ->
-    case session_conn(Conn) of
-        {ok, C} -> ok_or_error(call_conn(C, interrupt, [], #{}));
+    case libsql_route:session_conn(Conn) of
+        {ok, C} -> ok_or_error(libsql_route:call_conn(C, interrupt, [], #{}));
         {error, _} = E -> E
     end.
 
@@ -1387,7 +1127,7 @@ interrupt(Conn) ->
 %% `port_exited'.
 -spec reset(Db :: db()) -> ok | {error, error()}.
 reset(Conn) ->
-    case session_conn(Conn) of
+    case libsql_route:session_conn(Conn) of
         {ok, C} -> ok_or_error(libsql_conn:request(C, reset, [], default, reset));
         {error, _} = E -> E
     end.
@@ -1412,7 +1152,7 @@ limit(Db, Name) -> limit(Db, Name, -1).
 -spec limit(Db :: db(), Name :: limit_name(), Value :: -1..2147483647) ->
           {ok, integer()} | {error, error()}.
 limit(Db, Name, Value) when is_atom(Name), is_integer(Value) ->
-    call(Db, limit, [Name, Value], #{});
+    libsql_route:call(Db, limit, [Name, Value], #{});
 limit(_Db, _Name, _Value) ->
     {error, libsql_proto:err(bad_argument, <<"limit takes an atom and an integer">>)}.
 
@@ -1442,7 +1182,7 @@ backup(Db, Dest) -> backup(Db, Dest, #{}).
 backup(Db, Dest, Opts) ->
     checked(backup, Opts, fun() ->
         case libsql_opts:path(Dest) of
-            {ok, D} -> ok_or_error(call(Db, backup, [D], Opts));
+            {ok, D} -> ok_or_error(libsql_route:call(Db, backup, [D], Opts));
             {error, _} = E -> E
         end
     end).
@@ -1511,109 +1251,4 @@ checked(Fun, Opts, Body) ->
     case libsql_opts:call(Fun, Opts) of
         ok -> Body();
         {error, _} = E -> E
-    end.
-
-call(Db, Cmd, Args, Opts) ->
-    with_db(Db, Opts, fun(Conn) -> call_conn(Conn, Cmd, Args, Opts) end).
-
-call_conn(Conn, Cmd, Args, Opts) ->
-    libsql_conn:request(Conn, Cmd, Args, maps:get(timeout, Opts, default)).
-
-%% What Db names: the connection pinned for it in this process, a
-%% connection, or a pool.
-target(Db) ->
-    case get(?PIN_KEY(Db)) of
-        undefined ->
-            case libsql_pool:lookup(Db) of
-                {ok, Pool} -> {pool, Pool};
-                error when is_pid(Db) -> {conn, Db};
-                error -> {error, libsql_proto:err(
-                                   bad_argument,
-                                   io_lib:format("~0tP is not a connection or a running pool",
-                                                 [Db, 5]))}
-            end;
-        Conn ->
-            {conn, Conn}
-    end.
-
-%% Run Fun(Conn) for one call: on the connection, or on a worker checked
-%% out of the pool for just this call.
-with_db(Db, Opts, Fun) ->
-    case target(Db) of
-        {conn, Conn} -> Fun(Conn);
-        {pool, Pool} ->
-            case libsql_pool:checkout(Pool, checkout_timeout(Db, Opts)) of
-                {ok, Conn} ->
-                    try Fun(Conn) of
-                        Result ->
-                            libsql_pool:checkin(Pool, Conn, healthy(Result)),
-                            Result
-                    catch
-                        Class:Reason:Stack ->
-                            libsql_pool:checkin(Pool, Conn, false),
-                            erlang:raise(Class, Reason, Stack)
-                    end;
-                {error, _} = E -> E
-            end;
-        {error, _} = E -> E
-    end.
-
-%% Whether a worker can go straight back to the pool after this result.
-%% After a dead port or a timeout (whose cancel may still be pending) it
-%% must not: the pool resets it first, and a worker that cannot answer
-%% the reset is never handed out again.
-healthy({error, #{code := Code}}) when Code =:= port_exited; Code =:= closed;
-                                       Code =:= timeout -> false;
-healthy(_) -> true.
-
-%% Commands that only make sense on one connection across calls (BEGIN,
-%% COMMIT, savepoints, interrupt, reset): a pool must be pinned first.
-session_conn(Db) ->
-    case target(Db) of
-        {conn, Conn} -> {ok, Conn};
-        {pool, _} ->
-            {error, libsql_proto:err(
-                      bad_argument,
-                      <<"this needs one connection across calls: use it inside "
-                        "libsql:with_conn/2 or libsql:transaction/2 on a pool">>)};
-        {error, _} = E -> E
-    end.
-
-checkout_timeout(Db, Opts) ->
-    case Opts of
-        #{checkout_timeout := T} -> T;
-        _ -> maps:get(checkout_timeout, libsql_pool:config(Db), ?DEFAULT_CHECKOUT_TIMEOUT)
-    end.
-
-%% Run Fun(Conn) with one connection pinned for Db in this process. Fun
-%% returns {Result, Clean}: a pool gets the worker back as it is when
-%% Clean, reset otherwise (and always when Fun raises).
-pinned(Db, Opts, Fun) ->
-    case target(Db) of
-        {conn, Conn} -> pin_run(Db, Conn, Fun);
-        {pool, Pool} ->
-            case libsql_pool:checkout(Pool, checkout_timeout(Db, Opts)) of
-                {ok, Conn} ->
-                    Clean = fun(R) -> libsql_pool:checkin(Pool, Conn, R), ok end,
-                    try pin_run(Db, Conn, Fun) of
-                        {ok, _} = Ok -> Clean(true), Ok;
-                        Other -> Clean(false), Other
-                    catch
-                        Class:Reason:Stack ->
-                            Clean(false),
-                            erlang:raise(Class, Reason, Stack)
-                    end;
-                {error, _} = E -> E
-            end;
-        {error, _} = E -> E
-    end.
-
-pin_run(Db, Conn, Fun) ->
-    case get(?PIN_KEY(Db)) of
-        Conn -> Fun(Conn);
-        _ ->
-            put(?PIN_KEY(Db), Conn),
-            try Fun(Conn)
-            after erase(?PIN_KEY(Db))
-            end
     end.

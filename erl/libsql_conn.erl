@@ -228,8 +228,6 @@ open_db(Port, PortOpts, Timeout) ->
         {error, libsql_proto:err(timeout, <<"opening the database timed out">>)}
     end.
 
-handle_call({request, Arity, Body, Timeout}, From, S) ->
-    handle_call({request, Arity, Body, Timeout, request}, From, S);
 handle_call({request, _Arity, _Body, _Timeout, {cursor_close, Id}}, _From, S)
   when not is_map_key(Id, S#state.cursors) ->
     %% Not open: closed before, by its owner's exit or by a reset. Said

@@ -7,7 +7,7 @@
 -include("libsql_protocol.hrl").
 
 -export([sql/1, params/1, encode_body/2, frame/3, reply_ref/1, decode_reply/1,
-         exit_reason/1, err/2, err/3]).
+         exit_reason/1, err/2, err/3, with_sql/2, shape_rows/3]).
 
 -export_type([wire_value/0, wire_params/0]).
 
@@ -162,3 +162,21 @@ err(Code, Message) -> err(Code, Message, #{}).
 -spec err(atom(), unicode:chardata(), map()) -> libsql:error().
 err(Code, Message, Extra) ->
     Extra#{code => Code, message => unicode:characters_to_binary(Message)}.
+
+%% @doc An error about a statement names its SQL (unless it already names
+%% one, or is about the connection rather than the statement).
+-spec with_sql(binary(), Result) -> Result when Result :: {ok, term()} | {error, libsql:error()}.
+with_sql(SqlBin, {error, #{sql := _}} = E) when is_binary(SqlBin) -> E;
+with_sql(SqlBin, {error, #{code := Code} = E}) when Code =/= closed, Code =/= port_exited,
+                                                     Code =/= timeout ->
+    {error, E#{sql => SqlBin}};
+with_sql(_SqlBin, Other) ->
+    Other.
+
+%% @doc Rows as the caller asked: tuples as they come, or with
+%% `#{rows => maps}' maps from column name to value.
+-spec shape_rows([binary()], [tuple()], map()) -> [tuple() | map()].
+shape_rows(Columns, Rows, #{rows := maps}) ->
+    [maps:from_list(lists:zip(Columns, tuple_to_list(R))) || R <- Rows];
+shape_rows(_Columns, Rows, _Opts) ->
+    Rows.

@@ -34,6 +34,7 @@
 %% transactions
 -export([tx_commit/1, tx_rollback_error/1, tx_rollback_exit/1, tx_rollback_throw/1,
          tx_rollback_badmatch/1, tx_pinned/1, tx_pinned_pool/1, tx_nested_inner_fails/1,
+         tx_nested_with_options/1,
          tx_nested_inner_commits/1, tx_deep_nesting/1, tx_mode_deferred/1,
          tx_mode_immediate/1, tx_mode_exclusive/1, tx_mode_read_only/1,
          tx_mode_read_only_raise/1, tx_bad_mode/1, tx_bad_args/1, tx_commit_fails/1,
@@ -83,7 +84,7 @@ groups() ->
                        stmt_after_reset, pool_stmt, pool_stmt_finalize]},
      {transactions, [], [tx_commit, tx_rollback_error, tx_rollback_exit, tx_rollback_throw,
                          tx_rollback_badmatch, tx_pinned, tx_pinned_pool,
-                         tx_nested_inner_fails,
+                         tx_nested_inner_fails, tx_nested_with_options,
                          tx_nested_inner_commits, tx_deep_nesting, tx_mode_deferred,
                          tx_mode_immediate, tx_mode_exclusive, tx_mode_read_only,
                          tx_mode_read_only_raise, tx_bad_mode, tx_bad_args,
@@ -816,6 +817,37 @@ tx_nested_inner_fails(Config) ->
     ?assertEqual([1, 3], ids(O)),
     ok = libsql:close(O),
     ok = libsql:close(C).
+
+%% A nested transaction takes the options of transaction/3 (its mode is
+%% ignored, its timeout bounds the savepoint statements), on a connection
+%% and on a pool. (The savepoint statements once got the transaction's
+%% options as their own, and `mode' is not an option of execute.)
+-spec tx_nested_with_options(config()) -> ok.
+tx_nested_with_options(Config) ->
+    Opts = #{mode => immediate, timeout => 5000},
+    Nest = fun(Db) ->
+                   libsql:transaction(Db, fun(D) ->
+                       {ok, _} = ins(D, 1),
+                       {ok, inner} = libsql:transaction(D, fun(D2) ->
+                                                                   {ok, _} = ins(D2, 2),
+                                                                   inner
+                                                           end, Opts),
+                       Caught = (catch libsql:transaction(D, fun(D3) ->
+                                                                     {ok, _} = ins(D3, 3),
+                                                                     throw(undo)
+                                                             end, Opts)),
+                       ?assertEqual(undo, Caught),
+                       ids(D)
+                   end, Opts)
+           end,
+    C = mem_t(),
+    ?assertEqual({ok, [1, 2]}, Nest(C)),
+    ok = libsql:close(C),
+    {C0, Path} = file_db(Config, "tx_nested_opts.db"),
+    ok = libsql:close(C0),
+    {ok, _} = libsql:start_pool(tx_nested_opts, #{path => Path, size => 2}),
+    ?assertEqual({ok, [1, 2]}, Nest(tx_nested_opts)),
+    ok = libsql:stop_pool(tx_nested_opts).
 
 -spec tx_nested_inner_commits(config()) -> ok.
 tx_nested_inner_commits(_Config) ->
