@@ -1,11 +1,17 @@
 %% @private
 %% @doc Sentences for error codes, used by libsql:format_error/1.
 %% One clause per code: every code the port or the Erlang side returns.
+%%
+%% The codes, SQLite's primary result codes and the names of extended
+%% codes are those of port/error_codes.h, the table the port program is
+%% built from; test/libsql_error_codes_SUITE fails when this module and
+%% that table disagree. A new code goes into both, with a describe/1 clause.
 -module(libsql_error).
 
 -export([describe/1, extended_name/1, codes/0]).
 
-%% @doc Every error code this library can return.
+%% @doc Every error code this library can return: LSQ_CLIENT and LSQ_SQLITE
+%% of port/error_codes.h.
 -spec codes() -> [atom()].
 codes() ->
     [bad_argument, bad_frame, frame_too_large, closed, timeout, port_exited,
@@ -68,6 +74,8 @@ extended_name(Code) ->
         false -> "SQLITE_" ++ string:uppercase(atom_to_list(primary(Code band 255)))
     end.
 
+%% SQLite's primary result codes and their names (SQLITE_<name>): LSQ_SQLITE
+%% of port/error_codes.h.
 primary(Code) ->
     Primaries = [{1, error}, {2, internal}, {3, perm}, {4, abort}, {5, busy}, {6, locked},
                  {7, nomem}, {8, readonly}, {9, interrupt}, {10, ioerr}, {11, corrupt},
@@ -80,23 +88,24 @@ primary(Code) ->
         false -> unknown
     end.
 
+%% Extended codes with a name of their own: LSQ_EXTENDED of
+%% port/error_codes.h (a primary code is named by primary/1).
 extended_codes() ->
-    [{261, "SQLITE_BUSY_RECOVERY"}, {517, "SQLITE_BUSY_SNAPSHOT"}, {773, "SQLITE_BUSY_TIMEOUT"},
+    [{257, "SQLITE_ERROR_MISSING_COLLSEQ"}, {513, "SQLITE_ERROR_RETRY"},
+     {769, "SQLITE_ERROR_SNAPSHOT"},
+     {261, "SQLITE_BUSY_RECOVERY"}, {517, "SQLITE_BUSY_SNAPSHOT"}, {773, "SQLITE_BUSY_TIMEOUT"},
      {262, "SQLITE_LOCKED_SHAREDCACHE"}, {264, "SQLITE_READONLY_RECOVERY"},
      {520, "SQLITE_READONLY_CANTLOCK"}, {776, "SQLITE_READONLY_ROLLBACK"},
      {1032, "SQLITE_READONLY_DBMOVED"}, {1288, "SQLITE_READONLY_CANTINIT"},
      {1544, "SQLITE_READONLY_DIRECTORY"}, {266, "SQLITE_IOERR_READ"},
      {522, "SQLITE_IOERR_SHORT_READ"}, {778, "SQLITE_IOERR_WRITE"},
-     {1034, "SQLITE_IOERR_FSYNC"}, {3338, "SQLITE_IOERR_NOMEM"},
-     {13, "SQLITE_FULL"}, {270, "SQLITE_CANTOPEN_NOTEMPDIR"},
+     {1034, "SQLITE_IOERR_FSYNC"}, {3082, "SQLITE_IOERR_NOMEM"},
+     {3338, "SQLITE_IOERR_ACCESS"},
+     {270, "SQLITE_CANTOPEN_NOTEMPDIR"},
      {526, "SQLITE_CANTOPEN_ISDIR"}, {782, "SQLITE_CANTOPEN_FULLPATH"},
      {275, "SQLITE_CONSTRAINT_CHECK"}, {531, "SQLITE_CONSTRAINT_COMMITHOOK"},
      {787, "SQLITE_CONSTRAINT_FOREIGNKEY"}, {1043, "SQLITE_CONSTRAINT_FUNCTION"},
      {1299, "SQLITE_CONSTRAINT_NOTNULL"}, {1555, "SQLITE_CONSTRAINT_PRIMARYKEY"},
      {1811, "SQLITE_CONSTRAINT_TRIGGER"}, {2067, "SQLITE_CONSTRAINT_UNIQUE"},
      {2323, "SQLITE_CONSTRAINT_VTAB"}, {2579, "SQLITE_CONSTRAINT_ROWID"},
-     {3091, "SQLITE_CONSTRAINT_DATATYPE"}, {1, "SQLITE_ERROR"},
-     {257, "SQLITE_ERROR_MISSING_COLLSEQ"}, {513, "SQLITE_ERROR_RETRY"},
-     {769, "SQLITE_ERROR_SNAPSHOT"}, {9, "SQLITE_INTERRUPT"}, {5, "SQLITE_BUSY"},
-     {8, "SQLITE_READONLY"}, {14, "SQLITE_CANTOPEN"}, {26, "SQLITE_NOTADB"},
-     {11, "SQLITE_CORRUPT"}, {19, "SQLITE_CONSTRAINT"}, {18, "SQLITE_TOOBIG"}].
+     {3091, "SQLITE_CONSTRAINT_DATATYPE"}].

@@ -183,7 +183,7 @@ static int local_prepare(lsq_conn *c, const char *sql, size_t n, lsq_stmt **out,
 
     *out = NULL;
     if (n > (size_t)0x7ffffffe) {
-        lsq_error_set(err, "toobig", "SQL text too long");
+        lsq_error_set(err, LSQ_E_TOOBIG, "SQL text too long");
         return -1;
     }
     rc = sqlite3_prepare_v3(c->db, sql, (int)n, SQLITE_PREPARE_PERSISTENT, &st, &tail);
@@ -232,7 +232,7 @@ static int local_prepare_next(lsq_conn *c, const char *sql, size_t n, lsq_stmt *
     *out = NULL;
     *used = n;
     if (n > (size_t)0x7ffffffe) {
-        lsq_error_set(err, "toobig", "SQL text too long");
+        lsq_error_set(err, LSQ_E_TOOBIG, "SQL text too long");
         return -1;
     }
     rc = sqlite3_prepare_v2(c->db, sql, (int)n, &st, &tail);

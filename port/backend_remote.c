@@ -144,7 +144,7 @@ static void http_status_error(long status, const http_errbody *eb, lsq_error *er
     if (code != NULL || msg != NULL) {
         hr_map_error(code, code_len, msg, msg_len, err);
         *expired = code_len == 14 && memcmp(code, "STREAM_EXPIRED", 14) == 0;
-        if (strcmp(err->code, "error") != 0 || err->extended_code >= 0) return;
+        if (strcmp(err->code, LSQ_E_ERROR) != 0 || err->extended_code >= 0) return;
         (void)snprintf(text, sizeof text, "%.*s", (int)(msg_len > 250 ? 250 : msg_len),
                        msg != NULL ? msg : "");
     } else {
@@ -154,7 +154,7 @@ static void http_status_error(long status, const http_errbody *eb, lsq_error *er
             text[i] = (eb->p[i] >= 0x20 && eb->p[i] < 0x7f) ? eb->p[i] : ' ';
         text[n] = 0;
     }
-    lsq_error_set(err, status == 401 || status == 403 ? "auth" : "http",
+    lsq_error_set(err, status == 401 || status == 403 ? LSQ_E_AUTH : LSQ_E_HTTP,
                   "the server answered HTTP %ld: %s", status, text);
 }
 
@@ -262,7 +262,7 @@ static int pipeline_once(lsq_conn *c, const jbuf *reqs, size_t nreqs, int ask_au
         goto done;
     }
     if (rr->r.nentries != want) {
-        lsq_error_set(err, "protocol", "the server answered %zu results for %zu requests",
+        lsq_error_set(err, LSQ_E_PROTOCOL, "the server answered %zu results for %zu requests",
                       rr->r.nentries, want);
         stream_lost(c, err);
         goto done;
@@ -299,7 +299,7 @@ static int pipeline(lsq_conn *c, const jbuf *reqs, size_t nreqs, resp_ref **out,
     if (!c->autocommit) {
         drop_stream(c);
         c->autocommit = 1;
-        lsq_error_set(err, "stream_expired",
+        lsq_error_set(err, LSQ_E_STREAM_EXPIRED,
                       "the server closed the stream of an open transaction for "
                       "inactivity: the transaction was rolled back");
         return -1;
@@ -385,7 +385,7 @@ static int remote_open(const lsq_open_opts *o, lsq_conn **out, lsq_error *err)
         goto fail;
     if (status == 401 || status == 403) {
         /* Turso answers the probe with the token check too. */
-        lsq_error_set(err, "auth", "the server refused the credentials (HTTP %ld); "
+        lsq_error_set(err, LSQ_E_AUTH, "the server refused the credentials (HTTP %ld); "
                       "check auth_token", status);
         goto fail;
     }
@@ -706,7 +706,7 @@ static int run_stmt(lsq_stmt *s, lsq_error *err)
         return -1;
     }
     if (e->resp_type != HR_RESP_BATCH || e->nsteps < 3) {
-        lsq_error_set(err, "protocol", "the server's answer to a batch is not a batch result");
+        lsq_error_set(err, LSQ_E_PROTOCOL, "the server's answer to a batch is not a batch result");
         resp_release(rr);
         return -1;
     }
@@ -716,7 +716,7 @@ static int run_stmt(lsq_stmt *s, lsq_error *err)
         return -1;
     }
     if (e->steps[1] == NULL) {
-        lsq_error_set(err, "protocol", "the server did not run the statement");
+        lsq_error_set(err, LSQ_E_PROTOCOL, "the server did not run the statement");
         resp_release(rr);
         return -1;
     }
@@ -979,7 +979,7 @@ static int remote_run_batch(lsq_conn *c, const lsq_batch_item *items, size_t n, 
             goto done;
         }
         if (e->resp_type != HR_RESP_BATCH || e->nsteps != step) {
-            lsq_error_set(err, "protocol",
+            lsq_error_set(err, LSQ_E_PROTOCOL,
                           "the server's answer to a batch is not a batch result");
             goto done;
         }
@@ -999,7 +999,7 @@ static int remote_run_batch(lsq_conn *c, const lsq_batch_item *items, size_t n, 
             goto done;
         }
         if (e->steps[k] == NULL) {
-            lsq_error_set(err, "protocol", "the server skipped statement %zu", i + 1);
+            lsq_error_set(err, LSQ_E_PROTOCOL, "the server skipped statement %zu", i + 1);
             goto done;
         }
     }
@@ -1007,7 +1007,7 @@ static int remote_run_batch(lsq_conn *c, const lsq_batch_item *items, size_t n, 
         if (commit_step < e->nerrors && e->step_errors[commit_step].set)
             hr_error_to_lsq(&rr->r, &e->step_errors[commit_step], err);
         else
-            lsq_error_set(err, "error", "the batch did not commit");
+            lsq_error_set(err, LSQ_E_ERROR, "the batch did not commit");
         goto done;
     }
     if (guard_step != 0 && e->steps[guard_step] != NULL) {

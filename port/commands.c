@@ -155,7 +155,7 @@ static int close_conn(lsq_port *p, lsq_error *err)
     cache_free(p->cache);
     p->cache = NULL;
     if (pthread_mutex_lock(&p->conn_lock) != 0) {
-        lsq_error_set(err, "internal", "lock failed");
+        lsq_error_set(err, LSQ_E_INTERNAL, "lock failed");
         return -1;
     }
     c = p->conn;
@@ -336,7 +336,7 @@ static int cmd_open(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     if (pthread_mutex_lock(&p->conn_lock) != 0) {
         (void)be->close(c, &err);
         cache_free(cache);
-        return cmd_reply_errorf(x, r->ref, "internal", "lock failed");
+        return cmd_reply_errorf(x, r->ref, LSQ_E_INTERNAL, "lock failed");
     }
     p->be = be;
     p->conn = c;

@@ -66,9 +66,9 @@ static void load(void)
 const curl_api *curl_api_get(lsq_error *err)
 {
     if (pthread_once(&g_once, load) != 0) {
-        lsq_error_set(err, "internal", "pthread_once failed");
+        lsq_error_set(err, LSQ_E_INTERNAL, "pthread_once failed");
         return NULL;
     }
-    if (g_loaded == NULL) lsq_error_set(err, "internal", "%s", g_why);
+    if (g_loaded == NULL) lsq_error_set(err, LSQ_E_INTERNAL, "%s", g_why);
     return g_loaded;
 }

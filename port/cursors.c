@@ -262,7 +262,7 @@ int cmd_cursor_fetch(lsq_port *p, const lsq_request *r, ei_x_buff *x)
         h->started = 1;
         rc = p->be->step(h->stmt, &err);
         if (rc == LSQ_STEP_ROW && p->be->column_count(h->stmt) != h->ncols) {
-            lsq_error_set(&err, "schema", "the result columns changed since the cursor "
+            lsq_error_set(&err, LSQ_E_SCHEMA, "the result columns changed since the cursor "
                                           "was opened; open it again");
             rc = LSQ_STEP_ERROR;
         }

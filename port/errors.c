@@ -1,6 +1,6 @@
 /*
- * errors.c - the one table from SQLite result codes to Erlang atoms,
- * and the encoder of error maps.
+ * errors.c - the error codes of error_codes.h as C strings, SQLite result
+ * codes to them, and the encoder of error maps.
  */
 #include "errors.h"
 #include "term.h"
@@ -10,39 +10,22 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Indexed by primary result code (rc & 0xff). SQLITE_INTERRUPT maps to the
- * client code `interrupted` so that a cancelled query reads the same
- * whichever side stopped it. */
+/* The atoms: const char LSQ_E_BUSY[] = "busy"; ... */
+#define LSQ_CLIENT(NAME, atom) const char LSQ_E_##NAME[] = #atom;
+#define LSQ_SQLITE(NAME, atom, rc, SQLNAME, from_server) const char LSQ_E_##NAME[] = #atom;
+#include "error_codes.h"
+
+/* The table's result codes are sqlite3.h's. */
+#define LSQ_SQLITE(NAME, atom, rc, SQLNAME, from_server) \
+    _Static_assert((rc) == SQLITE_##SQLNAME, "error_codes.h: SQLITE_" #SQLNAME " is not " #rc);
+#include "error_codes.h"
+
+/* Indexed by primary result code (rc & 0xff). SQLITE_OK is no error and
+ * should never get here; it reads "ok" as it always has. */
 static const char *const aCodeAtom[] = {
     [SQLITE_OK] = "ok",
-    [SQLITE_ERROR] = "error",
-    [SQLITE_INTERNAL] = "internal",
-    [SQLITE_PERM] = "perm",
-    [SQLITE_ABORT] = "abort",
-    [SQLITE_BUSY] = "busy",
-    [SQLITE_LOCKED] = "locked",
-    [SQLITE_NOMEM] = "nomem",
-    [SQLITE_READONLY] = "readonly",
-    [SQLITE_INTERRUPT] = "interrupted",
-    [SQLITE_IOERR] = "ioerr",
-    [SQLITE_CORRUPT] = "corrupt",
-    [SQLITE_NOTFOUND] = "notfound",
-    [SQLITE_FULL] = "full",
-    [SQLITE_CANTOPEN] = "cantopen",
-    [SQLITE_PROTOCOL] = "sqlite_protocol",
-    [SQLITE_EMPTY] = "empty",
-    [SQLITE_SCHEMA] = "schema",
-    [SQLITE_TOOBIG] = "toobig",
-    [SQLITE_CONSTRAINT] = "constraint",
-    [SQLITE_MISMATCH] = "mismatch",
-    [SQLITE_MISUSE] = "misuse",
-    [SQLITE_NOLFS] = "nolfs",
-    [SQLITE_AUTH] = "sqlite_auth",
-    [SQLITE_FORMAT] = "format",
-    [SQLITE_RANGE] = "range",
-    [SQLITE_NOTADB] = "notadb",
-    [SQLITE_NOTICE] = "notice",
-    [SQLITE_WARNING] = "warning",
+#define LSQ_SQLITE(NAME, atom, rc, SQLNAME, from_server) [rc] = LSQ_E_##NAME,
+#include "error_codes.h"
 };
 
 const char *lsq_sqlite_code_atom(int rc)
@@ -51,7 +34,7 @@ const char *lsq_sqlite_code_atom(int rc)
 
     if (primary < 0 || (size_t)primary >= sizeof aCodeAtom / sizeof aCodeAtom[0] ||
         aCodeAtom[primary] == NULL)
-        return "error";
+        return LSQ_E_ERROR;
     return aCodeAtom[primary];
 }
 

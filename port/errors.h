@@ -10,15 +10,13 @@
 
 #include <ei.h>
 
-/* Client error codes (the Erlang side documents each in format_error). */
-#define LSQ_E_BAD_ARGUMENT "bad_argument"
-#define LSQ_E_BAD_FRAME "bad_frame"
-#define LSQ_E_FRAME_TOO_LARGE "frame_too_large"
-#define LSQ_E_CLOSED "closed"
-#define LSQ_E_NOT_SUPPORTED "not_supported"
-#define LSQ_E_INTERRUPTED "interrupted"
-#define LSQ_E_NOMEM "nomem"
-#define LSQ_E_MISUSE "misuse"
+/* The error codes: LSQ_E_BAD_ARGUMENT is "bad_argument", LSQ_E_BUSY is
+ * "busy", ... one for each code of error_codes.h, the table shared with the
+ * Erlang side (which describes each in format_error). Every error code in
+ * C is one of these: a code missing from the table does not compile. */
+#define LSQ_CLIENT(NAME, atom) extern const char LSQ_E_##NAME[];
+#define LSQ_SQLITE(NAME, atom, rc, SQLNAME, from_server) extern const char LSQ_E_##NAME[];
+#include "error_codes.h"
 
 #define LSQ_ERRMSG_MAX 512
 

@@ -196,7 +196,7 @@ static int encode_rows(lsq_port *p, lsq_stmt *s, long long max, int *pending, ei
         if (term_encode_row_cell(x, row, ncol) != 0) return -1;
         p->n.rows++;
         if ((size_t)x->index > p->max_result) {
-            lsq_error_set(err, "toobig",
+            lsq_error_set(err, LSQ_E_TOOBIG,
                           "the result is over max_result_bytes (%zu bytes): stream it with "
                           "fold or a cursor, or raise the limit", p->max_result);
             return 1;

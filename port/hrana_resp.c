@@ -88,7 +88,7 @@ static int fail(hr_parser *ps, const char *code, const char *what)
 
 static int bad_shape(hr_parser *ps)
 {
-    return fail(ps, "protocol", "the server's response does not follow the Hrana schema");
+    return fail(ps, LSQ_E_PROTOCOL, "the server's response does not follow the Hrana schema");
 }
 
 /* Count memory against the cap. */
@@ -101,7 +101,7 @@ static int charge(hr_parser *ps, size_t bytes)
 
         (void)snprintf(msg, sizeof msg,
                        "the server's response is over max_result_bytes (%zu bytes)", ps->cap);
-        return fail(ps, "toobig", msg);
+        return fail(ps, LSQ_E_TOOBIG, msg);
     }
     r->bytes += bytes;
     return 1;
@@ -159,7 +159,8 @@ static int push(hr_parser *ps, ctx_kind ctx, hr_stmt *stmt, hr_err *err)
 {
     frame *f;
 
-    if (ps->depth == MAX_DEPTH) return fail(ps, "protocol", "the server's response nests too deep");
+    if (ps->depth == MAX_DEPTH)
+        return fail(ps, LSQ_E_PROTOCOL, "the server's response nests too deep");
     f = &ps->stack[ps->depth++];
     f->ctx = ctx;
     f->key = K_NONE;
@@ -610,7 +611,7 @@ static int parse_failed(hr_parser *ps, lsq_error *err)
 
     if (ps->failed) return -1; /* *err set by the callback */
     why = yajl_get_error(ps->h, 0, NULL, 0);
-    lsq_error_set(err, "protocol", "the server's response is not valid JSON: %s",
+    lsq_error_set(err, LSQ_E_PROTOCOL, "the server's response is not valid JSON: %s",
                   why != NULL ? (const char *)why : "parse error");
     if (why != NULL) yajl_free_error(ps->h, why);
     ps->failed = 1;
@@ -636,7 +637,7 @@ int hr_finish(hr_response *r, lsq_error *err)
     ps->err = err;
     if (yajl_complete_parse(ps->h) != yajl_status_ok) return parse_failed(ps, err);
     if (!ps->seen_top) {
-        lsq_error_set(err, "protocol", "the server's response is empty");
+        lsq_error_set(err, LSQ_E_PROTOCOL, "the server's response is empty");
         return -1;
     }
     yajl_free(ps->h);
@@ -683,29 +684,16 @@ void hr_cell_value(const hr_response *r, const hr_cell *c, lsq_value *v)
 
 /* ---- errors ----------------------------------------------------------------- */
 
-static const struct { const char *name; int rc; } aSqliteName[] = {
-    { "ERROR", SQLITE_ERROR }, { "INTERNAL", SQLITE_INTERNAL }, { "PERM", SQLITE_PERM },
-    { "ABORT", SQLITE_ABORT }, { "BUSY", SQLITE_BUSY }, { "LOCKED", SQLITE_LOCKED },
-    { "NOMEM", SQLITE_NOMEM }, { "READONLY", SQLITE_READONLY },
-    { "INTERRUPT", SQLITE_INTERRUPT }, { "IOERR", SQLITE_IOERR },
-    { "CORRUPT", SQLITE_CORRUPT }, { "NOTFOUND", SQLITE_NOTFOUND }, { "FULL", SQLITE_FULL },
-    { "CANTOPEN", SQLITE_CANTOPEN }, { "PROTOCOL", SQLITE_PROTOCOL },
-    { "EMPTY", SQLITE_EMPTY }, { "SCHEMA", SQLITE_SCHEMA }, { "TOOBIG", SQLITE_TOOBIG },
-    { "CONSTRAINT", SQLITE_CONSTRAINT }, { "MISMATCH", SQLITE_MISMATCH },
-    { "MISUSE", SQLITE_MISUSE }, { "NOLFS", SQLITE_NOLFS }, { "AUTH", SQLITE_AUTH },
-    { "FORMAT", SQLITE_FORMAT }, { "RANGE", SQLITE_RANGE }, { "NOTADB", SQLITE_NOTADB },
+/* A server's SQLITE_<name> codes (error_codes.h, those from servers). */
+static const struct { const char *name; int rc, from_server; } aSqliteName[] = {
+#define LSQ_SQLITE(NAME, atom, rc, SQLNAME, from_server) { #SQLNAME, rc, from_server },
+#include "error_codes.h"
 };
 
 /* Hrana codes of sqld and tursodb that are not SQLite codes. */
 static const struct { const char *name; const char *code; } aHranaCode[] = {
-    { "ARGS_INVALID", LSQ_E_BAD_ARGUMENT },
-    { "ARGS_BOTH_POSITIONAL_AND_NAMED", LSQ_E_BAD_ARGUMENT },
-    { "BIND_ERROR", LSQ_E_BAD_ARGUMENT },
-    { "STREAM_EXPIRED", "stream_expired" },
-    { "RESPONSE_TOO_LARGE", "toobig" },
-    { "TRANSACTION_BUSY", "busy" },
-    { "TRANSACTION_TIMEOUT", "busy" },
-    { "BLOCKED", "readonly" },
+#define LSQ_HRANA(HRANA_CODE, NAME) { #HRANA_CODE, LSQ_E_##NAME },
+#include "error_codes.h"
 };
 
 static int name_is(const char *p, size_t n, const char *name)
@@ -737,13 +725,14 @@ void hr_map_error(const char *code, size_t code_len, const char *msg, size_t msg
     size_t k;
     int rc = trailing_rc(msg, msg_len);
 
-    lsq_error_set(err, "error", "%.*s", (int)(msg_len > 400 ? 400 : msg_len),
+    lsq_error_set(err, LSQ_E_ERROR, "%.*s", (int)(msg_len > 400 ? 400 : msg_len),
                   msg_len ? msg : "");
     if (msg_len == 0 && code_len > 0)
-        lsq_error_set(err, "error", "%.*s", (int)(code_len > 100 ? 100 : code_len), code);
+        lsq_error_set(err, LSQ_E_ERROR, "%.*s", (int)(code_len > 100 ? 100 : code_len), code);
     if (code_len > 7 && memcmp(code, "SQLITE_", 7) == 0) {
         for (k = 0; k < sizeof aSqliteName / sizeof aSqliteName[0]; k++)
-            if (name_is(code + 7, code_len - 7, aSqliteName[k].name)) {
+            if (aSqliteName[k].from_server &&
+                name_is(code + 7, code_len - 7, aSqliteName[k].name)) {
                 err->code = lsq_sqlite_code_atom(aSqliteName[k].rc);
                 err->extended_code = aSqliteName[k].rc;
                 return;

@@ -139,7 +139,7 @@ http_client *http_new(const http_opts *o, lsq_error *err)
     if (o->ca_file != NULL)
         ok &= h->api->easy_setopt(h->easy, CURLOPT_CAINFO, o->ca_file) == CURLE_OK;
     if (!ok) {
-        lsq_error_set(err, "internal", "libcurl refused an option");
+        lsq_error_set(err, LSQ_E_INTERNAL, "libcurl refused an option");
         http_free(h);
         return NULL;
     }
@@ -184,7 +184,7 @@ static void curl_error(http_client *h, CURLcode rc, lsq_error *err)
 
     switch (rc) {
     case CURLE_OPERATION_TIMEDOUT:
-        lsq_error_set(err, "timeout", "the server did not answer in time: %s", why);
+        lsq_error_set(err, LSQ_E_TIMEOUT, "the server did not answer in time: %s", why);
         break;
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CONNECT_ERROR:
@@ -194,7 +194,7 @@ static void curl_error(http_client *h, CURLcode rc, lsq_error *err)
     case CURLE_SSL_ISSUER_ERROR:
     case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
     case CURLE_SSL_INVALIDCERTSTATUS:
-        lsq_error_set(err, "tls", "TLS failed: %s", why);
+        lsq_error_set(err, LSQ_E_TLS, "TLS failed: %s", why);
         break;
     case CURLE_URL_MALFORMAT:
     case CURLE_UNSUPPORTED_PROTOCOL:
@@ -204,12 +204,12 @@ static void curl_error(http_client *h, CURLcode rc, lsq_error *err)
         lsq_error_set(err, LSQ_E_NOMEM, "out of memory in libcurl");
         break;
     case CURLE_SEND_FAIL_REWIND:
-        lsq_error_set(err, "network",
+        lsq_error_set(err, LSQ_E_NETWORK,
                       "the connection to the server closed before it answered: the request "
                       "may have run on the server, and was not sent again");
         break;
     default:
-        lsq_error_set(err, "network", "the request to the server failed: %s", why);
+        lsq_error_set(err, LSQ_E_NETWORK, "the request to the server failed: %s", why);
         break;
     }
 }
@@ -243,11 +243,11 @@ int http_request(http_client *h, const char *url, const char *body, size_t len,
         ok &= h->api->easy_setopt(h->easy, CURLOPT_HTTPGET, 1L) == CURLE_OK;
     }
     if (!ok) {
-        lsq_error_set(err, "internal", "libcurl refused an option");
+        lsq_error_set(err, LSQ_E_INTERNAL, "libcurl refused an option");
         return -1;
     }
     if (h->api->multi_add_handle(h->multi, h->easy) != CURLM_OK) {
-        lsq_error_set(err, "internal", "libcurl could not start the request");
+        lsq_error_set(err, LSQ_E_INTERNAL, "libcurl could not start the request");
         return -1;
     }
     while (running) {
@@ -264,7 +264,7 @@ int http_request(http_client *h, const char *url, const char *body, size_t len,
         if (atomic_load(&h->interrupted))
             lsq_error_set(err, LSQ_E_INTERRUPTED, "interrupted");
         else
-            lsq_error_set(err, "internal", "libcurl failed: %s", h->api->multi_strerror(mrc));
+            lsq_error_set(err, LSQ_E_INTERNAL, "libcurl failed: %s", h->api->multi_strerror(mrc));
         return -1;
     }
     while ((msg = h->api->multi_info_read(h->multi, &left)) != NULL)

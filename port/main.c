@@ -115,6 +115,9 @@ static void send_reply(const ei_x_buff *x)
 }
 
 static void send_error(ei_x_buff *x, long ref, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void send_error(ei_x_buff *x, long ref, const char *code, const char *fmt, ...)
 {
     lsq_error err;
     va_list ap;
