@@ -9,6 +9,7 @@
  */
 #include "cmd_internal.h"
 #include "protocol.h"
+#include "wipe.h"
 
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -196,6 +197,7 @@ static int string_opt(const char *buf, int *idx, char **out)
     size_t n;
 
     if (term_decode_binary(buf, idx, &p, &n) != 0 || memchr(p, 0, n) != NULL) return -1;
+    if (*out != NULL) wipe(*out, strlen(*out)); /* given twice: maybe a secret */
     free(*out);
     *out = malloc(n + 1);
     if (*out == NULL) return -1;
@@ -210,9 +212,7 @@ static void free_open_opts(lsq_open_opts *o)
     free(o->url);
     if (o->auth_token != NULL) {
         /* Do not leave the token in freed memory. */
-        volatile char *t = o->auth_token;
-
-        while (*t) *t++ = 0;
+        wipe(o->auth_token, strlen(o->auth_token));
         free(o->auth_token);
     }
     free(o->ca_file);

@@ -82,6 +82,9 @@ static ssize_t take(frame_reader *r, void *dst, size_t n)
             c = r->end - r->start;
             if (c > n - got) c = n - got;
             memcpy((char *)dst + got, r->buf + r->start, c);
+            /* A request may hold a secret (open's auth_token): what was
+             * read from the buffer does not stay in it. */
+            memset(r->buf + r->start, 0, c);
             r->start += c;
             got += c;
             continue;

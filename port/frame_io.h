@@ -36,7 +36,9 @@ typedef struct frame_reader {
 /* 0, or -1 if the buffer cannot be allocated. */
 int frame_reader_init(frame_reader *r, int fd, size_t cap);
 void frame_reader_free(frame_reader *r);
-/* As frame_read, through the reader's buffer. */
+/* As frame_read, through the reader's buffer. The bytes of a frame are
+ * zeroed in the buffer as they are taken: no request (a secret) lingers
+ * in it. */
 int frame_reader_next(frame_reader *r, size_t max, char **buf, size_t *len, long *ref);
 /* Busy-poll a non-blocking descriptor for up to spin_ns before blocking in
  * poll(2), but only while the waits stay that short (a caller sending

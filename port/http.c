@@ -3,6 +3,7 @@
  */
 #include "http.h"
 #include "curl_api.h"
+#include "wipe.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -115,7 +116,7 @@ http_client *http_new(const http_opts *o, lsq_error *err)
         (void)snprintf(auth, n, "Authorization: Bearer %s", o->auth_token);
         more = h->api->slist_append(h->headers, auth);
         /* The token is copied into the list; wipe our copy. */
-        memset(auth, 0, n);
+        wipe(auth, n);
         free(auth);
         if (more == NULL) goto nomem;
         h->headers = more;
@@ -158,6 +159,9 @@ void http_free(http_client *h)
     }
     if (h->multi != NULL) (void)h->api->multi_cleanup(h->multi);
     if (h->easy != NULL) h->api->easy_cleanup(h->easy);
+    /* The Authorization header holds the token: wipe before freeing. */
+    for (struct curl_slist *l = h->headers; l != NULL; l = l->next)
+        if (l->data != NULL) wipe(l->data, strlen(l->data));
     h->api->slist_free_all(h->headers);
     free(h);
 }

@@ -23,6 +23,7 @@
 #include "backend.h"
 #include "commands.h"
 #include "frame_io.h"
+#include "wipe.h"
 #include "protocol.h"
 #include "term.h"
 
@@ -52,6 +53,7 @@ static int g_debug; /* LIBSQL_PORT_DEBUG set: trace to stderr */
 
 typedef struct job {
     char *frame;        /* the request frame (owned) */
+    size_t len;         /* its size */
     lsq_request req;    /* parsed header; points into frame */
     struct job *next;
 } job;
@@ -159,8 +161,11 @@ static job *dequeue(void)
     return j;
 }
 
+/* A request may hold a secret (open's auth_token): its bytes are wiped
+ * before the memory goes back (the cost is a fraction of reading them). */
 static void free_job(job *j)
 {
+    wipe(j->frame, j->len);
     free(j->frame);
     free(j);
 }
@@ -234,6 +239,7 @@ static job *read_request(ei_x_buff *x)
     j = malloc(sizeof *j);
     if (j == NULL) fatal(LSQ_EXIT_NOMEM, "queueing a request");
     j->frame = frame;
+    j->len = len;
     j->next = NULL;
     if (term_check(frame, len, &why) != 0 ||
         term_parse_request(frame, len, &j->req, &why) != 0) {

@@ -3623,6 +3623,35 @@ static void test_frame_eof_inside(void)
     close(fd);
 }
 
+/* A request read through the read-ahead buffer leaves no byte of it
+ * there (it may hold an auth token), while the frames after it, read
+ * ahead in the same buffer, are still read whole. */
+static void test_frame_reader_wipes(void)
+{
+    static const char bytes[] = "\0\0\0\x0btok-SECRET1\0\0\0\x02ok";
+    frame_reader r;
+    char *buf = NULL;
+    size_t len = 0, i;
+    long ref;
+    int fd = pipe_with(bytes, sizeof bytes - 1), found = 0;
+
+    CHECK(fd >= 0);
+    CHECK(frame_reader_init(&r, fd, 4096) == 0);
+    CHECK(frame_reader_next(&r, 1024, &buf, &len, &ref) == FRAME_OK);
+    CHECK(len == 11 && buf != NULL && memcmp(buf, "tok-SECRET1", 11) == 0);
+    free(buf);
+    /* The whole input is in the buffer now; the first frame's bytes are not. */
+    CHECK(r.end == sizeof bytes - 1);
+    for (i = 0; i + 6 <= r.cap; i++)
+        if (memcmp(r.buf + i, "SECRET", 6) == 0) found = 1;
+    CHECK(!found);
+    CHECK(frame_reader_next(&r, 1024, &buf, &len, &ref) == FRAME_OK);
+    CHECK(len == 2 && buf != NULL && memcmp(buf, "ok", 2) == 0);
+    free(buf);
+    frame_reader_free(&r);
+    close(fd);
+}
+
 typedef struct writer {
     int fd;
     const char *const *bodies;
@@ -4050,6 +4079,7 @@ static const test_case k_tests[] = {
     TEST(test_info_settings_reset),
     TEST(test_frame_roundtrip),
     TEST(test_frame_eof_inside),
+    TEST(test_frame_reader_wipes),
     TEST(test_frame_too_large),
     TEST(test_frame_reader_spin),
     TEST(test_params_order),
