@@ -72,18 +72,23 @@ named([{K, V} | Rest], Acc) ->
             end;
         error ->
             {error, err(bad_argument,
-                          iolist_to_binary(io_lib:format(
-                              "parameter name ~0tP must be an atom or a binary",
-                              [K, 5])))}
+                        io_lib:format("parameter name ~0tP must be a non-empty atom or "
+                                      "UTF-8 binary", [K, 5]))}
     end.
 
+name('') -> error;
 name(K) when is_atom(K) -> {ok, atom_to_binary(K, utf8)};
-name(K) when is_binary(K), K =/= <<>> -> {ok, K};
+name(K) when is_binary(K), K =/= <<>> ->
+    %% A name goes into the error message and SQLite's names are UTF-8.
+    case unicode:characters_to_binary(K) of
+        K -> {ok, K};
+        _ -> error
+    end;
 name(_) -> error.
 
+%% Why is chardata (io_lib:format ~tP output: code points, not bytes).
 param_error(Which, Why) ->
-    err(bad_argument, iolist_to_binary(["parameter ", Which, ": ", Why]),
-          #{parameter => Which}).
+    err(bad_argument, ["parameter ", Which, ": ", Why], #{parameter => Which}).
 
 -spec value(term()) -> {ok, wire_value()} | {error, iodata()}.
 value(null) -> {ok, null};
@@ -124,8 +129,10 @@ strip(<<131, Rest/binary>>) -> Rest.
 
 %% @doc A whole request frame for the port: {Ref, Cmd, Args...}.
 -spec frame(pos_integer(), pos_integer(), iodata()) -> iodata().
-frame(Ref, Arity, Body) when Arity < 256 ->
-    [<<131, 104, Arity, 98, Ref:32>> | Body].
+frame(Ref, Arity, Body) when Ref >= 0, Ref =< ?LSQ_REF_MAX, Arity < 256 ->
+    [<<131, 104, Arity, 98, Ref:32>> | Body];
+frame(Ref, Arity, Body) when Ref >= 0, Ref =< ?LSQ_REF_MAX ->
+    [<<131, 105, Arity:32, 98, Ref:32>> | Body].
 
 %% @doc The ref of a reply frame, read without decoding the frame.
 -spec reply_ref(binary()) -> {ok, non_neg_integer()} | error.
@@ -135,11 +142,13 @@ reply_ref(_) -> error.
 %% @doc Decode a reply frame: {ok, Result} or {error, Error}.
 -spec decode_reply(binary()) -> {ok, term()} | {error, libsql:error()}.
 decode_reply(Bin) ->
-    try binary_to_term(Bin) of
-        {_Ref, ok, Result} -> {ok, Result};
-        {_Ref, error, #{code := _} = E} -> {error, E};
-        Other -> {error, err(protocol, <<"unexpected reply from the port">>,
-                               #{reply => Other})}
+    Size = byte_size(Bin),
+    %% `used': bytes after the term mean a frame the port did not write.
+    try binary_to_term(Bin, [used]) of
+        {{_Ref, ok, Result}, Size} -> {ok, Result};
+        {{_Ref, error, #{code := _} = E}, Size} -> {error, E};
+        {Other, _} -> {error, err(protocol, <<"unexpected reply from the port">>,
+                                  #{reply => Other})}
     catch
         error:badarg -> {error, err(protocol, <<"undecodable reply from the port">>)}
     end.
@@ -161,7 +170,18 @@ err(Code, Message) -> err(Code, Message, #{}).
 
 -spec err(atom(), unicode:chardata(), map()) -> libsql:error().
 err(Code, Message, Extra) ->
-    Extra#{code => Code, message => unicode:characters_to_binary(Message)}.
+    Extra#{code => Code, message => message(Message)}.
+
+%% Text as a UTF-8 binary, whatever it was given as: a message must never
+%% be the {error, ...} of a failed conversion (bytes that are not UTF-8
+%% are shown as a term).
+message(Message) ->
+    try unicode:characters_to_binary(Message) of
+        Bin when is_binary(Bin) -> Bin;
+        _ -> unicode:characters_to_binary(io_lib:format("~0tp", [Message]))
+    catch
+        error:_ -> unicode:characters_to_binary(io_lib:format("~0tp", [Message]))
+    end.
 
 %% @doc An error about a statement names its SQL (unless it already names
 %% one, or is about the connection rather than the statement).
