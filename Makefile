@@ -24,7 +24,7 @@ BUILD ?= build/release
 PORT_SRCS := port/term.c port/errors.c port/frame_io.c port/commands.c port/exec.c \
              port/cursors.c port/handles.c port/stmt_cache.c port/backend_local.c \
              port/backend_remote.c port/http.c port/curl_api.c port/hrana_req.c port/hrana_resp.c \
-             port/sql_scan.c port/params.c
+             port/sql_scan.c port/params.c port/reply.c
 PORT_OBJS := $(PORT_SRCS:port/%.c=$(BUILD)/%.o)
 PORT_BIN ?= priv/libsql_port
 TEST_BIN := $(BUILD)/test_port

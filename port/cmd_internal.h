@@ -22,12 +22,8 @@ int cmd_decode_params(const char *buf, int idx, decoded_params *d, int *next,
                       lsq_error *err);
 void cmd_free_params(decoded_params *d);
 
-/* Reply helpers: each leaves a complete reply in x; 0 or -1 (no memory). */
-int cmd_reply_ok_atom(ei_x_buff *x, long ref);
-int cmd_reply_errorf(ei_x_buff *x, long ref, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-/* 0 with an error reply in x (and 1 returned) if no connection is open. */
+/* REPLY_OK if a connection is open; else REPLY_ERROR with the `closed'
+ * error in x (or REPLY_NOMEM). */
 int cmd_need_conn(lsq_port *p, const lsq_request *r, ei_x_buff *x);
 
 /* A statement for sql, from the cache or freshly prepared (counted).

@@ -76,35 +76,10 @@ int commands_kind(const lsq_request *r)
     return c != NULL && c->nargs == r->nargs ? c->kind : CMD_WORKER;
 }
 
-int commands_reply_error(ei_x_buff *x, long ref, const lsq_error *e)
-{
-    if (term_reply_begin(x, ref, "error") != 0) return -1;
-    return lsq_error_encode(x, e);
-}
-
-int cmd_reply_ok_atom(ei_x_buff *x, long ref)
-{
-    if (term_reply_begin(x, ref, "ok") != 0) return -1;
-    return ei_x_encode_atom(x, "ok");
-}
-
-int cmd_reply_errorf(ei_x_buff *x, long ref, const char *code, const char *fmt, ...)
-{
-    lsq_error err;
-    va_list ap;
-
-    lsq_error_set(&err, code, "%s", "");
-    va_start(ap, fmt);
-    (void)vsnprintf(err.message, sizeof err.message, fmt, ap);
-    va_end(ap);
-    return commands_reply_error(x, ref, &err);
-}
-
 int cmd_need_conn(lsq_port *p, const lsq_request *r, ei_x_buff *x)
 {
-    if (p->conn != NULL) return 0;
-    if (cmd_reply_errorf(x, r->ref, LSQ_E_CLOSED, "the connection is closed") != 0) return -1;
-    return 1;
+    if (p->conn != NULL) return REPLY_OK;
+    return reply_errorf(x, r->ref, LSQ_E_CLOSED, "the connection is closed");
 }
 
 int commands_dispatch(lsq_port *p, const lsq_request *r, ei_x_buff *x)
@@ -113,23 +88,17 @@ int commands_dispatch(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     int rc;
 
     p->n.requests++;
-    if (c == NULL) {
-        p->n.errors++;
-        return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_FRAME, "unknown command %.100s", r->cmd);
-    }
-    if (c->nargs != r->nargs) {
-        p->n.errors++;
-        return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_FRAME,
-                                "command %s takes %d argument%s, %d given",
-                                c->name, c->nargs, c->nargs == 1 ? "" : "s", r->nargs);
-    }
-    if (c->fn == NULL) /* control commands are run by main.c, never here */
-        return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_FRAME, "%s is a control command", c->name);
-    rc = c->fn(p, r, x);
-    /* A reply is 131,104,3,98,Ref:32 then the tag atom: byte 8 is the
-     * atom's type, byte 9 its length, its text ("ok"/"error") from 10. */
-    if (rc == 0 && x->index > 12 && memcmp(x->buff + 10, "error", 5) == 0) p->n.errors++;
-    return rc;
+    if (c == NULL)
+        rc = reply_errorf(x, r->ref, LSQ_E_BAD_FRAME, "unknown command %.100s", r->cmd);
+    else if (c->nargs != r->nargs)
+        rc = reply_errorf(x, r->ref, LSQ_E_BAD_FRAME, "command %s takes %d argument%s, %d given",
+                          c->name, c->nargs, c->nargs == 1 ? "" : "s", r->nargs);
+    else if (c->fn == NULL) /* control commands are run by main.c, never here */
+        rc = reply_errorf(x, r->ref, LSQ_E_BAD_FRAME, "%s is a control command", c->name);
+    else
+        rc = c->fn(p, r, x);
+    if (rc == REPLY_ERROR) p->n.errors++;
+    return rc == REPLY_NOMEM ? -1 : 0;
 }
 
 void commands_interrupt(lsq_port *p)
@@ -316,27 +285,27 @@ static int cmd_open(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     stmt_cache *cache;
 
     if (p->conn != NULL)
-        return cmd_reply_errorf(x, r->ref, LSQ_E_MISUSE,
+        return reply_errorf(x, r->ref, LSQ_E_MISUSE,
                                 "a connection is already open on this port");
     if (decode_open_opts(r->buf, r->idx, &o, &cache_size, &max_result, &err) != 0)
-        return commands_reply_error(x, r->ref, &err);
+        return reply_error(x, r->ref, &err);
     null_atom = o.null_atom; /* static; free_open_opts clears o */
     if (o.url != NULL) be = &lsq_backend_remote;
     cache = cache_new((size_t)cache_size, be->finalize);
     if (cache == NULL) {
         free_open_opts(&o);
-        return cmd_reply_errorf(x, r->ref, LSQ_E_NOMEM, "out of memory");
+        return reply_errorf(x, r->ref, LSQ_E_NOMEM, "out of memory");
     }
     if (be->open(&o, &c, &err) != 0) {
         free_open_opts(&o);
         cache_free(cache);
-        return commands_reply_error(x, r->ref, &err);
+        return reply_error(x, r->ref, &err);
     }
     free_open_opts(&o);
     if (pthread_mutex_lock(&p->conn_lock) != 0) {
         (void)be->close(c, &err);
         cache_free(cache);
-        return cmd_reply_errorf(x, r->ref, LSQ_E_INTERNAL, "lock failed");
+        return reply_errorf(x, r->ref, LSQ_E_INTERNAL, "lock failed");
     }
     p->be = be;
     p->conn = c;
@@ -344,7 +313,7 @@ static int cmd_open(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     p->max_result = (size_t)max_result;
     term_set_null_atom(null_atom);
     (void)pthread_mutex_unlock(&p->conn_lock);
-    if (term_reply_begin(x, r->ref, "ok") != 0 || ei_x_encode_map_header(x, 1) != 0 ||
+    if (reply_begin(x, r->ref) != 0 || ei_x_encode_map_header(x, 1) != 0 ||
         ei_x_encode_atom(x, "mode") != 0 || ei_x_encode_atom(x, p->be->mode) != 0)
         return -1;
     return 0;
@@ -354,16 +323,16 @@ static int cmd_close(lsq_port *p, const lsq_request *r, ei_x_buff *x)
 {
     lsq_error err;
 
-    if (p->conn == NULL) return cmd_reply_ok_atom(x, r->ref);
-    if (close_conn(p, &err) != 0) return commands_reply_error(x, r->ref, &err);
-    return cmd_reply_ok_atom(x, r->ref);
+    if (p->conn == NULL) return reply_ok_atom(x, r->ref);
+    if (close_conn(p, &err) != 0) return reply_error(x, r->ref, &err);
+    return reply_ok_atom(x, r->ref);
 }
 
 static int cmd_ping(lsq_port *p, const lsq_request *r, ei_x_buff *x)
 {
     int rc = cmd_need_conn(p, r, x);
 
-    return rc != 0 ? (rc < 0 ? -1 : 0) : cmd_reply_ok_atom(x, r->ref);
+    return rc != REPLY_OK ? rc : reply_ok_atom(x, r->ref);
 }
 
 /* ---- information ----------------------------------------------------- */
@@ -401,10 +370,10 @@ static int cmd_info(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     const char *file;
     int rc = cmd_need_conn(p, r, x);
 
-    if (rc != 0) return rc < 0 ? -1 : 0;
+    if (rc != REPLY_OK) return rc;
     journal_mode(p, jm, sizeof jm);
     file = be->filename(p->conn);
-    if (term_reply_begin(x, r->ref, "ok") != 0 || ei_x_encode_map_header(x, 8) != 0 ||
+    if (reply_begin(x, r->ref) != 0 || ei_x_encode_map_header(x, 8) != 0 ||
         encode_kv_int(x, "last_insert_rowid", be->last_insert_rowid(p->conn)) != 0 ||
         encode_kv_int(x, "changes", be->changes(p->conn)) != 0 ||
         encode_kv_int(x, "total_changes", be->total_changes(p->conn)) != 0 ||
@@ -423,7 +392,7 @@ static int cmd_stats(lsq_port *p, const lsq_request *r, ei_x_buff *x)
 
     memset(&cs, 0, sizeof cs);
     if (p->cache != NULL) cache_get_stats(p->cache, &cs);
-    if (term_reply_begin(x, r->ref, "ok") != 0 || ei_x_encode_map_header(x, 11) != 0 ||
+    if (reply_begin(x, r->ref) != 0 || ei_x_encode_map_header(x, 11) != 0 ||
         encode_kv_int(x, "requests", (long long)p->n.requests) != 0 ||
         encode_kv_int(x, "errors", (long long)p->n.errors) != 0 ||
         encode_kv_int(x, "rows", (long long)p->n.rows) != 0 ||
@@ -447,13 +416,13 @@ static int cmd_set_busy_timeout(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     long long ms;
     lsq_error err;
 
-    if (rc != 0) return rc < 0 ? -1 : 0;
+    if (rc != REPLY_OK) return rc;
     if (term_decode_int(r->buf, &idx, &ms) != 0 || ms < 0 || ms > 0x7fffffff)
-        return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
+        return reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
                                 "busy timeout must be an integer 0..2147483647 (ms)");
     if (p->be->set_busy_timeout(p->conn, (int)ms, &err) != 0)
-        return commands_reply_error(x, r->ref, &err);
-    return cmd_reply_ok_atom(x, r->ref);
+        return reply_error(x, r->ref, &err);
+    return reply_ok_atom(x, r->ref);
 }
 
 static const struct { const char *name; int id; } aLimit[] = {
@@ -480,20 +449,20 @@ static int cmd_limit(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     long long v;
     size_t i;
 
-    if (rc != 0) return rc < 0 ? -1 : 0;
+    if (rc != REPLY_OK) return rc;
     if (atom_at(r->buf, &idx, name) != 0)
-        return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT, "limit name must be an atom");
+        return reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT, "limit name must be an atom");
     for (i = 0; i < sizeof aLimit / sizeof aLimit[0]; i++)
         if (strcmp(aLimit[i].name, name) == 0) id = aLimit[i].id;
     if (id < 0)
-        return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT, "unknown limit %.100s", name);
+        return reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT, "unknown limit %.100s", name);
     if (term_decode_int(r->buf, &idx, &v) != 0 || v < -1 || v > 0x7fffffff)
-        return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
+        return reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
                                 "limit value must be -1 (read) or 0..2147483647");
     if (!p->be->local_engine)
-        return cmd_reply_errorf(x, r->ref, LSQ_E_NOT_SUPPORTED,
+        return reply_errorf(x, r->ref, LSQ_E_NOT_SUPPORTED,
                                 "limits of a remote database are the server's");
-    if (term_reply_begin(x, r->ref, "ok") != 0 ||
+    if (reply_begin(x, r->ref) != 0 ||
         ei_x_encode_longlong(x, p->be->limit(p->conn, id, (int)v)) != 0)
         return -1;
     return 0;
@@ -507,18 +476,18 @@ static int cmd_backup(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     int idx = r->idx, rc = cmd_need_conn(p, r, x);
     lsq_error err;
 
-    if (rc != 0) return rc < 0 ? -1 : 0;
+    if (rc != REPLY_OK) return rc;
     if (term_decode_binary(r->buf, &idx, &dest, &n) != 0 || n == 0 || memchr(dest, 0, n))
-        return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
+        return reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
                                 "backup destination must be a non-empty path");
     z = malloc(n + 1);
-    if (z == NULL) return cmd_reply_errorf(x, r->ref, LSQ_E_NOMEM, "out of memory");
+    if (z == NULL) return reply_errorf(x, r->ref, LSQ_E_NOMEM, "out of memory");
     memcpy(z, dest, n);
     z[n] = 0;
     rc = p->be->backup(p->conn, z, &err);
     free(z);
-    if (rc != 0) return commands_reply_error(x, r->ref, &err);
-    return cmd_reply_ok_atom(x, r->ref);
+    if (rc != 0) return reply_error(x, r->ref, &err);
+    return reply_ok_atom(x, r->ref);
 }
 
 /* Back to a clean state for the next user: handles released, an open
@@ -528,12 +497,12 @@ static int cmd_reset(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     lsq_error err;
     int rc = cmd_need_conn(p, r, x);
 
-    if (rc != 0) return rc < 0 ? -1 : 0;
+    if (rc != REPLY_OK) return rc;
     cmd_release_handles(p);
     if (!p->be->autocommit(p->conn) && cmd_exec_simple(p, "ROLLBACK", &err) != 0)
-        return commands_reply_error(x, r->ref, &err);
+        return reply_error(x, r->ref, &err);
     /* A server's pragmas are not this connection's to reset. */
     if (p->be->local_engine && cmd_exec_simple(p, "PRAGMA query_only = 0", &err) != 0)
-        return commands_reply_error(x, r->ref, &err);
-    return cmd_reply_ok_atom(x, r->ref);
+        return reply_error(x, r->ref, &err);
+    return reply_ok_atom(x, r->ref);
 }

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include "backend.h"
 #include "handles.h"
+#include "reply.h"
 #include "stmt_cache.h"
 #include "term.h"
 
@@ -45,9 +46,6 @@ int commands_dispatch(lsq_port *p, const lsq_request *r, ei_x_buff *x);
 /* CMD_CONTROL if r names a command run at once (not queued),
  * CMD_WORKER otherwise (unknown names included: dispatch answers them). */
 int commands_kind(const lsq_request *r);
-
-/* Encode a complete error reply {Ref, error, Map} into x. 0 or -1. */
-int commands_reply_error(ei_x_buff *x, long ref, const lsq_error *e);
 
 /* Close the connection if one is open (shutdown path; main thread). */
 void commands_close_all(lsq_port *p);

@@ -57,28 +57,28 @@ int cmd_prepare(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     lsq_error err;
     handle *h;
 
-    if (rc != 0) return rc < 0 ? -1 : 0;
+    if (rc != REPLY_OK) return rc;
     if (cmd_decode_sql(r->buf, &idx, &sql, &n) != 0)
-        return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT, LSQ_SQL_TYPE_MSG);
+        return reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT, LSQ_SQL_TYPE_MSG);
     if (p->be->prepare(p->conn, sql, n, &s, &err) != 0) {
         err.sql = sql;
         err.sql_len = n;
-        return commands_reply_error(x, r->ref, &err);
+        return reply_error(x, r->ref, &err);
     }
     if (s == NULL)
-        return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
+        return reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
                                 "the SQL text holds no statement to prepare");
     p->n.prepares++;
     h = handles_add(&p->h, HANDLE_STMT, s, NULL, 0);
     if (h == NULL) {
         p->be->finalize(s);
-        return cmd_reply_errorf(x, r->ref, LSQ_E_NOMEM, "out of memory");
+        return reply_errorf(x, r->ref, LSQ_E_NOMEM, "out of memory");
     }
-    if (term_reply_begin(x, r->ref, "ok") != 0 || ei_x_encode_tuple_header(x, 2) != 0 ||
+    if (reply_begin(x, r->ref) != 0 || ei_x_encode_tuple_header(x, 2) != 0 ||
         ei_x_encode_longlong(x, h->id) != 0)
         return -1;
     rc = encode_stmt_info(p, s, x, &err);
-    if (rc > 0) return commands_reply_error(x, r->ref, &err);
+    if (rc > 0) return reply_error(x, r->ref, &err);
     return rc;
 }
 
@@ -90,12 +90,12 @@ static handle *find_or_reply(lsq_port *p, const lsq_request *r, int *idx, int ki
 
     *rc = 0;
     if (decode_id(r, idx, &id) != 0) {
-        *rc = cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT, "handle id must be an integer");
+        *rc = reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT, "handle id must be an integer");
         return NULL;
     }
     h = handles_get(&p->h, id, kind);
     if (h == NULL)
-        *rc = cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
+        *rc = reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
                                kind == HANDLE_STMT
                                    ? "unknown or finalized statement %lld"
                                    : "unknown or closed cursor %lld", id);
@@ -110,19 +110,19 @@ int cmd_stmt_query(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     lsq_error err;
     handle *h;
 
-    if (rc != 0) return rc < 0 ? -1 : 0;
+    if (rc != REPLY_OK) return rc;
     if ((h = find_or_reply(p, r, &idx, HANDLE_STMT, x, &rc)) == NULL) return rc;
     if (cmd_decode_params(r->buf, idx, &d, NULL, &err) != 0)
-        return commands_reply_error(x, r->ref, &err);
+        return reply_error(x, r->ref, &err);
     rc = p->be->bind(h->stmt, &d.p, 0, &err) != 0 ? 1 : 0;
     if (rc == 0) {
-        if (term_reply_begin(x, r->ref, "ok") != 0 || ei_x_encode_tuple_header(x, 2) != 0)
+        if (reply_begin(x, r->ref) != 0 || ei_x_encode_tuple_header(x, 2) != 0)
             rc = -1;
         if (rc == 0) rc = cmd_encode_result(p, h->stmt, x, &err);
     }
     p->be->reset(h->stmt);
     cmd_free_params(&d);
-    if (rc > 0) return commands_reply_error(x, r->ref, &err);
+    if (rc > 0) return reply_error(x, r->ref, &err);
     return rc;
 }
 
@@ -135,10 +135,10 @@ int cmd_stmt_execute(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     handle *h;
     long long before, changes = 0;
 
-    if (rc != 0) return rc < 0 ? -1 : 0;
+    if (rc != REPLY_OK) return rc;
     if ((h = find_or_reply(p, r, &idx, HANDLE_STMT, x, &rc)) == NULL) return rc;
     if (cmd_decode_params(r->buf, idx, &d, NULL, &err) != 0)
-        return commands_reply_error(x, r->ref, &err);
+        return reply_error(x, r->ref, &err);
     rc = p->be->bind(h->stmt, &d.p, 0, &err);
     if (rc == 0) {
         before = p->be->total_changes(p->conn);
@@ -150,8 +150,8 @@ int cmd_stmt_execute(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     }
     p->be->reset(h->stmt);
     cmd_free_params(&d);
-    if (rc != 0) return commands_reply_error(x, r->ref, &err);
-    if (term_reply_begin(x, r->ref, "ok") != 0 || ei_x_encode_tuple_header(x, 2) != 0 ||
+    if (rc != 0) return reply_error(x, r->ref, &err);
+    if (reply_begin(x, r->ref) != 0 || ei_x_encode_tuple_header(x, 2) != 0 ||
         ei_x_encode_longlong(x, changes) != 0 ||
         ei_x_encode_longlong(x, p->be->last_insert_rowid(p->conn)) != 0)
         return -1;
@@ -166,7 +166,7 @@ int cmd_finalize(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     if ((h = find_or_reply(p, r, &idx, HANDLE_STMT, x, &rc)) == NULL) return rc;
     p->be->finalize(h->stmt);
     handles_remove(&p->h, h);
-    return cmd_reply_ok_atom(x, r->ref);
+    return reply_ok_atom(x, r->ref);
 }
 
 /* {cursor_open, Sql, Params} -> {Id, Columns}. Parameters are copied
@@ -182,9 +182,9 @@ int cmd_cursor_open(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     lsq_stmt *s = NULL;
     handle *h;
 
-    if (rc != 0) return rc < 0 ? -1 : 0;
+    if (rc != REPLY_OK) return rc;
     if (cmd_decode_sql(r->buf, &idx, &sql, &n) != 0)
-        return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT, LSQ_SQL_TYPE_MSG);
+        return reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT, LSQ_SQL_TYPE_MSG);
     if (cmd_decode_params(r->buf, idx, &d, NULL, &err) != 0) goto error;
     /* Compiled afresh rather than taken from the cache: the columns sent
      * now must be those of the current schema, and a cached statement only
@@ -211,7 +211,7 @@ int cmd_cursor_open(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     if (h == NULL) {
         free(copy);
         cmd_put_stmt(p, sql, n, s);
-        return cmd_reply_errorf(x, r->ref, LSQ_E_NOMEM, "out of memory");
+        return reply_errorf(x, r->ref, LSQ_E_NOMEM, "out of memory");
     }
     memcpy(copy, sql, n);
     if (!p->be->local_engine) {
@@ -228,16 +228,16 @@ int cmd_cursor_open(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     }
     /* Locally nothing is stepped until the first fetch. */
     h->ncols = p->be->column_count(s);
-    if (term_reply_begin(x, r->ref, "ok") != 0 || ei_x_encode_tuple_header(x, 2) != 0 ||
+    if (reply_begin(x, r->ref) != 0 || ei_x_encode_tuple_header(x, 2) != 0 ||
         ei_x_encode_longlong(x, h->id) != 0)
         return -1;
     rc = cmd_encode_columns(p, s, x, &err);
-    if (rc > 0) return commands_reply_error(x, r->ref, &err);
+    if (rc > 0) return reply_error(x, r->ref, &err);
     return rc;
 error:
     err.sql = sql;
     err.sql_len = n;
-    return commands_reply_error(x, r->ref, &err);
+    return reply_error(x, r->ref, &err);
 }
 
 /* {cursor_fetch, Id, Max} -> {Rows, Done}. */
@@ -248,12 +248,12 @@ int cmd_cursor_fetch(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     lsq_error err;
     handle *h;
 
-    if (rc != 0) return rc < 0 ? -1 : 0;
+    if (rc != REPLY_OK) return rc;
     if ((h = find_or_reply(p, r, &idx, HANDLE_CURSOR, x, &rc)) == NULL) return rc;
     if (term_decode_int(r->buf, &idx, &max) != 0 || max < 1 || max > 100000000)
-        return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
+        return reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
                                 "fetch size must be an integer 1..100000000");
-    if (term_reply_begin(x, r->ref, "ok") != 0 || ei_x_encode_tuple_header(x, 2) != 0)
+    if (reply_begin(x, r->ref) != 0 || ei_x_encode_tuple_header(x, 2) != 0)
         return -1;
     if (!h->done && !h->started) {
         /* The first step recompiles a statement whose schema changed since
@@ -283,7 +283,7 @@ failed:
     h->done = 1;
     err.sql = h->sql;
     err.sql_len = h->sql_len;
-    return commands_reply_error(x, r->ref, &err);
+    return reply_error(x, r->ref, &err);
 }
 
 static void release_cursor(lsq_port *p, handle *h)
@@ -304,10 +304,10 @@ int cmd_cursor_close(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     handle *h;
 
     if (decode_id(r, &idx, &id) != 0)
-        return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT, "cursor id must be an integer");
+        return reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT, "cursor id must be an integer");
     h = handles_get(&p->h, id, HANDLE_CURSOR);
     if (h != NULL) release_cursor(p, h);
-    return cmd_reply_ok_atom(x, r->ref);
+    return reply_ok_atom(x, r->ref);
 }
 
 void cmd_release_handles(lsq_port *p)

@@ -295,7 +295,7 @@ static int reply_stmt_error(ei_x_buff *x, long ref, lsq_error *err, const char *
 {
     err->sql = sql;
     err->sql_len = n;
-    return commands_reply_error(x, ref, err);
+    return reply_error(x, ref, err);
 }
 
 static int query_or_execute(lsq_port *p, const lsq_request *r, ei_x_buff *x, int want_rows)
@@ -307,12 +307,12 @@ static int query_or_execute(lsq_port *p, const lsq_request *r, ei_x_buff *x, int
     lsq_error err;
     long long changes;
 
-    if (rc != 0) return rc < 0 ? -1 : 0;
+    if (rc != REPLY_OK) return rc;
     if (cmd_decode_sql(r->buf, &idx, &sql, &n) != 0)
-        return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT, LSQ_SQL_TYPE_MSG);
+        return reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT, LSQ_SQL_TYPE_MSG);
     if (cmd_decode_params(r->buf, idx, &d, NULL, &err) != 0)
         return reply_stmt_error(x, r->ref, &err, sql, n);
-    if (term_reply_begin(x, r->ref, "ok") != 0 || ei_x_encode_tuple_header(x, 2) != 0) {
+    if (reply_begin(x, r->ref) != 0 || ei_x_encode_tuple_header(x, 2) != 0) {
         cmd_free_params(&d);
         return -1;
     }
@@ -401,7 +401,7 @@ static int reply_batch_error(ei_x_buff *x, long ref, lsq_error *err, const batch
         err->sql = b->items[err->index - 1].sql;
         err->sql_len = b->items[err->index - 1].n;
     }
-    return commands_reply_error(x, ref, err);
+    return reply_error(x, ref, err);
 }
 
 static int batch_one_trip(lsq_port *p, const lsq_request *r, ei_x_buff *x, int idx, int n,
@@ -414,7 +414,7 @@ static int batch_one_trip(lsq_port *p, const lsq_request *r, ei_x_buff *x, int i
     int type, size, arity, rc;
     size_t i;
 
-    if (alloc_items(&b, n, &err) != 0) return commands_reply_error(x, r->ref, &err);
+    if (alloc_items(&b, n, &err) != 0) return reply_error(x, r->ref, &err);
     for (i = 0; i < (size_t)n; i++) {
         if (ei_get_type(buf, &idx, &type, &size) != 0 || type != ERL_SMALL_TUPLE_EXT ||
             ei_decode_tuple_header(buf, &idx, &arity) != 0 || arity != 2 ||
@@ -424,7 +424,7 @@ static int batch_one_trip(lsq_port *p, const lsq_request *r, ei_x_buff *x, int i
                           i + 1);
             err.index = (long)i + 1;
             free_items(&b);
-            return commands_reply_error(x, r->ref, &err);
+            return reply_error(x, r->ref, &err);
         }
         if (cmd_decode_params(buf, idx, &b.params[i], &idx, &err) != 0) {
             err.index = (long)i + 1;
@@ -442,7 +442,7 @@ static int batch_one_trip(lsq_port *p, const lsq_request *r, ei_x_buff *x, int i
         free_items(&b);
         return rc;
     }
-    rc = term_reply_begin(x, r->ref, "ok");
+    rc = reply_begin(x, r->ref);
     if (rc == 0 && b.n > 0) rc = ei_x_encode_list_header(x, (long)b.n);
     for (i = 0; rc == 0 && i < b.n; i++) {
         if (ei_x_encode_tuple_header(x, 4) != 0) {
@@ -458,7 +458,7 @@ static int batch_one_trip(lsq_port *p, const lsq_request *r, ei_x_buff *x, int i
     p->be->batch_free(&out, b.n);
     if (rc > 0) {
         /* Only the size cap can stop the encoding of rows already here. */
-        rc = commands_reply_error(x, r->ref, &err);
+        rc = reply_error(x, r->ref, &err);
     }
     free_items(&b);
     return rc;
@@ -476,20 +476,20 @@ int cmd_batch(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     lsq_error err;
     long long changes;
 
-    if (rc != 0) return rc < 0 ? -1 : 0;
+    if (rc != REPLY_OK) return rc;
     /* Check the Transactional flag first: it follows the list. */
     lidx = idx;
     if (ei_skip_term(buf, &lidx) != 0 || term_decode_bool(buf, &lidx, &tx) != 0)
-        return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
+        return reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
                                 "batch takes a list of {Sql, Params} and a boolean");
     if (ei_get_type(buf, &idx, &type, &size) != 0 ||
         (type != ERL_LIST_EXT && type != ERL_NIL_EXT) ||
         ei_decode_list_header(buf, &idx, &n) != 0)
-        return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
+        return reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
                                 "batch takes a list of {Sql, Params}");
     if (p->be->run_batch != NULL) return batch_one_trip(p, r, x, idx, n, tx);
-    if (tx && group_begin(p, &nested, &err) != 0) return commands_reply_error(x, r->ref, &err);
-    if (term_reply_begin(x, r->ref, "ok") != 0) return -1;
+    if (tx && group_begin(p, &nested, &err) != 0) return reply_error(x, r->ref, &err);
+    if (reply_begin(x, r->ref) != 0) return -1;
     if (n > 0 && ei_x_encode_list_header(x, n) != 0) return -1;
     for (i = 0; i < n; i++) {
         if (ei_get_type(buf, &idx, &type, &size) != 0 || type != ERL_SMALL_TUPLE_EXT ||
@@ -517,7 +517,7 @@ int cmd_batch(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     if (ei_x_encode_empty_list(x) != 0) return -1;
     if (tx && group_commit(p, nested, &err) != 0) {
         group_rollback(p, nested);
-        return commands_reply_error(x, r->ref, &err);
+        return reply_error(x, r->ref, &err);
     }
     return 0;
 failed:
@@ -527,7 +527,7 @@ failed:
         err.sql = sql;
         err.sql_len = sql_len;
     }
-    return commands_reply_error(x, r->ref, &err);
+    return reply_error(x, r->ref, &err);
 }
 
 /* execute_many in one round trip: all or nothing. */
@@ -546,10 +546,10 @@ static int many_one_trip(lsq_port *p, const lsq_request *r, ei_x_buff *x, const 
     if (p->be->prepare(p->conn, sql, n, &s, &err) != 0)
         return reply_stmt_error(x, r->ref, &err, sql, n);
     if (s == NULL)
-        return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
+        return reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
                                 "execute_many needs a statement, the SQL text has none");
     p->be->finalize(s);
-    if (alloc_items(&b, count, &err) != 0) return commands_reply_error(x, r->ref, &err);
+    if (alloc_items(&b, count, &err) != 0) return reply_error(x, r->ref, &err);
     for (i = 0; i < (size_t)count; i++) {
         b.items[i].sql = sql;
         b.items[i].n = n;
@@ -564,7 +564,7 @@ static int many_one_trip(lsq_port *p, const lsq_request *r, ei_x_buff *x, const 
     rc = p->be->run_batch(p->conn, b.items, b.n, LSQ_BATCH_TX, 0, &out, &err);
     free_items(&b);
     if (rc != 0) return reply_stmt_error(x, r->ref, &err, sql, n);
-    rc = term_reply_begin(x, r->ref, "ok") || ei_x_encode_tuple_header(x, 2) ||
+    rc = reply_begin(x, r->ref) || ei_x_encode_tuple_header(x, 2) ||
          ei_x_encode_longlong(x, out.total_changes) ||
          ei_x_encode_longlong(x, out.last_rowid) ? -1 : 0;
     p->be->batch_free(&out, 0);
@@ -583,18 +583,18 @@ int cmd_execute_many(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     lsq_stmt *s = NULL;
     long long changes, total = 0;
 
-    if (rc != 0) return rc < 0 ? -1 : 0;
+    if (rc != REPLY_OK) return rc;
     if (cmd_decode_sql(buf, &idx, &sql, &n) != 0)
-        return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT, LSQ_SQL_TYPE_MSG);
+        return reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT, LSQ_SQL_TYPE_MSG);
     if (ei_get_type(buf, &idx, &type, &size) != 0 ||
         (type != ERL_LIST_EXT && type != ERL_NIL_EXT) ||
         ei_decode_list_header(buf, &idx, &count) != 0)
-        return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
+        return reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
                                 "execute_many takes a list of parameter lists");
     if (p->be->run_batch != NULL) return many_one_trip(p, r, x, sql, n, idx, count);
     if (cmd_get_stmt(p, sql, n, &s, &err) != 0) return reply_stmt_error(x, r->ref, &err, sql, n);
     if (s == NULL) {
-        return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
+        return reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
                                 "execute_many needs a statement, the SQL text has none");
     }
     if (group_begin(p, &nested, &err) != 0) {
@@ -614,7 +614,7 @@ int cmd_execute_many(lsq_port *p, const lsq_request *r, ei_x_buff *x)
         group_rollback(p, nested);
         return reply_stmt_error(x, r->ref, &err, sql, n);
     }
-    if (term_reply_begin(x, r->ref, "ok") != 0 || ei_x_encode_tuple_header(x, 2) != 0 ||
+    if (reply_begin(x, r->ref) != 0 || ei_x_encode_tuple_header(x, 2) != 0 ||
         ei_x_encode_longlong(x, total) != 0 ||
         ei_x_encode_longlong(x, p->be->last_insert_rowid(p->conn)) != 0)
         return -1;
@@ -680,17 +680,17 @@ static int script_one_trip(lsq_port *p, const lsq_request *r, ei_x_buff *x, cons
             err.sql_len = b.items[err.index - 1].n;
         }
         free(b.items);
-        return commands_reply_error(x, r->ref, &err);
+        return reply_error(x, r->ref, &err);
     }
     free(b.items);
     p->n.prepares += b.n;
-    rc = term_reply_begin(x, r->ref, "ok") || ei_x_encode_tuple_header(x, 2) ||
+    rc = reply_begin(x, r->ref) || ei_x_encode_tuple_header(x, 2) ||
          ei_x_encode_long(x, (long)b.n) || ei_x_encode_longlong(x, out.total_changes) ? -1 : 0;
     p->be->batch_free(&out, 0);
     return rc;
 nomem:
     free(b.items);
-    return cmd_reply_errorf(x, r->ref, LSQ_E_NOMEM, "out of memory");
+    return reply_errorf(x, r->ref, LSQ_E_NOMEM, "out of memory");
 }
 
 /* {execute_script, Sql}: every statement in order, rows discarded. The
@@ -706,9 +706,9 @@ int cmd_execute_script(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     lsq_error err;
     long long changes, before;
 
-    if (rc != 0) return rc < 0 ? -1 : 0;
+    if (rc != REPLY_OK) return rc;
     if (cmd_decode_sql(r->buf, &idx, &sql, &n) != 0)
-        return cmd_reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT, LSQ_SQL_TYPE_MSG);
+        return reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT, LSQ_SQL_TYPE_MSG);
     if (p->be->run_batch != NULL) return script_one_trip(p, r, x, sql, n);
     before = p->be->total_changes(p->conn);
     while (off < n) {
@@ -730,7 +730,7 @@ int cmd_execute_script(lsq_port *p, const lsq_request *r, ei_x_buff *x)
         }
         off += used;
     }
-    if (term_reply_begin(x, r->ref, "ok") != 0 || ei_x_encode_tuple_header(x, 2) != 0 ||
+    if (reply_begin(x, r->ref) != 0 || ei_x_encode_tuple_header(x, 2) != 0 ||
         ei_x_encode_long(x, count) != 0 ||
         ei_x_encode_longlong(x, p->be->total_changes(p->conn) - before) != 0)
         return -1;

@@ -128,7 +128,7 @@ static void send_error(ei_x_buff *x, long ref, const char *code, const char *fmt
     va_start(ap, fmt);
     (void)vsnprintf(err.message, sizeof err.message, fmt, ap);
     va_end(ap);
-    if (commands_reply_error(x, ref, &err) != 0) fatal(LSQ_EXIT_NOMEM, "encoding a reply");
+    if (reply_error(x, ref, &err) == REPLY_NOMEM) fatal(LSQ_EXIT_NOMEM, "encoding a reply");
     send_reply(x);
 }
 

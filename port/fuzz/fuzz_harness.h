@@ -743,7 +743,7 @@ static inline int fz_control(fuzz_port *f, const lsq_request *r)
     if (strcmp(r->cmd, "cancel") == 0 &&
         (term_decode_int(r->buf, &idx, &target) != 0 || target <= 0)) {
         lsq_error_set(&e, LSQ_E_BAD_ARGUMENT, "cancel takes a positive integer ref");
-        return commands_reply_error(&f->out, r->ref, &e);
+        return reply_error(&f->out, r->ref, &e) == REPLY_NOMEM ? -1 : 0;
     }
     return term_reply_begin(&f->out, r->ref, "ok") || ei_x_encode_atom(&f->out, "ok") ? -1 : 0;
 }
@@ -757,6 +757,7 @@ static inline int fuzz_port_run(fuzz_port *f, const void *data, size_t len, cons
     lsq_error e;
     long ref;
     int kind, rc;
+    unsigned long long errors;
 
     *why = NULL;
     (void)fuzz_port_begin(f);
@@ -778,7 +779,7 @@ static inline int fuzz_port_run(fuzz_port *f, const void *data, size_t len, cons
         }
         ref = term_peek_ref(frame, len);
         lsq_error_set(&e, LSQ_E_BAD_FRAME, "malformed request: %s", w);
-        rc = commands_reply_error(&f->out, ref, &e);
+        rc = reply_error(&f->out, ref, &e) == REPLY_NOMEM ? -1 : 0;
         kind = FUZZ_MALFORMED;
     } else if (fz_known("float_ext") && fz_float_overread(frame, len)) {
         f->skipped++;
@@ -797,9 +798,17 @@ static inline int fuzz_port_run(fuzz_port *f, const void *data, size_t len, cons
         ref = rq.ref;
         fz_arm(f);
         commands_clear_interrupt(&f->port);
+        errors = f->port.n.errors;
         rc = commands_dispatch(&f->port, &rq, &f->out);
         fz_disarm(f);
         kind = FUZZ_RAN;
+        /* The handler says what it answered; the count must match the
+         * reply's tag (byte 10 on: "ok" or "error"). */
+        if (rc == 0 && (f->port.n.errors != errors) !=
+                           (f->out.index > 14 && memcmp(f->out.buff + 10, "error", 5) == 0)) {
+            *why = "the error count disagrees with the reply (a handler's return value)";
+            return -1;
+        }
     }
     if (rc != 0) {
         *why = "no reply: encoding it failed (main.c exits with port_out_of_memory)";

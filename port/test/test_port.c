@@ -408,6 +408,7 @@ static void call_at(int line, lsq_port *p, ei_x_buff *req, reply *r)
     lsq_request rq;
     const char *why = NULL;
     ei_x_buff out;
+    unsigned long long errors;
 
     reply_free(r);
     if (ei_x_new(&out) != 0) abort();
@@ -418,9 +419,12 @@ static void call_at(int line, lsq_port *p, ei_x_buff *req, reply *r)
         (void)ei_x_free(req);
         return;
     }
+    errors = p->n.errors;
     CHECK_AT(line, commands_dispatch(p, &rq, &out) == 0);
     CHECK_AT(line, reply_take(r, &out) == 0);
     CHECK_AT(line, r->ref == rq.ref);
+    /* The handler said what it answered: the error count follows the reply. */
+    CHECK_AT(line, p->n.errors == errors + (r->valid && !r->ok ? 1 : 0));
     (void)ei_x_free(req);
 }
 #define CALL(p, req, r) call_at(__LINE__, (p), (req), (r))
@@ -1758,7 +1762,7 @@ static void test_error_encode(void)
     lsq_error_set(&e, LSQ_E_BAD_ARGUMENT, "parameter %d: %s", 3, "bad");
     CHECK(e.extended_code == -1 && e.sql == NULL);
     if (ei_x_new(&x) != 0) abort();
-    CHECK(commands_reply_error(&x, 77, &e) == 0);
+    CHECK(reply_error(&x, 77, &e) == REPLY_ERROR);
     CHECK(reply_take(&r, &x) == 0);
     EXPECT_ERROR(&r, 77, "bad_argument");
     CHECK(r.msg_len == strlen("parameter 3: bad") && memcmp(r.msg, "parameter 3: bad", r.msg_len) == 0);
@@ -1768,7 +1772,7 @@ static void test_error_encode(void)
     e.sql = "INSERT INTO t VALUES (1)";
     e.sql_len = strlen(e.sql);
     if (ei_x_new(&x) != 0) abort();
-    CHECK(commands_reply_error(&x, LSQ_REF_MAX, &e) == 0);
+    CHECK(reply_error(&x, LSQ_REF_MAX, &e) == REPLY_ERROR);
     CHECK(reply_take(&r, &x) == 0);
     EXPECT_ERROR(&r, LSQ_REF_MAX, "constraint");
     CHECK(r.has_ext && r.ext == 2067);
@@ -2544,7 +2548,7 @@ static void pipeline(lsq_port *p, const char *buf, size_t len, reply *r)
         lsq_error e;
 
         lsq_error_set(&e, LSQ_E_BAD_FRAME, "malformed request: %s", why);
-        CHECK(commands_reply_error(&out, term_peek_ref(buf, len), &e) == 0);
+        CHECK(reply_error(&out, term_peek_ref(buf, len), &e) == REPLY_ERROR);
     } else {
         CHECK(commands_dispatch(p, &rq, &out) == 0);
     }
