@@ -39,13 +39,25 @@ typedef struct lsq_port {
 /* Where a command runs. */
 enum { CMD_WORKER = 0, CMD_CONTROL = 1 };
 
-/* Run request r (worker commands) and leave one complete reply in x.
- * Returns 0, or -1 if the reply could not be encoded (out of memory). */
-int commands_dispatch(lsq_port *p, const lsq_request *r, ei_x_buff *x);
+/* An entry of the command table (opaque). */
+typedef struct lsq_command lsq_command;
 
-/* CMD_CONTROL if r names a command run at once (not queued),
- * CMD_WORKER otherwise (unknown names included: dispatch answers them). */
-int commands_kind(const lsq_request *r);
+/* The table entry named by r, or NULL for an unknown name. Looked up once
+ * per request: main.c keeps it with the request until it runs. */
+const lsq_command *commands_find(const lsq_request *r);
+
+/* CMD_CONTROL if c (of r) is a command run at once (not queued),
+ * CMD_WORKER otherwise (unknown names and wrong argument counts included:
+ * commands_run answers them). */
+int commands_kind(const lsq_command *c, const lsq_request *r);
+
+/* Run request r (worker commands), whose entry is c (commands_find; NULL:
+ * unknown), and leave one complete reply in x. Returns 0, or -1 if the
+ * reply could not be encoded (out of memory). */
+int commands_run(lsq_port *p, const lsq_command *c, const lsq_request *r, ei_x_buff *x);
+
+/* commands_run for a request whose entry was not looked up yet. */
+int commands_dispatch(lsq_port *p, const lsq_request *r, ei_x_buff *x);
 
 /* Close the connection if one is open (shutdown path; main thread). */
 void commands_close_all(lsq_port *p);

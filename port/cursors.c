@@ -3,7 +3,7 @@
  * prepare / stmt_query / stmt_execute / finalize, and cursor_open /
  * cursor_fetch / cursor_close, which step SQLite only as rows are asked for.
  */
-#include "cmd_internal.h"
+#include "handlers.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +27,7 @@ static int encode_stmt_info(lsq_port *p, lsq_stmt *s, ei_x_buff *x, lsq_error *e
     int ncol = be->column_count(s), npar = be->param_count(s), i, rc;
 
     if (ei_x_encode_map_header(x, 5) != 0 || ei_x_encode_atom(x, "columns") != 0) return -1;
-    rc = cmd_encode_columns(p, s, x, err);
+    rc = run_encode_columns(p, s, x, err);
     if (rc != 0) return rc;
     if (ei_x_encode_atom(x, "decltypes") != 0) return -1;
     if (ncol > 0 && ei_x_encode_list_header(x, ncol) != 0) return -1;
@@ -52,13 +52,13 @@ int cmd_prepare(lsq_port *p, const lsq_request *r, ei_x_buff *x)
 {
     const char *sql;
     size_t n;
-    int idx = r->idx, rc = cmd_need_conn(p, r, x);
+    int idx = r->idx, rc = run_need_conn(p, r, x);
     lsq_stmt *s = NULL;
     lsq_error err;
     handle *h;
 
     if (rc != REPLY_OK) return rc;
-    if (cmd_decode_sql(r->buf, &idx, &sql, &n) != 0)
+    if (run_decode_sql(r->buf, &idx, &sql, &n) != 0)
         return reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT, LSQ_SQL_TYPE_MSG);
     if (p->be->prepare(p->conn, sql, n, &s, &err) != 0) {
         err.sql = sql;
@@ -105,23 +105,23 @@ static handle *find_or_reply(lsq_port *p, const lsq_request *r, int *idx, int ki
 /* {stmt_query, Id, Params} -> {Columns, Rows}. */
 int cmd_stmt_query(lsq_port *p, const lsq_request *r, ei_x_buff *x)
 {
-    int idx = r->idx, rc = cmd_need_conn(p, r, x);
+    int idx = r->idx, rc = run_need_conn(p, r, x);
     decoded_params d;
     lsq_error err;
     handle *h;
 
     if (rc != REPLY_OK) return rc;
     if ((h = find_or_reply(p, r, &idx, HANDLE_STMT, x, &rc)) == NULL) return rc;
-    if (cmd_decode_params(r->buf, idx, &d, NULL, &err) != 0)
+    if (run_decode_params(r->buf, idx, &d, NULL, &err) != 0)
         return reply_error(x, r->ref, &err);
     rc = p->be->bind(h->stmt, &d.p, 0, &err) != 0 ? 1 : 0;
     if (rc == 0) {
         if (reply_begin(x, r->ref) != 0 || ei_x_encode_tuple_header(x, 2) != 0)
             rc = -1;
-        if (rc == 0) rc = cmd_encode_result(p, h->stmt, x, &err);
+        if (rc == 0) rc = run_encode_result(p, h->stmt, x, &err);
     }
     p->be->reset(h->stmt);
-    cmd_free_params(&d);
+    run_free_params(&d);
     if (rc > 0) return reply_error(x, r->ref, &err);
     return rc;
 }
@@ -129,27 +129,20 @@ int cmd_stmt_query(lsq_port *p, const lsq_request *r, ei_x_buff *x)
 /* Like stmt_query but answers {Changes, LastInsertRowid}. */
 int cmd_stmt_execute(lsq_port *p, const lsq_request *r, ei_x_buff *x)
 {
-    int idx = r->idx, rc = cmd_need_conn(p, r, x), step;
+    int idx = r->idx, rc = run_need_conn(p, r, x);
     decoded_params d;
     lsq_error err;
     handle *h;
-    long long before, changes = 0;
+    long long changes = 0;
 
     if (rc != REPLY_OK) return rc;
     if ((h = find_or_reply(p, r, &idx, HANDLE_STMT, x, &rc)) == NULL) return rc;
-    if (cmd_decode_params(r->buf, idx, &d, NULL, &err) != 0)
+    if (run_decode_params(r->buf, idx, &d, NULL, &err) != 0)
         return reply_error(x, r->ref, &err);
     rc = p->be->bind(h->stmt, &d.p, 0, &err);
-    if (rc == 0) {
-        before = p->be->total_changes(p->conn);
-        do {
-            step = p->be->step(h->stmt, &err);
-        } while (step == LSQ_STEP_ROW);
-        rc = step == LSQ_STEP_ERROR ? 1 : 0;
-        changes = p->be->total_changes(p->conn) == before ? 0 : p->be->changes(p->conn);
-    }
+    if (rc == 0) rc = run_to_end(p, h->stmt, &changes, &err);
     p->be->reset(h->stmt);
-    cmd_free_params(&d);
+    run_free_params(&d);
     if (rc != 0) return reply_error(x, r->ref, &err);
     if (reply_begin(x, r->ref) != 0 || ei_x_encode_tuple_header(x, 2) != 0 ||
         ei_x_encode_longlong(x, changes) != 0 ||
@@ -176,33 +169,33 @@ int cmd_cursor_open(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     const char *sql;
     size_t n;
     char *copy;
-    int idx = r->idx, rc = cmd_need_conn(p, r, x);
+    int idx = r->idx, rc = run_need_conn(p, r, x);
     decoded_params d;
     lsq_error err;
     lsq_stmt *s = NULL;
     handle *h;
 
     if (rc != REPLY_OK) return rc;
-    if (cmd_decode_sql(r->buf, &idx, &sql, &n) != 0)
+    if (run_decode_sql(r->buf, &idx, &sql, &n) != 0)
         return reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT, LSQ_SQL_TYPE_MSG);
-    if (cmd_decode_params(r->buf, idx, &d, NULL, &err) != 0) goto error;
+    if (run_decode_params(r->buf, idx, &d, NULL, &err) != 0) goto error;
     /* Compiled afresh rather than taken from the cache: the columns sent
      * now must be those of the current schema, and a cached statement only
      * learns of a schema change when stepped. It joins the cache on close. */
     if (p->be->prepare(p->conn, sql, n, &s, &err) != 0) {
-        cmd_free_params(&d);
+        run_free_params(&d);
         goto error;
     }
     if (s != NULL) p->n.prepares++;
     if (s == NULL) {
-        cmd_free_params(&d);
+        run_free_params(&d);
         lsq_error_set(&err, LSQ_E_BAD_ARGUMENT, "the SQL text holds no statement");
         goto error;
     }
     rc = p->be->bind(s, &d.p, 1, &err);
-    cmd_free_params(&d);
+    run_free_params(&d);
     if (rc != 0) {
-        cmd_put_stmt(p, sql, n, s);
+        run_put_stmt(p, sql, n, s);
         goto error;
     }
 
@@ -210,7 +203,7 @@ int cmd_cursor_open(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     h = copy != NULL ? handles_add(&p->h, HANDLE_CURSOR, s, copy, n) : NULL;
     if (h == NULL) {
         free(copy);
-        cmd_put_stmt(p, sql, n, s);
+        run_put_stmt(p, sql, n, s);
         return reply_errorf(x, r->ref, LSQ_E_NOMEM, "out of memory");
     }
     memcpy(copy, sql, n);
@@ -231,7 +224,7 @@ int cmd_cursor_open(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     if (reply_begin(x, r->ref) != 0 || ei_x_encode_tuple_header(x, 2) != 0 ||
         ei_x_encode_longlong(x, h->id) != 0)
         return -1;
-    rc = cmd_encode_columns(p, s, x, &err);
+    rc = run_encode_columns(p, s, x, &err);
     if (rc > 0) return reply_error(x, r->ref, &err);
     return rc;
 error:
@@ -243,7 +236,7 @@ error:
 /* {cursor_fetch, Id, Max} -> {Rows, Done}. */
 int cmd_cursor_fetch(lsq_port *p, const lsq_request *r, ei_x_buff *x)
 {
-    int idx = r->idx, rc = cmd_need_conn(p, r, x), done = 1;
+    int idx = r->idx, rc = run_need_conn(p, r, x), done = 1;
     long long max;
     lsq_error err;
     handle *h;
@@ -273,7 +266,7 @@ int cmd_cursor_fetch(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     if (h->done) {
         if (ei_x_encode_empty_list(x) != 0) return -1;
     } else {
-        rc = cmd_encode_rows(p, h->stmt, max, &h->pending, x, &done, &err);
+        rc = run_encode_rows(p, h->stmt, max, &h->pending, x, &done, &err);
         if (rc < 0) return -1;
         if (rc > 0) goto failed;
         h->done = done;
@@ -290,7 +283,7 @@ static void release_cursor(lsq_port *p, handle *h)
 {
     char *sql = h->sql;
 
-    if (p->cache != NULL) cmd_put_stmt(p, sql, h->sql_len, h->stmt);
+    if (p->cache != NULL) run_put_stmt(p, sql, h->sql_len, h->stmt);
     else p->be->finalize(h->stmt);
     handles_remove(&p->h, h);
     free(sql);

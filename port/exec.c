@@ -1,252 +1,12 @@
 /*
- * exec.c - running SQL: query, execute, batch, execute_many and
- * execute_script, and the helpers they share with cursors.c (parameter
- * decoding, the statement cache, row encoding).
+ * exec.c - the statement commands: query, execute, batch, execute_many
+ * and execute_script.
  */
-#include "cmd_internal.h"
+#include "handlers.h"
 #include "sql_scan.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- parameters ---------------------------------------------------------- */
-
-void cmd_free_params(decoded_params *d)
-{
-    free(d->values);
-    free(d->names);
-    d->values = NULL;
-    d->names = NULL;
-}
-
-static int alloc_params(decoded_params *d, int n, int named, lsq_error *err)
-{
-    size_t count = n > 0 ? (size_t)n : 1;
-
-    d->values = calloc(count, sizeof *d->values);
-    d->names = named ? calloc(count, sizeof *d->names) : NULL;
-    if (d->values == NULL || (named && d->names == NULL)) {
-        cmd_free_params(d);
-        lsq_error_set(err, LSQ_E_NOMEM, "out of memory");
-        return -1;
-    }
-    d->p.n = (size_t)n;
-    d->p.values = d->values;
-    d->p.names = d->names;
-    return 0;
-}
-
-static int is_atom_type(int type)
-{
-    return type == ERL_ATOM_EXT || type == ERL_SMALL_ATOM_EXT ||
-           type == ERL_ATOM_UTF8_EXT || type == ERL_SMALL_ATOM_UTF8_EXT;
-}
-
-int cmd_decode_params(const char *buf, int idx, decoded_params *d, int *next, lsq_error *err)
-{
-    char atom[MAXATOMLEN_UTF8];
-    const char *why = NULL;
-    int type, size, n, i, arity, start = idx;
-
-    memset(d, 0, sizeof *d);
-    if (ei_get_type(buf, &idx, &type, &size) != 0) goto bad;
-    if (type == ERL_NIL_EXT) {
-        if (alloc_params(d, 0, 0, err) != 0) return -1;
-    } else if (type == ERL_STRING_EXT) {
-        /* [1,2,3] arrives as a string: one byte per integer. */
-        if (alloc_params(d, size, 0, err) != 0) return -1;
-        for (i = 0; i < size; i++) {
-            d->values[i].type = LSQ_INT;
-            d->values[i].u.i = (unsigned char)buf[idx + 3 + i];
-        }
-    } else if (type == ERL_LIST_EXT) {
-        if (ei_decode_list_header(buf, &idx, &n) != 0) goto bad;
-        if (alloc_params(d, n, 0, err) != 0) return -1;
-        for (i = 0; i < n; i++) {
-            if (term_decode_value(buf, &idx, &d->values[i], &why) != 0) {
-                lsq_error_set(err, LSQ_E_BAD_ARGUMENT, "parameter %d: %s", i + 1, why);
-                cmd_free_params(d);
-                return -1;
-            }
-        }
-        if (ei_get_type(buf, &idx, &type, &size) != 0 || type != ERL_NIL_EXT) goto bad;
-    } else if (type == ERL_SMALL_TUPLE_EXT) {
-        if (ei_decode_tuple_header(buf, &idx, &arity) != 0 || arity != 2 ||
-            ei_get_type(buf, &idx, &type, &size) != 0 || !is_atom_type(type) ||
-            ei_decode_atom(buf, &idx, atom) != 0 || strcmp(atom, "named") != 0 ||
-            ei_get_type(buf, &idx, &type, &size) != 0 ||
-            (type != ERL_LIST_EXT && type != ERL_NIL_EXT) ||
-            ei_decode_list_header(buf, &idx, &n) != 0)
-            goto bad;
-        if (alloc_params(d, n, 1, err) != 0) return -1;
-        for (i = 0; i < n; i++) {
-            if (ei_get_type(buf, &idx, &type, &size) != 0 || type != ERL_SMALL_TUPLE_EXT ||
-                ei_decode_tuple_header(buf, &idx, &arity) != 0 || arity != 2 ||
-                term_decode_binary(buf, &idx, &d->names[i].p, &d->names[i].n) != 0)
-                goto bad;
-            if (term_decode_value(buf, &idx, &d->values[i], &why) != 0) {
-                lsq_error_set(err, LSQ_E_BAD_ARGUMENT, "parameter %.*s: %s",
-                              (int)(d->names[i].n > 200 ? 200 : d->names[i].n),
-                              d->names[i].p, why);
-                cmd_free_params(d);
-                return -1;
-            }
-        }
-        if (n > 0 && (ei_get_type(buf, &idx, &type, &size) != 0 || type != ERL_NIL_EXT))
-            goto bad;
-    } else {
-        goto bad;
-    }
-    if (next != NULL) {
-        *next = start;
-        if (ei_skip_term(buf, next) != 0) goto bad;
-    }
-    return 0;
-bad:
-    cmd_free_params(d);
-    lsq_error_set(err, LSQ_E_BAD_ARGUMENT,
-                  "parameters must be a list of values or {named, [{Name, Value}]}");
-    return -1;
-}
-
-/* ---- statements and rows ------------------------------------------------ */
-
-int cmd_get_stmt(lsq_port *p, const char *sql, size_t n, lsq_stmt **s, lsq_error *err)
-{
-    *s = cache_take(p->cache, sql, n);
-    if (*s != NULL) return 0;
-    if (p->be->prepare(p->conn, sql, n, s, err) != 0) return -1;
-    if (*s != NULL) p->n.prepares++;
-    return 0;
-}
-
-void cmd_put_stmt(lsq_port *p, const char *sql, size_t n, lsq_stmt *s)
-{
-    if (s == NULL) return;
-    p->be->reset(s);
-    cache_put(p->cache, sql, n, s);
-}
-
-int cmd_encode_columns(lsq_port *p, lsq_stmt *s, ei_x_buff *x, lsq_error *err)
-{
-    int ncol = p->be->column_count(s), i;
-    const char *name;
-    size_t len;
-
-    if (ncol > 0 && ei_x_encode_list_header(x, ncol) != 0) return -1;
-    for (i = 0; i < ncol; i++) {
-        if (p->be->column_name(s, i, &name, &len) != 0) {
-            lsq_error_set(err, LSQ_E_NOMEM, "out of memory reading a column name");
-            return 1;
-        }
-        if (term_encode_binary(x, name, len) != 0) return -1;
-    }
-    return ei_x_encode_empty_list(x);
-}
-
-int cmd_decode_sql(const char *buf, int *idx, const char **sql, size_t *n)
-{
-    if (term_decode_binary(buf, idx, sql, n) != 0) return -1;
-    /* SQLite would stop reading at a NUL and silently drop the rest. */
-    return memchr(*sql, 0, *n) != NULL ? -1 : 0;
-}
-
-static int encode_rows(lsq_port *p, lsq_stmt *s, long long max, int *pending, ei_x_buff *x,
-                       int *done, lsq_error *err, lsq_value *row, int ncol);
-
-int cmd_encode_rows(lsq_port *p, lsq_stmt *s, long long max, int *pending, ei_x_buff *x,
-                    int *done, lsq_error *err)
-{
-    int ncol = p->be->column_count(s), rc;
-    lsq_value stackrow[16], *row = stackrow;
-
-    /* Room for one row's values; most rows fit on the stack. */
-    if (ncol > (int)(sizeof stackrow / sizeof stackrow[0])) {
-        row = malloc((size_t)ncol * sizeof *row);
-        if (row == NULL) {
-            lsq_error_set(err, LSQ_E_NOMEM, "out of memory");
-            return 1;
-        }
-    }
-    rc = encode_rows(p, s, max, pending, x, done, err, row, ncol);
-    if (row != stackrow) free(row);
-    return rc;
-}
-
-static int encode_rows(lsq_port *p, lsq_stmt *s, long long max, int *pending, ei_x_buff *x,
-                       int *done, lsq_error *err, lsq_value *row, int ncol)
-{
-    long long k;
-    int i, rc;
-
-    *done = 0;
-    for (k = 0; max < 0 || k < max; k++) {
-        if (*pending) {
-            *pending = 0; /* the row the statement already stands on */
-        } else {
-            rc = p->be->step(s, err);
-            if (rc == LSQ_STEP_DONE) {
-                *done = 1;
-                break;
-            }
-            if (rc == LSQ_STEP_ERROR) return 1;
-        }
-        for (i = 0; i < ncol; i++)
-            if (p->be->column_value(s, i, &row[i], err) != 0) return 1;
-        if (term_encode_row_cell(x, row, ncol) != 0) return -1;
-        p->n.rows++;
-        if ((size_t)x->index > p->max_result) {
-            lsq_error_set(err, LSQ_E_TOOBIG,
-                          "the result is over max_result_bytes (%zu bytes): stream it with "
-                          "fold or a cursor, or raise the limit", p->max_result);
-            return 1;
-        }
-    }
-    return ei_x_encode_empty_list(x);
-}
-
-int cmd_encode_result(lsq_port *p, lsq_stmt *s, ei_x_buff *x, lsq_error *err)
-{
-    int step = p->be->step(s, err), pending = step == LSQ_STEP_ROW, done, rc;
-
-    if (step == LSQ_STEP_ERROR) return 1;
-    /* Columns are read after the first step: a statement whose schema
-     * changed is recompiled by that step, and only then are they right. */
-    rc = cmd_encode_columns(p, s, x, err);
-    if (rc != 0) return rc;
-    if (step == LSQ_STEP_DONE) return ei_x_encode_empty_list(x);
-    return cmd_encode_rows(p, s, -1, &pending, x, &done, err);
-}
-
-/* Step to the end discarding rows; *changes is this statement's count. */
-static int run_to_end(lsq_port *p, lsq_stmt *s, long long *changes, lsq_error *err)
-{
-    long long before = p->be->total_changes(p->conn);
-    int rc;
-
-    do {
-        rc = p->be->step(s, err);
-    } while (rc == LSQ_STEP_ROW);
-    if (rc == LSQ_STEP_ERROR) return 1;
-    /* sqlite3_changes keeps the count of the last write even across a
-     * later SELECT or DDL: 0 when this statement changed nothing. */
-    *changes = p->be->total_changes(p->conn) == before ? 0 : p->be->changes(p->conn);
-    return 0;
-}
-
-int cmd_exec_simple(lsq_port *p, const char *sql, lsq_error *err)
-{
-    size_t n = strlen(sql);
-    lsq_stmt *s;
-    long long changes;
-    int rc;
-
-    if (cmd_get_stmt(p, sql, n, &s, err) != 0) return -1;
-    if (s == NULL) return 0;
-    rc = run_to_end(p, s, &changes, err);
-    cmd_put_stmt(p, sql, n, s);
-    return rc == 0 ? 0 : -1;
-}
 
 /* Run one statement with its parameters. With x, encode {Columns, Rows}
  * (want_rows) or {Changes, LastInsertRowid}; *changes is set either way.
@@ -259,7 +19,7 @@ static int run_one(lsq_port *p, const char *sql, size_t n, const lsq_params *par
     int rc;
 
     *changes = 0;
-    if (cmd_get_stmt(p, sql, n, &s, err) != 0) return 1;
+    if (run_get_stmt(p, sql, n, &s, err) != 0) return 1;
     if (s == NULL) {
         if (params->n != 0) {
             lsq_error_set(err, LSQ_E_BAD_ARGUMENT,
@@ -272,14 +32,13 @@ static int run_one(lsq_port *p, const char *sql, size_t n, const lsq_params *par
                ei_x_encode_longlong(x, p->be->last_insert_rowid(p->conn)) ? -1 : 0;
     }
     if (p->be->bind(s, params, 0, err) != 0) {
-        cmd_put_stmt(p, sql, n, s);
+        run_put_stmt(p, sql, n, s);
         return 1;
     }
     if (want_rows) {
         before = p->be->total_changes(p->conn);
-        rc = cmd_encode_result(p, s, x, err);
-        if (rc == 0)
-            *changes = p->be->total_changes(p->conn) == before ? 0 : p->be->changes(p->conn);
+        rc = run_encode_result(p, s, x, err);
+        if (rc == 0) *changes = run_changes(p, before);
     } else {
         rc = run_to_end(p, s, changes, err);
         if (rc == 0 && x != NULL &&
@@ -287,7 +46,7 @@ static int run_one(lsq_port *p, const char *sql, size_t n, const lsq_params *par
              ei_x_encode_longlong(x, p->be->last_insert_rowid(p->conn)) != 0))
             rc = -1;
     }
-    cmd_put_stmt(p, sql, n, s);
+    run_put_stmt(p, sql, n, s);
     return rc;
 }
 
@@ -302,22 +61,22 @@ static int query_or_execute(lsq_port *p, const lsq_request *r, ei_x_buff *x, int
 {
     const char *sql;
     size_t n;
-    int idx = r->idx, rc = cmd_need_conn(p, r, x);
+    int idx = r->idx, rc = run_need_conn(p, r, x);
     decoded_params d;
     lsq_error err;
     long long changes;
 
     if (rc != REPLY_OK) return rc;
-    if (cmd_decode_sql(r->buf, &idx, &sql, &n) != 0)
+    if (run_decode_sql(r->buf, &idx, &sql, &n) != 0)
         return reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT, LSQ_SQL_TYPE_MSG);
-    if (cmd_decode_params(r->buf, idx, &d, NULL, &err) != 0)
+    if (run_decode_params(r->buf, idx, &d, NULL, &err) != 0)
         return reply_stmt_error(x, r->ref, &err, sql, n);
     if (reply_begin(x, r->ref) != 0 || ei_x_encode_tuple_header(x, 2) != 0) {
-        cmd_free_params(&d);
+        run_free_params(&d);
         return -1;
     }
     rc = run_one(p, sql, n, &d.p, want_rows, x, &changes, &err);
-    cmd_free_params(&d);
+    run_free_params(&d);
     if (rc > 0) return reply_stmt_error(x, r->ref, &err, sql, n);
     return rc;
 }
@@ -338,12 +97,12 @@ int cmd_execute(lsq_port *p, const lsq_request *r, ei_x_buff *x)
 static int group_begin(lsq_port *p, int *nested, lsq_error *err)
 {
     *nested = !p->be->autocommit(p->conn);
-    return cmd_exec_simple(p, *nested ? "SAVEPOINT libsql_group" : "BEGIN", err);
+    return run_exec_simple(p, *nested ? "SAVEPOINT libsql_group" : "BEGIN", err);
 }
 
 static int group_commit(lsq_port *p, int nested, lsq_error *err)
 {
-    return cmd_exec_simple(p, nested ? "RELEASE libsql_group" : "COMMIT", err);
+    return run_exec_simple(p, nested ? "RELEASE libsql_group" : "COMMIT", err);
 }
 
 /* Undo the group. Errors are ignored: SQLite may already have rolled the
@@ -353,10 +112,10 @@ static void group_rollback(lsq_port *p, int nested)
     lsq_error ignored;
 
     if (nested) {
-        (void)cmd_exec_simple(p, "ROLLBACK TO libsql_group", &ignored);
-        (void)cmd_exec_simple(p, "RELEASE libsql_group", &ignored);
+        (void)run_exec_simple(p, "ROLLBACK TO libsql_group", &ignored);
+        (void)run_exec_simple(p, "RELEASE libsql_group", &ignored);
     } else if (!p->be->autocommit(p->conn)) {
-        (void)cmd_exec_simple(p, "ROLLBACK", &ignored);
+        (void)run_exec_simple(p, "ROLLBACK", &ignored);
     }
 }
 
@@ -373,7 +132,7 @@ static void free_items(batch_items *b)
 {
     size_t i;
 
-    for (i = 0; i < b->n; i++) cmd_free_params(&b->params[i]);
+    for (i = 0; i < b->n; i++) run_free_params(&b->params[i]);
     free(b->items);
     free(b->params);
     memset(b, 0, sizeof *b);
@@ -418,7 +177,7 @@ static int batch_one_trip(lsq_port *p, const lsq_request *r, ei_x_buff *x, int i
     for (i = 0; i < (size_t)n; i++) {
         if (ei_get_type(buf, &idx, &type, &size) != 0 || type != ERL_SMALL_TUPLE_EXT ||
             ei_decode_tuple_header(buf, &idx, &arity) != 0 || arity != 2 ||
-            cmd_decode_sql(buf, &idx, &b.items[i].sql, &b.items[i].n) != 0) {
+            run_decode_sql(buf, &idx, &b.items[i].sql, &b.items[i].n) != 0) {
             lsq_error_set(&err, LSQ_E_BAD_ARGUMENT,
                           "batch element %zu is not {SqlBinary, Params} (SQL without NUL bytes)",
                           i + 1);
@@ -426,7 +185,7 @@ static int batch_one_trip(lsq_port *p, const lsq_request *r, ei_x_buff *x, int i
             free_items(&b);
             return reply_error(x, r->ref, &err);
         }
-        if (cmd_decode_params(buf, idx, &b.params[i], &idx, &err) != 0) {
+        if (run_decode_params(buf, idx, &b.params[i], &idx, &err) != 0) {
             err.index = (long)i + 1;
             b.n = i + 1;
             rc = reply_batch_error(x, r->ref, &err, &b);
@@ -449,7 +208,7 @@ static int batch_one_trip(lsq_port *p, const lsq_request *r, ei_x_buff *x, int i
             rc = -1;
             break;
         }
-        rc = cmd_encode_result(p, out.results[i], x, &err);
+        rc = run_encode_result(p, out.results[i], x, &err);
         if (rc == 0 && (ei_x_encode_longlong(x, out.changes[i]) != 0 ||
                         ei_x_encode_longlong(x, out.rowids[i]) != 0))
             rc = -1;
@@ -469,7 +228,7 @@ static int batch_one_trip(lsq_port *p, const lsq_request *r, ei_x_buff *x, int i
 int cmd_batch(lsq_port *p, const lsq_request *r, ei_x_buff *x)
 {
     const char *buf = r->buf, *sql = NULL;
-    int idx = r->idx, type, size, n, i, arity, tx, nested = 0, rc = cmd_need_conn(p, r, x);
+    int idx = r->idx, type, size, n, i, arity, tx, nested = 0, rc = run_need_conn(p, r, x);
     int lidx;
     size_t sql_len = 0;
     decoded_params d;
@@ -494,20 +253,20 @@ int cmd_batch(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     for (i = 0; i < n; i++) {
         if (ei_get_type(buf, &idx, &type, &size) != 0 || type != ERL_SMALL_TUPLE_EXT ||
             ei_decode_tuple_header(buf, &idx, &arity) != 0 || arity != 2 ||
-            cmd_decode_sql(buf, &idx, &sql, &sql_len) != 0) {
+            run_decode_sql(buf, &idx, &sql, &sql_len) != 0) {
             lsq_error_set(&err, LSQ_E_BAD_ARGUMENT,
                           "batch element %d is not {SqlBinary, Params} (SQL without NUL bytes)",
                           i + 1);
             sql = NULL;
             goto failed;
         }
-        if (cmd_decode_params(buf, idx, &d, &idx, &err) != 0) goto failed;
+        if (run_decode_params(buf, idx, &d, &idx, &err) != 0) goto failed;
         if (ei_x_encode_tuple_header(x, 4) != 0) {
-            cmd_free_params(&d);
+            run_free_params(&d);
             return -1;
         }
         rc = run_one(p, sql, sql_len, &d.p, 1, x, &changes, &err);
-        cmd_free_params(&d);
+        run_free_params(&d);
         if (rc < 0) return -1;
         if (rc > 0) goto failed;
         if (ei_x_encode_longlong(x, changes) != 0 ||
@@ -553,7 +312,7 @@ static int many_one_trip(lsq_port *p, const lsq_request *r, ei_x_buff *x, const 
     for (i = 0; i < (size_t)count; i++) {
         b.items[i].sql = sql;
         b.items[i].n = n;
-        if (cmd_decode_params(r->buf, idx, &b.params[i], &idx, &err) != 0) {
+        if (run_decode_params(r->buf, idx, &b.params[i], &idx, &err) != 0) {
             err.index = (long)i + 1;
             free_items(&b);
             return reply_stmt_error(x, r->ref, &err, sql, n);
@@ -577,14 +336,14 @@ int cmd_execute_many(lsq_port *p, const lsq_request *r, ei_x_buff *x)
 {
     const char *buf = r->buf, *sql;
     size_t n;
-    int idx = r->idx, type, size, count, i = 0, nested = 0, rc = cmd_need_conn(p, r, x);
+    int idx = r->idx, type, size, count, i = 0, nested = 0, rc = run_need_conn(p, r, x);
     decoded_params d;
     lsq_error err;
     lsq_stmt *s = NULL;
     long long changes, total = 0;
 
     if (rc != REPLY_OK) return rc;
-    if (cmd_decode_sql(buf, &idx, &sql, &n) != 0)
+    if (run_decode_sql(buf, &idx, &sql, &n) != 0)
         return reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT, LSQ_SQL_TYPE_MSG);
     if (ei_get_type(buf, &idx, &type, &size) != 0 ||
         (type != ERL_LIST_EXT && type != ERL_NIL_EXT) ||
@@ -592,24 +351,24 @@ int cmd_execute_many(lsq_port *p, const lsq_request *r, ei_x_buff *x)
         return reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
                                 "execute_many takes a list of parameter lists");
     if (p->be->run_batch != NULL) return many_one_trip(p, r, x, sql, n, idx, count);
-    if (cmd_get_stmt(p, sql, n, &s, &err) != 0) return reply_stmt_error(x, r->ref, &err, sql, n);
+    if (run_get_stmt(p, sql, n, &s, &err) != 0) return reply_stmt_error(x, r->ref, &err, sql, n);
     if (s == NULL) {
         return reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
                                 "execute_many needs a statement, the SQL text has none");
     }
     if (group_begin(p, &nested, &err) != 0) {
-        cmd_put_stmt(p, sql, n, s);
+        run_put_stmt(p, sql, n, s);
         return reply_stmt_error(x, r->ref, &err, sql, n);
     }
     for (i = 0; i < count; i++) {
-        if (cmd_decode_params(buf, idx, &d, &idx, &err) != 0) goto failed;
+        if (run_decode_params(buf, idx, &d, &idx, &err) != 0) goto failed;
         rc = p->be->bind(s, &d.p, 0, &err);
         if (rc == 0) rc = run_to_end(p, s, &changes, &err);
-        cmd_free_params(&d);
+        run_free_params(&d);
         if (rc != 0) goto failed;
         total += changes;
     }
-    cmd_put_stmt(p, sql, n, s);
+    run_put_stmt(p, sql, n, s);
     if (group_commit(p, nested, &err) != 0) {
         group_rollback(p, nested);
         return reply_stmt_error(x, r->ref, &err, sql, n);
@@ -620,7 +379,7 @@ int cmd_execute_many(lsq_port *p, const lsq_request *r, ei_x_buff *x)
         return -1;
     return 0;
 failed:
-    cmd_put_stmt(p, sql, n, s);
+    run_put_stmt(p, sql, n, s);
     group_rollback(p, nested);
     err.index = i + 1;
     return reply_stmt_error(x, r->ref, &err, sql, n);
@@ -700,14 +459,14 @@ int cmd_execute_script(lsq_port *p, const lsq_request *r, ei_x_buff *x)
 {
     const char *sql;
     size_t n, used, off = 0;
-    int idx = r->idx, rc = cmd_need_conn(p, r, x);
+    int idx = r->idx, rc = run_need_conn(p, r, x);
     long count = 0;
     lsq_stmt *s;
     lsq_error err;
     long long changes, before;
 
     if (rc != REPLY_OK) return rc;
-    if (cmd_decode_sql(r->buf, &idx, &sql, &n) != 0)
+    if (run_decode_sql(r->buf, &idx, &sql, &n) != 0)
         return reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT, LSQ_SQL_TYPE_MSG);
     if (p->be->run_batch != NULL) return script_one_trip(p, r, x, sql, n);
     before = p->be->total_changes(p->conn);

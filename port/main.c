@@ -55,6 +55,7 @@ typedef struct job {
     char *frame;        /* the request frame (owned) */
     size_t len;         /* its size */
     lsq_request req;    /* parsed header; points into frame */
+    const lsq_command *cmd; /* its table entry (commands_find), or NULL */
     struct job *next;
 } job;
 
@@ -247,7 +248,8 @@ static job *read_request(ei_x_buff *x)
         free_job(j);
         return NULL;
     }
-    if (commands_kind(&j->req) == CMD_CONTROL) {
+    j->cmd = commands_find(&j->req);
+    if (commands_kind(j->cmd, &j->req) == CMD_CONTROL) {
         if (strcmp(j->req.cmd, "interrupt") == 0) {
             interrupt_running(0); /* only a request running now */
             send_ok(x, j->req.ref);
@@ -359,7 +361,7 @@ static void run(job *j, ei_x_buff *x)
     arm_watchdog();
 
     DEBUG("run %ld %s", j->req.ref, j->req.cmd);
-    if (commands_dispatch(&g_port, &j->req, x) != 0) fatal(LSQ_EXIT_NOMEM, "encoding a reply");
+    if (commands_run(&g_port, j->cmd, &j->req, x) != 0) fatal(LSQ_EXIT_NOMEM, "encoding a reply");
 
     lock(&g_queue.lock);
     g_queue.running_ref = 0;

@@ -14,7 +14,7 @@
 %% * libsql_error:extended_name/1 names every code 0..65535 as the table
 %%   does (primary and extended names, SQLITE_UNKNOWN otherwise);
 %% * no C source under port/ passes a string literal where an error code
-%%   goes (lsq_error_set, cmd_reply_errorf, send_error, the Hrana parser's
+%%   goes (lsq_error_set, reply_errorf, send_error, the Hrana parser's
 %%   fail, an assignment to a `code', a table column, a designated array
 %%   element, a return value), nor compares a code with an atom's text;
 %% * port/PROTOCOL.md's list of error codes is the table's.
@@ -34,7 +34,7 @@
 
 %% The C functions that take an error code, and the 0-based position of
 %% the code among their arguments.
--define(CODE_TAKERS, [{"lsq_error_set", 1}, {"cmd_reply_errorf", 2}, {"send_error", 2},
+-define(CODE_TAKERS, [{"lsq_error_set", 1}, {"reply_errorf", 2}, {"send_error", 2},
                       {"fail", 1}]).
 %% Functions with a `const char *code' parameter that is not an error
 %% code: the server's Hrana code, as bytes.
@@ -170,7 +170,7 @@ c_check_finds_literals(Config) ->
     Bad = ["lsq_error_set(err, \"busy\", \"x %d\", 1);",
            "lsq_error_set(&e,\n  \"no_such_code\", \"x\");",
            "lsq_error_set(err, ok ? \"auth\" : \"http\", \"m\");",
-           "return cmd_reply_errorf(x, r->ref, \"internal\", \"lock failed\");",
+           "return reply_errorf(x, r->ref, \"internal\", \"lock failed\");",
            "send_error(x, ref, \"bad_frame\", \"y\");",
            "return fail(ps, \"protocol\", \"z\");",
            "err->code = \"toobig\";",

@@ -784,7 +784,7 @@ static inline int fuzz_port_run(fuzz_port *f, const void *data, size_t len, cons
     } else if (fz_known("float_ext") && fz_float_overread(frame, len)) {
         f->skipped++;
         return FUZZ_SKIPPED;
-    } else if (commands_kind(&rq) == CMD_CONTROL) {
+    } else if (commands_kind(commands_find(&rq), &rq) == CMD_CONTROL) {
         ref = rq.ref;
         rc = fz_control(f, &rq);
         kind = FUZZ_CONTROL;
@@ -897,7 +897,7 @@ static inline const char *fz_check_frame(fuzz_guard *g, const char *data, size_t
     if (rq.ref < 1 || rq.ref > LSQ_REF_MAX) return "parsed ref out of 1..2^31-1";
     if (peek != LSQ_REF_UNKNOWN && peek != rq.ref) return "term_peek_ref differs from the parsed ref";
     if (rq.nargs < 0 || rq.idx < 0 || (size_t)rq.idx > len) return "parsed request out of bounds";
-    (void)commands_kind(&rq);
+    (void)commands_kind(commands_find(&rq), &rq);
     /* Each argument: every decoder refuses it or consumes exactly it. */
     end = (size_t)rq.idx;
     for (i = 0; i < rq.nargs; i++) {

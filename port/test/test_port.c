@@ -1804,18 +1804,23 @@ static void test_error_encode(void)
  * 5. commands_dispatch end to end
  * ==================================================================== */
 
+static int kind_of(const lsq_request *r)
+{
+    return commands_kind(commands_find(r), r);
+}
+
 static void test_commands_kind(void)
 {
     lsq_request rq;
 
     memset(&rq, 0, sizeof rq);
-    strcpy(rq.cmd, "interrupt"); rq.nargs = 0; CHECK(commands_kind(&rq) == CMD_CONTROL);
-    strcpy(rq.cmd, "cancel"); rq.nargs = 1; CHECK(commands_kind(&rq) == CMD_CONTROL);
-    strcpy(rq.cmd, "cancel"); rq.nargs = 0; CHECK(commands_kind(&rq) == CMD_WORKER);
-    strcpy(rq.cmd, "interrupt"); rq.nargs = 1; CHECK(commands_kind(&rq) == CMD_WORKER);
-    strcpy(rq.cmd, "query"); rq.nargs = 2; CHECK(commands_kind(&rq) == CMD_WORKER);
-    strcpy(rq.cmd, "open"); rq.nargs = 1; CHECK(commands_kind(&rq) == CMD_WORKER);
-    strcpy(rq.cmd, "nosuch"); rq.nargs = 0; CHECK(commands_kind(&rq) == CMD_WORKER);
+    strcpy(rq.cmd, "interrupt"); rq.nargs = 0; CHECK(kind_of(&rq) == CMD_CONTROL);
+    strcpy(rq.cmd, "cancel"); rq.nargs = 1; CHECK(kind_of(&rq) == CMD_CONTROL);
+    strcpy(rq.cmd, "cancel"); rq.nargs = 0; CHECK(kind_of(&rq) == CMD_WORKER);
+    strcpy(rq.cmd, "interrupt"); rq.nargs = 1; CHECK(kind_of(&rq) == CMD_WORKER);
+    strcpy(rq.cmd, "query"); rq.nargs = 2; CHECK(kind_of(&rq) == CMD_WORKER);
+    strcpy(rq.cmd, "open"); rq.nargs = 1; CHECK(kind_of(&rq) == CMD_WORKER);
+    strcpy(rq.cmd, "nosuch"); rq.nargs = 0; CHECK(kind_of(&rq) == CMD_WORKER);
 }
 
 /* The open reply is exactly {Ref, ok, #{mode => local}}. */

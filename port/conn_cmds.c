@@ -1,0 +1,394 @@
+/*
+ * conn_cmds.c - the commands on the connection itself: open (the options
+ * and the backend), close, ping, info, stats, busy timeout, limits,
+ * backup and reset.
+ */
+#include "handlers.h"
+#include "wipe.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Detach the connection under the lock; close it outside. */
+int cmd_close_conn(lsq_port *p, lsq_error *err)
+{
+    lsq_conn *c;
+    const lsq_backend *be;
+
+    cmd_release_handles(p);
+    cache_free(p->cache);
+    p->cache = NULL;
+    if (pthread_mutex_lock(&p->conn_lock) != 0) {
+        lsq_error_set(err, LSQ_E_INTERNAL, "lock failed");
+        return -1;
+    }
+    c = p->conn;
+    be = p->be;
+    p->conn = NULL;
+    p->be = NULL;
+    (void)pthread_mutex_unlock(&p->conn_lock);
+    return c != NULL ? be->close(c, err) : 0;
+}
+
+/* ---- open / close / ping -------------------------------------------- */
+
+static int atom_at(const char *buf, int *idx, char *out)
+{
+    int type, size;
+
+    if (ei_get_type(buf, idx, &type, &size) != 0) return -1;
+    if (type != ERL_ATOM_EXT && type != ERL_SMALL_ATOM_EXT &&
+        type != ERL_ATOM_UTF8_EXT && type != ERL_SMALL_ATOM_UTF8_EXT)
+        return -1;
+    return ei_decode_atom(buf, idx, out);
+}
+
+/* A binary option as a fresh NUL-terminated string (no NUL inside). */
+static int string_opt(const char *buf, int *idx, char **out)
+{
+    const char *p;
+    size_t n;
+
+    if (term_decode_binary(buf, idx, &p, &n) != 0 || memchr(p, 0, n) != NULL) return -1;
+    if (*out != NULL) wipe(*out, strlen(*out)); /* given twice: maybe a secret */
+    free(*out);
+    *out = malloc(n + 1);
+    if (*out == NULL) return -1;
+    memcpy(*out, p, n);
+    (*out)[n] = 0;
+    return 0;
+}
+
+static void free_open_opts(lsq_open_opts *o)
+{
+    free(o->path);
+    free(o->url);
+    if (o->auth_token != NULL) {
+        /* Do not leave the token in freed memory. */
+        wipe(o->auth_token, strlen(o->auth_token));
+        free(o->auth_token);
+    }
+    free(o->ca_file);
+    memset(o, 0, sizeof *o);
+}
+
+/* Decode the open options: a proper list of {Key, Value} pairs. */
+static int decode_open_opts(const char *buf, int idx, lsq_open_opts *o, long long *cache_size,
+                            long long *max_result, lsq_error *err)
+{
+    char key[MAXATOMLEN_UTF8], atom[MAXATOMLEN_UTF8];
+    int n, i, arity, type, size;
+    long long v;
+
+    memset(o, 0, sizeof *o);
+    o->create = 1;
+    o->busy_timeout_ms = 5000;
+    o->connect_timeout_ms = 10000;
+    o->request_timeout_ms = 60000;
+    o->null_atom = "null";
+    *cache_size = LSQ_DEFAULT_CACHE_SIZE;
+    *max_result = LSQ_DEFAULT_MAX_RESULT;
+    if (ei_get_type(buf, &idx, &type, &size) != 0 ||
+        (type != ERL_LIST_EXT && type != ERL_NIL_EXT) ||
+        ei_decode_list_header(buf, &idx, &n) != 0)
+        goto bad;
+    for (i = 0; i < n; i++) {
+        if (ei_get_type(buf, &idx, &type, &size) != 0 || type != ERL_SMALL_TUPLE_EXT ||
+            ei_decode_tuple_header(buf, &idx, &arity) != 0 || arity != 2 ||
+            atom_at(buf, &idx, key) != 0)
+            goto bad;
+        if (strcmp(key, "path") == 0) {
+            if (string_opt(buf, &idx, &o->path) != 0) goto bad_string;
+        } else if (strcmp(key, "url") == 0) {
+            if (string_opt(buf, &idx, &o->url) != 0) goto bad_string;
+        } else if (strcmp(key, "auth_token") == 0) {
+            if (string_opt(buf, &idx, &o->auth_token) != 0) goto bad_string;
+        } else if (strcmp(key, "ca_file") == 0) {
+            if (string_opt(buf, &idx, &o->ca_file) != 0) goto bad_string;
+        } else if (strcmp(key, "connect_timeout") == 0) {
+            if (term_decode_int(buf, &idx, &v) != 0 || v < 1 || v > 0x7fffffff) goto bad_value;
+            o->connect_timeout_ms = (long)v;
+        } else if (strcmp(key, "request_timeout") == 0) {
+            if (term_decode_int(buf, &idx, &v) != 0 || v < 0 || v > 0x7fffffff) goto bad_value;
+            o->request_timeout_ms = (long)v;
+        } else if (strcmp(key, "read_only") == 0) {
+            if (term_decode_bool(buf, &idx, &o->read_only) != 0) goto bad_value;
+        } else if (strcmp(key, "create") == 0) {
+            if (term_decode_bool(buf, &idx, &o->create) != 0) goto bad_value;
+        } else if (strcmp(key, "busy_timeout") == 0) {
+            if (term_decode_int(buf, &idx, &v) != 0 || v < 0 || v > 0x7fffffff)
+                goto bad_value;
+            o->busy_timeout_ms = (int)v;
+        } else if (strcmp(key, "cache_size") == 0) {
+            if (term_decode_int(buf, &idx, &v) != 0 || v < 0 || v > 100000) goto bad_value;
+            *cache_size = v;
+        } else if (strcmp(key, "null") == 0) {
+            if (atom_at(buf, &idx, atom) != 0) goto bad_value;
+            if (strcmp(atom, "null") == 0) o->null_atom = "null";
+            else if (strcmp(atom, "nil") == 0) o->null_atom = "nil";
+            else if (strcmp(atom, "undefined") == 0) o->null_atom = "undefined";
+            else goto bad_value;
+        } else if (strcmp(key, "max_result_bytes") == 0) {
+            if (term_decode_int(buf, &idx, &v) != 0 || v < 1024 || v > 0x70000000LL)
+                goto bad_value;
+            *max_result = v;
+        } else {
+            lsq_error_set(err, LSQ_E_BAD_ARGUMENT, "unknown open option %.100s", key);
+            goto fail;
+        }
+    }
+    if (n > 0 && (ei_get_type(buf, &idx, &type, &size) != 0 || type != ERL_NIL_EXT)) goto bad;
+    if ((o->path == NULL) == (o->url == NULL)) {
+        lsq_error_set(err, LSQ_E_BAD_ARGUMENT, "open needs a path or a url (one of them)");
+        goto fail;
+    }
+    o->max_result = (size_t)*max_result;
+    return 0;
+bad_value:
+    lsq_error_set(err, LSQ_E_BAD_ARGUMENT, "bad value for open option %s", key);
+    goto fail;
+bad_string:
+    lsq_error_set(err, LSQ_E_BAD_ARGUMENT,
+                  "open option %s must be a binary without NUL bytes", key);
+    goto fail;
+bad:
+    lsq_error_set(err, LSQ_E_BAD_ARGUMENT, "open options must be a list of {Key, Value}");
+fail:
+    free_open_opts(o);
+    return -1;
+}
+
+int cmd_open(lsq_port *p, const lsq_request *r, ei_x_buff *x)
+{
+    const lsq_backend *be = &lsq_backend_local;
+    lsq_open_opts o;
+    lsq_error err;
+    lsq_conn *c = NULL;
+    long long cache_size, max_result;
+    const char *null_atom;
+    stmt_cache *cache;
+
+    if (p->conn != NULL)
+        return reply_errorf(x, r->ref, LSQ_E_MISUSE,
+                                "a connection is already open on this port");
+    if (decode_open_opts(r->buf, r->idx, &o, &cache_size, &max_result, &err) != 0)
+        return reply_error(x, r->ref, &err);
+    null_atom = o.null_atom; /* static; free_open_opts clears o */
+    if (o.url != NULL) be = &lsq_backend_remote;
+    cache = cache_new((size_t)cache_size, be->finalize);
+    if (cache == NULL) {
+        free_open_opts(&o);
+        return reply_errorf(x, r->ref, LSQ_E_NOMEM, "out of memory");
+    }
+    if (be->open(&o, &c, &err) != 0) {
+        free_open_opts(&o);
+        cache_free(cache);
+        return reply_error(x, r->ref, &err);
+    }
+    free_open_opts(&o);
+    if (pthread_mutex_lock(&p->conn_lock) != 0) {
+        (void)be->close(c, &err);
+        cache_free(cache);
+        return reply_errorf(x, r->ref, LSQ_E_INTERNAL, "lock failed");
+    }
+    p->be = be;
+    p->conn = c;
+    p->cache = cache;
+    p->max_result = (size_t)max_result;
+    term_set_null_atom(null_atom);
+    (void)pthread_mutex_unlock(&p->conn_lock);
+    if (reply_begin(x, r->ref) != 0 || ei_x_encode_map_header(x, 1) != 0 ||
+        ei_x_encode_atom(x, "mode") != 0 || ei_x_encode_atom(x, p->be->mode) != 0)
+        return -1;
+    return 0;
+}
+
+int cmd_close(lsq_port *p, const lsq_request *r, ei_x_buff *x)
+{
+    lsq_error err;
+
+    if (p->conn == NULL) return reply_ok_atom(x, r->ref);
+    if (cmd_close_conn(p, &err) != 0) return reply_error(x, r->ref, &err);
+    return reply_ok_atom(x, r->ref);
+}
+
+int cmd_ping(lsq_port *p, const lsq_request *r, ei_x_buff *x)
+{
+    int rc = run_need_conn(p, r, x);
+
+    return rc != REPLY_OK ? rc : reply_ok_atom(x, r->ref);
+}
+
+/* ---- information ----------------------------------------------------- */
+
+static int encode_kv_int(ei_x_buff *x, const char *k, long long v)
+{
+    return ei_x_encode_atom(x, k) || ei_x_encode_longlong(x, v) ? -1 : 0;
+}
+
+static int encode_kv_bool(ei_x_buff *x, const char *k, int v)
+{
+    return ei_x_encode_atom(x, k) || ei_x_encode_atom(x, v ? "true" : "false") ? -1 : 0;
+}
+
+/* PRAGMA journal_mode as text, into buf (empty when unknown). */
+static void journal_mode(lsq_port *p, char *buf, size_t n)
+{
+    lsq_stmt *s = NULL;
+    lsq_error err;
+    lsq_value v;
+    static const char sql[] = "PRAGMA journal_mode";
+
+    buf[0] = 0;
+    if (run_get_stmt(p, sql, sizeof sql - 1, &s, &err) != 0 || s == NULL) return;
+    if (p->be->step(s, &err) == LSQ_STEP_ROW && p->be->column_value(s, 0, &v, &err) == 0 &&
+        v.type == LSQ_TEXT)
+        (void)snprintf(buf, n, "%.*s", (int)(v.u.s.n < n ? v.u.s.n : n - 1), v.u.s.p);
+    run_put_stmt(p, sql, sizeof sql - 1, s);
+}
+
+int cmd_info(lsq_port *p, const lsq_request *r, ei_x_buff *x)
+{
+    const lsq_backend *be = p->be;
+    char jm[32];
+    const char *file;
+    int rc = run_need_conn(p, r, x);
+
+    if (rc != REPLY_OK) return rc;
+    journal_mode(p, jm, sizeof jm);
+    file = be->filename(p->conn);
+    if (reply_begin(x, r->ref) != 0 || ei_x_encode_map_header(x, 8) != 0 ||
+        encode_kv_int(x, "last_insert_rowid", be->last_insert_rowid(p->conn)) != 0 ||
+        encode_kv_int(x, "changes", be->changes(p->conn)) != 0 ||
+        encode_kv_int(x, "total_changes", be->total_changes(p->conn)) != 0 ||
+        encode_kv_bool(x, "autocommit", be->autocommit(p->conn)) != 0 ||
+        encode_kv_bool(x, "read_only", be->db_readonly(p->conn)) != 0 ||
+        ei_x_encode_atom(x, "file") != 0 || term_encode_binary(x, file, strlen(file)) != 0 ||
+        ei_x_encode_atom(x, "journal_mode") != 0 || term_encode_binary(x, jm, strlen(jm)) != 0 ||
+        ei_x_encode_atom(x, "mode") != 0 || ei_x_encode_atom(x, be->mode) != 0)
+        return -1;
+    return 0;
+}
+
+int cmd_stats(lsq_port *p, const lsq_request *r, ei_x_buff *x)
+{
+    cache_stats cs;
+
+    memset(&cs, 0, sizeof cs);
+    if (p->cache != NULL) cache_get_stats(p->cache, &cs);
+    if (reply_begin(x, r->ref) != 0 || ei_x_encode_map_header(x, 11) != 0 ||
+        encode_kv_int(x, "requests", (long long)p->n.requests) != 0 ||
+        encode_kv_int(x, "errors", (long long)p->n.errors) != 0 ||
+        encode_kv_int(x, "rows", (long long)p->n.rows) != 0 ||
+        encode_kv_int(x, "prepares", (long long)p->n.prepares) != 0 ||
+        encode_kv_int(x, "cache_hits", (long long)cs.hits) != 0 ||
+        encode_kv_int(x, "cache_misses", (long long)cs.misses) != 0 ||
+        encode_kv_int(x, "cache_evictions", (long long)cs.evictions) != 0 ||
+        encode_kv_int(x, "cache_size", (long long)cs.size) != 0 ||
+        encode_kv_int(x, "cache_capacity", (long long)cs.capacity) != 0 ||
+        encode_kv_int(x, "statements", (long long)handles_count(&p->h, HANDLE_STMT)) != 0 ||
+        encode_kv_int(x, "cursors", (long long)handles_count(&p->h, HANDLE_CURSOR)) != 0)
+        return -1;
+    return 0;
+}
+
+/* ---- settings ---------------------------------------------------------- */
+
+int cmd_set_busy_timeout(lsq_port *p, const lsq_request *r, ei_x_buff *x)
+{
+    int idx = r->idx, rc = run_need_conn(p, r, x);
+    long long ms;
+    lsq_error err;
+
+    if (rc != REPLY_OK) return rc;
+    if (term_decode_int(r->buf, &idx, &ms) != 0 || ms < 0 || ms > 0x7fffffff)
+        return reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
+                                "busy timeout must be an integer 0..2147483647 (ms)");
+    if (p->be->set_busy_timeout(p->conn, (int)ms, &err) != 0)
+        return reply_error(x, r->ref, &err);
+    return reply_ok_atom(x, r->ref);
+}
+
+static const struct { const char *name; int id; } aLimit[] = {
+    { "length", SQLITE_LIMIT_LENGTH },
+    { "sql_length", SQLITE_LIMIT_SQL_LENGTH },
+    { "column", SQLITE_LIMIT_COLUMN },
+    { "expr_depth", SQLITE_LIMIT_EXPR_DEPTH },
+    { "compound_select", SQLITE_LIMIT_COMPOUND_SELECT },
+    { "vdbe_op", SQLITE_LIMIT_VDBE_OP },
+    { "function_arg", SQLITE_LIMIT_FUNCTION_ARG },
+    { "attached", SQLITE_LIMIT_ATTACHED },
+    { "like_pattern_length", SQLITE_LIMIT_LIKE_PATTERN_LENGTH },
+    { "variable_number", SQLITE_LIMIT_VARIABLE_NUMBER },
+    { "trigger_depth", SQLITE_LIMIT_TRIGGER_DEPTH },
+    { "worker_threads", SQLITE_LIMIT_WORKER_THREADS },
+};
+
+/* {limit, Name, Value}: set when Value >= 0, read when Value is -1;
+ * answers the value in force before. */
+int cmd_limit(lsq_port *p, const lsq_request *r, ei_x_buff *x)
+{
+    char name[MAXATOMLEN_UTF8];
+    int idx = r->idx, rc = run_need_conn(p, r, x), id = -1;
+    long long v;
+    size_t i;
+
+    if (rc != REPLY_OK) return rc;
+    if (atom_at(r->buf, &idx, name) != 0)
+        return reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT, "limit name must be an atom");
+    for (i = 0; i < sizeof aLimit / sizeof aLimit[0]; i++)
+        if (strcmp(aLimit[i].name, name) == 0) id = aLimit[i].id;
+    if (id < 0)
+        return reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT, "unknown limit %.100s", name);
+    if (term_decode_int(r->buf, &idx, &v) != 0 || v < -1 || v > 0x7fffffff)
+        return reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
+                                "limit value must be -1 (read) or 0..2147483647");
+    if (!p->be->local_engine)
+        return reply_errorf(x, r->ref, LSQ_E_NOT_SUPPORTED,
+                                "limits of a remote database are the server's");
+    if (reply_begin(x, r->ref) != 0 ||
+        ei_x_encode_longlong(x, p->be->limit(p->conn, id, (int)v)) != 0)
+        return -1;
+    return 0;
+}
+
+int cmd_backup(lsq_port *p, const lsq_request *r, ei_x_buff *x)
+{
+    const char *dest;
+    size_t n;
+    char *z;
+    int idx = r->idx, rc = run_need_conn(p, r, x);
+    lsq_error err;
+
+    if (rc != REPLY_OK) return rc;
+    if (term_decode_binary(r->buf, &idx, &dest, &n) != 0 || n == 0 || memchr(dest, 0, n))
+        return reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
+                                "backup destination must be a non-empty path");
+    z = malloc(n + 1);
+    if (z == NULL) return reply_errorf(x, r->ref, LSQ_E_NOMEM, "out of memory");
+    memcpy(z, dest, n);
+    z[n] = 0;
+    rc = p->be->backup(p->conn, z, &err);
+    free(z);
+    if (rc != 0) return reply_error(x, r->ref, &err);
+    return reply_ok_atom(x, r->ref);
+}
+
+/* Back to a clean state for the next user: handles released, an open
+ * transaction rolled back, query_only off. The statement cache stays. */
+int cmd_reset(lsq_port *p, const lsq_request *r, ei_x_buff *x)
+{
+    lsq_error err;
+    int rc = run_need_conn(p, r, x);
+
+    if (rc != REPLY_OK) return rc;
+    cmd_release_handles(p);
+    if (!p->be->autocommit(p->conn) && run_exec_simple(p, "ROLLBACK", &err) != 0)
+        return reply_error(x, r->ref, &err);
+    /* A server's pragmas are not this connection's to reset. */
+    if (p->be->local_engine && run_exec_simple(p, "PRAGMA query_only = 0", &err) != 0)
+        return reply_error(x, r->ref, &err);
+    return reply_ok_atom(x, r->ref);
+}

@@ -1,0 +1,45 @@
+/*
+ * handlers.h - the command handlers, one per request name (commands.c
+ * holds the table). Each decodes its arguments, runs, and leaves exactly
+ * one reply in x, returning what it answered: REPLY_OK, REPLY_ERROR or
+ * REPLY_NOMEM (reply.h). See run.h for the layering.
+ */
+#ifndef LSQ_HANDLERS_H
+#define LSQ_HANDLERS_H
+
+#include "run.h"
+
+typedef int (*handler_fn)(lsq_port *p, const lsq_request *r, ei_x_buff *x);
+
+/* conn_cmds.c: the connection itself. */
+int cmd_open(lsq_port *p, const lsq_request *r, ei_x_buff *x);
+int cmd_close(lsq_port *p, const lsq_request *r, ei_x_buff *x);
+int cmd_ping(lsq_port *p, const lsq_request *r, ei_x_buff *x);
+int cmd_info(lsq_port *p, const lsq_request *r, ei_x_buff *x);
+int cmd_stats(lsq_port *p, const lsq_request *r, ei_x_buff *x);
+int cmd_set_busy_timeout(lsq_port *p, const lsq_request *r, ei_x_buff *x);
+int cmd_limit(lsq_port *p, const lsq_request *r, ei_x_buff *x);
+int cmd_backup(lsq_port *p, const lsq_request *r, ei_x_buff *x);
+int cmd_reset(lsq_port *p, const lsq_request *r, ei_x_buff *x);
+/* Close the open connection, if any (close, and shutdown). 0 or -1. */
+int cmd_close_conn(lsq_port *p, lsq_error *err);
+
+/* exec.c: statements by SQL text. */
+int cmd_query(lsq_port *p, const lsq_request *r, ei_x_buff *x);
+int cmd_execute(lsq_port *p, const lsq_request *r, ei_x_buff *x);
+int cmd_batch(lsq_port *p, const lsq_request *r, ei_x_buff *x);
+int cmd_execute_many(lsq_port *p, const lsq_request *r, ei_x_buff *x);
+int cmd_execute_script(lsq_port *p, const lsq_request *r, ei_x_buff *x);
+
+/* cursors.c: statements and cursors held by id. */
+int cmd_prepare(lsq_port *p, const lsq_request *r, ei_x_buff *x);
+int cmd_stmt_query(lsq_port *p, const lsq_request *r, ei_x_buff *x);
+int cmd_stmt_execute(lsq_port *p, const lsq_request *r, ei_x_buff *x);
+int cmd_finalize(lsq_port *p, const lsq_request *r, ei_x_buff *x);
+int cmd_cursor_open(lsq_port *p, const lsq_request *r, ei_x_buff *x);
+int cmd_cursor_fetch(lsq_port *p, const lsq_request *r, ei_x_buff *x);
+int cmd_cursor_close(lsq_port *p, const lsq_request *r, ei_x_buff *x);
+/* Release every handle (cursors' statements go back to the cache). */
+void cmd_release_handles(lsq_port *p);
+
+#endif
