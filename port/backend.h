@@ -47,25 +47,50 @@ typedef struct lsq_params {
 
 enum { LSQ_STEP_ERROR = -1, LSQ_STEP_ROW = 1, LSQ_STEP_DONE = 2 };
 
-/* A statement of a batch run in one round trip (run_batch). */
+/* A statement of a batch (run_batch). */
 typedef struct lsq_batch_item {
     const char *sql;
     size_t n;
-    const lsq_params *params;
+    const lsq_params *params; /* NULL: none */
 } lsq_batch_item;
 
-/* What run_batch hands back. With want_results: per item a statement
- * standing before its first row (finalize each), its changes and last
- * rowid. Always: the changes of the whole batch and the last rowid. */
+/* Where run_batch takes statements from and gives them back to: the
+ * command layer's statement cache. get is as prepare (a statement, or
+ * NULL for text without one; 0, or -1 with *err); put takes back what get
+ * gave, after a reset. A backend that prepares nothing itself ignores it. */
+typedef struct lsq_stmt_source {
+    void *ctx;
+    int (*get)(void *ctx, const char *sql, size_t n, lsq_stmt **s, lsq_error *err);
+    void (*put)(void *ctx, const char *sql, size_t n, lsq_stmt *s);
+} lsq_stmt_source;
+
+/* What run_batch hands each item's outcome to, in item order: the local
+ * backend as it runs them, the remote one after the round trip. */
+typedef struct lsq_batch_sink {
+    void *ctx;
+    /* Item i's statement stands before its first row (s is NULL for an
+     * item without a statement): read its rows by stepping it to the end.
+     * 0, -1 (no memory), or 1 with *err (the batch fails there). */
+    int (*rows)(void *ctx, size_t i, lsq_stmt *s, lsq_error *err);
+    /* Then its changes and the last insert rowid after it. 0 or -1. */
+    int (*counts)(void *ctx, size_t i, long long changes, long long rowid);
+} lsq_batch_sink;
+
+/* What a whole batch did. */
 typedef struct lsq_batch_out {
-    lsq_stmt **results;
-    long long *changes, *rowids;
-    long long total_changes, last_rowid;
+    long long total_changes; /* the items' changes, summed */
+    long long last_rowid;    /* the last insert rowid afterwards */
+    size_t statements;       /* statements run (a script's count) */
 } lsq_batch_out;
 
+/* run_batch's answer when a sink ran out of memory (no reply possible). */
+#define LSQ_BATCH_NOMEM (-2)
+
 /* SEQUENCE: stop at the first error, earlier statements stay. TX: all or
- * nothing. SCRIPT: like SEQUENCE, and the statements may manage their own
- * transaction (BEGIN ... COMMIT inside the script). */
+ * nothing. SCRIPT: one item, a text of any number of statements that the
+ * backend splits (as its engine parses them) and runs like SEQUENCE; they
+ * may manage their own transaction (BEGIN ... COMMIT inside the script)
+ * and may not have parameters. */
 enum { LSQ_BATCH_SEQUENCE = 0, LSQ_BATCH_TX = 1, LSQ_BATCH_SCRIPT = 2 };
 
 typedef struct lsq_backend {
@@ -128,15 +153,17 @@ typedef struct lsq_backend {
     /* 1 when SQLite runs in this process (pragmas such as query_only are
      * ours to reset); 0 for a server. */
     int local_engine;
-    /* Optional (NULL for local, where a loop of steps is as fast): run n
-     * statements in one round trip in one of the LSQ_BATCH_* modes. An
-     * item that cannot be sent (a bad parameter) fails like a statement
-     * error there: the items before it still run unless mode is TX. 0
-     * with *out filled, or -1 with *err (err->index = failing item). */
-    int (*run_batch)(lsq_conn *c, const lsq_batch_item *items, size_t n, int mode,
-                     int want_results, lsq_batch_out *out, lsq_error *err);
-    /* Free what run_batch filled in (finalizing any results left). */
-    void (*batch_free)(lsq_batch_out *out, size_t n);
+    /* Run n items in one of the LSQ_BATCH_* modes, in one round trip
+     * where the backend has trips (the local one runs them as a loop of
+     * steps). Each item's outcome goes to sink (NULL: outcomes not
+     * wanted, only *out). An item that fails fails the batch there: the
+     * items before it stay applied unless mode is TX. 0 with *out filled;
+     * -1 with *err (err->index the 1-based failing item, or statement of
+     * a script; err->sql set when the backend knows the failing text);
+     * LSQ_BATCH_NOMEM when sink ran out of memory. */
+    int (*run_batch)(lsq_conn *c, const lsq_stmt_source *src, const lsq_batch_item *items,
+                     size_t n, int mode, const lsq_batch_sink *sink, lsq_batch_out *out,
+                     lsq_error *err);
 } lsq_backend;
 
 extern const lsq_backend lsq_backend_local;

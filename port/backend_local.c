@@ -508,6 +508,170 @@ int lsq_local_setup(void)
     return sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK ? 0 : -1;
 }
 
+/* ---- batches: a loop of steps ------------------------------------------------ */
+
+/* A group of our own around a TX batch: a transaction, or a savepoint
+ * inside the caller's. */
+static int group_exec(lsq_conn *c, const char *sql, lsq_error *err)
+{
+    int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+
+    if (rc == SQLITE_OK) return 0;
+    set_db_error(err, c->db, rc);
+    return -1;
+}
+
+/* Undo the group. Errors are ignored: SQLite may already have rolled the
+ * transaction back itself (a full disk, an interrupt). */
+static void group_undo(lsq_conn *c, int nested)
+{
+    lsq_error ignored;
+
+    if (nested) {
+        (void)group_exec(c, "ROLLBACK TO libsql_group", &ignored);
+        (void)group_exec(c, "RELEASE libsql_group", &ignored);
+    } else if (!sqlite3_get_autocommit(c->db)) {
+        (void)group_exec(c, "ROLLBACK", &ignored);
+    }
+}
+
+/* A script: each statement as SQLite parses it, in order, rows dropped.
+ * The first error stops it (earlier statements stay) and names the
+ * statement (index, text). */
+static int local_run_script(lsq_conn *c, const char *sql, size_t n, lsq_batch_out *out,
+                            lsq_error *err)
+{
+    long long before = sqlite3_total_changes64(c->db);
+    size_t used = 0, off = 0;
+    lsq_stmt *s;
+    int rc;
+
+    while (off < n) {
+        if (local_prepare_next(c, sql + off, n - off, &s, &used, err) != 0) {
+            err->index = (long)out->statements + 1;
+            goto failed;
+        }
+        if (s == NULL) break;
+        out->statements++;
+        if (s->count > 0) {
+            lsq_error_set(err, LSQ_E_BAD_ARGUMENT,
+                          "a script cannot have parameters; use execute or batch");
+            rc = LSQ_STEP_ERROR;
+        } else {
+            do {
+                rc = local_step(s, err);
+            } while (rc == LSQ_STEP_ROW);
+        }
+        local_finalize(s);
+        if (rc == LSQ_STEP_ERROR) {
+            err->index = (long)out->statements;
+            goto failed;
+        }
+        off += used;
+    }
+    out->total_changes = sqlite3_total_changes64(c->db) - before;
+    out->last_rowid = sqlite3_last_insert_rowid(c->db);
+    return 0;
+failed:
+    err->sql = sql + off;
+    err->sql_len = used;
+    return -1;
+}
+
+/* Items in order, each a statement from the cache (the one before it when
+ * the text is the same: execute_many binds one statement to many rows),
+ * bound, and stepped to the end by the sink or here. */
+static int local_run_batch(lsq_conn *c, const lsq_stmt_source *src, const lsq_batch_item *items,
+                           size_t n, int mode, const lsq_batch_sink *sink, lsq_batch_out *out,
+                           lsq_error *err)
+{
+    static const lsq_params none = { 0, NULL, NULL };
+    const lsq_params *params;
+    const char *held = NULL;
+    size_t held_n = 0, i = 0;
+    lsq_stmt *s = NULL;
+    long long before, changes;
+    int nested = 0, rc = -1, step;
+
+    memset(out, 0, sizeof *out);
+    if (mode == LSQ_BATCH_SCRIPT) {
+        if (n != 1) {
+            lsq_error_set(err, LSQ_E_BAD_ARGUMENT, "a script is one text");
+            return -1;
+        }
+        return local_run_script(c, items[0].sql, items[0].n, out, err);
+    }
+    if (mode == LSQ_BATCH_TX) {
+        nested = !sqlite3_get_autocommit(c->db);
+        if (group_exec(c, nested ? "SAVEPOINT libsql_group" : "BEGIN", err) != 0) return -1;
+    }
+    for (i = 0; i < n; i++) {
+        params = items[i].params != NULL ? items[i].params : &none;
+        if (s == NULL || items[i].sql != held || items[i].n != held_n) {
+            if (s != NULL) src->put(src->ctx, held, held_n, s);
+            s = NULL;
+            held = items[i].sql;
+            held_n = items[i].n;
+            if (src->get(src->ctx, held, held_n, &s, err) != 0) goto failed;
+        }
+        if (s == NULL) {
+            /* Text without a statement: nothing runs, nothing changes. */
+            if (params->n != 0) {
+                lsq_error_set(err, LSQ_E_BAD_ARGUMENT,
+                              "the statement takes 0 parameters, %zu given", params->n);
+                goto failed;
+            }
+            if (sink != NULL && (sink->rows(sink->ctx, i, NULL, err) != 0 ||
+                                 sink->counts(sink->ctx, i, 0,
+                                              sqlite3_last_insert_rowid(c->db)) != 0)) {
+                rc = LSQ_BATCH_NOMEM;
+                goto undo;
+            }
+            continue;
+        }
+        if (local_bind(s, params, 0, err) != 0) goto failed;
+        before = sqlite3_total_changes64(c->db);
+        if (sink != NULL) {
+            step = sink->rows(sink->ctx, i, s, err);
+            if (step < 0) {
+                rc = LSQ_BATCH_NOMEM;
+                goto undo;
+            }
+            if (step > 0) goto failed;
+        } else {
+            do {
+                step = local_step(s, err);
+            } while (step == LSQ_STEP_ROW);
+            if (step == LSQ_STEP_ERROR) goto failed;
+        }
+        /* sqlite3_changes keeps the count of the last write across a later
+         * SELECT or DDL: 0 when this statement changed nothing. */
+        changes = sqlite3_total_changes64(c->db) == before ? 0 : sqlite3_changes64(c->db);
+        out->total_changes += changes;
+        if (sink != NULL &&
+            sink->counts(sink->ctx, i, changes, sqlite3_last_insert_rowid(c->db)) != 0) {
+            rc = LSQ_BATCH_NOMEM;
+            goto undo;
+        }
+    }
+    if (s != NULL) src->put(src->ctx, held, held_n, s);
+    s = NULL;
+    if (mode == LSQ_BATCH_TX &&
+        group_exec(c, nested ? "RELEASE libsql_group" : "COMMIT", err) != 0) {
+        group_undo(c, nested);
+        return -1;
+    }
+    out->last_rowid = sqlite3_last_insert_rowid(c->db);
+    out->statements = n;
+    return 0;
+failed:
+    err->index = (long)i + 1;
+undo:
+    if (s != NULL) src->put(src->ctx, held, held_n, s);
+    if (mode == LSQ_BATCH_TX) group_undo(c, nested);
+    return rc;
+}
+
 const lsq_backend lsq_backend_local = {
     .mode = "local",
     .open = local_open,
@@ -537,4 +701,5 @@ const lsq_backend lsq_backend_local = {
     .limit = local_limit,
     .backup = local_backup,
     .local_engine = 1,
+    .run_batch = local_run_batch,
 };

@@ -859,11 +859,21 @@ static int item_json(lsq_conn *c, const lsq_batch_item *it, int mode, sql_scan_c
     return stmt_json(stmt, it->sql, it->n, &sc->info, sc->names, p, err);
 }
 
-static void remote_batch_free(lsq_batch_out *out, size_t n);
+/* What a batch's round trip gave: with want_results, per item a
+ * statement standing before its first row (a view of the response), its
+ * changes and last rowid; always the changes of the whole batch and the
+ * last rowid. */
+typedef struct batch_res {
+    lsq_stmt **results;
+    long long *changes, *rowids;
+    long long total_changes, last_rowid;
+} batch_res;
+
+static void batch_res_free(batch_res *out, size_t n);
 
 /* A result of a batch: a statement that only hands out rows already in
  * memory (res NULL for an item without a statement). */
-static int add_view(lsq_batch_out *out, size_t i, lsq_conn *c, resp_ref *rr, const hr_stmt *res,
+static int add_view(batch_res *out, size_t i, lsq_conn *c, resp_ref *rr, const hr_stmt *res,
                     lsq_error *err)
 {
     lsq_stmt *view = calloc(1, sizeof *view);
@@ -887,8 +897,8 @@ static int add_view(lsq_batch_out *out, size_t i, lsq_conn *c, resp_ref *rr, con
  * on Hrana 2: ROLLBACK if it left a transaction open]. An item that
  * cannot be sent ends the batch there: outside TX the items before it
  * still run, then its own error is the answer. */
-static int remote_run_batch(lsq_conn *c, const lsq_batch_item *items, size_t n, int mode,
-                            int want_results, lsq_batch_out *out, lsq_error *err)
+static int run_steps(lsq_conn *c, const lsq_batch_item *items, size_t n, int mode,
+                     int want_results, batch_res *out, lsq_error *err)
 {
     static const group_sql own = { "BEGIN", "COMMIT", "ROLLBACK", NULL };
     static const group_sql nested = { "SAVEPOINT libsql_group", "RELEASE libsql_group",
@@ -1057,7 +1067,7 @@ nomem:
     nomem(err);
 done:
     /* On failure nothing is handed back: the caller frees nothing. */
-    if (rc != 0) remote_batch_free(out, n);
+    if (rc != 0) batch_res_free(out, n);
     resp_release(rr);
     scan_cache_clear(&sc);
     jb_free(&reqs);
@@ -1067,7 +1077,7 @@ done:
     return rc;
 }
 
-static void remote_batch_free(lsq_batch_out *out, size_t n)
+static void batch_res_free(batch_res *out, size_t n)
 {
     size_t i;
 
@@ -1077,6 +1087,100 @@ static void remote_batch_free(lsq_batch_out *out, size_t n)
     free(out->changes);
     free(out->rowids);
     memset(out, 0, sizeof *out);
+}
+
+/* A script: split here into statements (as the server will parse them)
+ * and run in one round trip, so that its own BEGIN ... COMMIT never spans
+ * two requests. A statement with parameters ends it: the ones before it
+ * run (as locally), then it is the error. */
+static int run_script(lsq_conn *c, const char *sql, size_t n, lsq_batch_out *out,
+                      lsq_error *err)
+{
+    lsq_batch_item *items = NULL, *grown;
+    batch_res res;
+    size_t off = 0, len = 0, cap = 0, count = 0, nparams;
+    int empty, bad = 0;
+    sql_stmt_info info;
+
+    while (off < n) {
+        if (sql_next_statement(sql + off, n - off, &len, &empty) != 0) goto nomem;
+        if (!empty) {
+            if (sql_scan_params(sql + off, len, &info) != 0) goto nomem;
+            nparams = (size_t)info.nparams;
+            sql_info_free(&info);
+            if (nparams > 0) {
+                bad = 1;
+                break;
+            }
+            if (count == cap) {
+                cap = cap ? cap * 2 : 16;
+                grown = realloc(items, cap * sizeof *grown);
+                if (grown == NULL) goto nomem;
+                items = grown;
+            }
+            items[count].sql = sql + off;
+            items[count].n = len;
+            items[count].params = NULL;
+            count++;
+        }
+        off += len;
+    }
+    if (run_steps(c, items, count, LSQ_BATCH_SCRIPT, 0, &res, err) != 0) {
+        if (err->index > 0 && (size_t)err->index <= count) {
+            err->sql = items[err->index - 1].sql;
+            err->sql_len = items[err->index - 1].n;
+        }
+        free(items);
+        return -1;
+    }
+    out->total_changes = res.total_changes;
+    out->last_rowid = res.last_rowid;
+    out->statements = count;
+    batch_res_free(&res, 0);
+    free(items);
+    if (bad) {
+        lsq_error_set(err, LSQ_E_BAD_ARGUMENT,
+                      "a script cannot have parameters; use execute or batch");
+        err->index = (long)count + 1;
+        err->sql = sql + off;
+        err->sql_len = len;
+        return -1;
+    }
+    return 0;
+nomem:
+    free(items);
+    nomem(err);
+    return -1;
+}
+
+/* The batch in one round trip, then each item's outcome to the sink. */
+static int remote_run_batch(lsq_conn *c, const lsq_stmt_source *src, const lsq_batch_item *items,
+                            size_t n, int mode, const lsq_batch_sink *sink, lsq_batch_out *out,
+                            lsq_error *err)
+{
+    batch_res res;
+    size_t i;
+    int rc = 0;
+
+    (void)src; /* statements are sent as text; the server prepares them */
+    memset(out, 0, sizeof *out);
+    if (mode == LSQ_BATCH_SCRIPT) {
+        if (n != 1) {
+            lsq_error_set(err, LSQ_E_BAD_ARGUMENT, "a script is one text");
+            return -1;
+        }
+        return run_script(c, items[0].sql, items[0].n, out, err);
+    }
+    if (run_steps(c, items, n, mode, sink != NULL, &res, err) != 0) return -1;
+    for (i = 0; sink != NULL && rc == 0 && i < n; i++) {
+        rc = sink->rows(sink->ctx, i, res.results[i], err);
+        if (rc == 0 && sink->counts(sink->ctx, i, res.changes[i], res.rowids[i]) != 0) rc = -1;
+    }
+    out->total_changes = res.total_changes;
+    out->last_rowid = res.last_rowid;
+    out->statements = n;
+    batch_res_free(&res, n);
+    return rc < 0 ? LSQ_BATCH_NOMEM : rc > 0 ? -1 : 0;
 }
 
 /* ---- connection facts ------------------------------------------------------------------ */
@@ -1142,5 +1246,4 @@ const lsq_backend lsq_backend_remote = {
     .backup = remote_backup,
     .local_engine = 0,
     .run_batch = remote_run_batch,
-    .batch_free = remote_batch_free,
 };
