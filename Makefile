@@ -61,17 +61,20 @@ $(PORT_BIN): $(PORT_OBJS) $(BUILD)/main.o
 	@mkdir -p $(dir $@)
 	$(CC) $(OPT) $(EXTRA_CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(TEST_BIN): $(PORT_OBJS) $(BUILD)/test_port.o
+# The C test programs (port/test): test_port is one program of one file per
+# module of the port it tests (test_port.c has the main, test_util.c what
+# they share); harness.c is both programs' runner.
+TEST_PORT_OBJS := $(addprefix $(BUILD)/test/,test_port.o test_util.o test_term.o test_errors.o \
+                  test_commands.o test_frames.o test_params.o test_fuzz_corpus.o harness.o)
+TEST_REMOTE_OBJS := $(addprefix $(BUILD)/test/,test_remote.o harness.o)
+
+$(TEST_BIN): $(PORT_OBJS) $(TEST_PORT_OBJS)
 	$(CC) $(OPT) $(EXTRA_CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/test_port.o: port/test/test_port.c port/*.h port/test/*.h
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_BASE) -Iport $(OPT) $(EXTRA_CFLAGS) -c $< -o $@
-
-$(TEST_REMOTE_BIN): $(PORT_OBJS) $(BUILD)/test_remote.o
+$(TEST_REMOTE_BIN): $(PORT_OBJS) $(TEST_REMOTE_OBJS)
 	$(CC) $(OPT) $(EXTRA_CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/test_remote.o: port/test/test_remote.c port/*.h port/test/*.h
+$(sort $(TEST_PORT_OBJS) $(TEST_REMOTE_OBJS)): $(BUILD)/test/%.o: port/test/%.c port/*.h port/test/*.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) -Iport $(OPT) $(EXTRA_CFLAGS) -c $< -o $@
 
@@ -322,7 +325,7 @@ fuzz-promote: fuzz-build
 	done; du -sh test/fuzz_corpus
 
 # The replay test includes port/fuzz/fuzz_harness.h.
-$(BUILD)/test_port.o: port/fuzz/fuzz_harness.h
+$(BUILD)/test/test_fuzz_corpus.o: port/fuzz/fuzz_harness.h
 
 # The PropEr state-machine model (test/libsql_model_SUITE) with 2000 command
 # sequences per property instead of the 200 / 100 of `make test' (a few

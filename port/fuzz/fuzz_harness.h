@@ -1,7 +1,7 @@
 /*
  * fuzz_harness.h - the request path of main.c, made safe to run millions of
  * times in one process. Shared by the fuzz targets (port/fuzz/fuzz_*.c) and
- * by the corpus replay test in port/test/test_port.c, so that `make test`
+ * by the corpus replay test in port/test/test_fuzz_corpus.c, so that `make test`
  * runs every corpus file exactly the way the fuzzer did.
  *
  * Request path (fuzz_port_run): one frame body, as main.c's read_request

@@ -6,7 +6,7 @@
 %%   escript port/fuzz/make_seeds.erl [OutDir]      (default test/fuzz_corpus)
 %%
 %% OutDir/request/NAME: one request frame body each (what fuzz_request and
-%% the corpus replay in port/test/test_port.c take): a valid request for
+%% the corpus replay in port/test/test_fuzz_corpus.c take): a valid request for
 %% every command with typical arguments, then malformed ones.
 %%
 %% OutDir/frames/NAME: input of fuzz_frames: one configuration byte (see

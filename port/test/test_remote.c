@@ -4,7 +4,7 @@
  * writer and the streaming response parser. The backend against a real
  * server is tested by the Common Test suites (libsql_remote_*_SUITE).
  *
- * The harness is harness.h, shared with test_port.c.
+ * The harness is harness.h (harness.c), shared with test_port.
  */
 #include "harness.h"
 #include "hrana_req.h"

@@ -1,0 +1,173 @@
+/*
+ * test_fuzz_corpus.c - the fuzz corpus replay.
+ *
+ * Every file of the committed fuzz corpus goes through the fuzz targets'
+ * own path (port/fuzz/fuzz_harness.h): request files in name order on one
+ * persistent port with an open :memory: database, each answered with a
+ * well-formed {Ref, ok | error, _}; frame files through the frame reader
+ * and the term checks. Run from the repository root. A missing or empty
+ * corpus directory is a failure, never a silent pass. Reproducers of open
+ * findings live in test/fuzz_corpus/crashes/ and are not replayed here.
+ */
+#include "test_util.h"
+#include "fuzz/fuzz_harness.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static int corpus_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The regular files of dir, sorted by name (malloc'd paths); -1 if dir
+ * cannot be read. */
+static int corpus_list(const char *dir, char ***out, size_t *n)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    struct stat st;
+    char **files = NULL, **grown, *path;
+    size_t cap = 0, size;
+
+    *out = NULL;
+    *n = 0;
+    if (d == NULL) return -1;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        size = strlen(dir) + 1 + strlen(e->d_name) + 1;
+        path = malloc(size);
+        if (path == NULL) abort();
+        (void)snprintf(path, size, "%s/%s", dir, e->d_name);
+        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+            free(path);
+            continue;
+        }
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 64;
+            grown = realloc(files, cap * sizeof *files);
+            if (grown == NULL) abort();
+            files = grown;
+        }
+        files[(*n)++] = path;
+    }
+    (void)closedir(d);
+    if (*n > 1) qsort(files, *n, sizeof *files, corpus_cmp);
+    *out = files;
+    return 0;
+}
+
+static void corpus_free(char **files, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) free(files[i]);
+    free(files);
+}
+
+/* The whole file in a malloc'd buffer; -1 on error. */
+static int corpus_read(const char *path, char **buf, size_t *len)
+{
+    FILE *fp = fopen(path, "rb");
+    long size;
+
+    *buf = NULL;
+    *len = 0;
+    if (fp == NULL) return -1;
+    if (fseek(fp, 0, SEEK_END) != 0 || (size = ftell(fp)) < 0 || fseek(fp, 0, SEEK_SET) != 0) {
+        (void)fclose(fp);
+        return -1;
+    }
+    *buf = malloc((size_t)size + 1);
+    if (*buf == NULL || fread(*buf, 1, (size_t)size, fp) != (size_t)size) {
+        free(*buf);
+        *buf = NULL;
+        (void)fclose(fp);
+        return -1;
+    }
+    (void)fclose(fp);
+    *len = (size_t)size;
+    return 0;
+}
+
+static void test_fuzz_corpus_request(void)
+{
+    static const char dir[] = "test/fuzz_corpus/request";
+    fuzz_port f;
+    char **files, *buf;
+    size_t n, i, len, kinds[4] = { 0, 0, 0, 0 };
+    const char *why;
+    int rc;
+
+    if (corpus_list(dir, &files, &n) != 0 || n == 0) {
+        CHECK(!"fuzz corpus test/fuzz_corpus/request is missing or empty (run from the repo root)");
+        return;
+    }
+    if (fuzz_port_init(&f) != 0) {
+        CHECK(!"fuzz harness setup failed");
+        corpus_free(files, n);
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        if (corpus_read(files[i], &buf, &len) != 0) {
+            CHECK(!"cannot read a corpus file");
+            fprintf(stderr, "    %s\n", files[i]);
+            continue;
+        }
+        rc = fuzz_port_run(&f, buf, len, &why);
+        CHECK(rc >= 0);
+        if (rc < 0) fprintf(stderr, "    %s: %s\n", files[i], why);
+        else kinds[rc]++;
+        free(buf);
+    }
+    /* The corpus must reach the commands, not only the frame checks. */
+    CHECK(kinds[FUZZ_RAN] > 0);
+    CHECK(kinds[FUZZ_MALFORMED] > 0);
+    CHECK(f.port.conn != NULL || f.reopens > 0);
+    fuzz_port_fini(&f);
+    corpus_free(files, n);
+}
+
+static void test_fuzz_corpus_frames(void)
+{
+    static const char dir[] = "test/fuzz_corpus/frames";
+    fuzz_guard g;
+    char **files, *buf;
+    size_t n, i, len;
+    const char *bad;
+
+    if (corpus_list(dir, &files, &n) != 0 || n == 0) {
+        CHECK(!"fuzz corpus test/fuzz_corpus/frames is missing or empty (run from the repo root)");
+        return;
+    }
+    if (fuzz_guard_init(&g, FUZZ_GUARD_BYTES) != 0) {
+        CHECK(!"guard page setup failed");
+        corpus_free(files, n);
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        if (corpus_read(files[i], &buf, &len) != 0) {
+            CHECK(!"cannot read a corpus file");
+            fprintf(stderr, "    %s\n", files[i]);
+            continue;
+        }
+        bad = fuzz_frames_run(&g, (const unsigned char *)buf, len);
+        CHECK(bad == NULL);
+        if (bad != NULL) fprintf(stderr, "    %s: %s\n", files[i], bad);
+        free(buf);
+    }
+    fuzz_guard_free(&g);
+    corpus_free(files, n);
+}
+
+/* ---- the suite ---------------------------------------------------------- */
+
+static const test_case k_tests[] = {
+    TEST(test_fuzz_corpus_request),
+    TEST(test_fuzz_corpus_frames),
+};
+
+const test_suite fuzz_corpus_suite = SUITE("fuzz_corpus", k_tests);
