@@ -22,7 +22,7 @@ LDLIBS := -L$(EI_DIR)/lib -lei -lsqlite3 -lyajl -ldl -lm -pthread
 
 BUILD ?= build/release
 PORT_SRCS := port/term.c port/errors.c port/frame_io.c port/commands.c port/conn_cmds.c \
-             port/exec.c port/run.c port/cursors.c port/handles.c port/stmt_cache.c port/backend_local.c \
+             port/exec.c port/run.c port/cursors.c port/tx_cmds.c port/tx_sql.c port/handles.c port/stmt_cache.c port/backend_local.c \
              port/backend_remote.c port/http.c port/curl_api.c port/hrana_req.c port/hrana_resp.c \
              port/sql_scan.c port/params.c port/reply.c
 PORT_OBJS := $(PORT_SRCS:port/%.c=$(BUILD)/%.o)

@@ -2,7 +2,9 @@
 %% @doc Transactions: the managed form (libsql:transaction/2,3, nested
 %% ones as savepoints) and the explicit one (begin_transaction, commit,
 %% rollback, savepoint, release, rollback_to). libsql checks the options;
-%% everything here runs on one connection, pinned by libsql_route.
+%% everything here runs on one connection, pinned by libsql_route, as the
+%% port's transaction commands (begin, commit, rollback, savepoint): the
+%% backend decides what they mean; no transaction SQL is written here.
 %%
 %% The process dictionary key {libsql_tx, Conn} holds the depth of the
 %% managed transaction running on Conn in this process (0 = top level).
@@ -21,7 +23,7 @@ transaction(Db, Fun, Opts) ->
     Mode = maps:get(mode, Opts, deferred),
     libsql_route:pinned(Db, Opts, fun(Conn) ->
         case {get(?TX_KEY(Conn)), Mode} of
-            {undefined, _} -> top_transaction(Conn, Fun, begin_sql(Mode), Opts);
+            {undefined, _} -> top_transaction(Conn, Fun, Mode, Opts);
             {_Depth, read_only} ->
                 %% A savepoint cannot stop writes the outer transaction
                 %% may already have made or still make.
@@ -37,21 +39,17 @@ transaction(Db, Fun, Opts) ->
 -spec begin_transaction(libsql:db(), map()) -> ok | {error, libsql:error()}.
 begin_transaction(Db, Opts) ->
     case libsql_route:session_conn(Db) of
-        {ok, Conn} ->
-            case run_group(Conn, begin_sql(maps:get(mode, Opts, deferred)), Opts) of
-                ok -> ok;
-                {error, E} -> begin_failed(Conn, E, Opts)
-            end;
+        {ok, Conn} -> tx(Conn, 'begin', [maps:get(mode, Opts, deferred)], Opts);
         {error, _} = E -> E
     end.
 
 %% @doc COMMIT on the session connection of Db.
 -spec commit(libsql:db()) -> ok | {error, libsql:error()}.
-commit(Db) -> end_transaction(Db, <<"COMMIT">>).
+commit(Db) -> end_transaction(Db, commit).
 
 %% @doc ROLLBACK on the session connection of Db.
 -spec rollback(libsql:db()) -> ok | {error, libsql:error()}.
-rollback(Db) -> end_transaction(Db, <<"ROLLBACK">>).
+rollback(Db) -> end_transaction(Db, rollback).
 
 %% @doc SAVEPOINT, RELEASE SAVEPOINT or ROLLBACK TO SAVEPOINT Name on the
 %% session connection of Db. Names are plain identifiers.
@@ -60,10 +58,7 @@ rollback(Db) -> end_transaction(Db, <<"ROLLBACK">>).
 savepoint(Db, Op, Name) ->
     case {identifier(Name), libsql_route:session_conn(Db)} of
         {{ok, Id}, {ok, Conn}} ->
-            case libsql:execute(Conn, [savepoint_sql(Op), $", Id, $"]) of
-                {ok, _} -> ok;
-                {error, _} = E -> E
-            end;
+            tx(Conn, savepoint, [Op, Id], #{});
         {{ok, _}, {error, _} = E} ->
             E;
         {error, _} ->
@@ -75,91 +70,63 @@ savepoint(Db, Op, Name) ->
 
 %% ---- internals ---------------------------------------------------------------
 
-%% The modes were checked by libsql_opts:call/2.
-begin_sql(deferred) -> [<<"BEGIN DEFERRED">>];
-begin_sql(immediate) -> [<<"BEGIN IMMEDIATE">>];
-begin_sql(exclusive) -> [<<"BEGIN EXCLUSIVE">>];
-begin_sql(read_only) -> [<<"BEGIN DEFERRED">>, <<"PRAGMA query_only = 1">>].
+%% One transaction command of the port (begin, commit, rollback,
+%% savepoint): the backend knows what a transaction is; no SQL is written
+%% here.
+tx(Conn, Cmd, Args, Opts) ->
+    case libsql_route:call_conn(Conn, Cmd, Args, maps:with([timeout], Opts)) of
+        {ok, ok} -> ok;
+        {error, _} = E -> E
+    end.
 
-savepoint_sql(savepoint) -> <<"SAVEPOINT ">>;
-savepoint_sql(release) -> <<"RELEASE SAVEPOINT ">>;
-savepoint_sql(rollback_to) -> <<"ROLLBACK TO SAVEPOINT ">>.
-
-top_transaction(Conn, Fun, Begin, Opts) ->
-    case run_group(Conn, Begin, Opts) of
+top_transaction(Conn, Fun, Mode, Opts) ->
+    case tx(Conn, 'begin', [Mode], Opts) of
         ok ->
             put(?TX_KEY(Conn), 0),
             try Fun(Conn) of
                 Result ->
                     erase(?TX_KEY(Conn)),
-                    case finish(Conn, <<"COMMIT">>, Opts) of
+                    case tx(Conn, commit, [], Opts) of
                         ok -> {ok, Result};
                         {error, _} = E ->
-                            _ = finish(Conn, <<"ROLLBACK">>, Opts),
+                            _ = tx(Conn, rollback, [], Opts),
                             E
                     end
             catch
                 Class:Reason:Stack ->
                     erase(?TX_KEY(Conn)),
-                    _ = finish(Conn, <<"ROLLBACK">>, Opts),
+                    _ = tx(Conn, rollback, [], Opts),
                     erlang:raise(Class, Reason, Stack)
             end;
-        {error, E} ->
-            begin_failed(Conn, E, Opts)
+        {error, _} = E ->
+            E
     end.
 
-%% BEGIN itself failed (index 1): nothing of ours to undo, and a ROLLBACK
-%% would throw away a transaction the caller opened by hand. A later
-%% statement of the group failed: undo our BEGIN.
-begin_failed(Conn, #{index := I} = E, Opts) when I > 1 ->
-    _ = finish(Conn, <<"ROLLBACK">>, Opts),
-    {error, maps:remove(index, E)};
-begin_failed(_Conn, E, _Opts) ->
-    {error, maps:remove(index, E)}.
-
-end_transaction(Db, Sql) ->
+end_transaction(Db, Cmd) ->
     case libsql_route:session_conn(Db) of
-        {ok, Conn} -> finish(Conn, Sql, #{});
-        {error, _} = E -> E
-    end.
-
-%% COMMIT or ROLLBACK, with query_only switched off first (a read_only
-%% transaction turned it on), in one round trip.
-finish(Conn, Sql, Opts) ->
-    case run_group(Conn, [<<"PRAGMA query_only = 0">>, Sql], Opts) of
-        ok -> ok;
-        {error, E} -> {error, maps:remove(index, E)}
-    end.
-
-%% Statements without parameters, in order, in one round trip; stops at
-%% the first error.
-run_group(Conn, Sqls, Opts) ->
-    case libsql_route:call_conn(Conn, batch, [[{S, []} || S <- Sqls], false], Opts) of
-        {ok, _} -> ok;
+        {ok, Conn} -> tx(Conn, Cmd, [], #{});
         {error, _} = E -> E
     end.
 
 %% A transaction inside a transaction: a savepoint whose failure rolls
 %% back only itself.
-nested(Conn, Depth, Fun, TxOpts) ->
+nested(Conn, Depth, Fun, Opts) ->
     Name = <<"libsql_sp_", (integer_to_binary(Depth))/binary>>,
-    %% The statements take the transaction's deadline, not its mode.
-    Opts = maps:with([timeout], TxOpts),
-    case libsql:execute(Conn, <<"SAVEPOINT ", Name/binary>>, [], Opts) of
-        {ok, _} ->
+    case tx(Conn, savepoint, [savepoint, Name], Opts) of
+        ok ->
             put(?TX_KEY(Conn), Depth),
             try Fun(Conn) of
                 Result ->
                     put(?TX_KEY(Conn), Depth - 1),
-                    case libsql:execute(Conn, <<"RELEASE ", Name/binary>>, [], Opts) of
-                        {ok, _} -> {ok, Result};
+                    case tx(Conn, savepoint, [release, Name], Opts) of
+                        ok -> {ok, Result};
                         {error, _} = E -> E
                     end
             catch
                 Class:Reason:Stack ->
                     put(?TX_KEY(Conn), Depth - 1),
-                    _ = run_group(Conn, [<<"ROLLBACK TO ", Name/binary>>,
-                                         <<"RELEASE ", Name/binary>>], Opts),
+                    _ = tx(Conn, savepoint, [rollback_to, Name], Opts),
+                    _ = tx(Conn, savepoint, [release, Name], Opts),
                     erlang:raise(Class, Reason, Stack)
             end;
         {error, _} = E ->

@@ -93,6 +93,24 @@ typedef struct lsq_batch_out {
  * and may not have parameters. */
 enum { LSQ_BATCH_SEQUENCE = 0, LSQ_BATCH_TX = 1, LSQ_BATCH_SCRIPT = 2 };
 
+/* BEGIN modes, and what a savepoint operation does. */
+enum { LSQ_TX_DEFERRED = 0, LSQ_TX_IMMEDIATE = 1, LSQ_TX_EXCLUSIVE = 2 };
+enum { LSQ_SP_SAVEPOINT = 0, LSQ_SP_RELEASE = 1, LSQ_SP_ROLLBACK_TO = 2 };
+
+/* The SQL of transaction control (tx_sql.c): LSQ_TXSQL_DEFERRED + mode
+ * is the BEGIN of an LSQ_TX_* mode. */
+enum { LSQ_TXSQL_DEFERRED, LSQ_TXSQL_IMMEDIATE, LSQ_TXSQL_EXCLUSIVE, LSQ_TXSQL_COMMIT,
+       LSQ_TXSQL_ROLLBACK, LSQ_TXSQL_QUERY_ONLY_ON, LSQ_TXSQL_QUERY_ONLY_OFF, LSQ_TXSQL_COUNT };
+const char *lsq_tx_sql(int which);
+
+/* Room for the SQL of a savepoint operation on a name of up to 64 bytes. */
+#define LSQ_SAVEPOINT_SQL_MAX 100
+
+/* The SQL of savepoint operation op on name (a plain identifier of at
+ * most 64 bytes, so it always fits): what the backends run, and what an
+ * error of the operation names as its `sql'. */
+void lsq_savepoint_sql(int op, const char *name, char buf[LSQ_SAVEPOINT_SQL_MAX]);
+
 typedef struct lsq_backend {
     const char *mode; /* "local", "remote", "replica" */
 
@@ -145,14 +163,29 @@ typedef struct lsq_backend {
     const char *(*filename)(lsq_conn *c);            /* "" for memory */
     int (*db_readonly)(lsq_conn *c);                 /* 1 if opened read-only */
     int (*set_busy_timeout)(lsq_conn *c, int ms, lsq_error *err);
-    /* sqlite3_limit: the old value; value < 0 only reads. -1 on bad id. */
+    /* sqlite3_limit: the old value; value < 0 only reads. -1 on bad id.
+     * NULL where the limits are not ours (a server's). */
     int (*limit)(lsq_conn *c, int id, int value);
     /* Online backup of "main" into the file dest. 0 or -1. */
     int (*backup)(lsq_conn *c, const char *dest, lsq_error *err);
 
-    /* 1 when SQLite runs in this process (pragmas such as query_only are
-     * ours to reset); 0 for a server. */
-    int local_engine;
+    /* Transactions. begin: BEGIN in an LSQ_TX_* mode; with read_only,
+     * writes are refused (`readonly') until commit or rollback end it.
+     * A BEGIN inside a transaction is refused before it runs. commit and
+     * rollback end it (and the read-only guard of a read_only begin).
+     * savepoint: an LSQ_SP_* operation on the savepoint name (a plain
+     * identifier, checked by the caller). clean: back to a state a new
+     * user can have (after a pool holder): any transaction rolled back,
+     * no read-only guard left. All 0, or -1 with *err. */
+    int (*begin)(lsq_conn *c, int mode, int read_only, lsq_error *err);
+    int (*commit)(lsq_conn *c, lsq_error *err);
+    int (*rollback)(lsq_conn *c, lsq_error *err);
+    int (*savepoint)(lsq_conn *c, int op, const char *name, lsq_error *err);
+    int (*clean)(lsq_conn *c, lsq_error *err);
+
+    /* 1 when a statement has no columns until it ran (a server's): a
+     * cursor steps it at open. */
+    int steps_at_open;
     /* Run n items in one of the LSQ_BATCH_* modes, in one round trip
      * where the backend has trips (the local one runs them as a loop of
      * steps). Each item's outcome goes to sink (NULL: outcomes not

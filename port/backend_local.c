@@ -17,10 +17,15 @@
  * the flag before each request (clear_interrupt). */
 #define PROGRESS_OPS 1000
 
+/* The statements of transaction control (lsq_tx_sql), prepared once per
+ * connection: a transaction costs a BEGIN and a COMMIT, and compiling
+ * them each time would be most of that cost. */
 struct lsq_conn {
     sqlite3 *db;            /* the handle; closed by local_close */
     atomic_int interrupt;   /* 1: stop the running statement */
     atomic_int busy_ms;     /* how long to wait on a lock */
+    sqlite3_stmt *tx[LSQ_TXSQL_COUNT]; /* transaction control, prepared on first use */
+    int tx_read_only;       /* query_only was set by a read_only begin */
 };
 
 static int on_progress(void *arg)
@@ -104,7 +109,10 @@ static int local_open(const lsq_open_opts *o, lsq_conn **out, lsq_error *err)
 
 static int local_close(lsq_conn *c, lsq_error *err)
 {
-    int rc = sqlite3_close_v2(c->db);
+    int rc, i;
+
+    for (i = 0; i < LSQ_TXSQL_COUNT; i++) (void)sqlite3_finalize(c->tx[i]);
+    rc = sqlite3_close_v2(c->db);
 
     free(c);
     if (rc != SQLITE_OK) {
@@ -508,6 +516,94 @@ int lsq_local_setup(void)
     return sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK ? 0 : -1;
 }
 
+/* ---- transactions ------------------------------------------------------------------ */
+
+/* Run one of the transaction control statements. 0, or -1 with *err. */
+static int tx_exec(lsq_conn *c, int which, lsq_error *err)
+{
+    int rc;
+
+    if (c->tx[which] == NULL) {
+        rc = sqlite3_prepare_v2(c->db, lsq_tx_sql(which), -1, &c->tx[which], NULL);
+        if (rc != SQLITE_OK) {
+            set_db_error(err, c->db, rc);
+            return -1;
+        }
+    }
+    rc = sqlite3_step(c->tx[which]);
+    (void)sqlite3_reset(c->tx[which]);
+    if (rc == SQLITE_DONE || rc == SQLITE_ROW) return 0;
+    set_db_error(err, c->db, rc);
+    /* The error names the statement (a static text: not owned). */
+    err->sql = lsq_tx_sql(which);
+    err->sql_len = strlen(err->sql);
+    return -1;
+}
+
+static int local_begin(lsq_conn *c, int mode, int read_only, lsq_error *err)
+{
+    lsq_error ignored;
+
+    /* SQLite's own error, before SQLite sees it (see local_step). */
+    if (!sqlite3_get_autocommit(c->db)) {
+        lsq_error_sqlite(err, SQLITE_ERROR, "cannot start a transaction within a transaction");
+        err->sql = lsq_tx_sql(LSQ_TXSQL_DEFERRED + mode);
+        err->sql_len = strlen(err->sql);
+        return -1;
+    }
+    if (tx_exec(c, LSQ_TXSQL_DEFERRED + mode, err) != 0) return -1;
+    if (read_only) {
+        if (tx_exec(c, LSQ_TXSQL_QUERY_ONLY_ON, err) != 0) {
+            (void)tx_exec(c, LSQ_TXSQL_ROLLBACK, &ignored);
+            return -1;
+        }
+        c->tx_read_only = 1;
+    }
+    return 0;
+}
+
+/* The read-only guard of a read_only begin goes with its transaction. */
+static int end_read_only(lsq_conn *c, lsq_error *err)
+{
+    if (!c->tx_read_only) return 0;
+    if (tx_exec(c, LSQ_TXSQL_QUERY_ONLY_OFF, err) != 0) return -1;
+    c->tx_read_only = 0;
+    return 0;
+}
+
+static int local_commit(lsq_conn *c, lsq_error *err)
+{
+    if (end_read_only(c, err) != 0) return -1;
+    return tx_exec(c, LSQ_TXSQL_COMMIT, err);
+}
+
+static int local_rollback(lsq_conn *c, lsq_error *err)
+{
+    if (end_read_only(c, err) != 0) return -1;
+    return tx_exec(c, LSQ_TXSQL_ROLLBACK, err);
+}
+
+static int local_savepoint(lsq_conn *c, int op, const char *name, lsq_error *err)
+{
+    char sql[LSQ_SAVEPOINT_SQL_MAX];
+    int rc;
+
+    lsq_savepoint_sql(op, name, sql);
+    rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+    if (rc == SQLITE_OK) return 0;
+    set_db_error(err, c->db, rc);
+    return -1;
+}
+
+/* An open transaction rolled back, and query_only off (whoever set it:
+ * a read_only begin, or the last holder's own PRAGMA). */
+static int local_clean(lsq_conn *c, lsq_error *err)
+{
+    if (!sqlite3_get_autocommit(c->db) && tx_exec(c, LSQ_TXSQL_ROLLBACK, err) != 0) return -1;
+    c->tx_read_only = 0;
+    return tx_exec(c, LSQ_TXSQL_QUERY_ONLY_OFF, err);
+}
+
 /* ---- batches: a loop of steps ------------------------------------------------ */
 
 /* A group of our own around a TX batch: a transaction, or a savepoint
@@ -700,6 +796,11 @@ const lsq_backend lsq_backend_local = {
     .set_busy_timeout = local_set_busy_timeout,
     .limit = local_limit,
     .backup = local_backup,
-    .local_engine = 1,
+    .begin = local_begin,
+    .commit = local_commit,
+    .rollback = local_rollback,
+    .savepoint = local_savepoint,
+    .clean = local_clean,
+    .steps_at_open = 0,
     .run_batch = local_run_batch,
 };

@@ -49,6 +49,7 @@ struct lsq_conn {
     int v3;            /* Hrana 3 with batons */
     char *baton;       /* v3: the stream held, or NULL */
     int autocommit;    /* v3: as the server last said; v2: always 1 */
+    int tx_read_only;  /* query_only was set by a read_only begin */
     long long changes, total_changes, last_rowid;
     size_t max_result;
 };
@@ -674,6 +675,14 @@ static void probe_counts(const hr_entry *e, size_t before, size_t after, long lo
     *total_delta = t1 - t0;
 }
 
+/* Whether a statement's first keyword makes it an INSERT, UPDATE or
+ * DELETE (what sqlite3_changes counts). */
+static int is_write(const char *keyword)
+{
+    return strcmp(keyword, "INSERT") == 0 || strcmp(keyword, "UPDATE") == 0 ||
+           strcmp(keyword, "DELETE") == 0 || strcmp(keyword, "REPLACE") == 0;
+}
+
 static int run_stmt(lsq_stmt *s, lsq_error *err)
 {
     lsq_conn *c = s->c;
@@ -724,8 +733,9 @@ static int run_stmt(lsq_stmt *s, lsq_error *err)
     s->res = e->steps[1];
     s->row = 0;
     probe_counts(e, 0, 2, &changes, &rowid, &delta);
-    /* Like sqlite3_changes: the count of the last statement that wrote. */
-    if (delta != 0) c->changes = changes;
+    /* Like sqlite3_changes: the count of the last statement that wrote,
+     * 0 included (a DELETE that matched nothing); a SELECT keeps it. */
+    if (delta != 0 || is_write(s->info.keyword)) c->changes = changes;
     c->last_rowid = rowid;
     c->total_changes += delta > 0 ? delta : 0;
     return 0;
@@ -1183,6 +1193,101 @@ static int remote_run_batch(lsq_conn *c, const lsq_stmt_source *src, const lsq_b
     return rc < 0 ? LSQ_BATCH_NOMEM : rc > 0 ? -1 : 0;
 }
 
+/* ---- transactions -------------------------------------------------------------------- */
+
+static int remote_autocommit(lsq_conn *c);
+
+/* Statements of transaction control, in order, in one round trip (on the
+ * connection's stream). A server without streams refuses them
+ * (refuse_transaction): a transaction cannot stay open there between
+ * requests. 0, or -1 with *err (err->index the failing one). */
+static int run_control(lsq_conn *c, const char *const *sqls, size_t n, lsq_error *err)
+{
+    lsq_batch_item items[3];
+    batch_res res;
+    size_t i;
+
+    for (i = 0; i < n && i < sizeof items / sizeof items[0]; i++) {
+        items[i].sql = sqls[i];
+        items[i].n = strlen(sqls[i]);
+        items[i].params = NULL;
+    }
+    if (run_steps(c, items, i, LSQ_BATCH_SEQUENCE, 0, &res, err) != 0) {
+        /* The error names the statement (static texts: not owned). */
+        if (err->index > 0 && (size_t)err->index <= i) {
+            err->sql = sqls[err->index - 1];
+            err->sql_len = strlen(err->sql);
+        }
+        return -1;
+    }
+    batch_res_free(&res, 0);
+    return 0;
+}
+
+static int remote_begin(lsq_conn *c, int mode, int read_only, lsq_error *err)
+{
+    const char *sqls[2] = { lsq_tx_sql(LSQ_TXSQL_DEFERRED + mode),
+                            lsq_tx_sql(LSQ_TXSQL_QUERY_ONLY_ON) };
+    const char *undo[1] = { lsq_tx_sql(LSQ_TXSQL_ROLLBACK) };
+    lsq_error ignored;
+
+    if (run_control(c, sqls, read_only ? 2 : 1, err) != 0) {
+        /* The BEGIN ran but the guard did not: undo the BEGIN. */
+        if (err->index > 1) (void)run_control(c, undo, 1, &ignored);
+        err->index = 0;
+        return -1;
+    }
+    c->tx_read_only = read_only;
+    return 0;
+}
+
+/* COMMIT or ROLLBACK, with the read-only guard of a read_only begin
+ * lifted first, in one round trip. */
+static int end_tx(lsq_conn *c, const char *sql, lsq_error *err)
+{
+    const char *sqls[2] = { lsq_tx_sql(LSQ_TXSQL_QUERY_ONLY_OFF), sql };
+    int ro = c->tx_read_only;
+
+    if (run_control(c, ro ? sqls : sqls + 1, ro ? 2 : 1, err) != 0) {
+        if (ro && err->index > 1) c->tx_read_only = 0;
+        err->index = 0;
+        return -1;
+    }
+    c->tx_read_only = 0;
+    return 0;
+}
+
+static int remote_commit(lsq_conn *c, lsq_error *err)
+{
+    return end_tx(c, lsq_tx_sql(LSQ_TXSQL_COMMIT), err);
+}
+
+static int remote_rollback(lsq_conn *c, lsq_error *err)
+{
+    return end_tx(c, lsq_tx_sql(LSQ_TXSQL_ROLLBACK), err);
+}
+
+static int remote_savepoint(lsq_conn *c, int op, const char *name, lsq_error *err)
+{
+    char sql[LSQ_SAVEPOINT_SQL_MAX];
+    const char *sqls[1] = { sql };
+    int rc;
+
+    lsq_savepoint_sql(op, name, sql);
+    rc = run_control(c, sqls, 1, err);
+    err->index = 0;
+    err->sql = NULL; /* sql is ours and goes now: the caller names it */
+    return rc;
+}
+
+/* An interactive transaction of the last holder rolled back. A server's
+ * pragmas are the server's: only a read-only guard of ours is lifted. */
+static int remote_clean(lsq_conn *c, lsq_error *err)
+{
+    if (remote_autocommit(c) && !c->tx_read_only) return 0;
+    return end_tx(c, lsq_tx_sql(LSQ_TXSQL_ROLLBACK), err);
+}
+
 /* ---- connection facts ------------------------------------------------------------------ */
 
 static long long remote_changes(lsq_conn *c) { return c->changes; }
@@ -1199,12 +1304,6 @@ static int remote_set_busy_timeout(lsq_conn *c, int ms, lsq_error *err)
     (void)c, (void)ms;
     lsq_error_set(err, LSQ_E_NOT_SUPPORTED, "the busy timeout of a remote database is the "
                   "server's; set timeout and request_timeout instead");
-    return -1;
-}
-
-static int remote_limit(lsq_conn *c, int id, int value)
-{
-    (void)c, (void)id, (void)value;
     return -1;
 }
 
@@ -1242,8 +1341,13 @@ const lsq_backend lsq_backend_remote = {
     .filename = remote_filename,
     .db_readonly = remote_db_readonly,
     .set_busy_timeout = remote_set_busy_timeout,
-    .limit = remote_limit,
+    .limit = NULL, /* the server's */
     .backup = remote_backup,
-    .local_engine = 0,
+    .begin = remote_begin,
+    .commit = remote_commit,
+    .rollback = remote_rollback,
+    .savepoint = remote_savepoint,
+    .clean = remote_clean,
+    .steps_at_open = 1,
     .run_batch = remote_run_batch,
 };

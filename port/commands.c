@@ -42,6 +42,10 @@ static const command aCommand[] = {
     { "limit", 2, CMD_WORKER, cmd_limit },
     { "backup", 1, CMD_WORKER, cmd_backup },
     { "reset", 0, CMD_WORKER, cmd_reset },
+    { "begin", 1, CMD_WORKER, cmd_begin },
+    { "commit", 0, CMD_WORKER, cmd_commit },
+    { "rollback", 0, CMD_WORKER, cmd_rollback },
+    { "savepoint", 2, CMD_WORKER, cmd_savepoint },
     { "interrupt", 0, CMD_CONTROL, NULL },
     { "cancel", 1, CMD_CONTROL, NULL },
 };

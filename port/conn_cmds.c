@@ -345,9 +345,9 @@ int cmd_limit(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     if (term_decode_int(r->buf, &idx, &v) != 0 || v < -1 || v > 0x7fffffff)
         return reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
                                 "limit value must be -1 (read) or 0..2147483647");
-    if (!p->be->local_engine)
+    if (p->be->limit == NULL)
         return reply_errorf(x, r->ref, LSQ_E_NOT_SUPPORTED,
-                                "limits of a remote database are the server's");
+                            "limits of a remote database are the server's");
     if (reply_begin(x, r->ref) != 0 ||
         ei_x_encode_longlong(x, p->be->limit(p->conn, id, (int)v)) != 0)
         return -1;
@@ -376,8 +376,9 @@ int cmd_backup(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     return reply_ok_atom(x, r->ref);
 }
 
-/* Back to a clean state for the next user: handles released, an open
- * transaction rolled back, query_only off. The statement cache stays. */
+/* Back to a clean state for the next user: handles released, then the
+ * backend's clean (an open transaction rolled back, no read-only guard
+ * left). The statement cache stays. */
 int cmd_reset(lsq_port *p, const lsq_request *r, ei_x_buff *x)
 {
     lsq_error err;
@@ -385,10 +386,6 @@ int cmd_reset(lsq_port *p, const lsq_request *r, ei_x_buff *x)
 
     if (rc != REPLY_OK) return rc;
     cmd_release_handles(p);
-    if (!p->be->autocommit(p->conn) && run_exec_simple(p, "ROLLBACK", &err) != 0)
-        return reply_error(x, r->ref, &err);
-    /* A server's pragmas are not this connection's to reset. */
-    if (p->be->local_engine && run_exec_simple(p, "PRAGMA query_only = 0", &err) != 0)
-        return reply_error(x, r->ref, &err);
+    if (p->be->clean(p->conn, &err) != 0) return reply_error(x, r->ref, &err);
     return reply_ok_atom(x, r->ref);
 }

@@ -24,6 +24,12 @@ int cmd_reset(lsq_port *p, const lsq_request *r, ei_x_buff *x);
 /* Close the open connection, if any (close, and shutdown). 0 or -1. */
 int cmd_close_conn(lsq_port *p, lsq_error *err);
 
+/* tx_cmds.c: transaction control, one backend operation each. */
+int cmd_begin(lsq_port *p, const lsq_request *r, ei_x_buff *x);
+int cmd_commit(lsq_port *p, const lsq_request *r, ei_x_buff *x);
+int cmd_rollback(lsq_port *p, const lsq_request *r, ei_x_buff *x);
+int cmd_savepoint(lsq_port *p, const lsq_request *r, ei_x_buff *x);
+
 /* exec.c: statements by SQL text. */
 int cmd_query(lsq_port *p, const lsq_request *r, ei_x_buff *x);
 int cmd_execute(lsq_port *p, const lsq_request *r, ei_x_buff *x);

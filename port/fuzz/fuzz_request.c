@@ -414,9 +414,12 @@ static const char *const k_cmds[] = {
     "open", "close", "ping", "query", "execute", "batch", "execute_many", "execute_script",
     "prepare", "stmt_query", "stmt_execute", "finalize", "cursor_open", "cursor_fetch",
     "cursor_close", "info", "stats", "set_busy_timeout", "limit", "backup", "reset",
-    "interrupt", "cancel",
+    "interrupt", "cancel", "begin", "commit", "rollback", "savepoint",
 };
 #define NCMDS (sizeof k_cmds / sizeof k_cmds[0])
+static const char *const k_tx_modes[] = { "deferred", "immediate", "exclusive", "read_only", "x" };
+static const char *const k_sp_ops[] = { "savepoint", "release", "rollback_to", "drop" };
+static const char *const k_sp_names[] = { "a", "sp_1", "b", "", "a b", "1x", "\"q\"" };
 
 static const char *const k_atoms[] = {
     "null", "true", "false", "blob", "named", "infinity", "neg_infinity", "undefined",
@@ -700,12 +703,17 @@ static tnode *gen_arg(const char *c, int i)
         return i == 0 ? mk_atom(k_limits[pick(sizeof k_limits / sizeof k_limits[0])])
                       : mk_int(pick(2) ? -1 : some_int());
     if (!strcmp(c, "backup")) return mk_bin(pick(2) ? ":memory:" : "");
+    if (!strcmp(c, "begin")) return mk_atom(k_tx_modes[pick(sizeof k_tx_modes / sizeof k_tx_modes[0])]);
+    if (!strcmp(c, "savepoint"))
+        return i == 0 ? mk_atom(k_sp_ops[pick(sizeof k_sp_ops / sizeof k_sp_ops[0])])
+                      : mk_bin(k_sp_names[pick(sizeof k_sp_names / sizeof k_sp_names[0])]);
     return mk_int(some_int()); /* set_busy_timeout, cancel */
 }
 
 static int cmd_nargs(const char *c)
 {
-    static const int nargs[NCMDS] = { 1, 0, 0, 2, 2, 2, 2, 1, 1, 2, 2, 1, 2, 2, 1, 0, 0, 1, 2, 1, 0, 0, 1 };
+    static const int nargs[NCMDS] = { 1, 0, 0, 2, 2, 2, 2, 1, 1, 2, 2, 1, 2, 2, 1, 0, 0, 1, 2, 1, 0, 0, 1,
+                                      1, 0, 0, 2 };
     size_t i;
 
     for (i = 0; i < NCMDS; i++)

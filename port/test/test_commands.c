@@ -1547,6 +1547,90 @@ static void test_execute_script(void)
     port_fini(&p);
 }
 
+/* A request {Ref, Cmd, Atom} or {Ref, Cmd, Atom, Binary}. */
+static void tx_at(const char *file, int line, lsq_port *p, reply *r, long ref, const char *cmd,
+                  const char *atom, const char *name)
+{
+    ei_x_buff x;
+
+    req_begin(&x, ref, cmd, atom == NULL ? 0 : name == NULL ? 1 : 2);
+    if (atom != NULL) EI(ei_x_encode_atom(&x, atom));
+    if (name != NULL) EI(ei_x_encode_binary(&x, name, (long)strlen(name)));
+    call_at(file, line, p, &x, r);
+}
+#define TX(p, r, ref, cmd, atom, name) tx_at(__FILE__, __LINE__, (p), (r), (ref), (cmd), (atom), (name))
+
+/* begin / commit / rollback / savepoint: the backend's transaction
+ * operations. A read_only begin refuses writes until its end and leaves
+ * no guard behind; a BEGIN inside a transaction is refused before SQLite
+ * sees it; errors name the statement; savepoint names are identifiers. */
+static void test_transactions(void)
+{
+    lsq_port p;
+    reply r;
+
+    port_init(&p);
+    reply_init(&r);
+    TX(&p, &r, 1, "begin", "deferred", NULL); EXPECT_ERROR(&r, 1, "closed");
+    OPEN(&p, &r, 2, ":memory:", -1, -1); EXPECT_OPEN_OK(&r, 2);
+    EXEC(&p, &r, 3, "CREATE TABLE t(x)", NULL, 0); EXPECT_EXEC(&r, 3, 0, 0);
+    /* commit and rollback */
+    TX(&p, &r, 4, "begin", "immediate", NULL); EXPECT_OK_ATOM(&r, 4);
+    EXEC(&p, &r, 5, "INSERT INTO t VALUES (1)", NULL, 0); EXPECT_EXEC(&r, 5, 1, 1);
+    TX(&p, &r, 6, "commit", NULL, NULL); EXPECT_OK_ATOM(&r, 6);
+    TX(&p, &r, 7, "begin", "exclusive", NULL); EXPECT_OK_ATOM(&r, 7);
+    EXEC(&p, &r, 8, "INSERT INTO t VALUES (2)", NULL, 0); EXPECT_EXEC(&r, 8, 1, 2);
+    TX(&p, &r, 9, "rollback", NULL, NULL); EXPECT_OK_ATOM(&r, 9);
+    CHECK(COUNT(&p, "t") == 1);
+    /* nested BEGIN refused, with SQLite's own message and the statement */
+    TX(&p, &r, 10, "begin", "deferred", NULL); EXPECT_OK_ATOM(&r, 10);
+    TX(&p, &r, 11, "begin", "immediate", NULL); EXPECT_ERROR(&r, 11, "error");
+    EXPECT_MSG(&r, "cannot start a transaction within a transaction");
+    EXPECT_SQL(&r, "BEGIN IMMEDIATE");
+    TX(&p, &r, 12, "rollback", NULL, NULL); EXPECT_OK_ATOM(&r, 12);
+    /* no transaction: SQLite's error, naming the statement */
+    TX(&p, &r, 13, "commit", NULL, NULL); EXPECT_ERROR(&r, 13, "error");
+    EXPECT_SQL(&r, "COMMIT");
+    TX(&p, &r, 14, "rollback", NULL, NULL); EXPECT_ERROR(&r, 14, "error");
+    EXPECT_SQL(&r, "ROLLBACK");
+    /* read_only: writes refused until the end, then allowed again */
+    TX(&p, &r, 15, "begin", "read_only", NULL); EXPECT_OK_ATOM(&r, 15);
+    EXEC(&p, &r, 16, "INSERT INTO t VALUES (3)", NULL, 0); EXPECT_ERROR(&r, 16, "readonly");
+    QUERY(&p, &r, 17, "SELECT count(*) FROM t", NULL, 0); CHECK(r.valid && r.ok);
+    TX(&p, &r, 18, "commit", NULL, NULL); EXPECT_OK_ATOM(&r, 18);
+    EXEC(&p, &r, 19, "INSERT INTO t VALUES (3)", NULL, 0); EXPECT_EXEC(&r, 19, 1, 2);
+    TX(&p, &r, 20, "begin", "read_only", NULL); EXPECT_OK_ATOM(&r, 20);
+    TX(&p, &r, 21, "rollback", NULL, NULL); EXPECT_OK_ATOM(&r, 21);
+    EXEC(&p, &r, 22, "INSERT INTO t VALUES (4)", NULL, 0); EXPECT_EXEC(&r, 22, 1, 3);
+    /* savepoints */
+    TX(&p, &r, 23, "begin", "deferred", NULL); EXPECT_OK_ATOM(&r, 23);
+    TX(&p, &r, 24, "savepoint", "savepoint", "sp_1"); EXPECT_OK_ATOM(&r, 24);
+    EXEC(&p, &r, 25, "INSERT INTO t VALUES (5)", NULL, 0); EXPECT_EXEC(&r, 25, 1, 4);
+    TX(&p, &r, 26, "savepoint", "rollback_to", "sp_1"); EXPECT_OK_ATOM(&r, 26);
+    TX(&p, &r, 27, "savepoint", "release", "sp_1"); EXPECT_OK_ATOM(&r, 27);
+    TX(&p, &r, 28, "savepoint", "release", "nope"); EXPECT_ERROR(&r, 28, "error");
+    EXPECT_MSG(&r, "no such savepoint: nope");
+    EXPECT_SQL(&r, "RELEASE SAVEPOINT \"nope\"");
+    TX(&p, &r, 29, "commit", NULL, NULL); EXPECT_OK_ATOM(&r, 29);
+    CHECK(COUNT(&p, "t") == 3); /* 1, 3, 4: 2 and 5 were rolled back */
+    /* bad arguments: nothing runs */
+    TX(&p, &r, 30, "savepoint", "savepoint", "a b"); EXPECT_ERROR(&r, 30, "bad_argument");
+    TX(&p, &r, 31, "savepoint", "savepoint", "1a"); EXPECT_ERROR(&r, 31, "bad_argument");
+    TX(&p, &r, 32, "savepoint", "savepoint",
+       "x2345678901234567890123456789012345678901234567890123456789012345");
+    EXPECT_ERROR(&r, 32, "bad_argument");
+    TX(&p, &r, 33, "savepoint", "drop", "sp"); EXPECT_ERROR(&r, 33, "bad_argument");
+    TX(&p, &r, 34, "begin", "sometimes", NULL); EXPECT_ERROR(&r, 34, "bad_argument");
+    SIMPLE(&p, &r, 35, "info");
+    CHECK(atom_is(r.x.buff, map_find(r.x.buff, r.idx, "autocommit"), "true"));
+    /* reset ends what a holder left: a transaction and the read-only guard */
+    TX(&p, &r, 36, "begin", "read_only", NULL); EXPECT_OK_ATOM(&r, 36);
+    SIMPLE(&p, &r, 37, "reset"); EXPECT_OK_ATOM(&r, 37);
+    EXEC(&p, &r, 38, "INSERT INTO t VALUES (6)", NULL, 0); EXPECT_EXEC(&r, 38, 1, 4);
+    reply_free(&r);
+    port_fini(&p);
+}
+
 static void test_info_settings_reset(void)
 {
     static const char *const files[] = { "backup.db" };
@@ -1661,6 +1745,7 @@ static const test_case k_tests[] = {
     TEST(test_execute_many),
     TEST(test_execute_script),
     TEST(test_info_settings_reset),
+    TEST(test_transactions),
 };
 
 const test_suite commands_suite = SUITE("commands", k_tests);
