@@ -2,6 +2,11 @@
 %% transactions (managed, nested, modes, explicit control, savepoints),
 %% batches, scripts and execute_many.
 %%
+%% What a remote connection does as well (a batch's results and its all or
+%% nothing, execute_many, scripts, one prepared handle run many times, the
+%% statement cache) runs with the same case bodies against a local file and
+%% a remote server in libsql_api_SUITE; this suite keeps what goes beyond.
+%%
 %% Every assertion checks exact values. A case whose name ends in `_bug'
 %% exposes a defect found while writing this suite: it is meant to fail
 %% until the defect is fixed (the comment above it gives the reproducer).
@@ -22,11 +27,11 @@
 -export([all/0, groups/0, suite/0, init_per_suite/1, end_per_suite/1]).
 
 %% statement cache
--export([stats_keys_and_self_count/1, cache_one_sql_10000/1, cache_lru_capacity_2/1,
+-export([stats_keys_and_self_count/1, cache_lru_capacity_2/1,
          cache_lru_order/1, cache_size_zero/1, cache_default_capacity/1,
          cache_bad_option/1, cache_schema_change/1]).
 %% prepared statements
--export([prepare_info/1, prepare_run_many/1, prepare_named_and_numbered/1,
+-export([prepare_info/1, prepare_named_and_numbered/1,
          prepare_error_then_reuse/1, prepare_bad_params/1, stmt_after_finalize/1,
          finalize_twice/1, stmt_other_connection/1, stmt_after_close/1,
          prepare_invalid_sql/1, prepare_empty_sql/1, prepare_two_statements/1,
@@ -46,16 +51,13 @@
          savepoint_release/1, savepoint_rollback_to/1, savepoint_unknown/1,
          savepoint_bad_names/1, savepoint_name_trailing_newline/1]).
 %% batches
--export([batch_results/1, batch_non_tx_results/1, batch_maps/1, batch_empty/1,
-         batch_tx_fails_at_3/1, batch_non_tx_fails_at_3/1, batch_in_transaction/1,
-         batch_bad_elements/1, batch_bad_option/1, batch_port_errors/1]).
+-export([batch_non_tx_results/1, batch_maps/1, batch_in_transaction/1,
+         batch_bad_elements/1, batch_bad_option/1]).
 %% scripts
--export([script_migration/1, script_runtime_error/1, script_prepare_error_sql/1,
-         script_params/1, script_empty/1]).
+-export([script_migration/1, script_prepare_error_sql/1]).
 %% execute_many
--export([many_insert/1, many_named/1, many_fails_at_k/1, many_bad_params_at_k/1,
-         many_wrong_count_at_k/1, many_in_transaction/1, many_empty/1,
-         many_100000/1]).
+-export([many_bad_params_at_k/1, many_wrong_count_at_k/1, many_in_transaction/1,
+         many_empty/1, many_100000/1]).
 
 -type config() :: [{atom(), term()}].
 
@@ -74,10 +76,10 @@ all() ->
 
 -spec groups() -> [{atom(), list(), [atom()]}].
 groups() ->
-    [{cache, [], [stats_keys_and_self_count, cache_one_sql_10000, cache_lru_capacity_2,
+    [{cache, [], [stats_keys_and_self_count, cache_lru_capacity_2,
                   cache_lru_order, cache_size_zero, cache_default_capacity,
                   cache_bad_option, cache_schema_change]},
-     {statements, [], [prepare_info, prepare_run_many, prepare_named_and_numbered,
+     {statements, [], [prepare_info, prepare_named_and_numbered,
                        prepare_error_then_reuse, prepare_bad_params, stmt_after_finalize,
                        finalize_twice, stmt_other_connection, stmt_after_close,
                        prepare_invalid_sql, prepare_empty_sql, prepare_two_statements,
@@ -95,13 +97,11 @@ groups() ->
                      commit_without_tx, rollback_without_tx, begin_twice_keeps_tx,
                      savepoint_release, savepoint_rollback_to, savepoint_unknown,
                      savepoint_bad_names, savepoint_name_trailing_newline]},
-     {batches, [], [batch_results, batch_non_tx_results, batch_maps, batch_empty,
-                    batch_tx_fails_at_3, batch_non_tx_fails_at_3, batch_in_transaction,
-                    batch_bad_elements, batch_bad_option, batch_port_errors]},
-     {scripts, [], [script_migration, script_runtime_error, script_prepare_error_sql,
-                    script_params, script_empty]},
-     {many, [], [many_insert, many_named, many_fails_at_k, many_bad_params_at_k,
-                 many_wrong_count_at_k, many_in_transaction, many_empty, many_100000]}].
+     {batches, [], [batch_non_tx_results, batch_maps, batch_in_transaction,
+                    batch_bad_elements, batch_bad_option]},
+     {scripts, [], [script_migration, script_prepare_error_sql]},
+     {many, [], [many_bad_params_at_k, many_wrong_count_at_k, many_in_transaction,
+                 many_empty, many_100000]}].
 
 -spec init_per_suite(config()) -> config().
 init_per_suite(Config) ->
@@ -128,30 +128,6 @@ stats_keys_and_self_count(_Config) ->
                  maps:remove(requests, S1)),
     S2 = stats(C),
     ?assertEqual(#{requests => 1}, nonzero(delta(S1, S2))),
-    ok = libsql:close(C).
-
-%% 10,000 executions of one SQL with different parameters: prepared once,
-%% then 9,999 cache hits.
--spec cache_one_sql_10000(config()) -> ok.
-cache_one_sql_10000(_Config) ->
-    C = mem(),
-    Sql = <<"SELECT ?1 * 2 AS d, ?1 || 'x' AS s">>,
-    S0 = stats(C),
-    {Us, ok} = timer:tc(fun() ->
-                                lists:foreach(
-                                  fun(I) ->
-                                          Want = [{I * 2, <<(integer_to_binary(I))/binary, "x">>}],
-                                          {ok, [<<"d">>, <<"s">>], Want} =
-                                              libsql:query(C, Sql, [I])
-                                  end, lists:seq(1, 10000))
-                        end),
-    ct:pal("10,000 cached queries: ~b ms (~.1f us each)", [Us div 1000, Us / 10000]),
-    S1 = stats(C),
-    ?assertEqual(#{prepares => 1, cache_hits => 9999, cache_misses => 1, cache_size => 1,
-                   rows => 10000, requests => 10001},
-                 nonzero(delta(S0, S1))),
-    ?assertEqual(1, maps:get(cache_size, S1)),
-    ?assertEqual(0, maps:get(cache_evictions, S1)),
     ok = libsql:close(C).
 
 %% Capacity 2, three SQL texts in a cycle: LRU thrashes, every execution
@@ -335,41 +311,6 @@ prepare_info(_Config) ->
     S1 = stats(C),
     ?assertEqual(#{prepares => 3, statements => 3, requests => 4}, nonzero(delta(S0, S1))),
     [ok = libsql:finalize(S) || S <- [Stmt, Ins, Ret]],
-    ?assertEqual(0, maps:get(statements, stats(C))),
-    ok = libsql:close(C).
-
-%% One handle, many runs with different parameters, through query/3 and
-%% execute/3; no further prepares.
--spec prepare_run_many(config()) -> ok.
-prepare_run_many(_Config) ->
-    C = mem(),
-    {ok, _} = libsql:execute(C, "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)"),
-    {ok, Ins} = libsql:prepare(C, "INSERT INTO t(v) VALUES (?)"),
-    {ok, Sel} = libsql:prepare(C, "SELECT id, v FROM t WHERE id = ?"),
-    S0 = stats(C),
-    [begin
-         V = <<"v", (integer_to_binary(I))/binary>>,
-         ?assertEqual({ok, #{changes => 1, last_insert_rowid => I}},
-                      libsql:execute(C, Ins, [V]))
-     end || I <- lists:seq(1, 200)],
-    [?assertEqual({ok, [<<"id">>, <<"v">>], [{I, <<"v", (integer_to_binary(I))/binary>>}]},
-                  libsql:query(C, Sel, [I])) || I <- lists:seq(1, 200)],
-    ?assertEqual({ok, [<<"id">>, <<"v">>], []}, libsql:query(C, Sel, [201])),
-    %% query/4 options apply to handles too.
-    ?assertEqual({ok, [<<"id">>, <<"v">>], [#{<<"id">> => 7, <<"v">> => <<"v7">>}]},
-                 libsql:query(C, Sel, [7], #{rows => maps})),
-    %% execute on a SELECT handle runs it (changes 0).
-    ?assertEqual({ok, #{changes => 0, last_insert_rowid => 200}},
-                 libsql:execute(C, Sel, [3])),
-    S1 = stats(C),
-    %% rows: 200 + 1 (the maps query); execute discards its rows.
-    ?assertEqual(#{prepares => 0, cache_misses => 0, cache_hits => 0, rows => 201,
-                   requests => 404, statements => 0},
-                 maps:with([prepares, cache_misses, cache_hits, rows, requests, statements],
-                           delta(S0, S1))),
-    ?assertEqual(2, maps:get(statements, S1)),
-    ok = libsql:finalize(Ins),
-    ok = libsql:finalize(Sel),
     ?assertEqual(0, maps:get(statements, stats(C))),
     ok = libsql:close(C).
 
@@ -1374,35 +1315,6 @@ savepoint_name_trailing_newline(_Config) ->
 
 %% ---- batches ----------------------------------------------------------------
 
--spec batch_results(config()) -> ok.
-batch_results(_Config) ->
-    C = mem(),
-    S0 = stats(C),
-    {ok, Results} =
-        libsql:batch(C, ["CREATE TABLE b(id INTEGER PRIMARY KEY, v TEXT UNIQUE)",
-                         {"INSERT INTO b(v) VALUES (?)", [<<"x">>]},
-                         {<<"INSERT INTO b(v) VALUES (:v)">>, #{v => <<"y">>}},
-                         <<"SELECT id, v FROM b ORDER BY id">>,
-                         {"UPDATE b SET v = v || ?", [<<"!">>]},
-                         {"INSERT INTO b(v) VALUES (?), (?) RETURNING id, v", [<<"p">>, <<"q">>]},
-                         {"DELETE FROM b WHERE id > ?", [3]}],
-                     #{transaction => true}),
-    ?assertEqual(#{requests => 2}, maps:with([requests], delta(S0, stats(C)))),
-    ?assertEqual([#{columns => [], rows => [], changes => 0, last_insert_rowid => 0},
-                  #{columns => [], rows => [], changes => 1, last_insert_rowid => 1},
-                  #{columns => [], rows => [], changes => 1, last_insert_rowid => 2},
-                  #{columns => [<<"id">>, <<"v">>], rows => [{1, <<"x">>}, {2, <<"y">>}],
-                    changes => 0, last_insert_rowid => 2},
-                  #{columns => [], rows => [], changes => 2, last_insert_rowid => 2},
-                  #{columns => [<<"id">>, <<"v">>], rows => [{3, <<"p">>}, {4, <<"q">>}],
-                    changes => 2, last_insert_rowid => 4},
-                  #{columns => [], rows => [], changes => 1, last_insert_rowid => 4}],
-                 Results),
-    ?assertEqual({ok, [<<"id">>, <<"v">>], [{1, <<"x!">>}, {2, <<"y!">>}, {3, <<"p">>}]},
-                 libsql:query(C, "SELECT id, v FROM b ORDER BY id")),
-    ?assert(autocommit(C)),
-    ok = libsql:close(C).
-
 -spec batch_non_tx_results(config()) -> ok.
 batch_non_tx_results(_Config) ->
     C = mem_t(),
@@ -1427,55 +1339,6 @@ batch_maps(_Config) ->
                          changes => 0, last_insert_rowid => 0}]},
                  libsql:batch(C, [{"SELECT ? AS a, ? AS b", [1, <<"two">>]}],
                               #{rows => maps})),
-    ok = libsql:close(C).
-
--spec batch_empty(config()) -> ok.
-batch_empty(_Config) ->
-    C = mem(),
-    ?assertEqual({ok, []}, libsql:batch(C, [])),
-    ?assertEqual({ok, []}, libsql:batch(C, [], #{transaction => false})),
-    ?assert(autocommit(C)),
-    ok = libsql:close(C).
-
--define(FIVE(Third),
-        [{"INSERT INTO t(id) VALUES (?)", [1]},
-         {"INSERT INTO t(id) VALUES (?)", [2]},
-         {Third, [1]},
-         {"INSERT INTO t(id) VALUES (?)", [4]},
-         {"INSERT INTO t(id) VALUES (?)", [5]}]).
-
-%% All or nothing: failing at statement 3 of 5, none of the batch's
-%% writes remain.
--spec batch_tx_fails_at_3(config()) -> ok.
-batch_tx_fails_at_3(Config) ->
-    {C, Path} = file_db(Config, "batch_tx.db"),
-    {ok, _} = ins(C, 100),
-    Third = <<"INSERT INTO t(id) VALUES (?) -- dup">>,
-    S0 = stats(C),
-    E = expect_error(constraint, libsql:batch(C, ?FIVE(Third), #{transaction => true})),
-    ?assertEqual(#{requests => 2}, maps:with([requests], delta(S0, stats(C)))),
-    ?assertEqual(#{index => 3, code => constraint, extended_code => 1555, sql => Third,
-                   message => <<"UNIQUE constraint failed: t.id">>}, E),
-    ?assertEqual([100], ids(C)),
-    ?assert(autocommit(C)),
-    {ok, O} = libsql:open(#{path => Path}),
-    ?assertEqual([100], ids(O)),
-    ok = libsql:close(O),
-    %% Default is transactional too.
-    E2 = expect_error(constraint, libsql:batch(C, ?FIVE(Third))),
-    ?assertEqual(3, maps:get(index, E2)),
-    ?assertEqual([100], ids(C)),
-    ok = libsql:close(C).
-
--spec batch_non_tx_fails_at_3(config()) -> ok.
-batch_non_tx_fails_at_3(_Config) ->
-    C = mem_t(),
-    Third = <<"INSERT INTO t(id) VALUES (?)">>,
-    E = expect_error(constraint, libsql:batch(C, ?FIVE(Third), #{transaction => false})),
-    ?assertEqual(#{index => 3, code => constraint, extended_code => 1555, sql => Third,
-                   message => <<"UNIQUE constraint failed: t.id">>}, E),
-    ?assertEqual([1, 2], ids(C)),
-    ?assert(autocommit(C)),
     ok = libsql:close(C).
 
 %% Inside transaction(), a transactional batch is a savepoint: its failure
@@ -1544,28 +1407,6 @@ batch_bad_option(_Config) ->
     ?assertEqual([], ids(C)),
     ok = libsql:close(C).
 
-%% Errors only the port can find (wrong parameter count, two statements in
-%% one element, an unknown named parameter) also carry the index, and a
-%% transactional batch is rolled back.
--spec batch_port_errors(config()) -> ok.
-batch_port_errors(_Config) ->
-    C = mem_t(),
-    Ins = {"INSERT INTO t(id) VALUES (?)", [1]},
-    Cases = [{<<"SELECT ?, ?">>, [1]},
-             {<<"SELECT 1; SELECT 2">>, []},
-             {<<"SELECT :a">>, #{zz => 1}}],
-    [begin
-         E = expect_error(bad_argument, libsql:batch(C, [Ins, {Sql, P}])),
-         ?assertEqual({2, Sql}, {maps:get(index, E), maps:get(sql, E)}),
-         ?assertEqual([], ids(C))
-     end || {Sql, P} <- Cases],
-    E2 = expect_error(bad_argument,
-                      libsql:batch(C, [Ins, {<<"SELECT ?, ?">>, [1]}], #{transaction => false})),
-    ?assertEqual(2, maps:get(index, E2)),
-    ?assertEqual([1], ids(C)),
-    ?assert(autocommit(C)),
-    ok = libsql:close(C).
-
 %% ---- scripts ----------------------------------------------------------------
 
 -define(MIGRATION, <<"-- migration 001: users\n"
@@ -1606,26 +1447,6 @@ script_migration(_Config) ->
     ?assert(autocommit(C)),
     ok = libsql:close(C).
 
-%% A statement failing while it runs: the error names its index and SQL;
-%% the statements before it stay applied (the script is not a
-%% transaction), the ones after it are not run.
--spec script_runtime_error(config()) -> ok.
-script_runtime_error(_Config) ->
-    C = mem(),
-    Script = <<"CREATE TABLE g(x UNIQUE);\n"
-               "INSERT INTO g VALUES (1);\n"
-               "INSERT INTO g VALUES (1);\n"
-               "CREATE TABLE h(y);\n">>,
-    E = expect_error(constraint, libsql:execute_script(C, Script)),
-    ?assertEqual(#{index => 3, code => constraint, extended_code => 2067,
-                   message => <<"UNIQUE constraint failed: g.x">>},
-                 maps:remove(sql, E)),
-    check_statement_sql(<<"INSERT INTO g VALUES (1)">>, maps:get(sql, E)),
-    ?assertEqual({ok, [<<"name">>], [{<<"g">>}]},
-                 libsql:query(C, "SELECT name FROM sqlite_master WHERE type = 'table'")),
-    ?assertEqual({ok, [<<"x">>], [{1}]}, libsql:query(C, "SELECT x FROM g")),
-    ok = libsql:close(C).
-
 %% BUG: when a script statement fails to *prepare* (no such table, syntax
 %% error), the error's `sql' is the whole rest of the script from that
 %% statement on, not that statement (cmd_execute_script passes
@@ -1656,82 +1477,7 @@ script_prepare_error_sql(_Config) ->
     check_statement_sql(<<"SELEC 3">>, maps:get(sql, E2)),
     ok = libsql:close(C).
 
-%% A script with a parameter is refused (bad_argument) at that statement.
--spec script_params(config()) -> ok.
-script_params(_Config) ->
-    C = mem(),
-    E = expect_error(bad_argument,
-                     libsql:execute_script(C, "CREATE TABLE i(x);\nINSERT INTO i VALUES (?);\n"
-                                              "CREATE TABLE j(y);\n")),
-    ?assertEqual(2, maps:get(index, E)),
-    check_statement_sql(<<"INSERT INTO i VALUES (?)">>, maps:get(sql, E)),
-    ?assertEqual({ok, [<<"n">>], [{0}]}, libsql:query(C, "SELECT count(*) AS n FROM i")),
-    E2 = expect_error(bad_argument, libsql:execute_script(C, "INSERT INTO i VALUES (:v)")),
-    ?assertEqual(1, maps:get(index, E2)),
-    ?assertEqual({ok, [<<"name">>], [{<<"i">>}]},
-                 libsql:query(C, "SELECT name FROM sqlite_master ORDER BY name")),
-    expect_error(bad_argument, libsql:execute_script(C, 42)),
-    ok = libsql:close(C).
-
--spec script_empty(config()) -> ok.
-script_empty(_Config) ->
-    C = mem(),
-    [?assertEqual({ok, #{statements => 0, changes => 0}}, libsql:execute_script(C, S))
-     || S <- ["", "   \n", "-- nothing\n", "/* nothing */"]],
-    ok = libsql:close(C).
-
 %% ---- execute_many -----------------------------------------------------------
-
--spec many_insert(config()) -> ok.
-many_insert(_Config) ->
-    C = mem(),
-    {ok, _} = libsql:execute(C, "CREATE TABLE m(id INTEGER PRIMARY KEY, a INTEGER, b TEXT)"),
-    S0 = stats(C),
-    N = 500,
-    ?assertEqual({ok, #{changes => N, last_insert_rowid => N}},
-                 libsql:execute_many(C, "INSERT INTO m(a, b) VALUES (?, ?)",
-                                     [[I, <<"b", (integer_to_binary(I))/binary>>]
-                                      || I <- lists:seq(1, N)])),
-    ?assertEqual(#{requests => 2}, maps:with([requests], delta(S0, stats(C)))),
-    {ok, _, Rows} = libsql:query(C, "SELECT id, a, b FROM m ORDER BY id"),
-    ?assertEqual([{I, I, <<"b", (integer_to_binary(I))/binary>>} || I <- lists:seq(1, N)], Rows),
-    ?assert(autocommit(C)),
-    %% UPDATE through execute_many sums the changes.
-    ?assertEqual({ok, #{changes => 10, last_insert_rowid => N}},
-                 libsql:execute_many(C, <<"UPDATE m SET a = a * 10 WHERE id % ?1 = 0 AND id <= ?2">>,
-                                     [[100, 500], [7, 35]])),
-    ok = libsql:close(C).
-
--spec many_named(config()) -> ok.
-many_named(_Config) ->
-    C = mem(),
-    {ok, _} = libsql:execute(C, "CREATE TABLE m(a, b)"),
-    ?assertEqual({ok, #{changes => 3, last_insert_rowid => 3}},
-                 libsql:execute_many(C, "INSERT INTO m VALUES (:a, :b)",
-                                     [#{a => 1, b => <<"x">>}, #{<<"a">> => 2, b => null},
-                                      #{<<":a">> => 3, <<":b">> => {blob, <<0, 1>>}}])),
-    ?assertEqual({ok, [<<"a">>, <<"b">>], [{1, <<"x">>}, {2, null}, {3, {blob, <<0, 1>>}}]},
-                 libsql:query(C, "SELECT a, b FROM m ORDER BY a")),
-    ok = libsql:close(C).
-
-%% A failure at element k: index k, all or nothing.
--spec many_fails_at_k(config()) -> ok.
-many_fails_at_k(_Config) ->
-    C = mem(),
-    {ok, _} = libsql:execute(C, "CREATE TABLE m(a UNIQUE)"),
-    Sql = <<"INSERT INTO m(a) VALUES (?)">>,
-    S0 = stats(C),
-    E = expect_error(constraint,
-                     libsql:execute_many(C, Sql, [[1], [2], [3], [2], [5], [6]])),
-    ?assertEqual(#{requests => 2}, maps:with([requests], delta(S0, stats(C)))),
-    ?assertEqual(#{index => 4, code => constraint, extended_code => 2067, sql => Sql,
-                   message => <<"UNIQUE constraint failed: m.a">>}, E),
-    ?assertEqual({ok, [<<"n">>], [{0}]}, libsql:query(C, "SELECT count(*) AS n FROM m")),
-    ?assert(autocommit(C)),
-    %% The same SQL works afterwards.
-    ?assertEqual({ok, #{changes => 2, last_insert_rowid => 2}},
-                 libsql:execute_many(C, Sql, [[1], [2]])),
-    ok = libsql:close(C).
 
 %% Parameters the Erlang side can judge are refused with the element's
 %% index before anything is sent.
