@@ -185,16 +185,14 @@ known(Opts, Known, Fun) ->
 conn_opts(#{encryption_key := _}) ->
     %% Never echo the key: not in errors, not in logs.
     throw({not_supported, encryption_key, <<"encryption at rest is not available yet">>});
-conn_opts(#{path := _, url := _}) ->
-    bad(url, <<"give either path (a local file) or url (a server), not both">>);
+conn_opts(#{path := Path, url := Url} = Opts) ->
+    %% A file and a server: which backend that is (an embedded replica)
+    %% is the port's to say, from its table of backends.
+    common_opts(Opts, [{path, path_bin(path, Path)}, {url, url_bin(Url)} | token_opt(Opts)]);
 conn_opts(#{url := Url} = Opts) ->
     [bad(K, io_lib:format("~p applies to local files only", [K]))
      || K <- ?PATH_ONLY, maps:is_key(K, Opts)],
-    Token = case maps:find(auth_token, Opts) of
-                {ok, T} -> [{auth_token, token(T)}];
-                error -> []
-            end,
-    common_opts(Opts, [{url, url_bin(Url)} | Token]);
+    common_opts(Opts, [{url, url_bin(Url)} | token_opt(Opts)]);
 conn_opts(#{path := Path} = Opts) ->
     %% An auth_token next to a path is accepted and unused, so that one
     %% configuration can switch between a file and a server.
@@ -215,6 +213,12 @@ common_opts(Opts, Target) ->
 
 port_opt(ca_file, V) -> {ca_file, path_bin(ca_file, V)};
 port_opt(K, V) -> check(K, V), {K, V}.
+
+token_opt(Opts) ->
+    case maps:find(auth_token, Opts) of
+        {ok, T} -> [{auth_token, token(T)}];
+        error -> []
+    end.
 
 %% The token stays wrapped (a fun, libsql_secret) until the open frame is
 %% built. Its value never appears in an error.

@@ -17,8 +17,18 @@
 #include "errors.h"
 #include "term.h"
 
-typedef struct lsq_conn lsq_conn; /* a backend's connection, opaque */
+typedef struct lsq_backend lsq_backend;
 typedef struct lsq_stmt lsq_stmt; /* a backend's prepared statement */
+
+/* Every backend's connection starts with this, as SQLite's sqlite3_file
+ * starts with its pMethods: whoever holds a connection reaches its
+ * backend, so one backend can own connections of others (an embedded
+ * replica: a local one for reads, a remote one for writes) and call them
+ * through their own tables. A backend's own struct has it as its first
+ * member and casts. */
+typedef struct lsq_conn {
+    const lsq_backend *be; /* the backend this connection belongs to */
+} lsq_conn;
 
 /* Options of `open`, decoded by the command layer. Strings are
  * NUL-terminated copies owned by the caller for the duration of open(). */
@@ -35,6 +45,8 @@ typedef struct lsq_open_opts {
     long request_timeout_ms;
     size_t max_result;   /* cap on a response held in memory */
     const char *null_atom; /* the atom SQL NULL reads back as (a static string) */
+    const char *vfs;     /* local: the registered SQLite VFS the file goes through (a
+                          * static name, e.g. an encryption shim's), NULL: default */
 } lsq_open_opts;
 
 /* Parameters of one execution: positional when names == NULL. */
@@ -111,7 +123,7 @@ const char *lsq_tx_sql(int which);
  * error of the operation names as its `sql'. */
 void lsq_savepoint_sql(int op, const char *name, char buf[LSQ_SAVEPOINT_SQL_MAX]);
 
-typedef struct lsq_backend {
+struct lsq_backend {
     const char *mode; /* "local", "remote", "replica" */
 
     /* Open a connection. 0 and *out set, or -1 with *err. */
@@ -197,7 +209,7 @@ typedef struct lsq_backend {
     int (*run_batch)(lsq_conn *c, const lsq_stmt_source *src, const lsq_batch_item *items,
                      size_t n, int mode, const lsq_batch_sink *sink, lsq_batch_out *out,
                      lsq_error *err);
-} lsq_backend;
+};
 
 extern const lsq_backend lsq_backend_local;
 /* Process-wide SQLite settings, before any connection opens: 0, or -1 if

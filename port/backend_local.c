@@ -20,17 +20,26 @@
 /* The statements of transaction control (lsq_tx_sql), prepared once per
  * connection: a transaction costs a BEGIN and a COMMIT, and compiling
  * them each time would be most of that cost. */
-struct lsq_conn {
+/* A local connection: the base every backend's connection starts with
+ * (backend.h), then SQLite's handle and what we keep beside it. */
+typedef struct local_conn {
+    lsq_conn base;          /* base.be == &lsq_backend_local */
     sqlite3 *db;            /* the handle; closed by local_close */
     atomic_int interrupt;   /* 1: stop the running statement */
     atomic_int busy_ms;     /* how long to wait on a lock */
     sqlite3_stmt *tx[LSQ_TXSQL_COUNT]; /* transaction control, prepared on first use */
+    const char *vfs;        /* the VFS of the file (a registered name), NULL: default */
     int tx_read_only;       /* query_only was set by a read_only begin */
-};
+} local_conn;
+
+static local_conn *as_local(lsq_conn *c)
+{
+    return (local_conn *)c;
+}
 
 static int on_progress(void *arg)
 {
-    lsq_conn *c = arg;
+    local_conn *c = arg;
 
     return atomic_load_explicit(&c->interrupt, memory_order_relaxed);
 }
@@ -40,7 +49,7 @@ static int on_progress(void *arg)
 static int on_busy(void *arg, int count)
 {
     static const unsigned char delays[] = { 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100 };
-    lsq_conn *c = arg;
+    local_conn *c = arg;
     int limit = atomic_load(&c->busy_ms), slept = 0, delay, i;
 
     if (atomic_load(&c->interrupt)) return 0;
@@ -55,7 +64,7 @@ static int on_busy(void *arg, int count)
 
 struct lsq_stmt {
     sqlite3_stmt *st;   /* the prepared statement */
-    lsq_conn *conn;     /* owning connection */
+    local_conn *conn;   /* owning connection */
     int count;          /* parameters in the statement */
     int is_begin;       /* the statement is BEGIN [DEFERRED|IMMEDIATE|EXCLUSIVE] */
 };
@@ -66,10 +75,53 @@ static void set_db_error(lsq_error *err, sqlite3 *db, int rc)
                      sqlite3_errmsg(db));
 }
 
+/* ---- opening: one path, a list of setup steps -------------------------------- */
+
+/* What every local connection gets right after SQLite opened it, in order.
+ * A feature that needs a connection set up (SQL functions, hooks) adds a
+ * step here, not a branch in open. 0, or -1 with *err. */
+typedef int (*setup_step)(local_conn *c, const lsq_open_opts *o, lsq_error *err);
+
+static int setup_result_codes(local_conn *c, const lsq_open_opts *o, lsq_error *err)
+{
+    (void)o, (void)err;
+    (void)sqlite3_extended_result_codes(c->db, 1);
+    return 0;
+}
+
+/* Extensions stay off unless a later option turns them on. */
+static int setup_no_extensions(local_conn *c, const lsq_open_opts *o, lsq_error *err)
+{
+    (void)o, (void)err;
+    (void)sqlite3_db_config(c->db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, NULL);
+    return 0;
+}
+
+/* interrupt() from the watchdog thread and the busy timeout. */
+static int setup_interrupts(local_conn *c, const lsq_open_opts *o, lsq_error *err)
+{
+    int rc;
+
+    atomic_init(&c->interrupt, 0);
+    atomic_init(&c->busy_ms, o->busy_timeout_ms);
+    sqlite3_progress_handler(c->db, PROGRESS_OPS, on_progress, c);
+    rc = sqlite3_busy_handler(c->db, on_busy, c);
+    if (rc == SQLITE_OK) return 0;
+    set_db_error(err, c->db, rc);
+    return -1;
+}
+
+static const setup_step aSetup[] = {
+    setup_result_codes,
+    setup_no_extensions,
+    setup_interrupts,
+};
+
 static int local_open(const lsq_open_opts *o, lsq_conn **out, lsq_error *err)
 {
     int flags = SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
-    lsq_conn *c;
+    local_conn *c;
+    size_t i;
     int rc;
 
     flags |= o->read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
@@ -79,7 +131,11 @@ static int local_open(const lsq_open_opts *o, lsq_conn **out, lsq_error *err)
         lsq_error_set(err, LSQ_E_NOMEM, "out of memory");
         return -1;
     }
-    rc = sqlite3_open_v2(o->path, &c->db, flags, NULL);
+    c->base.be = &lsq_backend_local;
+    /* The VFS the file goes through (NULL: SQLite's default); backup
+     * writes through the same one. */
+    c->vfs = o->vfs;
+    rc = sqlite3_open_v2(o->path, &c->db, flags, o->vfs);
     if (rc != SQLITE_OK) {
         if (c->db != NULL) {
             lsq_error_sqlite(err, rc, sqlite3_errmsg(c->db));
@@ -90,25 +146,20 @@ static int local_open(const lsq_open_opts *o, lsq_conn **out, lsq_error *err)
         free(c);
         return -1;
     }
-    (void)sqlite3_extended_result_codes(c->db, 1);
-    /* Extensions stay off unless a later option turns them on. */
-    (void)sqlite3_db_config(c->db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, NULL);
-    atomic_init(&c->interrupt, 0);
-    atomic_init(&c->busy_ms, o->busy_timeout_ms);
-    sqlite3_progress_handler(c->db, PROGRESS_OPS, on_progress, c);
-    rc = sqlite3_busy_handler(c->db, on_busy, c);
-    if (rc != SQLITE_OK) {
-        set_db_error(err, c->db, rc);
-        (void)sqlite3_close_v2(c->db);
-        free(c);
-        return -1;
+    for (i = 0; i < sizeof aSetup / sizeof aSetup[0]; i++) {
+        if (aSetup[i](c, o, err) != 0) {
+            (void)sqlite3_close_v2(c->db);
+            free(c);
+            return -1;
+        }
     }
-    *out = c;
+    *out = &c->base;
     return 0;
 }
 
-static int local_close(lsq_conn *c, lsq_error *err)
+static int local_close(lsq_conn *conn, lsq_error *err)
 {
+    local_conn *c = as_local(conn);
     int rc, i;
 
     for (i = 0; i < LSQ_TXSQL_COUNT; i++) (void)sqlite3_finalize(c->tx[i]);
@@ -165,7 +216,7 @@ static int starts_with_begin(const char *z)
              (z[5] >= '0' && z[5] <= '9') || z[5] == '_' || (unsigned char)z[5] >= 0x80);
 }
 
-static int wrap_stmt(lsq_conn *c, sqlite3_stmt *st, lsq_stmt **out, lsq_error *err)
+static int wrap_stmt(local_conn *c, sqlite3_stmt *st, lsq_stmt **out, lsq_error *err)
 {
     lsq_stmt *s = calloc(1, sizeof *s);
 
@@ -182,9 +233,11 @@ static int wrap_stmt(lsq_conn *c, sqlite3_stmt *st, lsq_stmt **out, lsq_error *e
     return 0;
 }
 
-static int local_prepare(lsq_conn *c, const char *sql, size_t n, lsq_stmt **out,
+static int local_prepare(lsq_conn *conn, const char *sql, size_t n, lsq_stmt **out,
                          lsq_error *err)
 {
+    local_conn *c = as_local(conn);
+
     sqlite3_stmt *st = NULL;
     const char *tail = NULL;
     int rc;
@@ -230,9 +283,11 @@ static size_t first_statement_length(const char *sql, size_t n)
     return n;
 }
 
-static int local_prepare_next(lsq_conn *c, const char *sql, size_t n, lsq_stmt **out,
+static int local_prepare_next(lsq_conn *conn, const char *sql, size_t n, lsq_stmt **out,
                               size_t *used, lsq_error *err)
 {
+    local_conn *c = as_local(conn);
+
     sqlite3_stmt *st = NULL;
     const char *tail = NULL;
     int rc;
@@ -431,43 +486,51 @@ static void local_finalize(lsq_stmt *s)
     free(s);
 }
 
-static long long local_changes(lsq_conn *c) { return sqlite3_changes64(c->db); }
-static long long local_total_changes(lsq_conn *c) { return sqlite3_total_changes64(c->db); }
-static long long local_last_insert_rowid(lsq_conn *c) { return sqlite3_last_insert_rowid(c->db); }
-static void local_interrupt(lsq_conn *c) { atomic_store(&c->interrupt, 1); }
-static void local_clear_interrupt(lsq_conn *c) { atomic_store(&c->interrupt, 0); }
-static int local_autocommit(lsq_conn *c) { return sqlite3_get_autocommit(c->db); }
+static long long local_changes(lsq_conn *c) { return sqlite3_changes64(as_local(c)->db); }
+static long long local_total_changes(lsq_conn *c) { return sqlite3_total_changes64(as_local(c)->db); }
+static long long local_last_insert_rowid(lsq_conn *c) { return sqlite3_last_insert_rowid(as_local(c)->db); }
+static void local_interrupt(lsq_conn *c) { atomic_store(&as_local(c)->interrupt, 1); }
+static void local_clear_interrupt(lsq_conn *c) { atomic_store(&as_local(c)->interrupt, 0); }
+static int local_autocommit(lsq_conn *c) { return sqlite3_get_autocommit(as_local(c)->db); }
 
-static const char *local_filename(lsq_conn *c)
+static const char *local_filename(lsq_conn *conn)
 {
+    local_conn *c = as_local(conn);
     const char *z = sqlite3_db_filename(c->db, "main");
     return z != NULL ? z : "";
 }
 
-static int local_db_readonly(lsq_conn *c) { return sqlite3_db_readonly(c->db, "main") == 1; }
+static int local_db_readonly(lsq_conn *c) { return sqlite3_db_readonly(as_local(c)->db, "main") == 1; }
 
-static int local_set_busy_timeout(lsq_conn *c, int ms, lsq_error *err)
+static int local_set_busy_timeout(lsq_conn *conn, int ms, lsq_error *err)
 {
+    local_conn *c = as_local(conn);
+
     (void)err;
     atomic_store(&c->busy_ms, ms);
     return 0;
 }
 
-static int local_limit(lsq_conn *c, int id, int value)
+static int local_limit(lsq_conn *conn, int id, int value)
 {
+    local_conn *c = as_local(conn);
+
     return sqlite3_limit(c->db, id, value);
 }
 
 /* Copy "main" page by page so the source stays usable meanwhile; a busy
  * source or destination is retried for a bounded time. */
-static int local_backup(lsq_conn *c, const char *dest, lsq_error *err)
+static int local_backup(lsq_conn *conn, const char *dest, lsq_error *err)
 {
+    local_conn *c = as_local(conn);
     sqlite3 *out = NULL;
     sqlite3_backup *b;
     int rc, waits = 0;
 
+    /* Through the source's VFS: a copy of an encrypted database is
+     * written encrypted, never in plaintext. */
     rc = sqlite3_open_v2(dest, &out, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                         SQLITE_OPEN_URI, NULL);
+                         SQLITE_OPEN_URI, c->vfs);
     if (rc != SQLITE_OK) {
         lsq_error_sqlite(err, rc, out ? sqlite3_errmsg(out) : NULL);
         (void)sqlite3_close_v2(out);
@@ -519,7 +582,7 @@ int lsq_local_setup(void)
 /* ---- transactions ------------------------------------------------------------------ */
 
 /* Run one of the transaction control statements. 0, or -1 with *err. */
-static int tx_exec(lsq_conn *c, int which, lsq_error *err)
+static int tx_exec(local_conn *c, int which, lsq_error *err)
 {
     int rc;
 
@@ -540,8 +603,10 @@ static int tx_exec(lsq_conn *c, int which, lsq_error *err)
     return -1;
 }
 
-static int local_begin(lsq_conn *c, int mode, int read_only, lsq_error *err)
+static int local_begin(lsq_conn *conn, int mode, int read_only, lsq_error *err)
 {
+    local_conn *c = as_local(conn);
+
     lsq_error ignored;
 
     /* SQLite's own error, before SQLite sees it (see local_step). */
@@ -563,7 +628,7 @@ static int local_begin(lsq_conn *c, int mode, int read_only, lsq_error *err)
 }
 
 /* The read-only guard of a read_only begin goes with its transaction. */
-static int end_read_only(lsq_conn *c, lsq_error *err)
+static int end_read_only(local_conn *c, lsq_error *err)
 {
     if (!c->tx_read_only) return 0;
     if (tx_exec(c, LSQ_TXSQL_QUERY_ONLY_OFF, err) != 0) return -1;
@@ -571,20 +636,25 @@ static int end_read_only(lsq_conn *c, lsq_error *err)
     return 0;
 }
 
-static int local_commit(lsq_conn *c, lsq_error *err)
+static int local_commit(lsq_conn *conn, lsq_error *err)
 {
+    local_conn *c = as_local(conn);
+
     if (end_read_only(c, err) != 0) return -1;
     return tx_exec(c, LSQ_TXSQL_COMMIT, err);
 }
 
-static int local_rollback(lsq_conn *c, lsq_error *err)
+static int local_rollback(lsq_conn *conn, lsq_error *err)
 {
+    local_conn *c = as_local(conn);
+
     if (end_read_only(c, err) != 0) return -1;
     return tx_exec(c, LSQ_TXSQL_ROLLBACK, err);
 }
 
-static int local_savepoint(lsq_conn *c, int op, const char *name, lsq_error *err)
+static int local_savepoint(lsq_conn *conn, int op, const char *name, lsq_error *err)
 {
+    local_conn *c = as_local(conn);
     char sql[LSQ_SAVEPOINT_SQL_MAX];
     int rc;
 
@@ -597,8 +667,10 @@ static int local_savepoint(lsq_conn *c, int op, const char *name, lsq_error *err
 
 /* An open transaction rolled back, and query_only off (whoever set it:
  * a read_only begin, or the last holder's own PRAGMA). */
-static int local_clean(lsq_conn *c, lsq_error *err)
+static int local_clean(lsq_conn *conn, lsq_error *err)
 {
+    local_conn *c = as_local(conn);
+
     if (!sqlite3_get_autocommit(c->db) && tx_exec(c, LSQ_TXSQL_ROLLBACK, err) != 0) return -1;
     c->tx_read_only = 0;
     return tx_exec(c, LSQ_TXSQL_QUERY_ONLY_OFF, err);
@@ -608,7 +680,7 @@ static int local_clean(lsq_conn *c, lsq_error *err)
 
 /* A group of our own around a TX batch: a transaction, or a savepoint
  * inside the caller's. */
-static int group_exec(lsq_conn *c, const char *sql, lsq_error *err)
+static int group_exec(local_conn *c, const char *sql, lsq_error *err)
 {
     int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
 
@@ -619,7 +691,7 @@ static int group_exec(lsq_conn *c, const char *sql, lsq_error *err)
 
 /* Undo the group. Errors are ignored: SQLite may already have rolled the
  * transaction back itself (a full disk, an interrupt). */
-static void group_undo(lsq_conn *c, int nested)
+static void group_undo(local_conn *c, int nested)
 {
     lsq_error ignored;
 
@@ -634,7 +706,7 @@ static void group_undo(lsq_conn *c, int nested)
 /* A script: each statement as SQLite parses it, in order, rows dropped.
  * The first error stops it (earlier statements stay) and names the
  * statement (index, text). */
-static int local_run_script(lsq_conn *c, const char *sql, size_t n, lsq_batch_out *out,
+static int local_run_script(local_conn *c, const char *sql, size_t n, lsq_batch_out *out,
                             lsq_error *err)
 {
     long long before = sqlite3_total_changes64(c->db);
@@ -643,7 +715,7 @@ static int local_run_script(lsq_conn *c, const char *sql, size_t n, lsq_batch_ou
     int rc;
 
     while (off < n) {
-        if (local_prepare_next(c, sql + off, n - off, &s, &used, err) != 0) {
+        if (local_prepare_next(&c->base, sql + off, n - off, &s, &used, err) != 0) {
             err->index = (long)out->statements + 1;
             goto failed;
         }
@@ -677,10 +749,11 @@ failed:
 /* Items in order, each a statement from the cache (the one before it when
  * the text is the same: execute_many binds one statement to many rows),
  * bound, and stepped to the end by the sink or here. */
-static int local_run_batch(lsq_conn *c, const lsq_stmt_source *src, const lsq_batch_item *items,
+static int local_run_batch(lsq_conn *conn, const lsq_stmt_source *src, const lsq_batch_item *items,
                            size_t n, int mode, const lsq_batch_sink *sink, lsq_batch_out *out,
                            lsq_error *err)
 {
+    local_conn *c = as_local(conn);
     static const lsq_params none = { 0, NULL, NULL };
     const lsq_params *params;
     const char *held = NULL;

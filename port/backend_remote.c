@@ -42,9 +42,12 @@ typedef struct resp_ref {
     int refs;
 } resp_ref;
 
-struct lsq_conn {
+/* A remote connection: the base every backend's connection starts with
+ * (backend.h), then the HTTP client and the stream. */
+typedef struct remote_conn {
+    lsq_conn base;     /* base.be == &lsq_backend_remote */
     http_client *http;
-    char *base;        /* scheme://host[:port][/path], no trailing '/' */
+    char *base_url;    /* scheme://host[:port][/path], no trailing '/' */
     char *stream_url;  /* base_url the server gave for this stream, or NULL */
     int v3;            /* Hrana 3 with batons */
     char *baton;       /* v3: the stream held, or NULL */
@@ -52,10 +55,15 @@ struct lsq_conn {
     int tx_read_only;  /* query_only was set by a read_only begin */
     long long changes, total_changes, last_rowid;
     size_t max_result;
-};
+} remote_conn;
+
+static remote_conn *as_remote(lsq_conn *c)
+{
+    return (remote_conn *)c;
+}
 
 struct lsq_stmt {
-    lsq_conn *c;
+    remote_conn *c;
     char *sql;             /* owned copy */
     size_t n;
     sql_stmt_info info;    /* parameters, first keyword */
@@ -159,7 +167,7 @@ static void http_status_error(long status, const http_errbody *eb, lsq_error *er
                   "the server answered HTTP %ld: %s", status, text);
 }
 
-static void drop_stream(lsq_conn *c)
+static void drop_stream(remote_conn *c)
 {
     free(c->baton);
     c->baton = NULL;
@@ -168,7 +176,7 @@ static void drop_stream(lsq_conn *c)
 }
 
 /* After a failed request the stream is gone; a transaction on it too. */
-static void stream_lost(lsq_conn *c, lsq_error *err)
+static void stream_lost(remote_conn *c, lsq_error *err)
 {
     int in_tx = c->v3 && !c->autocommit;
 
@@ -182,17 +190,17 @@ static void stream_lost(lsq_conn *c, lsq_error *err)
  * a server must not be able to take the connection (and its token) out of
  * TLS. An unsafe one is ignored: the stream goes on at the URL it has, and
  * if the server insists, the next request fails rather than leaking. */
-static int base_url_safe(const lsq_conn *c, const hr_response *r)
+static int base_url_safe(const remote_conn *c, const hr_response *r)
 {
     const char *u = hr_ptr(r, r->base_url);
     size_t n = r->base_url.len;
 
     if (memchr(u, 0, n) != NULL) return 0;
     if (n > 8 && memcmp(u, "https://", 8) == 0) return 1;
-    return n > 7 && memcmp(u, "http://", 7) == 0 && strncmp(c->base, "http://", 7) == 0;
+    return n > 7 && memcmp(u, "http://", 7) == 0 && strncmp(c->base_url, "http://", 7) == 0;
 }
 
-static int keep_stream(lsq_conn *c, const hr_response *r, lsq_error *err)
+static int keep_stream(remote_conn *c, const hr_response *r, lsq_error *err)
 {
     free(c->baton);
     c->baton = NULL;
@@ -217,7 +225,7 @@ static int keep_stream(lsq_conn *c, const hr_response *r, lsq_error *err)
 /* POST one pipeline: reqs holds nreqs comma-separated request objects.
  * On success *out holds exactly nreqs entries' worth of results (the
  * get_autocommit a v3 pipeline ends with is consumed here). */
-static int pipeline_once(lsq_conn *c, const jbuf *reqs, size_t nreqs, int ask_autocommit,
+static int pipeline_once(remote_conn *c, const jbuf *reqs, size_t nreqs, int ask_autocommit,
                          resp_ref **out, int *expired, lsq_error *err)
 {
     jbuf body = { 0 }, url = { 0 };
@@ -246,7 +254,7 @@ static int pipeline_once(lsq_conn *c, const jbuf *reqs, size_t nreqs, int ask_au
         (ask_autocommit && jb_lit(&body, ",{\"type\":\"get_autocommit\"}") != 0) ||
         jb_lit(&body, "]}") != 0)
         goto nomem;
-    if (jb_lit(&url, c->stream_url != NULL ? c->stream_url : c->base) != 0 ||
+    if (jb_lit(&url, c->stream_url != NULL ? c->stream_url : c->base_url) != 0 ||
         jb_lit(&url, c->v3 ? "/v3/pipeline" : "/v2/pipeline") != 0 || jb_raw(&url, "", 1) != 0)
         goto nomem;
     if (http_request(c->http, url.p, body.p, body.n, sink, &rr->r, &status, eb, err) != 0) {
@@ -290,7 +298,7 @@ done:
 }
 
 /* A pipeline, reopening an expired stream when that loses nothing. */
-static int pipeline(lsq_conn *c, const jbuf *reqs, size_t nreqs, resp_ref **out,
+static int pipeline(remote_conn *c, const jbuf *reqs, size_t nreqs, resp_ref **out,
                     lsq_error *err)
 {
     int expired;
@@ -357,7 +365,7 @@ static int remote_open(const lsq_open_opts *o, lsq_conn **out, lsq_error *err)
 {
     http_opts ho;
     http_errbody *eb = NULL;
-    lsq_conn *c;
+    remote_conn *c;
     jbuf url = { 0 };
     long status = 0;
 
@@ -367,16 +375,17 @@ static int remote_open(const lsq_open_opts *o, lsq_conn **out, lsq_error *err)
         nomem(err);
         return -1;
     }
+    c->base.be = &lsq_backend_remote;
     c->autocommit = 1;
     c->max_result = o->max_result;
-    if ((c->base = normalise_url(o->url, err)) == NULL) goto fail;
+    if ((c->base_url = normalise_url(o->url, err)) == NULL) goto fail;
     ho.auth_token = o->auth_token;
     ho.ca_file = o->ca_file;
     ho.connect_timeout_ms = o->connect_timeout_ms;
     ho.request_timeout_ms = o->request_timeout_ms;
     if ((c->http = http_new(&ho, err)) == NULL) goto fail;
     eb = malloc(sizeof *eb);
-    if (eb == NULL || jb_lit(&url, c->base) != 0 || jb_lit(&url, "/v3") != 0 ||
+    if (eb == NULL || jb_lit(&url, c->base_url) != 0 || jb_lit(&url, "/v3") != 0 ||
         jb_raw(&url, "", 1) != 0) {
         nomem(err);
         goto fail;
@@ -393,7 +402,7 @@ static int remote_open(const lsq_open_opts *o, lsq_conn **out, lsq_error *err)
     c->v3 = status >= 200 && status < 300;
     free(eb);
     jb_free(&url);
-    *out = c;
+    *out = &c->base;
     return 0;
 fail:
     free(eb);
@@ -401,13 +410,15 @@ fail:
     {
         lsq_error ignored;
 
-        (void)remote_close(c, &ignored);
+        (void)remote_close(&c->base, &ignored);
     }
     return -1;
 }
 
-static int remote_close(lsq_conn *c, lsq_error *err)
+static int remote_close(lsq_conn *conn, lsq_error *err)
 {
+    remote_conn *c = as_remote(conn);
+
     (void)err;
     if (c == NULL) return 0;
     if (c->v3 && c->baton != NULL && c->http != NULL) {
@@ -425,7 +436,7 @@ static int remote_close(lsq_conn *c, lsq_error *err)
         jb_free(&reqs);
     }
     http_free(c->http);
-    free(c->base);
+    free(c->base_url);
     free(c->stream_url);
     free(c->baton);
     free(c);
@@ -473,7 +484,7 @@ static void remote_finalize(lsq_stmt *s)
     free(s);
 }
 
-static int refuse_transaction(const lsq_conn *c, const sql_stmt_info *info, lsq_error *err)
+static int refuse_transaction(const remote_conn *c, const sql_stmt_info *info, lsq_error *err)
 {
     if (c->v3 || !sql_is_transaction_control(info->keyword)) return 0;
     lsq_error_set(err, LSQ_E_NOT_SUPPORTED,
@@ -485,7 +496,7 @@ static int refuse_transaction(const lsq_conn *c, const sql_stmt_info *info, lsq_
 
 /* A statement for text holding exactly one statement (after the first
  * only white space, comments and ';' may follow). */
-static int make_stmt(lsq_conn *c, const char *sql, size_t n, lsq_stmt **out, lsq_error *err)
+static int make_stmt(remote_conn *c, const char *sql, size_t n, lsq_stmt **out, lsq_error *err)
 {
     lsq_stmt *s;
     int i;
@@ -538,9 +549,10 @@ nomem:
     return -1;
 }
 
-static int remote_prepare(lsq_conn *c, const char *sql, size_t n, lsq_stmt **out,
+static int remote_prepare(lsq_conn *conn, const char *sql, size_t n, lsq_stmt **out,
                           lsq_error *err)
 {
+    remote_conn *c = as_remote(conn);
     int empty;
 
     *out = NULL;
@@ -549,9 +561,10 @@ static int remote_prepare(lsq_conn *c, const char *sql, size_t n, lsq_stmt **out
     return make_stmt(c, sql, n, out, err);
 }
 
-static int remote_prepare_next(lsq_conn *c, const char *sql, size_t n, lsq_stmt **out,
+static int remote_prepare_next(lsq_conn *conn, const char *sql, size_t n, lsq_stmt **out,
                                size_t *used, lsq_error *err)
 {
+    remote_conn *c = as_remote(conn);
     size_t len, off = 0;
     int empty = 1;
 
@@ -685,7 +698,7 @@ static int is_write(const char *keyword)
 
 static int run_stmt(lsq_stmt *s, lsq_error *err)
 {
-    lsq_conn *c = s->c;
+    remote_conn *c = s->c;
     jbuf reqs = { 0 };
     resp_ref *rr;
     const hr_entry *e;
@@ -823,7 +836,7 @@ static void scan_cache_clear(sql_scan_cache *sc)
 }
 
 /* Scan (or reuse) it->sql; only text that passed every check is kept. */
-static int scan_item(lsq_conn *c, const lsq_batch_item *it, int mode, sql_scan_cache *sc,
+static int scan_item(remote_conn *c, const lsq_batch_item *it, int mode, sql_scan_cache *sc,
                      lsq_error *err)
 {
     if (sc->sql == it->sql && sc->n == it->n) return 0;
@@ -853,7 +866,7 @@ fail:
 
 /* The Stmt JSON of one batch item (named parameters resolved). 0, 1 for
  * text without a statement (nothing to send), -1 with *err. */
-static int item_json(lsq_conn *c, const lsq_batch_item *it, int mode, sql_scan_cache *sc,
+static int item_json(remote_conn *c, const lsq_batch_item *it, int mode, sql_scan_cache *sc,
                      jbuf *stmt, lsq_error *err)
 {
     static const lsq_params none = { 0, NULL, NULL };
@@ -883,7 +896,7 @@ static void batch_res_free(batch_res *out, size_t n);
 
 /* A result of a batch: a statement that only hands out rows already in
  * memory (res NULL for an item without a statement). */
-static int add_view(batch_res *out, size_t i, lsq_conn *c, resp_ref *rr, const hr_stmt *res,
+static int add_view(batch_res *out, size_t i, remote_conn *c, resp_ref *rr, const hr_stmt *res,
                     lsq_error *err)
 {
     lsq_stmt *view = calloc(1, sizeof *view);
@@ -907,7 +920,7 @@ static int add_view(batch_res *out, size_t i, lsq_conn *c, resp_ref *rr, const h
  * on Hrana 2: ROLLBACK if it left a transaction open]. An item that
  * cannot be sent ends the batch there: outside TX the items before it
  * still run, then its own error is the answer. */
-static int run_steps(lsq_conn *c, const lsq_batch_item *items, size_t n, int mode,
+static int run_steps(remote_conn *c, const lsq_batch_item *items, size_t n, int mode,
                      int want_results, batch_res *out, lsq_error *err)
 {
     static const group_sql own = { "BEGIN", "COMMIT", "ROLLBACK", NULL };
@@ -1103,7 +1116,7 @@ static void batch_res_free(batch_res *out, size_t n)
  * and run in one round trip, so that its own BEGIN ... COMMIT never spans
  * two requests. A statement with parameters ends it: the ones before it
  * run (as locally), then it is the error. */
-static int run_script(lsq_conn *c, const char *sql, size_t n, lsq_batch_out *out,
+static int run_script(remote_conn *c, const char *sql, size_t n, lsq_batch_out *out,
                       lsq_error *err)
 {
     lsq_batch_item *items = NULL, *grown;
@@ -1164,10 +1177,11 @@ nomem:
 }
 
 /* The batch in one round trip, then each item's outcome to the sink. */
-static int remote_run_batch(lsq_conn *c, const lsq_stmt_source *src, const lsq_batch_item *items,
+static int remote_run_batch(lsq_conn *conn, const lsq_stmt_source *src, const lsq_batch_item *items,
                             size_t n, int mode, const lsq_batch_sink *sink, lsq_batch_out *out,
                             lsq_error *err)
 {
+    remote_conn *c = as_remote(conn);
     batch_res res;
     size_t i;
     int rc = 0;
@@ -1201,7 +1215,7 @@ static int remote_autocommit(lsq_conn *c);
  * connection's stream). A server without streams refuses them
  * (refuse_transaction): a transaction cannot stay open there between
  * requests. 0, or -1 with *err (err->index the failing one). */
-static int run_control(lsq_conn *c, const char *const *sqls, size_t n, lsq_error *err)
+static int run_control(remote_conn *c, const char *const *sqls, size_t n, lsq_error *err)
 {
     lsq_batch_item items[3];
     batch_res res;
@@ -1224,8 +1238,9 @@ static int run_control(lsq_conn *c, const char *const *sqls, size_t n, lsq_error
     return 0;
 }
 
-static int remote_begin(lsq_conn *c, int mode, int read_only, lsq_error *err)
+static int remote_begin(lsq_conn *conn, int mode, int read_only, lsq_error *err)
 {
+    remote_conn *c = as_remote(conn);
     const char *sqls[2] = { lsq_tx_sql(LSQ_TXSQL_DEFERRED + mode),
                             lsq_tx_sql(LSQ_TXSQL_QUERY_ONLY_ON) };
     const char *undo[1] = { lsq_tx_sql(LSQ_TXSQL_ROLLBACK) };
@@ -1243,7 +1258,7 @@ static int remote_begin(lsq_conn *c, int mode, int read_only, lsq_error *err)
 
 /* COMMIT or ROLLBACK, with the read-only guard of a read_only begin
  * lifted first, in one round trip. */
-static int end_tx(lsq_conn *c, const char *sql, lsq_error *err)
+static int end_tx(remote_conn *c, const char *sql, lsq_error *err)
 {
     const char *sqls[2] = { lsq_tx_sql(LSQ_TXSQL_QUERY_ONLY_OFF), sql };
     int ro = c->tx_read_only;
@@ -1257,18 +1272,23 @@ static int end_tx(lsq_conn *c, const char *sql, lsq_error *err)
     return 0;
 }
 
-static int remote_commit(lsq_conn *c, lsq_error *err)
+static int remote_commit(lsq_conn *conn, lsq_error *err)
 {
+    remote_conn *c = as_remote(conn);
+
     return end_tx(c, lsq_tx_sql(LSQ_TXSQL_COMMIT), err);
 }
 
-static int remote_rollback(lsq_conn *c, lsq_error *err)
+static int remote_rollback(lsq_conn *conn, lsq_error *err)
 {
+    remote_conn *c = as_remote(conn);
+
     return end_tx(c, lsq_tx_sql(LSQ_TXSQL_ROLLBACK), err);
 }
 
-static int remote_savepoint(lsq_conn *c, int op, const char *name, lsq_error *err)
+static int remote_savepoint(lsq_conn *conn, int op, const char *name, lsq_error *err)
 {
+    remote_conn *c = as_remote(conn);
     char sql[LSQ_SAVEPOINT_SQL_MAX];
     const char *sqls[1] = { sql };
     int rc;
@@ -1282,34 +1302,36 @@ static int remote_savepoint(lsq_conn *c, int op, const char *name, lsq_error *er
 
 /* An interactive transaction of the last holder rolled back. A server's
  * pragmas are the server's: only a read-only guard of ours is lifted. */
-static int remote_clean(lsq_conn *c, lsq_error *err)
+static int remote_clean(lsq_conn *conn, lsq_error *err)
 {
-    if (remote_autocommit(c) && !c->tx_read_only) return 0;
+    remote_conn *c = as_remote(conn);
+
+    if (remote_autocommit(conn) && !c->tx_read_only) return 0;
     return end_tx(c, lsq_tx_sql(LSQ_TXSQL_ROLLBACK), err);
 }
 
 /* ---- connection facts ------------------------------------------------------------------ */
 
-static long long remote_changes(lsq_conn *c) { return c->changes; }
-static long long remote_total_changes(lsq_conn *c) { return c->total_changes; }
-static long long remote_last_insert_rowid(lsq_conn *c) { return c->last_rowid; }
-static void remote_interrupt(lsq_conn *c) { http_interrupt(c->http); }
-static void remote_clear_interrupt(lsq_conn *c) { http_clear_interrupt(c->http); }
-static int remote_autocommit(lsq_conn *c) { return c->v3 ? c->autocommit : 1; }
-static const char *remote_filename(lsq_conn *c) { return c->base; }
+static long long remote_changes(lsq_conn *c) { return as_remote(c)->changes; }
+static long long remote_total_changes(lsq_conn *c) { return as_remote(c)->total_changes; }
+static long long remote_last_insert_rowid(lsq_conn *c) { return as_remote(c)->last_rowid; }
+static void remote_interrupt(lsq_conn *c) { http_interrupt(as_remote(c)->http); }
+static void remote_clear_interrupt(lsq_conn *c) { http_clear_interrupt(as_remote(c)->http); }
+static int remote_autocommit(lsq_conn *c) { return as_remote(c)->v3 ? as_remote(c)->autocommit : 1; }
+static const char *remote_filename(lsq_conn *c) { return as_remote(c)->base_url; }
 static int remote_db_readonly(lsq_conn *c) { (void)c; return 0; }
 
-static int remote_set_busy_timeout(lsq_conn *c, int ms, lsq_error *err)
+static int remote_set_busy_timeout(lsq_conn *conn, int ms, lsq_error *err)
 {
-    (void)c, (void)ms;
+    (void)conn, (void)ms;
     lsq_error_set(err, LSQ_E_NOT_SUPPORTED, "the busy timeout of a remote database is the "
                   "server's; set timeout and request_timeout instead");
     return -1;
 }
 
-static int remote_backup(lsq_conn *c, const char *dest, lsq_error *err)
+static int remote_backup(lsq_conn *conn, const char *dest, lsq_error *err)
 {
-    (void)c, (void)dest;
+    (void)conn, (void)dest;
     lsq_error_set(err, LSQ_E_NOT_SUPPORTED, "backup of a remote database is not supported; "
                   "open an embedded replica to get a local copy");
     return -1;

@@ -140,10 +140,6 @@ static int decode_open_opts(const char *buf, int idx, lsq_open_opts *o, long lon
         }
     }
     if (n > 0 && (ei_get_type(buf, &idx, &type, &size) != 0 || type != ERL_NIL_EXT)) goto bad;
-    if ((o->path == NULL) == (o->url == NULL)) {
-        lsq_error_set(err, LSQ_E_BAD_ARGUMENT, "open needs a path or a url (one of them)");
-        goto fail;
-    }
     o->max_result = (size_t)*max_result;
     return 0;
 bad_value:
@@ -160,9 +156,36 @@ fail:
     return -1;
 }
 
+/* Which backend opens what: the open options decide, by what they name.
+ * An embedded replica (a file and a server) plugs in here. */
+static const struct {
+    int path, url;            /* the options given */
+    const lsq_backend *be;    /* who opens it, or NULL: why not */
+    const char *why;
+} aBackend[] = {
+    { 1, 0, &lsq_backend_local, NULL },
+    { 0, 1, &lsq_backend_remote, NULL },
+    { 1, 1, NULL, "give either path (a local file) or url (a server), not both: embedded "
+                  "replicas are not available yet" },
+    { 0, 0, NULL, "open needs a path or a url" },
+};
+
+static const lsq_backend *choose_backend(const lsq_open_opts *o, lsq_error *err)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof aBackend / sizeof aBackend[0]; i++) {
+        if (aBackend[i].path != (o->path != NULL) || aBackend[i].url != (o->url != NULL))
+            continue;
+        if (aBackend[i].be == NULL) lsq_error_set(err, LSQ_E_BAD_ARGUMENT, "%s", aBackend[i].why);
+        return aBackend[i].be;
+    }
+    return NULL; /* not reached: the table covers every combination */
+}
+
 int cmd_open(lsq_port *p, const lsq_request *r, ei_x_buff *x)
 {
-    const lsq_backend *be = &lsq_backend_local;
+    const lsq_backend *be;
     lsq_open_opts o;
     lsq_error err;
     lsq_conn *c = NULL;
@@ -176,7 +199,10 @@ int cmd_open(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     if (decode_open_opts(r->buf, r->idx, &o, &cache_size, &max_result, &err) != 0)
         return reply_error(x, r->ref, &err);
     null_atom = o.null_atom; /* static; free_open_opts clears o */
-    if (o.url != NULL) be = &lsq_backend_remote;
+    if ((be = choose_backend(&o, &err)) == NULL) {
+        free_open_opts(&o);
+        return reply_error(x, r->ref, &err);
+    }
     cache = cache_new((size_t)cache_size, be->finalize);
     if (cache == NULL) {
         free_open_opts(&o);
@@ -193,7 +219,7 @@ int cmd_open(lsq_port *p, const lsq_request *r, ei_x_buff *x)
         cache_free(cache);
         return reply_errorf(x, r->ref, LSQ_E_INTERNAL, "lock failed");
     }
-    p->be = be;
+    p->be = c->be; /* the connection's own backend (be, or one it owns) */
     p->conn = c;
     p->cache = cache;
     p->max_result = (size_t)max_result;
