@@ -30,23 +30,28 @@ typedef struct lsq_conn {
     const lsq_backend *be; /* the backend this connection belongs to */
 } lsq_conn;
 
-/* Options of `open`, decoded by the command layer. Strings are
- * NUL-terminated copies owned by the caller for the duration of open(). */
+/* Options of `open`, decoded by the command layer from the table in
+ * open_options.h (names, ranges, defaults). Strings are NUL-terminated
+ * copies owned by the caller for the duration of open(). */
 typedef struct lsq_open_opts {
+    /* what to open: a file (path) or a server (url) */
     char *path;          /* file name, ":memory:" or "file:" URI */
-    int read_only;       /* 1: SQLITE_OPEN_READONLY */
-    int create;          /* 1: create the file if missing */
-    int busy_timeout_ms; /* sqlite3_busy_timeout */
-    /* remote */
     char *url;           /* libsql://, https:// or http:// base URL, or NULL */
     char *auth_token;    /* bearer token or NULL (wiped and freed by the caller) */
     char *ca_file;       /* CA bundle for TLS, or NULL */
-    long connect_timeout_ms;
-    long request_timeout_ms;
-    size_t max_result;   /* cap on a response held in memory */
-    const char *null_atom; /* the atom SQL NULL reads back as (a static string) */
-    const char *vfs;     /* local: the registered SQLite VFS the file goes through (a
+    /* local */
+    int read_only;       /* 1: SQLITE_OPEN_READONLY */
+    int create;          /* 1: create the file if missing */
+    long long busy_timeout_ms; /* sqlite3_busy_timeout */
+    const char *vfs;     /* the registered SQLite VFS the file goes through (a
                           * static name, e.g. an encryption shim's), NULL: default */
+    /* remote */
+    long long connect_timeout_ms;
+    long long request_timeout_ms;
+    /* every connection */
+    long long cache_size;  /* statement cache capacity (0: none) */
+    long long max_result;  /* cap on a reply (and a response held in memory), bytes */
+    const char *null_atom; /* the atom SQL NULL reads back as (a static string) */
 } lsq_open_opts;
 
 /* Parameters of one execution: positional when names == NULL. */

@@ -103,7 +103,7 @@ static int setup_interrupts(local_conn *c, const lsq_open_opts *o, lsq_error *er
     int rc;
 
     atomic_init(&c->interrupt, 0);
-    atomic_init(&c->busy_ms, o->busy_timeout_ms);
+    atomic_init(&c->busy_ms, (int)o->busy_timeout_ms);
     sqlite3_progress_handler(c->db, PROGRESS_OPS, on_progress, c);
     rc = sqlite3_busy_handler(c->db, on_busy, c);
     if (rc == SQLITE_OK) return 0;

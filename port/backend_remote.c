@@ -377,7 +377,7 @@ static int remote_open(const lsq_open_opts *o, lsq_conn **out, lsq_error *err)
     }
     c->base.be = &lsq_backend_remote;
     c->autocommit = 1;
-    c->max_result = o->max_result;
+    c->max_result = (size_t)o->max_result;
     if ((c->base_url = normalise_url(o->url, err)) == NULL) goto fail;
     ho.auth_token = o->auth_token;
     ho.ca_file = o->ca_file;

@@ -12,10 +12,8 @@
 #include "stmt_cache.h"
 #include "term.h"
 
-#define LSQ_DEFAULT_CACHE_SIZE 100
-/* Largest reply a query may build (max_result_bytes); also keeps ei_x's
- * int index far from overflow. */
-#define LSQ_DEFAULT_MAX_RESULT (512u * 1024u * 1024u)
+/* The defaults of the open options (cache size, max_result_bytes, ...)
+ * are in open_options.h. */
 
 /* Counters reported by the `stats` command. */
 typedef struct port_counters {

@@ -45,14 +45,15 @@ static int atom_at(const char *buf, int *idx, char *out)
     return ei_decode_atom(buf, idx, out);
 }
 
-/* A binary option as a fresh NUL-terminated string (no NUL inside). */
-static int string_opt(const char *buf, int *idx, char **out)
+/* A binary option as a fresh NUL-terminated string (no NUL inside). An
+ * option given twice replaces the first copy (wiped if secret). */
+static int string_opt(const char *buf, int *idx, char **out, int secret)
 {
     const char *p;
     size_t n;
 
     if (term_decode_binary(buf, idx, &p, &n) != 0 || memchr(p, 0, n) != NULL) return -1;
-    if (*out != NULL) wipe(*out, strlen(*out)); /* given twice: maybe a secret */
+    if (*out != NULL && secret) wipe(*out, strlen(*out));
     free(*out);
     *out = malloc(n + 1);
     if (*out == NULL) return -1;
@@ -61,35 +62,102 @@ static int string_opt(const char *buf, int *idx, char **out)
     return 0;
 }
 
+/* The open options, from their one table (open_options.h). */
+enum { OPT_STRING, OPT_INT, OPT_BOOL, OPT_NULL };
+
+typedef struct open_opt {
+    const char *name;   /* the key (an atom) */
+    int type;           /* OPT_* */
+    size_t off;         /* its field in lsq_open_opts */
+    long long dflt, min, max;
+    int secret;         /* a string to wipe when freed */
+} open_opt;
+
+static const open_opt aOpenOpt[] = {
+#define LSQ_OPT_STRING(n, f, s) { #n, OPT_STRING, offsetof(lsq_open_opts, f), 0, 0, 0, s },
+#define LSQ_OPT_INT(n, f, d, lo, hi) { #n, OPT_INT, offsetof(lsq_open_opts, f), d, lo, hi, 0 },
+#define LSQ_OPT_BOOL(n, f, d) { #n, OPT_BOOL, offsetof(lsq_open_opts, f), d, 0, 1, 0 },
+#define LSQ_OPT_NULL(n, f) { #n, OPT_NULL, offsetof(lsq_open_opts, f), 0, 0, 0, 0 },
+#include "open_options.h"
+#undef LSQ_OPT_STRING
+#undef LSQ_OPT_INT
+#undef LSQ_OPT_BOOL
+#undef LSQ_OPT_NULL
+};
+
+#define OPT_FIELD(o, opt, type) ((type *)(void *)((char *)(o) + (opt)->off))
+
 static void free_open_opts(lsq_open_opts *o)
 {
-    free(o->path);
-    free(o->url);
-    if (o->auth_token != NULL) {
-        /* Do not leave the token in freed memory. */
-        wipe(o->auth_token, strlen(o->auth_token));
-        free(o->auth_token);
+    size_t i;
+
+    for (i = 0; i < sizeof aOpenOpt / sizeof aOpenOpt[0]; i++) {
+        const open_opt *opt = &aOpenOpt[i];
+        char **z = OPT_FIELD(o, opt, char *);
+
+        if (opt->type != OPT_STRING || *z == NULL) continue;
+        /* Do not leave a secret in freed memory. */
+        if (opt->secret) wipe(*z, strlen(*z));
+        free(*z);
     }
-    free(o->ca_file);
     memset(o, 0, sizeof *o);
 }
 
-/* Decode the open options: a proper list of {Key, Value} pairs. */
-static int decode_open_opts(const char *buf, int idx, lsq_open_opts *o, long long *cache_size,
-                            long long *max_result, lsq_error *err)
+/* Every option at its default. */
+static void default_open_opts(lsq_open_opts *o)
 {
-    char key[MAXATOMLEN_UTF8], atom[MAXATOMLEN_UTF8];
-    int n, i, arity, type, size;
-    long long v;
+    size_t i;
 
     memset(o, 0, sizeof *o);
-    o->create = 1;
-    o->busy_timeout_ms = 5000;
-    o->connect_timeout_ms = 10000;
-    o->request_timeout_ms = 60000;
-    o->null_atom = "null";
-    *cache_size = LSQ_DEFAULT_CACHE_SIZE;
-    *max_result = LSQ_DEFAULT_MAX_RESULT;
+    for (i = 0; i < sizeof aOpenOpt / sizeof aOpenOpt[0]; i++) {
+        const open_opt *opt = &aOpenOpt[i];
+
+        if (opt->type == OPT_INT) *OPT_FIELD(o, opt, long long) = opt->dflt;
+        else if (opt->type == OPT_BOOL) *OPT_FIELD(o, opt, int) = (int)opt->dflt;
+        else if (opt->type == OPT_NULL) *OPT_FIELD(o, opt, const char *) = "null";
+    }
+}
+
+/* The value at *idx for option opt. 0, or -1 (a bad value). */
+static int decode_open_value(const char *buf, int *idx, const open_opt *opt, lsq_open_opts *o)
+{
+    static const char *const nulls[] = { "null", "nil", "undefined" };
+    char atom[MAXATOMLEN_UTF8];
+    long long v;
+    size_t k;
+
+    switch (opt->type) {
+    case OPT_STRING:
+        return string_opt(buf, idx, OPT_FIELD(o, opt, char *), opt->secret);
+    case OPT_INT:
+        if (term_decode_int(buf, idx, &v) != 0 || v < opt->min || v > opt->max) return -1;
+        *OPT_FIELD(o, opt, long long) = v;
+        return 0;
+    case OPT_BOOL:
+        return term_decode_bool(buf, idx, OPT_FIELD(o, opt, int));
+    case OPT_NULL:
+        if (atom_at(buf, idx, atom) != 0) return -1;
+        for (k = 0; k < sizeof nulls / sizeof nulls[0]; k++) {
+            if (strcmp(atom, nulls[k]) == 0) {
+                *OPT_FIELD(o, opt, const char *) = nulls[k];
+                return 0;
+            }
+        }
+        return -1;
+    }
+    return -1;
+}
+
+/* Decode the open options: a proper list of {Key, Value} pairs, each key
+ * one of the table's. */
+static int decode_open_opts(const char *buf, int idx, lsq_open_opts *o, lsq_error *err)
+{
+    char key[MAXATOMLEN_UTF8];
+    int n, i, arity, type, size;
+    const open_opt *opt;
+    size_t k;
+
+    default_open_opts(o);
     if (ei_get_type(buf, &idx, &type, &size) != 0 ||
         (type != ERL_LIST_EXT && type != ERL_NIL_EXT) ||
         ei_decode_list_header(buf, &idx, &n) != 0)
@@ -99,56 +167,23 @@ static int decode_open_opts(const char *buf, int idx, lsq_open_opts *o, long lon
             ei_decode_tuple_header(buf, &idx, &arity) != 0 || arity != 2 ||
             atom_at(buf, &idx, key) != 0)
             goto bad;
-        if (strcmp(key, "path") == 0) {
-            if (string_opt(buf, &idx, &o->path) != 0) goto bad_string;
-        } else if (strcmp(key, "url") == 0) {
-            if (string_opt(buf, &idx, &o->url) != 0) goto bad_string;
-        } else if (strcmp(key, "auth_token") == 0) {
-            if (string_opt(buf, &idx, &o->auth_token) != 0) goto bad_string;
-        } else if (strcmp(key, "ca_file") == 0) {
-            if (string_opt(buf, &idx, &o->ca_file) != 0) goto bad_string;
-        } else if (strcmp(key, "connect_timeout") == 0) {
-            if (term_decode_int(buf, &idx, &v) != 0 || v < 1 || v > 0x7fffffff) goto bad_value;
-            o->connect_timeout_ms = (long)v;
-        } else if (strcmp(key, "request_timeout") == 0) {
-            if (term_decode_int(buf, &idx, &v) != 0 || v < 0 || v > 0x7fffffff) goto bad_value;
-            o->request_timeout_ms = (long)v;
-        } else if (strcmp(key, "read_only") == 0) {
-            if (term_decode_bool(buf, &idx, &o->read_only) != 0) goto bad_value;
-        } else if (strcmp(key, "create") == 0) {
-            if (term_decode_bool(buf, &idx, &o->create) != 0) goto bad_value;
-        } else if (strcmp(key, "busy_timeout") == 0) {
-            if (term_decode_int(buf, &idx, &v) != 0 || v < 0 || v > 0x7fffffff)
-                goto bad_value;
-            o->busy_timeout_ms = (int)v;
-        } else if (strcmp(key, "cache_size") == 0) {
-            if (term_decode_int(buf, &idx, &v) != 0 || v < 0 || v > 100000) goto bad_value;
-            *cache_size = v;
-        } else if (strcmp(key, "null") == 0) {
-            if (atom_at(buf, &idx, atom) != 0) goto bad_value;
-            if (strcmp(atom, "null") == 0) o->null_atom = "null";
-            else if (strcmp(atom, "nil") == 0) o->null_atom = "nil";
-            else if (strcmp(atom, "undefined") == 0) o->null_atom = "undefined";
-            else goto bad_value;
-        } else if (strcmp(key, "max_result_bytes") == 0) {
-            if (term_decode_int(buf, &idx, &v) != 0 || v < 1024 || v > 0x70000000LL)
-                goto bad_value;
-            *max_result = v;
-        } else {
+        for (k = 0, opt = NULL; k < sizeof aOpenOpt / sizeof aOpenOpt[0]; k++)
+            if (strcmp(key, aOpenOpt[k].name) == 0) opt = &aOpenOpt[k];
+        if (opt == NULL) {
             lsq_error_set(err, LSQ_E_BAD_ARGUMENT, "unknown open option %.100s", key);
+            goto fail;
+        }
+        if (decode_open_value(buf, &idx, opt, o) != 0) {
+            if (opt->type == OPT_STRING)
+                lsq_error_set(err, LSQ_E_BAD_ARGUMENT,
+                              "open option %s must be a binary without NUL bytes", key);
+            else
+                lsq_error_set(err, LSQ_E_BAD_ARGUMENT, "bad value for open option %s", key);
             goto fail;
         }
     }
     if (n > 0 && (ei_get_type(buf, &idx, &type, &size) != 0 || type != ERL_NIL_EXT)) goto bad;
-    o->max_result = (size_t)*max_result;
     return 0;
-bad_value:
-    lsq_error_set(err, LSQ_E_BAD_ARGUMENT, "bad value for open option %s", key);
-    goto fail;
-bad_string:
-    lsq_error_set(err, LSQ_E_BAD_ARGUMENT,
-                  "open option %s must be a binary without NUL bytes", key);
-    goto fail;
 bad:
     lsq_error_set(err, LSQ_E_BAD_ARGUMENT, "open options must be a list of {Key, Value}");
 fail:
@@ -189,21 +224,22 @@ int cmd_open(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     lsq_open_opts o;
     lsq_error err;
     lsq_conn *c = NULL;
-    long long cache_size, max_result;
+    long long max_result;
     const char *null_atom;
     stmt_cache *cache;
 
     if (p->conn != NULL)
         return reply_errorf(x, r->ref, LSQ_E_MISUSE,
                                 "a connection is already open on this port");
-    if (decode_open_opts(r->buf, r->idx, &o, &cache_size, &max_result, &err) != 0)
+    if (decode_open_opts(r->buf, r->idx, &o, &err) != 0)
         return reply_error(x, r->ref, &err);
     null_atom = o.null_atom; /* static; free_open_opts clears o */
+    max_result = o.max_result;
     if ((be = choose_backend(&o, &err)) == NULL) {
         free_open_opts(&o);
         return reply_error(x, r->ref, &err);
     }
-    cache = cache_new((size_t)cache_size, be->finalize);
+    cache = cache_new((size_t)o.cache_size, be->finalize);
     if (cache == NULL) {
         free_open_opts(&o);
         return reply_errorf(x, r->ref, LSQ_E_NOMEM, "out of memory");
