@@ -45,6 +45,11 @@ typedef struct lsq_open_opts {
     long long busy_timeout_ms; /* sqlite3_busy_timeout */
     const char *vfs;     /* the registered SQLite VFS the file goes through (a
                           * static name, e.g. an encryption shim's), NULL: default */
+    int stay_read_only;  /* writes refused for the connection's whole life: the
+                          * guard (PRAGMA query_only) is set at open and nothing
+                          * lifts it, not clean (a pool's check-in reset) nor the
+                          * end of a read_only transaction. Not a user option: set
+                          * by a backend that owns this one (a replica's reads). */
     /* remote */
     long long connect_timeout_ms;
     long long request_timeout_ms;

@@ -30,6 +30,7 @@ typedef struct local_conn {
     sqlite3_stmt *tx[LSQ_TXSQL_COUNT]; /* transaction control, prepared on first use */
     const char *vfs;        /* the VFS of the file (a registered name), NULL: default */
     int tx_read_only;       /* query_only was set by a read_only begin */
+    int stay_read_only;     /* query_only for good (lsq_open_opts.stay_read_only) */
 } local_conn;
 
 static local_conn *as_local(lsq_conn *c)
@@ -111,10 +112,20 @@ static int setup_interrupts(local_conn *c, const lsq_open_opts *o, lsq_error *er
     return -1;
 }
 
+static int tx_exec(local_conn *c, int which, lsq_error *err);
+
+/* A connection that must stay read-only gets its guard now, for good. */
+static int setup_read_only_guard(local_conn *c, const lsq_open_opts *o, lsq_error *err)
+{
+    c->stay_read_only = o->stay_read_only;
+    return c->stay_read_only ? tx_exec(c, LSQ_TXSQL_QUERY_ONLY_ON, err) : 0;
+}
+
 static const setup_step aSetup[] = {
     setup_result_codes,
     setup_no_extensions,
     setup_interrupts,
+    setup_read_only_guard,
 };
 
 static int local_open(const lsq_open_opts *o, lsq_conn **out, lsq_error *err)
@@ -631,6 +642,10 @@ static int local_begin(lsq_conn *conn, int mode, int read_only, lsq_error *err)
 static int end_read_only(local_conn *c, lsq_error *err)
 {
     if (!c->tx_read_only) return 0;
+    if (c->stay_read_only) {
+        c->tx_read_only = 0; /* the connection's own guard stays */
+        return 0;
+    }
     if (tx_exec(c, LSQ_TXSQL_QUERY_ONLY_OFF, err) != 0) return -1;
     c->tx_read_only = 0;
     return 0;
@@ -666,14 +681,16 @@ static int local_savepoint(lsq_conn *conn, int op, const char *name, lsq_error *
 }
 
 /* An open transaction rolled back, and query_only off (whoever set it:
- * a read_only begin, or the last holder's own PRAGMA). */
+ * a read_only begin, or the last holder's own PRAGMA), unless the
+ * connection must stay read-only: then its guard is put back. */
 static int local_clean(lsq_conn *conn, lsq_error *err)
 {
     local_conn *c = as_local(conn);
 
     if (!sqlite3_get_autocommit(c->db) && tx_exec(c, LSQ_TXSQL_ROLLBACK, err) != 0) return -1;
     c->tx_read_only = 0;
-    return tx_exec(c, LSQ_TXSQL_QUERY_ONLY_OFF, err);
+    /* A connection that must stay read-only keeps (or gets back) its guard. */
+    return tx_exec(c, c->stay_read_only ? LSQ_TXSQL_QUERY_ONLY_ON : LSQ_TXSQL_QUERY_ONLY_OFF, err);
 }
 
 /* ---- batches: a loop of steps ------------------------------------------------ */

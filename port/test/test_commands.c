@@ -1639,6 +1639,55 @@ static void test_transactions(void)
     port_fini(&p);
 }
 
+/* What a write on c answers: NULL when it ran, else the error code. */
+static const char *try_write(const lsq_backend *be, lsq_conn *c)
+{
+    static const char sql[] = "PRAGMA user_version = 7"; /* a write, every time */
+    lsq_stmt *s = NULL;
+    lsq_error err;
+    int rc;
+
+    if (be->prepare(c, sql, sizeof sql - 1, &s, &err) != 0) return err.code;
+    rc = be->step(s, &err);
+    be->finalize(s);
+    return rc == LSQ_STEP_ERROR ? err.code : NULL;
+}
+
+/* A connection that must stay read-only (a replica's reads): its guard is
+ * set at open and nothing lifts it, not clean (a pool's check-in reset)
+ * nor the end of a read_only transaction; a connection without it is
+ * writable again after both. Called on the backend directly: this is not
+ * a user's option but one a composing backend sets. */
+static void test_stay_read_only(void)
+{
+    const lsq_backend *be = &lsq_backend_local;
+    lsq_open_opts o;
+    lsq_conn *c = NULL;
+    lsq_error err;
+    int stay;
+
+    for (stay = 0; stay <= 1; stay++) {
+        memset(&o, 0, sizeof o);
+        o.path = (char *)":memory:";
+        o.create = 1;
+        o.busy_timeout_ms = 100;
+        o.null_atom = "null";
+        o.stay_read_only = stay;
+        CHECK(be->open(&o, &c, &err) == 0);
+        CHECK(c->be == be);
+        if (stay) CHECK(try_write(be, c) == LSQ_E_READONLY);
+        else CHECK(try_write(be, c) == NULL);
+        CHECK(be->begin(c, LSQ_TX_DEFERRED, 1, &err) == 0);
+        CHECK(try_write(be, c) == LSQ_E_READONLY);
+        CHECK(be->commit(c, &err) == 0);
+        CHECK(try_write(be, c) == (stay ? LSQ_E_READONLY : NULL));
+        CHECK(be->begin(c, LSQ_TX_DEFERRED, 1, &err) == 0);
+        CHECK(be->clean(c, &err) == 0);
+        CHECK(try_write(be, c) == (stay ? LSQ_E_READONLY : NULL));
+        CHECK(be->close(c, &err) == 0);
+    }
+}
+
 static void test_info_settings_reset(void)
 {
     static const char *const files[] = { "backup.db" };
@@ -1754,6 +1803,7 @@ static const test_case k_tests[] = {
     TEST(test_execute_script),
     TEST(test_info_settings_reset),
     TEST(test_transactions),
+    TEST(test_stay_read_only),
 };
 
 const test_suite commands_suite = SUITE("commands", k_tests);
