@@ -114,10 +114,7 @@ user_version(_Db, _) -> bad(<<"user_version takes a 32-bit integer">>).
 %% of libsql:query/4.
 -spec table_info(db(), atom() | unicode:chardata()) ->
           {ok, [#{binary() => libsql:value()}]} | error().
-table_info(Db, Table) ->
-    with_name(Table, fun(T) ->
-        maps_of(libsql:query(Db, <<"SELECT * FROM pragma_table_info(?)">>, [T], #{rows => maps}))
-    end).
+table_info(Db, Table) -> table_pragma(Db, <<"SELECT * FROM pragma_table_info(?)">>, Table).
 
 %% @doc Indexes of a table: `{ok, Indexes}', one map per index with the
 %% binary keys `<<"seq">>', `<<"name">>', `<<"unique">>', `<<"origin">>'
@@ -126,10 +123,11 @@ table_info(Db, Table) ->
 %% `bad_argument' (a name that is not text), and those of libsql:query/4.
 -spec index_list(db(), atom() | unicode:chardata()) ->
           {ok, [#{binary() => libsql:value()}]} | error().
-index_list(Db, Table) ->
-    with_name(Table, fun(T) ->
-        maps_of(libsql:query(Db, <<"SELECT * FROM pragma_index_list(?)">>, [T], #{rows => maps}))
-    end).
+index_list(Db, Table) -> table_pragma(Db, <<"SELECT * FROM pragma_index_list(?)">>, Table).
+
+%% A pragma table-valued function of a table, the name bound as a parameter.
+table_pragma(Db, Sql, Table) ->
+    with_name(Table, fun(T) -> maps_of(libsql:query(Db, Sql, [T], #{rows => maps})) end).
 
 %% @doc Run PRAGMA integrity_check: `ok' when it finds nothing, else
 %% `{error, {corrupt, Problems}}', Problems the lines it reported (at most

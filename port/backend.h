@@ -109,7 +109,8 @@ typedef struct lsq_batch_out {
 #define LSQ_BATCH_NOMEM (-2)
 
 /* SEQUENCE: stop at the first error, earlier statements stay. TX: all or
- * nothing. SCRIPT: one item, a text of any number of statements that the
+ * nothing. SCRIPT: exactly one item (n == 1), a text of any number of
+ * statements that the
  * backend splits (as its engine parses them) and runs like SEQUENCE; they
  * may manage their own transaction (BEGIN ... COMMIT inside the script)
  * and may not have parameters. */

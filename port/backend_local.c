@@ -248,7 +248,6 @@ static int local_prepare(lsq_conn *conn, const char *sql, size_t n, lsq_stmt **o
                          lsq_error *err)
 {
     local_conn *c = as_local(conn);
-
     sqlite3_stmt *st = NULL;
     const char *tail = NULL;
     int rc;
@@ -298,7 +297,6 @@ static int local_prepare_next(lsq_conn *conn, const char *sql, size_t n, lsq_stm
                               size_t *used, lsq_error *err)
 {
     local_conn *c = as_local(conn);
-
     sqlite3_stmt *st = NULL;
     const char *tail = NULL;
     int rc;
@@ -506,8 +504,8 @@ static int local_autocommit(lsq_conn *c) { return sqlite3_get_autocommit(as_loca
 
 static const char *local_filename(lsq_conn *conn)
 {
-    local_conn *c = as_local(conn);
-    const char *z = sqlite3_db_filename(c->db, "main");
+    const char *z = sqlite3_db_filename(as_local(conn)->db, "main");
+
     return z != NULL ? z : "";
 }
 
@@ -617,7 +615,6 @@ static int tx_exec(local_conn *c, int which, lsq_error *err)
 static int local_begin(lsq_conn *conn, int mode, int read_only, lsq_error *err)
 {
     local_conn *c = as_local(conn);
-
     lsq_error ignored;
 
     /* SQLite's own error, before SQLite sees it (see local_step). */
@@ -780,13 +777,7 @@ static int local_run_batch(lsq_conn *conn, const lsq_stmt_source *src, const lsq
     int nested = 0, rc = -1, step;
 
     memset(out, 0, sizeof *out);
-    if (mode == LSQ_BATCH_SCRIPT) {
-        if (n != 1) {
-            lsq_error_set(err, LSQ_E_BAD_ARGUMENT, "a script is one text");
-            return -1;
-        }
-        return local_run_script(c, items[0].sql, items[0].n, out, err);
-    }
+    if (mode == LSQ_BATCH_SCRIPT) return local_run_script(c, items[0].sql, items[0].n, out, err);
     if (mode == LSQ_BATCH_TX) {
         nested = !sqlite3_get_autocommit(c->db);
         if (group_exec(c, nested ? "SAVEPOINT libsql_group" : "BEGIN", err) != 0) return -1;

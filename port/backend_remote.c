@@ -1188,13 +1188,7 @@ static int remote_run_batch(lsq_conn *conn, const lsq_stmt_source *src, const ls
 
     (void)src; /* statements are sent as text; the server prepares them */
     memset(out, 0, sizeof *out);
-    if (mode == LSQ_BATCH_SCRIPT) {
-        if (n != 1) {
-            lsq_error_set(err, LSQ_E_BAD_ARGUMENT, "a script is one text");
-            return -1;
-        }
-        return run_script(c, items[0].sql, items[0].n, out, err);
-    }
+    if (mode == LSQ_BATCH_SCRIPT) return run_script(c, items[0].sql, items[0].n, out, err);
     if (run_steps(c, items, n, mode, sink != NULL, &res, err) != 0) return -1;
     for (i = 0; sink != NULL && rc == 0 && i < n; i++) {
         rc = sink->rows(sink->ctx, i, res.results[i], err);

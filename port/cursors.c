@@ -102,32 +102,10 @@ static handle *find_or_reply(lsq_port *p, const lsq_request *r, int *idx, int ki
     return h;
 }
 
-/* {stmt_query, Id, Params} -> {Columns, Rows}. */
-int cmd_stmt_query(lsq_port *p, const lsq_request *r, ei_x_buff *x)
-{
-    int idx = r->idx, rc = run_need_conn(p, r, x);
-    decoded_params d;
-    lsq_error err;
-    handle *h;
-
-    if (rc != REPLY_OK) return rc;
-    if ((h = find_or_reply(p, r, &idx, HANDLE_STMT, x, &rc)) == NULL) return rc;
-    if (run_decode_params(r->buf, idx, &d, NULL, &err) != 0)
-        return reply_error(x, r->ref, &err);
-    rc = p->be->bind(h->stmt, &d.p, 0, &err) != 0 ? 1 : 0;
-    if (rc == 0) {
-        if (reply_begin(x, r->ref) != 0 || ei_x_encode_tuple_header(x, 2) != 0)
-            rc = -1;
-        if (rc == 0) rc = run_encode_result(p, h->stmt, x, &err);
-    }
-    p->be->reset(h->stmt);
-    run_free_params(&d);
-    if (rc > 0) return reply_error(x, r->ref, &err);
-    return rc;
-}
-
-/* Like stmt_query but answers {Changes, LastInsertRowid}. */
-int cmd_stmt_execute(lsq_port *p, const lsq_request *r, ei_x_buff *x)
+/* {stmt_query | stmt_execute, Id, Params}: a held statement bound and run
+ * to the end, answering {Columns, Rows} (want_rows) or {Changes,
+ * LastInsertRowid}; reset afterwards, ready for the next run. */
+static int run_held(lsq_port *p, const lsq_request *r, ei_x_buff *x, int want_rows)
 {
     int idx = r->idx, rc = run_need_conn(p, r, x);
     decoded_params d;
@@ -139,16 +117,30 @@ int cmd_stmt_execute(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     if ((h = find_or_reply(p, r, &idx, HANDLE_STMT, x, &rc)) == NULL) return rc;
     if (run_decode_params(r->buf, idx, &d, NULL, &err) != 0)
         return reply_error(x, r->ref, &err);
-    rc = p->be->bind(h->stmt, &d.p, 0, &err);
-    if (rc == 0) rc = run_to_end(p, h->stmt, &changes, &err);
+    if (p->be->bind(h->stmt, &d.p, 0, &err) != 0)
+        rc = 1;
+    else if (reply_begin(x, r->ref) != 0 || ei_x_encode_tuple_header(x, 2) != 0)
+        rc = -1;
+    else if (want_rows)
+        rc = run_encode_result(p, h->stmt, x, &err);
+    else if ((rc = run_to_end(p, h->stmt, &changes, &err)) == 0 &&
+             (ei_x_encode_longlong(x, changes) != 0 ||
+              ei_x_encode_longlong(x, p->be->last_insert_rowid(p->conn)) != 0))
+        rc = -1;
     p->be->reset(h->stmt);
     run_free_params(&d);
-    if (rc != 0) return reply_error(x, r->ref, &err);
-    if (reply_begin(x, r->ref) != 0 || ei_x_encode_tuple_header(x, 2) != 0 ||
-        ei_x_encode_longlong(x, changes) != 0 ||
-        ei_x_encode_longlong(x, p->be->last_insert_rowid(p->conn)) != 0)
-        return -1;
-    return 0;
+    if (rc > 0) return reply_error(x, r->ref, &err);
+    return rc < 0 ? REPLY_NOMEM : REPLY_OK;
+}
+
+int cmd_stmt_query(lsq_port *p, const lsq_request *r, ei_x_buff *x)
+{
+    return run_held(p, r, x, 1);
+}
+
+int cmd_stmt_execute(lsq_port *p, const lsq_request *r, ei_x_buff *x)
+{
+    return run_held(p, r, x, 0);
 }
 
 int cmd_finalize(lsq_port *p, const lsq_request *r, ei_x_buff *x)

@@ -122,21 +122,19 @@ static void send_error(ei_x_buff *x, long ref, const char *code, const char *fmt
 
 static void send_error(ei_x_buff *x, long ref, const char *code, const char *fmt, ...)
 {
-    lsq_error err;
     va_list ap;
+    int rc;
 
-    lsq_error_set(&err, code, "%s", "");
     va_start(ap, fmt);
-    (void)vsnprintf(err.message, sizeof err.message, fmt, ap);
+    rc = reply_verrorf(x, ref, code, fmt, ap);
     va_end(ap);
-    if (reply_error(x, ref, &err) == REPLY_NOMEM) fatal(LSQ_EXIT_NOMEM, "encoding a reply");
+    if (rc == REPLY_NOMEM) fatal(LSQ_EXIT_NOMEM, "encoding a reply");
     send_reply(x);
 }
 
 static void send_ok(ei_x_buff *x, long ref)
 {
-    if (term_reply_begin(x, ref, "ok") != 0 || ei_x_encode_atom(x, "ok") != 0)
-        fatal(LSQ_EXIT_NOMEM, "encoding a reply");
+    if (reply_ok_atom(x, ref) == REPLY_NOMEM) fatal(LSQ_EXIT_NOMEM, "encoding a reply");
     send_reply(x);
 }
 

@@ -23,14 +23,22 @@ int reply_error(ei_x_buff *x, long ref, const lsq_error *e)
     return REPLY_ERROR;
 }
 
-int reply_errorf(ei_x_buff *x, long ref, const char *code, const char *fmt, ...)
+int reply_verrorf(ei_x_buff *x, long ref, const char *code, const char *fmt, va_list ap)
 {
     lsq_error err;
-    va_list ap;
 
     lsq_error_set(&err, code, "%s", "");
-    va_start(ap, fmt);
     (void)vsnprintf(err.message, sizeof err.message, fmt, ap);
-    va_end(ap);
     return reply_error(x, ref, &err);
+}
+
+int reply_errorf(ei_x_buff *x, long ref, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = reply_verrorf(x, ref, code, fmt, ap);
+    va_end(ap);
+    return rc;
 }

@@ -11,6 +11,8 @@
 #ifndef LSQ_REPLY_H
 #define LSQ_REPLY_H
 
+#include <stdarg.h>
+
 #include "errors.h"
 #include "term.h"
 
@@ -30,5 +32,7 @@ int reply_error(ei_x_buff *x, long ref, const lsq_error *e);
 /* The same from a code and a printf-style message. */
 int reply_errorf(ei_x_buff *x, long ref, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+int reply_verrorf(ei_x_buff *x, long ref, const char *code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 
 #endif

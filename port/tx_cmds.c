@@ -42,24 +42,26 @@ int cmd_begin(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     return reply_ok_atom(x, r->ref);
 }
 
-int cmd_commit(lsq_port *p, const lsq_request *r, ei_x_buff *x)
+/* commit or rollback: end the transaction with the backend's op. */
+static int end_transaction(lsq_port *p, const lsq_request *r, ei_x_buff *x,
+                           int (*end)(lsq_conn *c, lsq_error *err))
 {
     int rc = run_need_conn(p, r, x);
     lsq_error err;
 
     if (rc != REPLY_OK) return rc;
-    if (p->be->commit(p->conn, &err) != 0) return reply_error(x, r->ref, &err);
+    if (end(p->conn, &err) != 0) return reply_error(x, r->ref, &err);
     return reply_ok_atom(x, r->ref);
+}
+
+int cmd_commit(lsq_port *p, const lsq_request *r, ei_x_buff *x)
+{
+    return end_transaction(p, r, x, p->be != NULL ? p->be->commit : NULL);
 }
 
 int cmd_rollback(lsq_port *p, const lsq_request *r, ei_x_buff *x)
 {
-    int rc = run_need_conn(p, r, x);
-    lsq_error err;
-
-    if (rc != REPLY_OK) return rc;
-    if (p->be->rollback(p->conn, &err) != 0) return reply_error(x, r->ref, &err);
-    return reply_ok_atom(x, r->ref);
+    return end_transaction(p, r, x, p->be != NULL ? p->be->rollback : NULL);
 }
 
 /* A plain identifier: [A-Za-z_][A-Za-z0-9_]*, 1..64 bytes (quoted by the
