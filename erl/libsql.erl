@@ -98,24 +98,27 @@
 %% from column name to value.
 -type error() :: #{code := atom(), message := binary(), atom() => term()}.
 %% An error; see the module doc for the codes and the other keys.
--type open_opts() :: #{path => file:name_all(),
-                       url => iodata(),
-                       auth_token => iodata(),
-                       ca_file => file:name_all(),
-                       connect_timeout => 1..2147483647,
-                       request_timeout => 0..2147483647,
-                       read_only => boolean(),
-                       create => boolean(),
-                       busy_timeout => 0..2147483647,
-                       cache_size => 0..100000,
-                       max_result_bytes => 1024..1879048192,
-                       null => null | nil | undefined,
-                       timeout => timeout(),
-                       max_frame => 1024..2147483647,
-                       spin_us => 0..10000,
-                       port_executable => file:name_all(),
-                       cancel_timeout => 1..4294967295,
-                       encryption_key => iodata()}.
+%% The keys of open_opts(), which pool_opts() has too (a macro: map types
+%% cannot be merged).
+-define(OPEN_OPTS, path => file:name_all(),
+                   url => iodata(),
+                   auth_token => iodata(),
+                   ca_file => file:name_all(),
+                   connect_timeout => 1..2147483647,
+                   request_timeout => 0..2147483647,
+                   read_only => boolean(),
+                   create => boolean(),
+                   busy_timeout => 0..2147483647,
+                   cache_size => 0..100000,
+                   max_result_bytes => 1024..1879048192,
+                   null => null | nil | undefined,
+                   timeout => timeout(),
+                   max_frame => 1024..2147483647,
+                   spin_us => 0..10000,
+                   port_executable => file:name_all(),
+                   cancel_timeout => 1..4294967295,
+                   encryption_key => iodata()).
+-type open_opts() :: #{?OPEN_OPTS}.
 %% The options of {@link open/1}, which describes them.
 -type query_opts() :: #{timeout => timeout(), rows => tuples | maps,
                         checkout_timeout => timeout()}.
@@ -125,24 +128,7 @@
 %% cursor_open/4 and backup/3: `timeout' (`infinity' or 0..4294967295 ms,
 %% default the connection's `timeout') and, on a pool, `checkout_timeout'
 %% (the same range, default the pool's).
--type pool_opts() :: #{path => file:name_all(),
-                       url => iodata(),
-                       auth_token => iodata(),
-                       ca_file => file:name_all(),
-                       connect_timeout => 1..2147483647,
-                       request_timeout => 0..2147483647,
-                       read_only => boolean(),
-                       create => boolean(),
-                       busy_timeout => 0..2147483647,
-                       cache_size => 0..100000,
-                       max_result_bytes => 1024..1879048192,
-                       null => null | nil | undefined,
-                       timeout => timeout(),
-                       max_frame => 1024..2147483647,
-                       spin_us => 0..10000,
-                       port_executable => file:name_all(),
-                       cancel_timeout => 1..4294967295,
-                       encryption_key => iodata(),
+-type pool_opts() :: #{?OPEN_OPTS,
                        size => 1..1000,
                        checkout_timeout => timeout(),
                        slow_query_ms => 0..4294967295,

@@ -24,18 +24,30 @@ static int atom_choice(const char *buf, int *idx, const char *const *names, int 
     return -1;
 }
 
+/* The first argument of a transaction command: a connection must be
+ * open, and the atom one of names[0..n). REPLY_OK with *choice and *idx
+ * past it, or the error reply (REPLY_ERROR / REPLY_NOMEM). */
+static int command_choice(lsq_port *p, const lsq_request *r, ei_x_buff *x, int *idx,
+                          const char *const *names, int n, const char *what, int *choice)
+{
+    int rc = run_need_conn(p, r, x);
+
+    if (rc != REPLY_OK) return rc;
+    *choice = atom_choice(r->buf, idx, names, n);
+    if (*choice < 0) return reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT, "%s", what);
+    return REPLY_OK;
+}
+
 /* {begin, Mode}: deferred | immediate | exclusive | read_only. */
 int cmd_begin(lsq_port *p, const lsq_request *r, ei_x_buff *x)
 {
     static const char *const modes[] = { "deferred", "immediate", "exclusive", "read_only" };
-    int idx = r->idx, rc = run_need_conn(p, r, x), mode;
+    int idx = r->idx, mode, rc;
     lsq_error err;
 
+    rc = command_choice(p, r, x, &idx, modes, 4,
+                        "begin takes deferred, immediate, exclusive or read_only", &mode);
     if (rc != REPLY_OK) return rc;
-    mode = atom_choice(r->buf, &idx, modes, 4);
-    if (mode < 0)
-        return reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
-                            "begin takes deferred, immediate, exclusive or read_only");
     /* read_only: a deferred transaction whose writes are refused. */
     if (p->be->begin(p->conn, mode == 3 ? LSQ_TX_DEFERRED : mode, mode == 3, &err) != 0)
         return reply_error(x, r->ref, &err);
@@ -87,14 +99,12 @@ int cmd_savepoint(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     char name[65], sql[LSQ_SAVEPOINT_SQL_MAX];
     const char *z;
     size_t n;
-    int idx = r->idx, rc = run_need_conn(p, r, x), op;
+    int idx = r->idx, op, rc;
     lsq_error err;
 
+    rc = command_choice(p, r, x, &idx, ops, 3,
+                        "savepoint takes savepoint, release or rollback_to", &op);
     if (rc != REPLY_OK) return rc;
-    op = atom_choice(r->buf, &idx, ops, 3);
-    if (op < 0)
-        return reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
-                            "savepoint takes savepoint, release or rollback_to");
     if (term_decode_binary(r->buf, &idx, &z, &n) != 0 || !plain_identifier(z, n))
         return reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
                             "a savepoint name is a plain identifier "

@@ -34,7 +34,8 @@
 
 %% The C functions that take an error code, and the 0-based position of
 %% the code among their arguments.
--define(CODE_TAKERS, [{"lsq_error_set", 1}, {"reply_errorf", 2}, {"send_error", 2},
+-define(CODE_TAKERS, [{"lsq_error_set", 1}, {"reply_errorf", 2}, {"reply_verrorf", 2},
+                      {"send_error", 2},
                       {"fail", 1}]).
 %% Functions with a `const char *code' parameter that is not an error
 %% code: the server's Hrana code, as bytes.
