@@ -165,7 +165,8 @@
 %% `{ok, Conn}'. The connection belongs to the calling process, which it
 %% monitors (there is no link): it closes when that process exits.
 %%
-%% Options (exactly one of `path' and `url' is required):
+%% Options (exactly one of `path' and `url' is required; both together,
+%% an embedded replica, are `bad_argument' until replicas exist):
 %% <ul>
 %% <li>`path': a file name, `":memory:"' or a `file:' URI.</li>
 %% <li>`url': a server, `libsql://' (meaning `https://'), `https://' or
