@@ -70,12 +70,13 @@
          savepoint/2, release/2, rollback_to/2,
          info/1, stats/1, set_busy_timeout/2, interrupt/1, reset/1,
          limit/2, limit/3, backup/2, backup/3]).
+-export([sync/1, sync/2, sync_until/2, replication_index/1, freeze/1]).
 -export([start_pool/2, stop_pool/1, child_spec/1, with_conn/2]).
 -export([print/2, print/3]).
 
 -export_type([db/0, conn/0, open_opts/0, value/0, params/0, row/0, error/0,
               query_opts/0, call_opts/0, transaction_opts/0, stmt/0, cursor/0, sql/0,
-              batch_result/0, limit_name/0, pool/0, pool_opts/0]).
+              batch_result/0, limit_name/0, pool/0, pool_opts/0, sync_info/0]).
 
 -type conn() :: pid().
 %% A connection, from {@link open/1}.
@@ -117,6 +118,9 @@
                    spin_us => 0..10000,
                    port_executable => file:name_all(),
                    cancel_timeout => 1..4294967295,
+                   sync_interval => 0..2147483647,
+                   read_your_writes => boolean(),
+                   sync_timeout => 1..2147483647,
                    encryption_key => iodata()).
 -type open_opts() :: #{?OPEN_OPTS}.
 %% The options of {@link open/1}, which describes them.
@@ -149,6 +153,11 @@
                     | function_arg | attached | like_pattern_length | variable_number
                     | trigger_depth | worker_threads.
 %% A runtime limit of SQLite (SQLITE_LIMIT_LENGTH is `length', and so on).
+-type sync_info() :: #{revision_before := non_neg_integer() | none,
+                       revision := non_neg_integer(), pages := non_neg_integer(),
+                       bytes := non_neg_integer(), ms := non_neg_integer(),
+                       bootstrapped := boolean()}.
+%% What {@link sync/2} did.
 -type transaction_opts() :: #{mode => deferred | immediate | exclusive | read_only,
                               timeout => timeout(), checkout_timeout => timeout()}.
 %% The options of {@link transaction/3}.
@@ -1176,6 +1185,82 @@ backup(Db, Dest, Opts) ->
 
 ok_or_error({ok, ok}) -> ok;
 ok_or_error({error, _} = E) -> E.
+
+%% ---- embedded replicas ----------------------------------------------------------
+
+%% @doc As sync/2 with Opts = #{}.
+-spec sync(Db :: db()) -> {ok, sync_info()} | {error, error()}.
+sync(Db) -> sync(Db, #{}).
+
+%% @doc Bring an embedded replica (opened with both `path' and `url') up to
+%% the server's latest state: pull what changed since the revision the
+%% file holds, prove the server's history is still the one the file came
+%% from, and apply it under the file's lock (readers in other processes
+%% wait at most that long). `{ok, Info}' with `revision_before' (`none'
+%% when the file was just made), `revision' (the server revision the file
+%% holds now), `pages' written, `bytes' received, `ms' taken, and
+%% `bootstrapped' (true when the whole database was pulled again: the file
+%% was new, or the server's history was reset, e.g. by VACUUM).
+%%
+%% On a pool any one worker syncs; the file is shared, so every worker
+%% reads the result.
+%%
+%% Options: `timeout' and, on a pool, `checkout_timeout' (as
+%% execute/4). The HTTP exchange itself is bounded by the open option
+%% `sync_timeout'.
+%%
+%% Errors: `not_supported' (not a replica, or a frozen one), `network',
+%% `timeout', `tls', `auth', `http', `protocol' (a response that fails the
+%% checks: nothing was applied), `busy' (readers held the file longer than
+%% `busy_timeout'), `ioerr', `closed', `port_exited'.
+-spec sync(Db :: db(), Opts :: call_opts()) -> {ok, sync_info()} | {error, error()}.
+sync(Db, Opts) ->
+    checked(sync, Opts, fun() -> libsql_route:call(Db, sync, [], Opts) end).
+
+%% @doc As sync/2, repeated until the file holds at least `Revision' (a
+%% value from replication_index/1, maybe another replica's) or the open
+%% option `sync_timeout' passed: `{ok, Info}' as sync/2.
+%%
+%% Errors: those of sync/2; `timeout' when the server did not reach
+%% `Revision' in time; `bad_argument' (`Revision' not a non-negative
+%% integer).
+-spec sync_until(Db :: db(), Revision :: non_neg_integer()) ->
+          {ok, sync_info()} | {error, error()}.
+sync_until(Db, Rev) when is_integer(Rev), Rev >= 0, Rev =< 16#7fffffffffffffff ->
+    libsql_route:call(Db, sync_until, [Rev], #{});
+sync_until(_Db, _Rev) ->
+    {error, libsql_proto:err(bad_argument, <<"the revision must be a non-negative integer">>)}.
+
+%% @doc The server revision an embedded replica's file holds: `{ok, Rev}'.
+%%
+%% The server (tursodb) numbers its history by WAL frames: every page a
+%% commit writes is one frame, so a commit that writes k pages moves the
+%% revision by k, and the number is a position in the server's history,
+%% not a count of transactions. This is what libSQL's clients call the
+%% replication index (there, a frame number too). A revision taken from
+%% one replica can be given to sync_until/2 of another. A server whose WAL
+%% restarts (after VACUUM or a checkpoint) starts again from 0; the
+%% replica notices and re-bootstraps, so revisions from before such a
+%% reset mean nothing afterwards.
+%%
+%% Errors: `not_supported' (not a replica, or a frozen one), `corrupt'
+%% (the replica's state file is gone), `closed', `port_exited'.
+-spec replication_index(Db :: db()) -> {ok, non_neg_integer()} | {error, error()}.
+replication_index(Db) -> libsql_route:call(Db, replication_index, [], #{}).
+
+%% @doc Turn an embedded replica into a plain local database, for good:
+%% the file is marked frozen (its state file says so), the connection's
+%% read-only guard is lifted, writes run on the file from now on and it
+%% never syncs again. `ok' (also when it was frozen already). Opening the
+%% file again takes `path' alone; with `url' it is `bad_argument'.
+%%
+%% On a pool, only the worker that runs it changes: stop the pool and
+%% start it with `path' alone.
+%%
+%% Errors: `not_supported' (not a replica), `misuse' (inside a
+%% transaction), `busy', `ioerr', `closed', `port_exited'.
+-spec freeze(Db :: db()) -> ok | {error, error()}.
+freeze(Db) -> ok_or_error(libsql_route:call(Db, freeze, [], #{})).
 
 %% ---- the shell ----------------------------------------------------------------
 

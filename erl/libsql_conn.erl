@@ -23,6 +23,8 @@
 -define(CALL_MARGIN, 5000).
 -define(MAX_TIMEOUT, 16#ffffffff).
 -define(DEFAULT_TIMEOUT, 15000).
+%% port/open_options.h's default of sync_timeout.
+-define(DEFAULT_SYNC_TIMEOUT, 60000).
 -define(DEFAULT_CANCEL_TIMEOUT, 2000).
 %% How long the port busy-polls for the next request after an answer, while
 %% requests keep coming that quickly (port/frame_io.h): a sleeping port
@@ -177,7 +179,8 @@ init({Owner, Opts}) ->
                        cancel_timeout = maps:get(cancel_timeout, Opts, ?DEFAULT_CANCEL_TIMEOUT),
                        timeout = Timeout,
                        target = target(Opts)},
-            case open_db(Port, maps:get(port_opts, Opts, []), open_deadline(Timeout)) of
+            PortOpts = maps:get(port_opts, Opts, []),
+            case open_db(Port, PortOpts, open_deadline(Timeout, PortOpts)) of
                 {ok, #{mode := Mode}} ->
                     S1 = S#state{mode = Mode, next_ref = 2},
                     case maps:get(pool, Opts, undefined) of
@@ -200,8 +203,17 @@ init({Owner, Opts}) ->
 %% Opening is not a call: it gets the calls' deadline, but never less than
 %% the default one, so that a connection meant for short calls (timeout
 %% 0..15000) still has the time to open.
-open_deadline(infinity) -> infinity;
-open_deadline(T) -> max(T, ?DEFAULT_TIMEOUT).
+%% An embedded replica's open may bootstrap the whole database and then
+%% pull once: it gets two sync timeouts more.
+open_deadline(infinity, _) -> infinity;
+open_deadline(T, PortOpts) ->
+    case lists:keymember(url, 1, PortOpts) andalso lists:keymember(path, 1, PortOpts) of
+        true ->
+            Sync = proplists:get_value(sync_timeout, PortOpts, ?DEFAULT_SYNC_TIMEOUT),
+            max(T, ?DEFAULT_TIMEOUT) + 2 * Sync;
+        false ->
+            max(T, ?DEFAULT_TIMEOUT)
+    end.
 
 %% Ref 1 is the open request; nothing else is in flight yet.
 open_db(Port, PortOpts, Timeout) ->

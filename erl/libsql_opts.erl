@@ -18,7 +18,8 @@
 %% Keys for the port program (sent with `open'); their defaults live in the
 %% port (port/commands.c decode_open_opts) and are documented in libsql.
 -define(PORT_KEYS, [read_only, create, busy_timeout, cache_size, max_result_bytes, null,
-                    ca_file, connect_timeout, request_timeout]).
+                    ca_file, connect_timeout, request_timeout,
+                    sync_interval, read_your_writes, sync_timeout]).
 %% Keys the connection process uses itself.
 -define(CONN_KEYS, [timeout, max_frame, port_executable, cancel_timeout, spin_us]).
 %% What the database is, and how to reach it.
@@ -28,6 +29,10 @@
 %% Keys that apply to one kind of target only.
 -define(URL_ONLY, [ca_file, connect_timeout, request_timeout]).
 -define(PATH_ONLY, [read_only, create, busy_timeout]).
+%% Keys of an embedded replica (path and url) only, and keys it refuses
+%% (its file is read-only already and never created by an open).
+-define(REPLICA_ONLY, [sync_interval, read_your_writes, sync_timeout]).
+-define(NOT_REPLICA, [read_only, create]).
 
 %% ---- open and pool options ---------------------------------------------------
 
@@ -110,7 +115,8 @@ call_keys(execute_many) -> [timeout, checkout_timeout];
 call_keys(execute_script) -> [timeout, checkout_timeout];
 call_keys(cursor_open) -> [timeout, checkout_timeout];
 call_keys(fold) -> [chunk, timeout, checkout_timeout, rows];
-call_keys(backup) -> [timeout, checkout_timeout].
+call_keys(backup) -> [timeout, checkout_timeout];
+call_keys(sync) -> [timeout, checkout_timeout].
 
 %% @doc Whether V is a timeout the connection and pool processes can arm:
 %% infinity or 0..4294967295 ms.
@@ -136,6 +142,9 @@ rule(max_result_bytes, V) -> {int_in(V, 1024, 16#70000000), "an integer 1024..18
 rule(null, V) -> {lists:member(V, [null, nil, undefined]), "null, nil or undefined"};
 rule(connect_timeout, V) -> {int_in(V, 1, ?INT31_MAX), "an integer 1..2147483647 (ms)"};
 rule(request_timeout, V) -> {int_in(V, 0, ?INT31_MAX), "an integer 0..2147483647 (ms)"};
+rule(sync_interval, V) -> {int_in(V, 0, ?INT31_MAX), "an integer 0..2147483647 (ms; 0: none)"};
+rule(read_your_writes, V) -> {is_boolean(V), "a boolean"};
+rule(sync_timeout, V) -> {int_in(V, 1, ?INT31_MAX), "an integer 1..2147483647 (ms)"};
 rule(max_frame, V) -> {int_in(V, 1024, ?INT31_MAX), "an integer 1024..2147483647"};
 rule(cancel_timeout, V) -> {int_in(V, 1, ?MAX_TIMEOUT), "an integer 1..4294967295 (ms)"};
 rule(spin_us, V) -> {int_in(V, 0, 10000), "an integer 0..10000"};
@@ -186,22 +195,31 @@ conn_opts(#{encryption_key := _}) ->
     %% Never echo the key: not in errors, not in logs.
     throw({not_supported, encryption_key, <<"encryption at rest is not available yet">>});
 conn_opts(#{path := Path, url := Url} = Opts) ->
-    %% A file and a server: which backend that is (an embedded replica)
-    %% is the port's to say, from its table of backends.
+    %% A file and a server: an embedded replica (the port's table of
+    %% backends says so).
+    [bad(K, io_lib:format("~p does not apply to an embedded replica (path and url): its file "
+                          "is only ever written by its sync", [K]))
+     || K <- ?NOT_REPLICA, maps:is_key(K, Opts)],
     common_opts(Opts, [{path, path_bin(path, Path)}, {url, url_bin(Url)} | token_opt(Opts)]);
 conn_opts(#{url := Url} = Opts) ->
     [bad(K, io_lib:format("~p applies to local files only", [K]))
      || K <- ?PATH_ONLY, maps:is_key(K, Opts)],
+    replica_only(Opts),
     common_opts(Opts, [{url, url_bin(Url)} | token_opt(Opts)]);
 conn_opts(#{path := Path} = Opts) ->
     %% An auth_token next to a path is accepted and unused, so that one
     %% configuration can switch between a file and a server.
     [bad(K, io_lib:format("~p applies to a url only", [K]))
      || K <- ?URL_ONLY, maps:is_key(K, Opts)],
+    replica_only(Opts),
     _ = [token(T) || {ok, T} <- [maps:find(auth_token, Opts)]],
     common_opts(Opts, [{path, path_bin(path, Path)}]);
 conn_opts(_) ->
     bad(path, <<"open needs a path (or a url)">>).
+
+replica_only(Opts) ->
+    [bad(K, io_lib:format("~p applies to an embedded replica only (path and url)", [K]))
+     || K <- ?REPLICA_ONLY, maps:is_key(K, Opts)].
 
 common_opts(Opts, Target) ->
     PortOpts = Target ++ [port_opt(K, V) || {K, V} <- maps:to_list(maps:with(?PORT_KEYS, Opts))],

@@ -54,6 +54,10 @@ typedef struct lsq_open_opts {
     long long connect_timeout_ms;
     long long request_timeout_ms;
     /* every connection */
+    /* replica (path and url) */
+    long long sync_interval_ms; /* background sync period, 0: none */
+    int read_your_writes;       /* pull before a read that follows a write */
+    long long sync_timeout_ms;  /* a sync's whole HTTP exchange */
     long long cache_size;  /* statement cache capacity (0: none) */
     long long max_result;  /* cap on a reply (and a response held in memory), bytes */
     const char *null_atom; /* the atom SQL NULL reads back as (a static string) */
@@ -115,6 +119,16 @@ typedef struct lsq_batch_out {
  * may manage their own transaction (BEGIN ... COMMIT inside the script)
  * and may not have parameters. */
 enum { LSQ_BATCH_SEQUENCE = 0, LSQ_BATCH_TX = 1, LSQ_BATCH_SCRIPT = 2 };
+
+/* What a replica's sync did. */
+typedef struct lsq_sync_info {
+    long long revision_before; /* -1: there was no file (a bootstrap) */
+    long long revision;        /* the server revision the file holds now */
+    size_t pages;              /* pages written */
+    unsigned long long bytes;  /* response bytes received */
+    long long ms;              /* wall time */
+    int bootstrapped;          /* the full page set was applied */
+} lsq_sync_info;
 
 /* BEGIN modes, and what a savepoint operation does. */
 enum { LSQ_TX_DEFERRED = 0, LSQ_TX_IMMEDIATE = 1, LSQ_TX_EXCLUSIVE = 2 };
@@ -206,9 +220,9 @@ struct lsq_backend {
     int (*savepoint)(lsq_conn *c, int op, const char *name, lsq_error *err);
     int (*clean)(lsq_conn *c, lsq_error *err);
 
-    /* 1 when a statement has no columns until it ran (a server's): a
-     * cursor steps it at open. */
-    int steps_at_open;
+    /* 1 when the bound statement has no columns until it ran (a
+     * server's): a cursor steps it at open. NULL: never. */
+    int (*steps_at_open)(lsq_stmt *s);
     /* Run n items in one of the LSQ_BATCH_* modes, in one round trip
      * where the backend has trips (the local one runs them as a loop of
      * steps). Each item's outcome goes to sink (NULL: outcomes not
@@ -220,6 +234,15 @@ struct lsq_backend {
     int (*run_batch)(lsq_conn *c, const lsq_stmt_source *src, const lsq_batch_item *items,
                      size_t n, int mode, const lsq_batch_sink *sink, lsq_batch_out *out,
                      lsq_error *err);
+
+    /* Replication: NULL where the backend is not a replica. sync: pull
+     * and apply what the server has, until the file holds at least
+     * revision `until' (-1: one sync) or the sync timeout. revision: the
+     * server revision the file holds. freeze: a plain local database from
+     * now on, never synced again. 0, or -1 with *err. */
+    int (*sync)(lsq_conn *c, long long until, lsq_sync_info *info, lsq_error *err);
+    int (*revision)(lsq_conn *c, long long *rev, lsq_error *err);
+    int (*freeze)(lsq_conn *c, lsq_error *err);
 };
 
 extern const lsq_backend lsq_backend_local;
@@ -227,5 +250,12 @@ extern const lsq_backend lsq_backend_local;
  * SQLite refused them (it is already in use). */
 int lsq_local_setup(void);
 extern const lsq_backend lsq_backend_remote;
+/* A file that reads locally and writes to a server (backend_replica.c),
+ * made of a local and a remote connection. */
+extern const lsq_backend lsq_backend_replica;
+
+/* The local connection's read-only guard (stay_read_only) lifted for
+ * good: a frozen replica is a plain database. 0 or -1 with *err. */
+int lsq_local_lift_guard(lsq_conn *c, lsq_error *err);
 
 #endif

@@ -4,6 +4,7 @@
  */
 #include "backend.h"
 #include "params.h"
+#include "ro_guard.h"
 
 #include <sqlite3.h>
 #include <stdatomic.h>
@@ -31,6 +32,7 @@ typedef struct local_conn {
     const char *vfs;        /* the VFS of the file (a registered name), NULL: default */
     int tx_read_only;       /* query_only was set by a read_only begin */
     int stay_read_only;     /* query_only for good (lsq_open_opts.stay_read_only) */
+    char refused[RO_GUARD_NAME]; /* the pragma the guard refused last */
 } local_conn;
 
 static local_conn *as_local(lsq_conn *c)
@@ -76,6 +78,19 @@ static void set_db_error(lsq_error *err, sqlite3 *db, int rc)
                      sqlite3_errmsg(db));
 }
 
+/* A compile error, told plainly when the read-only guard refused it. */
+static void set_prepare_error(lsq_error *err, local_conn *c, int rc)
+{
+    if ((rc & 0xff) == SQLITE_AUTH && c->refused[0] != 0) {
+        lsq_error_set(err, LSQ_E_READONLY, "PRAGMA %s is refused: this connection stays "
+                      "read-only (an embedded replica's file is written by its sync alone)",
+                      c->refused);
+        c->refused[0] = 0;
+        return;
+    }
+    set_db_error(err, c->db, rc);
+}
+
 /* ---- opening: one path, a list of setup steps -------------------------------- */
 
 /* What every local connection gets right after SQLite opened it, in order.
@@ -114,11 +129,34 @@ static int setup_interrupts(local_conn *c, const lsq_open_opts *o, lsq_error *er
 
 static int tx_exec(local_conn *c, int which, lsq_error *err);
 
-/* A connection that must stay read-only gets its guard now, for good. */
+/* A connection that must stay read-only gets its guard now, for good:
+ * query_only, and the pragmas that would get past it refused
+ * (ro_guard.h). */
 static int setup_read_only_guard(local_conn *c, const lsq_open_opts *o, lsq_error *err)
 {
+    int rc;
+
     c->stay_read_only = o->stay_read_only;
-    return c->stay_read_only ? tx_exec(c, LSQ_TXSQL_QUERY_ONLY_ON, err) : 0;
+    if (!c->stay_read_only) return 0;
+    if (tx_exec(c, LSQ_TXSQL_QUERY_ONLY_ON, err) != 0) return -1;
+    rc = sqlite3_set_authorizer(c->db, ro_guard_authorize, c->refused);
+    if (rc == SQLITE_OK) return 0;
+    set_db_error(err, c->db, rc);
+    return -1;
+}
+
+int lsq_local_lift_guard(lsq_conn *conn, lsq_error *err)
+{
+    local_conn *c = as_local(conn);
+    int rc = sqlite3_set_authorizer(c->db, NULL, NULL);
+
+    if (rc != SQLITE_OK) {
+        set_db_error(err, c->db, rc);
+        return -1;
+    }
+    c->stay_read_only = 0;
+    c->tx_read_only = 0;
+    return tx_exec(c, LSQ_TXSQL_QUERY_ONLY_OFF, err);
 }
 
 static const setup_step aSetup[] = {
@@ -259,7 +297,7 @@ static int local_prepare(lsq_conn *conn, const char *sql, size_t n, lsq_stmt **o
     }
     rc = sqlite3_prepare_v3(c->db, sql, (int)n, SQLITE_PREPARE_PERSISTENT, &st, &tail);
     if (rc != SQLITE_OK) {
-        set_db_error(err, c->db, rc);
+        set_prepare_error(err, c, rc);
         return -1;
     }
     if (!only_trailing_noise(c->db, tail, n - (size_t)(tail - sql), err)) {
@@ -309,7 +347,7 @@ static int local_prepare_next(lsq_conn *conn, const char *sql, size_t n, lsq_stm
     }
     rc = sqlite3_prepare_v2(c->db, sql, (int)n, &st, &tail);
     if (rc != SQLITE_OK) {
-        set_db_error(err, c->db, rc);
+        set_prepare_error(err, c, rc);
         *used = first_statement_length(sql, n);
         return -1;
     }
@@ -882,6 +920,6 @@ const lsq_backend lsq_backend_local = {
     .rollback = local_rollback,
     .savepoint = local_savepoint,
     .clean = local_clean,
-    .steps_at_open = 0,
+    .steps_at_open = NULL,
     .run_batch = local_run_batch,
 };

@@ -326,39 +326,6 @@ static int ignore_body(void *ctx, const char *p, size_t n, lsq_error *err)
     return 0;
 }
 
-/* The base URL: libsql:// means https://; no query, fragment or user. */
-static char *normalise_url(const char *url, lsq_error *err)
-{
-    const char *rest;
-    char *z;
-    size_t n;
-
-    if (strncmp(url, "libsql://", 9) == 0) rest = url + 9;
-    else if (strncmp(url, "https://", 8) == 0) rest = url + 8;
-    else if (strncmp(url, "http://", 7) == 0) rest = url + 7;
-    else {
-        lsq_error_set(err, LSQ_E_BAD_ARGUMENT,
-                      "url must start with libsql://, https:// or http://");
-        return NULL;
-    }
-    if (strpbrk(rest, "?#@ \t\r\n") != NULL || rest[0] == 0 || rest[0] == '/') {
-        lsq_error_set(err, LSQ_E_BAD_ARGUMENT,
-                      "url must be scheme://host[:port][/path] without user, query or "
-                      "fragment (give the token as auth_token)");
-        return NULL;
-    }
-    n = strlen(rest);
-    while (n > 0 && rest[n - 1] == '/') n--;
-    z = malloc(n + 9);
-    if (z == NULL) {
-        nomem(err);
-        return NULL;
-    }
-    (void)snprintf(z, n + 9, "%s%.*s", strncmp(url, "http://", 7) == 0 ? "http://" : "https://",
-                   (int)n, rest);
-    return z;
-}
-
 static int remote_close(lsq_conn *c, lsq_error *err);
 
 static int remote_open(const lsq_open_opts *o, lsq_conn **out, lsq_error *err)
@@ -378,7 +345,7 @@ static int remote_open(const lsq_open_opts *o, lsq_conn **out, lsq_error *err)
     c->base.be = &lsq_backend_remote;
     c->autocommit = 1;
     c->max_result = (size_t)o->max_result;
-    if ((c->base_url = normalise_url(o->url, err)) == NULL) goto fail;
+    if ((c->base_url = http_base_url(o->url, err)) == NULL) goto fail;
     ho.auth_token = o->auth_token;
     ho.ca_file = o->ca_file;
     ho.connect_timeout_ms = o->connect_timeout_ms;
@@ -1312,6 +1279,13 @@ static long long remote_last_insert_rowid(lsq_conn *c) { return as_remote(c)->la
 static void remote_interrupt(lsq_conn *c) { http_interrupt(as_remote(c)->http); }
 static void remote_clear_interrupt(lsq_conn *c) { http_clear_interrupt(as_remote(c)->http); }
 static int remote_autocommit(lsq_conn *c) { return as_remote(c)->v3 ? as_remote(c)->autocommit : 1; }
+/* A server's statement has no columns until it ran. */
+static int remote_steps_at_open(lsq_stmt *s)
+{
+    (void)s;
+    return 1;
+}
+
 static const char *remote_filename(lsq_conn *c) { return as_remote(c)->base_url; }
 static int remote_db_readonly(lsq_conn *c) { (void)c; return 0; }
 
@@ -1364,6 +1338,6 @@ const lsq_backend lsq_backend_remote = {
     .rollback = remote_rollback,
     .savepoint = remote_savepoint,
     .clean = remote_clean,
-    .steps_at_open = 1,
+    .steps_at_open = remote_steps_at_open,
     .run_batch = remote_run_batch,
 };

@@ -46,6 +46,10 @@ static const command aCommand[] = {
     { "commit", 0, CMD_WORKER, cmd_commit },
     { "rollback", 0, CMD_WORKER, cmd_rollback },
     { "savepoint", 2, CMD_WORKER, cmd_savepoint },
+    { "sync", 0, CMD_WORKER, cmd_sync },
+    { "sync_until", 1, CMD_WORKER, cmd_sync_until },
+    { "replication_index", 0, CMD_WORKER, cmd_replication_index },
+    { "freeze", 0, CMD_WORKER, cmd_freeze },
     { "interrupt", 0, CMD_CONTROL, NULL },
     { "cancel", 1, CMD_CONTROL, NULL },
 };

@@ -191,8 +191,8 @@ fail:
     return -1;
 }
 
-/* Which backend opens what: the open options decide, by what they name.
- * An embedded replica (a file and a server) plugs in here. */
+/* Which backend opens what: the open options decide, by what they name:
+ * a file, a server, or both (an embedded replica). */
 static const struct {
     int path, url;            /* the options given */
     const lsq_backend *be;    /* who opens it, or NULL: why not */
@@ -200,8 +200,7 @@ static const struct {
 } aBackend[] = {
     { 1, 0, &lsq_backend_local, NULL },
     { 0, 1, &lsq_backend_remote, NULL },
-    { 1, 1, NULL, "give either path (a local file) or url (a server), not both: embedded "
-                  "replicas are not available yet" },
+    { 1, 1, &lsq_backend_replica, NULL },
     { 0, 0, NULL, "open needs a path or a url" },
 };
 

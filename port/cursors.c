@@ -199,7 +199,7 @@ int cmd_cursor_open(lsq_port *p, const lsq_request *r, ei_x_buff *x)
         return reply_errorf(x, r->ref, LSQ_E_NOMEM, "out of memory");
     }
     memcpy(copy, sql, n);
-    if (p->be->steps_at_open) {
+    if (p->be->steps_at_open != NULL && p->be->steps_at_open(s)) {
         /* A server's statement has no columns until it ran: run it now
          * (its rows arrive in this one response) and fetch from memory. */
         h->started = 1;

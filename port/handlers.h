@@ -30,6 +30,12 @@ int cmd_commit(lsq_port *p, const lsq_request *r, ei_x_buff *x);
 int cmd_rollback(lsq_port *p, const lsq_request *r, ei_x_buff *x);
 int cmd_savepoint(lsq_port *p, const lsq_request *r, ei_x_buff *x);
 
+/* replica_cmds.c: an embedded replica's sync and state. */
+int cmd_sync(lsq_port *p, const lsq_request *r, ei_x_buff *x);
+int cmd_sync_until(lsq_port *p, const lsq_request *r, ei_x_buff *x);
+int cmd_replication_index(lsq_port *p, const lsq_request *r, ei_x_buff *x);
+int cmd_freeze(lsq_port *p, const lsq_request *r, ei_x_buff *x);
+
 /* exec.c: statements by SQL text. */
 int cmd_query(lsq_port *p, const lsq_request *r, ei_x_buff *x);
 int cmd_execute(lsq_port *p, const lsq_request *r, ei_x_buff *x);

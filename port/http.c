@@ -282,3 +282,36 @@ int http_request(http_client *h, const char *url, const char *body, size_t len,
     if (h->api->easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, status) != CURLE_OK) *status = 0;
     return 0;
 }
+
+/* The base URL: libsql:// means https://; no query, fragment or user. */
+char *http_base_url(const char *url, lsq_error *err)
+{
+    const char *rest;
+    char *z;
+    size_t n;
+
+    if (strncmp(url, "libsql://", 9) == 0) rest = url + 9;
+    else if (strncmp(url, "https://", 8) == 0) rest = url + 8;
+    else if (strncmp(url, "http://", 7) == 0) rest = url + 7;
+    else {
+        lsq_error_set(err, LSQ_E_BAD_ARGUMENT,
+                      "url must start with libsql://, https:// or http://");
+        return NULL;
+    }
+    if (strpbrk(rest, "?#@ \t\r\n") != NULL || rest[0] == 0 || rest[0] == '/') {
+        lsq_error_set(err, LSQ_E_BAD_ARGUMENT,
+                      "url must be scheme://host[:port][/path] without user, query or "
+                      "fragment (give the token as auth_token)");
+        return NULL;
+    }
+    n = strlen(rest);
+    while (n > 0 && rest[n - 1] == '/') n--;
+    z = malloc(n + 9);
+    if (z == NULL) {
+        lsq_error_set(err, LSQ_E_NOMEM, "out of memory");
+        return NULL;
+    }
+    (void)snprintf(z, n + 9, "%s%.*s", strncmp(url, "http://", 7) == 0 ? "http://" : "https://",
+                   (int)n, rest);
+    return z;
+}

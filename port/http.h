@@ -31,6 +31,11 @@ typedef int (*http_sink)(void *ctx, const char *p, size_t n, lsq_error *err);
 #define HTTP_ERRBODY_MAX 4096
 typedef struct http_errbody { char p[HTTP_ERRBODY_MAX]; size_t n; } http_errbody;
 
+/* The base URL of a user's url: libsql:// means https://; no user, query
+ * or fragment, no trailing '/'. malloc'd, or NULL with *err (bad_argument,
+ * nomem). */
+char *http_base_url(const char *url, lsq_error *err);
+
 http_client *http_new(const http_opts *o, lsq_error *err);
 void http_free(http_client *h);
 

@@ -1,0 +1,519 @@
+/*
+ * replica_file.c - algorithm A (replica_file.h): the hot journal, the
+ * page writes through SQLite's own file handle, the page-1 patch, the
+ * bootstrap of a new file, and the sidecar.
+ */
+#include "replica_file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PAGE PULL_PAGE_SIZE
+/* The journal header takes one "sector"; SQLite reads the size from it. */
+#define JOURNAL_SECTOR 4096
+static const unsigned char kJournalMagic[8] = { 0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7 };
+
+uint32_t replica_get_u32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+void replica_put_u32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+static int io_error(lsq_error *err, const char *what, const char *path)
+{
+    lsq_error_set(err, LSQ_E_IOERR, "%s %s: %s", what, path, strerror(errno));
+    return -1;
+}
+
+static char *suffixed(const char *path, const char *suffix)
+{
+    size_t n = strlen(path), k = strlen(suffix);
+    char *z = malloc(n + k + 1);
+
+    if (z == NULL) return NULL;
+    memcpy(z, path, n);
+    memcpy(z + n, suffix, k + 1);
+    return z;
+}
+
+/* fsync the directory holding path, so that a rename, link or unlink in
+ * it survives a power cut. */
+static int sync_dir(const char *path, lsq_error *err)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir;
+    int fd, rc;
+
+    if (slash == NULL) dir = suffixed(".", "");
+    else if (slash == path) dir = suffixed("/", "");
+    else {
+        dir = malloc((size_t)(slash - path) + 1);
+        if (dir != NULL) {
+            memcpy(dir, path, (size_t)(slash - path));
+            dir[slash - path] = 0;
+        }
+    }
+    if (dir == NULL) {
+        lsq_error_set(err, LSQ_E_NOMEM, "out of memory");
+        return -1;
+    }
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    rc = fd < 0 || fsync(fd) != 0 ? io_error(err, "sync of directory", dir) : 0;
+    if (fd >= 0) (void)close(fd);
+    free(dir);
+    return rc;
+}
+
+/* Write all of p[0..n) at off. 0 or -1 (errno). */
+static int pwrite_all(int fd, const void *p, size_t n, off_t off)
+{
+    const unsigned char *b = p;
+
+    while (n > 0) {
+        ssize_t w = pwrite(fd, b, n, off);
+
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        b += w;
+        n -= (size_t)w;
+        off += w;
+    }
+    return 0;
+}
+
+/* ---- the sidecar ------------------------------------------------------------ */
+
+#define STATE_MAGIC "libsql-replica 1"
+
+char *replica_state_path(const char *db_path)
+{
+    return suffixed(db_path, "-replica");
+}
+
+int replica_state_read(const char *db_path, replica_state *st, lsq_error *err)
+{
+    char *path = replica_state_path(db_path), line[128], magic[32] = "";
+    uint64_t hash = 0;
+    long long rev = -1;
+    unsigned pgno = 0;
+    int frozen = 0, got = 0;
+    FILE *f;
+
+    st->revision = -1;
+    st->probe_pgno = 0;
+    st->probe_hash = 0;
+    st->frozen = 0;
+    if (path == NULL) {
+        lsq_error_set(err, LSQ_E_NOMEM, "out of memory");
+        return -1;
+    }
+    f = fopen(path, "re");
+    if (f == NULL) {
+        int rc = errno == ENOENT ? 0 : io_error(err, "cannot read", path);
+
+        free(path);
+        return rc;
+    }
+    if (fgets(line, sizeof line, f) != NULL) (void)sscanf(line, "%31[^\n]", magic);
+    while (fgets(line, sizeof line, f) != NULL) {
+        got += sscanf(line, "revision %lld", &rev) == 1;
+        got += sscanf(line, "probe %u %" SCNx64, &pgno, &hash) == 2;
+        frozen |= strncmp(line, "frozen", 6) == 0;
+    }
+    (void)fclose(f);
+    if (strcmp(magic, STATE_MAGIC) != 0 || got != 2 || rev < -1) {
+        lsq_error_set(err, LSQ_E_CORRUPT, "%s is not a replica state file", path);
+        free(path);
+        return -1;
+    }
+    free(path);
+    st->revision = rev;
+    st->probe_pgno = pgno;
+    st->probe_hash = hash;
+    st->frozen = frozen;
+    return 1;
+}
+
+int replica_state_write(const char *db_path, const replica_state *st, lsq_error *err)
+{
+    char *path = replica_state_path(db_path), *tmp = NULL, text[160];
+    int fd = -1, n, rc = -1;
+
+    if (path == NULL || (tmp = suffixed(path, ".tmp")) == NULL) {
+        lsq_error_set(err, LSQ_E_NOMEM, "out of memory");
+        goto out;
+    }
+    n = snprintf(text, sizeof text, STATE_MAGIC "\nrevision %lld\nprobe %u %" PRIx64 "\n%s",
+                 st->revision, st->probe_pgno, st->probe_hash, st->frozen ? "frozen\n" : "");
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 || pwrite_all(fd, text, (size_t)n, 0) != 0 || fsync(fd) != 0) {
+        (void)io_error(err, "cannot write", tmp);
+        goto out;
+    }
+    if (close(fd) != 0) {
+        fd = -1;
+        (void)io_error(err, "cannot write", tmp);
+        goto out;
+    }
+    fd = -1;
+    if (rename(tmp, path) != 0) {
+        (void)io_error(err, "cannot rename to", path);
+        goto out;
+    }
+    rc = sync_dir(path, err);
+out:
+    if (fd >= 0) (void)close(fd);
+    if (rc != 0 && tmp != NULL) (void)unlink(tmp);
+    free(tmp);
+    free(path);
+    return rc;
+}
+
+/* ---- page 1 ------------------------------------------------------------------ */
+
+/* Make the server's page 1 a rollback-journal SQLite's: journal mode
+ * bytes (H4), a change counter above both the server's and ours (H5), and
+ * the page count valid for that counter (H6). */
+static void patch_page1(unsigned char *p, uint32_t local_counter, uint32_t npages)
+{
+    uint32_t counter = replica_get_u32(p + 24);
+
+    if (local_counter > counter) counter = local_counter;
+    counter++;
+    p[18] = 1;
+    p[19] = 1;
+    replica_put_u32(p + 24, counter);
+    replica_put_u32(p + 28, npages);
+    replica_put_u32(p + 92, counter);
+}
+
+static const pull_page *find_page(const pull_resp *r, uint32_t pgno)
+{
+    size_t i;
+
+    for (i = 0; i < r->npages; i++)
+        if (r->pages[i].pgno == pgno) return &r->pages[i];
+    return NULL;
+}
+
+/* ---- a new file ------------------------------------------------------------------ */
+
+/* Write the full set to tmp and link it in as db_path. 0, 1 (db_path
+ * exists), -1 with *err. The caller holds the bootstrap lock. */
+static int create_locked(const char *db_path, const char *tmp, const pull_resp *r,
+                         const replica_state *st, lsq_error *err)
+{
+    unsigned char page1[PAGE];
+    const pull_page *p1 = find_page(r, 1);
+    struct stat sb;
+    int fd = -1, rc = -1;
+    size_t i;
+
+    if (stat(db_path, &sb) == 0) return 1; /* someone else was first */
+    if (p1 == NULL || r->db_size == 0) {
+        lsq_error_set(err, LSQ_E_PROTOCOL, "the server sent no database to bootstrap from");
+        return -1;
+    }
+    fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return io_error(err, "cannot create", tmp);
+    memcpy(page1, p1->data, PAGE);
+    patch_page1(page1, 0, (uint32_t)r->db_size);
+    for (i = 0; i < r->npages; i++) {
+        const unsigned char *d = r->pages[i].pgno == 1 ? page1 : r->pages[i].data;
+
+        if (pwrite_all(fd, d, PAGE, (off_t)(r->pages[i].pgno - 1) * PAGE) != 0) {
+            (void)io_error(err, "cannot write", tmp);
+            goto out;
+        }
+    }
+    if (ftruncate(fd, (off_t)r->db_size * PAGE) != 0 || fsync(fd) != 0) {
+        (void)io_error(err, "cannot write", tmp);
+        goto out;
+    }
+    /* The state first: a crash after it and before the link leaves a
+     * state without a file, which the next open bootstraps again. */
+    if (replica_state_write(db_path, st, err) != 0) goto out;
+    /* link, not rename: never replace a file that appeared meanwhile
+     * (made by something that does not take our lock). */
+    if (link(tmp, db_path) != 0) {
+        if (errno == EEXIST) rc = 1;
+        else (void)io_error(err, "cannot create", db_path);
+        goto out;
+    }
+    rc = sync_dir(db_path, err);
+out:
+    (void)close(fd);
+    (void)unlink(tmp);
+    return rc;
+}
+
+int replica_file_create(const char *db_path, const pull_resp *r, const replica_state *st,
+                        lsq_error *err)
+{
+    char *tmp = suffixed(db_path, ".bootstrap-tmp"), *lock = suffixed(db_path, "-replica.lock");
+    int fd = -1, rc = -1;
+
+    if (tmp == NULL || lock == NULL) {
+        lsq_error_set(err, LSQ_E_NOMEM, "out of memory");
+        goto out;
+    }
+    /* Bootstraps of one new file by several processes (a pool's workers)
+     * take turns: the sidecar and the file must come from the same pull.
+     * flock, not fcntl: it is not dropped when some other descriptor of
+     * the process closes, and SQLite never sees this file. */
+    fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        (void)io_error(err, "cannot create", lock);
+        goto out;
+    }
+    while ((rc = flock(fd, LOCK_EX)) != 0 && errno == EINTR) {}
+    if (rc != 0) {
+        rc = io_error(err, "cannot lock", lock);
+        goto out;
+    }
+    rc = create_locked(db_path, tmp, r, st, err);
+out:
+    if (fd >= 0) (void)close(fd); /* drops the lock */
+    free(tmp);
+    free(lock);
+    return rc;
+}
+
+/* ---- an existing file: algorithm A -------------------------------------------------- */
+
+static sqlite3_file *file_of(sqlite3 *db, lsq_error *err)
+{
+    sqlite3_file *fp = NULL;
+
+    if (sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &fp) != SQLITE_OK ||
+        fp == NULL || fp->pMethods == NULL) {
+        lsq_error_set(err, LSQ_E_INTERNAL, "the replica's file handle is not available");
+        return NULL;
+    }
+    return fp;
+}
+
+static int sqlite_io(lsq_error *err, int rc, const char *what)
+{
+    lsq_error_sqlite(err, rc, what);
+    return -1;
+}
+
+int replica_file_read_page(sqlite3 *db, uint32_t pgno, unsigned char *out, lsq_error *err)
+{
+    sqlite3_file *fp = file_of(db, err);
+    int rc;
+
+    if (fp == NULL) return -1;
+    rc = fp->pMethods->xRead(fp, out, PAGE, (sqlite3_int64)(pgno - 1) * PAGE);
+    /* A short read past the end is zeros (SQLite's rule); anything else fails. */
+    if (rc != SQLITE_OK && rc != SQLITE_IOERR_SHORT_READ)
+        return sqlite_io(err, rc, "cannot read the replica");
+    return 0;
+}
+
+/* The journal's checksum of a page (pager.c pager_cksum). */
+static uint32_t journal_cksum(uint32_t nonce, const unsigned char *page)
+{
+    uint32_t ck = nonce;
+    int i;
+
+    for (i = PAGE - 200; i > 0; i -= 200) ck += page[i];
+    return ck;
+}
+
+/* 1 if pgno (1-based) needs its original in the journal. */
+static int journaled(const unsigned char *in_set, uint32_t pgno, uint32_t old_n, uint32_t new_n)
+{
+    if (pgno > old_n) return 0;
+    return pgno == 1 || pgno > new_n || in_set[pgno];
+}
+
+/* Write the hot journal: the original of every page the apply changes.
+ * 0 or -1 with *err. */
+static int write_journal(sqlite3_file *fp, const char *jpath, const unsigned char *in_set, uint32_t old_n, uint32_t new_n, lsq_error *err)
+{
+    unsigned char *rec = malloc(4 + PAGE + 4), hdr[JOURNAL_SECTOR];
+    uint32_t nonce = 0, nrec = 0, pg;
+    off_t off = JOURNAL_SECTOR;
+    int fd = -1, rc = -1;
+
+    if (rec == NULL) {
+        lsq_error_set(err, LSQ_E_NOMEM, "out of memory");
+        return -1;
+    }
+    sqlite3_randomness(sizeof nonce, &nonce);
+    fd = open(jpath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        (void)io_error(err, "cannot create", jpath);
+        goto out;
+    }
+    for (pg = 1; pg <= old_n; pg++) {
+        int io;
+
+        if (!journaled(in_set, pg, old_n, new_n)) continue;
+        io = fp->pMethods->xRead(fp, rec + 4, PAGE, (sqlite3_int64)(pg - 1) * PAGE);
+        if (io != SQLITE_OK && io != SQLITE_IOERR_SHORT_READ) {
+            (void)sqlite_io(err, io, "cannot read the replica");
+            goto out;
+        }
+        replica_put_u32(rec, pg);
+        replica_put_u32(rec + 4 + PAGE, journal_cksum(nonce, rec + 4));
+        if (pwrite_all(fd, rec, 4 + PAGE + 4, off) != 0) {
+            (void)io_error(err, "cannot write", jpath);
+            goto out;
+        }
+        off += 4 + PAGE + 4;
+        nrec++;
+    }
+    /* The header last, then one fsync: until the header is there the
+     * file is not a journal at all. */
+    memset(hdr, 0, sizeof hdr);
+    memcpy(hdr, kJournalMagic, 8);
+    replica_put_u32(hdr + 8, nrec);
+    replica_put_u32(hdr + 12, nonce);
+    replica_put_u32(hdr + 16, old_n);
+    replica_put_u32(hdr + 20, JOURNAL_SECTOR);
+    replica_put_u32(hdr + 24, PAGE);
+    if (pwrite_all(fd, hdr, sizeof hdr, 0) != 0 || fsync(fd) != 0) {
+        (void)io_error(err, "cannot write", jpath);
+        goto out;
+    }
+    rc = sync_dir(jpath, err);
+out:
+    if (fd >= 0 && close(fd) != 0 && rc == 0) rc = io_error(err, "cannot write", jpath);
+    free(rec);
+    return rc;
+}
+
+/* With the journal safe: page 1 patched, the set written, the size set. */
+static int write_pages(sqlite3_file *fp, const pull_resp *r, uint32_t old_n, uint32_t new_n,
+                       lsq_error *err)
+{
+    unsigned char page1[PAGE];
+    const pull_page *p1 = find_page(r, 1);
+    uint32_t local_counter = 0;
+    size_t i;
+    int rc;
+
+    rc = fp->pMethods->xRead(fp, page1, PAGE, 0);
+    if (rc != SQLITE_OK && rc != SQLITE_IOERR_SHORT_READ)
+        return sqlite_io(err, rc, "cannot read the replica");
+    local_counter = replica_get_u32(page1 + 24);
+    if (p1 != NULL) memcpy(page1, p1->data, PAGE);
+    patch_page1(page1, local_counter, new_n);
+    for (i = 0; i < r->npages; i++) {
+        const pull_page *pg = &r->pages[i];
+
+        if (pg->pgno == 1 || pg->pgno > new_n) continue;
+        rc = fp->pMethods->xWrite(fp, pg->data, PAGE, (sqlite3_int64)(pg->pgno - 1) * PAGE);
+        if (rc != SQLITE_OK) return sqlite_io(err, rc, "cannot write the replica");
+    }
+    rc = fp->pMethods->xWrite(fp, page1, PAGE, 0);
+    if (rc == SQLITE_OK && new_n != old_n)
+        rc = fp->pMethods->xTruncate(fp, (sqlite3_int64)new_n * PAGE);
+    if (rc == SQLITE_OK) rc = fp->pMethods->xSync(fp, SQLITE_SYNC_NORMAL);
+    return rc == SQLITE_OK ? 0 : sqlite_io(err, rc, "cannot write the replica");
+}
+
+/* The state under the lock: what the sidecar says now. */
+static int applies(const char *db_path, const pull_resp *r, long long base, lsq_error *err)
+{
+    replica_state now;
+    int rc = replica_state_read(db_path, &now, err);
+
+    if (rc < 0) return -1;
+    if (r->replace_base) return 1;
+    return rc == 1 && now.revision == base;
+}
+
+int replica_file_apply(sqlite3 *db, const char *db_path, const pull_resp *r, long long base,
+                       const replica_state *next, lsq_error *err)
+{
+    sqlite3_file *fp;
+    sqlite3_int64 size = 0;
+    unsigned char *in_set = NULL;
+    char *jpath = suffixed(db_path, "-journal");
+    uint32_t old_n, new_n;
+    int rc, journal = 0, result = -1;
+    size_t i;
+
+    if (jpath == NULL) {
+        lsq_error_set(err, LSQ_E_NOMEM, "out of memory");
+        return -1;
+    }
+    rc = sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        lsq_error_sqlite(err, sqlite3_extended_errcode(db), sqlite3_errmsg(db));
+        free(jpath);
+        return -1;
+    }
+    rc = applies(db_path, r, base, err);
+    if (rc <= 0) {
+        result = rc < 0 ? -1 : 1;
+        goto end;
+    }
+    if ((fp = file_of(db, err)) == NULL) goto end;
+    rc = fp->pMethods->xFileSize(fp, &size);
+    if (rc != SQLITE_OK) {
+        (void)sqlite_io(err, rc, "cannot size the replica");
+        goto end;
+    }
+    old_n = (uint32_t)(size / PAGE);
+    /* A set that does not say the size keeps the size page 1 says. */
+    new_n = r->db_size > 0 ? (uint32_t)r->db_size : old_n;
+    if (new_n == 0) {
+        lsq_error_set(err, LSQ_E_PROTOCOL, "pull-updates response: a database of no pages");
+        goto end;
+    }
+    in_set = calloc((size_t)old_n + 2, 1);
+    if (in_set == NULL) {
+        lsq_error_set(err, LSQ_E_NOMEM, "out of memory");
+        goto end;
+    }
+    for (i = 0; i < r->npages; i++)
+        if (r->pages[i].pgno <= old_n) in_set[r->pages[i].pgno] = 1;
+    if (write_journal(fp, jpath, in_set, old_n, new_n, err) != 0) goto end;
+    journal = 1;
+    if (write_pages(fp, r, old_n, new_n, err) != 0) goto end;
+    /* The commit point: without its journal the new content is the file's. */
+    if (unlink(jpath) != 0) {
+        (void)io_error(err, "cannot remove", jpath);
+        goto end;
+    }
+    journal = 0;
+    (void)sync_dir(jpath, err);
+    /* Under the same lock, so that no other process pulls from the old
+     * revision after it sees the new pages. A crash before this point only
+     * makes the next pull send pages again: applying them twice gives the
+     * same file. */
+    result = replica_state_write(db_path, next, err);
+end:
+    /* COMMIT writes nothing (the pager has no dirty page); it releases the
+     * lock. A journal left by a failed write is hot from then on. */
+    (void)sqlite3_exec(db, result < 0 ? "ROLLBACK" : "COMMIT", NULL, NULL, NULL);
+    if (journal) {
+        /* Roll it back now, through this read-write connection: the next
+         * reader finds the file as it was. */
+        (void)sqlite3_exec(db, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL);
+    }
+    free(in_set);
+    free(jpath);
+    return result;
+}
