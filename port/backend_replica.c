@@ -29,6 +29,7 @@
  */
 #include "backend.h"
 #include "replica_sync.h"
+#include "ro_guard.h"
 #include "sql_scan.h"
 #include "wipe.h"
 
@@ -46,7 +47,6 @@ typedef struct replica_conn {
     int read_your_writes;
     int dirty;                  /* a write went to the server since the last pull */
     long long sync_timeout_ms;
-    int last_remote;            /* the last statement ran on the server */
 } replica_conn;
 
 struct lsq_stmt {
@@ -207,6 +207,16 @@ static const lsq_backend *be_of(const lsq_stmt *s, const lsq_stmt *inner)
     return inner == s->loc ? &lsq_backend_local : &lsq_backend_remote;
 }
 
+/* 1 for a pragma that writes the database's content (ro_guard.h). */
+static int writes_database(const char *sql, size_t n)
+{
+    char name[32];
+    int has_arg;
+
+    return sql_pragma(sql, n, name, sizeof name, &has_arg) && has_arg &&
+           ro_guard_writes_database(name);
+}
+
 /* Where a statement the file compiled runs. */
 enum { ON_FILE, ON_SERVER };
 
@@ -248,10 +258,13 @@ static int replica_prepare(lsq_conn *conn, const char *sql, size_t n, lsq_stmt *
 
     *out = NULL;
     if (fresh(c, err) != 0) return -1;
-    if (lsq_backend_local.prepare(c->local, sql, n, &loc, &lerr) != 0) {
-        /* Refused by the read-only guard: never forwarded. Anything else
-         * the server may know (a table not synced yet). */
-        if (lerr.code == LSQ_E_READONLY || c->frozen) {
+    if (!c->frozen && writes_database(sql, n)) {
+        loc = NULL; /* PRAGMA user_version = N: the server's database */
+    } else if (lsq_backend_local.prepare(c->local, sql, n, &loc, &lerr) != 0) {
+        /* What the file cannot compile the server may know (a table the
+         * last sync has not brought); anything else (the guard's
+         * refusals, two statements, too long) is the answer. */
+        if (lerr.code != LSQ_E_ERROR || c->frozen) {
             *err = lerr;
             return -1;
         }
@@ -303,6 +316,13 @@ static int replica_prepare_next(lsq_conn *conn, const char *sql, size_t n, lsq_s
     return -1;
 }
 
+/* A write inside a read-only transaction (the only kind the file has). */
+static void read_only_tx_error(lsq_error *err)
+{
+    lsq_error_sqlite(err, SQLITE_READONLY, "attempt to write a readonly database (inside a "
+                     "read-only transaction)");
+}
+
 /* Which statement runs this time: the server's while it holds a
  * transaction or when the text must go there, the file's otherwise. */
 static lsq_stmt *pick(lsq_stmt *s, lsq_error *err)
@@ -321,6 +341,10 @@ static lsq_stmt *pick(lsq_stmt *s, lsq_error *err)
     if (s->loc != NULL && (c->frozen || !in_remote_tx(c))) {
         if (fresh(c, err) != 0) return NULL;
         return s->cur = s->loc;
+    }
+    if (!lsq_backend_local.autocommit(c->local)) {
+        read_only_tx_error(err);
+        return NULL;
     }
     if (s->rem == NULL) {
         lsq_conn *r = need_remote(c, err);
@@ -382,7 +406,6 @@ static int replica_step(lsq_stmt *s, lsq_error *err)
 
     if (in == NULL && (in = pick(s, err)) == NULL) return LSQ_STEP_ERROR;
     rc = be_of(s, in)->step(in, err);
-    s->c->last_remote = in == s->rem;
     /* A statement the server ran may have written: the next read pulls. */
     if (in == s->rem && !s->view && rc != LSQ_STEP_ERROR) s->c->dirty = 1;
     return rc;
@@ -424,8 +447,10 @@ static long long replica_changes(lsq_conn *conn)
     replica_conn *c = as_replica(conn);
     lsq_conn *r = remote_of(c);
 
-    return c->last_remote && r != NULL ? lsq_backend_remote.changes(r)
-                                       : lsq_backend_local.changes(c->local);
+    /* As SQLite's: the count of the last write, which only the server
+     * runs (reads leave it as it was). */
+    return r != NULL && !c->frozen ? lsq_backend_remote.changes(r)
+                                   : lsq_backend_local.changes(c->local);
 }
 
 /* Both sides' counts: a statement changed something iff the sum moved. */
@@ -666,7 +691,10 @@ static int all_local(replica_conn *c, const lsq_stmt_source *src, const lsq_batc
         int local;
 
         if (i > 0 && items[i].sql == items[i - 1].sql && items[i].n == items[i - 1].n) continue;
-        if (src->get(src->ctx, items[i].sql, items[i].n, &w, err) != 0) return -1;
+        if (src->get(src->ctx, items[i].sql, items[i].n, &w, err) != 0) {
+            err->index = (long)i + 1;
+            return -1;
+        }
         if (w == NULL) continue;
         local = w->loc != NULL;
         src->put(src->ctx, items[i].sql, items[i].n, w);
@@ -691,15 +719,17 @@ static int replica_run_batch(lsq_conn *conn, const lsq_stmt_source *src,
     local = all_local(c, src, items, n, mode, err);
     if (local < 0) return -1;
     if (local) {
-        c->last_remote = 0;
         return lsq_backend_local.run_batch(c->local, &side_src, items, n, mode,
                                            sink != NULL ? &side_sink : NULL, out, err);
+    }
+    if (!lsq_backend_local.autocommit(c->local)) {
+        read_only_tx_error(err);
+        return -1;
     }
     if ((r = need_remote(c, err)) == NULL) return -1;
     x.remote = 1;
     rc = lsq_backend_remote.run_batch(r, &side_src, items, n, mode,
                                       sink != NULL ? &side_sink : NULL, out, err);
-    c->last_remote = 1;
     c->dirty = 1;
     return rc;
 }

@@ -187,6 +187,27 @@ out:
 
 /* ---- page 1 ------------------------------------------------------------------ */
 
+void replica_empty_page1(unsigned char page[PULL_PAGE_SIZE])
+{
+    memset(page, 0, PAGE);
+    memcpy(page, "SQLite format 3", 16);
+    page[16] = PAGE >> 8;          /* page size, big-endian */
+    page[17] = PAGE & 0xff;
+    page[18] = page[19] = 1;       /* legacy (rollback journal) read/write versions */
+    page[21] = 64;                 /* payload fractions, fixed by the format */
+    page[22] = 32;
+    page[23] = 32;
+    replica_put_u32(page + 28, 1); /* one page */
+    replica_put_u32(page + 44, 4); /* schema format 4 */
+    replica_put_u32(page + 56, 1); /* UTF-8 */
+    replica_put_u32(page + 96, (uint32_t)sqlite3_libversion_number());
+    /* The b-tree page of sqlite_schema: an empty table leaf whose cell
+     * content area starts at the end of the page. */
+    page[100] = 0x0d;
+    page[105] = PAGE >> 8;
+    page[106] = PAGE & 0xff;
+}
+
 /* Make the server's page 1 a rollback-journal SQLite's: journal mode
  * bytes (H4), a change counter above both the server's and ours (H5), and
  * the page count valid for that counter (H6). */

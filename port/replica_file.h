@@ -62,6 +62,11 @@ int replica_file_apply(sqlite3 *db, const char *db_path, const pull_resp *r, lon
  * sqlite3_file. 0, or -1 with *err. */
 int replica_file_read_page(sqlite3 *db, uint32_t pgno, unsigned char *out, lsq_error *err);
 
+/* The page 1 of an empty database (no tables), as SQLite would make it
+ * with 4096-byte pages and UTF-8: what a server with no pages at all is
+ * replicated as. */
+void replica_empty_page1(unsigned char page[PULL_PAGE_SIZE]);
+
 /* The 4-byte big-endian fields of a SQLite header. */
 uint32_t replica_get_u32(const unsigned char *p);
 void replica_put_u32(unsigned char *p, uint32_t v);

@@ -281,6 +281,24 @@ static int file_exists(const char *path, int *empty)
 
 /* ---- bootstrap ---------------------------------------------------------------------- */
 
+/* A server with no pages at all (nothing was ever written to it) has an
+ * empty database: one page 1 of our own. 0 or -1 (no memory). */
+static int empty_database(pull_resp *set, lsq_error *err)
+{
+    set->pages = malloc(sizeof *set->pages);
+    if (set->pages == NULL || (set->pages[0].data = malloc(PULL_PAGE_SIZE)) == NULL) {
+        free(set->pages);
+        set->pages = NULL;
+        nomem(err);
+        return -1;
+    }
+    replica_empty_page1(set->pages[0].data);
+    set->pages[0].pgno = 1;
+    set->npages = 1;
+    set->db_size = 1;
+    return 0;
+}
+
 /* Pull the full page set and make it the file's (a new file, or into the
  * existing one). 0 done, 1 try again (the server or another process moved
  * meanwhile), -1 with *err. */
@@ -292,6 +310,11 @@ static int bootstrap(replica_sync *s, replica_sync_info *info, lsq_error *err)
     int rc, exists, empty = 0;
 
     if (pull(s, &q, &set, info, err) != 0) return -1;
+    if (set.replace_base && set.db_size == 0 && set.npages == 0 &&
+        empty_database(&set, err) != 0) {
+        pull_resp_free(&set);
+        return -1;
+    }
     if (!set.replace_base || set.db_size == 0) {
         pull_resp_free(&set);
         lsq_error_set(err, LSQ_E_PROTOCOL, "pull-updates: the server sent no full page set to "

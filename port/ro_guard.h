@@ -19,4 +19,9 @@
 int ro_guard_authorize(void *arg, int action, const char *a1, const char *a2, const char *db,
                        const char *trigger);
 
+/* 1 if setting this pragma writes the database's content (user_version,
+ * application_id): refused on the file, but a replica sends it to the
+ * server, where the database is written. */
+int ro_guard_writes_database(const char *pragma);
+
 #endif

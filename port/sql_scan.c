@@ -225,3 +225,42 @@ int sql_keyword_readonly(const char *kw)
     return strcmp(kw, "SELECT") == 0 || strcmp(kw, "VALUES") == 0 ||
            strcmp(kw, "EXPLAIN") == 0;
 }
+
+/* Past white space and comments from i. */
+static size_t skip_blank(const char *z, size_t n, size_t i)
+{
+    for (;;) {
+        size_t j;
+
+        while (i < n && space_char((unsigned char)z[i])) i++;
+        if (i >= n || (z[i] != '-' && z[i] != '/')) return i;
+        j = skip_quoted(z, n, i);
+        if (j == i) return i;
+        i = j;
+    }
+}
+
+int sql_pragma(const char *sql, size_t n, char *name, size_t size, int *has_arg)
+{
+    size_t i = skip_blank(sql, n, 0), start, len;
+
+    *has_arg = 0;
+    if (n - i < 6 || sqlite3_strnicmp(sql + i, "PRAGMA", 6) != 0) return 0;
+    i = skip_blank(sql, n, i + 6);
+    for (;;) {
+        start = i;
+        while (i < n && id_char((unsigned char)sql[i])) i++;
+        len = i - start;
+        i = skip_blank(sql, n, i);
+        if (i < n && sql[i] == '.') { /* schema.name: the name is next */
+            i = skip_blank(sql, n, i + 1);
+            continue;
+        }
+        break;
+    }
+    if (len == 0 || len >= size) return 0;
+    memcpy(name, sql + start, len);
+    name[len] = 0;
+    *has_arg = i < n && (sql[i] == '=' || sql[i] == '(');
+    return 1;
+}

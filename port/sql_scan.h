@@ -45,6 +45,11 @@ int sql_param_index(const sql_stmt_info *info, const char *name, size_t len);
 /* 1 if the keyword starts or ends a transaction or a savepoint. */
 int sql_is_transaction_control(const char *keyword);
 
+/* If the statement is a PRAGMA: 1, its name (without schema) in
+ * name[0..size) and *has_arg 1 when it is given a value (`= v' or `(v)').
+ * 0 otherwise (or a name that does not fit). */
+int sql_pragma(const char *sql, size_t n, char *name, size_t size, int *has_arg);
+
 /* 1 if a statement starting with keyword cannot write (best effort). */
 int sql_keyword_readonly(const char *keyword);
 

@@ -31,9 +31,10 @@
 %%                     tursodb's messages) or none. Nothing is skipped: each
 %%                     backend asserts its own documented outcome.
 %%
-%% Adding a backend (say `replica') takes one more group in groups/0 and
-%% one more clause of init_per_group/2 (its `expect_as' list says which
-%% expectations it shares when a case names none for it).
+%% Group `replica' runs the same bodies on an embedded replica of the same
+%% server (a file per case, bootstrapped from it): reads on the file,
+%% writes to the server. Its `expect_as' is [replica, remote]: where a
+%% case names no replica outcome, the replica shares the server's.
 %%
 %% Every case asserts exact values. After every case, end_per_testcase
 %% checks that no transaction was left open (on the shared server, every
@@ -109,7 +110,8 @@ all() ->
 groups() ->
     Cases = [{group, G} || {G, _, _} <- case_groups()],
     [{local, [], Cases},
-     {remote, [], Cases}
+     {remote, [], Cases},
+     {replica, [], Cases}
      | case_groups()].
 
 case_groups() ->
@@ -170,6 +172,21 @@ init_per_group(remote, Config) ->
                       case_opts => fun(_Case) -> #{url => Url} end,
                       peek => fun(_Opts, Sql) -> libsql_tursodb:sql(Url, Sql) end,
                       idle => fun(_Opts) -> server_in_autocommit(Url) end});
+init_per_group(replica, Config) ->
+    %% An embedded replica of the same server: a file per case, reads on
+    %% it, writes to the server. Where a case names no replica outcome it
+    %% shares the remote one (writes and transactions are the server's).
+    Url = ?config(url, Config),
+    backend(Config, #{backend => replica,
+                      expect_as => [replica, remote],
+                      case_opts => fun(Case) ->
+                                           Path = db_path(Config, "replica_" ++ Case ++ ".db"),
+                                           _ = [file:delete(Path ++ S)
+                                                || S <- ["", "-replica", "-journal"]],
+                                           #{path => Path, url => Url}
+                                   end,
+                      peek => fun(_Opts, Sql) -> libsql_tursodb:sql(Url, Sql) end,
+                      idle => fun(_Opts) -> server_in_autocommit(Url) end});
 init_per_group(_CaseGroup, Config) ->
     Config.
 
@@ -218,6 +235,16 @@ open(Config) ->
 open(Config, Extra) ->
     {ok, C} = libsql:open(maps:merge(?config(open_opts, Config), Extra)),
     C.
+
+%% Config for a case's reads: a replica answers them from its file, so
+%% where a case names no replica outcome for a read it has the local one.
+reads(Config) ->
+    case ?config(libsql_backend, Config) of
+        #{backend := replica} = B ->
+            lists:keystore(libsql_backend, 1, Config, {libsql_backend,
+                                                      B#{expect_as => [replica, local]}});
+        _ -> Config
+    end.
 
 %% The value for this backend: the first of its `expect_as' keys in Map.
 expect(Config, Map) ->
@@ -350,13 +377,14 @@ types_select(Config) ->
          ({In, Out, Type}) ->
               Got = libsql:query(C, "SELECT ?1, typeof(?1)", [In]),
               same({ok, [<<"?1">>, <<"typeof(?1)">>], [{Out, Type}]}, Got, In)
-      end, type_cases(Config)),
+      end, type_cases(reads(Config))),
     ok = libsql:close(C).
 
 -spec types_all_in_one_row(config()) -> ok.
 types_all_in_one_row(Config) ->
     C = db(Config),
-    {Refused, Cases} = lists:partition(fun({_, Out, _}) -> refused(Out) end, type_cases(Config)),
+    {Refused, Cases} = lists:partition(fun({_, Out, _}) -> refused(Out) end,
+                                       type_cases(reads(Config))),
     N = length(Cases),
     Select = fun(K) -> ["SELECT ", lists:join(", ", lists:duplicate(K, "?"))] end,
     {ok, Cols, [Row]} = libsql:query(C, Select(N), [In || {In, _, _} <- Cases]),
@@ -508,7 +536,7 @@ big_blob(Config) ->
     true = Stored =:= Bytes,
     %% Random bytes as TEXT are stored and returned as given.
     %% (Remotely text must be UTF-8: port/PROTOCOL.md.)
-    case expect(Config, #{local => as_given, remote => utf8_only}) of
+    case expect(reads(Config), #{local => as_given, remote => utf8_only}) of
         as_given ->
             {ok, _, [{Text, <<"text">>}]} = libsql:query(C, "SELECT ?1, typeof(?1)", [Bytes]),
             true = Text =:= Bytes;
@@ -529,7 +557,16 @@ infinity_param(Config) ->
     Ins = S("INSERT INTO {t} VALUES (?)"),
     lists:foreach(
       fun(Inf) ->
-              case expect(Config, #{local => stored, remote => refused}) of
+              case expect(Config, #{local => stored, remote => refused, replica => mixed}) of
+                  mixed ->
+                      %% A replica reads its file (infinity is a value
+                      %% there) and sends writes to the server (JSON: no).
+                      ?assertEqual({ok, [<<"?">>], [{Inf}]}, libsql:query(C, "SELECT ?", [Inf])),
+                      E3 = expect_error(bad_argument, libsql:batch(C, [{Ins, [1]}, {Ins, [Inf]}])),
+                      ?assertEqual(2, maps:get(index, E3)),
+                      E4 = expect_error(bad_argument,
+                                        libsql:execute_many(C, Ins, [[1.0], [2.0], [Inf]])),
+                      ?assertEqual(3, maps:get(index, E4));
                   refused ->
                       E1 = expect_error(bad_argument, libsql:query(C, "SELECT ?", [Inf])),
                       contains(maps:get(message, E1), <<"parameter 1">>),
@@ -551,7 +588,7 @@ infinity_param(Config) ->
                       {ok, #{changes := 3}} = libsql:execute_many(C, Ins, [[1.0], [2.0], [Inf]])
               end
       end, [infinity, neg_infinity]),
-    {Count, RowsOut} = expect(Config, #{local => {12, 2}, remote => {0, 0}}),
+    {Count, RowsOut} = expect(Config, #{local => {12, 2}, remote => {0, 0}, replica => {0, 2}}),
     ?assertEqual({ok, [[Count]]}, peek(Config, "SELECT count(*) FROM {t}")),
     ?assertEqual(RowsOut, maps:get(rows, delta(S0, stats(C)))),
     %% The connection is fine.
@@ -563,7 +600,8 @@ infinity_param(Config) ->
 -spec infinity_result(config()) -> ok.
 infinity_result(Config) ->
     C = db(Config),
-    {Pos, Neg} = expect(Config, #{local => {infinity, neg_infinity}, remote => {null, null}}),
+    {Pos, Neg} = expect(reads(Config), #{local => {infinity, neg_infinity},
+                                         remote => {null, null}}),
     ?assertEqual({ok, [<<"1e308*10">>], [{Pos}]}, libsql:query(C, "SELECT 1e308*10")),
     ?assertEqual({ok, [<<"a">>, <<"b">>, <<"c">>], [{Neg, 1, <<"real">>}]},
                  libsql:query(C, "SELECT -1e308*10 AS a, 1 AS b, typeof(1e308*10) AS c")),
@@ -1577,7 +1615,8 @@ transaction(Config) ->
     ok = libsql:close(C).
 
 %% A read_only transaction refuses writes inside and leaves query_only off
-%% afterwards, also after a fun that raised. Remotely it is not_supported
+%% afterwards, also after a fun that raised; on a replica it is a snapshot
+%% of the file, writes inside refused too. Remotely it is not_supported
 %% and must not leave query_only on the server's one shared connection
 %% (which once made every later write of every client fail).
 -spec transaction_read_only(config()) -> ok.
@@ -1586,7 +1625,9 @@ transaction_read_only(Config) ->
     C = db(Config),
     {ok, _} = libsql:execute(C, S("CREATE TABLE {t}(v)")),
     Self = self(),
-    case interactive(Config) of
+    %% A replica's read-only transactions are its file's (a snapshot), its
+    %% other ones the server's: read_only is interactive there too.
+    case interactive(reads(Config)) of
         false ->
             expect_error(not_supported,
                          libsql:transaction(C, fun(_) -> Self ! fun_ran, ok end,
@@ -1614,7 +1655,9 @@ transaction_read_only(Config) ->
                              {read, N}
                      end, #{mode => read_only}),
             {ok, #{changes := 1}} = libsql:execute(C, S("INSERT INTO {t} VALUES (3)")),
-            {ok, [<<"query_only">>], [{0}]} = libsql:query(C, "PRAGMA query_only"),
+            %% (A replica's file is query_only for good: only its sync writes it.)
+            QueryOnly = expect(Config, #{local => 0, replica => 1}),
+            {ok, [<<"query_only">>], [{QueryOnly}]} = libsql:query(C, "PRAGMA query_only"),
             %% Also after a read-only transaction that raised.
             {'EXIT', {ro_failed, _}} =
                 catch libsql:transaction(C, fun(_) -> error(ro_failed) end, #{mode => read_only}),
@@ -1624,7 +1667,7 @@ transaction_read_only(Config) ->
             ok = libsql:begin_transaction(C, #{mode => read_only}),
             expect_error(readonly, libsql:execute(C, S("INSERT INTO {t} VALUES (5)"))),
             ok = libsql:commit(C),
-            {ok, [<<"query_only">>], [{0}]} = libsql:query(C, "PRAGMA query_only"),
+            {ok, [<<"query_only">>], [{QueryOnly}]} = libsql:query(C, "PRAGMA query_only"),
             ?assertEqual({ok, #{changes => 1, last_insert_rowid => 4}},
                          libsql:execute(C, S("INSERT INTO {t} VALUES (6)")))
     end,
@@ -1849,7 +1892,12 @@ info_ping_close_reopen(Config) ->
                  remote => fun(#{url := Url} = O) ->
                                    {Url, [O#{url => <<Url/binary, "/">>},
                                           O#{url => binary_to_list(Url)}]}
-                           end}),
+                           end,
+                 %% The replica's file is its name; reopened, it syncs.
+                 replica => fun(#{path := P, url := Url} = O) ->
+                                    {list_to_binary(P), [O#{path => list_to_binary(P)},
+                                                         O#{url => <<Url/binary, "/">>}]}
+                            end}),
     {File, Reopen} = Spellings(Opts),
     C = db(Config),
     {ok, Info} = libsql:info(C),
@@ -2025,7 +2073,7 @@ mem() ->
     C.
 
 backend_mode(Config) ->
-    expect(Config, #{local => local, remote => remote}).
+    expect(Config, #{local => local, remote => remote, replica => replica}).
 
 slow_sql(Config) ->
     expect(Config, #{local => ?LONG_SQL_LOCAL, remote => ?SLOW_SQL_REMOTE}).
