@@ -25,7 +25,8 @@ PORT_SRCS := port/term.c port/errors.c port/frame_io.c port/commands.c port/conn
              port/exec.c port/run.c port/cursors.c port/tx_cmds.c port/tx_sql.c port/handles.c port/stmt_cache.c port/backend_local.c \
              port/backend_remote.c port/http.c port/curl_api.c port/hrana_req.c port/hrana_resp.c \
              port/sql_scan.c port/params.c port/reply.c port/ro_guard.c port/pull_proto.c \
-             port/replica_file.c port/replica_sync.c port/backend_replica.c port/replica_cmds.c
+             port/replica_file.c port/replica_sync.c port/backend_replica.c port/replica_cmds.c \
+             port/replica_bg.c port/events.c
 PORT_OBJS := $(PORT_SRCS:port/%.c=$(BUILD)/%.o)
 PORT_BIN ?= priv/libsql_port
 TEST_BIN := $(BUILD)/test_port

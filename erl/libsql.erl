@@ -70,7 +70,8 @@
          savepoint/2, release/2, rollback_to/2,
          info/1, stats/1, set_busy_timeout/2, interrupt/1, reset/1,
          limit/2, limit/3, backup/2, backup/3]).
--export([sync/1, sync/2, sync_until/2, replication_index/1, freeze/1]).
+-export([sync/1, sync/2, sync_until/2, replication_index/1, freeze/1,
+         subscribe/2, unsubscribe/1]).
 -export([start_pool/2, stop_pool/1, child_spec/1, with_conn/2]).
 -export([print/2, print/3]).
 
@@ -1261,6 +1262,46 @@ replication_index(Db) -> libsql_route:call(Db, replication_index, [], #{}).
 %% transaction), `busy', `ioerr', `closed', `port_exited'.
 -spec freeze(Db :: db()) -> ok | {error, error()}.
 freeze(Db) -> ok_or_error(libsql_route:call(Db, freeze, [], #{})).
+
+%% @doc Subscribe the calling process to an embedded replica's syncs:
+%% `{ok, Ref}'; from then on it receives `{libsql_sync, Ref, Info}' (Info
+%% as sync/2's) after every sync that applied something, whatever started
+%% it: sync/1,2, sync_until/2, a read after a write (`read_your_writes'),
+%% or the background sync (`sync_interval'). The subscription ends with
+%% unsubscribe/1, the subscriber's exit or the connection's close.
+%% Background sync failures are not messages: they are logged (a warning
+%% once per outage, a notice when it works again).
+%%
+%% Errors: `not_supported' (not a replica; a pool: subscribe on a
+%% connection of it, inside with_conn/2, or on a connection of its own),
+%% `bad_argument' (an unknown event), `closed'.
+-spec subscribe(Db :: db(), Event :: sync) -> {ok, reference()} | {error, error()}.
+subscribe(Db, sync) ->
+    case libsql_route:target(Db) of
+        {conn, Conn} -> conn_call(Conn, {subscribe, sync, self()});
+        {pool, _} ->
+            {error, libsql_proto:err(not_supported,
+                                     <<"subscribe to a connection, not a pool (its workers "
+                                       "come and go)">>)};
+        {error, _} = E -> E
+    end;
+subscribe(_Db, Event) ->
+    {error, libsql_proto:err(bad_argument, io_lib:format("unknown event ~0tP (sync is one)",
+                                                         [Event, 5]))}.
+
+%% @doc End a subscription of subscribe/2: `ok', also when it had ended.
+-spec unsubscribe(Ref :: reference()) -> ok.
+unsubscribe(Ref) ->
+    case libsql_subs:lookup(Ref) of
+        {ok, Conn} -> _ = conn_call(Conn, {unsubscribe, Ref}), ok;
+        error -> ok
+    end.
+
+conn_call(Conn, Request) ->
+    try gen_server:call(Conn, Request)
+    catch
+        exit:_ -> {error, libsql_proto:err(closed, <<"the connection is closed">>)}
+    end.
 
 %% ---- the shell ----------------------------------------------------------------
 

@@ -57,6 +57,7 @@
     cursors = #{} :: #{integer() => reference()},   % open cursors -> owner monitor
     port_time = 0 :: non_neg_integer(),    % native time spent in the port, summed
     mode = local :: atom(),                % local | remote | replica, once open
+    subs = #{} :: libsql_subs:subs(),      % subscribers to our events
     target = <<>> :: binary()              % path or URL, for error messages (no secrets)
 }).
 
@@ -262,6 +263,15 @@ handle_call(stats, _From, S) ->
     {reply, {ok, #{port_time_us => erlang:convert_time_unit(S#state.port_time, native,
                                                              microsecond),
                    in_flight => maps:size(S#state.pending)}}, S};
+handle_call({subscribe, sync, Pid}, _From, #state{mode = replica} = S) ->
+    {Ref, Subs} = libsql_subs:add(sync, Pid, S#state.subs),
+    {reply, {ok, Ref}, S#state{subs = Subs}};
+handle_call({subscribe, sync, _Pid}, _From, S) ->
+    {reply, {error, libsql_proto:err(not_supported,
+                                     io_lib:format("only an embedded replica syncs; this "
+                                                   "connection is ~p", [S#state.mode]))}, S};
+handle_call({unsubscribe, Ref}, _From, S) ->
+    {reply, ok, S#state{subs = libsql_subs:remove(Ref, S#state.subs)}};
 handle_call(os_pid, _From, S) ->
     {reply, {ok, S#state.os_pid}, S};
 handle_call(_Other, _From, S) ->
@@ -272,6 +282,7 @@ handle_cast(_Msg, S) ->
 
 handle_info({Port, {data, Bin}}, #state{port = Port} = S) ->
     case libsql_proto:reply_ref(Bin) of
+        {ok, 0} -> event(Bin, S);
         {ok, Ref} -> reply(Ref, Bin, S);
         error ->
             logger:warning(#{what => libsql_unexpected_frame, size => byte_size(Bin)},
@@ -328,11 +339,9 @@ handle_info({'EXIT', Port, Why}, #state{port = Port} = S) ->
 handle_info({'DOWN', Mon, process, _, _}, #state{owner_mon = Mon} = S) ->
     stop_port(S, normal);
 handle_info({'DOWN', Mon, process, _, _}, S) ->
-    %% The owner of a cursor died: close the cursor.
-    case [Id || {Id, M} <- maps:to_list(S#state.cursors), M =:= Mon] of
-        [Id | _] -> {noreply, send_internal(cursor_close, [Id], S#state{
-                                                cursors = maps:remove(Id, S#state.cursors)})};
-        [] -> {noreply, S}
+    case libsql_subs:down(Mon, S#state.subs) of
+        {true, Subs} -> {noreply, S#state{subs = Subs}};
+        false -> cursor_owner_down(Mon, S)
     end;
 handle_info({'EXIT', _From, Reason}, S) ->
     %% Our supervisor (or a linked caller) is going away.
@@ -340,11 +349,21 @@ handle_info({'EXIT', _From, Reason}, S) ->
 handle_info(_Other, S) ->
     {noreply, S}.
 
-terminate(_Reason, #state{port = Port}) when is_port(Port) ->
+%% The owner of a cursor died: close the cursor.
+cursor_owner_down(Mon, S) ->
+    case [Id || {Id, M} <- maps:to_list(S#state.cursors), M =:= Mon] of
+        [Id | _] -> {noreply, send_internal(cursor_close, [Id], S#state{
+                                                cursors = maps:remove(Id, S#state.cursors)})};
+        [] -> {noreply, S}
+    end.
+
+terminate(_Reason, #state{port = Port, subs = Subs}) when is_port(Port) ->
+    libsql_subs:remove_all(Subs),
     %% Closing stdin makes the port close its database and exit.
     catch erlang:port_close(Port),
     ok;
-terminate(_Reason, _S) ->
+terminate(_Reason, #state{subs = Subs}) ->
+    libsql_subs:remove_all(Subs),
     ok.
 
 %% Keep sys:get_state and crash reports free of secrets and huge queues.
@@ -472,6 +491,35 @@ reply(Ref, Bin, S) ->
 
 cancel_timer(undefined) -> ok;
 cancel_timer(T) -> _ = erlang:cancel_timer(T, [{async, true}, {info, false}]), ok.
+
+%% A frame the port sent unasked (port/events.h): an embedded replica's
+%% sync applied pages, failed (said once per outage) or works again.
+event(Bin, S) ->
+    try binary_to_term(Bin) of
+        {0, event, {Tag, Info}} when Tag =:= sync; Tag =:= sync_ok ->
+            Tag =:= sync_ok andalso
+                logger:notice(#{what => libsql_sync_recovered, target => S#state.target,
+                                revision => maps:get(revision, Info, undefined)},
+                              #{domain => [libsql]}),
+            case Info of
+                #{pages := 0, bootstrapped := false} -> ok;
+                _ -> libsql_subs:notify(sync, fun(Ref) -> {libsql_sync, Ref, Info} end,
+                                        S#state.subs)
+            end;
+        {0, event, {sync_error, Error}} ->
+            logger:warning(#{what => libsql_sync_failed, target => S#state.target,
+                             error => Error,
+                             text => libsql:format_error(Error)},
+                           #{domain => [libsql]});
+        Other ->
+            logger:warning(#{what => libsql_unexpected_event, event => Other},
+                           #{domain => [libsql]})
+    catch
+        error:badarg ->
+            logger:warning(#{what => libsql_unexpected_frame, size => byte_size(Bin)},
+                           #{domain => [libsql]})
+    end,
+    {noreply, S}.
 
 fail_all(Code, Message, Extra, S) ->
     Error = libsql_proto:err(Code, Message, Extra),

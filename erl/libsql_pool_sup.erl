@@ -34,7 +34,7 @@ start_link(Name, RawOpts) ->
         {ok, Opts} ->
             case whereis(Name) of
                 undefined ->
-                    case probe(maps:get(conn_opts, Opts)) of
+                    case probe(no_background_sync(maps:get(conn_opts, Opts))) of
                         ok -> start_pool(Name, Opts);
                         {error, _} = E -> E
                     end;
@@ -101,8 +101,15 @@ init({pool, Name, Opts}) ->
 init({workers, Name, Opts}) ->
     Size = maps:get(size, Opts),
     ConnOpts = maps:put(pool, Name, maps:get(conn_opts, Opts)),
+    %% An embedded replica's file is shared by the workers: one of them
+    %% syncs it in the background (sync_interval), the others read what it
+    %% applied.
     Children = [#{id => {worker, I},
-                  start => {?MODULE, start_worker, [Name, ConnOpts]},
+                  start => {?MODULE, start_worker,
+                            [Name, case I of
+                                       1 -> ConnOpts;
+                                       _ -> no_background_sync(ConnOpts)
+                                   end]},
                   restart => permanent,
                   shutdown => 5000}
                 || I <- lists:seq(1, Size)],
@@ -110,6 +117,11 @@ init({workers, Name, Opts}) ->
     %% (kill -9 of several ports), but not for a worker that cannot open.
     Intensity = maps:get(max_restarts, Opts, max(10, 3 * Size)),
     {ok, {#{strategy => one_for_one, intensity => Intensity, period => 10}, Children}}.
+
+no_background_sync(#{port_opts := PortOpts} = ConnOpts) ->
+    ConnOpts#{port_opts := lists:keydelete(sync_interval, 1, PortOpts)};
+no_background_sync(ConnOpts) ->
+    ConnOpts.
 
 %% Stop a pool that failed to start, quietly: an unlinked shutdown.
 stop(Sup) ->

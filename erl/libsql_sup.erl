@@ -13,6 +13,7 @@ start_link() ->
 
 init([]) ->
     libsql_pool:create_registry(),
+    libsql_subs:create_registry(),
     ConnSup = #{id => libsql_conn_sup,
                 start => {libsql_conn_sup, start_link, []},
                 type => supervisor,

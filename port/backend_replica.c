@@ -28,6 +28,8 @@
  * it answers.
  */
 #include "backend.h"
+#include "events.h"
+#include "replica_bg.h"
 #include "replica_sync.h"
 #include "ro_guard.h"
 #include "sql_scan.h"
@@ -42,6 +44,7 @@ typedef struct replica_conn {
     lsq_conn *local;            /* reads: the file, read-only for good */
     _Atomic(lsq_conn *) remote; /* writes: the server; NULL until it answered */
     replica_sync *sync;         /* the syncer of this thread */
+    replica_bg *bg;             /* the sync thread (sync_interval), or NULL */
     int frozen;                 /* freeze/1: a plain local database from now on */
     lsq_open_opts ro;           /* what opening the server again takes (owned copies) */
     int read_your_writes;
@@ -105,6 +108,12 @@ static lsq_conn *need_remote(replica_conn *c, lsq_error *err)
     return r;
 }
 
+/* Say that a sync of this thread applied something (events.h). */
+static void applied(const lsq_sync_info *info)
+{
+    if (info->pages > 0 || info->bootstrapped) events_sync("sync", info);
+}
+
 /* Bring the file up to the server's state before a read that follows a
  * forwarded write (read_your_writes). */
 static int fresh(replica_conn *c, lsq_error *err)
@@ -114,6 +123,7 @@ static int fresh(replica_conn *c, lsq_error *err)
     if (!c->dirty || !c->read_your_writes || c->frozen) return 0;
     if (replica_sync_run(c->sync, &info, err) != 0) return -1;
     c->dirty = 0;
+    applied(&info);
     return 0;
 }
 
@@ -175,6 +185,13 @@ static int replica_open(const lsq_open_opts *o, lsq_conn **out, lsq_error *err)
     /* A file that existed may be behind: one pull now, if the server
      * answers (offline, the file serves as it is). */
     if (!info.bootstrapped && r != NULL) (void)replica_sync_run(c->sync, &info, &rerr);
+    /* Background sync: a syncer of its own, on a thread of its own. */
+    if (o->sync_interval_ms > 0) {
+        replica_sync *bs = replica_sync_new(o, err);
+
+        if (bs == NULL || (c->bg = replica_bg_start(bs, o->sync_interval_ms, err)) == NULL)
+            goto fail;
+    }
     *out = &c->base;
     return 0;
 fail:
@@ -192,6 +209,7 @@ static int replica_close(lsq_conn *conn, lsq_error *err)
     lsq_conn *r = remote_of(c);
     int rc = 0;
 
+    replica_bg_stop(c->bg);
     if (r != NULL && lsq_backend_remote.close(r, err) != 0) rc = -1;
     if (c->local != NULL && lsq_backend_local.close(c->local, err) != 0) rc = -1;
     replica_sync_free(c->sync);
@@ -748,6 +766,7 @@ static int replica_sync_cmd(lsq_conn *conn, long long until, lsq_sync_info *info
     for (;;) {
         if (replica_sync_run(c->sync, info, err) != 0) return -1;
         c->dirty = 0;
+        applied(info);
         if (until < 0 || info->revision >= until) return 0;
         /* The server has not got there yet (or its history restarted
          * below it): ask again until the sync timeout. */
@@ -784,6 +803,9 @@ static int replica_freeze(lsq_conn *conn, lsq_error *err)
         lsq_error_set(err, LSQ_E_MISUSE, "freeze inside a transaction");
         return -1;
     }
+    /* No sync may start once the file is a plain database. */
+    replica_bg_stop(c->bg);
+    c->bg = NULL;
     if (replica_sync_freeze(c->sync, err) != 0) return -1;
     /* From here on a plain database: the guard goes; the server
      * connection stays unused until close (statements cached for it are

@@ -22,6 +22,7 @@
  */
 #include "backend.h"
 #include "commands.h"
+#include "events.h"
 #include "frame_io.h"
 #include "wipe.h"
 #include "protocol.h"
@@ -115,6 +116,18 @@ static void send_reply(const ei_x_buff *x)
         fatal(LSQ_EXIT_WRITE, "writing a reply");
     }
     unlock(&g_write_lock);
+}
+
+/* The events writer (events.h): an event is written like a reply, under
+ * the same lock, from whichever thread has one. */
+static void send_event(const char *frame, size_t len)
+{
+    ei_x_buff x;
+
+    x.buff = (char *)frame;
+    x.buffsz = (int)len;
+    x.index = (int)len;
+    send_reply(&x);
 }
 
 static void send_error(ei_x_buff *x, long ref, const char *code, const char *fmt, ...)
@@ -435,6 +448,7 @@ int main(int argc, char **argv)
      * signal killing us. */
     if (signal(SIGXFSZ, SIG_IGN) == SIG_ERR) fatal(LSQ_EXIT_THREAD, "signal");
     if (lsq_local_setup() != 0) fatal(LSQ_EXIT_THREAD, "sqlite3_config");
+    events_set_writer(send_event);
     if (pthread_mutex_init(&g_port.conn_lock, NULL) != 0) fatal(LSQ_EXIT_THREAD, "mutex");
     if (ei_init() != 0) fatal(LSQ_EXIT_NOMEM, "ei_init");
     if (ei_x_new(&x) != 0) fatal(LSQ_EXIT_NOMEM, "reply buffer");

@@ -8,7 +8,7 @@
 %% VM, dies, the port closes and no tursodb is left behind.
 -module(libsql_tursodb).
 
--export([start/1, stop/1, pipeline/2, sql/2, sql/3, tursodb_path/0, repo_root/0]).
+-export([start/1, stop/1, restart/1, pipeline/2, sql/2, sql/3, tursodb_path/0, repo_root/0]).
 
 -export_type([info/0]).
 
@@ -21,7 +21,7 @@
 %% The wrapper: $1 tursodb, $2 host:port, $3 db file, $4 log file. It prints
 %% the child's pid first so stop/1 can kill and reap-check the real server.
 -define(WRAPPER,
-        "\"$1\" --sync-server \"$2\" \"$3\" </dev/null >>\"$4\" 2>&1 &\n"
+        "\"$1\" --experimental-vacuum --sync-server \"$2\" \"$3\" </dev/null >>\"$4\" 2>&1 &\n"
         "child=$!\n"
         "echo \"$child\"\n"
         "cat >/dev/null\n"
@@ -43,11 +43,21 @@ start(PrivDir) ->
     end.
 
 start_exe(Exe, PrivDir) ->
-    {ok, _} = application:ensure_all_started(inets),
     Dir = filename:join(PrivDir, "tursodb-" ++ integer_to_list(erlang:unique_integer([positive]))),
     ok = filelib:ensure_dir(filename:join(Dir, "x")),
-    Db = filename:join(Dir, "tursodb.db"),
-    Port = libsql_test_util:free_port(),
+    start_at(Exe, filename:join(Dir, "tursodb.db"), libsql_test_util:free_port()).
+
+%% @doc Kills the server (SIGKILL) and starts it again on the same port
+%% and database file: what a client sees as a server restart.
+-spec restart(info()) -> {ok, info()} | {error, term()}.
+restart(#{db := Db, port := Port} = Info) ->
+    ok = stop(Info),
+    {ok, Exe} = tursodb_path(),
+    start_at(Exe, Db, Port).
+
+start_at(Exe, Db, Port) ->
+    {ok, _} = application:ensure_all_started(inets),
+    Dir = filename:dirname(Db),
     Caller = self(),
     Owner = spawn(fun() -> owner_init(Caller, Exe, Port, Db, filename:join(Dir, "tursodb.log")) end),
     MRef = erlang:monitor(process, Owner),

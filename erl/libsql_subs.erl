@@ -1,0 +1,80 @@
+%% @private
+%% @doc Subscriptions to a connection's events (libsql:subscribe/2): the
+%% subscribers a connection process keeps in its state, and a registry
+%% (an ETS table of the application's supervisor) from each subscription's
+%% reference to its connection, so that libsql:unsubscribe/1 needs nothing
+%% but the reference.
+%%
+%% A subscriber is monitored: one that exits is dropped. The connection's
+%% end drops all of its subscriptions.
+-module(libsql_subs).
+
+-export([create_registry/0, add/3, remove/2, down/2, notify/3, remove_all/1, lookup/1]).
+
+-export_type([subs/0, kind/0]).
+
+-define(REGISTRY, libsql_subscriptions).
+
+-type kind() :: sync.
+-type subs() :: #{reference() => {kind(), pid(), reference()}}.
+
+%% @doc Create the registry (libsql_sup, once).
+-spec create_registry() -> ok.
+create_registry() ->
+    _ = ets:new(?REGISTRY, [named_table, public, set]),
+    ok.
+
+%% @doc Subscribe Pid to Kind events of the calling connection process.
+-spec add(kind(), pid(), subs()) -> {reference(), subs()}.
+add(Kind, Pid, Subs) ->
+    Ref = make_ref(),
+    Mon = erlang:monitor(process, Pid),
+    true = ets:insert(?REGISTRY, {Ref, self()}),
+    {Ref, Subs#{Ref => {Kind, Pid, Mon}}}.
+
+%% @doc Drop the subscription Ref (no-op when unknown).
+-spec remove(reference(), subs()) -> subs().
+remove(Ref, Subs) ->
+    case maps:take(Ref, Subs) of
+        {{_, _, Mon}, Rest} ->
+            erlang:demonitor(Mon, [flush]),
+            ets:delete(?REGISTRY, Ref),
+            Rest;
+        error ->
+            Subs
+    end.
+
+%% @doc A monitored process went down: `{true, Subs}' without its
+%% subscriptions when it was a subscriber, else `false'.
+-spec down(reference(), subs()) -> {true, subs()} | false.
+down(Mon, Subs) ->
+    case [Ref || {Ref, {_, _, M}} <- maps:to_list(Subs), M =:= Mon] of
+        [] -> false;
+        Refs ->
+            [ets:delete(?REGISTRY, R) || R <- Refs],
+            {true, maps:without(Refs, Subs)}
+    end.
+
+%% @doc Send Msg(Ref) to every subscriber of Kind.
+-spec notify(kind(), fun((reference()) -> term()), subs()) -> ok.
+notify(Kind, Msg, Subs) ->
+    maps:foreach(fun(Ref, {K, Pid, _}) when K =:= Kind -> Pid ! Msg(Ref);
+                    (_, _) -> ok
+                 end, Subs).
+
+%% @doc The connection ends: forget every subscription.
+-spec remove_all(subs()) -> ok.
+remove_all(Subs) ->
+    maps:foreach(fun(Ref, _) -> ets:delete(?REGISTRY, Ref) end, Subs).
+
+%% @doc The connection process of subscription Ref.
+-spec lookup(term()) -> {ok, pid()} | error.
+lookup(Ref) when is_reference(Ref) ->
+    try ets:lookup(?REGISTRY, Ref) of
+        [{_, Conn}] -> {ok, Conn};
+        [] -> error
+    catch
+        error:badarg -> error
+    end;
+lookup(_) ->
+    error.
