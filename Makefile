@@ -67,7 +67,7 @@ $(PORT_BIN): $(PORT_OBJS) $(BUILD)/main.o
 # module of the port it tests (test_port.c has the main, test_util.c what
 # they share); harness.c is both programs' runner.
 TEST_PORT_OBJS := $(addprefix $(BUILD)/test/,test_port.o test_util.o test_term.o test_errors.o \
-                  test_commands.o test_frames.o test_params.o test_fuzz_corpus.o harness.o)
+                  test_commands.o test_frames.o test_params.o test_replica.o test_fuzz_corpus.o harness.o)
 TEST_REMOTE_OBJS := $(addprefix $(BUILD)/test/,test_remote.o harness.o)
 
 $(TEST_BIN): $(PORT_OBJS) $(TEST_PORT_OBJS)
@@ -246,6 +246,8 @@ bench:
 #   build/fuzz/fuzz_hrana    a Hrana response body (network bytes) fed to the
 #                            streaming parser, and the same bytes as SQL text
 #                            to the statement/parameter scanner
+#   build/fuzz/fuzz_pull     a /pull-updates response body (an embedded
+#                            replica's pull) fed to its decoder and checks
 # `make fuzz` runs each for FUZZ_SECONDS (default 60), one after the other,
 # from the committed seeds (test/fuzz_corpus/<target>) plus a work corpus
 # (build/fuzz/corpus/<target>, where new inputs go); findings land in
@@ -263,7 +265,7 @@ FUZZ_CC ?= clang
 FUZZ_DIR := build/fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_FLAGS ?=
-FUZZ_TARGETS := request frames hrana
+FUZZ_TARGETS := request frames hrana pull
 FUZZ_PACKAGES := clang libclang-rt-14-dev
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS := $(filter-out -Werror,$(CFLAGS_BASE)) -Iport -g -O1 $(FUZZ_SAN)
@@ -287,7 +289,7 @@ $(FUZZ_DIR)/obj/%.o: port/%.c port/*.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 
-$(FUZZ_DIR)/obj/fuzz_%.o: port/fuzz/fuzz_%.c port/fuzz/fuzz_harness.h port/*.h
+$(FUZZ_DIR)/obj/fuzz_%.o: port/fuzz/fuzz_%.c port/fuzz/*.h port/*.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 
@@ -302,8 +304,9 @@ fuzz: fuzz-build
 	  mkdir -p $(FUZZ_DIR)/corpus/$$t $(FUZZ_DIR)/artifacts/$$t $(FUZZ_DIR)/history; \
 	  dict=; [ -f port/fuzz/$$t.dict ] && dict=-dict=port/fuzz/$$t.dict; \
 	  leaks=; [ $$t = request ] && leaks=-detect_leaks=0; \
+	  len=; [ $$t = pull ] && len=-max_len=40000; \
 	  echo "== fuzz_$$t for $(FUZZ_SECONDS) s (log: $(FUZZ_DIR)/fuzz_$$t.log)"; \
-	  FUZZ_HISTORY_DIR=$(FUZZ_DIR)/history $(FUZZ_DIR)/fuzz_$$t $(FUZZ_RUN_FLAGS) $$dict $$leaks \
+	  FUZZ_HISTORY_DIR=$(FUZZ_DIR)/history $(FUZZ_DIR)/fuzz_$$t $(FUZZ_RUN_FLAGS) $$len $$dict $$leaks \
 	    -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=$(FUZZ_DIR)/artifacts/$$t/ $(FUZZ_FLAGS) \
 	    $(FUZZ_DIR)/corpus/$$t test/fuzz_corpus/$$t 2>&1 | tee $(FUZZ_DIR)/fuzz_$$t.log | \
 	    grep -E '^(#[0-9]+ +(INITED|DONE)|==[0-9]+== ?ERROR|SUMMARY|.*FINDING|stat::|Done |fuzz_)' || true; \

@@ -170,15 +170,28 @@
 
 %% ---- connections ---------------------------------------------------------
 
-%% @doc Open a connection to a local database file (`path') or a remote
-%% libSQL server (`url'), each in a port program of its own. Returns
-%% `{ok, Conn}'. The connection belongs to the calling process, which it
-%% monitors (there is no link): it closes when that process exits.
+%% @doc Open a connection to a local database file (`path'), a remote
+%% libSQL server (`url'), or both: an embedded replica, a local copy of the
+%% server's database that answers reads from the file and sends writes to
+%% the server (doc/guides/replica.md). Each connection runs in a port
+%% program of its own. Returns `{ok, Conn}'. The connection belongs to the
+%% calling process, which it monitors (there is no link): it closes when
+%% that process exits.
 %%
-%% Options (exactly one of `path' and `url' is required; both together,
-%% an embedded replica, are `bad_argument' until replicas exist):
+%% An embedded replica's first open of a missing file makes it from the
+%% server's full page set; a later open rolls back an apply a crash
+%% interrupted, then pulls once if the server answers (offline, the file
+%% serves reads as it is). Its file is written by its sync alone: reads run
+%% on it, writes, transactions (but read-only ones) and
+%% `PRAGMA user_version = N' on the server, and pragmas that would change
+%% the file (`journal_mode', `query_only = 0', `optimize', ...) are
+%% refused with `readonly'. Beside it, the file `<path>-replica' holds the
+%% server revision it has.
+%%
+%% Options (at least one of `path' and `url' is required):
 %% <ul>
-%% <li>`path': a file name, `":memory:"' or a `file:' URI.</li>
+%% <li>`path': a file name, `":memory:"' or a `file:' URI (a replica's:
+%%     a file name).</li>
 %% <li>`url': a server, `libsql://' (meaning `https://'), `https://' or
 %%     `http://'; no user, query or fragment.</li>
 %% <li>`auth_token': a binary or string, sent as a bearer token; it is
@@ -189,9 +202,22 @@
 %% <li>`connect_timeout' (url only): 1..2147483647 ms, default 10000.</li>
 %% <li>`request_timeout' (url only): the whole HTTP request,
 %%     0..2147483647 ms, default 60000; 0: none.</li>
-%% <li>`read_only' (path only): boolean, default false.</li>
-%% <li>`create' (path only): create a missing file; boolean, default true
-%%     (ignored when read-only).</li>
+%% <li>`read_only' (path only, not a replica): boolean, default false.</li>
+%% <li>`create' (path only, not a replica): create a missing file;
+%%     boolean, default true (ignored when read-only).</li>
+%% <li>`sync_interval' (replica only): sync in the background every
+%%     this many ms, on a thread of the port (never the one that answers
+%%     calls), 0..2147483647, default 0: never (sync/1 and
+%%     `read_your_writes' only). Failures are retried with a growing wait
+%%     and logged once per outage. A pool syncs its file from one
+%%     worker.</li>
+%% <li>`read_your_writes' (replica only): after a write went to the
+%%     server, pull before the next read, so that it sees the write;
+%%     boolean, default true.</li>
+%% <li>`sync_timeout' (replica only): how long one pull from the server
+%%     may take (a bootstrap is one pull of the whole database),
+%%     1..2147483647 ms, default 60000. The open of a replica gets twice
+%%     this on top of its `timeout'.</li>
 %% <li>`busy_timeout' (path only): how long a statement waits for a lock
 %%     held by another connection before `busy', 0..2147483647 ms, default
 %%     5000.</li>
@@ -222,12 +248,14 @@
 %% </ul>
 %%
 %% Errors: `bad_argument' with `option' naming a bad or unknown option
-%% (also for `path' and `url' together, neither of them, or an option of
-%% the other kind of target); `not_supported' (`encryption_key'); opening
+%% (also for neither `path' nor `url', or an option of another kind of
+%% target; a replica's `path' that exists but is not a replica, or was
+%% frozen); `not_supported' (`encryption_key'); opening
 %% a file: `cantopen' and other SQLite codes (a file that is not a
 %% database is found by the first statement, as `notadb'); opening a
-%% server: `network', `tls', `http', `auth', `protocol'; `timeout' (the
-%% open took too long); `port_exited' (the port program could not start or
+%% server: `network', `tls', `http', `auth', `protocol'; a replica: those
+%% of both, and `not_supported' (the server has no `/pull-updates');
+%% `timeout' (the open took too long); `port_exited' (the port program could not start or
 %% died).
 -spec open(Opts :: open_opts()) -> {ok, conn()} | {error, error()}.
 open(Opts) when is_map(Opts) ->
@@ -1043,7 +1071,9 @@ rollback_to(Db, Name) -> libsql_tx:savepoint(Db, rollback_to, Name).
 %% statement), `total_changes' (since the open), `autocommit' (false inside
 %% a transaction), `read_only', `file' (the database file's name, the URL
 %% of a remote one), `journal_mode' (a binary, empty when unknown) and
-%% `mode' (`local' or `remote').
+%% `mode' (`local', `remote' or `replica'; a replica's `file' is its local
+%% file, `changes' and `last_insert_rowid' are those of its last write on
+%% the server, and `read_only' is false: it takes writes).
 %%
 %% Errors: `bad_argument' (`Db' not a connection or running pool),
 %% `timeout', `closed', `port_exited'.
@@ -1051,7 +1081,7 @@ rollback_to(Db, Name) -> libsql_tx:savepoint(Db, rollback_to, Name).
           {ok, #{last_insert_rowid := integer(), changes := integer(),
                  total_changes := integer(), autocommit := boolean(),
                  read_only := boolean(), file := binary(), journal_mode := binary(),
-                 mode := local | remote}}
+                 mode := local | remote | replica}}
         | {error, error()}.
 info(Db) -> libsql_route:call(Db, info, [], #{}).
 
@@ -1189,7 +1219,8 @@ ok_or_error({error, _} = E) -> E.
 
 %% ---- embedded replicas ----------------------------------------------------------
 
-%% @doc As sync/2 with Opts = #{}.
+%% @doc As sync/2 with Opts = #{}: `{ok, Info}' (what the sync did) or
+%% `{error, Error}' with the codes of sync/2.
 -spec sync(Db :: db()) -> {ok, sync_info()} | {error, error()}.
 sync(Db) -> sync(Db, #{}).
 

@@ -23,8 +23,10 @@
 
 -type config() :: [{atom(), term()}].
 
-%% Options that need a server (url); the rest are given with a path.
+%% Options that need a server (url), those of an embedded replica (path
+%% and url); the rest are given with a path.
 -define(URL_ONLY, [url, auth_token, ca_file, connect_timeout, request_timeout]).
+-define(REPLICA_ONLY, [sync_interval, read_your_writes, sync_timeout]).
 
 -spec all() -> [atom()].
 all() -> [table_parsed, every_option_forwarded, nothing_else_forwarded, ranges_agree,
@@ -76,9 +78,10 @@ good({_, bool, #{default := D}}) -> D;
 good({_, null, _}) -> nil.
 
 base(K) ->
-    case lists:member(K, ?URL_ONLY) of
-        true -> #{url => <<"http://127.0.0.1:1">>};
-        false -> #{path => <<"x.db">>}
+    case {lists:member(K, ?URL_ONLY), lists:member(K, ?REPLICA_ONLY)} of
+        {true, _} -> #{url => <<"http://127.0.0.1:1">>};
+        {_, true} -> #{path => <<"x.db">>, url => <<"http://127.0.0.1:1">>};
+        _ -> #{path => <<"x.db">>}
     end.
 
 port_opts(Opts) ->
@@ -120,7 +123,7 @@ nothing_else_forwarded(Config) ->
          %% and every documented option was taken (none silently dropped)
          ?assertEqual([], [K || K <- maps:keys(Opts), lists:member(K, Names),
                                 not lists:member(K, Sent)])
-     end || Target <- [base(path), base(url)]],
+     end || Target <- [base(path), base(url), base(sync_interval)]],
     ok.
 
 %% The keys open/1's documentation lists (`<li>`key'...').
@@ -152,7 +155,8 @@ check_range({K, Type, Props} = E) ->
 %% (the Erlang side sends them as they are).
 -spec port_takes_bounds(config()) -> ok.
 port_takes_bounds(Config) ->
-    Ints = [E || {K, int, _} = E <- ?config(table, Config), not lists:member(K, ?URL_ONLY)],
+    Ints = [E || {K, int, _} = E <- ?config(table, Config), not lists:member(K, ?URL_ONLY),
+                 not lists:member(K, ?REPLICA_ONLY)],
     ?assertNotEqual([], Ints),
     [begin
          {ok, C} = libsql:open(#{path => ":memory:", K => V}),

@@ -588,13 +588,13 @@ static void test_dispatch_open_options(void)
     CALL(&p, &x, &r); EXPECT_ERROR(&r, 5, "bad_argument"); EXPECT_MSG(&r, "busy_timeout");
     req_begin(&x, 6, "open", 1); EI(ei_x_encode_atom(&x, "foo"));
     CALL(&p, &x, &r); EXPECT_ERROR(&r, 6, "bad_argument");
-    /* A file and a server: the table of backends has none for it yet
-     * (embedded replicas), and says so; nothing is opened. */
+    /* A file and a server: an embedded replica, whose file must be a file
+     * name (never :memory:); nothing is opened. */
     req_begin(&x, 7, "open", 1); EI(ei_x_encode_list_header(&x, 2));
     EI(ei_x_encode_tuple_header(&x, 2)); EI(ei_x_encode_atom(&x, "path")); EI(ei_x_encode_binary(&x, ":memory:", 8));
     EI(ei_x_encode_tuple_header(&x, 2)); EI(ei_x_encode_atom(&x, "url")); EI(ei_x_encode_binary(&x, "http://127.0.0.1:1", 18));
     EI(ei_x_encode_empty_list(&x));
-    CALL(&p, &x, &r); EXPECT_ERROR(&r, 7, "bad_argument"); EXPECT_MSG(&r, "not both");
+    CALL(&p, &x, &r); EXPECT_ERROR(&r, 7, "bad_argument"); EXPECT_MSG(&r, "file name");
     CHECK(p.conn == NULL);
     req_begin(&x, 7, "open", 1); EI(ei_x_encode_list_header(&x, 1));
     EI(ei_x_encode_tuple_header(&x, 2)); EI(ei_x_encode_atom(&x, "path")); EI(ei_x_encode_binary(&x, "a\0b", 3));

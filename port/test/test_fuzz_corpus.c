@@ -5,12 +5,14 @@
  * own path (port/fuzz/fuzz_harness.h): request files in name order on one
  * persistent port with an open :memory: database, each answered with a
  * well-formed {Ref, ok | error, _}; frame files through the frame reader
- * and the term checks. Run from the repository root. A missing or empty
+ * and the term checks; pull files through the /pull-updates decoder.
+ * Run from the repository root. A missing or empty
  * corpus directory is a failure, never a silent pass. Reproducers of open
  * findings live in test/fuzz_corpus/crashes/ and are not replayed here.
  */
 #include "test_util.h"
 #include "fuzz/fuzz_harness.h"
+#include "fuzz/fuzz_pull.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -163,11 +165,38 @@ static void test_fuzz_corpus_frames(void)
     corpus_free(files, n);
 }
 
+/* /pull-updates responses through the decoder's checks (fuzz_pull.h). */
+static void test_fuzz_corpus_pull(void)
+{
+    static const char dir[] = "test/fuzz_corpus/pull";
+    char **files, *buf;
+    size_t n, i, len;
+    const char *bad;
+
+    if (corpus_list(dir, &files, &n) != 0 || n == 0) {
+        CHECK(!"fuzz corpus test/fuzz_corpus/pull is missing or empty (run from the repo root)");
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        if (corpus_read(files[i], &buf, &len) != 0) {
+            CHECK(!"cannot read a corpus file");
+            fprintf(stderr, "    %s\n", files[i]);
+            continue;
+        }
+        bad = fuzz_pull_run((const uint8_t *)buf, len);
+        CHECK(bad == NULL);
+        if (bad != NULL) fprintf(stderr, "    %s: %s\n", files[i], bad);
+        free(buf);
+    }
+    corpus_free(files, n);
+}
+
 /* ---- the suite ---------------------------------------------------------- */
 
 static const test_case k_tests[] = {
     TEST(test_fuzz_corpus_request),
     TEST(test_fuzz_corpus_frames),
+    TEST(test_fuzz_corpus_pull),
 };
 
 const test_suite fuzz_corpus_suite = SUITE("fuzz_corpus", k_tests);

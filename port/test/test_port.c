@@ -9,6 +9,7 @@
  *   test_commands.c     commands_dispatch end to end (commands.c, the handlers)
  *   test_frames.c       the frame reader and writer (frame_io.c)
  *   test_params.c       parameter ordering (params.c)
+ *   test_replica.c      an embedded replica's codec, page writer and guard
  *   test_fuzz_corpus.c  the replay of the committed fuzz corpus
  *
  * What they share (the reply decoder, request builders, rowsets, the port
@@ -22,7 +23,8 @@
 int main(void)
 {
     const test_suite suites[] = {
-        term_suite, errors_suite, commands_suite, frames_suite, params_suite, fuzz_corpus_suite,
+        term_suite, errors_suite, commands_suite, frames_suite, params_suite, replica_suite,
+        fuzz_corpus_suite,
     };
 
     /* frame_write to a pipe nobody reads must fail, not kill the tests */

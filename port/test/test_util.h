@@ -29,6 +29,7 @@ extern const test_suite errors_suite;      /* test_errors.c: errors.c, reply_err
 extern const test_suite commands_suite;    /* test_commands.c: commands_dispatch end to end */
 extern const test_suite frames_suite;      /* test_frames.c: frame_io.c */
 extern const test_suite params_suite;      /* test_params.c: params.c */
+extern const test_suite replica_suite;     /* test_replica.c: pull_proto.c, replica_file.c, ro_guard.c */
 extern const test_suite fuzz_corpus_suite; /* test_fuzz_corpus.c: the fuzz corpus replay */
 
 /* ---- checks ------------------------------------------------------------------ */
