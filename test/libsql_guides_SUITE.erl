@@ -16,20 +16,22 @@
 
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1,
          init_per_testcase/2, end_per_testcase/2]).
--export([readme/1, guide_local/1, guide_remote/1, every_guide_is_run/1,
+-export([readme/1, guide_local/1, guide_remote/1, guide_replica/1, every_guide_is_run/1,
          runner_catches_failures/1]).
 
 -type config() :: [{atom(), term()}].
 
 %% The guides this suite runs, one case each: a new guide gets a case here
 %% (every_guide_is_run fails until it does).
--define(GUIDES, [{guide_local, "doc/guides/local.md"}, {guide_remote, "doc/guides/remote.md"}]).
+-define(GUIDES, [{guide_local, "doc/guides/local.md"}, {guide_remote, "doc/guides/remote.md"},
+                 {guide_replica, "doc/guides/replica.md"}]).
 
 -spec suite() -> [tuple()].
 suite() -> [{timetrap, {minutes, 5}}, {ct_hooks, [libsql_tursodb_cth]}].
 
 -spec all() -> [atom()].
-all() -> [runner_catches_failures, every_guide_is_run, readme, guide_local, guide_remote].
+all() -> [runner_catches_failures, every_guide_is_run, readme, guide_local, guide_remote,
+          guide_replica].
 
 -spec init_per_suite(config()) -> config().
 init_per_suite(Config) ->
@@ -79,6 +81,10 @@ guide_local(Config) ->
 guide_remote(Config) ->
     run_file(Config, proplists:get_value(guide_remote, ?GUIDES)).
 
+-spec guide_replica(config()) -> ok.
+guide_replica(Config) ->
+    run_file(Config, proplists:get_value(guide_replica, ?GUIDES)).
+
 %% Every guide in doc/guides/ is one of the cases above, and has code.
 -spec every_guide_is_run(config()) -> ok.
 every_guide_is_run(Config) ->
@@ -113,7 +119,12 @@ runner_catches_failures(_Config) ->
 run_file(Config, File) ->
     Blocks = blocks(read(Config, File)),
     ?assertNotEqual([], Blocks),
-    Bindings = #{'Url' => ?config(url, Config), 'Token' => <<"guide-token">>},
+    %% Dir: a scratch directory of the file's own; Path: a file in it that
+    %% does not exist yet (the replica guide's).
+    Dir = filename:join(?config(priv_dir, Config), filename:basename(File, ".md")),
+    ok = filelib:ensure_dir(filename:join(Dir, "x")),
+    Bindings = #{'Url' => ?config(url, Config), 'Token' => <<"guide-token">>,
+                 'Dir' => Dir, 'Path' => filename:join(Dir, "replica.db")},
     %% A fresh process per file: what the document opens belongs to it
     %% and closes when it ends.
     {Pid, Mon} = spawn_monitor(fun() -> exit({done, run_blocks(File, Blocks, Bindings)}) end),
