@@ -26,6 +26,7 @@
 %% `node' on the PATH. The npm package is found by the script ($LIBSQL_TEST_CACHE).
 -module(libsql_sync_check).
 
+-export([timed/3]).
 -export([available/0, version/0, root/0, script/0,
          pull_dump/3, pull_dump/4, write_push/4, write_push/5,
          encode_rows/2]).
@@ -57,6 +58,20 @@ available() ->
 version() ->
     case run(["version"], ?DEFAULT_TIMEOUT) of
         {ok, Out} -> {ok, string:trim(Out)};
+        Err -> Err
+    end.
+
+%% @doc The JS client's own time, in ms, of a bootstrap (connect to a fresh
+%% Db) or of one pull (Db made before): for make bench.
+-spec timed(bootstrap | pull, iodata(), file:filename_all()) -> {ok, float()} | error().
+timed(What, Url, Db) ->
+    Cmd = case What of bootstrap -> "bootstrap-timed"; pull -> "pull-timed" end,
+    case run([Cmd, str(Url), str(Db)], ?DEFAULT_TIMEOUT) of
+        {ok, Out} ->
+            case libsql_test_json:decode(Out) of
+                {ok, #{<<"ms">> := Ms}} -> {ok, float(Ms)};
+                Other -> {error, {bad_output, Other}}
+            end;
         Err -> Err
     end.
 

@@ -4,6 +4,13 @@
 //   node test/js/sync_check.mjs pull-dump  <url> <localdb> <table>
 //   node test/js/sync_check.mjs write-push <url> <localdb> <table> <rows.json>
 //   node test/js/sync_check.mjs version      (prints the version of the package it finds)
+//   node test/js/sync_check.mjs bootstrap-timed <url> <localdb>
+//   node test/js/sync_check.mjs pull-timed <url> <localdb>
+//
+// bootstrap-timed: connect({path: localdb, url}) to a fresh localdb (the client
+//   bootstraps it from the server) and print {"ms": M}, the time connect took (the
+//   package loaded beforehand, outside the timing). pull-timed: connect to a localdb made
+//   before, then time one pull(). For make bench (bench/libsql_bench_replica.erl).
 //
 // pull-dump: connect({path: localdb, url}) (bootstraps a fresh local db), pull(),
 //   SELECT * FROM <table> ORDER BY rowid, and print one JSON document on stdout:
@@ -194,6 +201,21 @@ async function writePush(url, path, table, rowsFile) {
     }
 }
 
+async function timed(url, path, pull) {
+    const { connect } = await loadSync();
+    let t0 = performance.now();
+    const db = await connect({ path, url, clientName: 'libsql-sync-check' });
+    try {
+        if (pull) {
+            t0 = performance.now();
+            await db.pull();
+        }
+        process.stdout.write(`{"ms": ${performance.now() - t0}}\n`);
+    } finally {
+        await db.close();
+    }
+}
+
 async function main() {
     const [cmd, ...args] = process.argv.slice(2);
     switch (cmd) {
@@ -203,6 +225,12 @@ async function main() {
         case 'write-push':
             if (args.length !== 4) die('usage: write-push <url> <localdb> <table> <rows.json>', 2);
             return await writePush(...args);
+        case 'bootstrap-timed':
+            if (args.length !== 2) die('usage: bootstrap-timed <url> <localdb>', 2);
+            return await timed(args[0], args[1], false);
+        case 'pull-timed':
+            if (args.length !== 2) die('usage: pull-timed <url> <localdb>', 2);
+            return await timed(args[0], args[1], true);
         case 'version': {
             await loadSync();
             // the entry is <pkg>/dist/promise.js; its package.json is two levels up
