@@ -157,7 +157,7 @@
 -type sync_info() :: #{revision_before := non_neg_integer() | none,
                        revision := non_neg_integer(), pages := non_neg_integer(),
                        bytes := non_neg_integer(), ms := non_neg_integer(),
-                       bootstrapped := boolean()}.
+                       locked_us := non_neg_integer(), bootstrapped := boolean()}.
 %% What {@link sync/2} did.
 -type transaction_opts() :: #{mode => deferred | immediate | exclusive | read_only,
                               timeout => timeout(), checkout_timeout => timeout()}.
@@ -1230,9 +1230,11 @@ sync(Db) -> sync(Db, #{}).
 %% from, and apply it under the file's lock (readers in other processes
 %% wait at most that long). `{ok, Info}' with `revision_before' (`none'
 %% when the file was just made), `revision' (the server revision the file
-%% holds now), `pages' written, `bytes' received, `ms' taken, and
-%% `bootstrapped' (true when the whole database was pulled again: the file
-%% was new, or the server's history was reset, e.g. by VACUUM).
+%% holds now), `pages' written, `bytes' received, `ms' taken, `locked_us'
+%% (how long the file was under its exclusive lock: the longest any reader
+%% waited for this sync; 0 when nothing was applied), and `bootstrapped'
+%% (true when the whole database was pulled again: the file was new, or
+%% the server's history was reset, e.g. by VACUUM).
 %%
 %% On a pool any one worker syncs; the file is shared, so every worker
 %% reads the result.

@@ -127,6 +127,8 @@ typedef struct lsq_sync_info {
     size_t pages;              /* pages written */
     unsigned long long bytes;  /* response bytes received */
     long long ms;              /* wall time */
+    long long locked_us;       /* the file under the EXCLUSIVE lock (readers wait at most
+                                * this); 0 when nothing was applied */
     int bootstrapped;          /* the full page set was applied */
 } lsq_sync_info;
 

@@ -20,11 +20,12 @@ static int kv(ei_x_buff *x, const char *k, long long v)
 
 int events_encode_sync_info(ei_x_buff *x, const lsq_sync_info *info)
 {
-    if (ei_x_encode_map_header(x, 6) != 0 || ei_x_encode_atom(x, "revision_before") != 0 ||
+    if (ei_x_encode_map_header(x, 7) != 0 || ei_x_encode_atom(x, "revision_before") != 0 ||
         (info->revision_before < 0 ? ei_x_encode_atom(x, "none")
                                    : ei_x_encode_longlong(x, info->revision_before)) != 0 ||
         kv(x, "revision", info->revision) != 0 || kv(x, "pages", (long long)info->pages) != 0 ||
         kv(x, "bytes", (long long)info->bytes) != 0 || kv(x, "ms", info->ms) != 0 ||
+        kv(x, "locked_us", info->locked_us) != 0 ||
         ei_x_encode_atom(x, "bootstrapped") != 0 ||
         ei_x_encode_atom(x, info->bootstrapped ? "true" : "false") != 0)
         return -1;

@@ -3,6 +3,7 @@
  * replication_index, freeze. Each is one backend operation; a backend
  * without it (local, remote) answers not_supported.
  */
+#include "events.h"
 #include "handlers.h"
 
 /* The backend's operation, or an error reply saying there is none. */
@@ -18,27 +19,14 @@ static int need_replica(lsq_port *p, const lsq_request *r, ei_x_buff *x, const v
     return REPLY_OK;
 }
 
-static int kv(ei_x_buff *x, const char *k, long long v)
-{
-    return ei_x_encode_atom(x, k) || ei_x_encode_longlong(x, v) ? -1 : 0;
-}
-
-/* {ok, #{revision_before, revision, pages, bytes, ms, bootstrapped}} */
+/* {ok, #{revision_before, revision, pages, bytes, ms, locked_us, bootstrapped}} */
 static int run_sync(lsq_port *p, const lsq_request *r, ei_x_buff *x, long long until)
 {
     lsq_sync_info info;
     lsq_error err;
 
     if (p->be->sync(p->conn, until, &info, &err) != 0) return reply_error(x, r->ref, &err);
-    if (reply_begin(x, r->ref) != 0 || ei_x_encode_map_header(x, 6) != 0 ||
-        ei_x_encode_atom(x, "revision_before") != 0 ||
-        (info.revision_before < 0 ? ei_x_encode_atom(x, "none")
-                                  : ei_x_encode_longlong(x, info.revision_before)) != 0 ||
-        kv(x, "revision", info.revision) != 0 || kv(x, "pages", (long long)info.pages) != 0 ||
-        kv(x, "bytes", (long long)info.bytes) != 0 || kv(x, "ms", info.ms) != 0 ||
-        ei_x_encode_atom(x, "bootstrapped") != 0 ||
-        ei_x_encode_atom(x, info.bootstrapped ? "true" : "false") != 0)
-        return REPLY_NOMEM;
+    if (reply_begin(x, r->ref) != 0 || events_encode_sync_info(x, &info) != 0) return REPLY_NOMEM;
     return REPLY_OK;
 }
 

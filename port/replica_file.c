@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PAGE PULL_PAGE_SIZE
@@ -464,9 +465,18 @@ static int applies(const char *db_path, const pull_resp *r, long long base, lsq_
     return rc == 1 && now.revision == base;
 }
 
-int replica_file_apply(sqlite3 *db, const char *db_path, const pull_resp *r, long long base,
-                       const replica_state *next, lsq_error *err)
+static long long now_us(void)
 {
+    struct timespec ts;
+
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int replica_file_apply(sqlite3 *db, const char *db_path, const pull_resp *r, long long base,
+                       const replica_state *next, long long *locked_us, lsq_error *err)
+{
+    long long t0;
     sqlite3_file *fp;
     sqlite3_int64 size = 0;
     unsigned char *in_set = NULL;
@@ -479,12 +489,14 @@ int replica_file_apply(sqlite3 *db, const char *db_path, const pull_resp *r, lon
         lsq_error_set(err, LSQ_E_NOMEM, "out of memory");
         return -1;
     }
+    *locked_us = 0;
     rc = sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         lsq_error_sqlite(err, sqlite3_extended_errcode(db), sqlite3_errmsg(db));
         free(jpath);
         return -1;
     }
+    t0 = now_us();
     rc = applies(db_path, r, base, err);
     if (rc <= 0) {
         result = rc < 0 ? -1 : 1;
@@ -529,6 +541,7 @@ end:
     /* COMMIT writes nothing (the pager has no dirty page); it releases the
      * lock. A journal left by a failed write is hot from then on. */
     (void)sqlite3_exec(db, result < 0 ? "ROLLBACK" : "COMMIT", NULL, NULL, NULL);
+    *locked_us = now_us() - t0;
     if (journal) {
         /* Roll it back now, through this read-write connection: the next
          * reader finds the file as it was. */

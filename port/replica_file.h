@@ -54,9 +54,10 @@ int replica_file_create(const char *db_path, const pull_resp *r, const replica_s
  * lock. An incremental set applies only while the sidecar still says
  * `base' (another process may have applied meanwhile): returns 1, nothing
  * done, when it does not. 0 applied; -1 with *err, the file as it was (or
- * a hot journal that the next read rolls back). */
+ * a hot journal that the next read rolls back). *locked_us: how long the
+ * file was held under the EXCLUSIVE lock (readers waited at most that). */
 int replica_file_apply(sqlite3 *db, const char *db_path, const pull_resp *r, long long base,
-                       const replica_state *next, lsq_error *err);
+                       const replica_state *next, long long *locked_us, lsq_error *err);
 
 /* Page pgno (1-based) of the file open on db, read through its own
  * sqlite3_file. 0, or -1 with *err. */

@@ -338,7 +338,7 @@ static int bootstrap(replica_sync *s, replica_sync_info *info, lsq_error *err)
         rc = -1;
     } else {
         rc = open_applier(s, err);
-        if (rc == 0) rc = replica_file_apply(s->db, s->path, &set, -1, &st, err);
+        if (rc == 0) rc = replica_file_apply(s->db, s->path, &set, -1, &st, &info->locked_us, err);
     }
     if (rc == 0) {
         info->pages = set.npages;
@@ -399,7 +399,7 @@ static int sync_once(replica_sync *s, replica_sync_info *info, lsq_error *err)
     }
     probe_of(&r, &st, &next);
     rc = open_applier(s, err);
-    if (rc == 0) rc = replica_file_apply(s->db, s->path, &r, st.revision, &next, err);
+    if (rc == 0) rc = replica_file_apply(s->db, s->path, &r, st.revision, &next, &info->locked_us, err);
     if (rc == 0) info->pages = r.npages;
     pull_resp_free(&r);
     return rc;
@@ -415,6 +415,7 @@ int replica_sync_run(replica_sync *s, replica_sync_info *info, lsq_error *err)
     for (i = 0; i < SYNC_ATTEMPTS && rc == 1; i++) {
         info->pages = 0;
         info->bootstrapped = 0;
+        info->locked_us = 0;
         rc = sync_once(s, info, err);
     }
     if (info->revision_before == -2) info->revision_before = -1;

@@ -295,6 +295,7 @@ static void test_replica_file_apply(void)
     char dir[] = "/tmp/lsq_replica_XXXXXX", src[256], prev[256], rep[256];
     sqlite3 *s = NULL, *applier = NULL, *reader = NULL;
     replica_state st = { 7, 0, 0, 0 }, got;
+    long long locked = -1;
     pull_resp r;
     lsq_error err;
     char *side;
@@ -338,9 +339,10 @@ static void test_replica_file_apply(void)
     serve(src, prev, 9, 0, &r);
     CHECK(r.npages > 1 && r.npages < r.db_size);
     st.revision = 9;
-    CHECK(replica_file_apply(applier, rep, &r, 7, &st, &err) == 0);
+    CHECK(replica_file_apply(applier, rep, &r, 7, &st, &locked, &err) == 0);
+    CHECK(locked > 0 && locked < 10000000);
     /* Applied already (the state moved on): nothing done. */
-    CHECK(replica_file_apply(applier, rep, &r, 7, &st, &err) == 1);
+    CHECK(replica_file_apply(applier, rep, &r, 7, &st, &locked, &err) == 1);
     pull_resp_free(&r);
     CHECK(int_of(reader, "SELECT count(*) FROM t WHERE v = 'changed'") == 20);
     CHECK(integrity_ok(reader));
@@ -351,7 +353,7 @@ static void test_replica_file_apply(void)
     exec_ok(s, "DELETE FROM t WHERE id > 10; VACUUM; PRAGMA wal_checkpoint(TRUNCATE);");
     serve(src, NULL, 2, 1, &r);
     st.revision = 2;
-    CHECK(replica_file_apply(applier, rep, &r, 9, &st, &err) == 0);
+    CHECK(replica_file_apply(applier, rep, &r, 9, &st, &locked, &err) == 0);
     pull_resp_free(&r);
     CHECK(int_of(reader, "SELECT count(*) FROM t") == 10);
     CHECK(int_of(reader, "PRAGMA page_count") < 10);
@@ -362,7 +364,7 @@ static void test_replica_file_apply(void)
     copy_file(rep, prev);
     serve(src, prev, 50, 0, &r);
     st.revision = 50;
-    CHECK(replica_file_apply(applier, rep, &r, 2, &st, &err) == 0);
+    CHECK(replica_file_apply(applier, rep, &r, 2, &st, &locked, &err) == 0);
     pull_resp_free(&r);
     CHECK(int_of(reader, "SELECT count(*) FROM t") == 3010);
     CHECK(integrity_ok(reader));
