@@ -84,7 +84,7 @@ $(sort $(TEST_PORT_OBJS) $(TEST_REMOTE_OBJS)): $(BUILD)/test/%.o: port/test/%.c 
 # file and on tursodb, and the remote
 # fault and TLS suites for libcurl/GnuTLS and the Hrana parser) with the port
 # under valgrind memcheck: any error or definite/indirect leak fails it.
-VALGRIND_SUITES ?= test/libsql_local_SUITE,test/libsql_api_SUITE,test/libsql_remote_fault_SUITE,test/libsql_tls_SUITE
+VALGRIND_SUITES ?= test/libsql_local_SUITE,test/libsql_api_SUITE,test/libsql_remote_fault_SUITE,test/libsql_tls_SUITE,test/libsql_replica_SUITE
 valgrind: all $(TEST_BIN) $(TEST_REMOTE_BIN)
 	@command -v valgrind > /dev/null || { SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get install -y -qq valgrind; }
