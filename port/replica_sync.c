@@ -52,8 +52,8 @@ replica_sync *replica_sync_new(const lsq_open_opts *o, lsq_error *err)
     s->vfs = o->vfs;
     s->busy_ms = (int)o->busy_timeout_ms;
     /* A bootstrap is the whole database in one response: the cap is the
-     * reply cap's, at least 64 MB more than it, so that max_result_bytes
-     * tuned for replies does not make a replica unable to bootstrap. */
+     * reply cap, but never under 2 GiB, so that a max_result_bytes tuned
+     * for replies does not make a replica unable to bootstrap. */
     s->max_bytes = (size_t)o->max_result;
     if (s->max_bytes < (size_t)1 << 31) s->max_bytes = (size_t)1 << 31;
     if ((base = http_base_url(o->url, err)) == NULL) goto fail;
