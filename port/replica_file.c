@@ -515,13 +515,21 @@ int replica_file_apply(sqlite3 *db, const char *db_path, const pull_resp *r, lon
         lsq_error_set(err, LSQ_E_PROTOCOL, "pull-updates response: a database of no pages");
         goto end;
     }
-    in_set = calloc((size_t)old_n + 2, 1);
+    in_set = calloc((size_t)(old_n > new_n ? old_n : new_n) + 2, 1);
     if (in_set == NULL) {
         lsq_error_set(err, LSQ_E_NOMEM, "out of memory");
         goto end;
     }
     for (i = 0; i < r->npages; i++)
-        if (r->pages[i].pgno <= old_n) in_set[r->pages[i].pgno] = 1;
+        if (r->pages[i].pgno <= (old_n > new_n ? old_n : new_n)) in_set[r->pages[i].pgno] = 1;
+    /* A file that grows gets every new page from the set: one missing
+     * would be a hole of zeros in the middle of the database. */
+    for (i = (size_t)old_n + 1; i <= new_n; i++)
+        if (!in_set[i]) {
+            lsq_error_set(err, LSQ_E_PROTOCOL, "pull-updates response: the database grows "
+                          "to %u pages but page %zu is not in the set", new_n, i);
+            goto end;
+        }
     if (write_journal(fp, jpath, in_set, old_n, new_n, err) != 0) goto end;
     journal = 1;
     if (write_pages(fp, r, old_n, new_n, err) != 0) goto end;

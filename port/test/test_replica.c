@@ -368,6 +368,17 @@ static void test_replica_file_apply(void)
     pull_resp_free(&r);
     CHECK(int_of(reader, "SELECT count(*) FROM t") == 3010);
     CHECK(integrity_ok(reader));
+    /* A set that says the file grows but lacks the new pages: refused, the
+     * file as it was. */
+    serve(src, src, 51, 0, &r);
+    r.db_size += 2;
+    st.revision = 51;
+    CHECK(replica_file_apply(applier, rep, &r, 50, &st, &locked, &err) == -1 &&
+          err.code == LSQ_E_PROTOCOL);
+    pull_resp_free(&r);
+    CHECK(int_of(reader, "SELECT count(*) FROM t") == 3010);
+    CHECK(integrity_ok(reader));
+    CHECK(replica_state_read(rep, &got, &err) == 1 && got.revision == 50);
     /* No journal left behind. */
     {
         char j[300];
