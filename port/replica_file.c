@@ -272,11 +272,25 @@ static int create_locked(const char *db_path, const char *tmp, const pull_resp *
      * state without a file, which the next open bootstraps again. */
     if (replica_state_write(db_path, st, err) != 0) goto out;
     /* link, not rename: never replace a file that appeared meanwhile
-     * (made by something that does not take our lock). */
+     * (made by something that does not take our lock). A file system
+     * without hard links gets a rename after one more look. */
     if (link(tmp, db_path) != 0) {
-        if (errno == EEXIST) rc = 1;
-        else (void)io_error(err, "cannot create", db_path);
-        goto out;
+        if (errno == EEXIST) {
+            rc = 1;
+            goto out;
+        }
+        if (errno != EPERM && errno != EOPNOTSUPP && errno != ENOSYS) {
+            (void)io_error(err, "cannot create", db_path);
+            goto out;
+        }
+        if (stat(db_path, &sb) == 0) {
+            rc = 1;
+            goto out;
+        }
+        if (rename(tmp, db_path) != 0) {
+            (void)io_error(err, "cannot create", db_path);
+            goto out;
+        }
     }
     rc = sync_dir(db_path, err);
 out:

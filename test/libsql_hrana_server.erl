@@ -367,6 +367,10 @@ dispatch(C, #{method := Method, path := Path} = Req) ->
         {<<"GET">>, _} ->
             _ = record(C1, Req, false),
             probe(C1, Path);
+        {<<"POST">>, false} when Path =:= <<"/pull-updates">> ->
+            %% An embedded replica's pulls: passed to tursodb as they are.
+            _ = record(C1, Req, false),
+            pull_updates(C1, Req);
         _ ->
             _ = record(C1, Req, false),
             reply(C1, 404, text, <<"not found">>)
@@ -648,6 +652,15 @@ assemble([{upstream, _, Fun} | Plan], [U | Up]) -> [Fun(U) | assemble(Plan, Up)]
 
 ok_result(Response) -> #{type => ok, response => Response}.
 error_result(Error) -> #{type => error, error => Error}.
+
+pull_updates(C, #{body := Body}) ->
+    #{upstream := Upstream} = config(C),
+    Target = unicode:characters_to_list([Upstream, "/pull-updates"]),
+    Req = {Target, [{"connection", "close"}], "application/protobuf", Body},
+    case httpc:request(post, Req, [{timeout, ?UPSTREAM_TIMEOUT_MS}], [{body_format, binary}]) of
+        {ok, {{_, Status, _}, _, RespBody}} -> reply(C, Status, text, RespBody);
+        {error, _} -> reply(C, 502, text, <<"upstream failed">>)
+    end.
 
 %% All SQL of one client pipeline goes to tursodb as one request, in order.
 forward(_C, []) ->

@@ -23,7 +23,8 @@
          server_restart/1, offline/1, read_your_writes/1, sync_until/1, file_is_guarded/1,
          not_a_replica/1, freeze/1, background_sync/1, other_process_readers/1,
          pool/1, crash_during_apply/1, agrees_with_turso_client/1, server_dies_mid_pull/1,
-         crash_during_bootstrap/1]).
+         crash_during_bootstrap/1, transactions_on_hrana3/1, outage_logged_once/1]).
+-export([log/2]).
 
 -type config() :: [{atom(), term()}].
 
@@ -35,7 +36,8 @@ all() ->
     Cases = [bootstrap, empty_server, converges, vacuum_shrinks, history_reset, server_restart,
              offline, read_your_writes, sync_until, file_is_guarded, not_a_replica, freeze,
              background_sync, other_process_readers, pool, crash_during_apply,
-             agrees_with_turso_client, server_dies_mid_pull, crash_during_bootstrap],
+             agrees_with_turso_client, server_dies_mid_pull, crash_during_bootstrap,
+             transactions_on_hrana3, outage_logged_once],
     case valgrind() of
         %% Under valgrind (make valgrind) every port runs ~50x slower: the
         %% timing bounds of the readers case mean nothing there.
@@ -734,3 +736,78 @@ opening_port() ->
         [OsPid | _] -> {ok, OsPid};
         [] -> none
     end.
+
+%% On a server with Hrana 3 streams (our test server in front of tursodb,
+%% passing pulls through) a replica's transaction is interactive and runs
+%% on the server: reads inside see its own writes, a rollback leaves
+%% nothing, and after the commit the file catches up (read_your_writes).
+-spec transactions_on_hrana3(config()) -> ok.
+transactions_on_hrana3(Config) ->
+    srv(Config, "CREATE TABLE t(x)"),
+    {ok, H3} = libsql_hrana_server:start(#{upstream => url(Config)}),
+    try
+        {ok, Db} = libsql:open(#{path => path(Config), url => maps:get(url, H3)}),
+        {ok, 2} = libsql:transaction(
+                    Db, fun(C) ->
+                                {ok, _} = libsql:execute(C, "INSERT INTO t VALUES (1)"),
+                                {ok, _} = libsql:execute(C, "INSERT INTO t VALUES (2)"),
+                                %% A read inside: the server's, with the two rows.
+                                {ok, _, [{N}]} = libsql:query(C, "SELECT count(*) FROM t"),
+                                N
+                        end),
+        {ok, _, [{2}]} = libsql:query(Db, "SELECT count(*) FROM t"),
+        {'EXIT', {undone, _}} =
+            catch libsql:transaction(Db, fun(C) ->
+                                                 {ok, _} = libsql:execute(C, "INSERT INTO t VALUES (3)"),
+                                                 error(undone)
+                                         end),
+        {ok, _, [{2}]} = libsql:query(Db, "SELECT count(*) FROM t"),
+        ?assertEqual([[2]], srv(Config, "SELECT count(*) FROM t")),
+        ok = integrity(Db),
+        ok = libsql:close(Db)
+    after
+        libsql_hrana_server:stop(H3)
+    end.
+
+%% Background sync with the server gone for a while: many failed attempts,
+%% one warning (libsql_sync_failed), then one notice when it works again
+%% (libsql_sync_recovered); the token appears in neither.
+-spec outage_logged_once(config()) -> ok.
+outage_logged_once(Config) ->
+    srv(Config, "CREATE TABLE t(x)"),
+    Db = open(Config, #{sync_interval => 20, connect_timeout => 500,
+                        auth_token => <<"outage-secret-token">>}),
+    ok = logger:add_handler(replica_log_capture, ?MODULE,
+                            #{level => all, config => #{pid => self()}}),
+    try
+        ok = libsql_tursodb:stop(server(Config)),
+        timer:sleep(1500),     %% the backoff doubles from 20 ms: several attempts
+        {ok, Server2} = libsql_tursodb:restart(server(Config)),
+        Config2 = lists:keystore(server, 1, Config, {server, Server2}),
+        srv(Config2, "INSERT INTO t VALUES (1)"),
+        true = libsql_test_util:wait_until(
+                 fun() -> {ok, _, [{N}]} = libsql:query(Db, "SELECT count(*) FROM t"), N =:= 1 end,
+                 70000),
+        timer:sleep(200),
+        Logged = drain_logs([]),
+        What = [W || #{msg := {report, #{what := W}}} <- Logged],
+        ct:log("logged: ~p", [What]),
+        ?assertEqual(1, length([x || libsql_sync_failed <- What])),
+        ?assertEqual(1, length([x || libsql_sync_recovered <- What])),
+        ?assertEqual(nomatch, binary:match(term_to_binary(Logged), <<"outage-secret-token">>)),
+        ok = libsql:close(Db),
+        libsql_tursodb:stop(Server2)
+    after
+        logger:remove_handler(replica_log_capture)
+    end.
+
+drain_logs(Acc) ->
+    receive {logged, E} -> drain_logs([E | Acc])
+    after 0 -> lists:reverse(Acc)
+    end.
+
+%% Logger handler: every event to the test process.
+-spec log(logger:log_event(), logger:handler_config()) -> ok.
+log(Event, #{config := #{pid := Pid}}) ->
+    Pid ! {logged, Event},
+    ok.
