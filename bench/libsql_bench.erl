@@ -12,7 +12,7 @@
 
 -export([main/0]).
 %% for libsql_bench_remote
--export([run_workload/3, median/1, progress/2, fmt/2, rate/1, render/2]).
+-export([run_workload/3, median/1, progress/2, fmt/2, rate/1, render/2, with_tursodb/3]).
 
 -define(SELECT, <<"SELECT id, name, v FROM t WHERE id = ?">>).
 -define(INSERT, <<"INSERT INTO t (id, name, v) VALUES (?, ?, ?)">>).
@@ -919,3 +919,22 @@ k(N) when N >= 1000, N rem 1000 =:= 0 -> fmt("~bk", [N div 1000]);
 k(N) -> integer_to_list(N).
 
 fmt(F, A) -> lists:flatten(io_lib:format(F, A)).
+
+%% A section that needs a tursodb of its own (the remote and replica
+%% parts): Measure(Url) with the server up, stopped afterwards; the text
+%% of a `skipped' line when it cannot start. Label names the section.
+-spec with_tursodb(map(), string(), fun((binary()) -> iolist())) -> iolist().
+with_tursodb(#{tmp := Tmp}, Label, Measure) ->
+    progress("~s: starting tursodb", [Label]),
+    case libsql_tursodb:start(Tmp) of
+        {ok, #{url := Url} = Info} ->
+            try Measure(Url)
+            after libsql_tursodb:stop(Info)
+            end;
+        {error, Why} ->
+            skipped(Label, fmt("tursodb did not start: ~0tP", [Why, 20]))
+    end.
+
+skipped(Label, Why) ->
+    progress("~s: skipped: ~ts", [Label, Why]),
+    ["\n", Label, " (tursodb): skipped: ", Why, "\n"].

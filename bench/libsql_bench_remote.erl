@@ -38,23 +38,13 @@ run(Cfg) ->
     case {os:getenv("LIBSQL_BENCH_REMOTE"), os:find_executable("wrk")} of
         {"0", _} -> skipped("LIBSQL_BENCH_REMOTE=0");
         {_, false} -> skipped("wrk not found (Debian: apt-get install wrk)");
-        {_, Wrk} -> with_server(Cfg#{wrk => Wrk})
+        {_, Wrk} -> libsql_bench:with_tursodb(Cfg, "remote",
+                                              fun(Url) -> measure(Cfg#{wrk => Wrk, url => Url}) end)
     end.
 
 skipped(Why) ->
     libsql_bench:progress("remote: skipped: ~ts", [Why]),
     ["\nremote (tursodb): skipped: ", Why, "\n"].
-
-with_server(#{tmp := Tmp} = Cfg) ->
-    libsql_bench:progress("remote: starting tursodb (test/setup_remote.sh)", []),
-    case libsql_tursodb:start(Tmp) of
-        {ok, #{url := Url} = Info} ->
-            try measure(Cfg#{url => Url})
-            after libsql_tursodb:stop(Info)
-            end;
-        {error, Why} ->
-            skipped(libsql_bench:fmt("tursodb did not start: ~0tP", [Why, 20]))
-    end.
 
 config(#{quick := true}) -> #{rounds => 2, secs => 2};
 config(#{quick := false}) -> #{rounds => 3, secs => 5}.

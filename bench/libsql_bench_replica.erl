@@ -26,23 +26,8 @@
 -spec run(map()) -> iolist().
 run(Cfg) ->
     case os:getenv("LIBSQL_BENCH_REPLICA") of
-        "0" -> skipped("LIBSQL_BENCH_REPLICA=0");
-        _ -> with_server(Cfg)
-    end.
-
-skipped(Why) ->
-    libsql_bench:progress("replica: skipped: ~ts", [Why]),
-    ["\nreplica (tursodb): skipped: ", Why, "\n"].
-
-with_server(#{tmp := Tmp} = Cfg) ->
-    libsql_bench:progress("replica: starting tursodb", []),
-    case libsql_tursodb:start(Tmp) of
-        {ok, #{url := Url} = Info} ->
-            try measure(Cfg#{url => Url})
-            after libsql_tursodb:stop(Info)
-            end;
-        {error, Why} ->
-            skipped(libsql_bench:fmt("tursodb did not start: ~0tP", [Why, 20]))
+        "0" -> ["\nreplica (tursodb): skipped: LIBSQL_BENCH_REPLICA=0\n"];
+        _ -> libsql_bench:with_tursodb(Cfg, "replica", fun(Url) -> measure(Cfg#{url => Url}) end)
     end.
 
 config(#{quick := true}) -> #{rounds => 2, mb => 40, e2_syncs => 5, e1_calls => 5000};

@@ -133,21 +133,18 @@ static void test_fuzz_corpus_request(void)
     corpus_free(files, n);
 }
 
-static void test_fuzz_corpus_frames(void)
+/* Every file of a corpus directory through run(ctx, bytes, len), which
+ * says NULL or what broke. A missing or empty directory fails. */
+static void replay(const char *dir, const char *(*run)(void *ctx, const unsigned char *p, size_t n),
+                   void *ctx)
 {
-    static const char dir[] = "test/fuzz_corpus/frames";
-    fuzz_guard g;
     char **files, *buf;
     size_t n, i, len;
     const char *bad;
 
     if (corpus_list(dir, &files, &n) != 0 || n == 0) {
-        CHECK(!"fuzz corpus test/fuzz_corpus/frames is missing or empty (run from the repo root)");
-        return;
-    }
-    if (fuzz_guard_init(&g, FUZZ_GUARD_BYTES) != 0) {
-        CHECK(!"guard page setup failed");
-        corpus_free(files, n);
+        CHECK(!"a fuzz corpus directory is missing or empty (run from the repo root)");
+        fprintf(stderr, "    %s\n", dir);
         return;
     }
     for (i = 0; i < n; i++) {
@@ -156,39 +153,41 @@ static void test_fuzz_corpus_frames(void)
             fprintf(stderr, "    %s\n", files[i]);
             continue;
         }
-        bad = fuzz_frames_run(&g, (const unsigned char *)buf, len);
+        bad = run(ctx, (const unsigned char *)buf, len);
         CHECK(bad == NULL);
         if (bad != NULL) fprintf(stderr, "    %s: %s\n", files[i], bad);
         free(buf);
     }
-    fuzz_guard_free(&g);
     corpus_free(files, n);
+}
+
+static const char *run_frames(void *ctx, const unsigned char *p, size_t n)
+{
+    return fuzz_frames_run(ctx, p, n);
+}
+
+static void test_fuzz_corpus_frames(void)
+{
+    fuzz_guard g;
+
+    if (fuzz_guard_init(&g, FUZZ_GUARD_BYTES) != 0) {
+        CHECK(!"guard page setup failed");
+        return;
+    }
+    replay("test/fuzz_corpus/frames", run_frames, &g);
+    fuzz_guard_free(&g);
+}
+
+static const char *run_pull(void *ctx, const unsigned char *p, size_t n)
+{
+    (void)ctx;
+    return fuzz_pull_run(p, n);
 }
 
 /* /pull-updates responses through the decoder's checks (fuzz_pull.h). */
 static void test_fuzz_corpus_pull(void)
 {
-    static const char dir[] = "test/fuzz_corpus/pull";
-    char **files, *buf;
-    size_t n, i, len;
-    const char *bad;
-
-    if (corpus_list(dir, &files, &n) != 0 || n == 0) {
-        CHECK(!"fuzz corpus test/fuzz_corpus/pull is missing or empty (run from the repo root)");
-        return;
-    }
-    for (i = 0; i < n; i++) {
-        if (corpus_read(files[i], &buf, &len) != 0) {
-            CHECK(!"cannot read a corpus file");
-            fprintf(stderr, "    %s\n", files[i]);
-            continue;
-        }
-        bad = fuzz_pull_run((const uint8_t *)buf, len);
-        CHECK(bad == NULL);
-        if (bad != NULL) fprintf(stderr, "    %s: %s\n", files[i], bad);
-        free(buf);
-    }
-    corpus_free(files, n);
+    replay("test/fuzz_corpus/pull", run_pull, NULL);
 }
 
 /* ---- the suite ---------------------------------------------------------- */
