@@ -1300,22 +1300,26 @@ freeze(Db) -> ok_or_error(libsql_route:call(Db, freeze, [], #{})).
 %% `{ok, Ref}'; from then on it receives `{libsql_sync, Ref, Info}' (Info
 %% as sync/2's) after every sync that applied something, whatever started
 %% it: sync/1,2, sync_until/2, a read after a write (`read_your_writes'),
-%% or the background sync (`sync_interval'). The subscription ends with
-%% unsubscribe/1, the subscriber's exit or the connection's close.
+%% or the background sync (`sync_interval'). On a pool of replicas every
+%% worker sends them (one Ref), workers started later too. The
+%% subscription ends with unsubscribe/1, the subscriber's exit or the
+%% connection's (the pool's) end.
 %% Background sync failures are not messages: they are logged (a warning
 %% once per outage, a notice when it works again).
 %%
-%% Errors: `not_supported' (not a replica; a pool: subscribe on a
-%% connection of it, inside with_conn/2, or on a connection of its own),
-%% `bad_argument' (an unknown event), `closed'.
+%% Errors: `not_supported' (not a replica), `bad_argument' (an unknown
+%% event, or `Db' not a connection or running pool), `closed'.
 -spec subscribe(Db :: db(), Event :: sync) -> {ok, reference()} | {error, error()}.
 subscribe(Db, sync) ->
     case libsql_route:target(Db) of
         {conn, Conn} -> conn_call(Conn, {subscribe, sync, self()});
-        {pool, _} ->
-            {error, libsql_proto:err(not_supported,
-                                     <<"subscribe to a connection, not a pool (its workers "
-                                       "come and go)">>)};
+        {pool, Pool} ->
+            case libsql_pool:config(Pool) of
+                #{replica := true} -> conn_call(Pool, {subscribe, sync, self()});
+                _ -> {error, libsql_proto:err(not_supported,
+                                              <<"only an embedded replica syncs; this pool's "
+                                                "workers are not replicas">>)}
+            end;
         {error, _} = E -> E
     end;
 subscribe(_Db, Event) ->

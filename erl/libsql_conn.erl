@@ -277,6 +277,11 @@ handle_call(os_pid, _From, S) ->
 handle_call(_Other, _From, S) ->
     {reply, {error, libsql_proto:err(bad_argument, <<"unknown request">>)}, S}.
 
+%% A pool's subscription, on every worker under the pool's reference.
+handle_cast({subscribe_as, Ref, sync, Pid}, #state{mode = replica} = S) ->
+    {noreply, S#state{subs = libsql_subs:add(Ref, sync, Pid, S#state.subs)}};
+handle_cast({unsubscribe, Ref}, S) ->
+    {noreply, S#state{subs = libsql_subs:remove(Ref, S#state.subs)}};
 handle_cast(_Msg, S) ->
     {noreply, S}.
 

@@ -32,8 +32,10 @@
     timeouts = 0 :: non_neg_integer(),              % checkouts that timed out
     config :: map(),                                % pool options without secrets
     sup :: pid(),                                   % the libsql_pool_sup of this pool
-    startup = running :: running | {starting, libsql:error() | none}
+    startup = running :: running | {starting, libsql:error() | none},
                                                     % during startup: the first open error
+    subs = #{} :: #{reference() => {pid(), reference()}}
+                                                    % subscriptions: ref -> subscriber, monitor
 }).
 
 -type waiter() :: {gen_server:from(), reference(), reference()}. % From, caller monitor, timer
@@ -125,7 +127,8 @@ lookup(Db) when is_atom(Db); is_pid(Db) ->
 lookup(_) ->
     error.
 
-%% @doc A pool's settings (slow_query_ms, timeout), or #{} if unknown.
+%% @doc A pool's settings (slow_query_ms, timeout, checkout_timeout, and
+%% replica: whether its workers are embedded replicas), or #{} if unknown.
 -spec config(term()) -> map().
 config(Db) ->
     try ets:lookup(?REGISTRY, Db) of
@@ -139,7 +142,8 @@ config(Db) ->
 
 init({Name, Opts}) ->
     process_flag(trap_exit, true),
-    Config = maps:with([slow_query_ms, timeout, checkout_timeout], Opts),
+    Config = (maps:with([slow_query_ms, timeout, checkout_timeout], Opts))#{
+               replica => is_replica(maps:get(conn_opts, Opts, #{}))},
     true = ets:insert(?REGISTRY, [{Name, self(), Config}, {self(), self(), Config}]),
     [Sup | _] = get('$ancestors'),
     {ok, #state{name = Name, size = maps:get(size, Opts), config = Config,
@@ -184,11 +188,23 @@ handle_call(stats, _From, S) ->
               checkouts => S#state.checkouts,
               checkout_timeouts => S#state.timeouts,
               restarts => max(0, S#state.started - S#state.size)}, S};
+%% A subscription to the workers' sync events: every worker now, and
+%% every worker that starts later, sends to Pid under the one reference.
+handle_call({subscribe, sync, Pid}, _From, S) ->
+    Ref = make_ref(),
+    ok = libsql_subs:own(Ref),
+    Mon = erlang:monitor(process, Pid),
+    [gen_server:cast(W, {subscribe_as, Ref, sync, Pid}) || W <- maps:keys(S#state.workers)],
+    {reply, {ok, Ref}, S#state{subs = maps:put(Ref, {Pid, Mon}, S#state.subs)}};
+handle_call({unsubscribe, Ref}, _From, S) ->
+    {reply, ok, drop_sub(Ref, S)};
 handle_call(_Msg, _From, S) ->
     {reply, {error, libsql_proto:err(bad_argument, <<"unknown pool request">>)}, S}.
 
 handle_cast({worker_started, W}, S) ->
     Mon = erlang:monitor(process, W),
+    maps:foreach(fun(Ref, {Pid, _}) -> gen_server:cast(W, {subscribe_as, Ref, sync, Pid}) end,
+                 S#state.subs),
     S1 = S#state{workers = maps:put(W, Mon, S#state.workers), started = S#state.started + 1},
     {noreply, make_ready(W, S1)};
 handle_cast({checkin, W, Holder, Clean}, S) ->
@@ -224,16 +240,10 @@ handle_info({'DOWN', Mon, process, Pid, _Reason} = Down, S) ->
                               idle = lists:delete(Pid, S#state.idle),
                               busy = maps:remove(Pid, S#state.busy)}};
         _ ->
-            case holder_down(Mon, Pid, S) of
-                {ok, S1} -> {noreply, S1};
-                none ->
-                    case take_waiter(Mon, S#state.waiting) of
-                        {{_From, Mon, Timer}, Waiting} ->
-                            cancel(Timer),
-                            {noreply, S#state{waiting = Waiting}};
-                        none ->
-                            reset_reply(Down, S)
-                    end
+            %% A subscriber, else a holder, a waiter or a reset's reply.
+            case [Ref || {Ref, {_, M}} <- maps:to_list(S#state.subs), M =:= Mon] of
+                [Ref | _] -> {noreply, drop_sub(Ref, S)};
+                [] -> other_down(Down, S)
             end
     end;
 handle_info({'EXIT', _Pid, Reason}, S) when Reason =/= normal ->
@@ -241,8 +251,39 @@ handle_info({'EXIT', _Pid, Reason}, S) when Reason =/= normal ->
 handle_info(Msg, S) ->
     reset_reply(Msg, S).
 
+%% A holder, a waiter, or a reset's reply.
+other_down({'DOWN', Mon, process, Pid, _Reason} = Down, S) ->
+    case holder_down(Mon, Pid, S) of
+        {ok, S1} -> {noreply, S1};
+        none ->
+            case take_waiter(Mon, S#state.waiting) of
+                {{_From, Mon, Timer}, Waiting} ->
+                    cancel(Timer),
+                    {noreply, S#state{waiting = Waiting}};
+                none ->
+                    reset_reply(Down, S)
+            end
+    end.
+
+%% Workers opened with a file and a server are embedded replicas.
+is_replica(#{port_opts := P}) -> lists:keymember(path, 1, P) andalso lists:keymember(url, 1, P);
+is_replica(_) -> false.
+
+%% End subscription Ref on every worker.
+drop_sub(Ref, S) ->
+    case maps:take(Ref, S#state.subs) of
+        {{_Pid, Mon}, Subs} ->
+            erlang:demonitor(Mon, [flush]),
+            ets:delete_object(libsql_subscriptions, {Ref, self()}),
+            [gen_server:cast(W, {unsubscribe, Ref}) || W <- maps:keys(S#state.workers)],
+            S#state{subs = Subs};
+        error ->
+            S
+    end.
+
 terminate(_Reason, S) ->
     ets:delete(?REGISTRY, self()),
+    [ets:delete_object(libsql_subscriptions, {Ref, self()}) || Ref <- maps:keys(S#state.subs)],
     case ets:lookup(?REGISTRY, S#state.name) of
         [{_, Self, _}] when Self =:= self() -> ets:delete(?REGISTRY, S#state.name);
         _ -> ok

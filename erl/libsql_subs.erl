@@ -2,14 +2,16 @@
 %% @doc Subscriptions to a connection's events (libsql:subscribe/2): the
 %% subscribers a connection process keeps in its state, and a registry
 %% (an ETS table of the application's supervisor) from each subscription's
-%% reference to its connection, so that libsql:unsubscribe/1 needs nothing
-%% but the reference.
+%% reference to its owner (the connection, or the pool that subscribed on
+%% every worker with that reference), so that libsql:unsubscribe/1 needs
+%% nothing but the reference.
 %%
 %% A subscriber is monitored: one that exits is dropped. The connection's
 %% end drops all of its subscriptions.
 -module(libsql_subs).
 
--export([create_registry/0, add/3, remove/2, down/2, notify/3, remove_all/1, lookup/1]).
+-export([create_registry/0, add/3, add/4, own/1, remove/2, down/2, notify/3,
+         remove_all/1, lookup/1]).
 
 -export_type([subs/0, kind/0]).
 
@@ -28,9 +30,25 @@ create_registry() ->
 -spec add(kind(), pid(), subs()) -> {reference(), subs()}.
 add(Kind, Pid, Subs) ->
     Ref = make_ref(),
+    own(Ref),
+    {Ref, add(Ref, Kind, Pid, Subs)}.
+
+%% @doc Subscribe Pid under a reference another process (a pool) made and
+%% registered: nothing goes into the registry.
+-spec add(reference(), kind(), pid(), subs()) -> subs().
+add(Ref, Kind, Pid, Subs) ->
     Mon = erlang:monitor(process, Pid),
+    Subs#{Ref => {Kind, Pid, Mon}}.
+
+%% @doc Make the calling process the owner of subscription Ref.
+-spec own(reference()) -> ok.
+own(Ref) ->
     true = ets:insert(?REGISTRY, {Ref, self()}),
-    {Ref, Subs#{Ref => {Kind, Pid, Mon}}}.
+    ok.
+
+%% The registry entry of Ref, if the calling process owns it.
+disown(Ref) ->
+    ets:delete_object(?REGISTRY, {Ref, self()}).
 
 %% @doc Drop the subscription Ref (no-op when unknown).
 -spec remove(reference(), subs()) -> subs().
@@ -38,7 +56,7 @@ remove(Ref, Subs) ->
     case maps:take(Ref, Subs) of
         {{_, _, Mon}, Rest} ->
             erlang:demonitor(Mon, [flush]),
-            ets:delete(?REGISTRY, Ref),
+            disown(Ref),
             Rest;
         error ->
             Subs
@@ -51,7 +69,7 @@ down(Mon, Subs) ->
     case [Ref || {Ref, {_, _, M}} <- maps:to_list(Subs), M =:= Mon] of
         [] -> false;
         Refs ->
-            [ets:delete(?REGISTRY, R) || R <- Refs],
+            [disown(R) || R <- Refs],
             {true, maps:without(Refs, Subs)}
     end.
 
@@ -65,9 +83,9 @@ notify(Kind, Msg, Subs) ->
 %% @doc The connection ends: forget every subscription.
 -spec remove_all(subs()) -> ok.
 remove_all(Subs) ->
-    maps:foreach(fun(Ref, _) -> ets:delete(?REGISTRY, Ref) end, Subs).
+    maps:foreach(fun(Ref, _) -> disown(Ref) end, Subs).
 
-%% @doc The connection process of subscription Ref.
+%% @doc The owner of subscription Ref: its connection or pool.
 -spec lookup(term()) -> {ok, pid()} | error.
 lookup(Ref) when is_reference(Ref) ->
     try ets:lookup(?REGISTRY, Ref) of

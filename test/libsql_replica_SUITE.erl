@@ -531,8 +531,33 @@ pool(Config) ->
                              end, lists:seq(1, 6))
            end, 5000),
     {ok, #{revision := _}} = libsql:sync(replica_pool),
-    expect_error(not_supported, libsql:subscribe(replica_pool, sync)),
-    ok = libsql:stop_pool(replica_pool).
+    %% A subscription on the pool hears every worker, a restarted one too.
+    {ok, Ref} = libsql:subscribe(replica_pool, sync),
+    [W1 | _] = libsql_test_util:pool_workers(replica_pool),
+    exit(W1, kill),
+    true = libsql_test_util:wait_until(
+             fun() -> length(libsql_test_util:pool_workers(replica_pool)) =:= 3 end, 5000),
+    srv(Config, "INSERT INTO t VALUES (3)"),
+    receive {libsql_sync, Ref, #{pages := P}} when P > 0 -> ok
+    after 5000 -> ct:fail(no_pool_sync_event)
+    end,
+    %% Each worker reads the new row (a read-your-writes-free pull each).
+    [{ok, _} = libsql:sync(replica_pool) || _ <- lists:seq(1, 3)],
+    ok = libsql:unsubscribe(Ref),
+    flush_sync(Ref),
+    srv(Config, "INSERT INTO t VALUES (4)"),
+    timer:sleep(300),
+    receive {libsql_sync, Ref, _} -> ct:fail(event_after_unsubscribe) after 0 -> ok end,
+    ok = libsql:stop_pool(replica_pool),
+    {ok, L} = libsql:open(#{path => path(Config) ++ ".plain"}),
+    expect_error(not_supported, libsql:subscribe(L, sync)),
+    ok = libsql:close(L),
+    {ok, _} = libsql:start_pool(plain_pool, #{path => path(Config) ++ ".plain", size => 1}),
+    expect_error(not_supported, libsql:subscribe(plain_pool, sync)),
+    ok = libsql:stop_pool(plain_pool).
+
+flush_sync(Ref) ->
+    receive {libsql_sync, Ref, _} -> flush_sync(Ref) after 100 -> ok end.
 
 %% kill -9 of the port at random moments of syncs that change many
 %% pages: the file always opens, passes integrity_check and holds the old
@@ -543,18 +568,25 @@ crash_during_apply(Config) ->
     srv(Config, "CREATE TABLE t(id INTEGER PRIMARY KEY, n INTEGER, pad TEXT)"),
     srv(Config, "INSERT INTO t(n, pad) SELECT 0, printf('%.400c', 'q') FROM "
                 "generate_series(1, 1500)"),
-    Db0 = open(Config),
-    {ok, #{ms := _}} = libsql:sync(Db0),
+    %% How long such a sync takes here (under valgrind, ~50 times longer):
+    %% the kills are spread over it.
+    Db0 = open(Config, #{read_your_writes => false}),
+    srv(Config, "UPDATE t SET n = n + 1"),
+    T0 = erlang:monotonic_time(millisecond),
+    {ok, #{pages := P}} = libsql:sync(Db0),
+    Took = erlang:monotonic_time(millisecond) - T0,
     ok = libsql:close(Db0),
-    Stats = crash_loop(Config, 1, Iterations, #{old => 0, new => 0, journal => 0}),
-    ct:log("~b kills: ~p", [Iterations, Stats]),
-    %% The kills landed on every side of the apply.
-    ?assert(maps:get(old, Stats) > 0),
-    ?assert(maps:get(new, Stats) > 0),
-    ?assert(maps:get(journal, Stats) > 0).
+    Stats = crash_loop(Config, 1, Iterations, Took, #{old => 0, new => 0, journal => 0}),
+    ct:log("a sync of ~b pages takes ~b ms; ~b kills: ~p", [P, Took, Iterations, Stats]),
+    %% The kills landed on every side of the apply (too few kills under
+    %% valgrind to ask that of them).
+    valgrind() orelse ?assert(maps:get(old, Stats) > 0),
+    valgrind() orelse ?assert(maps:get(new, Stats) > 0),
+    valgrind() orelse ?assert(maps:get(journal, Stats) > 0),
+    ok.
 
-crash_loop(_Config, I, N, Stats) when I > N -> Stats;
-crash_loop(Config, I, N, Stats) ->
+crash_loop(_Config, I, N, _Took, Stats) when I > N -> Stats;
+crash_loop(Config, I, N, Took, Stats) ->
     Db = open(Config, #{read_your_writes => false}),
     Old = checksum(Db),
     %% Every row changes: the apply writes every page of the table.
@@ -562,7 +594,7 @@ crash_loop(Config, I, N, Stats) ->
     OsPid = os_pid(Db),
     Self = self(),
     spawn(fun() -> Self ! {synced, catch libsql:sync(Db)} end),
-    timer:sleep(rand:uniform(40) - 1),
+    timer:sleep(rand:uniform(max(1, Took * 6 div 5)) - 1),
     _ = os:cmd("kill -9 " ++ integer_to_list(OsPid)),
     receive {synced, _} -> ok after 10000 -> ct:fail(sync_never_returned) end,
     true = libsql_test_util:wait_gone(OsPid, 5000),
@@ -582,7 +614,7 @@ crash_loop(Config, I, N, Stats) ->
     {ok, _} = libsql:sync(Db2),
     New = checksum(Db2),
     ok = libsql:close(Db2),
-    crash_loop(Config, I + 1, N,
+    crash_loop(Config, I + 1, N, Took,
                Stats#{Side := maps:get(Side, Stats) + 1,
                       journal := maps:get(journal, Stats) + case Journal of
                                                                  true -> 1;
