@@ -350,6 +350,7 @@ static int remote_open(const lsq_open_opts *o, lsq_conn **out, lsq_error *err)
     ho.ca_file = o->ca_file;
     ho.connect_timeout_ms = o->connect_timeout_ms;
     ho.request_timeout_ms = o->request_timeout_ms;
+    ho.buffer_size = 0;
     if ((c->http = http_new(&ho, err)) == NULL) goto fail;
     eb = malloc(sizeof *eb);
     if (eb == NULL || jb_lit(&url, c->base_url) != 0 || jb_lit(&url, "/v3") != 0 ||

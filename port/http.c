@@ -133,6 +133,8 @@ http_client *http_new(const http_opts *o, lsq_error *err)
     ok &= h->api->easy_setopt(h->easy, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK;
     ok &= h->api->easy_setopt(h->easy, CURLOPT_WRITEDATA, h) == CURLE_OK;
     ok &= h->api->easy_setopt(h->easy, CURLOPT_TCP_NODELAY, 1L) == CURLE_OK;
+    if (o->buffer_size > 0)
+        ok &= h->api->easy_setopt(h->easy, CURLOPT_BUFFERSIZE, o->buffer_size) == CURLE_OK;
     ok &= h->api->easy_setopt(h->easy, CURLOPT_READFUNCTION, on_read) == CURLE_OK;
     ok &= h->api->easy_setopt(h->easy, CURLOPT_READDATA, h) == CURLE_OK;
     ok &= h->api->easy_setopt(h->easy, CURLOPT_SEEKFUNCTION, on_seek) == CURLE_OK;

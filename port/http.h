@@ -21,6 +21,8 @@ typedef struct http_opts {
     const char *ca_file;        /* CA bundle (PEM) or NULL for the system's */
     long connect_timeout_ms;
     long request_timeout_ms;    /* whole request, 0 = none */
+    long buffer_size;           /* receive buffer, bytes (0: curl's 16 KB); big
+                                 * responses (a replica's pulls) take fewer reads */
 } http_opts;
 
 /* Where a 2xx response body goes, piece by piece. 0, or -1 to abort (the

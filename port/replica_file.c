@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -236,6 +237,48 @@ static const pull_page *find_page(const pull_resp *r, uint32_t pgno)
 
 /* ---- a new file ------------------------------------------------------------------ */
 
+/* Write the pages of r to fd, page 1 from page1: runs of consecutive
+ * pages in one pwritev each (a 40 MB set is 10,000 pages: one system call
+ * per page cost tens of ms). 0 or -1 (errno). */
+static int write_set(int fd, const pull_resp *r, const unsigned char *page1)
+{
+    struct iovec iov[256];
+    size_t i = 0;
+
+    while (i < r->npages) {
+        uint32_t first = r->pages[i].pgno;
+        size_t n = 0, k, done = 0, total;
+        off_t off = (off_t)(first - 1) * PAGE;
+
+        while (i + n < r->npages && n < sizeof iov / sizeof iov[0] &&
+               r->pages[i + n].pgno == first + n) {
+            iov[n].iov_base = (void *)(r->pages[i + n].pgno == 1 ? page1 : r->pages[i + n].data);
+            iov[n].iov_len = PAGE;
+            n++;
+        }
+        total = n * PAGE;
+        while (done < total) {
+            ssize_t w;
+
+            /* Skip the iovecs written whole; the first one left may be
+             * partly written (a short write). */
+            k = done / PAGE;
+            if (done % PAGE != 0) {
+                iov[k].iov_base = (unsigned char *)iov[k].iov_base + done % PAGE;
+                iov[k].iov_len = PAGE - done % PAGE;
+            }
+            w = pwritev(fd, iov + k, (int)(n - k), off + (off_t)done);
+            if (w < 0) {
+                if (errno == EINTR) continue;
+                return -1;
+            }
+            done += (size_t)w;
+        }
+        i += n;
+    }
+    return 0;
+}
+
 /* Write the full set to tmp and link it in as db_path. 0, 1 (db_path
  * exists), -1 with *err. The caller holds the bootstrap lock. */
 static int create_locked(const char *db_path, const char *tmp, const pull_resp *r,
@@ -245,7 +288,6 @@ static int create_locked(const char *db_path, const char *tmp, const pull_resp *
     const pull_page *p1 = find_page(r, 1);
     struct stat sb;
     int fd = -1, rc = -1;
-    size_t i;
 
     if (stat(db_path, &sb) == 0) return 1; /* someone else was first */
     if (p1 == NULL || r->db_size == 0) {
@@ -256,13 +298,9 @@ static int create_locked(const char *db_path, const char *tmp, const pull_resp *
     if (fd < 0) return io_error(err, "cannot create", tmp);
     memcpy(page1, p1->data, PAGE);
     patch_page1(page1, 0, (uint32_t)r->db_size);
-    for (i = 0; i < r->npages; i++) {
-        const unsigned char *d = r->pages[i].pgno == 1 ? page1 : r->pages[i].data;
-
-        if (pwrite_all(fd, d, PAGE, (off_t)(r->pages[i].pgno - 1) * PAGE) != 0) {
-            (void)io_error(err, "cannot write", tmp);
-            goto out;
-        }
+    if (write_set(fd, r, page1) != 0) {
+        (void)io_error(err, "cannot write", tmp);
+        goto out;
     }
     if (ftruncate(fd, (off_t)r->db_size * PAGE) != 0 || fsync(fd) != 0) {
         (void)io_error(err, "cannot write", tmp);
