@@ -1088,7 +1088,9 @@ info(Db) -> libsql_route:call(Db, info, [], #{}).
 %% @doc Counters, as `{ok, #{Name => Count}}'. Of a connection (or, inside
 %% with_conn/2, the pinned one): `requests', `errors', `rows', `prepares',
 %% statement cache `cache_hits', `cache_misses', `cache_evictions',
-%% `cache_size', `cache_capacity', open `statements' and `cursors'
+%% `cache_size', `cache_capacity', `busy_waits' and `busy_wait_max_ms'
+%% (statements that waited on a lock another connection held, and the
+%% longest such wait in ms; 0 on a server), open `statements' and `cursors'
 %% (counted by its port), `port_time_us' (the time requests spent in the
 %% port as seen by the connection process) and `in_flight' (requests in
 %% the port now). Of a pool: `size', `workers', `idle', `busy', `waiting',

@@ -207,6 +207,10 @@ struct lsq_backend {
     int (*limit)(lsq_conn *c, int id, int value);
     /* Online backup of "main" into the file dest. 0 or -1. */
     int (*backup)(lsq_conn *c, const char *dest, lsq_error *err);
+    /* Lock waits so far: how many statements waited on a lock another
+     * connection held, and the longest wait, ms. NULL where there are no
+     * locks of ours (a server's). */
+    void (*busy_stats)(lsq_conn *c, long long *waits, long long *max_ms);
 
     /* Transactions. begin: BEGIN in an LSQ_TX_* mode; with read_only,
      * writes are refused (`readonly') until commit or rollback end it.

@@ -33,6 +33,8 @@ typedef struct local_conn {
     int tx_read_only;       /* query_only was set by a read_only begin */
     int stay_read_only;     /* query_only for good (lsq_open_opts.stay_read_only) */
     char refused[RO_GUARD_NAME]; /* the pragma the guard refused last */
+    long long busy_waits;   /* statements that waited on a lock (main thread only) */
+    long long busy_max_ms;  /* the longest such wait */
 } local_conn;
 
 static local_conn *as_local(lsq_conn *c)
@@ -72,7 +74,10 @@ static int on_busy(void *arg, int count)
     for (i = 0; i < count && slept < limit; i++) slept += busy_delay(i);
     if (slept >= limit) return 0;
     delay = busy_delay(count);
+    /* The wait this ends up being is at least what was slept by then. */
+    if (count == 0) c->busy_waits++;
     if (delay > limit - slept) delay = limit - slept;
+    if (slept + delay > c->busy_max_ms) c->busy_max_ms = slept + delay;
     (void)sqlite3_sleep(delay);
     return !atomic_load(&c->interrupt);
 }
@@ -730,6 +735,14 @@ static int local_savepoint(lsq_conn *conn, int op, const char *name, lsq_error *
 /* An open transaction rolled back, and query_only off (whoever set it:
  * a read_only begin, or the last holder's own PRAGMA), unless the
  * connection must stay read-only: then its guard is put back. */
+static void local_busy_stats(lsq_conn *conn, long long *waits, long long *max_ms)
+{
+    local_conn *c = as_local(conn);
+
+    *waits = c->busy_waits;
+    *max_ms = c->busy_max_ms;
+}
+
 static int local_clean(lsq_conn *conn, lsq_error *err)
 {
     local_conn *c = as_local(conn);
@@ -927,6 +940,7 @@ const lsq_backend lsq_backend_local = {
     .set_busy_timeout = local_set_busy_timeout,
     .limit = local_limit,
     .backup = local_backup,
+    .busy_stats = local_busy_stats,
     .begin = local_begin,
     .commit = local_commit,
     .rollback = local_rollback,

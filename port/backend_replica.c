@@ -547,6 +547,11 @@ static int replica_backup(lsq_conn *conn, const char *dest, lsq_error *err)
     return lsq_backend_local.backup(as_replica(conn)->local, dest, err);
 }
 
+static void replica_busy_stats(lsq_conn *conn, long long *waits, long long *max_ms)
+{
+    lsq_backend_local.busy_stats(as_replica(conn)->local, waits, max_ms);
+}
+
 /* ---- transactions ------------------------------------------------------------------------ */
 
 static int replica_begin(lsq_conn *conn, int mode, int read_only, lsq_error *err)
@@ -843,6 +848,7 @@ const lsq_backend lsq_backend_replica = {
     .set_busy_timeout = replica_set_busy_timeout,
     .limit = replica_limit,
     .backup = replica_backup,
+    .busy_stats = replica_busy_stats,
     .begin = replica_begin,
     .commit = replica_commit,
     .rollback = replica_rollback,

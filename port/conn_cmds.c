@@ -336,10 +336,14 @@ int cmd_info(lsq_port *p, const lsq_request *r, ei_x_buff *x)
 int cmd_stats(lsq_port *p, const lsq_request *r, ei_x_buff *x)
 {
     cache_stats cs;
+    long long waits = 0, wait_max = 0;
 
     memset(&cs, 0, sizeof cs);
     if (p->cache != NULL) cache_get_stats(p->cache, &cs);
-    if (reply_begin(x, r->ref) != 0 || ei_x_encode_map_header(x, 11) != 0 ||
+    if (p->conn != NULL && p->be->busy_stats != NULL) p->be->busy_stats(p->conn, &waits, &wait_max);
+    if (reply_begin(x, r->ref) != 0 || ei_x_encode_map_header(x, 13) != 0 ||
+        encode_kv_int(x, "busy_waits", waits) != 0 ||
+        encode_kv_int(x, "busy_wait_max_ms", wait_max) != 0 ||
         encode_kv_int(x, "requests", (long long)p->n.requests) != 0 ||
         encode_kv_int(x, "errors", (long long)p->n.errors) != 0 ||
         encode_kv_int(x, "rows", (long long)p->n.rows) != 0 ||

@@ -541,14 +541,16 @@ int replica_file_apply(sqlite3 *db, const char *db_path, const pull_resp *r, lon
         lsq_error_set(err, LSQ_E_NOMEM, "out of memory");
         return -1;
     }
+    /* From the BEGIN on: while it waits for readers to finish it already
+     * holds SQLite's PENDING lock, which keeps new readers out. */
     *locked_us = 0;
+    t0 = now_us();
     rc = sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         lsq_error_sqlite(err, sqlite3_extended_errcode(db), sqlite3_errmsg(db));
         free(jpath);
         return -1;
     }
-    t0 = now_us();
     rc = applies(db_path, r, base, err);
     if (rc <= 0) {
         result = rc < 0 ? -1 : 1;

@@ -54,8 +54,9 @@ int replica_file_create(const char *db_path, const pull_resp *r, const replica_s
  * lock. An incremental set applies only while the sidecar still says
  * `base' (another process may have applied meanwhile): returns 1, nothing
  * done, when it does not. 0 applied; -1 with *err, the file as it was (or
- * a hot journal that the next read rolls back). *locked_us: how long the
- * file was held under the EXCLUSIVE lock (readers waited at most that). */
+ * a hot journal that the next read rolls back). *locked_us: how long new
+ * readers were kept out (from BEGIN EXCLUSIVE, whose PENDING lock does
+ * that while it waits for the readers already in, to COMMIT). */
 int replica_file_apply(sqlite3 *db, const char *db_path, const pull_resp *r, long long base,
                        const replica_state *next, long long *locked_us, lsq_error *err);
 

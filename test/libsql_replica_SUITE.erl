@@ -428,9 +428,9 @@ background_sync(Config) ->
 %% a pool of replica workers and plain read-only connections (each its own
 %% OS process) read continuously while another replica connection applies
 %% 100 background syncs of transfers (the sum of all balances is constant).
-%% Zero errors; the longest read is bounded by the longest time a sync held
-%% the file's lock (locked_us of its events) plus a margin for the trip
-%% through the port; no VM scheduler stall of 5 ms or more meanwhile.
+%% Zero errors; no reader's statement waited on the lock longer than a
+%% sync held it (locked_us of its events against the busy_wait_max_ms the
+%% readers' ports count); no VM scheduler stall of 5 ms or more meanwhile.
 -spec other_process_readers(config()) -> ok.
 other_process_readers(Config) ->
     srv(Config, "CREATE TABLE acct(id INTEGER PRIMARY KEY, bal INTEGER, pad TEXT)"),
@@ -441,10 +441,10 @@ other_process_readers(Config) ->
     {ok, _} = libsql:start_pool(readers, opts(Config, #{size => 3, read_your_writes => false})),
     Parent = self(),
     Plain = fun() -> {ok, C} = libsql:open(#{path => path(Config), read_only => true}), C end,
+    Plains = [Plain() || _ <- lists:seq(1, 2)],
     Readers = [spawn_link(fun() -> reader(Parent, readers, 0, 0, 0) end)
                || _ <- lists:seq(1, 3)] ++
-              [spawn_link(fun() -> C = Plain(), reader(Parent, C, 0, 0, 0) end)
-               || _ <- lists:seq(1, 2)],
+              [spawn_link(fun() -> reader(Parent, C, 0, 0, 0) end) || C <- Plains],
     Monitor = spawn_link(fun() -> stalls([]) end),
     _ = erlang:system_monitor(Monitor, [{long_schedule, 5}]),
     Locked = lists:map(
@@ -468,13 +468,27 @@ other_process_readers(Config) ->
               end || R <- Readers],
     MaxLockedMs = lists:max(Locked) / 1000,
     MaxReadMs = lists:max([M || {_, _, M} <- Counts]) / 1000,
+    %% How long the readers' statements waited on the file's lock, as
+    %% their ports counted it (the busy handler's sleeps).
+    Waits = [maps:with([busy_waits, busy_wait_max_ms], element(2, libsql:stats(C)))
+             || C <- libsql_test_util:pool_workers(readers) ++ Plains],
+    MaxWaitMs = lists:max([W || #{busy_wait_max_ms := W} <- Waits]),
     ct:log("100 syncs: lock held ~.2f ms at most (median ~.2f); readers (reads, errors, "
-           "longest us): ~p; longest read ~.2f ms; VM stalls >= 5 ms: ~p",
-           [MaxLockedMs, lists:nth(50, lists:sort(Locked)) / 1000, Counts, MaxReadMs, Stalls]),
+           "longest us): ~p; lock waits per reader: ~p; longest wait ~b ms; longest read "
+           "~.2f ms; VM stalls >= 5 ms: ~p",
+           [MaxLockedMs, lists:nth(50, lists:sort(Locked)) / 1000, Counts, Waits, MaxWaitMs,
+            MaxReadMs, Stalls]),
     [?assertEqual(0, Errors) || {_, Errors, _} <- Counts],
     [?assert(Reads > 100) || {Reads, _, _} <- Counts],
-    ?assert(MaxReadMs =< MaxLockedMs + 25),
+    %% No reader waited longer than a sync kept readers out, but for the
+    %% busy handler's granularity (it sleeps whole ms and then tries the
+    %% lock again: 2 ms), and readers did meet the lock.
+    ?assert(MaxWaitMs =< MaxLockedMs + 2),
+    ?assert(lists:sum([N || #{busy_waits := N} <- Waits]) > 0),
+    %% The whole read, port trip and scheduling included, stays short.
+    ?assert(MaxReadMs < 500),
     ?assertEqual([], Stalls),
+    [ok = libsql:close(C) || C <- Plains],
     ok = libsql:stop_pool(readers),
     {ok, _} = libsql:sync(Syncer),
     assert_equal(Config, Syncer, ["acct"]),
@@ -497,7 +511,6 @@ stalls(Acc) ->
 reader(Parent, C, Reads, Errors, Max) ->
     receive
         stop ->
-            is_pid(C) andalso libsql:close(C),
             Parent ! {self(), done, Reads, Errors, Max}
     after 0 ->
             {E, M} = read_loop(C, 20, 0, Max),
@@ -726,19 +739,30 @@ crash_during_bootstrap(Config) ->
     {ok, Probe} = libsql:open(#{path => path(Config), url => url(Config)}),
     Took = erlang:monotonic_time(millisecond) - T0,
     ok = libsql:close(Probe),
-    Results = [bootstrap_killed(Config, I, Took) || I <- lists:seq(1, 20)],
-    Counts = lists:foldl(fun(R, M) -> M#{R => maps:get(R, M, 0) + 1} end, #{}, Results),
-    ct:log("bootstrap of ~b ms; 20 kills (the open's result, the file left): ~p",
-           [Took, Counts]),
+    Counts = kill_bootstraps(Config, 1, Took, #{}),
+    ct:log("bootstrap of ~b ms; kills (the open's result, the file left): ~p", [Took, Counts]),
     %% Some kills landed before the file was linked in.
     ?assert(maps:get({killed, no_file}, Counts, 0) > 0),
     ok.
 
-bootstrap_killed(Config, I, Took) ->
+%% At least 20 kills, more (up to 60, the later ones earlier in the open)
+%% until three landed before the file was linked in: how long an open
+%% takes varies from run to run.
+kill_bootstraps(Config, I, Took, Counts) ->
+    Enough = I > 20 andalso maps:get({killed, no_file}, Counts, 0) >= 3,
+    case Enough orelse I > 60 of
+        true -> Counts;
+        false ->
+            Window = case I > 20 of true -> Took div 3; false -> Took end,
+            R = bootstrap_killed(Config, I, Window),
+            kill_bootstraps(Config, I + 1, Took, Counts#{R => maps:get(R, Counts, 0) + 1})
+    end.
+
+bootstrap_killed(Config, I, Window) ->
     Path = path(Config) ++ "." ++ integer_to_list(I),
     Self = self(),
     Pid = spawn(fun() -> Self ! {opened, libsql:open(#{path => Path, url => url(Config)})} end),
-    timer:sleep(rand:uniform(max(1, Took))),
+    timer:sleep(rand:uniform(max(1, Window))),
     %% The port of that open: the connection process is still in init
     %% (opening), linked to its port.
     case opening_port() of
