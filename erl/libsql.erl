@@ -70,7 +70,7 @@
          savepoint/2, release/2, rollback_to/2,
          info/1, stats/1, set_busy_timeout/2, interrupt/1, reset/1,
          limit/2, limit/3, backup/2, backup/3]).
--export([sync/1, sync/2, sync_until/2, replication_index/1, freeze/1,
+-export([sync/1, sync/2, sync_until/2, sync_until/3, replication_index/1, freeze/1,
          subscribe/2, unsubscribe/1]).
 -export([start_pool/2, stop_pool/1, child_spec/1, with_conn/2]).
 -export([print/2, print/3]).
@@ -1258,13 +1258,21 @@ sync(Db, Opts) ->
 %% option `sync_timeout' passed: `{ok, Info}' as sync/2.
 %%
 %% Errors: those of sync/2; `timeout' when the server did not reach
-%% `Revision' in time; `bad_argument' (`Revision' not a non-negative
-%% integer).
+%% `Revision' in time (the open option `sync_timeout', or the call's
+%% `timeout' if shorter: see sync_until/3); `bad_argument' (`Revision' not
+%% a non-negative integer).
 -spec sync_until(Db :: db(), Revision :: non_neg_integer()) ->
           {ok, sync_info()} | {error, error()}.
-sync_until(Db, Rev) when is_integer(Rev), Rev >= 0, Rev =< 16#7fffffffffffffff ->
-    libsql_route:call(Db, sync_until, [Rev], #{});
-sync_until(_Db, _Rev) ->
+sync_until(Db, Rev) -> sync_until(Db, Rev, #{}).
+
+%% @doc As sync_until/2, with the call options of sync/2: `timeout' (the
+%% whole wait; default the connection's, so give one above `sync_timeout'
+%% to let the port wait that long) and, on a pool, `checkout_timeout'.
+-spec sync_until(Db :: db(), Revision :: non_neg_integer(), Opts :: call_opts()) ->
+          {ok, sync_info()} | {error, error()}.
+sync_until(Db, Rev, Opts) when is_integer(Rev), Rev >= 0, Rev =< 16#7fffffffffffffff ->
+    checked(sync, Opts, fun() -> libsql_route:call(Db, sync_until, [Rev], Opts) end);
+sync_until(_Db, _Rev, _Opts) ->
     {error, libsql_proto:err(bad_argument, <<"the revision must be a non-negative integer">>)}.
 
 %% @doc The server revision an embedded replica's file holds: `{ok, Rev}'.

@@ -264,4 +264,8 @@ extern const lsq_backend lsq_backend_replica;
  * good: a frozen replica is a plain database. 0 or -1 with *err. */
 int lsq_local_lift_guard(lsq_conn *c, lsq_error *err);
 
+/* 1 if a statement of the local connection is part way through its rows
+ * (a cursor): its read transaction keeps a replica's sync out. */
+int lsq_local_reading(lsq_conn *c);
+
 #endif

@@ -162,6 +162,16 @@ static int setup_read_only_guard(local_conn *c, const lsq_open_opts *o, lsq_erro
     return -1;
 }
 
+int lsq_local_reading(lsq_conn *conn)
+{
+    local_conn *c = as_local(conn);
+    sqlite3_stmt *st = NULL;
+
+    while ((st = sqlite3_next_stmt(c->db, st)) != NULL)
+        if (sqlite3_stmt_busy(st)) return 1;
+    return 0;
+}
+
 int lsq_local_lift_guard(lsq_conn *conn, lsq_error *err)
 {
     local_conn *c = as_local(conn);

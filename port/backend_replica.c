@@ -121,6 +121,14 @@ static int fresh(replica_conn *c, lsq_error *err)
     lsq_sync_info info;
 
     if (!c->dirty || !c->read_your_writes || c->frozen) return 0;
+    if (lsq_backend_local.autocommit(c->local) == 0 || lsq_local_reading(c->local)) {
+        /* Our own read transaction would keep the sync out until the busy
+         * timeout: say why now instead. */
+        lsq_error_set(err, LSQ_E_BUSY, "a read after a write must pull first "
+                      "(read_your_writes), and a cursor or read-only transaction of this "
+                      "connection holds the file: close it first, or sync/1 later");
+        return -1;
+    }
     if (replica_sync_run(c->sync, &info, err) != 0) return -1;
     c->dirty = 0;
     applied(&info);

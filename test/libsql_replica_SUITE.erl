@@ -297,12 +297,23 @@ read_your_writes(Config) ->
     {ok, _, [{1}]} = libsql:query(Db, "SELECT count(*) FROM t"),
     {ok, [_]} = libsql:batch(Db, [{"INSERT INTO t VALUES (?)", [2]}]),
     {ok, _, [{2}]} = libsql:query(Db, "SELECT count(*) FROM t"),
+    %% A cursor of this connection holds the file: the read after a write
+    %% cannot pull under it, and says so at once (not after busy_timeout).
+    {ok, Cursor} = libsql:cursor_open(Db, "SELECT x FROM t", []),
+    {ok, [_], more} = libsql:fetch(Cursor, 1),
+    {ok, _} = libsql:execute(Db, "INSERT INTO t VALUES (3)"),
+    {Us, Busy} = timer:tc(fun() -> libsql:query(Db, "SELECT count(*) FROM t") end),
+    E = expect_error(busy, Busy),
+    contains(maps:get(message, E), <<"cursor">>),
+    ?assert(Us < 1000000),
+    ok = libsql:cursor_close(Cursor),
+    {ok, _, [{3}]} = libsql:query(Db, "SELECT count(*) FROM t"),
     ok = libsql:close(Db),
     Lazy = open(Config, #{read_your_writes => false}),
-    {ok, #{changes := 1}} = libsql:execute(Lazy, "INSERT INTO t VALUES (3)"),
-    {ok, _, [{2}]} = libsql:query(Lazy, "SELECT count(*) FROM t"),
-    sync_ok(Lazy),
+    {ok, #{changes := 1}} = libsql:execute(Lazy, "INSERT INTO t VALUES (4)"),
     {ok, _, [{3}]} = libsql:query(Lazy, "SELECT count(*) FROM t"),
+    sync_ok(Lazy),
+    {ok, _, [{4}]} = libsql:query(Lazy, "SELECT count(*) FROM t"),
     ok = libsql:close(Lazy).
 
 %% A revision seen by one replica is reached by another with sync_until;
