@@ -283,7 +283,10 @@ static int replica_prepare(lsq_conn *conn, const char *sql, size_t n, lsq_stmt *
     int where;
 
     *out = NULL;
-    if (fresh(c, err) != 0) return -1;
+    /* The file up to date first, so that it compiles what our own writes
+     * created. Best effort: a statement that runs on the file pulls again
+     * when it is bound (pick), and a write needs no pull at all. */
+    (void)fresh(c, &lerr);
     if (!c->frozen && writes_database(sql, n)) {
         loc = NULL; /* PRAGMA user_version = N: the server's database */
     } else if (lsq_backend_local.prepare(c->local, sql, n, &loc, &lerr) != 0) {
