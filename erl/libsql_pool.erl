@@ -274,7 +274,7 @@ drop_sub(Ref, S) ->
     case maps:take(Ref, S#state.subs) of
         {{_Pid, Mon}, Subs} ->
             erlang:demonitor(Mon, [flush]),
-            ets:delete_object(libsql_subscriptions, {Ref, self()}),
+            ok = libsql_subs:disown(Ref),
             [gen_server:cast(W, {unsubscribe, Ref}) || W <- maps:keys(S#state.workers)],
             S#state{subs = Subs};
         error ->
@@ -283,7 +283,7 @@ drop_sub(Ref, S) ->
 
 terminate(_Reason, S) ->
     ets:delete(?REGISTRY, self()),
-    [ets:delete_object(libsql_subscriptions, {Ref, self()}) || Ref <- maps:keys(S#state.subs)],
+    [libsql_subs:disown(Ref) || Ref <- maps:keys(S#state.subs)],
     case ets:lookup(?REGISTRY, S#state.name) of
         [{_, Self, _}] when Self =:= self() -> ets:delete(?REGISTRY, S#state.name);
         _ -> ok

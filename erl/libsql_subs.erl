@@ -10,7 +10,7 @@
 %% end drops all of its subscriptions.
 -module(libsql_subs).
 
--export([create_registry/0, add/3, add/4, own/1, remove/2, down/2, notify/3,
+-export([create_registry/0, add/3, add/4, own/1, disown/1, remove/2, down/2, notify/3,
          remove_all/1, lookup/1]).
 
 -export_type([subs/0, kind/0]).
@@ -46,9 +46,11 @@ own(Ref) ->
     true = ets:insert(?REGISTRY, {Ref, self()}),
     ok.
 
-%% The registry entry of Ref, if the calling process owns it.
+%% @doc Drop the registry entry of Ref, if the calling process owns it.
+-spec disown(reference()) -> ok.
 disown(Ref) ->
-    ets:delete_object(?REGISTRY, {Ref, self()}).
+    true = ets:delete_object(?REGISTRY, {Ref, self()}),
+    ok.
 
 %% @doc Drop the subscription Ref (no-op when unknown).
 -spec remove(reference(), subs()) -> subs().

@@ -559,8 +559,13 @@ pool(Config) ->
     {ok, Ref} = libsql:subscribe(replica_pool, sync),
     [W1 | _] = libsql_test_util:pool_workers(replica_pool),
     exit(W1, kill),
+    %% Its replacement is in (it pulls once as it opens, before it hears of
+    %% the subscription: the row below must come after).
     true = libsql_test_util:wait_until(
-             fun() -> length(libsql_test_util:pool_workers(replica_pool)) =:= 3 end, 5000),
+             fun() ->
+                     Ws = libsql_test_util:pool_workers(replica_pool),
+                     length(Ws) =:= 3 andalso not lists:member(W1, Ws)
+             end, 5000),
     srv(Config, "INSERT INTO t VALUES (3)"),
     receive {libsql_sync, Ref, #{pages := P}} when P > 0 -> ok
     after 5000 -> ct:fail(no_pool_sync_event)
