@@ -14,16 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include "mono_clock.h"
 #include <time.h>
 #include <unistd.h>
-
-static long long mono_ns(void)
-{
-    struct timespec t;
-
-    (void)clock_gettime(CLOCK_MONOTONIC, &t); /* vDSO: no system call */
-    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
-}
 
 /* Wait until fd is ready for ev (or poll says it never will be: the next
  * read or write then reports why). 0, or -1 if poll itself fails. */
@@ -43,7 +36,7 @@ static int await_input(frame_reader *r)
     long long now;
 
     if (r->spin_ns > 0) {
-        now = mono_ns();
+        now = lsq_mono_ns();
         if (r->wait_start == 0) r->wait_start = now;
         if (r->spin_now && now - r->wait_start < r->spin_ns) {
             (void)sched_yield(); /* a thread that wants this CPU gets it */
@@ -57,7 +50,7 @@ static int await_input(frame_reader *r)
 static void input_arrived(frame_reader *r)
 {
     if (r->spin_ns <= 0) return;
-    r->spin_now = r->wait_start == 0 || mono_ns() - r->wait_start <= r->spin_ns;
+    r->spin_now = r->wait_start == 0 || lsq_mono_ns() - r->wait_start <= r->spin_ns;
     r->wait_start = 0;
 }
 

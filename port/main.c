@@ -24,6 +24,7 @@
 #include "commands.h"
 #include "events.h"
 #include "frame_io.h"
+#include "mono_clock.h"
 #include "wipe.h"
 #include "protocol.h"
 #include "term.h"
@@ -273,14 +274,6 @@ static job *read_request(ei_x_buff *x)
     return j;
 }
 
-static long long now_ns(void)
-{
-    struct timespec t;
-
-    (void)clock_gettime(CLOCK_MONOTONIC, &t); /* vDSO: no system call */
-    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
-}
-
 static void set_timer(long long ns)
 {
     struct itimerspec t;
@@ -299,7 +292,7 @@ static void set_timer(long long ns)
  * left of the running one. */
 static void arm_watchdog(void)
 {
-    atomic_store(&g_run_start_ns, now_ns());
+    atomic_store(&g_run_start_ns, lsq_mono_ns());
     if (!atomic_exchange(&g_timer_armed, 1)) set_timer(LONG_REQUEST_MS * 1000000LL);
 }
 
@@ -334,7 +327,7 @@ static void *watchdog_main(void *arg)
             fatal(LSQ_EXIT_THREAD, "timerfd read");
         atomic_store(&g_timer_armed, 0);
         if (!request_running()) continue;
-        age = now_ns() - atomic_load(&g_run_start_ns);
+        age = lsq_mono_ns() - atomic_load(&g_run_start_ns);
         if (age < LONG_REQUEST_MS * 1000000LL) {
             /* The timer was set for an earlier request: wait out the
              * rest of this one's grace period. */

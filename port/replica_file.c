@@ -4,6 +4,7 @@
  * bootstrap of a new file, and the sidecar.
  */
 #include "replica_file.h"
+#include "mono_clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -517,14 +518,6 @@ static int applies(const char *db_path, const pull_resp *r, long long base, lsq_
     return rc == 1 && now.revision == base;
 }
 
-static long long now_us(void)
-{
-    struct timespec ts;
-
-    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 int replica_file_apply(sqlite3 *db, const char *db_path, const pull_resp *r, long long base,
                        const replica_state *next, long long *locked_us, lsq_error *err)
 {
@@ -544,7 +537,7 @@ int replica_file_apply(sqlite3 *db, const char *db_path, const pull_resp *r, lon
     /* From the BEGIN on: while it waits for readers to finish it already
      * holds SQLite's PENDING lock, which keeps new readers out. */
     *locked_us = 0;
-    t0 = now_us();
+    t0 = lsq_mono_ns();
     rc = sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         lsq_error_sqlite(err, sqlite3_extended_errcode(db), sqlite3_errmsg(db));
@@ -603,7 +596,7 @@ end:
     /* COMMIT writes nothing (the pager has no dirty page); it releases the
      * lock. A journal left by a failed write is hot from then on. */
     (void)sqlite3_exec(db, result < 0 ? "ROLLBACK" : "COMMIT", NULL, NULL, NULL);
-    *locked_us = now_us() - t0;
+    *locked_us = (lsq_mono_ns() - t0) / 1000;
     if (journal) {
         /* Roll it back now, through this read-write connection: the next
          * reader finds the file as it was. */

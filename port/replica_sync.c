@@ -3,6 +3,7 @@
  */
 #include "replica_sync.h"
 #include "http.h"
+#include "mono_clock.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -30,12 +31,10 @@ static void nomem(lsq_error *err)
     lsq_error_set(err, LSQ_E_NOMEM, "out of memory");
 }
 
+/* Wall time in ms, for a sync's `ms'. */
 static long long now_ms(void)
 {
-    struct timespec ts;
-
-    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return lsq_mono_ns() / 1000000;
 }
 
 replica_sync *replica_sync_new(const lsq_open_opts *o, lsq_error *err)
