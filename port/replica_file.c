@@ -390,19 +390,6 @@ static int sqlite_io(lsq_error *err, int rc, const char *what)
     return -1;
 }
 
-int replica_file_read_page(sqlite3 *db, uint32_t pgno, unsigned char *out, lsq_error *err)
-{
-    sqlite3_file *fp = file_of(db, err);
-    int rc;
-
-    if (fp == NULL) return -1;
-    rc = fp->pMethods->xRead(fp, out, PAGE, (sqlite3_int64)(pgno - 1) * PAGE);
-    /* A short read past the end is zeros (SQLite's rule); anything else fails. */
-    if (rc != SQLITE_OK && rc != SQLITE_IOERR_SHORT_READ)
-        return sqlite_io(err, rc, "cannot read the replica");
-    return 0;
-}
-
 /* The journal's checksum of a page (pager.c pager_cksum). */
 static uint32_t journal_cksum(uint32_t nonce, const unsigned char *page)
 {

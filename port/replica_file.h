@@ -60,10 +60,6 @@ int replica_file_create(const char *db_path, const pull_resp *r, const replica_s
 int replica_file_apply(sqlite3 *db, const char *db_path, const pull_resp *r, long long base,
                        const replica_state *next, long long *locked_us, lsq_error *err);
 
-/* Page pgno (1-based) of the file open on db, read through its own
- * sqlite3_file. 0, or -1 with *err. */
-int replica_file_read_page(sqlite3 *db, uint32_t pgno, unsigned char *out, lsq_error *err);
-
 /* The page 1 of an empty database (no tables), as SQLite would make it
  * with 4096-byte pages and UTF-8: what a server with no pages at all is
  * replicated as. */
