@@ -18,7 +18,7 @@ WERROR ?= -Werror
 CFLAGS_BASE := -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra $(WERROR) -Wshadow -Wstrict-prototypes \
                -Wformat=2 -I$(EI_DIR)/include -pthread
 OPT ?= -O2 -g
-LDLIBS := -L$(EI_DIR)/lib -lei -lsqlite3 -lyajl -ldl -lm -pthread
+LDLIBS := -L$(EI_DIR)/lib -lei -lsqlite3 -lyajl -lgnutls -ldl -lm -pthread
 
 BUILD ?= build/release
 PORT_SRCS := port/term.c port/errors.c port/frame_io.c port/commands.c port/conn_cmds.c \
@@ -26,7 +26,8 @@ PORT_SRCS := port/term.c port/errors.c port/frame_io.c port/commands.c port/conn
              port/backend_remote.c port/http.c port/curl_api.c port/hrana_req.c port/hrana_resp.c \
              port/sql_scan.c port/params.c port/reply.c port/ro_guard.c port/pull_proto.c \
              port/replica_file.c port/replica_sync.c port/backend_replica.c port/replica_cmds.c \
-             port/replica_bg.c port/events.c
+             port/replica_bg.c port/events.c port/crypt_codec.c port/crypt_vfs.c port/crypt_wal.c \
+             port/crypt_memfile.c port/local_crypt.c
 PORT_OBJS := $(PORT_SRCS:port/%.c=$(BUILD)/%.o)
 PORT_BIN ?= priv/libsql_port
 TEST_BIN := $(BUILD)/test_port
@@ -36,7 +37,7 @@ TEST_REMOTE_BIN := $(BUILD)/test_remote
 # README), then what the tests need: Common Test, Dialyzer, PropEr, edoc for
 # the docs, git and Elixir for the dependency checks (test/dep_check.sh).
 BUILD_PACKAGES := erlang-nox erlang-dev erlang-edoc rebar3 libsqlite3-dev gcc make \
-                  libcurl4-gnutls-dev libyajl-dev
+                  libcurl4-gnutls-dev libyajl-dev libgnutls28-dev
 DEB_PACKAGES := $(BUILD_PACKAGES) erlang-common-test erlang-dialyzer erlang-eunit \
                 erlang-proper erlang-tools procps git elixir
 

@@ -16,6 +16,7 @@
 codes() ->
     [bad_argument, bad_frame, frame_too_large, closed, timeout, port_exited,
      interrupted, not_supported, network, http, protocol, tls, stream_expired, auth,
+     wrong_key, not_encrypted, encrypted,
      nomem, misuse,
      error, internal, perm, abort, busy, locked, readonly, ioerr, corrupt, notfound,
      full, cantopen, sqlite_protocol, empty, schema, toobig, constraint, mismatch,
@@ -37,6 +38,9 @@ describe(protocol) -> <<"protocol error">>;
 describe(tls) -> <<"TLS error (certificate verification or handshake)">>;
 describe(stream_expired) -> <<"the server closed the stream (and its transaction)">>;
 describe(auth) -> <<"authentication failed">>;
+describe(wrong_key) -> <<"the encryption key does not open the database">>;
+describe(not_encrypted) -> <<"the database is not encrypted, but a key was given">>;
+describe(encrypted) -> <<"the database is encrypted: open it with its encryption_key">>;
 describe(nomem) -> <<"out of memory">>;
 describe(misuse) -> <<"library misuse">>;
 describe(error) -> <<"SQL error">>;

@@ -191,9 +191,9 @@ known(Opts, Known, Fun) ->
                                   Fun, lists:join(", ", [atom_to_list(N) || N <- Known])]))
     end.
 
-conn_opts(#{encryption_key := _}) ->
-    %% Never echo the key: not in errors, not in logs.
-    throw({not_supported, encryption_key, <<"encryption at rest is not available yet">>});
+conn_opts(#{path := _, url := _, encryption_key := _}) ->
+    throw({not_supported, encryption_key,
+           <<"an embedded replica's file cannot be encrypted yet">>});
 conn_opts(#{path := Path, url := Url} = Opts) ->
     %% A file and a server: an embedded replica (the port's table of
     %% backends says so).
@@ -203,7 +203,7 @@ conn_opts(#{path := Path, url := Url} = Opts) ->
     common_opts(Opts, [{path, path_bin(path, Path)}, {url, url_bin(Url)} | token_opt(Opts)]);
 conn_opts(#{url := Url} = Opts) ->
     [bad(K, io_lib:format("~p applies to local files only", [K]))
-     || K <- ?PATH_ONLY, maps:is_key(K, Opts)],
+     || K <- [encryption_key | ?PATH_ONLY], maps:is_key(K, Opts)],
     replica_only(Opts),
     common_opts(Opts, [{url, url_bin(Url)} | token_opt(Opts)]);
 conn_opts(#{path := Path} = Opts) ->
@@ -213,7 +213,7 @@ conn_opts(#{path := Path} = Opts) ->
      || K <- ?URL_ONLY, maps:is_key(K, Opts)],
     replica_only(Opts),
     _ = [token(T) || {ok, T} <- [maps:find(auth_token, Opts)]],
-    common_opts(Opts, [{path, path_bin(path, Path)}]);
+    common_opts(Opts, [{path, path_bin(path, Path)} | key_opt(Opts)]);
 conn_opts(_) ->
     bad(path, <<"open needs a path (or a url)">>).
 
@@ -249,6 +249,29 @@ token(F) when is_function(F, 0) ->
     end;
 token(V) ->
     token(maps:get(auth_token, libsql_secret:hide(#{auth_token => V}))).
+
+key_opt(Opts) ->
+    case maps:find(encryption_key, Opts) of
+        {ok, K} -> [{encryption_key, key(K)}];
+        error -> []
+    end.
+
+%% The key stays wrapped as the token does; its value (or length) never
+%% appears in an error. libSQL's format uses the first 32 bytes of a key
+%% and ignores the rest: a longer key is refused rather than silently
+%% cut (the bytes past 32 would protect nothing).
+key(F) when is_function(F, 0) ->
+    try iolist_to_binary(F()) of
+        <<>> -> bad(encryption_key, <<"encryption_key must not be empty">>);
+        B when byte_size(B) > 32 ->
+            bad(encryption_key, <<"encryption_key is longer than 32 bytes: libSQL's format "
+                                  "uses only the first 32 (pass those)">>);
+        _ -> F
+    catch
+        error:_ -> bad(encryption_key, <<"encryption_key must be a binary (or iodata)">>)
+    end;
+key(V) ->
+    key(maps:get(encryption_key, libsql_secret:hide(#{encryption_key => V}))).
 
 url_bin(U) when is_binary(U); is_list(U) ->
     try unicode:characters_to_binary(U) of

@@ -39,6 +39,9 @@ typedef struct lsq_open_opts {
     char *url;           /* libsql://, https:// or http:// base URL, or NULL */
     char *auth_token;    /* bearer token or NULL (wiped and freed by the caller) */
     char *ca_file;       /* CA bundle for TLS, or NULL */
+    unsigned char *encryption_key; /* the key's bytes (libSQL's aes256cbc), or NULL
+                                    * (wiped and freed by the caller) */
+    size_t encryption_key_len;
     /* local */
     int read_only;       /* 1: SQLITE_OPEN_READONLY */
     int create;          /* 1: create the file if missing */
@@ -201,6 +204,7 @@ struct lsq_backend {
     int (*autocommit)(lsq_conn *c);                  /* 1 outside a transaction */
     const char *(*filename)(lsq_conn *c);            /* "" for memory */
     int (*db_readonly)(lsq_conn *c);                 /* 1 if opened read-only */
+    int (*encrypted)(lsq_conn *c);                   /* 1 if the file is encrypted */
     int (*set_busy_timeout)(lsq_conn *c, int ms, lsq_error *err);
     /* sqlite3_limit: the old value; value < 0 only reads. -1 on bad id.
      * NULL where the limits are not ours (a server's). */

@@ -3,6 +3,7 @@
  * with the Debian libsqlite3.
  */
 #include "backend.h"
+#include "local_crypt.h"
 #include "params.h"
 #include "ro_guard.h"
 
@@ -30,6 +31,7 @@ typedef struct local_conn {
     atomic_int busy_ms;     /* how long to wait on a lock */
     sqlite3_stmt *tx[LSQ_TXSQL_COUNT]; /* transaction control, prepared on first use */
     const char *vfs;        /* the VFS of the file (a registered name), NULL: default */
+    lsq_crypt_vfs *crypt;   /* an encrypted file's VFS (its key), or NULL */
     int tx_read_only;       /* query_only was set by a read_only begin */
     int stay_read_only;     /* query_only for good (lsq_open_opts.stay_read_only) */
     char refused[RO_GUARD_NAME]; /* the pragma the guard refused last */
@@ -208,29 +210,30 @@ static int local_open(const lsq_open_opts *o, lsq_conn **out, lsq_error *err)
         return -1;
     }
     c->base.be = &lsq_backend_local;
-    /* The VFS the file goes through (NULL: SQLite's default); backup
-     * writes through the same one. */
-    c->vfs = o->vfs;
-    rc = sqlite3_open_v2(o->path, &c->db, flags, o->vfs);
-    if (rc != SQLITE_OK) {
-        if (c->db != NULL) {
-            lsq_error_sqlite(err, rc, sqlite3_errmsg(c->db));
-            (void)sqlite3_close_v2(c->db);
-        } else {
-            lsq_error_sqlite(err, rc, NULL);
-        }
+    if (lsq_local_crypt_vfs(o, &c->crypt, err) != 0) {
         free(c);
         return -1;
     }
-    for (i = 0; i < sizeof aSetup / sizeof aSetup[0]; i++) {
-        if (aSetup[i](c, o, err) != 0) {
-            (void)sqlite3_close_v2(c->db);
-            free(c);
-            return -1;
-        }
+    /* The VFS the file goes through (NULL: SQLite's default; an encrypted
+     * file's own); backup writes through the same one, so an encrypted
+     * database's copy is encrypted with its key. */
+    c->vfs = c->crypt != NULL ? lsq_crypt_vfs_name(c->crypt) : o->vfs;
+    rc = sqlite3_open_v2(o->path, &c->db, flags, c->vfs);
+    if (rc != SQLITE_OK) {
+        if (c->db != NULL) lsq_error_sqlite(err, rc, sqlite3_errmsg(c->db));
+        else lsq_error_sqlite(err, rc, NULL);
+        goto fail;
     }
+    for (i = 0; i < sizeof aSetup / sizeof aSetup[0]; i++)
+        if (aSetup[i](c, o, err) != 0) goto fail;
+    if (lsq_local_crypt_check(c->db, c->crypt, err) != 0) goto fail;
     *out = &c->base;
     return 0;
+fail:
+    (void)sqlite3_close_v2(c->db);
+    lsq_crypt_vfs_release(c->crypt);
+    free(c);
+    return -1;
 }
 
 static int local_close(lsq_conn *conn, lsq_error *err)
@@ -240,7 +243,9 @@ static int local_close(lsq_conn *conn, lsq_error *err)
 
     for (i = 0; i < LSQ_TXSQL_COUNT; i++) (void)sqlite3_finalize(c->tx[i]);
     rc = sqlite3_close_v2(c->db);
-
+    /* Unregistered (and its key wiped) once the last file closes: a
+     * zombie handle's too. */
+    lsq_crypt_vfs_release(c->crypt);
     free(c);
     if (rc != SQLITE_OK) {
         lsq_error_sqlite(err, rc, NULL);
@@ -575,6 +580,13 @@ static const char *local_filename(lsq_conn *conn)
 }
 
 static int local_db_readonly(lsq_conn *c) { return sqlite3_db_readonly(as_local(c)->db, "main") == 1; }
+
+static int local_encrypted(lsq_conn *c)
+{
+    local_conn *l = as_local(c);
+
+    return l->crypt != NULL && lsq_crypt_vfs_has_key(l->crypt);
+}
 
 static int local_set_busy_timeout(lsq_conn *conn, int ms, lsq_error *err)
 {
@@ -947,6 +959,7 @@ const lsq_backend lsq_backend_local = {
     .autocommit = local_autocommit,
     .filename = local_filename,
     .db_readonly = local_db_readonly,
+    .encrypted = local_encrypted,
     .set_busy_timeout = local_set_busy_timeout,
     .limit = local_limit,
     .backup = local_backup,

@@ -62,8 +62,26 @@ static int string_opt(const char *buf, int *idx, char **out, int secret)
     return 0;
 }
 
+/* A binary option of any bytes, copied; given twice, the first copy is
+ * wiped if secret. */
+static int bytes_opt(const char *buf, int *idx, unsigned char **out, size_t *len, int secret)
+{
+    const char *p;
+    size_t n;
+
+    if (term_decode_binary(buf, idx, &p, &n) != 0) return -1;
+    if (*out != NULL && secret) wipe(*out, *len);
+    free(*out);
+    *len = 0;
+    *out = malloc(n ? n : 1);
+    if (*out == NULL) return -1;
+    memcpy(*out, p, n);
+    *len = n;
+    return 0;
+}
+
 /* The open options, from their one table (open_options.h). */
-enum { OPT_STRING, OPT_INT, OPT_BOOL, OPT_NULL };
+enum { OPT_STRING, OPT_INT, OPT_BOOL, OPT_NULL, OPT_BYTES };
 
 typedef struct open_opt {
     const char *name;   /* the key (an atom) */
@@ -71,15 +89,19 @@ typedef struct open_opt {
     size_t off;         /* its field in lsq_open_opts */
     long long dflt, min, max;
     int secret;         /* a string to wipe when freed */
+    size_t len_off;     /* OPT_BYTES: its length field */
 } open_opt;
 
 static const open_opt aOpenOpt[] = {
-#define LSQ_OPT_STRING(n, f, s) { #n, OPT_STRING, offsetof(lsq_open_opts, f), 0, 0, 0, s },
-#define LSQ_OPT_INT(n, f, d, lo, hi) { #n, OPT_INT, offsetof(lsq_open_opts, f), d, lo, hi, 0 },
-#define LSQ_OPT_BOOL(n, f, d) { #n, OPT_BOOL, offsetof(lsq_open_opts, f), d, 0, 1, 0 },
-#define LSQ_OPT_NULL(n, f) { #n, OPT_NULL, offsetof(lsq_open_opts, f), 0, 0, 0, 0 },
+#define LSQ_OPT_STRING(n, f, s) { #n, OPT_STRING, offsetof(lsq_open_opts, f), 0, 0, 0, s, 0 },
+#define LSQ_OPT_BYTES(n, f, s) \
+    { #n, OPT_BYTES, offsetof(lsq_open_opts, f), 0, 0, 0, s, offsetof(lsq_open_opts, f##_len) },
+#define LSQ_OPT_INT(n, f, d, lo, hi) { #n, OPT_INT, offsetof(lsq_open_opts, f), d, lo, hi, 0, 0 },
+#define LSQ_OPT_BOOL(n, f, d) { #n, OPT_BOOL, offsetof(lsq_open_opts, f), d, 0, 1, 0, 0 },
+#define LSQ_OPT_NULL(n, f) { #n, OPT_NULL, offsetof(lsq_open_opts, f), 0, 0, 0, 0, 0 },
 #include "open_options.h"
 #undef LSQ_OPT_STRING
+#undef LSQ_OPT_BYTES
 #undef LSQ_OPT_INT
 #undef LSQ_OPT_BOOL
 #undef LSQ_OPT_NULL
@@ -95,6 +117,13 @@ static void free_open_opts(lsq_open_opts *o)
         const open_opt *opt = &aOpenOpt[i];
         char **z = OPT_FIELD(o, opt, char *);
 
+        if (opt->type == OPT_BYTES && *z != NULL) {
+            size_t *len = (size_t *)(void *)((char *)o + opt->len_off);
+
+            if (opt->secret) wipe(*z, *len);
+            free(*z);
+            continue;
+        }
         if (opt->type != OPT_STRING || *z == NULL) continue;
         /* Do not leave a secret in freed memory. */
         if (opt->secret) wipe(*z, strlen(*z));
@@ -129,6 +158,9 @@ static int decode_open_value(const char *buf, int *idx, const open_opt *opt, lsq
     switch (opt->type) {
     case OPT_STRING:
         return string_opt(buf, idx, OPT_FIELD(o, opt, char *), opt->secret);
+    case OPT_BYTES:
+        return bytes_opt(buf, idx, OPT_FIELD(o, opt, unsigned char *),
+                         (size_t *)(void *)((char *)o + opt->len_off), opt->secret);
     case OPT_INT:
         if (term_decode_int(buf, idx, &v) != 0 || v < opt->min || v > opt->max) return -1;
         *OPT_FIELD(o, opt, long long) = v;
@@ -177,6 +209,8 @@ static int decode_open_opts(const char *buf, int idx, lsq_open_opts *o, lsq_erro
             if (opt->type == OPT_STRING)
                 lsq_error_set(err, LSQ_E_BAD_ARGUMENT,
                               "open option %s must be a binary without NUL bytes", key);
+            else if (opt->type == OPT_BYTES)
+                lsq_error_set(err, LSQ_E_BAD_ARGUMENT, "open option %s must be a binary", key);
             else
                 lsq_error_set(err, LSQ_E_BAD_ARGUMENT, "bad value for open option %s", key);
             goto fail;
@@ -320,7 +354,8 @@ int cmd_info(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     if (rc != REPLY_OK) return rc;
     journal_mode(p, jm, sizeof jm);
     file = be->filename(p->conn);
-    if (reply_begin(x, r->ref) != 0 || ei_x_encode_map_header(x, 8) != 0 ||
+    if (reply_begin(x, r->ref) != 0 || ei_x_encode_map_header(x, 9) != 0 ||
+        encode_kv_bool(x, "encrypted", be->encrypted != NULL && be->encrypted(p->conn)) != 0 ||
         encode_kv_int(x, "last_insert_rowid", be->last_insert_rowid(p->conn)) != 0 ||
         encode_kv_int(x, "changes", be->changes(p->conn)) != 0 ||
         encode_kv_int(x, "total_changes", be->total_changes(p->conn)) != 0 ||

@@ -60,6 +60,9 @@ LSQ_CLIENT(PROTOCOL, protocol)
 LSQ_CLIENT(TLS, tls)
 LSQ_CLIENT(STREAM_EXPIRED, stream_expired)
 LSQ_CLIENT(AUTH, auth)
+LSQ_CLIENT(WRONG_KEY, wrong_key)
+LSQ_CLIENT(NOT_ENCRYPTED, not_encrypted)
+LSQ_CLIENT(ENCRYPTED, encrypted)
 
 /* SQLite's primary result codes. SQLITE_INTERRUPT is `interrupted', the
  * client's code for a cancelled request, whichever side stopped it;

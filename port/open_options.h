@@ -10,6 +10,11 @@
  *                                            (secret: wiped when freed)
  *   LSQ_OPT_INT(name, field, dflt, min, max) an integer in min..max into
  *                                            long long field
+ *   LSQ_OPT_BYTES(name, field, secret)       a binary of any bytes (NUL
+ *                                            included), copied into
+ *                                            unsigned char *field with its
+ *                                            length in size_t field_len
+ *                                            (secret: wiped when freed)
  *   LSQ_OPT_BOOL(name, field, dflt)          true | false into int field
  *   LSQ_OPT_NULL(name, field)                null | nil | undefined (the
  *                                            atom SQL NULL reads back as,
@@ -22,6 +27,7 @@ LSQ_OPT_STRING(path, path, 0)
 LSQ_OPT_STRING(url, url, 0)
 LSQ_OPT_STRING(auth_token, auth_token, 1)
 LSQ_OPT_STRING(ca_file, ca_file, 0)
+LSQ_OPT_BYTES(encryption_key, encryption_key, 1)
 LSQ_OPT_INT(connect_timeout, connect_timeout_ms, 10000, 1, 2147483647)
 LSQ_OPT_INT(request_timeout, request_timeout_ms, 60000, 0, 2147483647)
 LSQ_OPT_BOOL(read_only, read_only, 0)

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Makes sure the remote test servers' binaries are in the test cache and
-# prints the path of the tursodb executable on stdout (nothing else goes to
-# stdout, so callers can capture it).
+# Makes sure the remote test servers' binaries and the peers the tests compare
+# against are in the test cache, and prints the path of the tursodb executable
+# on stdout (nothing else goes to stdout, so callers can capture it).
 #
 #   cache: ${LIBSQL_TEST_CACHE:-$HOME/.cache/libsql-test}
 #     package/tursodb                       npm @tursodatabase/cli-linux-x64-gnu@0.7.0
 #     node_modules/@tursodatabase/sync       npm @tursodatabase/sync@0.7.2
+#     node_modules/libsql                    npm libsql@0.5.29 (with its prebuilt
+#                                            @libsql/linux-x64-gnu): the encryption
+#                                            peer driven by test/js/crypt_peer.mjs
 #
-# Idempotent: when both are present at the right versions it does no network
+# Idempotent: when all are present at the right versions it does no network
 # access. Exits non-zero with a message on stderr when anything fails.
 set -euo pipefail
 
@@ -15,6 +18,8 @@ CLI_PKG=@tursodatabase/cli-linux-x64-gnu
 CLI_VERSION=0.7.0
 SYNC_PKG=@tursodatabase/sync
 SYNC_VERSION=0.7.2
+PEER_PKG=libsql
+PEER_VERSION=0.5.29
 CACHE=${LIBSQL_TEST_CACHE:-$HOME/.cache/libsql-test}
 TURSODB=$CACHE/package/tursodb
 
@@ -57,10 +62,30 @@ ensure_sync() {
         || die "$dir is not at version $SYNC_VERSION after npm install"
 }
 
+# The version check alone does not prove the native part (@libsql/linux-x64-gnu,
+# an optional dependency npm may skip) is there, so the module must also load.
+peer_loads() {
+    node -e 'require(process.argv[1])' "$CACHE/node_modules/$PEER_PKG" >/dev/null 2>&1
+}
+
+ensure_libsql_peer() {
+    local dir=$CACHE/node_modules/$PEER_PKG
+    if [ "$(pkg_version "$dir")" = "$PEER_VERSION" ] && peer_loads; then
+        return 0
+    fi
+    need npm
+    npm install --prefix "$CACHE" --silent --no-audit --no-fund "$PEER_PKG@$PEER_VERSION" >/dev/null \
+        || die "npm install $PEER_PKG@$PEER_VERSION into $CACHE failed"
+    [ "$(pkg_version "$dir")" = "$PEER_VERSION" ] \
+        || die "$dir is not at version $PEER_VERSION after npm install"
+    peer_loads || die "$dir does not load (node -e \"require('$dir')\" failed; is @libsql/linux-x64-gnu installed?)"
+}
+
 need node
 mkdir -p "$CACHE" || die "cannot create $CACHE"
 ensure_cli
 ensure_sync
+ensure_libsql_peer
 # A binary that cannot run (wrong arch, missing libc) is better reported here
 # than as a server that never answers.
 "$TURSODB" --version >/dev/null 2>&1 || die "$TURSODB does not run (tursodb --version failed)"

@@ -1,0 +1,86 @@
+/*
+ * local_crypt.c - encryption at rest at open (local_crypt.h).
+ */
+#include "local_crypt.h"
+
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+int lsq_local_crypt_vfs(const lsq_open_opts *o, lsq_crypt_vfs **out, lsq_error *err)
+{
+    *out = NULL;
+    if (o->encryption_key == NULL) return 0;
+    if (o->encryption_key_len == 0) {
+        lsq_error_set(err, LSQ_E_BAD_ARGUMENT, "encryption_key must not be empty");
+        return -1;
+    }
+    if ((*out = lsq_crypt_vfs_create(o->encryption_key, o->encryption_key_len)) == NULL) {
+        lsq_error_set(err, LSQ_E_NOMEM, "cannot set up the encryption (out of memory)");
+        return -1;
+    }
+    return 0;
+}
+
+/* Without a key: an aes256cbc file has the clear header bytes 16..23 of a
+ * SQLite file but not its magic. */
+static int check_not_encrypted(sqlite3 *db, lsq_error *err)
+{
+    const char *path = sqlite3_db_filename(db, "main");
+    unsigned char head[32];
+    ssize_t n;
+    int fd;
+
+    if (path == NULL || path[0] == 0) return 0; /* memory or temp */
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) return 0; /* not there yet */
+    n = pread(fd, head, sizeof head, 0);
+    (void)close(fd);
+    if (n != (ssize_t)sizeof head || lsq_crypt_is_plain(head, sizeof head) ||
+        !lsq_crypt_header_plausible(head, sizeof head))
+        return 0;
+    lsq_error_set(err, LSQ_E_ENCRYPTED,
+                  "the database is encrypted: open it with its encryption_key");
+    return -1;
+}
+
+static int exec_sql(sqlite3 *db, const char *sql, lsq_error *err)
+{
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+
+    if (rc == SQLITE_OK) return 0;
+    lsq_error_sqlite(err, rc, sqlite3_errmsg(db));
+    return -1;
+}
+
+int lsq_local_crypt_check(sqlite3 *db, const lsq_crypt_vfs *v, lsq_error *err)
+{
+    int status = LSQ_CRYPT_STATUS_UNKNOWN, rc;
+
+    if (v == NULL) return check_not_encrypted(db, err);
+    /* A file: URI may name its own VFS (vfs=unix): then the key would
+     * silently not apply. */
+    if (sqlite3_file_control(db, "main", LSQ_FCNTL_CRYPT_STATUS, &status) != SQLITE_OK) {
+        lsq_error_set(err, LSQ_E_BAD_ARGUMENT,
+                      "an encrypted database cannot be opened through another VFS "
+                      "(the path names one)");
+        return -1;
+    }
+    /* As sqlite3mc does for encrypted files: freed pages are zeroed. */
+    if (exec_sql(db, "PRAGMA secure_delete = ON", err) != 0) return -1;
+    /* Read the schema: the shim checks the key when it first locks the
+     * file. A busy file is checked at the first statement instead. */
+    rc = sqlite3_exec(db, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL);
+    if ((rc & 0xff) != SQLITE_NOTADB) return 0;
+    (void)sqlite3_file_control(db, "main", LSQ_FCNTL_CRYPT_STATUS, &status);
+    if (status == LSQ_CRYPT_STATUS_PLAIN)
+        lsq_error_set(err, LSQ_E_NOT_ENCRYPTED,
+                      "the database is not encrypted, but an encryption_key was given "
+                      "(open it without one; rekey encrypts it)");
+    else if (status == LSQ_CRYPT_STATUS_WRONG_KEY)
+        lsq_error_set(err, LSQ_E_WRONG_KEY,
+                      "the encryption_key does not open the database (a wrong key, or a "
+                      "file that is not a libSQL-encrypted database)");
+    else
+        lsq_error_sqlite(err, rc, sqlite3_errmsg(db));
+    return -1;
+}
