@@ -69,7 +69,7 @@
          begin_transaction/1, begin_transaction/2, commit/1, rollback/1,
          savepoint/2, release/2, rollback_to/2,
          info/1, stats/1, set_busy_timeout/2, interrupt/1, reset/1,
-         limit/2, limit/3, backup/2, backup/3]).
+         limit/2, limit/3, backup/2, backup/3, rekey/2]).
 -export([sync/1, sync/2, sync_until/2, sync_until/3, replication_index/1, freeze/1,
          subscribe/2, unsubscribe/1]).
 -export([start_pool/2, stop_pool/1, child_spec/1, with_conn/2]).
@@ -1208,13 +1208,68 @@ backup(Db, Dest) -> backup(Db, Dest, #{}).
 %% codes, `timeout', `closed', `port_exited'; remote: `not_supported'.
 -spec backup(Db :: db(), DestPath :: file:name_all(), Opts :: call_opts()) ->
           ok | {error, error()}.
+backup(_Db, _Dest, #{encryption_key := null}) ->
+    {error, libsql_proto:err(bad_argument, <<"a backup's encryption_key cannot be null: a copy "
+                                             "is encrypted when its database is (rekey(Db, "
+                                             "null) decrypts a database)">>,
+                             #{option => encryption_key})};
 backup(Db, Dest, Opts) ->
     checked(backup, Opts, fun() ->
-        case libsql_opts:path(Dest) of
-            {ok, D} -> ok_or_error(libsql_route:call(Db, backup, [D], Opts));
-            {error, _} = E -> E
+        case {libsql_opts:path(Dest), maps:find(encryption_key, Opts)} of
+            {{ok, D}, error} ->
+                ok_or_error(libsql_route:call(Db, backup, [D, same], Opts));
+            {{ok, D}, {ok, K}} ->
+                {ok, F} = libsql_opts:new_key(K),
+                CallOpts = maps:remove(encryption_key, Opts),
+                libsql_route:with_db(Db, CallOpts, fun(Conn) ->
+                    ok_or_error(libsql_conn:request_secret(
+                                  Conn, backup, fun() -> [D, F()] end,
+                                  maps:get(timeout, CallOpts, default)))
+                end);
+            {{error, _} = E, _} -> E
         end
     end).
+
+%% @doc Change the key of the database file: re-encrypt it under NewKey,
+%% encrypt a plain database (the connection is then an encrypted one), or
+%% decrypt it (`NewKey = null'). `ok'.
+%%
+%% The file is rewritten in place, page by page, behind a rollback
+%% journal of the originals written and synced first: a crash at any
+%% moment leaves a file that opens with the old key or with the new one
+%% (the old one plays the journal back). It runs outside a transaction,
+%% with no prepared statement or cursor open on the connection; a
+%% database in WAL mode is checkpointed into the file and leaves WAL mode
+%% for the time of the rekey (so no other connection may have it open).
+%% Other connections to the file (in this VM or others) must be reopened
+%% with the new key. Encrypting a plain database opens the connection
+%% anew: settings made with PRAGMA are those of a new connection after it.
+%%
+%% NewKey follows the rules of the `encryption_key' open option. Errors:
+%% `bad_argument' (NewKey; a memory database), `misuse' (inside a
+%% transaction, statements or cursors open), `busy' (other connections
+%% hold the file), `readonly', `wrong_key' (the file was not under the
+%% connection's key), `ioerr', `not_supported' (a pool: rekey through one
+%% connection, with the pool stopped; a remote or replica connection),
+%% `timeout', `closed', `port_exited'.
+-spec rekey(Db :: db(), NewKey :: iodata() | null) -> ok | {error, error()}.
+rekey(Db, NewKey) ->
+    case {libsql_opts:new_key(NewKey), libsql_route:target(Db)} of
+        {{error, _} = E, _} ->
+            E;
+        {_, {pool, _}} ->
+            {error, libsql_proto:err(not_supported, <<"rekey a pool's database through one "
+                                                      "connection, with the pool stopped: its "
+                                                      "other connections hold the old key">>)};
+        {{ok, F}, {conn, Conn}} ->
+            Args = case F of
+                       null -> fun() -> [null] end;
+                       _ -> fun() -> [F()] end
+                   end,
+            ok_or_error(libsql_conn:request_secret(Conn, rekey, Args, default));
+        {_, {error, _} = E} ->
+            E
+    end.
 
 ok_or_error({ok, ok}) -> ok;
 ok_or_error({error, _} = E) -> E.

@@ -15,8 +15,8 @@
 
 -include("libsql_protocol.hrl").
 
--export([start_link/2, start/2, request/4, request/5, send_request/5, await/2, close/2,
-         os_pid/1, stats/1]).
+-export([start_link/2, start/2, request/4, request/5, request_secret/4, send_request/5,
+         await/2, close/2, os_pid/1, stats/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2,
          format_status/2]).
 
@@ -89,6 +89,17 @@ close(Conn, Timeout) ->
                 {error, _} = E -> E
             end;
         {error, #{code := closed}} -> ok;
+        {error, _} = E -> E
+    end.
+
+%% @doc As request/4 for a command whose arguments hold a secret (a key):
+%% Args is a fun giving them, called in the connection process to build the
+%% frame, so the secret is in no message a crash report could print.
+-spec request_secret(pid(), atom(), fun(() -> [term()]), call_timeout()) ->
+          {ok, term()} | {error, libsql:error()}.
+request_secret(Conn, Cmd, Args, Timeout) when is_function(Args, 0) ->
+    case call(Conn, {request_secret, Cmd, Args, Timeout}, Timeout) of
+        {reply, Bin} -> libsql_proto:decode_reply(Bin);
         {error, _} = E -> E
     end.
 
@@ -251,6 +262,9 @@ handle_call({request, Arity, Body, Timeout, Kind}, From, S) ->
         ok -> {noreply, send(Arity, Body, From, Timeout, Kind, forget_cursor(Kind, S))};
         {error, _} = E -> {reply, E, S}
     end;
+handle_call({request_secret, Cmd, Args, Timeout}, From, S) ->
+    {Arity, Body} = libsql_proto:encode_body(Cmd, Args()),
+    handle_call({request, Arity, Body, Timeout, request}, From, S);
 handle_call({close, Timeout}, From, S) ->
     case check_request([], Timeout, S) of
         ok ->

@@ -7,7 +7,7 @@
 %% is sent to a port or a timer armed. Nothing here talks to a process.
 -module(libsql_opts).
 
--export([conn/1, pool/1, call/2, is_timeout/1, path/1, start_error/2]).
+-export([conn/1, pool/1, call/2, is_timeout/1, path/1, start_error/2, new_key/1]).
 
 -define(DEFAULT_POOL_SIZE, 4).
 
@@ -98,7 +98,9 @@ already_running(Name) ->
 call(Fun, Opts) when is_map(Opts) ->
     checked(fun() ->
                     known(Opts, call_keys(Fun), Fun),
-                    maps:foreach(fun check/2, Opts)
+                    maps:foreach(fun(encryption_key, V) -> _ = key(V), ok;
+                                    (K, V) -> check(K, V)
+                                 end, Opts)
             end);
 call(Fun, _) ->
     {error, libsql_proto:err(bad_argument,
@@ -115,7 +117,7 @@ call_keys(execute_many) -> [timeout, checkout_timeout];
 call_keys(execute_script) -> [timeout, checkout_timeout];
 call_keys(cursor_open) -> [timeout, checkout_timeout];
 call_keys(fold) -> [chunk, timeout, checkout_timeout, rows];
-call_keys(backup) -> [timeout, checkout_timeout];
+call_keys(backup) -> [timeout, checkout_timeout, encryption_key];
 call_keys(sync) -> [timeout, checkout_timeout].
 
 %% @doc Whether V is a timeout the connection and pool processes can arm:
@@ -249,6 +251,16 @@ token(F) when is_function(F, 0) ->
     end;
 token(V) ->
     token(maps:get(auth_token, libsql_secret:hide(#{auth_token => V}))).
+
+%% @doc A key for rekey/2 (or a backup): `null', or the key wrapped as
+%% an open's is (a fun giving the binary), checked as an open's is.
+-spec new_key(term()) -> {ok, null | fun(() -> binary())} | {error, libsql:error()}.
+new_key(null) -> {ok, null};
+new_key(V) ->
+    checked(fun() ->
+                    F = key(V),
+                    fun() -> iolist_to_binary(F()) end
+            end).
 
 key_opt(Opts) ->
     case maps:find(encryption_key, Opts) of

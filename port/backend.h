@@ -205,12 +205,18 @@ struct lsq_backend {
     const char *(*filename)(lsq_conn *c);            /* "" for memory */
     int (*db_readonly)(lsq_conn *c);                 /* 1 if opened read-only */
     int (*encrypted)(lsq_conn *c);                   /* 1 if the file is encrypted */
+    /* Change the file's key (key NULL: store it plain). 0, or -1 with
+     * *err. NULL where the file is not ours to rekey. */
+    int (*rekey)(lsq_conn *c, const unsigned char *key, size_t n, lsq_error *err);
     int (*set_busy_timeout)(lsq_conn *c, int ms, lsq_error *err);
     /* sqlite3_limit: the old value; value < 0 only reads. -1 on bad id.
      * NULL where the limits are not ours (a server's). */
     int (*limit)(lsq_conn *c, int id, int value);
-    /* Online backup of "main" into the file dest. 0 or -1. */
-    int (*backup)(lsq_conn *c, const char *dest, lsq_error *err);
+    /* Online backup of "main" into the file dest: as the database is (key
+     * NULL; an encrypted database's copy under its key), or encrypted
+     * under key (n bytes). 0 or -1. */
+    int (*backup)(lsq_conn *c, const char *dest, const unsigned char *key, size_t n,
+                  lsq_error *err);
     /* Lock waits so far: how many statements waited on a lock another
      * connection held, and the longest wait, ms. NULL where there are no
      * locks of ours (a server's). */

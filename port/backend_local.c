@@ -3,12 +3,15 @@
  * with the Debian libsqlite3.
  */
 #include "backend.h"
+#include "crypt_rekey.h"
 #include "local_crypt.h"
 #include "params.h"
 #include "ro_guard.h"
+#include "wipe.h"
 
 #include <sqlite3.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +35,7 @@ typedef struct local_conn {
     sqlite3_stmt *tx[LSQ_TXSQL_COUNT]; /* transaction control, prepared on first use */
     const char *vfs;        /* the VFS of the file (a registered name), NULL: default */
     lsq_crypt_vfs *crypt;   /* an encrypted file's VFS (its key), or NULL */
+    int open_flags;         /* of sqlite3_open_v2, for a reopen (rekey) */
     int tx_read_only;       /* query_only was set by a read_only begin */
     int stay_read_only;     /* query_only for good (lsq_open_opts.stay_read_only) */
     char refused[RO_GUARD_NAME]; /* the pragma the guard refused last */
@@ -43,6 +47,8 @@ static local_conn *as_local(lsq_conn *c)
 {
     return (local_conn *)c;
 }
+
+static int local_encrypted(lsq_conn *c);
 
 static int on_progress(void *arg)
 {
@@ -218,6 +224,7 @@ static int local_open(const lsq_open_opts *o, lsq_conn **out, lsq_error *err)
      * file's own); backup writes through the same one, so an encrypted
      * database's copy is encrypted with its key. */
     c->vfs = c->crypt != NULL ? lsq_crypt_vfs_name(c->crypt) : o->vfs;
+    c->open_flags = flags;
     rc = sqlite3_open_v2(o->path, &c->db, flags, c->vfs);
     if (rc != SQLITE_OK) {
         if (c->db != NULL) lsq_error_sqlite(err, rc, sqlite3_errmsg(c->db));
@@ -581,6 +588,159 @@ static const char *local_filename(lsq_conn *conn)
 
 static int local_db_readonly(lsq_conn *c) { return sqlite3_db_readonly(as_local(c)->db, "main") == 1; }
 
+/* ---- rekey ---------------------------------------------------------------------------- */
+
+static int exec_text(local_conn *c, const char *sql, lsq_error *err)
+{
+    int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+
+    if (rc == SQLITE_OK) return 0;
+    set_db_error(err, c->db, rc);
+    return -1;
+}
+
+/* The journal mode's name into buf ("" when unknown). */
+static void current_journal_mode(local_conn *c, char *buf, size_t n)
+{
+    sqlite3_stmt *st = NULL;
+
+    buf[0] = 0;
+    if (sqlite3_prepare_v2(c->db, "PRAGMA journal_mode", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
+        (void)snprintf(buf, n, "%s", (const char *)sqlite3_column_text(st, 0));
+    (void)sqlite3_finalize(st);
+}
+
+/* A plain connection whose file is now encrypted: the same file again,
+ * through v (which it then owns). The handle is opened anew first, so
+ * that a failure leaves the old one. Settings made with PRAGMA are those
+ * of a new connection afterwards. */
+static int reopen_through(local_conn *c, lsq_crypt_vfs *v, lsq_error *err)
+{
+    lsq_open_opts o;
+    sqlite3 *db = NULL, *old = c->db;
+    char *path = NULL;
+    const char *name = sqlite3_db_filename(c->db, "main");
+    size_t i;
+    int rc;
+
+    memset(&o, 0, sizeof o);
+    o.busy_timeout_ms = atomic_load(&c->busy_ms);
+    o.stay_read_only = c->stay_read_only;
+    if (name == NULL || (path = strdup(name)) == NULL) {
+        lsq_error_set(err, LSQ_E_NOMEM, "out of memory");
+        return -1;
+    }
+    rc = sqlite3_open_v2(path, &db, c->open_flags, lsq_crypt_vfs_name(v));
+    free(path);
+    if (rc != SQLITE_OK) {
+        lsq_error_sqlite(err, rc, db != NULL ? sqlite3_errmsg(db) : NULL);
+        (void)sqlite3_close_v2(db);
+        return -1;
+    }
+    for (i = 0; i < LSQ_TXSQL_COUNT; i++) {
+        (void)sqlite3_finalize(c->tx[i]);
+        c->tx[i] = NULL;
+    }
+    c->db = db;
+    c->crypt = v;
+    c->vfs = lsq_crypt_vfs_name(v);
+    for (i = 0; i < sizeof aSetup / sizeof aSetup[0]; i++)
+        if (aSetup[i](c, &o, err) != 0) break;
+    if (i == sizeof aSetup / sizeof aSetup[0] && lsq_local_crypt_check(db, v, err) == 0) {
+        (void)sqlite3_close_v2(old);
+        return 0;
+    }
+    /* Not expected (the file was just written under this key). */
+    (void)sqlite3_close_v2(db);
+    for (i = 0; i < LSQ_TXSQL_COUNT; i++) c->tx[i] = NULL;
+    c->db = old;
+    c->crypt = NULL;
+    c->vfs = NULL;
+    return -1;
+}
+
+/* Change the file's key (key NULL: decrypt it). Outside any transaction,
+ * with no statement running; in rollback-journal mode for the time of it
+ * (a WAL is checkpointed away first, as sqlite3mc requires). */
+static int local_rekey(lsq_conn *conn, const unsigned char *key, size_t n, lsq_error *err)
+{
+    local_conn *c = as_local(conn);
+    const lsq_crypt_key *old_key = lsq_crypt_vfs_key(c->crypt);
+    lsq_crypt_key new_key;
+    lsq_crypt_vfs *v = NULL;
+    const char *file = sqlite3_db_filename(c->db, "main");
+    char mode[32], restore[64];
+    int result = -1, in_tx = 0;
+
+    if (!sqlite3_get_autocommit(c->db) || lsq_local_reading(conn)) {
+        lsq_error_set(err, LSQ_E_MISUSE, "rekey runs outside a transaction, with no "
+                      "statement or cursor running");
+        return -1;
+    }
+    if (file == NULL || file[0] == 0) {
+        lsq_error_set(err, LSQ_E_BAD_ARGUMENT, "a memory database has no file to encrypt");
+        return -1;
+    }
+    if (c->stay_read_only || sqlite3_db_readonly(c->db, "main") == 1) {
+        lsq_error_set(err, LSQ_E_READONLY, "the connection is read-only");
+        return -1;
+    }
+    if (key != NULL) {
+        if (n == 0) {
+            lsq_error_set(err, LSQ_E_BAD_ARGUMENT, "the new key must not be empty");
+            return -1;
+        }
+        if (c->crypt == NULL && (v = lsq_crypt_vfs_create(key, n)) == NULL) {
+            lsq_error_set(err, LSQ_E_NOMEM, "cannot set up the encryption (out of memory)");
+            return -1;
+        }
+        if (lsq_crypt_derive(key, n, &new_key) != LSQ_CRYPT_OK) {
+            lsq_error_set(err, LSQ_E_INTERNAL, "key derivation failed");
+            goto out;
+        }
+    } else if (old_key == NULL) {
+        return 0; /* plain already */
+    }
+    current_journal_mode(c, mode, sizeof mode);
+    restore[0] = 0;
+    if (sqlite3_stricmp(mode, "delete") != 0) {
+        /* Leaving WAL needs the file to itself: busy while others use it. */
+        if (exec_text(c, "PRAGMA journal_mode = DELETE", err) != 0) goto out;
+        current_journal_mode(c, restore, sizeof restore);
+        if (sqlite3_stricmp(restore, "delete") != 0) {
+            lsq_error_set(err, LSQ_E_BUSY, "cannot leave %s mode for the rekey: other "
+                          "connections use the database", mode);
+            goto out;
+        }
+        (void)snprintf(restore, sizeof restore, "PRAGMA journal_mode = %s", mode);
+    }
+    if (exec_text(c, "BEGIN EXCLUSIVE", err) != 0) goto back;
+    in_tx = 1;
+    /* The schema read makes SQLite hold the lock and play back any hot
+     * journal before we look at the file. */
+    if (exec_text(c, "SELECT count(*) FROM sqlite_schema", err) != 0) goto back;
+    if (lsq_crypt_rekey_file(c->db, old_key, key != NULL ? &new_key : NULL, err) != 0) goto back;
+    if (c->crypt != NULL) lsq_crypt_vfs_set_key(c->crypt, key != NULL ? &new_key : NULL);
+    result = 0;
+back:
+    if (in_tx && exec_text(c, result == 0 ? "COMMIT" : "ROLLBACK", result == 0 ? err : NULL) != 0)
+        result = -1;
+    if (result == 0 && v != NULL) {
+        if (reopen_through(c, v, err) != 0) result = -1;
+        else v = NULL; /* the connection's now */
+    }
+    if (restore[0] != 0) {
+        lsq_error scratch;
+
+        (void)exec_text(c, restore, result == 0 ? err : &scratch);
+    }
+out:
+    wipe(&new_key, sizeof new_key);
+    lsq_crypt_vfs_release(v);
+    return result;
+}
+
 static int local_encrypted(lsq_conn *c)
 {
     local_conn *l = as_local(c);
@@ -606,19 +766,35 @@ static int local_limit(lsq_conn *conn, int id, int value)
 
 /* Copy "main" page by page so the source stays usable meanwhile; a busy
  * source or destination is retried for a bounded time. */
-static int local_backup(lsq_conn *conn, const char *dest, lsq_error *err)
+static int local_backup(lsq_conn *conn, const char *dest, const unsigned char *key, size_t n,
+                        lsq_error *err)
 {
     local_conn *c = as_local(conn);
     sqlite3 *out = NULL;
     sqlite3_backup *b;
-    int rc, waits = 0;
+    lsq_crypt_vfs *other = NULL;
+    int rc, waits = 0, status;
 
-    /* Through the source's VFS: a copy of an encrypted database is
-     * written encrypted, never in plaintext. */
+    if (key != NULL && (other = lsq_crypt_vfs_create(key, n)) == NULL) {
+        lsq_error_set(err, LSQ_E_NOMEM, "cannot set up the encryption (out of memory)");
+        return -1;
+    }
+    /* Through the source's VFS (or one for the key given): a copy of an
+     * encrypted database is written encrypted, never in plaintext. */
     rc = sqlite3_open_v2(dest, &out, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                         SQLITE_OPEN_URI, c->vfs);
+                         SQLITE_OPEN_URI, other != NULL ? lsq_crypt_vfs_name(other) : c->vfs);
     if (rc != SQLITE_OK) {
         lsq_error_sqlite(err, rc, out ? sqlite3_errmsg(out) : NULL);
+        (void)sqlite3_close_v2(out);
+        lsq_crypt_vfs_release(other);
+        return -1;
+    }
+    lsq_crypt_vfs_release(other); /* stays until out's files close */
+    if ((other != NULL || local_encrypted(conn)) &&
+        sqlite3_file_control(out, "main", LSQ_FCNTL_CRYPT_STATUS, &status) != SQLITE_OK) {
+        /* A file: URI naming another VFS would get plaintext. */
+        lsq_error_set(err, LSQ_E_BAD_ARGUMENT, "an encrypted backup cannot go through another "
+                      "VFS (the destination names one)");
         (void)sqlite3_close_v2(out);
         return -1;
     }
@@ -960,6 +1136,7 @@ const lsq_backend lsq_backend_local = {
     .filename = local_filename,
     .db_readonly = local_db_readonly,
     .encrypted = local_encrypted,
+    .rekey = local_rekey,
     .set_busy_timeout = local_set_busy_timeout,
     .limit = local_limit,
     .backup = local_backup,

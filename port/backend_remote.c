@@ -1298,9 +1298,10 @@ static int remote_set_busy_timeout(lsq_conn *conn, int ms, lsq_error *err)
     return -1;
 }
 
-static int remote_backup(lsq_conn *conn, const char *dest, lsq_error *err)
+static int remote_backup(lsq_conn *conn, const char *dest, const unsigned char *key, size_t n,
+                         lsq_error *err)
 {
-    (void)conn, (void)dest;
+    (void)conn, (void)dest, (void)key, (void)n;
     lsq_error_set(err, LSQ_E_NOT_SUPPORTED, "backup of a remote database is not supported; "
                   "open an embedded replica to get a local copy");
     return -1;

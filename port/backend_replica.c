@@ -552,10 +552,11 @@ static int replica_limit(lsq_conn *conn, int id, int value)
     return lsq_backend_local.limit(as_replica(conn)->local, id, value);
 }
 
-static int replica_backup(lsq_conn *conn, const char *dest, lsq_error *err)
+static int replica_backup(lsq_conn *conn, const char *dest, const unsigned char *key, size_t n,
+                          lsq_error *err)
 {
     if (fresh(as_replica(conn), err) != 0) return -1;
-    return lsq_backend_local.backup(as_replica(conn)->local, dest, err);
+    return lsq_backend_local.backup(as_replica(conn)->local, dest, key, n, err);
 }
 
 static void replica_busy_stats(lsq_conn *conn, long long *waits, long long *max_ms)

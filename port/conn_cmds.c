@@ -454,25 +454,69 @@ int cmd_limit(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     return 0;
 }
 
+/* A key argument: a binary (1, its bytes in *p, *n), or the atom
+ * `none_atom' (0); -1 for anything else. */
+static int key_arg(const char *buf, int *idx, const char *none_atom, const char **p, size_t *n)
+{
+    char atom[MAXATOMLEN_UTF8];
+    int save = *idx;
+
+    if (term_decode_binary(buf, idx, p, n) == 0) return 1;
+    *idx = save;
+    if (atom_at(buf, idx, atom) == 0 && strcmp(atom, none_atom) == 0) return 0;
+    return -1;
+}
+
+/* backup(Dest, Key): Key `same' writes the copy as the database is (an
+ * encrypted database's copy under its key), a binary under that key. */
 int cmd_backup(lsq_port *p, const lsq_request *r, ei_x_buff *x)
 {
-    const char *dest;
-    size_t n;
+    const char *dest, *key = NULL;
+    size_t n, keylen = 0;
     char *z;
-    int idx = r->idx, rc = run_need_conn(p, r, x);
+    int idx = r->idx, rc = run_need_conn(p, r, x), has_key;
     lsq_error err;
 
     if (rc != REPLY_OK) return rc;
     if (term_decode_binary(r->buf, &idx, &dest, &n) != 0 || n == 0 || memchr(dest, 0, n))
         return reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
                                 "backup destination must be a non-empty path");
+    if ((has_key = key_arg(r->buf, &idx, "same", &key, &keylen)) < 0 || (has_key && keylen == 0))
+        return reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
+                            "a backup's encryption_key must be a non-empty binary");
     z = malloc(n + 1);
     if (z == NULL) return reply_errorf(x, r->ref, LSQ_E_NOMEM, "out of memory");
     memcpy(z, dest, n);
     z[n] = 0;
-    rc = p->be->backup(p->conn, z, &err);
+    rc = p->be->backup(p->conn, z, (const unsigned char *)key, keylen, &err);
     free(z);
     if (rc != 0) return reply_error(x, r->ref, &err);
+    return reply_ok_atom(x, r->ref);
+}
+
+/* rekey(Key | null): the backend's, with no statement or cursor of ours
+ * left on the connection (a plain file that becomes encrypted is opened
+ * anew: the statement cache goes too). */
+int cmd_rekey(lsq_port *p, const lsq_request *r, ei_x_buff *x)
+{
+    const char *key = NULL;
+    size_t keylen = 0;
+    int idx = r->idx, rc = run_need_conn(p, r, x), has_key;
+    lsq_error err;
+
+    if (rc != REPLY_OK) return rc;
+    if ((has_key = key_arg(r->buf, &idx, "null", &key, &keylen)) < 0 || (has_key && keylen == 0))
+        return reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
+                            "the new key must be a non-empty binary, or null");
+    if (p->be->rekey == NULL)
+        return reply_errorf(x, r->ref, LSQ_E_NOT_SUPPORTED,
+                            "only a local database file can be rekeyed");
+    if (handles_count(&p->h, HANDLE_STMT) + handles_count(&p->h, HANDLE_CURSOR) > 0)
+        return reply_errorf(x, r->ref, LSQ_E_MISUSE,
+                            "finalize prepared statements and close cursors before a rekey");
+    cache_clear(p->cache);
+    if (p->be->rekey(p->conn, (const unsigned char *)key, keylen, &err) != 0)
+        return reply_error(x, r->ref, &err);
     return reply_ok_atom(x, r->ref);
 }
 

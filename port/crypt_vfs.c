@@ -660,6 +660,11 @@ int lsq_crypt_vfs_has_key(const lsq_crypt_vfs *v)
     return v->has_key;
 }
 
+const lsq_crypt_key *lsq_crypt_vfs_key(const lsq_crypt_vfs *v)
+{
+    return v != NULL && v->has_key ? &v->key : NULL;
+}
+
 void lsq_crypt_vfs_release(lsq_crypt_vfs *v)
 {
     if (v != NULL) vfs_unref(v);

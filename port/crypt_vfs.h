@@ -53,6 +53,9 @@ void lsq_crypt_vfs_set_key(lsq_crypt_vfs *v, const lsq_crypt_key *key);
 /* Whether the VFS has a key. */
 int lsq_crypt_vfs_has_key(const lsq_crypt_vfs *v);
 
+/* Its master key, NULL when it has none (v may be NULL). */
+const lsq_crypt_key *lsq_crypt_vfs_key(const lsq_crypt_vfs *v);
+
 /* The owner is done with it: unregistered and freed once its last file
  * closes. NULL is a no-op. */
 void lsq_crypt_vfs_release(lsq_crypt_vfs *v);

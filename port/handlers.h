@@ -20,6 +20,7 @@ int cmd_stats(lsq_port *p, const lsq_request *r, ei_x_buff *x);
 int cmd_set_busy_timeout(lsq_port *p, const lsq_request *r, ei_x_buff *x);
 int cmd_limit(lsq_port *p, const lsq_request *r, ei_x_buff *x);
 int cmd_backup(lsq_port *p, const lsq_request *r, ei_x_buff *x);
+int cmd_rekey(lsq_port *p, const lsq_request *r, ei_x_buff *x);
 int cmd_reset(lsq_port *p, const lsq_request *r, ei_x_buff *x);
 /* Close the open connection, if any (close, and shutdown). 0 or -1. */
 int cmd_close_conn(lsq_port *p, lsq_error *err);
