@@ -244,15 +244,28 @@
 %%     cancel of a request that timed out, 1..4294967295 ms, default 2000;
 %%     past it the port is considered hung and killed, and the connection's
 %%     callers get `port_exited'.</li>
-%% <li>`encryption_key': refused with `not_supported' for now.</li>
+%% <li>`encryption_key': a local file only: the file, its journal and its
+%%     WAL are kept encrypted in libSQL's format (SQLite3MultipleCiphers'
+%%     `aes256cbc', what the libsql crate and npm `libsql' write for an
+%%     `encryptionKey'); temporary files stay in memory. A binary (or
+%%     iodata) of 1..32 bytes: libSQL derives the key from the first 32
+%%     bytes only, so a longer one is refused; a file written by a libSQL
+%%     client with the string key "k" opens with `<<"k">>' (its UTF-8
+%%     bytes). Use a random key (`crypto:strong_rand_bytes(32)'): libSQL's
+%%     key derivation is weak for a passphrase. Checked at open:
+%%     `wrong_key', `not_encrypted'. Never sent back, logged or kept in
+%%     clear by this library; see doc/guides/encryption.md.</li>
 %% </ul>
 %%
 %% Errors: `bad_argument' with `option' naming a bad or unknown option
 %% (also for neither `path' nor `url', or an option of another kind of
 %% target; a replica's `path' that exists but is not a replica, or was
-%% frozen); `not_supported' (`encryption_key'); opening
+%% frozen); `not_supported' (`encryption_key' on a replica); opening
 %% a file: `cantopen' and other SQLite codes (a file that is not a
-%% database is found by the first statement, as `notadb'); opening a
+%% database is found by the first statement, as `notadb'), `encrypted'
+%% (a libSQL-encrypted file opened without its key), `wrong_key' (the
+%% key does not open it), `not_encrypted' (a key given for a plain
+%% file); opening a
 %% server: `network', `tls', `http', `auth', `protocol'; a replica: those
 %% of both, and `not_supported' (the server has no `/pull-updates');
 %% `timeout' (the open took too long); `port_exited' (the port program could not start or
@@ -1073,7 +1086,8 @@ rollback_to(Db, Name) -> libsql_tx:savepoint(Db, rollback_to, Name).
 %% of a remote one), `journal_mode' (a binary, empty when unknown) and
 %% `mode' (`local', `remote' or `replica'; a replica's `file' is its local
 %% file, `changes' and `last_insert_rowid' are those of its last write on
-%% the server, and `read_only' is false: it takes writes).
+%% the server, and `read_only' is false: it takes writes) and `encrypted'
+%% (whether the file is encrypted at rest; never with what key).
 %%
 %% Errors: `bad_argument' (`Db' not a connection or running pool),
 %% `timeout', `closed', `port_exited'.
@@ -1081,7 +1095,7 @@ rollback_to(Db, Name) -> libsql_tx:savepoint(Db, rollback_to, Name).
           {ok, #{last_insert_rowid := integer(), changes := integer(),
                  total_changes := integer(), autocommit := boolean(),
                  read_only := boolean(), file := binary(), journal_mode := binary(),
-                 mode := local | remote | replica}}
+                 mode := local | remote | replica, encrypted := boolean()}}
         | {error, error()}.
 info(Db) -> libsql_route:call(Db, info, [], #{}).
 
@@ -1198,15 +1212,22 @@ backup(Db, Dest) -> backup(Db, Dest, #{}).
 %% this connection wait until the copy is done. A lock held by another
 %% connection is waited for up to the `busy_timeout'; interrupt/1 stops it.
 %%
+%% The copy of an encrypted database is encrypted under the same key,
+%% never plaintext; with `encryption_key' (rules as open/1's) it is
+%% encrypted under that key instead, also the copy of a plain database.
+%% An existing destination must then be one that key opens.
+%%
 %% Options: `timeout' (`infinity' or 0..4294967295 ms, default the
-%% connection's `timeout') and, on a pool, `checkout_timeout' (the same
-%% range, default the pool's). Any other key, or a value out of range, is
-%% `bad_argument' with `option' naming it.
+%% connection's `timeout'), `encryption_key' and, on a pool,
+%% `checkout_timeout' (the same range, default the pool's). Any other key,
+%% or a value out of range, is `bad_argument' with `option' naming it.
 %%
 %% Errors: `bad_argument' (an option; DestPath not a file name),
 %% `cantopen' (the destination), `busy', `interrupted' and other SQLite
 %% codes, `timeout', `closed', `port_exited'; remote: `not_supported'.
--spec backup(Db :: db(), DestPath :: file:name_all(), Opts :: call_opts()) ->
+-spec backup(Db :: db(), DestPath :: file:name_all(),
+             Opts :: #{timeout => timeout(), checkout_timeout => timeout(),
+                       encryption_key => iodata()}) ->
           ok | {error, error()}.
 backup(_Db, _Dest, #{encryption_key := null}) ->
     {error, libsql_proto:err(bad_argument, <<"a backup's encryption_key cannot be null: a copy "

@@ -49,12 +49,13 @@ end_per_suite(_Config) ->
 %% The table: [{Name, Type, Props}] from the LSQ_OPT_* lines.
 table(Root) ->
     {ok, Bin} = file:read_file(filename:join(Root, "port/open_options.h")),
-    {match, Lines} = re:run(Bin, "^LSQ_OPT_(STRING|INT|BOOL|NULL)\\(([^)]*)\\)\\s*$",
+    {match, Lines} = re:run(Bin, "^LSQ_OPT_(STRING|BYTES|INT|BOOL|NULL)\\(([^)]*)\\)\\s*$",
                             [multiline, global, {capture, all_but_first, list}]),
     [entry(Type, [string:trim(A) || A <- string:split(Args, ",", all)])
      || [Type, Args] <- Lines].
 
 entry("STRING", [N, _Field, Secret]) -> {list_to_atom(N), string, #{secret => Secret =:= "1"}};
+entry("BYTES", [N, _Field, Secret]) -> {list_to_atom(N), bytes, #{secret => Secret =:= "1"}};
 entry("INT", [N, _Field, D, Min, Max]) ->
     {list_to_atom(N), int, #{default => list_to_integer(D), min => list_to_integer(Min),
                              max => list_to_integer(Max)}};
@@ -73,6 +74,7 @@ table_parsed(Config) ->
 
 %% A good value of each option, and the base a target needs.
 good({_, string, _}) -> <<"x.pem">>;
+good({_, bytes, _}) -> <<0, "key">>;
 good({_, int, #{default := D}}) -> D;
 good({_, bool, #{default := D}}) -> D;
 good({_, null, _}) -> nil.
@@ -104,7 +106,7 @@ every_option_forwarded(Config) ->
 nothing_else_forwarded(Config) ->
     T = ?config(table, Config),
     Names = [K || {K, _, _} <- T],
-    Documented = documented_keys(?config(root, Config)) -- [encryption_key],
+    Documented = documented_keys(?config(root, Config)),
     ?assert(length(Documented) > length(T)),
     Sample = fun(K) ->
                      case lists:keyfind(K, 1, T) of
@@ -143,7 +145,8 @@ check_range({K, Type, Props} = E) ->
                              {[Min, Max], [Min - 1, Max + 1, 1.5, foo]};
                       bool -> {[true, false], [1, yes]};
                       null -> {[null, nil, undefined], [none, 0]};
-                      string -> {[good(E)], [42, {x}]}
+                      string -> {[good(E)], [42, {x}]};
+                      bytes -> {[good(E)], [42, {x}, <<>>]}
                   end,
     [?assertMatch({{ok, _}, K, V}, {libsql_opts:conn(maps:put(K, V, base(K))), K, V})
      || V <- Good, K =/= path, K =/= url],

@@ -417,7 +417,7 @@ frame_commands(_Config) ->
          {prepare, [<<"SELECT 1">>]}, {stmt_query, [7, []]}, {finalize, [16#7fffffff]},
          {cursor_open, [<<"SELECT 1">>, []]}, {cursor_fetch, [1, 500]},
          {set_busy_timeout, [0]}, {limit, [variable_number, -1]},
-         {backup, [<<"/tmp/x.db">>]},
+         {backup, [<<"/tmp/x.db">>, same]}, {rekey, [<<"k">>]}, {rekey, [null]},
          {query, [<<"SELECT ?">>, [?INT64_MIN, ?INT64_MAX, -0.0, 1.0e-300, neg_infinity]]}],
     lists:foreach(
       fun({Cmd, Args}) ->

@@ -77,8 +77,8 @@ requests() ->
      {"limit_read", t({27, limit, sql_length, -1})},
      {"limit_set", t2({28, limit, expr_depth, 50})},
      {"limit_unknown", t({29, limit, bogus, 1})},
-     {"backup_memory", t({30, backup, <<":memory:">>})},
-     {"backup_empty", t({31, backup, <<>>})},
+     {"backup_memory", t({30, backup, <<":memory:">>, same})},
+     {"backup_empty", t({31, backup, <<>>, same})},
      %% statements
      {"execute_create", t({40, execute, <<"CREATE TABLE IF NOT EXISTS u(x INTEGER PRIMARY KEY, y)">>, []})},
      {"execute_insert", t({41, execute, Ins, [<<"four">>, 4.25, {blob, <<"x">>}]})},

@@ -1761,7 +1761,8 @@ static void test_info_settings_reset(void)
     /* backup into a file, read back through a second port */
     if (tmpdir_make(&t) == 0) {
         strcpy(path, tmpdir_file(&t, files[0]));
-        req_begin(&x, 21, "backup", 1); EI(ei_x_encode_binary(&x, path, (int)strlen(path)));
+        req_begin(&x, 21, "backup", 2); EI(ei_x_encode_binary(&x, path, (int)strlen(path)));
+        EI(ei_x_encode_atom(&x, "same"));
         CALL(&p, &x, &r); EXPECT_OK_ATOM(&r, 21);
         port_init(&p2);
         OPEN(&p2, &r, 22, path, 1, -1); EXPECT_OPEN_OK(&r, 22);
@@ -1771,7 +1772,8 @@ static void test_info_settings_reset(void)
     } else {
         CHECK(!"mkdtemp failed");
     }
-    req_begin(&x, 23, "backup", 1); EI(ei_x_encode_binary(&x, "", 0));
+    req_begin(&x, 23, "backup", 2); EI(ei_x_encode_binary(&x, "", 0));
+    EI(ei_x_encode_atom(&x, "same"));
     CALL(&p, &x, &r); EXPECT_ERROR(&r, 23, "bad_argument");
     reply_free(&r);
     port_fini(&p);
