@@ -31,7 +31,8 @@
 
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1,
          init_per_testcase/2, end_per_testcase/2]).
--export([crash_durability_wal/1, crash_durability_delete/1, port_death_seen_on_write/1,
+-export([crash_durability_wal/1, crash_durability_delete/1, crash_durability_wal_encrypted/1,
+         crash_durability_delete_encrypted/1, port_death_seen_on_write/1,
          disk_full/1, fd_exhaustion/1, huge_result_capped/1,
          params_never_interpolated/1, load_extension_off/1,
          max_frame_checked_before_send/1]).
@@ -50,7 +51,8 @@ suite() ->
     [{timetrap, {minutes, 10}}].
 
 all() ->
-    [crash_durability_wal, crash_durability_delete, port_death_seen_on_write,
+    [crash_durability_wal, crash_durability_delete, crash_durability_wal_encrypted,
+     crash_durability_delete_encrypted, port_death_seen_on_write,
      disk_full, fd_exhaustion, huge_result_capped,
      params_never_interpolated, load_extension_off, max_frame_checked_before_send].
 
@@ -66,7 +68,9 @@ end_per_suite(_Config) ->
 
 init_per_testcase(Case, Config) ->
     {ok, _} = application:ensure_all_started(libsql),
-    case lists:member(Case, [crash_durability_wal, crash_durability_delete]) of
+    case lists:member(Case, [crash_durability_wal, crash_durability_delete,
+                             crash_durability_wal_encrypted,
+                             crash_durability_delete_encrypted]) of
         true ->
             %% Hundreds of expected kills: keep their error reports (one
             %% gen_server, crash and supervisor report each) out of the log.
@@ -98,19 +102,32 @@ mentions_sigkill(_, _) -> false.
 %% ---- 1. crash durability ----------------------------------------------------
 
 crash_durability_wal(Config) ->
-    crash_durability(Config, wal).
+    crash_durability(Config, wal, #{}).
 
 crash_durability_delete(Config) ->
-    crash_durability(Config, delete).
+    crash_durability(Config, delete, #{}).
 
-crash_durability(Config, Mode) ->
+%% The same on a file encrypted at rest: the shim's journal pages and the
+%% WAL's ciphertext checksums (port/crypt_wal.c) go through every kill.
+crash_durability_wal_encrypted(Config) ->
+    crash_durability(Config, wal, #{encryption_key => crypto:strong_rand_bytes(32)}).
+
+crash_durability_delete_encrypted(Config) ->
+    crash_durability(Config, delete, #{encryption_key => crypto:strong_rand_bytes(32)}).
+
+crash_durability(Config, Mode, Extra) ->
     Total = iterations(),
     PerMode = (Total + 1) div 2,
     OpenIters = PerMode div 2,
     PoolIters = PerMode - OpenIters,
-    Path = db_path(Config, "crash_" ++ atom_to_list(Mode) ++ ".db"),
+    Name = "crash_" ++ atom_to_list(Mode) ++ case Extra of
+                                                  #{encryption_key := _} -> "_encrypted";
+                                                  #{} -> ""
+                                              end,
+    Path = db_path(Config, Name ++ ".db"),
+    Target = Extra#{path => Path},
     delete_db(Path),
-    {ok, Db} = libsql:open(#{path => Path}),
+    {ok, Db} = libsql:open(Target),
     ?assertEqual({ok, Mode}, libsql_pragma:journal_mode(Db, Mode)),
     {ok, _} = libsql:execute(Db, "CREATE TABLE t(n INTEGER PRIMARY KEY, pad BLOB NOT NULL)"),
     {ok, _} = libsql:execute(Db, "CREATE TABLE counter(id INTEGER PRIMARY KEY CHECK (id = 1), "
@@ -118,18 +135,19 @@ crash_durability(Config, Mode) ->
     {ok, _} = libsql:execute(Db, "INSERT INTO counter(id, n) VALUES (1, 0)"),
     {ok, Sync} = libsql_pragma:synchronous(Db),
     ok = libsql:close(Db),
-    ct:pal("~p: ~b kills through libsql:open, then ~b through a pool of 1 "
+    ct:pal("~p~s: ~b kills through libsql:open, then ~b through a pool of 1 "
            "(LIBSQL_DURABILITY_ITERATIONS=~b in total); synchronous=~p",
-           [Mode, OpenIters, PoolIters, Total, Sync]),
+           [Mode, [" (encrypted)" || is_map_key(encryption_key, Extra)], OpenIters, PoolIters,
+            Total, Sync]),
     rand:seed(exsss, {erlang:phash2(Mode), erlang:unique_integer(), 7}),
     T0 = erlang:monotonic_time(millisecond),
     St0 = #{iterations => 0, acked => 0, present => 0, lost_acks => 0,
             mid_tx => 0, idle => 0, nothing_written => 0, outcomes => #{},
             max_latency => 0, slow => []},
-    St1 = lists:foldl(fun(I, St) -> open_iteration(Path, Mode, I, St) end,
+    St1 = lists:foldl(fun(I, St) -> open_iteration(Target, Mode, I, St) end,
                       St0, lists:seq(1, OpenIters)),
     T1 = erlang:monotonic_time(millisecond),
-    {ok, _} = libsql:start_pool(?POOL, #{path => Path, size => 1,
+    {ok, _} = libsql:start_pool(?POOL, Target#{size => 1,
                                          max_restarts => 1000000}),
     St2 = lists:foldl(fun(I, St) -> pool_iteration(Mode, I, St) end,
                       St0, lists:seq(1, PoolIters)),
@@ -141,7 +159,7 @@ crash_durability(Config, Mode) ->
     ct:pal("~p: pool stats at the end: ~p", [Mode, PoolStats]),
     ?assertMatch(#{restarts := PoolIters}, PoolStats),
     %% One last look with a fresh connection.
-    {ok, Db2} = libsql:open(#{path => Path}),
+    {ok, Db2} = libsql:open(Target),
     ?assertEqual(ok, libsql_pragma:integrity_check(Db2)),
     ?assertEqual({ok, Mode}, libsql_pragma:journal_mode(Db2)),
     {ok, _, [{Final}]} = libsql:query(Db2, "SELECT n FROM counter"),
@@ -174,8 +192,8 @@ report(Mode, Via, St, Ms) ->
             ?WRITER_ANSWER_MS, lists:reverse(Slow)]).
 
 %% A connection opened for this iteration, killed, and a new one to check.
-open_iteration(Path, Mode, I, St) ->
-    {ok, Db} = libsql:open(#{path => Path}),
+open_iteration(Target, Mode, I, St) ->
+    {ok, Db} = libsql:open(Target),
     {ok, OsPid} = libsql_conn:os_pid(Db),
     Start = counter(Db),
     Mon = erlang:monitor(process, Db),
@@ -184,7 +202,7 @@ open_iteration(Path, Mode, I, St) ->
     after 5000 -> ct:fail({connection_not_down_after_kill, Mode, I})
     end,
     ?assert(wait_gone(OsPid, 5000)),
-    {ok, Check} = libsql:open(#{path => Path}),
+    {ok, Check} = libsql:open(Target),
     St1 = verify(Check, Mode, {open, I}, Start, Result, St),
     ok = libsql:close(Check),
     St1.
