@@ -16,7 +16,8 @@
 
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1,
          init_per_testcase/2, end_per_testcase/2]).
--export([readme/1, guide_local/1, guide_remote/1, guide_replica/1, every_guide_is_run/1,
+-export([readme/1, guide_local/1, guide_remote/1, guide_replica/1, guide_encryption/1,
+         every_guide_is_run/1,
          runner_catches_failures/1]).
 
 -type config() :: [{atom(), term()}].
@@ -24,14 +25,15 @@
 %% The guides this suite runs, one case each: a new guide gets a case here
 %% (every_guide_is_run fails until it does).
 -define(GUIDES, [{guide_local, "doc/guides/local.md"}, {guide_remote, "doc/guides/remote.md"},
-                 {guide_replica, "doc/guides/replica.md"}]).
+                 {guide_replica, "doc/guides/replica.md"},
+                 {guide_encryption, "doc/guides/encryption.md"}]).
 
 -spec suite() -> [tuple()].
 suite() -> [{timetrap, {minutes, 5}}, {ct_hooks, [libsql_tursodb_cth]}].
 
 -spec all() -> [atom()].
 all() -> [runner_catches_failures, every_guide_is_run, readme, guide_local, guide_remote,
-          guide_replica].
+          guide_replica, guide_encryption].
 
 -spec init_per_suite(config()) -> config().
 init_per_suite(Config) ->
@@ -84,6 +86,10 @@ guide_remote(Config) ->
 -spec guide_replica(config()) -> ok.
 guide_replica(Config) ->
     run_file(Config, proplists:get_value(guide_replica, ?GUIDES)).
+
+-spec guide_encryption(config()) -> ok.
+guide_encryption(Config) ->
+    run_file(Config, proplists:get_value(guide_encryption, ?GUIDES)).
 
 %% Every guide in doc/guides/ is one of the cases above, and has code.
 -spec every_guide_is_run(config()) -> ok.
