@@ -193,16 +193,14 @@ known(Opts, Known, Fun) ->
                                   Fun, lists:join(", ", [atom_to_list(N) || N <- Known])]))
     end.
 
-conn_opts(#{path := _, url := _, encryption_key := _}) ->
-    throw({not_supported, encryption_key,
-           <<"an embedded replica's file cannot be encrypted yet">>});
 conn_opts(#{path := Path, url := Url} = Opts) ->
     %% A file and a server: an embedded replica (the port's table of
-    %% backends says so).
+    %% backends says so). Its file may be encrypted.
     [bad(K, io_lib:format("~p does not apply to an embedded replica (path and url): its file "
                           "is only ever written by its sync", [K]))
      || K <- ?NOT_REPLICA, maps:is_key(K, Opts)],
-    common_opts(Opts, [{path, path_bin(path, Path)}, {url, url_bin(Url)} | token_opt(Opts)]);
+    common_opts(Opts, [{path, path_bin(path, Path)}, {url, url_bin(Url)}
+                       | token_opt(Opts) ++ key_opt(Opts)]);
 conn_opts(#{url := Url} = Opts) ->
     [bad(K, io_lib:format("~p applies to local files only", [K]))
      || K <- [encryption_key | ?PATH_ONLY], maps:is_key(K, Opts)],

@@ -42,6 +42,9 @@ typedef struct lsq_open_opts {
     unsigned char *encryption_key; /* the key's bytes (libSQL's aes256cbc), or NULL
                                     * (wiped and freed by the caller) */
     size_t encryption_key_len;
+    struct lsq_crypt_vfs *crypt; /* an encryption VFS (crypt_vfs.h) to open through,
+                                  * shared: set by a backend that owns this one and
+                                  * made it from encryption_key; NULL: none */
     /* local */
     int read_only;       /* 1: SQLITE_OPEN_READONLY */
     int create;          /* 1: create the file if missing */

@@ -33,6 +33,7 @@
 #include "replica_sync.h"
 #include "ro_guard.h"
 #include "sql_scan.h"
+#include "local_crypt.h"
 #include "wipe.h"
 
 #include <stdatomic.h>
@@ -50,6 +51,8 @@ typedef struct replica_conn {
     int read_your_writes;
     int dirty;                  /* a write went to the server since the last pull */
     long long sync_timeout_ms;
+    lsq_crypt_vfs *crypt;       /* an encrypted file's VFS (the file's readers and
+                                 * syncers go through it), or NULL */
 } replica_conn;
 
 struct lsq_stmt {
@@ -142,7 +145,7 @@ static int replica_close(lsq_conn *conn, lsq_error *err);
 static int replica_open(const lsq_open_opts *o, lsq_conn **out, lsq_error *err)
 {
     replica_conn *c = calloc(1, sizeof *c);
-    lsq_open_opts lo = *o;
+    lsq_open_opts lo = *o, so = *o;
     lsq_sync_info info;
     lsq_error rerr;
     lsq_conn *r = NULL;
@@ -158,6 +161,8 @@ static int replica_open(const lsq_open_opts *o, lsq_conn **out, lsq_error *err)
     c->sync_timeout_ms = o->sync_timeout_ms;
     c->ro = *o;
     c->ro.path = NULL;
+    c->ro.encryption_key = NULL; /* the server never sees it */
+    c->ro.encryption_key_len = 0;
     c->ro.url = dup_or_null(o->url);
     c->ro.auth_token = dup_or_null(o->auth_token);
     c->ro.ca_file = dup_or_null(o->ca_file);
@@ -176,10 +181,17 @@ static int replica_open(const lsq_open_opts *o, lsq_conn **out, lsq_error *err)
                       "is read-only already, and writes go to the server");
         goto fail;
     }
-    if ((c->sync = replica_sync_new(o, err)) == NULL) goto fail;
+    /* One VFS for the key, shared by the file's reader and syncers. */
+    if (lsq_local_crypt_vfs(o, &c->crypt, err) != 0) goto fail;
+    lo.crypt = so.crypt = c->crypt;
+    lo.encryption_key = so.encryption_key = NULL;
+    if ((c->sync = replica_sync_new(&so, err)) == NULL) goto fail;
     /* The file first: bootstrapped when missing, a crashed apply rolled
      * back when not. */
-    if (replica_sync_prepare(c->sync, &info, err) != 0) goto fail;
+    if (replica_sync_prepare(c->sync, &info, err) != 0) {
+        lsq_local_crypt_explain(o->path, c->crypt, err);
+        goto fail;
+    }
     lo.url = NULL;
     lo.create = 0;
     lo.stay_read_only = 1;
@@ -195,7 +207,7 @@ static int replica_open(const lsq_open_opts *o, lsq_conn **out, lsq_error *err)
     if (!info.bootstrapped && r != NULL) (void)replica_sync_run(c->sync, &info, &rerr);
     /* Background sync: a syncer of its own, on a thread of its own. */
     if (o->sync_interval_ms > 0) {
-        replica_sync *bs = replica_sync_new(o, err);
+        replica_sync *bs = replica_sync_new(&so, err);
 
         if (bs == NULL || (c->bg = replica_bg_start(bs, o->sync_interval_ms, err)) == NULL)
             goto fail;
@@ -222,6 +234,9 @@ static int replica_close(lsq_conn *conn, lsq_error *err)
     if (c->local != NULL && lsq_backend_local.close(c->local, err) != 0) rc = -1;
     replica_sync_free(c->sync);
     free_ro(&c->ro);
+    /* After every handle through it is closed (a zombie's files keep it
+     * registered until they close). */
+    lsq_crypt_vfs_release(c->crypt);
     free(c);
     return rc;
 }
@@ -552,6 +567,11 @@ static int replica_limit(lsq_conn *conn, int id, int value)
     return lsq_backend_local.limit(as_replica(conn)->local, id, value);
 }
 
+static int replica_encrypted(lsq_conn *conn)
+{
+    return as_replica(conn)->crypt != NULL;
+}
+
 static int replica_backup(lsq_conn *conn, const char *dest, const unsigned char *key, size_t n,
                           lsq_error *err)
 {
@@ -860,6 +880,7 @@ const lsq_backend lsq_backend_replica = {
     .set_busy_timeout = replica_set_busy_timeout,
     .limit = replica_limit,
     .backup = replica_backup,
+    .encrypted = replica_encrypted,
     .busy_stats = replica_busy_stats,
     .begin = replica_begin,
     .commit = replica_commit,

@@ -665,6 +665,12 @@ const lsq_crypt_key *lsq_crypt_vfs_key(const lsq_crypt_vfs *v)
     return v != NULL && v->has_key ? &v->key : NULL;
 }
 
+lsq_crypt_vfs *lsq_crypt_vfs_retain(lsq_crypt_vfs *v)
+{
+    atomic_fetch_add(&v->refs, 1);
+    return v;
+}
+
 void lsq_crypt_vfs_release(lsq_crypt_vfs *v)
 {
     if (v != NULL) vfs_unref(v);

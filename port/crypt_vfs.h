@@ -56,6 +56,9 @@ int lsq_crypt_vfs_has_key(const lsq_crypt_vfs *v);
 /* Its master key, NULL when it has none (v may be NULL). */
 const lsq_crypt_key *lsq_crypt_vfs_key(const lsq_crypt_vfs *v);
 
+/* One more owner (released with lsq_crypt_vfs_release). Returns v. */
+lsq_crypt_vfs *lsq_crypt_vfs_retain(lsq_crypt_vfs *v);
+
 /* The owner is done with it: unregistered and freed once its last file
  * closes. NULL is a no-op. */
 void lsq_crypt_vfs_release(lsq_crypt_vfs *v);

@@ -13,8 +13,9 @@
 
 #include <sqlite3.h>
 
-/* The VFS for o's key into *out (NULL when o has no key). 0, or -1 with
- * *err (an empty key, out of memory). */
+/* The VFS for o's key into *out (NULL when o has no key; o->crypt's,
+ * retained, when o has one). 0, or -1 with *err (an empty key, out of
+ * memory). Released with lsq_crypt_vfs_release. */
 int lsq_local_crypt_vfs(const lsq_open_opts *o, lsq_crypt_vfs **out, lsq_error *err);
 
 /* After sqlite3_open_v2: with a key (v != NULL), the connection's settings
@@ -22,5 +23,10 @@ int lsq_local_crypt_vfs(const lsq_open_opts *o, lsq_crypt_vfs **out, lsq_error *
  * file is an encrypted database. 0, or -1 with *err: wrong_key,
  * not_encrypted, encrypted, bad_argument (a file: URI naming another VFS). */
 int lsq_local_crypt_check(sqlite3 *db, const lsq_crypt_vfs *v, lsq_error *err);
+
+/* An open that failed with notadb before the checks above could run (a
+ * replica's file is prepared first): the error said as they would say
+ * it, from the file's first bytes. */
+void lsq_local_crypt_explain(const char *path, const lsq_crypt_vfs *v, lsq_error *err);
 
 #endif

@@ -4,6 +4,8 @@
  * bootstrap of a new file, and the sidecar.
  */
 #include "replica_file.h"
+#include "crypt_vfs.h"
+#include "hot_journal.h"
 #include "mono_clock.h"
 
 #include <errno.h>
@@ -19,9 +21,6 @@
 #include <unistd.h>
 
 #define PAGE PULL_PAGE_SIZE
-/* The journal header takes one "sector"; SQLite reads the size from it. */
-#define JOURNAL_SECTOR 4096
-static const unsigned char kJournalMagic[8] = { 0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7 };
 
 uint32_t replica_get_u32(const unsigned char *p)
 {
@@ -241,10 +240,17 @@ static const pull_page *find_page(const pull_resp *r, uint32_t pgno)
 /* Write the pages of r to fd, page 1 from page1: runs of consecutive
  * pages in one pwritev each (a 40 MB set is 10,000 pages: one system call
  * per page cost tens of ms). 0 or -1 (errno). */
-static int write_set(int fd, const pull_resp *r, const unsigned char *page1)
+static int write_set(int fd, const pull_resp *r, const unsigned char *page1,
+                     const lsq_crypt_key *key)
 {
     struct iovec iov[256];
+    unsigned char *enc = NULL; /* a run's pages encrypted, when there is a key */
     size_t i = 0;
+
+    if (key != NULL && (enc = malloc(sizeof iov / sizeof iov[0] * PAGE)) == NULL) {
+        errno = ENOMEM;
+        return -1;
+    }
 
     while (i < r->npages) {
         uint32_t first = r->pages[i].pgno;
@@ -255,6 +261,16 @@ static int write_set(int fd, const pull_resp *r, const unsigned char *page1)
                r->pages[i + n].pgno == first + n) {
             iov[n].iov_base = (void *)(r->pages[i + n].pgno == 1 ? page1 : r->pages[i + n].data);
             iov[n].iov_len = PAGE;
+            if (enc != NULL) {
+                /* As the encryption shim writes it (crypt_vfs.h). */
+                if (lsq_crypt_encrypt_page(key, first + (uint32_t)n, iov[n].iov_base,
+                                           enc + n * PAGE, PAGE) != LSQ_CRYPT_OK) {
+                    free(enc);
+                    errno = EIO;
+                    return -1;
+                }
+                iov[n].iov_base = enc + n * PAGE;
+            }
             n++;
         }
         total = n * PAGE;
@@ -271,19 +287,21 @@ static int write_set(int fd, const pull_resp *r, const unsigned char *page1)
             w = pwritev(fd, iov + k, (int)(n - k), off + (off_t)done);
             if (w < 0) {
                 if (errno == EINTR) continue;
+                free(enc);
                 return -1;
             }
             done += (size_t)w;
         }
         i += n;
     }
+    free(enc);
     return 0;
 }
 
 /* Write the full set to tmp and link it in as db_path. 0, 1 (db_path
  * exists), -1 with *err. The caller holds the bootstrap lock. */
 static int create_locked(const char *db_path, const char *tmp, const pull_resp *r,
-                         const replica_state *st, lsq_error *err)
+                         const replica_state *st, const lsq_crypt_key *key, lsq_error *err)
 {
     unsigned char page1[PAGE];
     const pull_page *p1 = find_page(r, 1);
@@ -299,7 +317,7 @@ static int create_locked(const char *db_path, const char *tmp, const pull_resp *
     if (fd < 0) return io_error(err, "cannot create", tmp);
     memcpy(page1, p1->data, PAGE);
     patch_page1(page1, 0, (uint32_t)r->db_size);
-    if (write_set(fd, r, page1) != 0) {
+    if (write_set(fd, r, page1, key) != 0) {
         (void)io_error(err, "cannot write", tmp);
         goto out;
     }
@@ -339,7 +357,7 @@ out:
 }
 
 int replica_file_create(const char *db_path, const pull_resp *r, const replica_state *st,
-                        lsq_error *err)
+                        const lsq_crypt_key *key, lsq_error *err)
 {
     char *tmp = suffixed(db_path, ".bootstrap-tmp"), *lock = suffixed(db_path, "-replica.lock");
     int fd = -1, rc = -1;
@@ -362,7 +380,7 @@ int replica_file_create(const char *db_path, const pull_resp *r, const replica_s
         rc = io_error(err, "cannot lock", lock);
         goto out;
     }
-    rc = create_locked(db_path, tmp, r, st, err);
+    rc = create_locked(db_path, tmp, r, st, key, err);
 out:
     if (fd >= 0) (void)close(fd); /* drops the lock */
     free(tmp);
@@ -390,16 +408,6 @@ static int sqlite_io(lsq_error *err, int rc, const char *what)
     return -1;
 }
 
-/* The journal's checksum of a page (pager.c pager_cksum). */
-static uint32_t journal_cksum(uint32_t nonce, const unsigned char *page)
-{
-    uint32_t ck = nonce;
-    int i;
-
-    for (i = PAGE - 200; i > 0; i -= 200) ck += page[i];
-    return ck;
-}
-
 /* 1 if pgno (1-based) needs its original in the journal. */
 static int journaled(const unsigned char *in_set, uint32_t pgno, uint32_t old_n, uint32_t new_n)
 {
@@ -407,61 +415,34 @@ static int journaled(const unsigned char *in_set, uint32_t pgno, uint32_t old_n,
     return pgno == 1 || pgno > new_n || in_set[pgno];
 }
 
-/* Write the hot journal: the original of every page the apply changes.
- * 0 or -1 with *err. */
-static int write_journal(sqlite3_file *fp, const char *jpath, const unsigned char *in_set, uint32_t old_n, uint32_t new_n, lsq_error *err)
+/* The original of a page the apply changes, for the hot journal: as
+ * SQLite sees it (through fp) and as it is on disk (through raw, the file
+ * under an encryption shim; fp itself for a plain file). */
+typedef struct apply_originals {
+    sqlite3_file *fp, *raw;
+    const unsigned char *in_set;
+    uint32_t old_n, new_n;
+} apply_originals;
+
+static int original_page(void *arg, uint32_t pg, unsigned char *image, unsigned char *plain,
+                         lsq_error *err)
 {
-    unsigned char *rec = malloc(4 + PAGE + 4), hdr[JOURNAL_SECTOR];
-    uint32_t nonce = 0, nrec = 0, pg;
-    off_t off = JOURNAL_SECTOR;
-    int fd = -1, rc = -1;
+    apply_originals *a = arg;
+    sqlite3_int64 off = (sqlite3_int64)(pg - 1) * PAGE;
+    int io;
 
-    if (rec == NULL) {
-        lsq_error_set(err, LSQ_E_NOMEM, "out of memory");
-        return -1;
+    if (!journaled(a->in_set, pg, a->old_n, a->new_n)) return 0;
+    io = a->fp->pMethods->xRead(a->fp, plain, PAGE, off);
+    if (io != SQLITE_OK && io != SQLITE_IOERR_SHORT_READ)
+        return sqlite_io(err, io, "cannot read the replica");
+    if (a->raw == a->fp) {
+        memcpy(image, plain, PAGE);
+        return 1;
     }
-    sqlite3_randomness(sizeof nonce, &nonce);
-    fd = open(jpath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        (void)io_error(err, "cannot create", jpath);
-        goto out;
-    }
-    for (pg = 1; pg <= old_n; pg++) {
-        int io;
-
-        if (!journaled(in_set, pg, old_n, new_n)) continue;
-        io = fp->pMethods->xRead(fp, rec + 4, PAGE, (sqlite3_int64)(pg - 1) * PAGE);
-        if (io != SQLITE_OK && io != SQLITE_IOERR_SHORT_READ) {
-            (void)sqlite_io(err, io, "cannot read the replica");
-            goto out;
-        }
-        replica_put_u32(rec, pg);
-        replica_put_u32(rec + 4 + PAGE, journal_cksum(nonce, rec + 4));
-        if (pwrite_all(fd, rec, 4 + PAGE + 4, off) != 0) {
-            (void)io_error(err, "cannot write", jpath);
-            goto out;
-        }
-        off += 4 + PAGE + 4;
-        nrec++;
-    }
-    /* The header last, then one fsync: until the header is there the
-     * file is not a journal at all. */
-    memset(hdr, 0, sizeof hdr);
-    memcpy(hdr, kJournalMagic, 8);
-    replica_put_u32(hdr + 8, nrec);
-    replica_put_u32(hdr + 12, nonce);
-    replica_put_u32(hdr + 16, old_n);
-    replica_put_u32(hdr + 20, JOURNAL_SECTOR);
-    replica_put_u32(hdr + 24, PAGE);
-    if (pwrite_all(fd, hdr, sizeof hdr, 0) != 0 || fsync(fd) != 0) {
-        (void)io_error(err, "cannot write", jpath);
-        goto out;
-    }
-    rc = sync_dir(jpath, err);
-out:
-    if (fd >= 0 && close(fd) != 0 && rc == 0) rc = io_error(err, "cannot write", jpath);
-    free(rec);
-    return rc;
+    io = a->raw->pMethods->xRead(a->raw, image, PAGE, off);
+    if (io != SQLITE_OK && io != SQLITE_IOERR_SHORT_READ)
+        return sqlite_io(err, io, "cannot read the replica");
+    return 1;
 }
 
 /* With the journal safe: page 1 patched, the set written, the size set. */
@@ -564,7 +545,14 @@ int replica_file_apply(sqlite3 *db, const char *db_path, const pull_resp *r, lon
                           "to %u pages but page %zu is not in the set", new_n, i);
             goto end;
         }
-    if (write_journal(fp, jpath, in_set, old_n, new_n, err) != 0) goto end;
+    {
+        apply_originals a = { fp, fp, in_set, old_n, new_n };
+        sqlite3_file *raw = NULL;
+
+        if (sqlite3_file_control(db, "main", LSQ_FCNTL_CRYPT_RAW, &raw) == SQLITE_OK && raw != NULL)
+            a.raw = raw;
+        if (lsq_hot_journal_write(jpath, PAGE, old_n, original_page, &a, err) != 0) goto end;
+    }
     journal = 1;
     if (write_pages(fp, r, old_n, new_n, err) != 0) goto end;
     /* The commit point: without its journal the new content is the file's. */

@@ -22,6 +22,7 @@
 
 #include <sqlite3.h>
 #include <stdint.h>
+#include "crypt_codec.h"
 #include "pull_proto.h"
 
 /* What the sidecar (<db>-replica) holds. */
@@ -44,10 +45,11 @@ int replica_state_read(const char *db_path, replica_state *st, lsq_error *err);
 int replica_state_write(const char *db_path, const replica_state *st, lsq_error *err);
 
 /* A new file at db_path made of the full page set r, with state *st
- * written first: 0; 1 when a file appeared at db_path meanwhile (someone
- * else bootstrapped it: nothing done); -1 with *err. */
+ * written first (encrypted under key as the encryption shim writes, when
+ * key is not NULL): 0; 1 when a file appeared at db_path meanwhile
+ * (someone else bootstrapped it: nothing done); -1 with *err. */
 int replica_file_create(const char *db_path, const pull_resp *r, const replica_state *st,
-                        lsq_error *err);
+                        const lsq_crypt_key *key, lsq_error *err);
 
 /* Apply r to the existing replica open read-write (journal mode DELETE)
  * on db, and replace the sidecar with *next, both under one EXCLUSIVE

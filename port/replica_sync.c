@@ -2,6 +2,7 @@
  * replica_sync.c - pull, prove, apply (replica_sync.h).
  */
 #include "replica_sync.h"
+#include "crypt_vfs.h"
 #include "http.h"
 #include "mono_clock.h"
 
@@ -22,6 +23,7 @@ struct replica_sync {
     http_client *http;
     sqlite3 *db;         /* the applier: read-write, once the file exists */
     const char *vfs;
+    const lsq_crypt_key *key; /* the file's (its VFS's), or NULL: plain */
     int busy_ms;
     size_t max_bytes;    /* cap on a response held in memory */
 };
@@ -48,7 +50,10 @@ replica_sync *replica_sync_new(const lsq_open_opts *o, lsq_error *err)
         nomem(err);
         return NULL;
     }
-    s->vfs = o->vfs;
+    /* An encrypted replica: the file goes through the shim the owner
+     * made (kept alive by the owner until this syncer is freed). */
+    s->vfs = o->crypt != NULL ? lsq_crypt_vfs_name(o->crypt) : o->vfs;
+    s->key = lsq_crypt_vfs_key(o->crypt);
     s->busy_ms = (int)o->busy_timeout_ms;
     /* A bootstrap is the whole database in one response: the cap is the
      * reply cap, but never under 2 GiB, so that a max_result_bytes tuned
@@ -333,7 +338,7 @@ static int bootstrap(replica_sync *s, replica_sync_info *info, lsq_error *err)
         lsq_error_set(err, LSQ_E_CANTOPEN, "cannot stat %s: %s", s->path, strerror(errno));
         rc = -1;
     } else if (exists == 0) {
-        rc = replica_file_create(s->path, &set, &st, err);
+        rc = replica_file_create(s->path, &set, &st, s->key, err);
     } else if (empty) {
         lsq_error_set(err, LSQ_E_CANTOPEN, "%s is an empty file, not a replica: remove it to "
                       "bootstrap a replica there", s->path);

@@ -23,7 +23,8 @@
          server_restart/1, offline/1, read_your_writes/1, sync_until/1, file_is_guarded/1,
          not_a_replica/1, freeze/1, background_sync/1, other_process_readers/1,
          pool/1, crash_during_apply/1, agrees_with_turso_client/1, server_dies_mid_pull/1,
-         crash_during_bootstrap/1, transactions_on_hrana3/1, outage_logged_once/1]).
+         crash_during_bootstrap/1, transactions_on_hrana3/1, outage_logged_once/1,
+         encrypted/1, crash_during_apply_encrypted/1]).
 -export([log/2]).
 
 -type config() :: [{atom(), term()}].
@@ -37,7 +38,8 @@ all() ->
              offline, read_your_writes, sync_until, file_is_guarded, not_a_replica, freeze,
              background_sync, other_process_readers, pool, crash_during_apply,
              agrees_with_turso_client, server_dies_mid_pull, crash_during_bootstrap,
-             transactions_on_hrana3, outage_logged_once],
+             transactions_on_hrana3, outage_logged_once, encrypted,
+             crash_during_apply_encrypted],
     case valgrind() of
         %% Under valgrind (make valgrind) every port runs ~50x slower: the
         %% timing bounds of the readers case mean nothing there.
@@ -593,19 +595,28 @@ flush_sync(Ref) ->
 %% or the new state, never a mix; the next sync completes.
 -spec crash_during_apply(config()) -> ok.
 crash_during_apply(Config) ->
-    Iterations = case valgrind() of true -> 10; false -> 200 end,
+    crash_during_apply(Config, #{}, 200).
+
+%% The same on an encrypted replica: the journal's images are the pages as
+%% the encryption shim wrote them, the rollback goes through it.
+-spec crash_during_apply_encrypted(config()) -> ok.
+crash_during_apply_encrypted(Config) ->
+    crash_during_apply(Config, #{encryption_key => crypto:strong_rand_bytes(32)}, 100).
+
+crash_during_apply(Config, Key, Runs) ->
+    Iterations = case valgrind() of true -> 10; false -> Runs end,
     srv(Config, "CREATE TABLE t(id INTEGER PRIMARY KEY, n INTEGER, pad TEXT)"),
     srv(Config, "INSERT INTO t(n, pad) SELECT 0, printf('%.400c', 'q') FROM "
                 "generate_series(1, 1500)"),
     %% How long such a sync takes here (under valgrind, ~50 times longer):
     %% the kills are spread over it.
-    Db0 = open(Config, #{read_your_writes => false}),
+    Db0 = open(Config, Key#{read_your_writes => false}),
     srv(Config, "UPDATE t SET n = n + 1"),
     T0 = erlang:monotonic_time(millisecond),
     {ok, #{pages := P}} = libsql:sync(Db0),
     Took = erlang:monotonic_time(millisecond) - T0,
     ok = libsql:close(Db0),
-    Stats = crash_loop(Config, 1, Iterations, Took, #{old => 0, new => 0, journal => 0}),
+    Stats = crash_loop(Config, Key, 1, Iterations, Took, #{old => 0, new => 0, journal => 0}),
     ct:log("a sync of ~b pages takes ~b ms; ~b kills: ~p", [P, Took, Iterations, Stats]),
     %% The kills landed on every side of the apply (too few kills under
     %% valgrind to ask that of them).
@@ -614,9 +625,9 @@ crash_during_apply(Config) ->
     valgrind() orelse ?assert(maps:get(journal, Stats) > 0),
     ok.
 
-crash_loop(_Config, I, N, _Took, Stats) when I > N -> Stats;
-crash_loop(Config, I, N, Took, Stats) ->
-    Db = open(Config, #{read_your_writes => false}),
+crash_loop(_Config, _Key, I, N, _Took, Stats) when I > N -> Stats;
+crash_loop(Config, Key, I, N, Took, Stats) ->
+    Db = open(Config, Key#{read_your_writes => false}),
     Old = checksum(Db),
     %% Every row changes: the apply writes every page of the table.
     srv(Config, "UPDATE t SET n = n + 1"),
@@ -629,7 +640,7 @@ crash_loop(Config, I, N, Took, Stats) ->
     true = libsql_test_util:wait_gone(OsPid, 5000),
     Journal = filelib:is_file(path(Config) ++ "-journal"),
     %% Stock SQLite, read-write: rolls a hot journal back.
-    {ok, Plain} = libsql:open(#{path => path(Config), create => false}),
+    {ok, Plain} = libsql:open(Key#{path => path(Config), create => false}),
     ok = integrity(Plain),
     Got = checksum(Plain),
     ok = libsql:close(Plain),
@@ -639,16 +650,55 @@ crash_loop(Config, I, N, Took, Stats) ->
               true -> ct:fail({mixed_state, I, Old, New, Got})
            end,
     %% The replica opens and its next sync completes.
-    Db2 = open(Config),
+    Db2 = open(Config, Key),
     {ok, _} = libsql:sync(Db2),
     New = checksum(Db2),
     ok = libsql:close(Db2),
-    crash_loop(Config, I + 1, N, Took,
+    crash_loop(Config, Key, I + 1, N, Took,
                Stats#{Side := maps:get(Side, Stats) + 1,
                       journal := maps:get(journal, Stats) + case Journal of
                                                                  true -> 1;
                                                                  false -> 0
                                                              end}).
+
+%% An encrypted replica: bootstrapped, applied to and rolled back through
+%% the encryption shim. The file holds no plaintext, opens with its key
+%% only, and libSQL's own engine (npm libsql) reads it row for row.
+-spec encrypted(config()) -> ok.
+encrypted(Config) ->
+    %% A key the peer can take (its keys are strings).
+    Key = list_to_binary([io_lib:format("~2.16.0b", [B]) || <<B>> <= crypto:strong_rand_bytes(16)]),
+    srv(Config, "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)"),
+    srv(Config, "INSERT INTO t(v) SELECT printf('secret row %d', value) FROM generate_series(1, 300)"),
+    Db = open(Config, #{encryption_key => Key}),
+    assert_equal(Config, Db, ["t"]),
+    ?assertMatch({ok, #{encrypted := true, mode := replica}}, libsql:info(Db)),
+    no_plaintext(path(Config)),
+    %% A forwarded write, pulled back into the file (an apply, with its
+    %% journal), and a change made on the server.
+    {ok, _} = libsql:execute(Db, "INSERT INTO t(v) VALUES ('secret row 301')"),
+    {ok, _, [{301}]} = libsql:query(Db, "SELECT count(*) FROM t"),
+    srv(Config, "UPDATE t SET v = v || ' changed' WHERE id % 2 = 0"),
+    _ = sync_ok(Db),
+    assert_equal(Config, Db, ["t"]),
+    no_plaintext(path(Config)),
+    ok = libsql:close(Db),
+    expect_error(wrong_key, libsql:open(opts(Config, #{encryption_key => <<"not the key">>}))),
+    expect_error(encrypted, libsql:open(opts(Config))),
+    true = libsql_crypt_peer:available(),
+    {ok, PeerRows} = libsql_crypt_peer:query(path(Config), Key, "SELECT id, v FROM t ORDER BY id"),
+    Db2 = open(Config, #{encryption_key => Key}),
+    {ok, _, Rows} = libsql:query(Db2, "SELECT id, v FROM t ORDER BY id"),
+    ?assertEqual(301, length(Rows)),
+    ?assertEqual(Rows, PeerRows),
+    ok = libsql:close(Db2).
+
+no_plaintext(Path) ->
+    [begin
+         {ok, Bin} = file:read_file(F),
+         ?assertEqual({F, nomatch}, {F, binary:match(Bin, <<"secret row">>)})
+     end || F <- [Path, Path ++ "-journal"], filelib:is_file(F)],
+    ok.
 
 checksum(Db) ->
     {ok, _, [{S, 1500}]} = libsql:query(Db, "SELECT sum(n), count(*) FROM t"),

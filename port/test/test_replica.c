@@ -313,8 +313,8 @@ static void test_replica_file_apply(void)
 
     /* A new file from the full set: readable, rollback mode, the state beside it. */
     serve(src, NULL, 7, 1, &r);
-    CHECK(replica_file_create(rep, &r, &st, &err) == 0);
-    CHECK(replica_file_create(rep, &r, &st, &err) == 1); /* there already: nothing done */
+    CHECK(replica_file_create(rep, &r, &st, NULL, &err) == 0);
+    CHECK(replica_file_create(rep, &r, &st, NULL, &err) == 1); /* there already: nothing done */
     pull_resp_free(&r);
     CHECK(replica_state_read(rep, &got, &err) == 1 && got.revision == 7 && !got.frozen);
     CHECK(sqlite3_open_v2(rep, &applier, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK);
