@@ -5,6 +5,7 @@
  */
 #include "replica_file.h"
 #include "crypt_vfs.h"
+#include "file_io.h"
 #include "hot_journal.h"
 #include "mono_clock.h"
 
@@ -35,77 +36,13 @@ void replica_put_u32(unsigned char *p, uint32_t v)
     p[3] = (unsigned char)v;
 }
 
-static int io_error(lsq_error *err, const char *what, const char *path)
-{
-    lsq_error_set(err, LSQ_E_IOERR, "%s %s: %s", what, path, strerror(errno));
-    return -1;
-}
-
-static char *suffixed(const char *path, const char *suffix)
-{
-    size_t n = strlen(path), k = strlen(suffix);
-    char *z = malloc(n + k + 1);
-
-    if (z == NULL) return NULL;
-    memcpy(z, path, n);
-    memcpy(z + n, suffix, k + 1);
-    return z;
-}
-
-/* fsync the directory holding path, so that a rename, link or unlink in
- * it survives a power cut. */
-static int sync_dir(const char *path, lsq_error *err)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir;
-    int fd, rc;
-
-    if (slash == NULL) dir = suffixed(".", "");
-    else if (slash == path) dir = suffixed("/", "");
-    else {
-        dir = malloc((size_t)(slash - path) + 1);
-        if (dir != NULL) {
-            memcpy(dir, path, (size_t)(slash - path));
-            dir[slash - path] = 0;
-        }
-    }
-    if (dir == NULL) {
-        lsq_error_set(err, LSQ_E_NOMEM, "out of memory");
-        return -1;
-    }
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    rc = fd < 0 || fsync(fd) != 0 ? io_error(err, "sync of directory", dir) : 0;
-    if (fd >= 0) (void)close(fd);
-    free(dir);
-    return rc;
-}
-
-/* Write all of p[0..n) at off. 0 or -1 (errno). */
-static int pwrite_all(int fd, const void *p, size_t n, off_t off)
-{
-    const unsigned char *b = p;
-
-    while (n > 0) {
-        ssize_t w = pwrite(fd, b, n, off);
-
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        b += w;
-        n -= (size_t)w;
-        off += w;
-    }
-    return 0;
-}
-
 /* ---- the sidecar ------------------------------------------------------------ */
 
 #define STATE_MAGIC "libsql-replica 1"
 
 char *replica_state_path(const char *db_path)
 {
-    return suffixed(db_path, "-replica");
+    return lsq_suffixed(db_path, "-replica");
 }
 
 int replica_state_read(const char *db_path, replica_state *st, lsq_error *err)
@@ -127,7 +64,7 @@ int replica_state_read(const char *db_path, replica_state *st, lsq_error *err)
     }
     f = fopen(path, "re");
     if (f == NULL) {
-        int rc = errno == ENOENT ? 0 : io_error(err, "cannot read", path);
+        int rc = errno == ENOENT ? 0 : lsq_io_error(err, "cannot read", path);
 
         free(path);
         return rc;
@@ -157,28 +94,28 @@ int replica_state_write(const char *db_path, const replica_state *st, lsq_error 
     char *path = replica_state_path(db_path), *tmp = NULL, text[160];
     int fd = -1, n, rc = -1;
 
-    if (path == NULL || (tmp = suffixed(path, ".tmp")) == NULL) {
+    if (path == NULL || (tmp = lsq_suffixed(path, ".tmp")) == NULL) {
         lsq_error_set(err, LSQ_E_NOMEM, "out of memory");
         goto out;
     }
     n = snprintf(text, sizeof text, STATE_MAGIC "\nrevision %lld\nprobe %u %" PRIx64 "\n%s",
                  st->revision, st->probe_pgno, st->probe_hash, st->frozen ? "frozen\n" : "");
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || pwrite_all(fd, text, (size_t)n, 0) != 0 || fsync(fd) != 0) {
-        (void)io_error(err, "cannot write", tmp);
+    if (fd < 0 || lsq_pwrite_all(fd, text, (size_t)n, 0) != 0 || fsync(fd) != 0) {
+        (void)lsq_io_error(err, "cannot write", tmp);
         goto out;
     }
     if (close(fd) != 0) {
         fd = -1;
-        (void)io_error(err, "cannot write", tmp);
+        (void)lsq_io_error(err, "cannot write", tmp);
         goto out;
     }
     fd = -1;
     if (rename(tmp, path) != 0) {
-        (void)io_error(err, "cannot rename to", path);
+        (void)lsq_io_error(err, "cannot rename to", path);
         goto out;
     }
-    rc = sync_dir(path, err);
+    rc = lsq_sync_dir(path, err);
 out:
     if (fd >= 0) (void)close(fd);
     if (rc != 0 && tmp != NULL) (void)unlink(tmp);
@@ -314,15 +251,15 @@ static int create_locked(const char *db_path, const char *tmp, const pull_resp *
         return -1;
     }
     fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return io_error(err, "cannot create", tmp);
+    if (fd < 0) return lsq_io_error(err, "cannot create", tmp);
     memcpy(page1, p1->data, PAGE);
     patch_page1(page1, 0, (uint32_t)r->db_size);
     if (write_set(fd, r, page1, key) != 0) {
-        (void)io_error(err, "cannot write", tmp);
+        (void)lsq_io_error(err, "cannot write", tmp);
         goto out;
     }
     if (ftruncate(fd, (off_t)r->db_size * PAGE) != 0 || fsync(fd) != 0) {
-        (void)io_error(err, "cannot write", tmp);
+        (void)lsq_io_error(err, "cannot write", tmp);
         goto out;
     }
     /* The state first: a crash after it and before the link leaves a
@@ -337,7 +274,7 @@ static int create_locked(const char *db_path, const char *tmp, const pull_resp *
             goto out;
         }
         if (errno != EPERM && errno != EOPNOTSUPP && errno != ENOSYS) {
-            (void)io_error(err, "cannot create", db_path);
+            (void)lsq_io_error(err, "cannot create", db_path);
             goto out;
         }
         if (stat(db_path, &sb) == 0) {
@@ -345,11 +282,11 @@ static int create_locked(const char *db_path, const char *tmp, const pull_resp *
             goto out;
         }
         if (rename(tmp, db_path) != 0) {
-            (void)io_error(err, "cannot create", db_path);
+            (void)lsq_io_error(err, "cannot create", db_path);
             goto out;
         }
     }
-    rc = sync_dir(db_path, err);
+    rc = lsq_sync_dir(db_path, err);
 out:
     (void)close(fd);
     (void)unlink(tmp);
@@ -359,7 +296,7 @@ out:
 int replica_file_create(const char *db_path, const pull_resp *r, const replica_state *st,
                         const lsq_crypt_key *key, lsq_error *err)
 {
-    char *tmp = suffixed(db_path, ".bootstrap-tmp"), *lock = suffixed(db_path, "-replica.lock");
+    char *tmp = lsq_suffixed(db_path, ".bootstrap-tmp"), *lock = lsq_suffixed(db_path, "-replica.lock");
     int fd = -1, rc = -1;
 
     if (tmp == NULL || lock == NULL) {
@@ -372,12 +309,12 @@ int replica_file_create(const char *db_path, const pull_resp *r, const replica_s
      * the process closes, and SQLite never sees this file. */
     fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) {
-        (void)io_error(err, "cannot create", lock);
+        (void)lsq_io_error(err, "cannot create", lock);
         goto out;
     }
     while ((rc = flock(fd, LOCK_EX)) != 0 && errno == EINTR) {}
     if (rc != 0) {
-        rc = io_error(err, "cannot lock", lock);
+        rc = lsq_io_error(err, "cannot lock", lock);
         goto out;
     }
     rc = create_locked(db_path, tmp, r, st, key, err);
@@ -493,7 +430,7 @@ int replica_file_apply(sqlite3 *db, const char *db_path, const pull_resp *r, lon
     sqlite3_file *fp;
     sqlite3_int64 size = 0;
     unsigned char *in_set = NULL;
-    char *jpath = suffixed(db_path, "-journal");
+    char *jpath = lsq_suffixed(db_path, "-journal");
     uint32_t old_n, new_n;
     int rc, journal = 0, result = -1;
     size_t i;
@@ -557,11 +494,11 @@ int replica_file_apply(sqlite3 *db, const char *db_path, const pull_resp *r, lon
     if (write_pages(fp, r, old_n, new_n, err) != 0) goto end;
     /* The commit point: without its journal the new content is the file's. */
     if (unlink(jpath) != 0) {
-        (void)io_error(err, "cannot remove", jpath);
+        (void)lsq_io_error(err, "cannot remove", jpath);
         goto end;
     }
     journal = 0;
-    (void)sync_dir(jpath, err);
+    (void)lsq_sync_dir(jpath, err);
     /* Under the same lock, so that no other process pulls from the old
      * revision after it sees the new pages. A crash before this point only
      * makes the next pull send pages again: applying them twice gives the
