@@ -260,7 +260,7 @@
 %% Errors: `bad_argument' with `option' naming a bad or unknown option
 %% (also for neither `path' nor `url', or an option of another kind of
 %% target; a replica's `path' that exists but is not a replica, or was
-%% frozen); `not_supported' (`encryption_key' on a replica); opening
+%% frozen); opening
 %% a file: `cantopen' and other SQLite codes (a file that is not a
 %% database is found by the first statement, as `notadb'), `encrypted'
 %% (a libSQL-encrypted file opened without its key), `wrong_key' (the
@@ -1261,7 +1261,10 @@ backup(Db, Dest, Opts) ->
 %% (the old one plays the journal back). It runs outside a transaction,
 %% with no prepared statement or cursor open on the connection; a
 %% database in WAL mode is checkpointed into the file and leaves WAL mode
-%% for the time of the rekey (so no other connection may have it open).
+%% for the time of the rekey (so no other connection may have it open),
+%% and is back in WAL mode after it, also after a crash once the rekey's
+%% journal is written; a crash before that leaves it with the old key, in
+%% rollback-journal mode.
 %% Other connections to the file (in this VM or others) must be reopened
 %% with the new key. Encrypting a plain database opens the connection
 %% anew: settings made with PRAGMA are those of a new connection after it.

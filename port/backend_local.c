@@ -720,7 +720,9 @@ static int local_rekey(lsq_conn *conn, const unsigned char *key, size_t n, lsq_e
     /* The schema read makes SQLite hold the lock and play back any hot
      * journal before we look at the file. */
     if (exec_text(c, "SELECT count(*) FROM sqlite_schema", err) != 0) goto back;
-    if (lsq_crypt_rekey_file(c->db, old_key, key != NULL ? &new_key : NULL, err) != 0) goto back;
+    if (lsq_crypt_rekey_file(c->db, old_key, key != NULL ? &new_key : NULL,
+                             sqlite3_stricmp(mode, "wal") == 0, err) != 0)
+        goto back;
     if (c->crypt != NULL) lsq_crypt_vfs_set_key(c->crypt, key != NULL ? &new_key : NULL);
     result = 0;
 back:
@@ -823,6 +825,9 @@ static int local_backup(lsq_conn *conn, const char *dest, const unsigned char *k
     (void)sqlite3_backup_finish(b);
     if (rc != SQLITE_DONE) {
         lsq_error_sqlite(err, rc, rc == SQLITE_INTERRUPT ? "interrupted" : sqlite3_errmsg(out));
+        /* A destination the key does not open: say which way. */
+        lsq_local_crypt_explain(sqlite3_db_filename(out, "main"),
+                                other != NULL ? other : c->crypt, err);
         (void)sqlite3_close_v2(out);
         return -1;
     }

@@ -15,7 +15,15 @@ typedef struct rekey_ctx {
     sqlite3_file *raw;   /* the file as it is on disk, under any shim */
     uint32_t ps;
     const lsq_crypt_key *old_key;
+    int wal;             /* page 1 says WAL mode, in the journal and after */
 } rekey_ctx;
+
+/* Header bytes 18 and 19: 2 for a WAL database, 1 for rollback. */
+static void say_wal(unsigned char *page1)
+{
+    page1[18] = 2;
+    page1[19] = 2;
+}
 
 /* The file under the encryption shim, or SQLite's own for a plain
  * connection: bytes as they are on disk. */
@@ -46,10 +54,21 @@ static int original(void *arg, uint32_t pgno, unsigned char *image, unsigned cha
     if (rc != SQLITE_OK) return io_fail(err, rc, "cannot read the database for the rekey");
     if (c->old_key == NULL) {
         memcpy(plain, image, c->ps);
+        if (pgno == 1 && c->wal) {
+            say_wal(plain);
+            say_wal(image);
+        }
         return 1;
     }
     switch (lsq_crypt_decrypt_page(c->old_key, pgno, image, plain, c->ps)) {
-    case LSQ_CRYPT_OK: return 1;
+    case LSQ_CRYPT_OK:
+        if (pgno != 1 || !c->wal) return 1;
+        /* The original as it was before the rekey left WAL mode: a
+         * playback gives back a WAL database. */
+        say_wal(plain);
+        if (lsq_crypt_encrypt_page(c->old_key, 1, plain, image, c->ps) == LSQ_CRYPT_OK) return 1;
+        lsq_error_set(err, LSQ_E_INTERNAL, "encryption failed");
+        return -1;
     case LSQ_CRYPT_BAD_KEY:
         lsq_error_set(err, LSQ_E_WRONG_KEY, "the database is not encrypted with the "
                       "connection's key");
@@ -67,6 +86,15 @@ static int recode(rekey_ctx *c, const lsq_crypt_key *new_key, uint32_t pgno, uns
     int rc;
 
     if (original(c, pgno, image, plain, err) < 0) return -1;
+    if (pgno == 1) {
+        /* A new change counter: every connection's page cache (ours
+         * included, which holds page 1 as it was before the rekey left
+         * WAL mode) is read anew. */
+        uint32_t counter = lsq_get_be32(plain + 24) + 1;
+
+        lsq_put_be32(plain + 24, counter);
+        lsq_put_be32(plain + 92, counter);
+    }
     if (new_key != NULL) {
         if (lsq_crypt_encrypt_page(new_key, pgno, plain, image, c->ps) != LSQ_CRYPT_OK) {
             lsq_error_set(err, LSQ_E_INTERNAL, "encryption failed");
@@ -80,9 +108,9 @@ static int recode(rekey_ctx *c, const lsq_crypt_key *new_key, uint32_t pgno, uns
 }
 
 int lsq_crypt_rekey_file(sqlite3 *db, const lsq_crypt_key *old_key,
-                         const lsq_crypt_key *new_key, lsq_error *err)
+                         const lsq_crypt_key *new_key, int wal, lsq_error *err)
 {
-    rekey_ctx c = { raw_file(db), 0, old_key };
+    rekey_ctx c = { raw_file(db), 0, old_key, wal };
     const char *jpath = sqlite3_filename_journal(sqlite3_db_filename(db, "main"));
     unsigned char head[24], *image = NULL, *plain = NULL;
     sqlite3_int64 size = 0;

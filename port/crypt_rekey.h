@@ -22,10 +22,13 @@
 
 /* Re-encode the main file of db from old_key to new_key (NULL: plain).
  * The caller holds the file's exclusive lock (BEGIN EXCLUSIVE, rollback-
- * journal mode) and changes nothing else meanwhile. 0, or -1 with *err;
- * a failure after the journal was written leaves it hot, so the next
- * access rolls the file back to the old key. */
+ * journal mode) and changes nothing else meanwhile. wal: the database was
+ * in WAL mode before the caller took it out for the rekey; page 1 then
+ * says WAL mode both in the journal and once rewritten, so that a crash
+ * at any moment leaves a WAL database, as the caller's switch back would.
+ * 0, or -1 with *err; a failure after the journal was written leaves it
+ * hot, so the next access rolls the file back to the old key. */
 int lsq_crypt_rekey_file(sqlite3 *db, const lsq_crypt_key *old_key,
-                         const lsq_crypt_key *new_key, lsq_error *err);
+                         const lsq_crypt_key *new_key, int wal, lsq_error *err);
 
 #endif

@@ -153,11 +153,11 @@ static int main_write(crypt_file *f, const lsq_crypt_key *key, const void *in, i
     unsigned char *page;
     uint32_t ps;
 
-    /* SQLite writes the main file one whole page at a time. Page 1 says
-     * the page size (which VACUUM may have just changed). */
+    /* SQLite writes the main file one whole page at a time, of the page
+     * size the file has after the write: a VACUUM to another page size
+     * writes pages of the new size (page 1 says it). */
     if (off == 0 && n >= 24) ps = lsq_crypt_header_page_size(src, (size_t)n);
-    else ps = f->ps;
-    if (ps == 0 && valid_ps(n) && off % n == 0) ps = (uint32_t)n;
+    else ps = valid_ps(n) && off % n == 0 ? (uint32_t)n : 0;
     if (ps == 0 || (uint32_t)n != ps || off % ps != 0) return SQLITE_IOERR_WRITE;
     f->ps = ps;
     if ((page = lsq_crypt_scratch(f, ps)) == NULL) return SQLITE_IOERR_NOMEM;
@@ -372,6 +372,16 @@ static int pragma_control(crypt_file *f, char **args)
                                            "textrekey", NULL };
     size_t i;
 
+    if (sqlite3_stricmp(args[1], "page_size") == 0 && args[2] != NULL &&
+        lsq_crypt_file_key(f) != NULL && main_page_size(f) != 0 &&
+        strtol(args[2], NULL, 10) != (long)f->ps) {
+        /* A VACUUM to another page size writes the new pages in pieces of
+         * the old size, which a page cipher cannot encrypt (libSQL's own
+         * engine corrupts the file doing it). */
+        args[0] = sqlite3_mprintf("the page size of an encrypted database cannot change "
+                                  "(it is %u)", f->ps);
+        return args[0] ? SQLITE_ERROR : SQLITE_NOMEM;
+    }
     if (sqlite3_stricmp(args[1], "cipher") == 0 && args[2] == NULL) {
         args[0] = sqlite3_mprintf("%s", lsq_crypt_file_key(f) ? "aes256cbc" : "");
         return args[0] ? SQLITE_OK : SQLITE_NOMEM;

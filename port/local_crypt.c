@@ -66,13 +66,27 @@ static void set_wrong_key(lsq_error *err)
                   "file that is not a libSQL-encrypted database)");
 }
 
+/* tursodb's experimental encryption writes "Turso" where the magic was:
+ * another format, which this library does not read. */
+static int is_turso(const unsigned char head[32])
+{
+    return memcmp(head, "Turso", 6) == 0;
+}
+
+static void set_turso(lsq_error *err)
+{
+    lsq_error_set(err, LSQ_E_NOTADB, "the file is encrypted in tursodb's experimental format, "
+                  "which this library does not read (only libSQL's aes256cbc)");
+}
+
 /* Without a key: is it an encrypted file? */
 static int check_not_encrypted(sqlite3 *db, lsq_error *err)
 {
     unsigned char head[32];
 
     if (!read_head(sqlite3_db_filename(db, "main"), head) || !looks_encrypted(head)) return 0;
-    set_encrypted(err);
+    if (is_turso(head)) set_turso(err);
+    else set_encrypted(err);
     return -1;
 }
 
@@ -81,7 +95,9 @@ void lsq_local_crypt_explain(const char *path, const lsq_crypt_vfs *v, lsq_error
     unsigned char head[32];
 
     if (err->code != LSQ_E_NOTADB || !read_head(path, head)) return;
-    if (v == NULL) {
+    if (is_turso(head)) {
+        set_turso(err);
+    } else if (v == NULL) {
         if (looks_encrypted(head)) set_encrypted(err);
     } else if (lsq_crypt_is_plain(head, sizeof head)) {
         set_not_encrypted(err);

@@ -968,19 +968,22 @@ secrets_not_in_errors_or_logs(Config) ->
     Pool = ?config(pool, Config),
     ok = logger:set_primary_config(level, all),
     ok = add_log_capture(),
-    %% A server that cannot be reached (nothing listens on the port), and
-    %% encryption, which does not exist yet: each an error, none with a
-    %% secret in it.
+    %% A server that cannot be reached (nothing listens on the port), a
+    %% key for a plain file, a key for a server: each an error, none with
+    %% a secret in it.
     Url = "http://127.0.0.1:" ++ integer_to_list(libsql_test_util:free_port()),
+    {ok, PlainDb} = libsql:open(#{path => Path}),
+    {ok, _} = libsql:execute(PlainDb, "CREATE TABLE IF NOT EXISTS plain (x)"),
+    ok = libsql:close(PlainDb),
     Results =
         [libsql:open(#{url => Url, auth_token => <<?TOKEN>>}),
          libsql:open(#{path => Path, encryption_key => <<?KEY>>}),
          libsql:open(#{url => Url, auth_token => ?TOKEN, encryption_key => ?KEY}),
          libsql:start_pool(Pool, #{url => Url, auth_token => <<?TOKEN>>, size => 2}),
          libsql:start_pool(Pool, #{path => Path, encryption_key => <<?KEY>>, size => 2})],
-    ?assertMatch([{error, #{code := network}}, {error, #{code := not_supported}},
-                  {error, #{code := not_supported}}, {error, #{code := network}},
-                  {error, #{code := not_supported}}], Results),
+    ?assertMatch([{error, #{code := network}}, {error, #{code := not_encrypted}},
+                  {error, #{code := bad_argument}}, {error, #{code := network}},
+                  {error, #{code := not_encrypted}}], Results),
     [begin
          Text = lists:flatten(io_lib:format("~p", [R])),
          ?assertEqual(nomatch, string:find(Text, ?TOKEN)),
