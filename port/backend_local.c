@@ -728,6 +728,11 @@ static int local_rekey(lsq_conn *conn, const unsigned char *key, size_t n, lsq_e
 back:
     if (in_tx && exec_text(c, result == 0 ? "COMMIT" : "ROLLBACK", result == 0 ? err : NULL) != 0)
         result = -1;
+    /* Our page cache holds page 1 as it was in rollback mode; the file's
+     * says WAL again (crypt_rekey.h): read it anew. The content is the
+     * same, so the change counter stays and a round trip of keys gives
+     * the file back byte for byte. */
+    if (restore[0] != 0) (void)sqlite3_db_release_memory(c->db);
     if (result == 0 && v != NULL) {
         if (reopen_through(c, v, err) != 0) result = -1;
         else v = NULL; /* the connection's now */

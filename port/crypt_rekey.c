@@ -86,15 +86,6 @@ static int recode(rekey_ctx *c, const lsq_crypt_key *new_key, uint32_t pgno, uns
     int rc;
 
     if (original(c, pgno, image, plain, err) < 0) return -1;
-    if (pgno == 1) {
-        /* A new change counter: every connection's page cache (ours
-         * included, which holds page 1 as it was before the rekey left
-         * WAL mode) is read anew. */
-        uint32_t counter = lsq_get_be32(plain + 24) + 1;
-
-        lsq_put_be32(plain + 24, counter);
-        lsq_put_be32(plain + 92, counter);
-    }
     if (new_key != NULL) {
         if (lsq_crypt_encrypt_page(new_key, pgno, plain, image, c->ps) != LSQ_CRYPT_OK) {
             lsq_error_set(err, LSQ_E_INTERNAL, "encryption failed");
