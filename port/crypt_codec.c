@@ -208,3 +208,22 @@ out:
     wipe(block, sizeof block);
     return rc;
 }
+
+int lsq_crypt_page1_head(const lsq_crypt_key *key, const unsigned char disk[48],
+                         unsigned char out[32])
+{
+    unsigned char pk[32], iv[16];
+    int rc = LSQ_CRYPT_ERROR;
+
+    if (key == NULL || !lsq_crypt_header_plausible(disk, 48)) return LSQ_CRYPT_BAD_KEY;
+    if (page_secrets(key, 1, pk, iv) != LSQ_CRYPT_OK) goto out;
+    /* The first two blocks of the 16..ps-1 ciphertext: the first block's
+     * first half was moved to 8..15. */
+    memcpy(out, disk + 8, 8);
+    memcpy(out + 8, disk + 24, 24);
+    if (cbc(pk, iv, out, 32, 0) != LSQ_CRYPT_OK) goto out;
+    rc = memcmp(out, disk + 16, 8) == 0 ? LSQ_CRYPT_OK : LSQ_CRYPT_BAD_KEY;
+out:
+    wipe(pk, sizeof pk);
+    return rc;
+}

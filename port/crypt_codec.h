@@ -55,6 +55,13 @@ int lsq_crypt_encrypt_page(const lsq_crypt_key *key, uint32_t pgno, const unsign
 int lsq_crypt_decrypt_page(const lsq_crypt_key *key, uint32_t pgno, const unsigned char *in,
                            unsigned char *out, size_t ps);
 
+/* Bytes 16..47 of page 1 in clear, from its first 48 bytes on disk (the
+ * two CBC blocks they hold): what SQLite reads at every transaction in
+ * rollback mode (the change counter at 24), without decrypting the whole
+ * page. LSQ_CRYPT_OK, LSQ_CRYPT_BAD_KEY or LSQ_CRYPT_ERROR. */
+int lsq_crypt_page1_head(const lsq_crypt_key *key, const unsigned char disk[48],
+                         unsigned char out[32]);
+
 /* Whether the key opens this page 1 as it is on disk (at least 32 bytes
  * of it): one AES block, no page buffer. LSQ_CRYPT_OK, LSQ_CRYPT_BAD_KEY,
  * or LSQ_CRYPT_ERROR. */
