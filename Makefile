@@ -69,7 +69,7 @@ $(PORT_BIN): $(PORT_OBJS) $(BUILD)/main.o
 # module of the port it tests (test_port.c has the main, test_util.c what
 # they share); harness.c is both programs' runner.
 TEST_PORT_OBJS := $(addprefix $(BUILD)/test/,test_port.o test_util.o test_term.o test_errors.o \
-                  test_commands.o test_frames.o test_params.o test_replica.o test_fuzz_corpus.o harness.o)
+                  test_commands.o test_frames.o test_params.o test_replica.o test_crypt.o test_fuzz_corpus.o harness.o)
 TEST_REMOTE_OBJS := $(addprefix $(BUILD)/test/,test_remote.o harness.o)
 
 $(TEST_BIN): $(PORT_OBJS) $(TEST_PORT_OBJS)
@@ -225,8 +225,8 @@ $(BENCH_DIR)/libsql_test_util.beam $(BENCH_DIR)/libsql_sync_check.beam: $(BENCH_
 	erlc -o $(BENCH_DIR) $<
 
 BENCH_BEAMS := $(addprefix $(BENCH_DIR)/,libsql_bench.beam libsql_bench_remote.beam \
-	libsql_bench_replica.beam libsql_tursodb.beam libsql_test_json.beam libsql_test_util.beam \
-	libsql_sync_check.beam)
+	libsql_bench_replica.beam libsql_bench_crypt.beam libsql_tursodb.beam libsql_test_json.beam \
+	libsql_test_util.beam libsql_sync_check.beam)
 BENCH_DEBS := erlang-p1-sqlite3 wrk
 
 bench:
@@ -251,6 +251,8 @@ bench:
 #                            to the statement/parameter scanner
 #   build/fuzz/fuzz_pull     a /pull-updates response body (an embedded
 #                            replica's pull) fed to its decoder and checks
+#   build/fuzz/fuzz_crypt    the encryption page codec, and crashed WALs and
+#                            hot journals through its VFS shim vs plain SQLite
 # `make fuzz` runs each for FUZZ_SECONDS (default 60), one after the other,
 # from the committed seeds (test/fuzz_corpus/<target>) plus a work corpus
 # (build/fuzz/corpus/<target>, where new inputs go); findings land in
@@ -268,7 +270,7 @@ FUZZ_CC ?= clang
 FUZZ_DIR := build/fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_FLAGS ?=
-FUZZ_TARGETS := request frames hrana pull
+FUZZ_TARGETS := request frames hrana pull crypt
 FUZZ_PACKAGES := clang libclang-rt-14-dev
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS := $(filter-out -Werror,$(CFLAGS_BASE)) -Iport -g -O1 $(FUZZ_SAN)
@@ -307,7 +309,7 @@ fuzz: fuzz-build
 	  mkdir -p $(FUZZ_DIR)/corpus/$$t $(FUZZ_DIR)/artifacts/$$t $(FUZZ_DIR)/history; \
 	  dict=; [ -f port/fuzz/$$t.dict ] && dict=-dict=port/fuzz/$$t.dict; \
 	  leaks=; [ $$t = request ] && leaks=-detect_leaks=0; \
-	  len=; [ $$t = pull ] && len=-max_len=40000; \
+	  len=; [ $$t = pull ] && len=-max_len=40000; [ $$t = crypt ] && len=-max_len=20000; \
 	  echo "== fuzz_$$t for $(FUZZ_SECONDS) s (log: $(FUZZ_DIR)/fuzz_$$t.log)"; \
 	  FUZZ_HISTORY_DIR=$(FUZZ_DIR)/history $(FUZZ_DIR)/fuzz_$$t $(FUZZ_RUN_FLAGS) $$len $$dict $$leaks \
 	    -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=$(FUZZ_DIR)/artifacts/$$t/ $(FUZZ_FLAGS) \
@@ -327,14 +329,16 @@ fuzz-seeds:
 # Run `make test-c` afterwards: the replay must still pass.
 fuzz-promote: fuzz-build
 	@for t in $(FUZZ_TARGETS); do \
-	  mkdir -p $(FUZZ_DIR)/corpus/$$t; \
-	  env -u FUZZ_KNOWN $(FUZZ_DIR)/fuzz_$$t -merge=1 -use_counters=0 $(FUZZ_RUN_FLAGS) \
+	  mkdir -p $(FUZZ_DIR)/corpus/$$t $(FUZZ_DIR)/artifacts/$$t; \
+	  len=; [ $$t = pull ] && len=-max_len=40000; [ $$t = crypt ] && len=-max_len=20000; \
+	  env -u FUZZ_KNOWN $(FUZZ_DIR)/fuzz_$$t -merge=1 -use_counters=0 $(FUZZ_RUN_FLAGS) $$len \
+	    -artifact_prefix=$(FUZZ_DIR)/artifacts/$$t/ \
 	    test/fuzz_corpus/$$t $(FUZZ_DIR)/corpus/$$t 2>&1 | \
 	    grep -E 'MERGE-OUTER: [0-9]+ new files' || true; \
 	done; du -sh test/fuzz_corpus
 
 # The replay test includes port/fuzz/fuzz_harness.h.
-$(BUILD)/test/test_fuzz_corpus.o: port/fuzz/fuzz_harness.h
+$(BUILD)/test/test_fuzz_corpus.o: port/fuzz/fuzz_harness.h port/fuzz/fuzz_crypt.h
 
 # The PropEr state-machine model (test/libsql_model_SUITE) with 2000 command
 # sequences per property instead of the 200 / 100 of `make test' (a few

@@ -7,7 +7,8 @@
 %%
 %% LIBSQL_BENCH_QUICK=1 shrinks every workload (a run of about a minute).
 %% LIBSQL_BENCH_REMOTE=0 skips the remote part (libsql_bench_remote),
-%% LIBSQL_BENCH_REPLICA=0 the embedded-replica part (libsql_bench_replica).
+%% LIBSQL_BENCH_REPLICA=0 the embedded-replica part (libsql_bench_replica),
+%% LIBSQL_BENCH_CRYPT=0 the encryption part (libsql_bench_crypt).
 -module(libsql_bench).
 
 -export([main/0]).
@@ -58,12 +59,13 @@ run() ->
     Results = lists:foldl(fun(F, Acc) -> maps:merge(Acc, F(Cfg1)) end, #{},
                           [fun w1/1, fun w1_wal/1, fun w2/1, fun w3/1, fun w4/1,
                            fun w4_wal/1]),
+    Crypt = libsql_bench_crypt:run(Cfg1),
     Remote = libsql_bench_remote:run(Cfg1),
     Replica = libsql_bench_replica:run(Cfg1),
     Secs = (erlang:monotonic_time(millisecond) - Start) / 1000,
     Text = [header(Cfg1, Secs), "\n", table(Cfg1, Results), "\n", floor_lines(Results),
             memory_lines(Results),
-            Remote, Replica],
+            Crypt, Remote, Replica],
     io:put_chars(["\n", Text]),
     Latest = filename:join(Dir, "latest.txt"),
     ok = file:write_file(Latest, unicode:characters_to_binary(Text)),

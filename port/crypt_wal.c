@@ -227,8 +227,11 @@ static int plain_of(crypt_file *f, uint32_t i, uint32_t out[2])
         if (rc != SQLITE_OK) return rc == SQLITE_IOERR_SHORT_READ ? SQLITE_IOERR_READ : rc;
         disk[0] = be32(fr + 16);
         disk[1] = be32(fr + 20);
-        if (lsq_crypt_decrypt_page(key, be32(fr), fr + FRAME_HDR, fr + FRAME_HDR, w->ps) ==
-            LSQ_CRYPT_ERROR)
+        /* A frame of page 0 is invalid (read_frame): its chain is never
+         * asked for past it, whatever it holds. */
+        if (be32(fr) != 0 &&
+            lsq_crypt_decrypt_page(key, be32(fr), fr + FRAME_HDR, fr + FRAME_HDR, w->ps) ==
+                LSQ_CRYPT_ERROR)
             return SQLITE_IOERR_READ;
         cksum(w->big, fr, 8, s);
         cksum(w->big, fr + FRAME_HDR, w->ps, s);
@@ -354,7 +357,9 @@ static int read_frame(crypt_file *f, uint32_t i, unsigned char *out, sqlite3_int
     if ((rc = stored_of(f, i - 1, s)) != SQLITE_OK) return rc;
     cksum(w->big, out, 8, s);
     cksum(w->big, out + FRAME_HDR, w->ps, s);
-    if (memcmp(out + 8, w->hdr + 16, 8) != 0 || s[0] != stored[0] || s[1] != stored[1]) {
+    /* Page 0 is no page: SQLite's own walDecodeFrame refuses such a frame. */
+    if (be32(out) == 0 || memcmp(out + 8, w->hdr + 16, 8) != 0 || s[0] != stored[0] ||
+        s[1] != stored[1]) {
         /* Not a valid frame: make sure SQLite sees it as one neither. */
         put_be32(out + 16, ~stored[0]);
         put_be32(out + 20, ~stored[1] ^ 0x5a5a5a5au);

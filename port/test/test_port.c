@@ -10,6 +10,7 @@
  *   test_frames.c       the frame reader and writer (frame_io.c)
  *   test_params.c       parameter ordering (params.c)
  *   test_replica.c      an embedded replica's codec, page writer and guard
+ *   test_crypt.c        encryption at rest: the page codec and the VFS shim
  *   test_fuzz_corpus.c  the replay of the committed fuzz corpus
  *
  * What they share (the reply decoder, request builders, rowsets, the port
@@ -24,7 +25,7 @@ int main(void)
 {
     const test_suite suites[] = {
         term_suite, errors_suite, commands_suite, frames_suite, params_suite, replica_suite,
-        fuzz_corpus_suite,
+        crypt_suite, fuzz_corpus_suite,
     };
 
     /* frame_write to a pipe nobody reads must fail, not kill the tests */

@@ -30,6 +30,7 @@ extern const test_suite commands_suite;    /* test_commands.c: commands_dispatch
 extern const test_suite frames_suite;      /* test_frames.c: frame_io.c */
 extern const test_suite params_suite;      /* test_params.c: params.c */
 extern const test_suite replica_suite;     /* test_replica.c: pull_proto.c, replica_file.c, ro_guard.c */
+extern const test_suite crypt_suite;       /* test_crypt.c: crypt_codec.c and the VFS shim */
 extern const test_suite fuzz_corpus_suite; /* test_fuzz_corpus.c: the fuzz corpus replay */
 
 /* ---- checks ------------------------------------------------------------------ */
