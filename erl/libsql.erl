@@ -244,10 +244,11 @@
 %%     cancel of a request that timed out, 1..4294967295 ms, default 2000;
 %%     past it the port is considered hung and killed, and the connection's
 %%     callers get `port_exited'.</li>
-%% <li>`encryption_key': a local file only: the file, its journal and its
-%%     WAL are kept encrypted in libSQL's format (SQLite3MultipleCiphers'
-%%     `aes256cbc', what the libsql crate and npm `libsql' write for an
-%%     `encryptionKey'); temporary files stay in memory. A binary (or
+%% <li>`encryption_key': a local file or an embedded replica's file: the
+%%     file, its journal and its WAL are kept encrypted in libSQL's format
+%%     (SQLite3MultipleCiphers' `aes256cbc', what the libsql crate and npm
+%%     `libsql' write for an `encryptionKey'); temporary files stay in
+%%     memory. A binary (or
 %%     iodata) of 1..32 bytes: libSQL derives the key from the first 32
 %%     bytes only, so a longer one is refused; a file written by a libSQL
 %%     client with the string key "k" opens with `<<"k">>' (its UTF-8
@@ -1278,7 +1279,13 @@ backup(Db, Dest, Opts) ->
 %% `timeout', `closed', `port_exited'.
 -spec rekey(Db :: db(), NewKey :: iodata() | null) -> ok | {error, error()}.
 rekey(Db, NewKey) ->
-    case {libsql_opts:new_key(NewKey), libsql_route:target(Db)} of
+    %% A pool's name is refused also inside with_conn/2 (pinned to one of
+    %% its connections): the others would keep the old key.
+    Target = case libsql_pool:lookup(Db) of
+                 {ok, Pool} -> {pool, Pool};
+                 error -> libsql_route:target(Db)
+             end,
+    case {libsql_opts:new_key(NewKey), Target} of
         {{error, _} = E, _} ->
             E;
         {_, {pool, _}} ->

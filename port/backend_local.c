@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* Interrupts are a flag read by a progress handler and by our busy
  * handler, not sqlite3_interrupt(): SQLite keeps that one latched while
@@ -671,6 +672,7 @@ static int local_rekey(lsq_conn *conn, const unsigned char *key, size_t n, lsq_e
     lsq_crypt_vfs *v = NULL;
     const char *file = sqlite3_db_filename(c->db, "main");
     char mode[32], restore[64];
+    struct stat sb;
     int result = -1, in_tx = 0;
 
     if (!sqlite3_get_autocommit(c->db) || lsq_local_reading(conn)) {
@@ -702,8 +704,15 @@ static int local_rekey(lsq_conn *conn, const unsigned char *key, size_t n, lsq_e
     } else if (old_key == NULL) {
         return 0; /* plain already */
     }
-    current_journal_mode(c, mode, sizeof mode);
     restore[0] = 0;
+    if (stat(file, &sb) == 0 && sb.st_size == 0) {
+        /* Nothing written yet (and a write transaction would write a plain
+         * page 1 now): only the key changes. */
+        if (c->crypt != NULL) lsq_crypt_vfs_set_key(c->crypt, key != NULL ? &new_key : NULL);
+        result = 0;
+        goto back;
+    }
+    current_journal_mode(c, mode, sizeof mode);
     if (sqlite3_stricmp(mode, "delete") != 0) {
         /* Leaving WAL needs the file to itself: busy while others use it. */
         if (exec_text(c, "PRAGMA journal_mode = DELETE", err) != 0) goto out;

@@ -48,7 +48,8 @@
 -export([we_write_peer_reads/1, reference_reads_ours/1, two_connections/1, no_plaintext/1,
          vacuum/1, backup_same_key/1, backup_other_key/1, backup_from_plain/1,
          rekey_change_key/1, rekey_encrypt_plain/1, rekey_decrypt/1, rekey_refused/1,
-         rekey_other_connection/1, rekey_bad_keys/1, rekey_crash_safety/1]).
+         rekey_other_connection/1, rekey_bad_keys/1, rekey_crash_safety/1,
+         rekey_empty_file/1]).
 %% basics
 -export([key_option/1, key_bytes/1, info_and_pragmas/1, file_format/1, no_mmap/1,
          temp_files_in_memory/1, attach_same_key/1, other_journal_modes/1, pool_encrypted/1,
@@ -100,7 +101,8 @@ groups() ->
     ModeCases = [we_write_peer_reads, reference_reads_ours, two_connections, no_plaintext,
                  vacuum, backup_same_key, backup_other_key, backup_from_plain,
                  rekey_change_key, rekey_encrypt_plain, rekey_decrypt, rekey_refused,
-                 rekey_other_connection, rekey_bad_keys, rekey_crash_safety],
+                 rekey_other_connection, rekey_bad_keys, rekey_crash_safety,
+                 rekey_empty_file],
     [{fixtures, [], [fixture_rows, fixture_wrong_key, fixture_other_formats, fixture_wal_crash]},
      {interop, [], [peer_writes_we_read, we_write_page_sizes, byte_identical_round_trip,
                     reference_writes_we_read, wrong_key_both_sides, hot_journal_peer_to_us,
@@ -985,6 +987,37 @@ rekey_other_connection(Config) ->
     end.
 
 %% Bad keys for rekey: bad_argument, the database untouched.
+%% A file nothing was written to yet: only the key changes (a write
+%% transaction there would write a plain page 1 first), and what is
+%% written next is under the new key.
+-spec rekey_empty_file(config()) -> ok.
+rekey_empty_file(Config) ->
+    Mode = ?config(mode, Config),
+    Path = p(Config, "empty.db"),
+    {ok, Db} = libsql:open(#{path => Path}),
+    ?assertEqual(0, filelib:file_size(Path)),
+    ok = libsql:rekey(Db, ?KEY),
+    ?assertMatch({ok, #{encrypted := true}}, libsql:info(Db)),
+    {ok, Mode} = libsql_pragma:journal_mode(Db, Mode),
+    {ok, _} = libsql:execute(Db, "CREATE TABLE t(x)"),
+    {ok, _} = libsql:execute(Db, "INSERT INTO t VALUES ('" ?MARKER "')"),
+    ok = libsql:close(Db),
+    {ok, <<Head:16/binary, _/binary>>} = file:read_file(Path),
+    ?assertNotEqual(<<"SQLite format 3", 0>>, Head),
+    ?assertMatch({error, #{code := encrypted}}, libsql:open(#{path => Path})),
+    {ok, Db2} = open_key(Path, ?KEY),
+    ?assertEqual({ok, <<?MARKER>>}, one(Db2, "SELECT x FROM t")),
+    ok = libsql:close(Db2),
+    ?assertEqual({ok, [{<<?MARKER>>}]}, libsql_crypt_peer:query(Path, ?KEY, "SELECT x FROM t")),
+    %% And back: an encrypted empty file decrypted.
+    Path2 = p(Config, "empty2.db"),
+    {ok, Db3} = open_key(Path2, ?KEY),
+    ok = libsql:rekey(Db3, null),
+    {ok, _} = libsql:execute(Db3, "CREATE TABLE t(x)"),
+    ok = libsql:close(Db3),
+    {ok, <<"SQLite format 3", 0, _/binary>>} = file:read_file(Path2),
+    ok.
+
 -spec rekey_bad_keys(config()) -> ok.
 rekey_bad_keys(Config) ->
     Mode = ?config(mode, Config),
