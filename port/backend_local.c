@@ -735,8 +735,12 @@ static int local_rekey(lsq_conn *conn, const unsigned char *key, size_t n, lsq_e
     if (c->crypt != NULL) lsq_crypt_vfs_set_key(c->crypt, key != NULL ? &new_key : NULL);
     result = 0;
 back:
-    if (in_tx && exec_text(c, result == 0 ? "COMMIT" : "ROLLBACK", result == 0 ? err : NULL) != 0)
-        result = -1;
+    if (in_tx) {
+        lsq_error scratch; /* a failed rekey's error is the one to report */
+
+        if (exec_text(c, result == 0 ? "COMMIT" : "ROLLBACK", result == 0 ? err : &scratch) != 0)
+            result = -1;
+    }
     /* Our page cache holds page 1 as it was in rollback mode; the file's
      * says WAL again (crypt_rekey.h): read it anew. The content is the
      * same, so the change counter stays and a round trip of keys gives
