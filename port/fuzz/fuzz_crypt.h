@@ -843,7 +843,7 @@ static inline void fzc_keep(const char *from, const char *suffix)
 
 static inline const char *fzc_files(const uint8_t *data, size_t size)
 {
-    static const char *const step[FZC_NSIG] = { "open", "schema", "integrity_check", "table 1",
+    static const char *const step[FZC_NSIG] = { "open", "sqlite_schema", "integrity_check", "table 1",
                                                 "table 2", "table 3", "table 4", "write",
                                                 "close" };
     fzc_state *s = fzc_get();
