@@ -221,13 +221,13 @@ $(BENCH_DIR)/%.beam: bench/%.erl
 
 # The remote workloads start tursodb with the test helpers (test/ owns them).
 $(BENCH_DIR)/libsql_tursodb.beam $(BENCH_DIR)/libsql_test_json.beam \
-$(BENCH_DIR)/libsql_test_util.beam $(BENCH_DIR)/libsql_sync_check.beam: $(BENCH_DIR)/%.beam: test/%.erl
+$(BENCH_DIR)/libsql_test_util.beam $(BENCH_DIR)/libsql_sync_check.beam $(BENCH_DIR)/libsql_node.beam: $(BENCH_DIR)/%.beam: test/%.erl
 	@mkdir -p $(dir $@)
 	erlc -o $(BENCH_DIR) $<
 
 BENCH_BEAMS := $(addprefix $(BENCH_DIR)/,libsql_bench.beam libsql_bench_remote.beam \
 	libsql_bench_replica.beam libsql_bench_crypt.beam libsql_tursodb.beam libsql_test_json.beam \
-	libsql_test_util.beam libsql_sync_check.beam)
+	libsql_test_util.beam libsql_sync_check.beam libsql_node.beam)
 BENCH_DEBS := erlang-p1-sqlite3 wrk
 
 bench:

@@ -13,7 +13,8 @@
 
 -export([main/0]).
 %% for libsql_bench_remote
--export([run_workload/3, median/1, progress/2, fmt/2, rate/1, render/2, with_tursodb/3]).
+-export([run_workload/3, median/1, progress/2, fmt/2, rate/1, render/2, with_tursodb/3,
+         latency/3, cpu_model/0, load_average/0]).
 
 -define(SELECT, <<"SELECT id, name, v FROM t WHERE id = ?">>).
 -define(INSERT, <<"INSERT INTO t (id, name, v) VALUES (?, ?, ?)">>).
@@ -733,6 +734,21 @@ sqlite_version() ->
             V;
         {error, _} -> <<"?">>
     end.
+
+%% One point-select round for the replica and encryption tables: 1000
+%% untimed calls, then N timed ones with random ids in 1..Rows; the median
+%% and p99 of the per-call latency, us.
+latency(N, Rows, Call) ->
+    _ = [Call(rand:uniform(Rows)) || _ <- lists:seq(1, 1000)],
+    Samples = [begin
+                   Id = rand:uniform(Rows),
+                   T0 = erlang:monotonic_time(),
+                   _ = Call(Id),
+                   erlang:monotonic_time() - T0
+               end || _ <- lists:seq(1, N)],
+    Sorted = list_to_tuple(lists:sort(Samples)),
+    Us = fun(Native) -> erlang:convert_time_unit(Native, native, nanosecond) / 1000 end,
+    {Us(element(N div 2 + 1, Sorted)), Us(element(max(1, ceil(N * 0.99)), Sorted))}.
 
 cpu_model() ->
     case file:read_file("/proc/cpuinfo") of

@@ -88,7 +88,7 @@ main() ->
         Head = libsql_bench:fmt("libsql encryption benchmark, ~ts; ~s cores, ~ts; "
                                 "took ~b s; load average at start ~ts~n",
                                 [string:trim(os:cmd("date -u")), string:trim(os:cmd("nproc")),
-                                 cpu_model(), round(Secs), load_average()]),
+                                 libsql_bench:cpu_model(), round(Secs), libsql_bench:load_average()]),
         io:put_chars(["\n", Head, Text]),
         Out = filename:join(Dir, "crypt.txt"),
         ok = file:write_file(Out, unicode:characters_to_binary([Head, Text])),
@@ -292,7 +292,7 @@ read_spec_ours(#{rows := N, w1_calls := Calls} = Cfg, w1, Cache, V) ->
                       C
               end,
       round => fun(C) ->
-                       latency(Calls, N, fun(Id) ->
+                       libsql_bench:latency(Calls, N, fun(Id) ->
                                                  {ok, _, [{Id, _, _, _}]} =
                                                      libsql:query(C, ?SELECT, [Id])
                                          end)
@@ -355,20 +355,6 @@ w1_aggregate(Vals) ->
     P99s = [P || {_, P} <- Vals],
     #{median => libsql_bench:median(Medians), p99 => libsql_bench:median(P99s),
       rounds => Medians, p99_rounds => P99s}.
-
-%% One W1 round: 1000 untimed calls, then Calls timed ones with random ids;
-%% the median and p99 of the per-call latency, µs (as libsql_bench's W1).
-latency(Calls, Rows, Call) ->
-    _ = [Call(rand:uniform(Rows)) || _ <- lists:seq(1, 1000)],
-    Samples = [begin
-                   Id = rand:uniform(Rows),
-                   T0 = erlang:monotonic_time(),
-                   _ = Call(Id),
-                   erlang:monotonic_time() - T0
-               end || _ <- lists:seq(1, Calls)],
-    Sorted = list_to_tuple(lists:sort(Samples)),
-    Us = fun(Native) -> erlang:convert_time_unit(Native, native, nanosecond) / 1000 end,
-    {Us(element(Calls div 2 + 1, Sorted)), Us(element(max(1, ceil(Calls * 0.99)), Sorted))}.
 
 %% ---- the peer (node) --------------------------------------------------------------
 
@@ -623,19 +609,3 @@ fmt(F, A) -> libsql_bench:fmt(F, A).
 
 k(N) when N rem 1000 =:= 0 -> fmt("~bk", [N div 1000]);
 k(N) -> integer_to_list(N).
-
-cpu_model() ->
-    case file:read_file("/proc/cpuinfo") of
-        {ok, Bin} ->
-            case re:run(Bin, "^model name\\s*:\\s*(.*)$", [multiline, {capture, [1], list}]) of
-                {match, [M]} -> string:trim(M);
-                nomatch -> "unknown cpu"
-            end;
-        _ -> "unknown cpu"
-    end.
-
-load_average() ->
-    case file:read_file("/proc/loadavg") of
-        {ok, Bin} -> lists:join(" ", lists:sublist(string:lexemes(binary_to_list(Bin), " "), 3));
-        _ -> "?"
-    end.

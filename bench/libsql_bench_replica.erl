@@ -111,7 +111,7 @@ fill(Url, Rows) ->
 e1_spec(#{e1_calls := N}, Name, Opts, Rows) ->
     #{key => {e1, Name},
       init => fun() -> {ok, C} = libsql:open(Opts#{timeout => ?LONG}), C end,
-      round => fun(C) -> latency(N, Rows, fun(Id) -> {ok, _, [{Id, _}]} =
+      round => fun(C) -> libsql_bench:latency(N, Rows, fun(Id) -> {ok, _, [{Id, _}]} =
                                                          libsql:query(C, ?SELECT, [Id])
                                           end)
                end,
@@ -119,18 +119,6 @@ e1_spec(#{e1_calls := N}, Name, Opts, Rows) ->
       aggregate => fun(Vals) -> #{median => libsql_bench:median([M || {M, _} <- Vals]),
                                   p99 => libsql_bench:median([P || {_, P} <- Vals])}
                    end}.
-
-latency(N, Rows, Call) ->
-    _ = [Call(rand:uniform(Rows)) || _ <- lists:seq(1, 1000)],
-    Samples = [begin
-                   Id = rand:uniform(Rows),
-                   T0 = erlang:monotonic_time(),
-                   _ = Call(Id),
-                   erlang:monotonic_time() - T0
-               end || _ <- lists:seq(1, N)],
-    Sorted = list_to_tuple(lists:sort(Samples)),
-    Us = fun(Native) -> erlang:convert_time_unit(Native, native, nanosecond) / 1000 end,
-    {Us(element(N div 2 + 1, Sorted)), Us(element(max(1, ceil(N * 0.99)), Sorted))}.
 
 %% ---- E2 --------------------------------------------------------------------------
 

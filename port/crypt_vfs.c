@@ -17,6 +17,7 @@
  */
 #define LSQ_CRYPT_INTERNAL
 #include "crypt_vfs.h"
+#include "file_io.h"
 #include "wipe.h"
 
 #include <stdatomic.h>
@@ -68,11 +69,6 @@ static void vfs_unref(lsq_crypt_vfs *v)
 static int valid_ps(sqlite3_int64 n)
 {
     return n >= 512 && n <= 65536 && (n & (n - 1)) == 0;
-}
-
-static uint32_t get_be32(const unsigned char *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 
 /* ---- the main file -------------------------------------------------------------------- */
@@ -212,7 +208,7 @@ static void journal_note_word(crypt_file *f, const void *word, sqlite3_int64 off
         f->rec_off = -1;
     } else {
         f->rec_off = off;
-        f->rec_pgno = get_be32(word);
+        f->rec_pgno = lsq_get_be32(word);
     }
     f->page_end = -1;
 }

@@ -31,6 +31,7 @@
  */
 #define LSQ_CRYPT_INTERNAL
 #include "crypt_vfs.h"
+#include "file_io.h"
 #include "wipe.h"
 
 #include <stdlib.h>
@@ -58,22 +59,9 @@ struct crypt_wal {
     size_t nck;
 };
 
-static uint32_t be32(const unsigned char *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
 static uint32_t le32(const unsigned char *p)
 {
     return ((uint32_t)p[3] << 24) | ((uint32_t)p[2] << 16) | ((uint32_t)p[1] << 8) | p[0];
-}
-
-static void put_be32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)(v >> 24);
-    p[1] = (unsigned char)(v >> 16);
-    p[2] = (unsigned char)(v >> 8);
-    p[3] = (unsigned char)v;
 }
 
 /* SQLite's walChecksumBytes: n a multiple of 8. */
@@ -83,8 +71,8 @@ static void cksum(int big, const unsigned char *d, size_t n, uint32_t s[2])
     size_t i;
 
     for (i = 0; i < n; i += 8) {
-        s1 += (big ? be32(d + i) : le32(d + i)) + s2;
-        s2 += (big ? be32(d + i + 4) : le32(d + i + 4)) + s1;
+        s1 += (big ? lsq_get_be32(d + i) : le32(d + i)) + s2;
+        s2 += (big ? lsq_get_be32(d + i + 4) : le32(d + i + 4)) + s1;
     }
     s[0] = s1;
     s[1] = s2;
@@ -107,7 +95,7 @@ static int raw_write(crypt_file *f, const void *in, int n, sqlite3_int64 off)
 
 static void take_hdr(crypt_wal *w, const unsigned char *h)
 {
-    uint32_t magic = be32(h), ps = be32(h + 8);
+    uint32_t magic = lsq_get_be32(h), ps = lsq_get_be32(h + 8);
 
     w->have_hdr = (magic & ~1u) == WAL_MAGIC && ps >= 512 && ps <= 65536 && (ps & (ps - 1)) == 0;
     if (!w->have_hdr) return;
@@ -185,13 +173,13 @@ static int stored_of(crypt_file *f, uint32_t i, uint32_t out[2])
     int rc;
 
     if (i == 0) {
-        out[0] = be32(w->hdr + 24);
-        out[1] = be32(w->hdr + 28);
+        out[0] = lsq_get_be32(w->hdr + 24);
+        out[1] = lsq_get_be32(w->hdr + 28);
         return SQLITE_OK;
     }
     if ((rc = raw_read(f, b, 8, frame_off(w, i) + 16)) != SQLITE_OK) return rc;
-    out[0] = be32(b);
-    out[1] = be32(b + 4);
+    out[0] = lsq_get_be32(b);
+    out[1] = lsq_get_be32(b + 4);
     return SQLITE_OK;
 }
 
@@ -215,8 +203,8 @@ static int plain_of(crypt_file *f, uint32_t i, uint32_t out[2])
         if (disk[0] == c->stored[0] && disk[1] == c->stored[1]) break;
     }
     if (j == 0) {
-        s[0] = be32(w->hdr + 24);
-        s[1] = be32(w->hdr + 28);
+        s[0] = lsq_get_be32(w->hdr + 24);
+        s[1] = lsq_get_be32(w->hdr + 28);
     } else {
         s[0] = w->ck[j - 1].plain[0];
         s[1] = w->ck[j - 1].plain[1];
@@ -225,12 +213,12 @@ static int plain_of(crypt_file *f, uint32_t i, uint32_t out[2])
     for (j++; j <= i; j++) {
         rc = raw_read(f, fr, (int)(w->ps + FRAME_HDR), frame_off(w, j));
         if (rc != SQLITE_OK) return rc == SQLITE_IOERR_SHORT_READ ? SQLITE_IOERR_READ : rc;
-        disk[0] = be32(fr + 16);
-        disk[1] = be32(fr + 20);
+        disk[0] = lsq_get_be32(fr + 16);
+        disk[1] = lsq_get_be32(fr + 20);
         /* A frame of page 0 is invalid (read_frame): its chain is never
          * asked for past it, whatever it holds. */
-        if (be32(fr) != 0 &&
-            lsq_crypt_decrypt_page(key, be32(fr), fr + FRAME_HDR, fr + FRAME_HDR, w->ps) ==
+        if (lsq_get_be32(fr) != 0 &&
+            lsq_crypt_decrypt_page(key, lsq_get_be32(fr), fr + FRAME_HDR, fr + FRAME_HDR, w->ps) ==
                 LSQ_CRYPT_ERROR)
             return SQLITE_IOERR_READ;
         cksum(w->big, fr, 8, s);
@@ -258,8 +246,8 @@ static int write_frame(crypt_file *f, uint32_t i, unsigned char *frame, const ui
     if ((rc = stored_of(f, i - 1, s)) != SQLITE_OK) return rc;
     cksum(w->big, frame, 8, s);
     cksum(w->big, frame + FRAME_HDR, w->ps, s);
-    put_be32(frame + 16, s[0]);
-    put_be32(frame + 20, s[1]);
+    lsq_put_be32(frame + 16, s[0]);
+    lsq_put_be32(frame + 20, s[1]);
     rc = raw_write(f, frame, only_hdr ? FRAME_HDR : (int)(w->ps + FRAME_HDR), frame_off(w, i));
     if (rc == SQLITE_OK) remember(w, i, s, plain);
     return rc;
@@ -284,8 +272,8 @@ int lsq_crypt_wal_flush(crypt_file *f)
          * cannot pass anyone's check, and holds no page content. */
         return raw_write(f, fr, FRAME_HDR, w->pend_off);
     if (rc != SQLITE_OK) return rc;
-    plain[0] = be32(w->pend + 16);
-    plain[1] = be32(w->pend + 20);
+    plain[0] = lsq_get_be32(w->pend + 16);
+    plain[1] = lsq_get_be32(w->pend + 20);
     return write_frame(f, i, fr, plain, 1);
 }
 
@@ -308,9 +296,9 @@ static int write_page(crypt_file *f, uint32_t i, const unsigned char *page, sqli
         rc = raw_read(f, fr, FRAME_HDR, off - FRAME_HDR);
         if (rc != SQLITE_OK) return rc == SQLITE_IOERR_SHORT_READ ? SQLITE_IOERR_WRITE : rc;
     }
-    plain[0] = be32(fr + 16);
-    plain[1] = be32(fr + 20);
-    if (lsq_crypt_encrypt_page(key, be32(fr), page, fr + FRAME_HDR, w->ps) != LSQ_CRYPT_OK)
+    plain[0] = lsq_get_be32(fr + 16);
+    plain[1] = lsq_get_be32(fr + 20);
+    if (lsq_crypt_encrypt_page(key, lsq_get_be32(fr), page, fr + FRAME_HDR, w->ps) != LSQ_CRYPT_OK)
         return SQLITE_IOERR_WRITE;
     return write_frame(f, i, fr, from_sqlite ? plain : NULL, 0);
 }
@@ -352,27 +340,27 @@ static int read_frame(crypt_file *f, uint32_t i, unsigned char *out, sqlite3_int
     int rc = raw_read(f, out, (int)(w->ps + FRAME_HDR), off);
 
     if (rc != SQLITE_OK) return rc;
-    stored[0] = be32(out + 16);
-    stored[1] = be32(out + 20);
+    stored[0] = lsq_get_be32(out + 16);
+    stored[1] = lsq_get_be32(out + 20);
     if ((rc = stored_of(f, i - 1, s)) != SQLITE_OK) return rc;
     cksum(w->big, out, 8, s);
     cksum(w->big, out + FRAME_HDR, w->ps, s);
     /* Page 0 is no page: SQLite's own walDecodeFrame refuses such a frame. */
-    if (be32(out) == 0 || memcmp(out + 8, w->hdr + 16, 8) != 0 || s[0] != stored[0] ||
+    if (lsq_get_be32(out) == 0 || memcmp(out + 8, w->hdr + 16, 8) != 0 || s[0] != stored[0] ||
         s[1] != stored[1]) {
         /* Not a valid frame: make sure SQLite sees it as one neither. */
-        put_be32(out + 16, ~stored[0]);
-        put_be32(out + 20, ~stored[1] ^ 0x5a5a5a5au);
+        lsq_put_be32(out + 16, ~stored[0]);
+        lsq_put_be32(out + 20, ~stored[1] ^ 0x5a5a5a5au);
         return SQLITE_OK;
     }
-    if (lsq_crypt_decrypt_page(lsq_crypt_file_key(f), be32(out), out + FRAME_HDR, out + FRAME_HDR,
+    if (lsq_crypt_decrypt_page(lsq_crypt_file_key(f), lsq_get_be32(out), out + FRAME_HDR, out + FRAME_HDR,
                                w->ps) == LSQ_CRYPT_ERROR)
         return SQLITE_IOERR_READ;
     if ((rc = plain_of(f, i - 1, plain)) != SQLITE_OK) return rc;
     cksum(w->big, out, 8, plain);
     cksum(w->big, out + FRAME_HDR, w->ps, plain);
-    put_be32(out + 16, plain[0]);
-    put_be32(out + 20, plain[1]);
+    lsq_put_be32(out + 16, plain[0]);
+    lsq_put_be32(out + 20, plain[1]);
     remember(w, i, stored, plain);
     return SQLITE_OK;
 }
@@ -391,7 +379,7 @@ static int read_page(crypt_file *f, unsigned char *out, sqlite3_int64 off)
         return rc;
     }
     if (rc != SQLITE_OK) return rc;
-    if (lsq_crypt_decrypt_page(lsq_crypt_file_key(f), be32(fr), fr + FRAME_HDR, out, w->ps) ==
+    if (lsq_crypt_decrypt_page(lsq_crypt_file_key(f), lsq_get_be32(fr), fr + FRAME_HDR, out, w->ps) ==
         LSQ_CRYPT_ERROR)
         return SQLITE_IOERR_READ;
     return SQLITE_OK;
@@ -416,8 +404,8 @@ int lsq_crypt_wal_read(crypt_file *f, void *out, int n, sqlite3_int64 off)
     if ((uint32_t)n == w->ps && pos == FRAME_HDR) return read_page(f, out, off);
     if (n == 8 && pos == 16) {
         if ((rc = plain_of(f, i, plain)) != SQLITE_OK) return rc;
-        put_be32(out, plain[0]);
-        put_be32((unsigned char *)out + 4, plain[1]);
+        lsq_put_be32(out, plain[0]);
+        lsq_put_be32((unsigned char *)out + 4, plain[1]);
         return SQLITE_OK;
     }
     /* Anything else holds no page content. */

@@ -25,15 +25,12 @@
 
 uint32_t replica_get_u32(const unsigned char *p)
 {
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+    return lsq_get_be32(p);
 }
 
 void replica_put_u32(unsigned char *p, uint32_t v)
 {
-    p[0] = (unsigned char)(v >> 24);
-    p[1] = (unsigned char)(v >> 16);
-    p[2] = (unsigned char)(v >> 8);
-    p[3] = (unsigned char)v;
+    lsq_put_be32(p, v);
 }
 
 /* ---- the sidecar ------------------------------------------------------------ */

@@ -153,7 +153,8 @@ init_per_testcase(Case, Config) ->
         secrets -> ok;
         %% Kills are expected here: keep their reports (a gen_server, crash
         %% and supervisor report each) out of the log.
-        _ -> ok = logger:add_primary_filter(?MODULE, {fun drop_kill_reports/2, []})
+        _ -> ok = logger:add_primary_filter(?MODULE,
+                                            {fun libsql_test_util:drop_kill_reports/2, []})
     end,
     [{dir, Dir}, {primary_level, Level} | Config].
 
@@ -172,18 +173,6 @@ log(Event, #{config := #{pid := Pid}}) ->
     Pid ! {logged, Event},
     ok.
 
-drop_kill_reports(#{msg := Msg} = Event, _) ->
-    case mentions_sigkill(Msg, 12) of
-        true -> stop;
-        false -> Event
-    end.
-
-mentions_sigkill(_, 0) -> false;
-mentions_sigkill({port_exited, {port_killed, 9}}, _) -> true;
-mentions_sigkill(T, D) when is_tuple(T) -> mentions_sigkill(tuple_to_list(T), D - 1);
-mentions_sigkill(M, D) when is_map(M) -> mentions_sigkill(maps:values(M), D - 1);
-mentions_sigkill([H | T], D) -> mentions_sigkill(H, D - 1) orelse mentions_sigkill(T, D);
-mentions_sigkill(_, _) -> false.
 
 %% =======================================================================
 %% fixtures

@@ -77,14 +77,14 @@ run(Cmd) ->
 
 -spec run(map(), timeout()) -> map().
 run(Cmd, Timeout) ->
-    Node = case node_exe() of
+    Node = case libsql_node:exe() of
                false -> error(node_not_found);
                N -> N
            end,
     Script = script(),
     filelib:is_regular(Script) orelse error({script_not_found, Script}),
     Json = libsql_test_json:encode(Cmd),
-    case run_node(Node, Script, Json, Timeout) of
+    case libsql_node:run(Node, Script, [Json], Timeout) of
         {ok, 0, Out, _Err} ->
             case libsql_test_json:decode(Out) of
                 {ok, Map} when is_map(Map) -> Map;
@@ -173,7 +173,7 @@ root() ->
                        {ok, Cwd} -> [Cwd];
                        _ -> []
                    end,
-            find_root([filename:absname(S) || S <- Starts])
+            libsql_node:find_root(?SCRIPT, [filename:absname(S) || S <- Starts])
     end.
 
 -spec script() -> file:filename().
@@ -239,83 +239,3 @@ bin(X) when is_list(X) ->
         B when is_binary(B) -> B;
         _ -> iolist_to_binary(X)
     end.
-
-%% ---------------------------------------------------------------------------------------
-%% Running node (as libsql_sync_check: stdout through the port, stderr into a file)
-
-run_node(Node, Script, Json, Timeout) ->
-    ErrFile = tmp_file(),
-    %% sh only redirects stderr to a file and execs node; the arguments pass through
-    %% as positional parameters, so nothing is quoted.
-    Port = open_port({spawn_executable, "/bin/sh"},
-                     [{args, ["-c", "exec \"$0\" \"$@\" 2>\"$LIBSQL_CRYPT_PEER_ERR\"",
-                              Node, Script, Json]},
-                      {env, [{"LIBSQL_CRYPT_PEER_ERR", ErrFile}]},
-                      binary, exit_status, use_stdio, hide]),
-    OsPid = case erlang:port_info(Port, os_pid) of
-                {os_pid, P} -> P;
-                _ -> undefined
-            end,
-    Deadline = case Timeout of
-                   infinity -> infinity;
-                   _ -> erlang:monotonic_time(millisecond) + Timeout
-               end,
-    Result = collect(Port, OsPid, Deadline, []),
-    Err = case file:read_file(ErrFile) of
-              {ok, E} -> E;
-              _ -> <<>>
-          end,
-    _ = file:delete(ErrFile),
-    case Result of
-        {ok, Status, Out} -> {ok, Status, Out, Err};
-        timeout -> {timeout, Err}
-    end.
-
-collect(Port, OsPid, Deadline, Acc) ->
-    Wait = case Deadline of
-               infinity -> infinity;
-               _ -> max(0, Deadline - erlang:monotonic_time(millisecond))
-           end,
-    receive
-        {Port, {data, D}} -> collect(Port, OsPid, Deadline, [D | Acc]);
-        {Port, {exit_status, S}} -> {ok, S, iolist_to_binary(lists:reverse(Acc))}
-    after Wait ->
-        _ = case OsPid of
-                undefined -> ok;
-                _ -> os:cmd("kill -9 " ++ integer_to_list(OsPid))
-            end,
-        catch port_close(Port),
-        timeout
-    end.
-
-node_exe() ->
-    case os:getenv("NODE") of
-        N when is_list(N), N =/= "" -> N;
-        _ -> os:find_executable("node")
-    end.
-
-find_root([]) -> error({libsql_root_not_found, ?SCRIPT});
-find_root([Dir | Rest]) ->
-    case walk_up(Dir) of
-        false -> find_root(Rest);
-        Root -> Root
-    end.
-
-walk_up(Dir) ->
-    case filelib:is_regular(filename:join(Dir, ?SCRIPT)) of
-        true -> Dir;
-        false ->
-            case filename:dirname(Dir) of
-                Dir -> false;
-                Up -> walk_up(Up)
-            end
-    end.
-
-tmp_file() ->
-    Tmp = case os:getenv("TMPDIR") of
-              T when is_list(T), T =/= "" -> T;
-              _ -> "/tmp"
-          end,
-    filename:join(Tmp, lists:flatten(io_lib:format("libsql_crypt_peer_~s_~b",
-                                                   [os:getpid(),
-                                                    erlang:unique_integer([positive])]))).

@@ -75,7 +75,7 @@ init_per_testcase(Case, Config) ->
             %% Hundreds of expected kills: keep their error reports (one
             %% gen_server, crash and supervisor report each) out of the log.
             %% Every other report still goes through.
-            ok = logger:add_primary_filter(?MODULE, {fun drop_kill_reports/2, []});
+            ok = logger:add_primary_filter(?MODULE, {fun libsql_test_util:drop_kill_reports/2, []});
         false ->
             ok
     end,
@@ -86,18 +86,6 @@ end_per_testcase(_Case, _Config) ->
     _ = logger:remove_primary_filter(?MODULE),
     ok.
 
-drop_kill_reports(#{msg := Msg} = Event, _) ->
-    case mentions_sigkill(Msg, 12) of
-        true -> stop;
-        false -> Event
-    end.
-
-mentions_sigkill(_, 0) -> false;
-mentions_sigkill({port_exited, {port_killed, 9}}, _) -> true;
-mentions_sigkill(T, D) when is_tuple(T) -> mentions_sigkill(tuple_to_list(T), D);
-mentions_sigkill(M, D) when is_map(M) -> mentions_sigkill(maps:values(M), D);
-mentions_sigkill([H | T], D) -> mentions_sigkill(H, D - 1) orelse mentions_sigkill(T, D);
-mentions_sigkill(_, _) -> false.
 
 %% ---- 1. crash durability ----------------------------------------------------
 

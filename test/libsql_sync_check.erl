@@ -114,7 +114,7 @@ write_push(Url, Db, Table, Rows, Opts) ->
            end,
     try encode_rows(Cols, Rows) of
         Json ->
-            File = tmp_file(),
+            File = libsql_node:tmp_file("libsql_sync_check"),
             ok = file:write_file(File, Json),
             try run(["write-push", str(Url), str(Db), str(Table), File], Timeout) of
                 {ok, Out} ->
@@ -146,7 +146,7 @@ root() ->
                        {ok, Cwd} -> [Cwd];
                        _ -> []
                    end,
-            find_root([filename:absname(S) || S <- Starts])
+            libsql_node:find_root(?SCRIPT, [filename:absname(S) || S <- Starts])
     end.
 
 -spec script() -> file:filename().
@@ -217,7 +217,7 @@ json_char(C) -> <<C>>.
 %% Running node
 
 run(Args, Timeout) ->
-    case node_exe() of
+    case libsql_node:exe() of
         false -> {error, node_not_found};
         Node ->
             Script = script(),
@@ -228,82 +228,11 @@ run(Args, Timeout) ->
     end.
 
 run(Node, Script, Args, Timeout) ->
-    ErrFile = tmp_file(),
-    %% sh only redirects stderr to a file and execs node; the arguments pass through
-    %% as positional parameters, so nothing is quoted.
-    Port = open_port({spawn_executable, "/bin/sh"},
-                     [{args, ["-c", "exec \"$0\" \"$@\" 2>\"$LIBSQL_SYNC_CHECK_ERR\"",
-                              Node, Script | Args]},
-                      {env, [{"LIBSQL_SYNC_CHECK_ERR", ErrFile}]},
-                      binary, exit_status, use_stdio, hide]),
-    OsPid = case erlang:port_info(Port, os_pid) of
-                {os_pid, P} -> P;
-                _ -> undefined
-            end,
-    Deadline = case Timeout of
-                   infinity -> infinity;
-                   _ -> erlang:monotonic_time(millisecond) + Timeout
-               end,
-    Result = collect(Port, OsPid, Deadline, []),
-    Err = case file:read_file(ErrFile) of
-              {ok, E} -> E;
-              _ -> <<>>
-          end,
-    _ = file:delete(ErrFile),
-    case Result of
-        {ok, 0, Out} -> {ok, Out};
-        {ok, Status, Out} -> {error, {sync_check_failed, Status, Err, Out}};
-        timeout -> {error, {timeout, Err}}
+    case libsql_node:run(Node, Script, Args, Timeout) of
+        {ok, 0, Out, _Err} -> {ok, Out};
+        {ok, Status, Out, Err} -> {error, {sync_check_failed, Status, Err, Out}};
+        {timeout, Err} -> {error, {timeout, Err}}
     end.
-
-collect(Port, OsPid, Deadline, Acc) ->
-    Wait = case Deadline of
-               infinity -> infinity;
-               _ -> max(0, Deadline - erlang:monotonic_time(millisecond))
-           end,
-    receive
-        {Port, {data, D}} -> collect(Port, OsPid, Deadline, [D | Acc]);
-        {Port, {exit_status, S}} -> {ok, S, iolist_to_binary(lists:reverse(Acc))}
-    after Wait ->
-        case OsPid of
-            undefined -> ok;
-            _ -> _ = os:cmd("kill -9 " ++ integer_to_list(OsPid))
-        end,
-        catch port_close(Port),
-        timeout
-    end.
-
-node_exe() ->
-    case os:getenv("NODE") of
-        N when is_list(N), N =/= "" -> N;
-        _ -> os:find_executable("node")
-    end.
-
-find_root([]) -> error({libsql_root_not_found, ?SCRIPT});
-find_root([Dir | Rest]) ->
-    case walk_up(Dir) of
-        false -> find_root(Rest);
-        Root -> Root
-    end.
-
-walk_up(Dir) ->
-    case filelib:is_regular(filename:join(Dir, ?SCRIPT)) of
-        true -> Dir;
-        false ->
-            case filename:dirname(Dir) of
-                Dir -> false;
-                Up -> walk_up(Up)
-            end
-    end.
-
-tmp_file() ->
-    Tmp = case os:getenv("TMPDIR") of
-              T when is_list(T), T =/= "" -> T;
-              _ -> "/tmp"
-          end,
-    filename:join(Tmp, lists:flatten(io_lib:format("libsql_sync_check_~s_~b",
-                                                   [os:getpid(),
-                                                    erlang:unique_integer([positive])]))).
 
 str(X) when is_binary(X) -> unicode:characters_to_list(X);
 str(X) when is_atom(X) -> atom_to_list(X);

@@ -13,7 +13,7 @@
          os_alive/1, os_alive/2, wait_gone/2, wait_gone/3, wait_until/2,
          kill9/1, rss_kb/1, sanitized/1, pool_workers/1,
          expect_error/2, contains/2, timed/1, free_port/0, cpu_ms/1,
-         same/3, canon/1, proc_stat_fields/1]).
+         same/3, canon/1, proc_stat_fields/1, drop_kill_reports/2]).
 
 -type config() :: [{atom(), term()}].
 -export_type([config/0]).
@@ -235,3 +235,20 @@ free_port() ->
     {ok, Port} = inet:port(L),
     ok = gen_tcp:close(L),
     Port.
+
+%% @doc A logger primary filter for suites that kill ports on purpose, by
+%% the hundred: the reports of a port killed with SIGKILL (a gen_server,
+%% crash and supervisor report each) are dropped; every other event passes.
+-spec drop_kill_reports(logger:log_event(), term()) -> logger:filter_return().
+drop_kill_reports(#{msg := Msg} = Event, _) ->
+    case mentions_sigkill(Msg, 12) of
+        true -> stop;
+        false -> Event
+    end.
+
+mentions_sigkill(_, 0) -> false;
+mentions_sigkill({port_exited, {port_killed, 9}}, _) -> true;
+mentions_sigkill(T, D) when is_tuple(T) -> mentions_sigkill(tuple_to_list(T), D);
+mentions_sigkill(M, D) when is_map(M) -> mentions_sigkill(maps:values(M), D);
+mentions_sigkill([H | T], D) -> mentions_sigkill(H, D - 1) orelse mentions_sigkill(T, D);
+mentions_sigkill(_, _) -> false.

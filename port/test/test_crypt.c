@@ -92,31 +92,6 @@ static uint32_t get_be32(const unsigned char *p)
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 
-/* A whole file, malloc'd; -1 if it cannot be read. */
-static int read_all(const char *path, unsigned char **buf, size_t *len)
-{
-    FILE *fp = fopen(path, "rb");
-    long size;
-
-    *buf = NULL;
-    *len = 0;
-    if (fp == NULL) return -1;
-    if (fseek(fp, 0, SEEK_END) != 0 || (size = ftell(fp)) < 0 || fseek(fp, 0, SEEK_SET) != 0) {
-        (void)fclose(fp);
-        return -1;
-    }
-    *buf = malloc((size_t)size + 1);
-    if (*buf == NULL || fread(*buf, 1, (size_t)size, fp) != (size_t)size) {
-        free(*buf);
-        *buf = NULL;
-        (void)fclose(fp);
-        return -1;
-    }
-    (void)fclose(fp);
-    *len = (size_t)size;
-    return 0;
-}
-
 static int write_all(const char *path, const unsigned char *p, size_t n)
 {
     FILE *fp = fopen(path, "wb");
@@ -134,7 +109,7 @@ static int copy_file(const char *from, const char *to)
     size_t n;
     int rc;
 
-    if (read_all(from, &p, &n) != 0) return -1;
+    if (test_read_file(from, &p, &n) != 0) return -1;
     rc = write_all(to, p, n);
     free(p);
     return rc;
@@ -154,7 +129,7 @@ static int file_contains(const char *path, const char *needle)
     size_t n;
     int found;
 
-    if (read_all(path, &p, &n) != 0) return 0;
+    if (test_read_file(path, &p, &n) != 0) return 0;
     found = contains((const char *)p, n, needle);
     free(p);
     return found;
@@ -410,7 +385,7 @@ static void check_wal_file_at(const char *file, int line, const char *path,
     size_t n;
     long total = 0, bad = 0, valid;
 
-    CHECK_AT(file, line, read_all(path, &w, &n) == 0);
+    CHECK_AT(file, line, test_read_file(path, &w, &n) == 0);
     if (w == NULL) return;
     valid = wal_valid_frames(w, n, key, &total, &bad);
     CHECK_AT(file, line, valid >= min_frames);
@@ -759,7 +734,7 @@ static void test_crypt_peer_file(void)
     lsq_crypt_vfs *v;
 
     if (sample_path(path, sizeof path, "libsql_aes256cbc_key-secret-key-123.db") == NULL) return;
-    CHECK(read_all(path, &file, &n) == 0);
+    CHECK(test_read_file(path, &file, &n) == 0);
     if (file == NULL) return;
     CHECK(lsq_crypt_derive(k_pass, strlen(k_pass), &k) == LSQ_CRYPT_OK);
     CHECK(lsq_crypt_derive("secret-key-12", 13, &other) == LSQ_CRYPT_OK);
@@ -901,7 +876,7 @@ static void test_crypt_vfs_rollback(void)
     CHECK(!file_contains(path, k_marker));
     CHECK(!file_contains(path, "CREATE TABLE"));
     CHECK(!file_contains(path, "SQLite format 3"));
-    CHECK(read_all(path, &before, &nb) == 0);
+    CHECK(test_read_file(path, &before, &nb) == 0);
     if (before != NULL) {
         CHECK(nb >= 24 && hex_is(before, 8, "d1d112c721de3fd3")); /* the key's constant */
         CHECK(nb >= 24 && lsq_crypt_header_page_size(before, nb) == 4096);
@@ -936,7 +911,7 @@ static void test_crypt_vfs_rollback(void)
     db = open_through(path, NULL);
     CHECK(first_statement_rc(db, "SELECT count(*) FROM t") == SQLITE_NOTADB);
     CHECK(sqlite3_close(db) == SQLITE_OK);
-    CHECK(read_all(path, &after, &na) == 0);
+    CHECK(test_read_file(path, &after, &na) == 0);
     CHECK(before != NULL && after != NULL && na == nb && memcmp(before, after, na) == 0);
     CHECK(!file_exists(journal));
     free(before);
@@ -1284,7 +1259,7 @@ static void test_crypt_vfs_page_size_vacuum(void)
     CHECK(int_of(db, "PRAGMA page_size") == 1024);
     CHECK(int_of(db, "SELECT count(*) FROM t") == 2000);
     CHECK(integrity_ok(db));
-    CHECK(read_all(at(&s, "p.db"), &head, &n) == 0);
+    CHECK(test_read_file(at(&s, "p.db"), &head, &n) == 0);
     CHECK(head != NULL && lsq_crypt_header_page_size(head, n) == 1024 && n % 1024 == 0);
     free(head);
     /* VACUUM INTO a file of the same VFS: encrypted with the same key. */

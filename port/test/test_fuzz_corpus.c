@@ -73,31 +73,6 @@ static void corpus_free(char **files, size_t n)
     free(files);
 }
 
-/* The whole file in a malloc'd buffer; -1 on error. */
-static int corpus_read(const char *path, char **buf, size_t *len)
-{
-    FILE *fp = fopen(path, "rb");
-    long size;
-
-    *buf = NULL;
-    *len = 0;
-    if (fp == NULL) return -1;
-    if (fseek(fp, 0, SEEK_END) != 0 || (size = ftell(fp)) < 0 || fseek(fp, 0, SEEK_SET) != 0) {
-        (void)fclose(fp);
-        return -1;
-    }
-    *buf = malloc((size_t)size + 1);
-    if (*buf == NULL || fread(*buf, 1, (size_t)size, fp) != (size_t)size) {
-        free(*buf);
-        *buf = NULL;
-        (void)fclose(fp);
-        return -1;
-    }
-    (void)fclose(fp);
-    *len = (size_t)size;
-    return 0;
-}
-
 static void test_fuzz_corpus_request(void)
 {
     static const char dir[] = "test/fuzz_corpus/request";
@@ -117,7 +92,7 @@ static void test_fuzz_corpus_request(void)
         return;
     }
     for (i = 0; i < n; i++) {
-        if (corpus_read(files[i], &buf, &len) != 0) {
+        if (test_read_file(files[i], (unsigned char **)&buf, &len) != 0) {
             CHECK(!"cannot read a corpus file");
             fprintf(stderr, "    %s\n", files[i]);
             continue;
@@ -151,7 +126,7 @@ static void replay(const char *dir, const char *(*run)(void *ctx, const unsigned
         return;
     }
     for (i = 0; i < n; i++) {
-        if (corpus_read(files[i], &buf, &len) != 0) {
+        if (test_read_file(files[i], (unsigned char **)&buf, &len) != 0) {
             CHECK(!"cannot read a corpus file");
             fprintf(stderr, "    %s\n", files[i]);
             continue;

@@ -733,3 +733,27 @@ int file_exists(const char *path)
 
     return stat(path, &st) == 0;
 }
+
+int test_read_file(const char *path, unsigned char **buf, size_t *len)
+{
+    FILE *fp = fopen(path, "rb");
+    long size;
+
+    *buf = NULL;
+    *len = 0;
+    if (fp == NULL) return -1;
+    if (fseek(fp, 0, SEEK_END) != 0 || (size = ftell(fp)) < 0 || fseek(fp, 0, SEEK_SET) != 0) {
+        (void)fclose(fp);
+        return -1;
+    }
+    *buf = malloc((size_t)size + 1);
+    if (*buf == NULL || fread(*buf, 1, (size_t)size, fp) != (size_t)size) {
+        free(*buf);
+        *buf = NULL;
+        (void)fclose(fp);
+        return -1;
+    }
+    (void)fclose(fp);
+    *len = (size_t)size;
+    return 0;
+}

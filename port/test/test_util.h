@@ -204,5 +204,8 @@ int tmpdir_make(tmpdir *t);
 const char *tmpdir_file(tmpdir *t, const char *name);
 void tmpdir_remove(tmpdir *t, const char *const *names, int n);
 int file_exists(const char *path);
+/* A whole file in a malloc'd buffer (one byte more than its length): 0, or
+ * -1 if it cannot be read (*buf NULL). */
+int test_read_file(const char *path, unsigned char **buf, size_t *len);
 
 #endif
