@@ -72,12 +72,15 @@
          limit/2, limit/3, backup/2, backup/3, rekey/2]).
 -export([sync/1, sync/2, sync_until/2, sync_until/3, replication_index/1, freeze/1,
          subscribe/2, unsubscribe/1]).
+-export([create_function/4, create_function/5, create_aggregate/4, create_aggregate/5,
+         delete_function/3]).
 -export([start_pool/2, stop_pool/1, child_spec/1, with_conn/2]).
 -export([print/2, print/3]).
 
 -export_type([db/0, conn/0, open_opts/0, value/0, params/0, row/0, error/0,
               query_opts/0, call_opts/0, transaction_opts/0, stmt/0, cursor/0, sql/0,
-              batch_result/0, limit_name/0, pool/0, pool_opts/0, sync_info/0]).
+              batch_result/0, limit_name/0, pool/0, pool_opts/0, sync_info/0,
+              function_opts/0]).
 
 -type conn() :: pid().
 %% A connection, from {@link open/1}.
@@ -1304,6 +1307,95 @@ rekey(Db, NewKey) ->
 
 ok_or_error({ok, ok}) -> ok;
 ok_or_error({error, _} = E) -> E.
+
+%% ---- Erlang SQL functions ---------------------------------------------------------
+
+-type function_opts() :: #{deterministic => boolean(), timeout => timeout()}.
+%% Options of create_function/5 and create_aggregate/5: `deterministic'
+%% (default false) tells SQLite that the function always gives the same
+%% result for the same arguments, which lets it be used in indexes, CHECK
+%% constraints and generated columns, and be evaluated once per statement
+%% where SQLite can; `timeout': of the definition itself.
+
+%% @doc As create_function/5 with Opts = #{}.
+-spec create_function(Db :: db(), Name :: atom() | unicode:chardata(), Arity :: -1..127,
+                      Fun :: function()) -> ok | {error, error()}.
+create_function(Db, Name, Arity, Fun) ->
+    create_function(Db, Name, Arity, Fun, #{}).
+
+%% @doc Define the SQL function Name, of Arity arguments (-1: any number),
+%% whose body is Fun: `ok'.
+%%
+%% Fun runs in the process that made the request whose statement calls
+%% the function (on a pool: the caller that checked out the connection),
+%% once per call, with the arguments as a query returns values
+%% (`Fun(A1, ..., AN)'; a variadic function gets one list). It returns a
+%% value as a query binds one (null, an integer, a float, a binary as text,
+%% `{blob, B}', `{text, IoData}', `true'/`false'), or `{error, Reason}' to
+%% fail the statement with `Reason' (iodata or any term) as the message.
+%% A fun that raises, or returns anything else, fails the statement with
+%% an `error' whose message names the function and the reason; the
+%% connection stays usable. A fun that runs past the call's deadline gets
+%% the statement cancelled (`timeout', naming the function). A fun that
+%% calls the database on the same connection gets `misuse' (the statement
+%% waits for the fun: it would wait for itself); other connections, and
+%% other workers of the same pool, are fine.
+%%
+%% A function replaces the one of the same name (ASCII case-insensitive)
+%% and arity, SQLite's built-ins included. On a pool every worker gets it,
+%% also workers that start later (after a crash). On an embedded replica
+%% it runs in reads, which run on the local file; writes go to the server,
+%% which has no such function. A remote connection cannot run Erlang code
+%% in the server's SQL: `not_supported'.
+%%
+%% Errors: `bad_argument' (Name, Arity, a fun of the wrong arity, Opts),
+%% `busy' (replacing a function that a running statement uses),
+%% `not_supported', `timeout', `closed'.
+-spec create_function(Db :: db(), Name :: atom() | unicode:chardata(), Arity :: -1..127,
+                      Fun :: function(), Opts :: function_opts()) -> ok | {error, error()}.
+create_function(Db, Name, Arity, Fun, Opts) ->
+    libsql_functions:create(Db, Name, Arity, scalar, {Fun, Opts}).
+
+%% @doc As create_aggregate/5 with Opts = #{}.
+-spec create_aggregate(Db :: db(), Name :: atom() | unicode:chardata(), Arity :: -1..127,
+                       {Init :: term(), Step :: function(), Final :: function()}) ->
+          ok | {error, error()}.
+create_aggregate(Db, Name, Arity, Funs) ->
+    create_aggregate(Db, Name, Arity, Funs, #{}).
+
+%% @doc Define the aggregate SQL function Name of Arity arguments (-1: any
+%% number), as `count' or `sum' are: `ok'.
+%%
+%% For each group of rows the accumulator starts as Init; each row calls
+%% `Step(A1, ..., AN, Acc)' (a variadic one `Step(Args, Acc)'), which
+%% returns the next accumulator, and the group's result is `Final(Acc)', a
+%% value as for create_function/5 (or `{error, Reason}'). A group with no
+%% rows (an aggregate over an empty table) gives `Final(Init)'.
+%%
+%% The funs run in the caller, as create_function/5's. The accumulators
+%% live there for the time of the request; the steps of many rows travel
+%% in one message, so an aggregate over many rows costs few round trips to
+%% the port. A step that raises fails the statement (at the latest when the
+%% group ends) with a message naming the function and the reason.
+%% Everything else (replacing, pools, replicas, remote connections,
+%% errors) is as for create_function/5.
+-spec create_aggregate(Db :: db(), Name :: atom() | unicode:chardata(), Arity :: -1..127,
+                       {Init :: term(), Step :: function(), Final :: function()},
+                       Opts :: function_opts()) -> ok | {error, error()}.
+create_aggregate(Db, Name, Arity, Funs, Opts) ->
+    libsql_functions:create(Db, Name, Arity, aggregate, {Funs, Opts}).
+
+%% @doc Remove the SQL function Name of Arity defined with
+%% create_function/4,5 or create_aggregate/4,5 (on a pool: from every
+%% worker and from those that start later): `ok', also when there was
+%% none. A built-in function it had replaced does not come back.
+%%
+%% Errors: `bad_argument', `busy' (a running statement uses it),
+%% `not_supported', `closed'.
+-spec delete_function(Db :: db(), Name :: atom() | unicode:chardata(), Arity :: -1..127) ->
+          ok | {error, error()}.
+delete_function(Db, Name, Arity) ->
+    libsql_functions:delete(Db, Name, Arity).
 
 %% ---- embedded replicas ----------------------------------------------------------
 

@@ -16,7 +16,7 @@
 -include("libsql_protocol.hrl").
 
 -export([start_link/2, start/2, request/4, request/5, request_secret/4, send_request/5,
-         await/2, close/2, os_pid/1, stats/1]).
+         send/5, await/2, close/2, os_pid/1, stats/1, define_function/3, delete_function/3]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2,
          format_status/2]).
 
@@ -35,7 +35,10 @@
     from :: gen_server:from() | internal,  % who waits; internal: our own cancel
     timer :: reference() | undefined,      % deadline timer
     sent :: integer(),                     % monotonic time it went to the port
-    kind :: kind()                         % what to do with the reply
+    kind :: kind(),                        % what to do with the reply
+    callback :: {reference(), binary()} | undefined
+                                           % once it called back: the caller's
+                                           % monitor and the last callback frame
 }).
 
 %% request: hand the reply to the caller; close: then stop; cancel: our
@@ -43,7 +46,9 @@
 %% it dies; {cursor_close, Id}: forget it; reset: forget every cursor;
 %% orphan_cursor: a cursor_open whose caller gave up (close it on reply).
 -type kind() :: request | close | cancel | reset | orphan_cursor
-              | {cursor_open, pid()} | {cursor_close, integer()}.
+              | {cursor_open, pid()} | {cursor_close, integer()}
+              | {define, integer(), libsql_callback:fun_spec()}
+              | {undefine, binary(), integer()}.
 
 -record(state, {
     port :: port() | undefined,            % the port program
@@ -58,6 +63,10 @@
     port_time = 0 :: non_neg_integer(),    % native time spent in the port, summed
     mode = local :: atom(),                % local | remote | replica, once open
     subs = #{} :: libsql_subs:subs(),      % subscribers to our events
+    funs = #{} :: #{integer() => libsql_callback:fun_spec()},  % Erlang SQL functions
+    next_fun = 1 :: pos_integer(),         % number of the next function defined here
+    in_callback = #{} :: #{pid() => pos_integer()},  % callers running a callback of a
+                                           % request of theirs -> its ref
     target = <<>> :: binary()              % path or URL, for error messages (no secrets)
 }).
 
@@ -118,22 +127,53 @@ request(Conn, Cmd, Args, Timeout, Kind) ->
         {error, _} = E -> E
     end.
 
-%% @doc Send a request without waiting; collect the answer with await/2.
-%% Lets a caller keep requests in flight while it works (fold keeps two).
+%% @doc Send a request without waiting, as gen_server:send_request/2 does
+%% (the pool collects its resets with gen_server:check_response/3). The
+%% request runs no callbacks of the caller's: they are refused.
 -spec send_request(pid(), atom(), [term()], call_timeout(), kind()) -> term().
 send_request(Conn, Cmd, Args, Timeout, Kind) ->
     {Arity, Body} = libsql_proto:encode_body(Cmd, Args),
     gen_server:send_request(Conn, {request, Arity, Body, Timeout, Kind}).
 
-%% @doc The decoded answer to a send_request/5.
--spec await(term(), call_timeout()) -> {ok, term()} | {error, libsql:error()}.
+%% @doc Send a request without waiting; collect the answer with await/2,
+%% which answers the request's callbacks. Lets a caller keep requests in
+%% flight while it works (fold keeps two).
+-spec send(pid(), atom(), [term()], call_timeout(), kind()) -> libsql_callback:req_id().
+send(Conn, Cmd, Args, Timeout, Kind) ->
+    {Arity, Body} = libsql_proto:encode_body(Cmd, Args),
+    libsql_callback:send(Conn, {request, Arity, Body, Timeout, Kind}).
+
+%% @doc The decoded answer to a send/5.
+-spec await(libsql_callback:req_id(), call_timeout()) -> {ok, term()} | {error, libsql:error()}.
 await(ReqId, Timeout) ->
-    case gen_server:receive_response(ReqId, backstop(Timeout)) of
+    case libsql_callback:await(ReqId, backstop(Timeout)) of
         {reply, {reply, Bin}} -> libsql_proto:decode_reply(Bin);
         {reply, {error, _} = E} -> E;
         timeout -> {error, libsql_proto:err(timeout, <<"the connection process did not answer">>)};
-        {error, _} -> {error, libsql_proto:err(closed, <<"the connection is closed">>)}
+        {down, _} -> {error, libsql_proto:err(closed, <<"the connection is closed">>)}
     end.
+
+%% @doc Define an Erlang SQL function on this connection (Id: its number,
+%% the same on every worker of a pool) and wait until the port has it.
+-spec define_function(pid(), {integer(), libsql_callback:fun_spec(), [atom()]},
+                      call_timeout()) -> ok | {error, libsql:error()}.
+define_function(Conn, {_Id, _Spec, _Flags} = Def, Timeout) ->
+    case call(Conn, {define, Def, Timeout}, Timeout) of
+        {reply, Bin} -> ok_or_error(libsql_proto:decode_reply(Bin));
+        {error, _} = E -> E
+    end.
+
+%% @doc Remove the function Name of Arity (ok also when there is none).
+-spec delete_function(pid(), {binary(), integer()}, call_timeout()) ->
+          ok | {error, libsql:error()}.
+delete_function(Conn, {Name, Arity}, Timeout) ->
+    case call(Conn, {undefine, Name, Arity, Timeout}, Timeout) of
+        {reply, Bin} -> ok_or_error(libsql_proto:decode_reply(Bin));
+        {error, _} = E -> E
+    end.
+
+ok_or_error({ok, _}) -> ok;
+ok_or_error({error, _} = E) -> E.
 
 %% @doc What the connection process measures: port_time_us (time requests
 %% spent between leaving this process and their answer), in_flight.
@@ -147,15 +187,13 @@ os_pid(Conn) ->
     call(Conn, os_pid, 5000).
 
 %% The deadline is enforced by the connection process; the call's own
-%% timeout is only a backstop (gen_server:call also returns if it dies).
+%% timeout is only a backstop (the call also returns if it dies). Callbacks
+%% of the request run in the caller meanwhile (libsql_callback).
 call(Conn, Msg, Timeout) ->
-    try
-        gen_server:call(Conn, Msg, backstop(Timeout))
-    catch
-        exit:{timeout, _} ->
-            {error, libsql_proto:err(timeout, <<"the connection process did not answer">>)};
-        exit:{_, _} ->
-            {error, libsql_proto:err(closed, <<"the connection is closed">>)}
+    case libsql_callback:call(Conn, Msg, backstop(Timeout)) of
+        {reply, Reply} -> Reply;
+        timeout -> {error, libsql_proto:err(timeout, <<"the connection process did not answer">>)};
+        {down, _} -> {error, libsql_proto:err(closed, <<"the connection is closed">>)}
     end.
 
 %% How long a caller waits for the connection process itself: the call's
@@ -252,6 +290,14 @@ open_db(Port, PortOpts, Timeout) ->
         {error, libsql_proto:err(timeout, <<"opening the database timed out">>)}
     end.
 
+handle_call(Msg, {Pid, _}, S) when is_map_key(Pid, S#state.in_callback), is_tuple(Msg) ->
+    %% Called from inside an Erlang SQL function of a request of the same
+    %% caller: the port waits for that function, so this could only wait
+    %% for itself.
+    {reply, {error, libsql_proto:err(
+                      misuse, <<"an Erlang SQL function called the connection that is "
+                                "running it (the statement waits for the function: use "
+                                "another connection)">>)}, S};
 handle_call({request, _Arity, _Body, _Timeout, {cursor_close, Id}}, _From, S)
   when not is_map_key(Id, S#state.cursors) ->
     %% Not open: closed before, by its owner's exit or by a reset. Said
@@ -273,6 +319,12 @@ handle_call({close, Timeout}, From, S) ->
         {error, _} = E ->
             {reply, E, S}
     end;
+handle_call({define, {Id, {Name, _Kind, Arity, _} = Spec, Flags}, Timeout}, From, S) ->
+    {A, Body} = libsql_proto:encode_body(create_function, [Name, Arity, Id, Flags]),
+    {noreply, send(A, Body, From, Timeout, {define, Id, Spec}, S)};
+handle_call({undefine, Name, Arity, Timeout}, From, S) ->
+    {A, Body} = libsql_proto:encode_body(delete_function, [Name, Arity]),
+    {noreply, send(A, Body, From, Timeout, {undefine, Name, Arity}, S)};
 handle_call(stats, _From, S) ->
     {reply, {ok, #{port_time_us => erlang:convert_time_unit(S#state.port_time, native,
                                                              microsecond),
@@ -294,11 +346,21 @@ handle_call(_Other, _From, S) ->
 %% A pool's subscription, on every worker under the pool's reference.
 handle_cast({subscribe_as, Ref, sync, Pid}, #state{mode = replica} = S) ->
     {noreply, S#state{subs = libsql_subs:add(Ref, sync, Pid, S#state.subs)}};
+%% A pool's function, on every worker under the pool's number.
+handle_cast({define_as, {Id, {Name, _Kind, Arity, _} = Spec, Flags}}, S) ->
+    {A, Body} = libsql_proto:encode_body(create_function, [Name, Arity, Id, Flags]),
+    {noreply, send(A, Body, internal, default, {define, Id, Spec}, S)};
+handle_cast({undefine_as, Name, Arity}, S) ->
+    {A, Body} = libsql_proto:encode_body(delete_function, [Name, Arity]),
+    {noreply, send(A, Body, internal, default, {undefine, Name, Arity}, S)};
 handle_cast({unsubscribe, Ref}, S) ->
     {noreply, S#state{subs = libsql_subs:remove(Ref, S#state.subs)}};
 handle_cast(_Msg, S) ->
     {noreply, S}.
 
+handle_info({Port, {data, <<?LSQ_REPLY_HEAD, Ref:32, 119, 8, "callback", _/binary>> = Bin}},
+            #state{port = Port} = S) ->
+    {noreply, callback(Ref, Bin, S)};
 handle_info({Port, {data, Bin}}, #state{port = Port} = S) ->
     case libsql_proto:reply_ref(Bin) of
         {ok, 0} -> event(Bin, S);
@@ -308,13 +370,20 @@ handle_info({Port, {data, Bin}}, #state{port = Port} = S) ->
                            #{domain => [libsql]}),
             {noreply, S}
     end;
+handle_info({libsql_call, From, Msg}, S) ->
+    %% A call made by libsql_callback: handled as gen_server:call's.
+    case handle_call(Msg, From, S) of
+        {reply, Reply, S1} ->
+            gen_server:reply(From, Reply),
+            {noreply, S1};
+        Other ->
+            Other
+    end;
 handle_info({deadline, Ref}, S) ->
     case maps:take(Ref, S#state.pending) of
-        {#pending{from = From, kind = Kind}, Pending} ->
-            gen_server:reply(From, {error, libsql_proto:err(
-                                             timeout, <<"the request did not finish in time; "
-                                                        "it was cancelled">>)}),
-            S1 = S#state{pending = Pending},
+        {#pending{from = From, kind = Kind} = P, Pending} ->
+            gen_server:reply(From, {error, deadline_error(P, S)}),
+            S1 = drop_callback(P, S#state{pending = Pending}),
             case Kind of
                 close -> stop_port(S1, normal);
                 {cursor_open, _} ->
@@ -357,16 +426,26 @@ handle_info({'EXIT', Port, Why}, #state{port = Port} = S) ->
     port_died(Why, S);
 handle_info({'DOWN', Mon, process, _, _}, #state{owner_mon = Mon} = S) ->
     stop_port(S, normal);
-handle_info({'DOWN', Mon, process, _, _}, S) ->
-    case libsql_subs:down(Mon, S#state.subs) of
-        {true, Subs} -> {noreply, S#state{subs = Subs}};
-        false -> cursor_owner_down(Mon, S)
+handle_info({'DOWN', Mon, process, _, _} = Down, S) ->
+    case [Ref || {Ref, #pending{callback = {M, _}}} <- maps:to_list(S#state.pending), M =:= Mon] of
+        [Ref | _] ->
+            %% A caller died while its request called back: nobody will
+            %% answer, so the request goes as if its deadline had passed.
+            handle_info({deadline, Ref}, S);
+        [] ->
+            subscriber_down(Down, S)
     end;
 handle_info({'EXIT', _From, Reason}, S) ->
     %% Our supervisor (or a linked caller) is going away.
     stop_port(S, Reason);
 handle_info(_Other, S) ->
     {noreply, S}.
+
+subscriber_down({'DOWN', Mon, process, _, _}, S) ->
+    case libsql_subs:down(Mon, S#state.subs) of
+        {true, Subs} -> {noreply, S#state{subs = Subs}};
+        false -> cursor_owner_down(Mon, S)
+    end.
 
 %% The owner of a cursor died: close the cursor.
 cursor_owner_down(Mon, S) ->
@@ -480,12 +559,15 @@ next_ref(Ref) -> Ref + 1.
 
 reply(Ref, Bin, S) ->
     case maps:take(Ref, S#state.pending) of
-        {#pending{from = From, timer = Timer, kind = Kind, sent = Sent}, Pending} ->
+        {#pending{from = From, timer = Timer, kind = Kind, sent = Sent} = P, Pending} ->
             cancel_timer(Timer),
-            S1 = S#state{pending = Pending,
-                         port_time = S#state.port_time + erlang:monotonic_time() - Sent},
+            S1 = drop_callback(P, S#state{pending = Pending,
+                                          port_time = S#state.port_time +
+                                              erlang:monotonic_time() - Sent}),
             case Kind of
                 cancel -> {noreply, S1};
+                {define, _, _} -> {noreply, defined(Kind, From, Bin, S1)};
+                {undefine, _, _} -> {noreply, defined(Kind, From, Bin, S1)};
                 close ->
                     gen_server:reply(From, {reply, Bin}),
                     stop_port(S1, normal);
@@ -510,6 +592,106 @@ reply(Ref, Bin, S) ->
 
 cancel_timer(undefined) -> ok;
 cancel_timer(T) -> _ = erlang:cancel_timer(T, [{async, true}, {info, false}]), ok.
+
+%% ---- callbacks (port/channel.h) ----------------------------------------------
+
+%% The running request Ref calls back: hand the frame to the process that
+%% waits for it (libsql_callback answers the port itself). The caller is
+%% watched from its first callback: if it dies, nobody answers, and the
+%% request is cancelled.
+callback(Ref, Bin, S) ->
+    case maps:find(Ref, S#state.pending) of
+        {ok, #pending{from = {Pid, [alias | Alias] = Tag}, kind = Kind} = P}
+          when Kind =:= request; element(1, Kind) =:= cursor_open;
+               element(1, Kind) =:= cursor_close ->
+            Alias ! {Tag, callback, {S#state.port, S#state.max_frame, S#state.funs}, Bin},
+            Mon = case P#pending.callback of
+                      undefined -> erlang:monitor(process, Pid);
+                      {M, _} -> M
+                  end,
+            S#state{pending = maps:put(Ref, P#pending{callback = {Mon, Bin}}, S#state.pending),
+                    in_callback = maps:put(Pid, Ref, S#state.in_callback)};
+        _ ->
+            %% Our own request (a reset, a close), a caller that does not
+            %% answer callbacks, or one that gave up: the call fails.
+            refuse_callback(Bin, S),
+            S
+    end.
+
+refuse_callback(Bin, S) ->
+    {Ref, callback, {Id, Payload}} = binary_to_term(Bin),
+    Id > 0 andalso
+        begin
+            Why = iolist_to_binary([function_name(Payload, S),
+                                    ": no process waits to run it (the request was ",
+                                    "cancelled, or is not a caller's)"]),
+            {A, Body} = libsql_proto:encode_body(answer, [Id, {error, Why}]),
+            port_write(S#state.port, libsql_proto:frame(Ref, A, Body))
+        end,
+    ok.
+
+function_name(Payload, S) when is_tuple(Payload), tuple_size(Payload) >= 2 ->
+    case maps:find(element(2, Payload), S#state.funs) of
+        {ok, Spec} -> element(1, Spec);
+        error -> <<"an Erlang SQL function">>
+    end;
+function_name(_, _) ->
+    <<"an Erlang SQL function">>.
+
+drop_callback(#pending{callback = undefined}, S) ->
+    S;
+drop_callback(#pending{callback = {Mon, _}}, S) ->
+    erlang:demonitor(Mon, [flush]),
+    S#state{in_callback = maps:filter(fun(_, R) -> maps:is_key(R, S#state.pending) end,
+                                      S#state.in_callback)}.
+
+%% What a caller whose deadline passed is told: which function the request
+%% called last, when it called one (it may be what takes so long).
+deadline_error(#pending{callback = {_, Bin}}, S) ->
+    {_, callback, {_, Payload}} = binary_to_term(Bin),
+    Name = function_name(Payload, S),
+    libsql_proto:err(timeout, iolist_to_binary(
+                                [<<"the request did not finish in time; it was cancelled ">>,
+                                 <<"(the last Erlang SQL function it called was ">>, Name,
+                                 <<")">>]),
+                     #{function => Name});
+deadline_error(_, _) ->
+    libsql_proto:err(timeout, <<"the request did not finish in time; it was cancelled">>).
+
+%% The port registered (or deleted) a function: keep (or forget) its fun.
+%% A function replaces the one of the same name and arity (SQLite's names
+%% are ASCII case-insensitive).
+defined(Kind, From, Bin, S) ->
+    {Name, Arity} = case Kind of
+                        {define, _, {N, _, A, _}} -> {N, A};
+                        {undefine, N, A} -> {N, A}
+                    end,
+    case From of
+        internal -> ok;
+        _ -> gen_server:reply(From, {reply, Bin})
+    end,
+    case libsql_proto:decode_reply(Bin) of
+        {ok, _} ->
+            S1 = forget_function(Name, Arity, S),
+            case Kind of
+                {define, Id, Spec} -> S1#state{funs = maps:put(Id, Spec, S1#state.funs)};
+                _ -> S1
+            end;
+        {error, E} when From =:= internal ->
+            logger:warning(#{what => libsql_function_not_defined, function => Name,
+                             error => E}, #{domain => [libsql]}),
+            S;
+        {error, _} ->
+            S
+    end.
+
+forget_function(Name, Arity, S) ->
+    Key = ascii_lower(Name),
+    S#state{funs = maps:filter(fun(_, {N, _, A, _}) -> A =/= Arity orelse ascii_lower(N) =/= Key
+                               end, S#state.funs)}.
+
+ascii_lower(Name) ->
+    << <<(if C >= $A, C =< $Z -> C + 32; true -> C end)>> || <<C>> <= Name >>.
 
 %% A frame the port sent unasked (port/events.h): an embedded replica's
 %% sync applied pages, failed (said once per outage) or works again.

@@ -10,7 +10,7 @@
 -module(libsql_pool).
 -behaviour(gen_server).
 
--export([start_link/2, checkout/2, checkin/3, worker_started/2, stats/1,
+-export([start_link/2, checkout/2, checkin/3, worker_started/2, stats/1, functions/2,
          lookup/1, create_registry/0, config/1, supervisor/1,
          begin_startup/1, open_failed/2, end_startup/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2,
@@ -34,8 +34,11 @@
     sup :: pid(),                                   % the libsql_pool_sup of this pool
     startup = running :: running | {starting, libsql:error() | none},
                                                     % during startup: the first open error
-    subs = #{} :: #{reference() => {pid(), reference()}}
+    subs = #{} :: #{reference() => {pid(), reference()}},
                                                     % subscriptions: ref -> subscriber, monitor
+    funs = #{} :: #{{binary(), integer()} => {integer(), term(), [atom()]}}
+                                                    % Erlang SQL functions: {lower-case name,
+                                                    % arity} -> definition (libsql_functions)
 }).
 
 -type waiter() :: {gen_server:from(), reference(), reference()}. % From, caller monitor, timer
@@ -65,6 +68,17 @@ checkin(Pool, Worker, Clean) ->
 -spec worker_started(atom(), pid()) -> ok.
 worker_started(Pool, Worker) ->
     gen_server:cast(Pool, {worker_started, Worker}).
+
+%% @doc Keep (define_function) or forget (delete_function) an Erlang SQL
+%% function for the workers that start from now on: {ok, Workers}, the
+%% workers running now, which the caller defines it on.
+-spec functions(pid() | atom(), tuple()) -> {ok, [pid()]} | {error, libsql:error()}.
+functions(Pool, Msg) ->
+    try
+        gen_server:call(Pool, {functions, Msg}, infinity)
+    catch
+        exit:_ -> {error, libsql_proto:err(closed, <<"the pool is not running">>)}
+    end.
 
 %% @doc size, idle, busy, waiting, checkouts, checkout_timeouts, restarts.
 -spec stats(pid() | atom()) -> {ok, map()} | {error, libsql:error()}.
@@ -198,6 +212,12 @@ handle_call({subscribe, sync, Pid}, _From, S) ->
     {reply, {ok, Ref}, S#state{subs = maps:put(Ref, {Pid, Mon}, S#state.subs)}};
 handle_call({unsubscribe, Ref}, _From, S) ->
     {reply, ok, drop_sub(Ref, S)};
+handle_call({functions, {define_function, {_, {Name, _, Arity, _}, _} = Def}}, _From, S) ->
+    {reply, {ok, maps:keys(S#state.workers)},
+     S#state{funs = maps:put(fun_key(Name, Arity), Def, S#state.funs)}};
+handle_call({functions, {delete_function, Name, Arity}}, _From, S) ->
+    {reply, {ok, maps:keys(S#state.workers)},
+     S#state{funs = maps:remove(fun_key(Name, Arity), S#state.funs)}};
 handle_call(_Msg, _From, S) ->
     {reply, {error, libsql_proto:err(bad_argument, <<"unknown pool request">>)}, S}.
 
@@ -205,6 +225,9 @@ handle_cast({worker_started, W}, S) ->
     Mon = erlang:monitor(process, W),
     maps:foreach(fun(Ref, {Pid, _}) -> gen_server:cast(W, {subscribe_as, Ref, sync, Pid}) end,
                  S#state.subs),
+    %% Before the worker is handed out: its first caller's request comes
+    %% after these in its mailbox.
+    maps:foreach(fun(_, Def) -> gen_server:cast(W, {define_as, Def}) end, S#state.funs),
     S1 = S#state{workers = maps:put(W, Mon, S#state.workers), started = S#state.started + 1},
     {noreply, make_ready(W, S1)};
 handle_cast({checkin, W, Holder, Clean}, S) ->
@@ -362,3 +385,7 @@ cancel(Timer) -> _ = erlang:cancel_timer(Timer), ok.
 
 timeout_error() ->
     {error, libsql_proto:err(timeout, <<"no connection of the pool became free in time">>)}.
+
+%% SQLite's function names are ASCII case-insensitive.
+fun_key(Name, Arity) ->
+    {<< <<(if C >= $A, C =< $Z -> C + 32; true -> C end)>> || <<C>> <= Name >>, Arity}.

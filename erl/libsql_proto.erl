@@ -6,7 +6,7 @@
 
 -include("libsql_protocol.hrl").
 
--export([sql/1, params/1, encode_body/2, frame/3, reply_ref/1, decode_reply/1,
+-export([sql/1, params/1, value/1, encode_body/2, frame/3, reply_ref/1, decode_reply/1,
          exit_reason/1, err/2, err/3, with_sql/2, shape_rows/3]).
 
 -export_type([wire_value/0, wire_params/0]).
@@ -90,6 +90,7 @@ name(_) -> error.
 param_error(Which, Why) ->
     err(bad_argument, ["parameter ", Which, ": ", Why], #{parameter => Which}).
 
+%% @doc One value in its wire form, or why it has none (the message part).
 -spec value(term()) -> {ok, wire_value()} | {error, iodata()}.
 value(null) -> {ok, null};
 value(undefined) -> {ok, null};

@@ -85,7 +85,7 @@ fold(Db, Sql, Params, Fun, Acc0, Opts) ->
     end.
 
 send_fetch(#libsql_cursor{conn = Conn, id = Id, timeout = T}, N) ->
-    libsql_conn:send_request(Conn, cursor_fetch, [Id, N], T, request).
+    libsql_conn:send(Conn, cursor_fetch, [Id, N], T, request).
 
 %% ReqId: the fetch to fold now; Next: the one after it, already sent. A
 %% fetch past the end (or after an error) is answered {[], true} at once,

@@ -203,6 +203,11 @@ struct lsq_backend {
     /* Forget an earlier interrupt (worker, before each request). */
     void (*clear_interrupt)(lsq_conn *c);
 
+    /* The SQLite handle this connection's statements run on, for what
+     * plugs into SQLite itself (Erlang SQL functions: functions.h). NULL
+     * (the op) where SQL runs on a server. */
+    struct sqlite3 *(*sqlite)(lsq_conn *c);
+
     /* Connection facts and settings (NULL where a backend has none). */
     int (*autocommit)(lsq_conn *c);                  /* 1 outside a transaction */
     const char *(*filename)(lsq_conn *c);            /* "" for memory */

@@ -7,6 +7,7 @@
 #include "local_crypt.h"
 #include "params.h"
 #include "ro_guard.h"
+#include "sqlite_value.h"
 #include "wipe.h"
 
 #include <sqlite3.h>
@@ -514,10 +515,8 @@ static int local_column_name(lsq_stmt *s, int i, const char **p, size_t *n)
  * checks again, which was a third of the port's work per row when reading
  * big results. The value is read at once, by the one thread that runs
  * statements, as SQLite requires of an unprotected sqlite3_value. */
-static int local_column_value(lsq_stmt *s, int i, lsq_value *v, lsq_error *err)
+int lsq_sqlite_value(sqlite3_value *val, lsq_value *v, lsq_error *err)
 {
-    sqlite3_value *val = sqlite3_column_value(s->st, i);
-
     switch (sqlite3_value_type(val)) {
     case SQLITE_INTEGER:
         v->type = LSQ_INT;
@@ -534,7 +533,7 @@ static int local_column_value(lsq_stmt *s, int i, lsq_value *v, lsq_error *err)
         /* Text is never NULL, even empty, unless converting it (a UTF-16
          * database) ran out of memory. */
         if (v->u.s.p == NULL) {
-            lsq_error_set(err, LSQ_E_NOMEM, "out of memory reading a column");
+            lsq_error_set(err, LSQ_E_NOMEM, "out of memory reading a value");
             return -1;
         }
         return 0;
@@ -544,7 +543,7 @@ static int local_column_value(lsq_stmt *s, int i, lsq_value *v, lsq_error *err)
         v->u.s.n = (size_t)sqlite3_value_bytes(val);
         /* An empty blob reads as NULL. */
         if (v->u.s.p == NULL && v->u.s.n > 0) {
-            lsq_error_set(err, LSQ_E_NOMEM, "out of memory reading a column");
+            lsq_error_set(err, LSQ_E_NOMEM, "out of memory reading a value");
             return -1;
         }
         if (v->u.s.p == NULL) v->u.s.p = "";
@@ -553,6 +552,11 @@ static int local_column_value(lsq_stmt *s, int i, lsq_value *v, lsq_error *err)
         v->type = LSQ_NULL;
         return 0;
     }
+}
+
+static int local_column_value(lsq_stmt *s, int i, lsq_value *v, lsq_error *err)
+{
+    return lsq_sqlite_value(sqlite3_column_value(s->st, i), v, err);
 }
 
 static void local_reset(lsq_stmt *s)
@@ -587,6 +591,7 @@ static const char *local_filename(lsq_conn *conn)
     return z != NULL ? z : "";
 }
 
+static sqlite3 *local_sqlite(lsq_conn *c) { return as_local(c)->db; }
 static int local_db_readonly(lsq_conn *c) { return sqlite3_db_readonly(as_local(c)->db, "main") == 1; }
 
 /* ---- rekey ---------------------------------------------------------------------------- */
@@ -1155,6 +1160,7 @@ const lsq_backend lsq_backend_local = {
     .last_insert_rowid = local_last_insert_rowid,
     .interrupt = local_interrupt,
     .clear_interrupt = local_clear_interrupt,
+    .sqlite = local_sqlite,
     .autocommit = local_autocommit,
     .filename = local_filename,
     .db_readonly = local_db_readonly,

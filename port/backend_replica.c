@@ -536,6 +536,13 @@ static void replica_clear_interrupt(lsq_conn *conn)
     replica_sync_clear_interrupt(c->sync);
 }
 
+/* Functions and hooks plug into the file's connection: reads run there,
+ * writes go to the server (whose SQL knows nothing of them). */
+static struct sqlite3 *replica_sqlite(lsq_conn *conn)
+{
+    return lsq_backend_local.sqlite(as_replica(conn)->local);
+}
+
 static int replica_autocommit(lsq_conn *conn)
 {
     replica_conn *c = as_replica(conn);
@@ -874,6 +881,7 @@ const lsq_backend lsq_backend_replica = {
     .last_insert_rowid = replica_last_insert_rowid,
     .interrupt = replica_interrupt,
     .clear_interrupt = replica_clear_interrupt,
+    .sqlite = replica_sqlite,
     .autocommit = replica_autocommit,
     .filename = replica_filename,
     .db_readonly = replica_db_readonly,

@@ -15,8 +15,8 @@
 struct lsq_command {
     const char *name;   /* request atom */
     int nargs;          /* exact number of arguments after Ref and Cmd */
-    int kind;           /* CMD_WORKER or CMD_CONTROL */
-    handler_fn fn;      /* NULL for control commands (run by main.c) */
+    int kind;           /* CMD_WORKER, CMD_CONTROL or CMD_ANSWER */
+    handler_fn fn;      /* NULL for control commands and answers (intake.c) */
 };
 typedef struct lsq_command command;
 
@@ -51,8 +51,11 @@ static const command aCommand[] = {
     { "sync_until", 1, CMD_WORKER, cmd_sync_until },
     { "replication_index", 0, CMD_WORKER, cmd_replication_index },
     { "freeze", 0, CMD_WORKER, cmd_freeze },
+    { "create_function", 4, CMD_WORKER, cmd_create_function },
+    { "delete_function", 2, CMD_WORKER, cmd_delete_function },
     { "interrupt", 0, CMD_CONTROL, NULL },
     { "cancel", 1, CMD_CONTROL, NULL },
+    { "answer", 2, CMD_ANSWER, NULL },
 };
 
 static const command *find_command(const char *name)
@@ -84,8 +87,8 @@ int commands_run(lsq_port *p, const lsq_command *c, const lsq_request *r, ei_x_b
     else if (c->nargs != r->nargs)
         rc = reply_errorf(x, r->ref, LSQ_E_BAD_FRAME, "command %s takes %d argument%s, %d given",
                           c->name, c->nargs, c->nargs == 1 ? "" : "s", r->nargs);
-    else if (c->fn == NULL) /* control commands are run by main.c, never here */
-        rc = reply_errorf(x, r->ref, LSQ_E_BAD_FRAME, "%s is a control command", c->name);
+    else if (c->fn == NULL) /* control commands and answers: intake.c, never here */
+        rc = reply_errorf(x, r->ref, LSQ_E_BAD_FRAME, "%s is not a worker command", c->name);
     else
         rc = c->fn(p, r, x);
     if (rc == REPLY_ERROR) p->n.errors++;

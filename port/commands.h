@@ -32,10 +32,13 @@ typedef struct lsq_port {
     handles h;                   /* prepared statements and cursors by id */
     port_counters n;             /* counters */
     size_t max_result;           /* reply size cap (bytes) of the open connection */
+    struct lsq_function *functions; /* Erlang SQL functions (functions.h) */
 } lsq_port;
 
-/* Where a command runs. */
-enum { CMD_WORKER = 0, CMD_CONTROL = 1 };
+/* Where a command runs: queued for the main thread (worker), acted on at
+ * once by whoever reads it (control), or handed to the callback waiting
+ * for it (answer: intake.h). */
+enum { CMD_WORKER = 0, CMD_CONTROL = 1, CMD_ANSWER = 2 };
 
 /* An entry of the command table (opaque). */
 typedef struct lsq_command lsq_command;
@@ -45,7 +48,7 @@ typedef struct lsq_command lsq_command;
 const lsq_command *commands_find(const lsq_request *r);
 
 /* CMD_CONTROL if c (of r) is a command run at once (not queued),
- * CMD_WORKER otherwise (unknown names and wrong argument counts included:
+ * CMD_ANSWER for a callback's answer, CMD_WORKER otherwise (unknown names and wrong argument counts included:
  * commands_run answers them). */
 int commands_kind(const lsq_command *c, const lsq_request *r);
 

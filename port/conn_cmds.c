@@ -4,6 +4,7 @@
  * backup and reset.
  */
 #include "handlers.h"
+#include "functions.h"
 #include "wipe.h"
 
 #include <sqlite3.h>
@@ -29,6 +30,8 @@ int cmd_close_conn(lsq_port *p, lsq_error *err)
     p->conn = NULL;
     p->be = NULL;
     (void)pthread_mutex_unlock(&p->conn_lock);
+    /* SQLite frees its copies of the functions with the handle. */
+    functions_free(&p->functions);
     return c != NULL ? be->close(c, err) : 0;
 }
 
@@ -516,6 +519,10 @@ int cmd_rekey(lsq_port *p, const lsq_request *r, ei_x_buff *x)
                             "finalize prepared statements and close cursors before a rekey");
     cache_clear(p->cache);
     if (p->be->rekey(p->conn, (const unsigned char *)key, keylen, &err) != 0)
+        return reply_error(x, r->ref, &err);
+    /* Encrypting a plain file opens it again: a new handle. */
+    if (p->be->sqlite != NULL &&
+        functions_reapply(p->be->sqlite(p->conn), p->functions, &err) != 0)
         return reply_error(x, r->ref, &err);
     return reply_ok_atom(x, r->ref);
 }

@@ -2,16 +2,8 @@
  * events.c - unsolicited frames (events.h).
  */
 #include "events.h"
+#include "channel.h"
 #include "term.h"
-
-#include <stdatomic.h>
-
-static _Atomic(events_writer) g_writer;
-
-void events_set_writer(events_writer w)
-{
-    atomic_store(&g_writer, w);
-}
 
 static int kv(ei_x_buff *x, const char *k, long long v)
 {
@@ -44,22 +36,18 @@ static int begin_event(ei_x_buff *x, const char *tag)
 
 void events_sync(const char *tag, const lsq_sync_info *info)
 {
-    events_writer w = atomic_load(&g_writer);
     ei_x_buff x;
 
-    if (w == NULL) return;
     if (begin_event(&x, tag) == 0 && events_encode_sync_info(&x, info) == 0)
-        w(x.buff, (size_t)x.index);
+        (void)channel_emit(x.buff, (size_t)x.index);
     ei_x_free(&x);
 }
 
 void events_sync_error(const lsq_error *err)
 {
-    events_writer w = atomic_load(&g_writer);
     ei_x_buff x;
 
-    if (w == NULL) return;
     if (begin_event(&x, "sync_error") == 0 && lsq_error_encode(&x, err) == 0)
-        w(x.buff, (size_t)x.index);
+        (void)channel_emit(x.buff, (size_t)x.index);
     ei_x_free(&x);
 }

@@ -2,10 +2,10 @@
  * events.h - frames the port sends unasked: {0, event, Event}.
  *
  * Ref 0 is never a request's (port/PROTOCOL.md), so the connection process
- * tells an event from a reply by its ref and tag. Any thread may emit:
- * main.c installs the writer, which takes the same lock as replies, so a
- * frame is never interleaved with another. Without a writer (the C tests)
- * events are dropped.
+ * tells an event from a reply by its ref and tag. Any thread may emit
+ * (channel_emit: the writer main.c installs takes the same lock as
+ * replies, so a frame is never interleaved with another). Without a
+ * writer (the C tests) events are dropped.
  *
  * Events so far, all of an embedded replica's sync:
  *   {sync, Info}         a sync applied pages (Info as the sync command's);
@@ -18,11 +18,6 @@
 
 #include <stddef.h>
 #include "backend.h"
-
-typedef void (*events_writer)(const char *frame, size_t len);
-
-/* Install the writer (main.c, once, before any thread starts). */
-void events_set_writer(events_writer w);
 
 /* Encode Info as the sync command's map into x. 0 or -1 (no memory). */
 int events_encode_sync_info(ei_x_buff *x, const lsq_sync_info *info);

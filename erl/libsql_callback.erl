@@ -1,0 +1,213 @@
+%% @private
+%% @doc The caller's side of a request: send it to the connection process
+%% and wait for the reply, answering on the way the callbacks the port
+%% makes while the request runs (port/channel.h): an Erlang SQL function
+%% runs here, in the process that made the request, so that a pool routes
+%% it to the right caller, and whatever the function reads of its own
+%% process (its dictionary, its links) is the caller's.
+%%
+%% A request is sent as `{libsql_call, From, Msg}' with the From
+%% gen_server:call/3 would make (an alias tag), so the connection process
+%% handles it as a call and replies with gen_server:reply/2. Callbacks come
+%% to the same alias as `{Tag, callback, Ctx, Frame}'; the answer goes
+%% straight to the port (erlang:port_command/2 works from any process),
+%% not through the connection process.
+%%
+%% An aggregate's state lives in this loop, per group number (Ctx of
+%% port/functions.h), for the duration of the request.
+-module(libsql_callback).
+
+-export([call/3, send/2, await/2]).
+-export([handle/3]).
+
+-export_type([req_id/0, fun_spec/0]).
+
+-opaque req_id() :: {reference(), integer() | infinity}.
+%% What send/2 returns: the alias of the request and its deadline.
+
+-type fun_spec() :: {Name :: binary(), scalar, Arity :: integer(), fun()}
+                  | {Name :: binary(), aggregate, Arity :: integer(),
+                     {Init :: term(), Step :: fun(), Final :: fun()}}.
+%% What the connection process knows of a function, by its number.
+
+%% An aggregate group's state: its accumulator, or the error of the step
+%% that failed (the group's final then fails with it).
+-type agg() :: {ok, FunId :: integer(), term()} | {error, binary()}.
+
+%% Longer messages are cut (the port cuts at 4096 bytes too).
+-define(MAX_MESSAGE, 2000).
+
+%% @doc Send Msg to Conn as a call and wait for its reply, answering
+%% callbacks meanwhile; Timeout as gen_server:call/3's (infinity or ms).
+%% exit reasons of the connection process become `{error, closed}'-like
+%% terms chosen by the caller: `{down, Reason}' or `timeout'.
+-spec call(pid(), term(), timeout()) -> {reply, term()} | {down, term()} | timeout.
+call(Conn, Msg, Timeout) ->
+    await(send(Conn, Msg), Timeout).
+
+%% @doc Send Msg without waiting (collect the reply with await/2).
+-spec send(pid(), term()) -> req_id().
+send(Conn, Msg) ->
+    Mref = erlang:monitor(process, Conn, [{alias, demonitor}]),
+    Conn ! {libsql_call, {self(), [alias | Mref]}, Msg},
+    {Mref, infinity}.
+
+%% @doc The reply to a send/2, callbacks answered while it comes.
+-spec await(req_id(), timeout()) -> {reply, term()} | {down, term()} | timeout.
+await({Mref, _}, Timeout) ->
+    Deadline = case Timeout of
+                   infinity -> infinity;
+                   _ -> erlang:monotonic_time(millisecond) + Timeout
+               end,
+    wait(Mref, [alias | Mref], Deadline, #{}).
+
+wait(Mref, Tag, Deadline, Aggs) ->
+    receive
+        {Tag, Reply} ->
+            erlang:demonitor(Mref, [flush]),
+            {reply, Reply};
+        {Tag, callback, Ctx, Frame} ->
+            wait(Mref, Tag, Deadline, handle(Frame, Ctx, Aggs));
+        {'DOWN', Mref, _, _, Reason} ->
+            {down, Reason}
+    after left(Deadline) ->
+        erlang:demonitor(Mref, [flush]),
+        timeout
+    end.
+
+left(infinity) -> infinity;
+left(Deadline) -> max(0, Deadline - erlang:monotonic_time(millisecond)).
+
+%% @doc Run one callback of the port and send its answer (when it wants
+%% one). Ctx: {Port, MaxFrame, Funs}.
+-spec handle(binary(), {port(), pos_integer(), #{integer() => fun_spec()}},
+             #{integer() => agg()}) -> #{integer() => agg()}.
+handle(Frame, {Port, MaxFrame, Funs}, Aggs) ->
+    {Ref, callback, {Id, Payload}} = binary_to_term(Frame),
+    case Payload of
+        {call, FunId, Args} ->
+            answer(Port, MaxFrame, Ref, Id, FunId, Funs, scalar(FunId, Args, Funs)),
+            Aggs;
+        {steps, Steps} ->
+            Aggs1 = steps(Steps, Funs, Aggs),
+            Id > 0 andalso answer(Port, MaxFrame, Ref, Id, 0, Funs, steps_answer(Aggs1)),
+            Aggs1;
+        {final, FunId, Group, Steps} ->
+            Aggs1 = steps(Steps, Funs, Aggs),
+            {Result, Aggs2} = final(FunId, Group, Funs, Aggs1),
+            answer(Port, MaxFrame, Ref, Id, FunId, Funs, Result),
+            Aggs2
+    end.
+
+scalar(FunId, Args, Funs) ->
+    case maps:find(FunId, Funs) of
+        {ok, {Name, scalar, Arity, Fun}} -> result(Name, apply_fun(Fun, Arity, Args, []));
+        _ -> {error, <<"the function was deleted">>}
+    end.
+
+%% Step every group; a group whose step failed keeps its error.
+steps([{FunId, Group, Args} | Rest], Funs, Aggs) ->
+    Aggs1 = case Aggs of
+                #{Group := {error, _}} -> Aggs;
+                _ -> Aggs#{Group => step(FunId, Group, Args, Funs, Aggs)}
+            end,
+    steps(Rest, Funs, Aggs1);
+steps([], _Funs, Aggs) ->
+    Aggs.
+
+step(FunId, Group, Args, Funs, Aggs) ->
+    case maps:find(FunId, Funs) of
+        {ok, {Name, aggregate, Arity, {Init, Step, _}}} ->
+            Acc = case Aggs of
+                      #{Group := {ok, _, A}} -> A;
+                      _ -> Init
+                  end,
+            case apply_fun(Step, Arity, Args, [Acc]) of
+                {ok, Acc1} -> {ok, FunId, Acc1};
+                {raised, _, _} = R -> {error, message(Name, R)}
+            end;
+        _ ->
+            {error, <<"the function was deleted">>}
+    end.
+
+steps_answer(Aggs) ->
+    case [M || {error, M} <- maps:values(Aggs)] of
+        [M | _] -> {error, M};
+        [] -> ok
+    end.
+
+final(FunId, Group, Funs, Aggs) ->
+    {Agg, Rest} = case maps:take(Group, Aggs) of
+                      error -> {none, Aggs};
+                      Found -> Found
+                  end,
+    Result = case {maps:find(FunId, Funs), Agg} of
+                 {_, {error, M}} -> {error, M};
+                 {{ok, {Name, aggregate, _, {Init, _, Final}}}, _} ->
+                     Acc = case Agg of {ok, _, A} -> A; none -> Init end,
+                     result(Name, apply_fun(Final, 1, [Acc], []));
+                 _ -> {error, <<"the function was deleted">>}
+             end,
+    {Result, Rest}.
+
+%% Fun on the arguments (a list for a variadic one) and Extra after them.
+apply_fun(Fun, Arity, Args, Extra) ->
+    try
+        {ok, case Arity of
+                 -1 -> apply(Fun, [Args | Extra]);
+                 _ -> apply(Fun, Args ++ Extra)
+             end}
+    catch
+        Class:Reason -> {raised, Class, Reason}
+    end.
+
+result(Name, {ok, {error, Why}}) ->
+    {error, cut(iolist_to_binary([Name, ": ", text(Why)]))};
+result(Name, {ok, V}) ->
+    case libsql_proto:value(V) of
+        {ok, W} -> {ok, W};
+        {error, Why} ->
+            {error, cut(unicode:characters_to_binary(
+                          io_lib:format("~ts returned ~0tP: ~ts", [Name, V, 8, Why])))}
+    end;
+result(Name, {raised, _, _} = R) ->
+    {error, message(Name, R)}.
+
+message(Name, {raised, Class, Reason}) ->
+    cut(unicode:characters_to_binary(io_lib:format("~ts raised ~p:~0tP",
+                                                   [Name, Class, Reason, 10]))).
+
+text(Why) when is_binary(Why) -> Why;
+text(Why) ->
+    try unicode:characters_to_binary(Why) of
+        B when is_binary(B) -> B;
+        _ -> io_lib:format("~0tP", [Why, 10])
+    catch
+        error:_ -> io_lib:format("~0tP", [Why, 10])
+    end.
+
+cut(<<M:?MAX_MESSAGE/binary, _/binary>>) -> M;
+cut(M) -> M.
+
+%% The answer frame, {Ref, answer, Id, Result}, straight to the port. A
+%% result over the port's frame limit fails the statement instead (the
+%% port would refuse the frame, and the statement would wait for ever).
+answer(Port, MaxFrame, Ref, Id, FunId, Funs, Result) ->
+    {Arity, Body} = libsql_proto:encode_body(answer, [Id, Result]),
+    Frame = case iolist_size(Body) + 8 > MaxFrame of
+                false -> libsql_proto:frame(Ref, Arity, Body);
+                true ->
+                    Name = case maps:find(FunId, Funs) of
+                               {ok, Spec} -> element(1, Spec);
+                               error -> <<"function">>
+                           end,
+                    Why = iolist_to_binary([Name, ": the result is over the frame limit "
+                                                  "(the max_frame option)"]),
+                    {A, B} = libsql_proto:encode_body(answer, [Id, {error, Why}]),
+                    libsql_proto:frame(Ref, A, B)
+            end,
+    try erlang:port_command(Port, Frame)
+    catch
+        error:badarg -> ok   % the port is gone: the request fails anyway
+    end,
+    ok.

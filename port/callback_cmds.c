@@ -1,0 +1,94 @@
+/*
+ * callback_cmds.c - the commands that plug into SQLite and call back to
+ * Erlang: Erlang SQL functions (functions.h). A backend whose SQL runs on
+ * a server has no SQLite handle of ours (backend.h, sqlite): there they
+ * are `not_supported'.
+ */
+#include "handlers.h"
+#include "functions.h"
+
+#include <string.h>
+
+/* The SQLite handle of the open connection, or a reply saying why not. */
+static int need_sqlite(lsq_port *p, const lsq_request *r, ei_x_buff *x, sqlite3 **db)
+{
+    int rc = run_need_conn(p, r, x);
+
+    if (rc != REPLY_OK) return rc;
+    if (p->be->sqlite == NULL)
+        return reply_errorf(x, r->ref, LSQ_E_NOT_SUPPORTED,
+                            "a %s connection runs its SQL on the server: SQL functions and "
+                            "hooks of ours cannot reach it", p->be->mode);
+    *db = p->be->sqlite(p->conn);
+    return REPLY_OK;
+}
+
+/* Name and Arity, the first two arguments of both commands. */
+static int name_arity(const lsq_request *r, int *idx, const char **name, size_t *n, int *arity)
+{
+    long long a;
+
+    if (term_decode_binary(r->buf, idx, name, n) != 0 || term_decode_int(r->buf, idx, &a) != 0 ||
+        a < -1 || a > LSQ_FN_MAX_ARITY)
+        return -1;
+    *arity = (int)a;
+    return 0;
+}
+
+/* Flags: a list of the atoms aggregate and deterministic. */
+static int fn_flags(const char *buf, int *idx, int *flags)
+{
+    int n, i;
+    char atom[MAXATOMLEN_UTF8];
+
+    *flags = 0;
+    if (ei_decode_list_header(buf, idx, &n) != 0) return -1;
+    for (i = 0; i < n; i++) {
+        if (ei_decode_atom(buf, idx, atom) != 0) return -1;
+        if (strcmp(atom, "aggregate") == 0) *flags |= LSQ_FN_AGGREGATE;
+        else if (strcmp(atom, "deterministic") == 0) *flags |= LSQ_FN_DETERMINISTIC;
+        else return -1;
+    }
+    return n > 0 && ei_decode_list_header(buf, idx, &n) != 0 ? -1 : 0;
+}
+
+/* {Ref, create_function, Name, Arity, FunId, Flags} */
+int cmd_create_function(lsq_port *p, const lsq_request *r, ei_x_buff *x)
+{
+    sqlite3 *db = NULL;
+    int idx = r->idx, arity, flags, rc = need_sqlite(p, r, x, &db);
+    const char *name;
+    size_t n;
+    long long id;
+    lsq_error err;
+
+    if (rc != REPLY_OK) return rc;
+    if (name_arity(r, &idx, &name, &n, &arity) != 0 || term_decode_int(r->buf, &idx, &id) != 0 ||
+        id <= 0 || fn_flags(r->buf, &idx, &flags) != 0)
+        return reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
+                            "create_function takes a name (binary), an arity (-1..%d), a "
+                            "positive id and a list of flags (aggregate, deterministic)",
+                            LSQ_FN_MAX_ARITY);
+    if (functions_create(db, &p->functions, id, name, n, arity, flags, &err) != 0)
+        return reply_error(x, r->ref, &err);
+    return reply_ok_atom(x, r->ref);
+}
+
+/* {Ref, delete_function, Name, Arity} */
+int cmd_delete_function(lsq_port *p, const lsq_request *r, ei_x_buff *x)
+{
+    sqlite3 *db = NULL;
+    int idx = r->idx, arity, rc = need_sqlite(p, r, x, &db);
+    const char *name;
+    size_t n;
+    lsq_error err;
+
+    if (rc != REPLY_OK) return rc;
+    if (name_arity(r, &idx, &name, &n, &arity) != 0)
+        return reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
+                            "delete_function takes a name (binary) and an arity (-1..%d)",
+                            LSQ_FN_MAX_ARITY);
+    if (functions_delete(db, &p->functions, name, n, arity, &err) != 0)
+        return reply_error(x, r->ref, &err);
+    return reply_ok_atom(x, r->ref);
+}
