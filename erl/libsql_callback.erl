@@ -15,6 +15,12 @@
 %%
 %% An aggregate's state lives in this loop, per group number (Ctx of
 %% port/functions.h), for the duration of the request.
+%%
+%% While a function runs, the process dictionary says so for its
+%% connection ({libsql_callback, Conn}, as a transaction pins its
+%% connection there): a call on that connection from inside the function
+%% could only wait for itself (the statement waits for the function), so
+%% it fails at once with `misuse'. Calls on other connections are fine.
 -module(libsql_callback).
 
 -export([call/3, send/2, await/2]).
@@ -22,7 +28,7 @@
 
 -export_type([req_id/0, fun_spec/0]).
 
--opaque req_id() :: {reference(), integer() | infinity}.
+-opaque req_id() :: {reference() | reentered, infinity}.
 %% What send/2 returns: the alias of the request and its deadline.
 
 -type fun_spec() :: {Name :: binary(), scalar, Arity :: integer(), fun()}
@@ -34,6 +40,9 @@
 %% that failed (the group's final then fails with it).
 -type agg() :: {ok, FunId :: integer(), term()} | {error, binary()}.
 
+%% The process dictionary key saying a function of Conn's runs here.
+-define(RUNNING(Conn), {libsql_callback, Conn}).
+
 %% Longer messages are cut (the port cuts at 4096 bytes too).
 -define(MAX_MESSAGE, 2000).
 
@@ -43,17 +52,34 @@
 %% terms chosen by the caller: `{down, Reason}' or `timeout'.
 -spec call(pid(), term(), timeout()) -> {reply, term()} | {down, term()} | timeout.
 call(Conn, Msg, Timeout) ->
-    await(send(Conn, Msg), Timeout).
+    case get(?RUNNING(Conn)) of
+        undefined -> await(send(Conn, Msg), Timeout);
+        _ -> {reply, {error, reentered()}}
+    end.
 
-%% @doc Send Msg without waiting (collect the reply with await/2).
+reentered() ->
+    libsql_proto:err(misuse, <<"an Erlang SQL function called the connection that is running "
+                               "it (the statement waits for the function: use another "
+                               "connection)">>).
+
+%% @doc Send Msg without waiting (collect the reply with await/2). From
+%% inside a function of Conn's the reply is `misuse' (see call/3).
 -spec send(pid(), term()) -> req_id().
 send(Conn, Msg) ->
+    case get(?RUNNING(Conn)) of
+        undefined -> send_now(Conn, Msg);
+        _ -> {reentered, infinity}
+    end.
+
+send_now(Conn, Msg) ->
     Mref = erlang:monitor(process, Conn, [{alias, demonitor}]),
     Conn ! {libsql_call, {self(), [alias | Mref]}, Msg},
     {Mref, infinity}.
 
 %% @doc The reply to a send/2, callbacks answered while it comes.
 -spec await(req_id(), timeout()) -> {reply, term()} | {down, term()} | timeout.
+await({reentered, _}, _Timeout) ->
+    {reply, {error, reentered()}};
 await({Mref, _}, Timeout) ->
     Deadline = case Timeout of
                    infinity -> infinity;
@@ -80,10 +106,20 @@ left(Deadline) -> max(0, Deadline - erlang:monotonic_time(millisecond)).
 
 %% @doc Run one callback of the port and send its answer (when it wants
 %% one). Ctx: {Port, MaxFrame, Funs}.
--spec handle(binary(), {port(), pos_integer(), #{integer() => fun_spec()}},
+-spec handle(binary(), {pid(), port(), pos_integer(), #{integer() => fun_spec()}},
              #{integer() => agg()}) -> #{integer() => agg()}.
-handle(Frame, {Port, MaxFrame, Funs}, Aggs) ->
+handle(Frame, {Conn, Port, MaxFrame, Funs}, Aggs) ->
     {Ref, callback, {Id, Payload}} = binary_to_term(Frame),
+    Outer = put(?RUNNING(Conn), true),
+    try run(Payload, Ref, Id, Port, MaxFrame, Funs, Aggs)
+    after
+        case Outer of
+            undefined -> erase(?RUNNING(Conn));
+            _ -> ok
+        end
+    end.
+
+run(Payload, Ref, Id, Port, MaxFrame, Funs, Aggs) ->
     case Payload of
         {call, FunId, Args} ->
             answer(Port, MaxFrame, Ref, Id, FunId, Funs, scalar(FunId, Args, Funs)),

@@ -65,8 +65,6 @@
     subs = #{} :: libsql_subs:subs(),      % subscribers to our events
     funs = #{} :: #{integer() => libsql_callback:fun_spec()},  % Erlang SQL functions
     next_fun = 1 :: pos_integer(),         % number of the next function defined here
-    in_callback = #{} :: #{pid() => pos_integer()},  % callers running a callback of a
-                                           % request of theirs -> its ref
     target = <<>> :: binary()              % path or URL, for error messages (no secrets)
 }).
 
@@ -290,14 +288,6 @@ open_db(Port, PortOpts, Timeout) ->
         {error, libsql_proto:err(timeout, <<"opening the database timed out">>)}
     end.
 
-handle_call(Msg, {Pid, _}, S) when is_map_key(Pid, S#state.in_callback), is_tuple(Msg) ->
-    %% Called from inside an Erlang SQL function of a request of the same
-    %% caller: the port waits for that function, so this could only wait
-    %% for itself.
-    {reply, {error, libsql_proto:err(
-                      misuse, <<"an Erlang SQL function called the connection that is "
-                                "running it (the statement waits for the function: use "
-                                "another connection)">>)}, S};
 handle_call({request, _Arity, _Body, _Timeout, {cursor_close, Id}}, _From, S)
   when not is_map_key(Id, S#state.cursors) ->
     %% Not open: closed before, by its owner's exit or by a reset. Said
@@ -604,13 +594,13 @@ callback(Ref, Bin, S) ->
         {ok, #pending{from = {Pid, [alias | Alias] = Tag}, kind = Kind} = P}
           when Kind =:= request; element(1, Kind) =:= cursor_open;
                element(1, Kind) =:= cursor_close ->
-            Alias ! {Tag, callback, {S#state.port, S#state.max_frame, S#state.funs}, Bin},
+            Alias ! {Tag, callback, {self(), S#state.port, S#state.max_frame, S#state.funs},
+                     Bin},
             Mon = case P#pending.callback of
                       undefined -> erlang:monitor(process, Pid);
                       {M, _} -> M
                   end,
-            S#state{pending = maps:put(Ref, P#pending{callback = {Mon, Bin}}, S#state.pending),
-                    in_callback = maps:put(Pid, Ref, S#state.in_callback)};
+            S#state{pending = maps:put(Ref, P#pending{callback = {Mon, Bin}}, S#state.pending)};
         _ ->
             %% Our own request (a reset, a close), a caller that does not
             %% answer callbacks, or one that gave up: the call fails.
@@ -642,8 +632,7 @@ drop_callback(#pending{callback = undefined}, S) ->
     S;
 drop_callback(#pending{callback = {Mon, _}}, S) ->
     erlang:demonitor(Mon, [flush]),
-    S#state{in_callback = maps:filter(fun(_, R) -> maps:is_key(R, S#state.pending) end,
-                                      S#state.in_callback)}.
+    S.
 
 %% What a caller whose deadline passed is told: which function the request
 %% called last, when it called one (it may be what takes so long).

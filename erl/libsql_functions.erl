@@ -62,12 +62,29 @@ all_ok([{error, _} = E | _]) -> E;
 all_ok([]) -> ok.
 
 check(Name0, Arity, Kind, Body, Opts) ->
-    case {name(Name0), arity(Arity), body(Kind, Arity, Body), flags(Kind, Opts)} of
-        {{ok, Name}, ok, ok, {ok, Flags}} -> {ok, {Name, Kind, Arity, Body}, Flags};
-        {{error, _} = E, _, _, _} -> E;
-        {_, {error, _} = E, _, _} -> E;
-        {_, _, {error, _} = E, _} -> E;
-        {_, _, _, {error, _} = E} -> E
+    maybe([fun() -> name(Name0) end,
+           fun(Name) -> case arity(Arity) of ok -> {ok, Name}; E -> E end end,
+           fun(Name) -> case body(Kind, Arity, Body) of ok -> {ok, Name}; E -> E end end,
+           fun(Name) ->
+                   case flags(Kind, Opts) of
+                       {ok, Flags} -> {ok, {Name, Kind, Arity, Body}, Flags};
+                       E -> E
+                   end
+           end]).
+
+%% Each check in turn, each given what the one before found.
+maybe([F | Rest]) ->
+    case F() of
+        {ok, V} -> maybe(Rest, V);
+        E -> E
+    end.
+
+maybe([], Result) -> Result;
+maybe([F], V) -> F(V);
+maybe([F | Rest], V) ->
+    case F(V) of
+        {ok, V1} -> maybe(Rest, V1);
+        E -> E
     end.
 
 name(A) when is_atom(A) -> name(atom_to_binary(A, utf8));

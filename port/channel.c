@@ -9,12 +9,15 @@
 #include <string.h>
 
 static _Atomic(channel_writer) g_writer;
+static channel_expecter g_expect;
 static channel_waiter g_wait;
 static channel_running g_running;
 static unsigned long g_next_id; /* main thread only */
 
-void channel_install(channel_writer w, channel_waiter wait, channel_running running)
+void channel_install(channel_writer w, channel_expecter expect, channel_waiter wait,
+                     channel_running running)
 {
+    g_expect = expect;
     g_wait = wait;
     g_running = running;
     atomic_store(&g_writer, w);
@@ -35,7 +38,7 @@ int channel_begin(channel_call *c, int wait)
 
     memset(c, 0, sizeof *c);
     c->x.buff = NULL;
-    if (atomic_load(&g_writer) == NULL || g_wait == NULL || g_running == NULL)
+    if (atomic_load(&g_writer) == NULL || g_expect == NULL || g_wait == NULL || g_running == NULL)
         return CHANNEL_NO_CALLER;
     ref = g_running();
     if (ref <= 0) return CHANNEL_NO_CALLER;
@@ -72,6 +75,7 @@ int channel_finish(channel_call *c)
     int rc;
 
     if (w == NULL) return CHANNEL_NO_CALLER;
+    if (c->id != 0) g_expect(c->id);
     w(c->x.buff, (size_t)c->x.index);
     if (c->id == 0) return CHANNEL_ANSWERED;
     rc = g_wait(c->id, &c->answer, &c->len);

@@ -24,13 +24,17 @@
 #include <ei.h>
 
 typedef void (*channel_writer)(const char *frame, size_t len);
+/* Say that the answer to id is awaited, before the call is written
+ * (intake_expect's contract). */
+typedef void (*channel_expecter)(unsigned long id);
 /* Wait for the answer to id (intake_await's contract). */
 typedef int (*channel_waiter)(unsigned long id, char **frame, size_t *len);
 /* The ref of the request running now, 0 if none. */
 typedef long (*channel_running)(void);
 
 /* main.c, once, before any thread starts. */
-void channel_install(channel_writer w, channel_waiter wait, channel_running running);
+void channel_install(channel_writer w, channel_expecter expect, channel_waiter wait,
+                     channel_running running);
 
 /* Write a whole frame unasked. 0, or -1 without a writer. */
 int channel_emit(const char *frame, size_t len);

@@ -402,6 +402,15 @@ static int stdin_ready(int ms)
     return poll(&in, 1, ms) > 0;
 }
 
+void intake_expect(unsigned long id)
+{
+    lock(&g.lock);
+    free(g.answer.frame);
+    g.answer.frame = NULL;
+    g.answer.want = id;
+    unlock(&g.lock);
+}
+
 int intake_await(unsigned long id, char **frame, size_t *len)
 {
     ei_x_buff x;
@@ -409,9 +418,12 @@ int intake_await(unsigned long id, char **frame, size_t *len)
 
     if (ei_x_new(&x) != 0) fatal(LSQ_EXIT_NOMEM, "reply buffer");
     lock(&g.lock);
-    free(g.answer.frame);
-    g.answer.frame = NULL;
-    g.answer.want = id;
+    if (g.answer.want != id) {
+        /* Not expected (intake_expect): it would be dropped on arrival. */
+        unlock(&g.lock);
+        (void)ei_x_free(&x);
+        return INTAKE_EOF;
+    }
     unlock(&g.lock);
     for (;;) {
         lock(&g.lock);
@@ -419,6 +431,14 @@ int intake_await(unsigned long id, char **frame, size_t *len)
         unlock(&g.lock);
         if (rc >= 0) break;
         if (pthread_mutex_trylock(&g_read_lock) == 0) {
+            /* The watchdog may have read the answer just before. */
+            lock(&g.lock);
+            rc = await_outcome(frame, len);
+            unlock(&g.lock);
+            if (rc >= 0) {
+                unlock(&g_read_lock);
+                break;
+            }
             if (stdin_ready(AWAIT_POLL_MS)) {
                 intake_job *j = read_frame(&x);
                 if (j != NULL) enqueue(j);

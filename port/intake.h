@@ -75,9 +75,12 @@ enum {
     INTAKE_EOF = 2          /* stdin ended: the owner is gone */
 };
 
-/* The main thread, inside a running request: wait for the answer to the
- * callback id, reading stdin meanwhile (control commands are acted on,
- * requests queued). */
+/* The main thread, inside a running request: say that the answer to the
+ * callback id is awaited, BEFORE the callback is written (the watchdog
+ * may read its answer at once, and drops answers nobody awaits). */
+void intake_expect(unsigned long id);
+/* Then wait for it, reading stdin meanwhile (control commands are acted
+ * on, requests queued). INTAKE_EOF also for an id not expected. */
 int intake_await(unsigned long id, char **frame, size_t *len);
 
 #endif
