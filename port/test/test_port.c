@@ -8,6 +8,8 @@
  *   test_errors.c       the error encoder (errors.c, reply_error)
  *   test_commands.c     commands_dispatch end to end (commands.c, the handlers)
  *   test_frames.c       the frame reader and writer (frame_io.c)
+ *   test_intake.c       stdin (intake.c) over a pipe, and Erlang SQL functions
+ *                       through it (functions.c, channel.c, callback_cmds.c)
  *   test_params.c       parameter ordering (params.c)
  *   test_replica.c      an embedded replica's codec, page writer and guard
  *   test_crypt.c        encryption at rest: the page codec and the VFS shim
@@ -21,10 +23,13 @@
 #include <ei.h>
 #include <signal.h>
 
+/* test_intake.c: intake.c and the callback path through it. */
+extern const test_suite intake_suite;
+
 int main(void)
 {
     const test_suite suites[] = {
-        term_suite, errors_suite, commands_suite, frames_suite, params_suite, replica_suite,
+        term_suite, errors_suite, commands_suite, frames_suite, intake_suite, params_suite, replica_suite,
         crypt_suite, fuzz_corpus_suite,
     };
 
