@@ -1484,35 +1484,80 @@ replication_index(Db) -> libsql_route:call(Db, replication_index, [], #{}).
 -spec freeze(Db :: db()) -> ok | {error, error()}.
 freeze(Db) -> ok_or_error(libsql_route:call(Db, freeze, [], #{})).
 
-%% @doc Subscribe the calling process to an embedded replica's syncs:
-%% `{ok, Ref}'; from then on it receives `{libsql_sync, Ref, Info}' (Info
-%% as sync/2's) after every sync that applied something, whatever started
-%% it: sync/1,2, sync_until/2, a read after a write (`read_your_writes'),
-%% or the background sync (`sync_interval'). On a pool of replicas every
-%% worker sends them (one Ref), workers started later too. The
-%% subscription ends with unsubscribe/1, the subscriber's exit or the
-%% connection's (the pool's) end.
-%% Background sync failures are not messages: they are logged (a warning
-%% once per outage, a notice when it works again).
+%% @doc Subscribe the calling process to events of Db: `{ok, Ref}'. Ref
+%% tags every message and ends the subscription (unsubscribe/1); the
+%% subscriber's exit, or the connection's (the pool's), ends it too.
 %%
-%% Errors: `not_supported' (not a replica), `bad_argument' (an unknown
-%% event, or `Db' not a connection or running pool), `closed'.
--spec subscribe(Db :: db(), Event :: sync) -> {ok, reference()} | {error, error()}.
-subscribe(Db, sync) ->
+%% <ul>
+%% <li>`updates': every row a committed transaction inserted, updated or
+%% deleted, as `{libsql_update, Ref, insert | update | delete, DbName,
+%% Table, RowId}' (DbName `<<"main">>', `<<"temp">>' or an attached
+%% database's name). The changes of a transaction are held back until it
+%% commits and then come in the order they were made, all before the reply
+%% of the call that committed (for a statement outside a transaction: its
+%% own reply). A transaction that rolls back sends nothing, nor do the
+%% changes a ROLLBACK TO undoes. They travel in batches, not one message
+%% per row to the connection process. What SQLite's update hook does not
+%% report is not reported: tables WITHOUT ROWID, rows a REPLACE conflict
+%% resolution deletes, changes to internal tables. A DELETE without WHERE
+%% visits every row (SQLite's truncate optimization is off while there are
+%% subscribers) so each row is reported. One transaction's changes are
+%% held up to 64 MiB (about two million rows); past that they are counted
+%% but not sent, and the commit message says how many (`dropped').</li>
+%% <li>`commits': `{libsql_commit, Ref, #{changes := N, dropped := D}}'
+%% after each transaction that committed (N: the rows it changed, as
+%% `updates' counts them; D: how many `updates' left out), and
+%% `{libsql_rollback, Ref, #{}}' after each that rolled back; the same
+%% subscriber's `updates' of a transaction come before its commit.</li>
+%% <li>`sync' (embedded replicas): `{libsql_sync, Ref, Info}' (Info as
+%% sync/2's) after every sync that applied something, whatever started
+%% it: sync/1,2, sync_until/2, a read after a write (`read_your_writes'),
+%% or the background sync (`sync_interval'). Background sync failures are
+%% not messages: they are logged (a warning once per outage, a notice when
+%% it works again).</li>
+%% </ul>
+%%
+%% On a pool every worker sends them (one Ref), workers started later too;
+%% each worker's events are in order, those of different workers are not
+%% ordered with each other. `updates' and `commits' are for local
+%% databases: an embedded replica's file changes by syncs (`sync'), a
+%% remote connection's SQL runs on the server.
+%%
+%% Errors: `not_supported' (the event does not exist on this kind of
+%% connection), `bad_argument' (an unknown event, or `Db' not a connection
+%% or running pool), `closed'.
+-spec subscribe(Db :: db(), Event :: updates | commits | sync) ->
+          {ok, reference()} | {error, error()}.
+subscribe(Db, Event) when Event =:= sync; Event =:= updates; Event =:= commits ->
     case libsql_route:target(Db) of
-        {conn, Conn} -> conn_call(Conn, {subscribe, sync, self()});
+        {conn, Conn} -> conn_call(Conn, {subscribe, Event, self()});
         {pool, Pool} ->
-            case libsql_pool:config(Pool) of
-                #{replica := true} -> conn_call(Pool, {subscribe, sync, self()});
-                _ -> {error, libsql_proto:err(not_supported,
-                                              <<"only an embedded replica syncs; this pool's "
-                                                "workers are not replicas">>)}
+            Replica = maps:get(replica, libsql_pool:config(Pool), false),
+            case {Event, Replica} of
+                {sync, true} -> conn_call(Pool, {subscribe, sync, self()});
+                {sync, false} ->
+                    {error, libsql_proto:err(not_supported,
+                                             <<"only an embedded replica syncs; this pool's "
+                                               "workers are not replicas">>)};
+                {_, false} ->
+                    case maps:get(remote, libsql_pool:config(Pool), false) of
+                        false -> conn_call(Pool, {subscribe, Event, self()});
+                        true -> {error, libsql_proto:err(
+                                          not_supported, <<"a remote connection's SQL runs on "
+                                                           "the server: its changes cannot be "
+                                                           "seen here">>)}
+                    end;
+                {_, true} ->
+                    {error, libsql_proto:err(not_supported,
+                                             <<"an embedded replica's file changes by syncs, "
+                                               "not by its own SQL (subscribe to sync)">>)}
             end;
         {error, _} = E -> E
     end;
 subscribe(_Db, Event) ->
-    {error, libsql_proto:err(bad_argument, io_lib:format("unknown event ~0tP (sync is one)",
-                                                         [Event, 5]))}.
+    {error, libsql_proto:err(bad_argument,
+                             io_lib:format("unknown event ~0tP (updates, commits and sync are "
+                                           "the events)", [Event, 5]))}.
 
 %% @doc End a subscription of subscribe/2: `ok', also when it had ended.
 -spec unsubscribe(Ref :: reference()) -> ok.

@@ -48,6 +48,7 @@
 -type kind() :: request | close | cancel | reset | orphan_cursor
               | {cursor_open, pid()} | {cursor_close, integer()}
               | {define, integer(), libsql_callback:fun_spec()}
+              | {subscribed, reference()}
               | {undefine, binary(), integer()}.
 
 -record(state, {
@@ -64,6 +65,8 @@
     mode = local :: atom(),                % local | remote | replica, once open
     subs = #{} :: libsql_subs:subs(),      % subscribers to our events
     funs = #{} :: #{integer() => libsql_callback:fun_spec()},  % Erlang SQL functions
+    capture = {false, false} :: {boolean(), boolean()},  % the port captures: row
+                                           % changes, commits (port/cdc.h)
     next_fun = 1 :: pos_integer(),         % number of the next function defined here
     target = <<>> :: binary()              % path or URL, for error messages (no secrets)
 }).
@@ -322,12 +325,27 @@ handle_call(stats, _From, S) ->
 handle_call({subscribe, sync, Pid}, _From, #state{mode = replica} = S) ->
     {Ref, Subs} = libsql_subs:add(sync, Pid, S#state.subs),
     {reply, {ok, Ref}, S#state{subs = Subs}};
+handle_call({subscribe, Kind, Pid}, From, #state{mode = local} = S)
+  when Kind =:= updates; Kind =:= commits ->
+    {Ref, Subs} = libsql_subs:add(Kind, Pid, S#state.subs),
+    case capture(S#state{subs = Subs}, From, {subscribed, Ref}) of
+        {sent, S1} -> {noreply, S1};
+        {same, S1} -> {reply, {ok, Ref}, S1}
+    end;
+handle_call({subscribe, Kind, _Pid}, _From, S) when Kind =:= updates; Kind =:= commits ->
+    Why = case S#state.mode of
+              replica -> "an embedded replica's file changes by syncs, not by its own SQL "
+                         "(subscribe to sync)";
+              Mode -> io_lib:format("a ~p connection's SQL runs on the server: its changes "
+                                    "cannot be seen here", [Mode])
+          end,
+    {reply, {error, libsql_proto:err(not_supported, Why)}, S};
 handle_call({subscribe, sync, _Pid}, _From, S) ->
     {reply, {error, libsql_proto:err(not_supported,
                                      io_lib:format("only an embedded replica syncs; this "
                                                    "connection is ~p", [S#state.mode]))}, S};
 handle_call({unsubscribe, Ref}, _From, S) ->
-    {reply, ok, S#state{subs = libsql_subs:remove(Ref, S#state.subs)}};
+    {reply, ok, recapture(S#state{subs = libsql_subs:remove(Ref, S#state.subs)})};
 handle_call(os_pid, _From, S) ->
     {reply, {ok, S#state.os_pid}, S};
 handle_call(_Other, _From, S) ->
@@ -336,6 +354,9 @@ handle_call(_Other, _From, S) ->
 %% A pool's subscription, on every worker under the pool's reference.
 handle_cast({subscribe_as, Ref, sync, Pid}, #state{mode = replica} = S) ->
     {noreply, S#state{subs = libsql_subs:add(Ref, sync, Pid, S#state.subs)}};
+handle_cast({subscribe_as, Ref, Kind, Pid}, #state{mode = local} = S)
+  when Kind =:= updates; Kind =:= commits ->
+    {noreply, recapture(S#state{subs = libsql_subs:add(Ref, Kind, Pid, S#state.subs)})};
 %% A pool's function, on every worker under the pool's number.
 handle_cast({define_as, {Id, {Name, _Kind, Arity, _} = Spec, Flags}}, S) ->
     {A, Body} = libsql_proto:encode_body(create_function, [Name, Arity, Id, Flags]),
@@ -344,7 +365,7 @@ handle_cast({undefine_as, Name, Arity}, S) ->
     {A, Body} = libsql_proto:encode_body(delete_function, [Name, Arity]),
     {noreply, send(A, Body, internal, default, {undefine, Name, Arity}, S)};
 handle_cast({unsubscribe, Ref}, S) ->
-    {noreply, S#state{subs = libsql_subs:remove(Ref, S#state.subs)}};
+    {noreply, recapture(S#state{subs = libsql_subs:remove(Ref, S#state.subs)})};
 handle_cast(_Msg, S) ->
     {noreply, S}.
 
@@ -433,7 +454,7 @@ handle_info(_Other, S) ->
 
 subscriber_down({'DOWN', Mon, process, _, _}, S) ->
     case libsql_subs:down(Mon, S#state.subs) of
-        {true, Subs} -> {noreply, S#state{subs = Subs}};
+        {true, Subs} -> {noreply, recapture(S#state{subs = Subs})};
         false -> cursor_owner_down(Mon, S)
     end.
 
@@ -557,6 +578,7 @@ reply(Ref, Bin, S) ->
             case Kind of
                 cancel -> {noreply, S1};
                 {define, _, _} -> {noreply, defined(Kind, From, Bin, S1)};
+                {subscribed, SubRef} -> {noreply, subscribed(SubRef, From, Bin, S1)};
                 {undefine, _, _} -> {noreply, defined(Kind, From, Bin, S1)};
                 close ->
                     gen_server:reply(From, {reply, Bin}),
@@ -696,6 +718,9 @@ event(Bin, S) ->
                 _ -> libsql_subs:notify(sync, fun(Ref) -> {libsql_sync, Ref, Info} end,
                                         S#state.subs)
             end;
+        {0, event, {changes, Events}} ->
+            changes(Events, libsql_subs:of_kind(updates, S#state.subs),
+                    libsql_subs:of_kind(commits, S#state.subs));
         {0, event, {sync_error, Error}} ->
             logger:warning(#{what => libsql_sync_failed, target => S#state.target,
                              error => Error,
@@ -710,6 +735,54 @@ event(Bin, S) ->
                            #{domain => [libsql]})
     end,
     {noreply, S}.
+
+%% ---- change data capture (port/cdc.h) -------------------------------------------
+
+%% What the port must capture for the subscribers there are now; when that
+%% changed, tell it (From waits for the answer, Kind says what to do with
+%% it). {same, S} when nothing changed.
+capture(S, From, Kind) ->
+    Kinds = libsql_subs:kinds(S#state.subs),
+    Want = {lists:member(updates, Kinds), lists:member(commits, Kinds)},
+    case Want =:= S#state.capture of
+        true -> {same, S};
+        false ->
+            {Updates, Commits} = Want,
+            {A, Body} = libsql_proto:encode_body(capture, [Updates, Commits]),
+            {sent, send(A, Body, From, default, Kind, S#state{capture = Want})}
+    end.
+
+%% The subscribers changed without a caller to answer.
+recapture(#state{mode = local} = S) ->
+    {_, S1} = capture(S, internal, cancel),
+    S1;
+recapture(S) ->
+    S.
+
+%% The port captures what a new subscription needs (or could not).
+subscribed(Ref, From, Bin, S) ->
+    case libsql_proto:decode_reply(Bin) of
+        {ok, _} ->
+            gen_server:reply(From, {ok, Ref}),
+            S;
+        {error, _} = E ->
+            gen_server:reply(From, E),
+            recapture(S#state{subs = libsql_subs:remove(Ref, S#state.subs),
+                              capture = {false, false}})
+    end.
+
+%% The events of committed transactions, in order, to their subscribers.
+changes([{Op, Db, Table, RowId} | Rest], Updates, Commits) ->
+    [Pid ! {libsql_update, Ref, Op, Db, Table, RowId} || {Ref, Pid} <- Updates],
+    changes(Rest, Updates, Commits);
+changes([{commit, Info} | Rest], Updates, Commits) ->
+    [Pid ! {libsql_commit, Ref, Info} || {Ref, Pid} <- Commits],
+    changes(Rest, Updates, Commits);
+changes([{rollback, Info} | Rest], Updates, Commits) ->
+    [Pid ! {libsql_rollback, Ref, Info} || {Ref, Pid} <- Commits],
+    changes(Rest, Updates, Commits);
+changes([], _, _) ->
+    ok.
 
 fail_all(Code, Message, Extra, S) ->
     Error = libsql_proto:err(Code, Message, Extra),

@@ -34,7 +34,7 @@
     sup :: pid(),                                   % the libsql_pool_sup of this pool
     startup = running :: running | {starting, libsql:error() | none},
                                                     % during startup: the first open error
-    subs = #{} :: #{reference() => {pid(), reference()}},
+    subs = #{} :: #{reference() => {libsql_subs:kind(), pid(), reference()}},
                                                     % subscriptions: ref -> subscriber, monitor
     funs = #{} :: #{{binary(), integer()} => {integer(), term(), [atom()]}}
                                                     % Erlang SQL functions: {lower-case name,
@@ -157,7 +157,8 @@ config(Db) ->
 init({Name, Opts}) ->
     process_flag(trap_exit, true),
     Config = (maps:with([slow_query_ms, timeout, checkout_timeout], Opts))#{
-               replica => is_replica(maps:get(conn_opts, Opts, #{}))},
+               replica => is_replica(maps:get(conn_opts, Opts, #{})),
+               remote => is_remote(maps:get(conn_opts, Opts, #{}))},
     true = ets:insert(?REGISTRY, [{Name, self(), Config}, {self(), self(), Config}]),
     [Sup | _] = get('$ancestors'),
     {ok, #state{name = Name, size = maps:get(size, Opts), config = Config,
@@ -204,12 +205,12 @@ handle_call(stats, _From, S) ->
               restarts => max(0, S#state.started - S#state.size)}, S};
 %% A subscription to the workers' sync events: every worker now, and
 %% every worker that starts later, sends to Pid under the one reference.
-handle_call({subscribe, sync, Pid}, _From, S) ->
+handle_call({subscribe, Kind, Pid}, _From, S) ->
     Ref = make_ref(),
     ok = libsql_subs:own(Ref),
     Mon = erlang:monitor(process, Pid),
-    [gen_server:cast(W, {subscribe_as, Ref, sync, Pid}) || W <- maps:keys(S#state.workers)],
-    {reply, {ok, Ref}, S#state{subs = maps:put(Ref, {Pid, Mon}, S#state.subs)}};
+    [gen_server:cast(W, {subscribe_as, Ref, Kind, Pid}) || W <- maps:keys(S#state.workers)],
+    {reply, {ok, Ref}, S#state{subs = maps:put(Ref, {Kind, Pid, Mon}, S#state.subs)}};
 handle_call({unsubscribe, Ref}, _From, S) ->
     {reply, ok, drop_sub(Ref, S)};
 handle_call({functions, {define_function, {_, {Name, _, Arity, _}, _} = Def}}, _From, S) ->
@@ -223,8 +224,8 @@ handle_call(_Msg, _From, S) ->
 
 handle_cast({worker_started, W}, S) ->
     Mon = erlang:monitor(process, W),
-    maps:foreach(fun(Ref, {Pid, _}) -> gen_server:cast(W, {subscribe_as, Ref, sync, Pid}) end,
-                 S#state.subs),
+    maps:foreach(fun(Ref, {Kind, Pid, _}) -> gen_server:cast(W, {subscribe_as, Ref, Kind, Pid})
+                 end, S#state.subs),
     %% Before the worker is handed out: its first caller's request comes
     %% after these in its mailbox.
     maps:foreach(fun(_, Def) -> gen_server:cast(W, {define_as, Def}) end, S#state.funs),
@@ -264,7 +265,7 @@ handle_info({'DOWN', Mon, process, Pid, _Reason} = Down, S) ->
                               busy = maps:remove(Pid, S#state.busy)}};
         _ ->
             %% A subscriber, else a holder, a waiter or a reset's reply.
-            case [Ref || {Ref, {_, M}} <- maps:to_list(S#state.subs), M =:= Mon] of
+            case [Ref || {Ref, {_, _, M}} <- maps:to_list(S#state.subs), M =:= Mon] of
                 [Ref | _] -> {noreply, drop_sub(Ref, S)};
                 [] -> other_down(Down, S)
             end
@@ -292,10 +293,14 @@ other_down({'DOWN', Mon, process, Pid, _Reason} = Down, S) ->
 is_replica(#{port_opts := P}) -> lists:keymember(path, 1, P) andalso lists:keymember(url, 1, P);
 is_replica(_) -> false.
 
+%% Workers opened with a server and no file are remote connections.
+is_remote(#{port_opts := P}) -> lists:keymember(url, 1, P) andalso not lists:keymember(path, 1, P);
+is_remote(_) -> false.
+
 %% End subscription Ref on every worker.
 drop_sub(Ref, S) ->
     case maps:take(Ref, S#state.subs) of
-        {{_Pid, Mon}, Subs} ->
+        {{_Kind, _Pid, Mon}, Subs} ->
             erlang:demonitor(Mon, [flush]),
             ok = libsql_subs:disown(Ref),
             [gen_server:cast(W, {unsubscribe, Ref}) || W <- maps:keys(S#state.workers)],

@@ -11,13 +11,13 @@
 -module(libsql_subs).
 
 -export([create_registry/0, add/3, add/4, own/1, disown/1, remove/2, down/2, notify/3,
-         remove_all/1, lookup/1]).
+         remove_all/1, lookup/1, of_kind/2, kinds/1]).
 
 -export_type([subs/0, kind/0]).
 
 -define(REGISTRY, libsql_subscriptions).
 
--type kind() :: sync.
+-type kind() :: sync | updates | commits.
 -type subs() :: #{reference() => {kind(), pid(), reference()}}.
 
 %% @doc Create the registry (libsql_sup, once).
@@ -81,6 +81,17 @@ notify(Kind, Msg, Subs) ->
     maps:foreach(fun(Ref, {K, Pid, _}) when K =:= Kind -> Pid ! Msg(Ref);
                     (_, _) -> ok
                  end, Subs).
+
+%% @doc The subscribers of Kind, as {Ref, Pid}: for sending many events
+%% without walking the map for each.
+-spec of_kind(kind(), subs()) -> [{reference(), pid()}].
+of_kind(Kind, Subs) ->
+    [{Ref, Pid} || {Ref, {K, Pid, _}} <- maps:to_list(Subs), K =:= Kind].
+
+%% @doc The kinds that have at least one subscriber.
+-spec kinds(subs()) -> [kind()].
+kinds(Subs) ->
+    lists:usort([K || {K, _, _} <- maps:values(Subs)]).
 
 %% @doc The connection ends: forget every subscription.
 -spec remove_all(subs()) -> ok.

@@ -138,6 +138,24 @@ typedef struct lsq_sync_info {
     int bootstrapped;          /* the full page set was applied */
 } lsq_sync_info;
 
+/* Where a connection's row changes go (change data capture: cdc.h),
+ * called on the thread that runs the statement, while it runs. row: a
+ * row of a rowid table was inserted, updated or deleted (db and table are
+ * SQLite's, valid only during the call). commit: a transaction is about
+ * to commit (it may still fail: statement_done then finds it open);
+ * rollback: one was rolled back, wholly. savepoint: a SAVEPOINT, RELEASE
+ * or ROLLBACK TO (an LSQ_SP_* op) completed. statement_done: a statement
+ * ended, autocommit saying whether a transaction is still open. */
+enum { LSQ_CHANGE_INSERT = 0, LSQ_CHANGE_UPDATE = 1, LSQ_CHANGE_DELETE = 2 };
+typedef struct lsq_change_sink {
+    void *ctx;
+    void (*row)(void *ctx, int op, const char *db, const char *table, long long rowid);
+    void (*commit)(void *ctx);
+    void (*rollback)(void *ctx);
+    void (*savepoint)(void *ctx, int op, const char *name);
+    void (*statement_done)(void *ctx, int autocommit);
+} lsq_change_sink;
+
 /* BEGIN modes, and what a savepoint operation does. */
 enum { LSQ_TX_DEFERRED = 0, LSQ_TX_IMMEDIATE = 1, LSQ_TX_EXCLUSIVE = 2 };
 enum { LSQ_SP_SAVEPOINT = 0, LSQ_SP_RELEASE = 1, LSQ_SP_ROLLBACK_TO = 2 };
@@ -207,6 +225,11 @@ struct lsq_backend {
      * plugs into SQLite itself (Erlang SQL functions: functions.h). NULL
      * (the op) where SQL runs on a server. */
     struct sqlite3 *(*sqlite)(lsq_conn *c);
+    /* Report the connection's changes to sink from now on (a copy is
+     * kept; NULL: stop). NULL (the op) where the file is not changed by
+     * the connection's own SQL (a server's; a replica's, changed by
+     * syncs). 0, or -1 with *err. */
+    int (*watch_changes)(lsq_conn *c, const lsq_change_sink *sink, lsq_error *err);
 
     /* Connection facts and settings (NULL where a backend has none). */
     int (*autocommit)(lsq_conn *c);                  /* 1 outside a transaction */

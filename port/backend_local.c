@@ -5,6 +5,7 @@
 #include "backend.h"
 #include "crypt_rekey.h"
 #include "local_crypt.h"
+#include "local_hooks.h"
 #include "params.h"
 #include "ro_guard.h"
 #include "sqlite_value.h"
@@ -41,6 +42,7 @@ typedef struct local_conn {
     int tx_read_only;       /* query_only was set by a read_only begin */
     int stay_read_only;     /* query_only for good (lsq_open_opts.stay_read_only) */
     char refused[RO_GUARD_NAME]; /* the pragma the guard refused last */
+    local_hooks *hooks;     /* the authorizer and change hooks (local_hooks.h) */
     long long busy_waits;   /* statements that waited on a lock (main thread only) */
     long long busy_max_ms;  /* the longest such wait */
 } local_conn;
@@ -97,6 +99,8 @@ struct lsq_stmt {
     local_conn *conn;   /* owning connection */
     int count;          /* parameters in the statement */
     int is_begin;       /* the statement is BEGIN [DEFERRED|IMMEDIATE|EXCLUSIVE] */
+    int sp_op;          /* SAVEPOINT, RELEASE, ROLLBACK TO (LSQ_SP_*), or -1 */
+    char *sp_name;      /* its savepoint, as SQLite parsed it (malloc'd) */
 };
 
 static void set_db_error(lsq_error *err, sqlite3 *db, int rc)
@@ -161,12 +165,23 @@ static int tx_exec(local_conn *c, int which, lsq_error *err);
  * (ro_guard.h). */
 static int setup_read_only_guard(local_conn *c, const lsq_open_opts *o, lsq_error *err)
 {
-    int rc;
-
     c->stay_read_only = o->stay_read_only;
     if (!c->stay_read_only) return 0;
-    if (tx_exec(c, LSQ_TXSQL_QUERY_ONLY_ON, err) != 0) return -1;
-    rc = sqlite3_set_authorizer(c->db, ro_guard_authorize, c->refused);
+    return tx_exec(c, LSQ_TXSQL_QUERY_ONLY_ON, err);
+}
+
+/* The authorizer (it applies the guard above) and the change hooks, on
+ * every handle the connection has (local_hooks.h). */
+static int setup_hooks(local_conn *c, const lsq_open_opts *o, lsq_error *err)
+{
+    int rc;
+
+    (void)o;
+    if (c->hooks == NULL && (c->hooks = local_hooks_new(&c->stay_read_only, c->refused)) == NULL) {
+        lsq_error_set(err, LSQ_E_NOMEM, "out of memory");
+        return -1;
+    }
+    rc = local_hooks_install(c->hooks, c->db);
     if (rc == SQLITE_OK) return 0;
     set_db_error(err, c->db, rc);
     return -1;
@@ -185,13 +200,16 @@ int lsq_local_reading(lsq_conn *conn)
 int lsq_local_lift_guard(lsq_conn *conn, lsq_error *err)
 {
     local_conn *c = as_local(conn);
-    int rc = sqlite3_set_authorizer(c->db, NULL, NULL);
+    int rc;
 
+    c->stay_read_only = 0;
+    /* Installed again: statements compiled under the guard are expired. */
+    rc = local_hooks_install(c->hooks, c->db);
     if (rc != SQLITE_OK) {
+        c->stay_read_only = 1;
         set_db_error(err, c->db, rc);
         return -1;
     }
-    c->stay_read_only = 0;
     c->tx_read_only = 0;
     return tx_exec(c, LSQ_TXSQL_QUERY_ONLY_OFF, err);
 }
@@ -201,6 +219,7 @@ static const setup_step aSetup[] = {
     setup_no_extensions,
     setup_interrupts,
     setup_read_only_guard,
+    setup_hooks,
 };
 
 static int local_open(const lsq_open_opts *o, lsq_conn **out, lsq_error *err)
@@ -241,6 +260,7 @@ static int local_open(const lsq_open_opts *o, lsq_conn **out, lsq_error *err)
 fail:
     (void)sqlite3_close_v2(c->db);
     lsq_crypt_vfs_release(c->crypt);
+    local_hooks_free(c->hooks);
     free(c);
     return -1;
 }
@@ -255,6 +275,7 @@ static int local_close(lsq_conn *conn, lsq_error *err)
     /* Unregistered (and its key wiped) once the last file closes: a
      * zombie handle's too. */
     lsq_crypt_vfs_release(c->crypt);
+    local_hooks_free(c->hooks);
     free(c);
     if (rc != SQLITE_OK) {
         lsq_error_sqlite(err, rc, NULL);
@@ -306,17 +327,32 @@ static int starts_with_begin(const char *z)
              (z[5] >= '0' && z[5] <= '9') || z[5] == '_' || (unsigned char)z[5] >= 0x80);
 }
 
+static void local_finalize(lsq_stmt *s);
+
+/* Our statement around st, with the savepoint operation the authorizer
+ * saw while st was compiled. */
 static int wrap_stmt(local_conn *c, sqlite3_stmt *st, lsq_stmt **out, lsq_error *err)
 {
-    lsq_stmt *s = calloc(1, sizeof *s);
+    lsq_stmt *s;
+    int sp_op;
+    char *sp_name;
 
+    local_hooks_take_savepoint(c->hooks, &sp_op, &sp_name);
+    if (st == NULL) {
+        free(sp_name);
+        return 0;
+    }
+    s = calloc(1, sizeof *s);
     if (s == NULL) {
+        free(sp_name);
         (void)sqlite3_finalize(st);
         lsq_error_set(err, LSQ_E_NOMEM, "out of memory");
         return -1;
     }
     s->st = st;
     s->conn = c;
+    s->sp_op = sp_op;
+    s->sp_name = sp_name;
     s->is_begin = starts_with_begin(sqlite3_sql(st));
     s->count = sqlite3_bind_parameter_count(st);
     *out = s;
@@ -336,17 +372,19 @@ static int local_prepare(lsq_conn *conn, const char *sql, size_t n, lsq_stmt **o
         lsq_error_set(err, LSQ_E_TOOBIG, "SQL text too long");
         return -1;
     }
+    local_hooks_before_prepare(c->hooks);
     rc = sqlite3_prepare_v3(c->db, sql, (int)n, SQLITE_PREPARE_PERSISTENT, &st, &tail);
     if (rc != SQLITE_OK) {
         set_prepare_error(err, c, rc);
         return -1;
     }
+    if (wrap_stmt(c, st, out, err) != 0) return -1;
     if (!only_trailing_noise(c->db, tail, n - (size_t)(tail - sql), err)) {
-        (void)sqlite3_finalize(st);
+        local_finalize(*out);
+        *out = NULL;
         return -1;
     }
-    if (st == NULL) return 0;
-    return wrap_stmt(c, st, out, err);
+    return 0;
 }
 
 /* Length of the first statement of a script that failed to compile, so the
@@ -386,6 +424,7 @@ static int local_prepare_next(lsq_conn *conn, const char *sql, size_t n, lsq_stm
         lsq_error_set(err, LSQ_E_TOOBIG, "SQL text too long");
         return -1;
     }
+    local_hooks_before_prepare(c->hooks);
     rc = sqlite3_prepare_v2(c->db, sql, (int)n, &st, &tail);
     if (rc != SQLITE_OK) {
         set_prepare_error(err, c, rc);
@@ -393,7 +432,6 @@ static int local_prepare_next(lsq_conn *conn, const char *sql, size_t n, lsq_stm
         return -1;
     }
     *used = tail != NULL ? (size_t)(tail - sql) : n;
-    if (st == NULL) return 0;
     return wrap_stmt(c, st, out, err);
 }
 
@@ -488,10 +526,12 @@ static int local_step(lsq_stmt *s, lsq_error *err)
     if (rc == SQLITE_ROW) return LSQ_STEP_ROW;
     if (rc == SQLITE_DONE) {
         (void)sqlite3_reset(s->st);
+        local_hooks_statement_done(s->conn->hooks, s->conn->db, 1, s->sp_op, s->sp_name);
         return LSQ_STEP_DONE;
     }
     set_db_error(err, s->conn->db, rc);
     (void)sqlite3_reset(s->st);
+    local_hooks_statement_done(s->conn->hooks, s->conn->db, 0, -1, NULL);
     return LSQ_STEP_ERROR;
 }
 
@@ -574,6 +614,7 @@ static void local_finalize(lsq_stmt *s)
 {
     if (s == NULL) return;
     (void)sqlite3_finalize(s->st);
+    free(s->sp_name);
     free(s);
 }
 
@@ -592,6 +633,16 @@ static const char *local_filename(lsq_conn *conn)
 }
 
 static sqlite3 *local_sqlite(lsq_conn *c) { return as_local(c)->db; }
+
+static int local_watch_changes(lsq_conn *conn, const lsq_change_sink *sink, lsq_error *err)
+{
+    local_conn *c = as_local(conn);
+    int rc = local_hooks_watch(c->hooks, c->db, sink);
+
+    if (rc == SQLITE_OK) return 0;
+    set_db_error(err, c->db, rc);
+    return -1;
+}
 static int local_db_readonly(lsq_conn *c) { return sqlite3_db_readonly(as_local(c)->db, "main") == 1; }
 
 /* ---- rekey ---------------------------------------------------------------------------- */
@@ -953,6 +1004,7 @@ static int local_savepoint(lsq_conn *conn, int op, const char *name, lsq_error *
 
     lsq_savepoint_sql(op, name, sql);
     rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+    local_hooks_statement_done(c->hooks, c->db, rc == SQLITE_OK, op, name);
     if (rc == SQLITE_OK) return 0;
     set_db_error(err, c->db, rc);
     return -1;
@@ -1161,6 +1213,7 @@ const lsq_backend lsq_backend_local = {
     .interrupt = local_interrupt,
     .clear_interrupt = local_clear_interrupt,
     .sqlite = local_sqlite,
+    .watch_changes = local_watch_changes,
     .autocommit = local_autocommit,
     .filename = local_filename,
     .db_readonly = local_db_readonly,

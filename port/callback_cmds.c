@@ -1,10 +1,11 @@
 /*
  * callback_cmds.c - the commands that plug into SQLite and call back to
- * Erlang: Erlang SQL functions (functions.h). A backend whose SQL runs on
- * a server has no SQLite handle of ours (backend.h, sqlite): there they
- * are `not_supported'.
+ * Erlang: Erlang SQL functions (functions.h) and change data capture
+ * (cdc.h). A backend whose SQL runs on a server has no SQLite handle of
+ * ours (backend.h, sqlite): there they are `not_supported'.
  */
 #include "handlers.h"
+#include "cdc.h"
 #include "functions.h"
 
 #include <string.h>
@@ -90,5 +91,20 @@ int cmd_delete_function(lsq_port *p, const lsq_request *r, ei_x_buff *x)
                             LSQ_FN_MAX_ARITY);
     if (functions_delete(db, &p->functions, name, n, arity, &err) != 0)
         return reply_error(x, r->ref, &err);
+    return reply_ok_atom(x, r->ref);
+}
+
+/* {Ref, capture, Updates, Commits}: booleans, what to capture from now. */
+int cmd_capture(lsq_port *p, const lsq_request *r, ei_x_buff *x)
+{
+    int idx = r->idx, updates, commits, rc = run_need_conn(p, r, x);
+    lsq_error err;
+
+    if (rc != REPLY_OK) return rc;
+    if (term_decode_bool(r->buf, &idx, &updates) != 0 ||
+        term_decode_bool(r->buf, &idx, &commits) != 0)
+        return reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
+                            "capture takes two booleans: updates, commits");
+    if (cdc_configure(p, updates, commits, &err) != 0) return reply_error(x, r->ref, &err);
     return reply_ok_atom(x, r->ref);
 }

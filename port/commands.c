@@ -8,6 +8,7 @@
  * arguments, encodes exactly one reply and says which (reply.h).
  */
 #include "handlers.h"
+#include "cdc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,7 @@ static const command aCommand[] = {
     { "freeze", 0, CMD_WORKER, cmd_freeze },
     { "create_function", 4, CMD_WORKER, cmd_create_function },
     { "delete_function", 2, CMD_WORKER, cmd_delete_function },
+    { "capture", 2, CMD_WORKER, cmd_capture },
     { "interrupt", 0, CMD_CONTROL, NULL },
     { "cancel", 1, CMD_CONTROL, NULL },
     { "answer", 2, CMD_ANSWER, NULL },
@@ -91,6 +93,8 @@ int commands_run(lsq_port *p, const lsq_command *c, const lsq_request *r, ei_x_b
         rc = reply_errorf(x, r->ref, LSQ_E_BAD_FRAME, "%s is not a worker command", c->name);
     else
         rc = c->fn(p, r, x);
+    /* What the request committed goes out before its reply. */
+    cdc_flush(p);
     if (rc == REPLY_ERROR) p->n.errors++;
     return rc == REPLY_NOMEM ? -1 : 0;
 }

@@ -33,6 +33,7 @@ typedef struct lsq_port {
     port_counters n;             /* counters */
     size_t max_result;           /* reply size cap (bytes) of the open connection */
     struct lsq_function *functions; /* Erlang SQL functions (functions.h) */
+    struct cdc *cdc;             /* change data capture, or NULL (cdc.h) */
 } lsq_port;
 
 /* Where a command runs: queued for the main thread (worker), acted on at

@@ -4,6 +4,7 @@
  * backup and reset.
  */
 #include "handlers.h"
+#include "cdc.h"
 #include "functions.h"
 #include "wipe.h"
 
@@ -21,6 +22,9 @@ int cmd_close_conn(lsq_port *p, lsq_error *err)
     cmd_release_handles(p);
     cache_free(p->cache);
     p->cache = NULL;
+    /* What committed is sent; what the close rolls back never was. */
+    cdc_flush(p);
+    cdc_free(p);
     if (pthread_mutex_lock(&p->conn_lock) != 0) {
         lsq_error_set(err, LSQ_E_INTERNAL, "lock failed");
         return -1;

@@ -1,0 +1,150 @@
+/*
+ * local_hooks.c - the authorizer and change hooks of a local connection
+ * (local_hooks.h).
+ */
+#include "local_hooks.h"
+#include "ro_guard.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct local_hooks {
+    const int *stay_read_only;  /* the connection's: the read-only guard applies */
+    char *refused;              /* the guard's last refused pragma */
+    int watching;               /* changes go to sink */
+    lsq_change_sink sink;
+    int sp_op;                  /* what the last prepare saw: LSQ_SP_* or -1 */
+    char *sp_name;              /* and its savepoint (malloc'd) */
+};
+
+local_hooks *local_hooks_new(const int *stay_read_only, char *refused)
+{
+    local_hooks *h = calloc(1, sizeof *h);
+
+    if (h == NULL) return NULL;
+    h->stay_read_only = stay_read_only;
+    h->refused = refused;
+    h->sp_op = -1;
+    return h;
+}
+
+void local_hooks_free(local_hooks *h)
+{
+    if (h == NULL) return;
+    free(h->sp_name);
+    free(h);
+}
+
+/* The schema tables, which DROP and CREATE statements authorize deleting
+ * from: their SQLITE_DELETE is not a DELETE statement's. */
+static int is_schema_table(const char *t)
+{
+    return t != NULL && (sqlite3_stricmp(t, "sqlite_master") == 0 ||
+                         sqlite3_stricmp(t, "sqlite_temp_master") == 0 ||
+                         sqlite3_stricmp(t, "sqlite_schema") == 0 ||
+                         sqlite3_stricmp(t, "sqlite_temp_schema") == 0);
+}
+
+static int authorize(void *arg, int action, const char *a1, const char *a2, const char *db,
+                     const char *trigger)
+{
+    local_hooks *h = arg;
+    int rc;
+
+    if (action == SQLITE_SAVEPOINT && a1 != NULL && a2 != NULL && trigger == NULL) {
+        /* a1 BEGIN, RELEASE or ROLLBACK; a2 the name, dequoted by SQLite:
+         * no statement text is parsed here. */
+        int op = sqlite3_stricmp(a1, "BEGIN") == 0     ? LSQ_SP_SAVEPOINT
+                 : sqlite3_stricmp(a1, "RELEASE") == 0 ? LSQ_SP_RELEASE
+                                                       : LSQ_SP_ROLLBACK_TO;
+        char *name = strdup(a2);
+
+        free(h->sp_name);
+        h->sp_name = name;
+        h->sp_op = name != NULL ? op : -1;
+        /* Out of memory: the statement must not run untracked. */
+        if (name == NULL) return SQLITE_DENY;
+    }
+    if (*h->stay_read_only) {
+        rc = ro_guard_authorize(h->refused, action, a1, a2, db, trigger);
+        if (rc != SQLITE_OK) return rc;
+    }
+    /* IGNORE on a DELETE statement turns SQLite's truncate optimization
+     * off (DELETE without WHERE empties the table without visiting rows,
+     * and the update hook would not hear of them); the statement still
+     * deletes every row. */
+    if (h->watching && action == SQLITE_DELETE && !is_schema_table(a1)) return SQLITE_IGNORE;
+    return SQLITE_OK;
+}
+
+static void on_update(void *arg, int op, const char *db, const char *table, sqlite3_int64 rowid)
+{
+    local_hooks *h = arg;
+    int kind = op == SQLITE_INSERT ? LSQ_CHANGE_INSERT
+               : op == SQLITE_UPDATE ? LSQ_CHANGE_UPDATE
+                                     : LSQ_CHANGE_DELETE;
+
+    h->sink.row(h->sink.ctx, kind, db, table, rowid);
+}
+
+static int on_commit(void *arg)
+{
+    local_hooks *h = arg;
+
+    h->sink.commit(h->sink.ctx);
+    return 0; /* never veto */
+}
+
+static void on_rollback(void *arg)
+{
+    local_hooks *h = arg;
+
+    h->sink.rollback(h->sink.ctx);
+}
+
+static void set_change_hooks(local_hooks *h, sqlite3 *db)
+{
+    int on = h->watching;
+
+    (void)sqlite3_update_hook(db, on ? on_update : NULL, on ? h : NULL);
+    (void)sqlite3_commit_hook(db, on ? on_commit : NULL, on ? h : NULL);
+    (void)sqlite3_rollback_hook(db, on ? on_rollback : NULL, on ? h : NULL);
+}
+
+int local_hooks_install(local_hooks *h, sqlite3 *db)
+{
+    set_change_hooks(h, db);
+    /* Setting it also expires every prepared statement: they are compiled
+     * again, under the rules in force now. */
+    return sqlite3_set_authorizer(db, authorize, h);
+}
+
+int local_hooks_watch(local_hooks *h, sqlite3 *db, const lsq_change_sink *sink)
+{
+    h->watching = sink != NULL;
+    if (sink != NULL) h->sink = *sink;
+    else memset(&h->sink, 0, sizeof h->sink);
+    return local_hooks_install(h, db);
+}
+
+void local_hooks_before_prepare(local_hooks *h)
+{
+    free(h->sp_name);
+    h->sp_name = NULL;
+    h->sp_op = -1;
+}
+
+void local_hooks_take_savepoint(local_hooks *h, int *op, char **name)
+{
+    *op = h->sp_op;
+    *name = h->sp_name;
+    h->sp_op = -1;
+    h->sp_name = NULL;
+}
+
+void local_hooks_statement_done(local_hooks *h, sqlite3 *db, int ok, int op, const char *name)
+{
+    if (!h->watching) return;
+    if (ok && op >= 0 && name != NULL) h->sink.savepoint(h->sink.ctx, op, name);
+    h->sink.statement_done(h->sink.ctx, sqlite3_get_autocommit(db));
+}

@@ -1,0 +1,41 @@
+/*
+ * local_hooks.h - what a local connection plugs into SQLite besides its
+ * interrupts: the one authorizer (a replica reader's read-only guard, the
+ * truncate optimization kept off while changes are watched, the savepoint
+ * a statement being prepared operates on) and the change hooks that feed
+ * a change sink (backend.h, lsq_change_sink).
+ *
+ * SQLite has one authorizer and one hook of each kind per handle: every
+ * user of them goes through here, so none replaces another's. Everything
+ * is installed again on a new handle (a rekey that reopens the file).
+ * Main thread only.
+ */
+#ifndef LSQ_LOCAL_HOOKS_H
+#define LSQ_LOCAL_HOOKS_H
+
+#include <sqlite3.h>
+#include "backend.h"
+
+typedef struct local_hooks local_hooks;
+
+/* stay_read_only and refused are the connection's (ro_guard.h), read by
+ * the authorizer. NULL when out of memory. */
+local_hooks *local_hooks_new(const int *stay_read_only, char *refused);
+void local_hooks_free(local_hooks *h);
+
+/* Install the authorizer, and the change hooks if changes are watched,
+ * on db (at open, and on a reopened handle). SQLite's result code. */
+int local_hooks_install(local_hooks *h, sqlite3 *db);
+/* Watch the changes of db for sink (NULL: stop). SQLite's result code. */
+int local_hooks_watch(local_hooks *h, sqlite3 *db, const lsq_change_sink *sink);
+
+/* Around a prepare: forget, then take what the authorizer saw of a
+ * savepoint statement (*op an LSQ_SP_* or -1, *name malloc'd or NULL). */
+void local_hooks_before_prepare(local_hooks *h);
+void local_hooks_take_savepoint(local_hooks *h, int *op, char **name);
+
+/* A statement ended (ok: it completed), having operated on savepoint
+ * op/name (op -1: none): told to the sink, if changes are watched. */
+void local_hooks_statement_done(local_hooks *h, sqlite3 *db, int ok, int op, const char *name);
+
+#endif
