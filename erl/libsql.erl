@@ -73,14 +73,14 @@
 -export([sync/1, sync/2, sync_until/2, sync_until/3, replication_index/1, freeze/1,
          subscribe/2, unsubscribe/1]).
 -export([create_function/4, create_function/5, create_aggregate/4, create_aggregate/5,
-         delete_function/3]).
+         delete_function/3, set_authorizer/2, set_authorizer/3]).
 -export([start_pool/2, stop_pool/1, child_spec/1, with_conn/2]).
 -export([print/2, print/3]).
 
 -export_type([db/0, conn/0, open_opts/0, value/0, params/0, row/0, error/0,
               query_opts/0, call_opts/0, transaction_opts/0, stmt/0, cursor/0, sql/0,
               batch_result/0, limit_name/0, pool/0, pool_opts/0, sync_info/0,
-              function_opts/0]).
+              function_opts/0, auth_rule/0, auth_action/0]).
 
 -type conn() :: pid().
 %% A connection, from {@link open/1}.
@@ -1396,6 +1396,75 @@ create_aggregate(Db, Name, Arity, Funs, Opts) ->
           ok | {error, error()}.
 delete_function(Db, Name, Arity) ->
     libsql_functions:delete(Db, Name, Arity).
+
+%% ---- the authorizer ----------------------------------------------------------------
+
+-type auth_action() :: create_index | create_table | create_temp_index | create_temp_table
+                     | create_temp_trigger | create_temp_view | create_trigger | create_view
+                     | delete | drop_index | drop_table | drop_temp_index | drop_temp_table
+                     | drop_temp_trigger | drop_temp_view | drop_trigger | drop_view | insert
+                     | pragma | read | select | transaction | update | attach | detach
+                     | alter_table | reindex | analyze | create_vtable | drop_vtable | function
+                     | savepoint | recursive.
+%% What SQLite asks its authorizer about, as SQLite names it.
+-type auth_rule() :: {deny | ignore, auth_action() | '_', Object :: iodata() | atom(),
+                      Detail :: iodata() | atom()}.
+%% A rule of set_authorizer/2,3; `'_'' matches anything.
+
+%% @doc As set_authorizer/3 with no fun.
+-spec set_authorizer(Db :: db(), Rules :: [auth_rule()]) -> ok | {error, error()}.
+set_authorizer(Db, Rules) ->
+    set_authorizer(Db, Rules, undefined).
+
+%% @doc Decide which statements Db may compile, by Rules: `ok'. An empty
+%% list with no fun lets everything through again.
+%%
+%% SQLite asks the authorizer about every table and column a statement
+%% reads or writes, every pragma, function, attach and schema change, once,
+%% when the statement is compiled (a cached statement is compiled again
+%% when the rules change). Each rule `{Verdict, Action, Object, Detail}'
+%% is checked in order, in the port, with no round trip to Erlang; the
+%% first whose Action (or `'_'') is the action asked about and whose
+%% Object and Detail (names, ASCII case-insensitive, or `'_'') match its
+%% arguments decides:
+%% <ul>
+%% <li>`deny': the statement fails with `{error, #{code := auth}}', whose
+%% message names the rule, the action and the object;</li>
+%% <li>`ignore': as SQLite defines it: a column read is NULL, a column
+%% update leaves it unchanged, an INSERT or a schema change does nothing,
+%% a DELETE deletes.</li>
+%% </ul>
+%% What Object and Detail are for each action: `read', `update': the table
+%% and the column; `insert', `delete', `analyze': the table; the create and
+%% drop actions: the object created or dropped, and for an index or trigger
+%% its table; `pragma': the pragma and its argument; `function': the
+%% function; `attach': the file; `detach': the database; `alter_table': the
+%% table and its database; `transaction': BEGIN, COMMIT or ROLLBACK;
+%% `savepoint': the savepoint and BEGIN, RELEASE or ROLLBACK. A rule with a
+%% Detail other than `'_'' does not match an action without one.
+%% SQLite also authorizes deleting from `sqlite_master' when a statement
+%% drops a table, index or trigger: a rule denying `delete' of `'_''
+%% denies those too.
+%%
+%% When no rule decides and Fun is a fun of arity 4, `Fun(Action, Object,
+%% Detail, DbName)' (names as binaries, `undefined' where there is none)
+%% decides: `ok' allows, `ignore' ignores, anything else (also a raise)
+%% denies. It runs in the process whose call compiles the statement, as an
+%% Erlang SQL function does (see create_function/5).
+%%
+%% On a pool every worker gets the rules, also workers that start later.
+%% Embedded replicas send their writes to the server, where no authorizer
+%% of ours applies, and remote connections compile nothing here: both are
+%% `not_supported'.
+%%
+%% Errors: `bad_argument' (a rule, named by its position; Fun),
+%% `not_supported', `timeout', `closed'.
+-spec set_authorizer(Db :: db(), Rules :: [auth_rule()],
+                     Fun :: fun((auth_action(), binary() | undefined, binary() | undefined,
+                                 binary() | undefined) -> ok | deny | ignore) | undefined) ->
+          ok | {error, error()}.
+set_authorizer(Db, Rules, Fun) ->
+    libsql_functions:authorizer(Db, Rules, Fun).
 
 %% ---- embedded replicas ----------------------------------------------------------
 

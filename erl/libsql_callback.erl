@@ -26,7 +26,7 @@
 -export([call/3, send/2, await/2]).
 -export([handle/3]).
 
--export_type([req_id/0, fun_spec/0]).
+-export_type([req_id/0, fun_spec/0, funs/0]).
 
 -opaque req_id() :: {reference() | reentered, infinity}.
 %% What send/2 returns: the alias of the request and its deadline.
@@ -35,6 +35,9 @@
                   | {Name :: binary(), aggregate, Arity :: integer(),
                      {Init :: term(), Step :: fun(), Final :: fun()}}.
 %% What the connection process knows of a function, by its number.
+
+-type funs() :: #{integer() => fun_spec(), authorizer => function()}.
+%% A connection's functions, and its authorizer fun if it has one.
 
 %% An aggregate group's state: its accumulator, or the error of the step
 %% that failed (the group's final then fails with it).
@@ -106,7 +109,7 @@ left(Deadline) -> max(0, Deadline - erlang:monotonic_time(millisecond)).
 
 %% @doc Run one callback of the port and send its answer (when it wants
 %% one). Ctx: {Port, MaxFrame, Funs}.
--spec handle(binary(), {pid(), port(), pos_integer(), #{integer() => fun_spec()}},
+-spec handle(binary(), {pid(), port(), pos_integer(), funs()},
              #{integer() => agg()}) -> #{integer() => agg()}.
 handle(Frame, {Conn, Port, MaxFrame, Funs}, Aggs) ->
     {Ref, callback, {Id, Payload}} = binary_to_term(Frame),
@@ -128,12 +131,32 @@ run(Payload, Ref, Id, Port, MaxFrame, Funs, Aggs) ->
             Aggs1 = steps(Steps, Funs, Aggs),
             Id > 0 andalso answer(Port, MaxFrame, Ref, Id, 0, Funs, steps_answer(Aggs1)),
             Aggs1;
+        {authorize, Action, Object, Detail, Db} ->
+            answer(Port, MaxFrame, Ref, Id, authorizer, Funs,
+                   authorize(Funs, Action, Object, Detail, Db)),
+            Aggs;
         {final, FunId, Group, Steps} ->
             Aggs1 = steps(Steps, Funs, Aggs),
             {Result, Aggs2} = final(FunId, Group, Funs, Aggs1),
             answer(Port, MaxFrame, Ref, Id, FunId, Funs, Result),
             Aggs2
     end.
+
+%% The authorizer fun's verdict; anything but ok or ignore denies (so does
+%% a fun that raises, logged: a check that could not be made).
+authorize(#{authorizer := Fun}, Action, Object, Detail, Db) ->
+    try Fun(Action, Object, Detail, Db) of
+        ok -> ok;
+        ignore -> ignore;
+        _ -> deny
+    catch
+        Class:Reason ->
+            logger:warning(#{what => libsql_authorizer_raised, class => Class, reason => Reason,
+                             action => Action}, #{domain => [libsql]}),
+            deny
+    end;
+authorize(_, _, _, _, _) ->
+    deny.
 
 scalar(FunId, Args, Funs) ->
     case maps:find(FunId, Funs) of

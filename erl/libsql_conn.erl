@@ -16,7 +16,8 @@
 -include("libsql_protocol.hrl").
 
 -export([start_link/2, start/2, request/4, request/5, request_secret/4, send_request/5,
-         send/5, await/2, close/2, os_pid/1, stats/1, define_function/3, delete_function/3]).
+         send/5, await/2, close/2, os_pid/1, stats/1, define_function/3, delete_function/3,
+         set_authorizer/3]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2,
          format_status/2]).
 
@@ -49,6 +50,7 @@
               | {cursor_open, pid()} | {cursor_close, integer()}
               | {define, integer(), libsql_callback:fun_spec()}
               | {subscribed, reference()}
+              | {authorizer, function() | undefined}
               | {undefine, binary(), integer()}.
 
 -record(state, {
@@ -64,7 +66,7 @@
     port_time = 0 :: non_neg_integer(),    % native time spent in the port, summed
     mode = local :: atom(),                % local | remote | replica, once open
     subs = #{} :: libsql_subs:subs(),      % subscribers to our events
-    funs = #{} :: #{integer() => libsql_callback:fun_spec()},  % Erlang SQL functions
+    funs = #{} :: libsql_callback:funs(),  % Erlang SQL functions, the authorizer fun
     capture = {false, false} :: {boolean(), boolean()},  % the port captures: row
                                            % changes, commits (port/cdc.h)
     next_fun = 1 :: pos_integer(),         % number of the next function defined here
@@ -169,6 +171,16 @@ define_function(Conn, {_Id, _Spec, _Flags} = Def, Timeout) ->
           ok | {error, libsql:error()}.
 delete_function(Conn, {Name, Arity}, Timeout) ->
     case call(Conn, {undefine, Name, Arity, Timeout}, Timeout) of
+        {reply, Bin} -> ok_or_error(libsql_proto:decode_reply(Bin));
+        {error, _} = E -> E
+    end.
+
+%% @doc Authorize statements by Rules (and Fun for what no rule decides,
+%% or undefined) from now on.
+-spec set_authorizer(pid(), {list(), function() | undefined}, call_timeout()) ->
+          ok | {error, libsql:error()}.
+set_authorizer(Conn, {Rules, Fun}, Timeout) ->
+    case call(Conn, {set_authorizer, Rules, Fun, Timeout}, Timeout) of
         {reply, Bin} -> ok_or_error(libsql_proto:decode_reply(Bin));
         {error, _} = E -> E
     end.
@@ -315,6 +327,9 @@ handle_call({close, Timeout}, From, S) ->
 handle_call({define, {Id, {Name, _Kind, Arity, _} = Spec, Flags}, Timeout}, From, S) ->
     {A, Body} = libsql_proto:encode_body(create_function, [Name, Arity, Id, Flags]),
     {noreply, send(A, Body, From, Timeout, {define, Id, Spec}, S)};
+handle_call({set_authorizer, Rules, Fun, Timeout}, From, S) ->
+    {A, Body} = libsql_proto:encode_body(set_authorizer, [Rules, Fun =/= undefined]),
+    {noreply, send(A, Body, From, Timeout, {authorizer, Fun}, S)};
 handle_call({undefine, Name, Arity, Timeout}, From, S) ->
     {A, Body} = libsql_proto:encode_body(delete_function, [Name, Arity]),
     {noreply, send(A, Body, From, Timeout, {undefine, Name, Arity}, S)};
@@ -361,6 +376,9 @@ handle_cast({subscribe_as, Ref, Kind, Pid}, #state{mode = local} = S)
 handle_cast({define_as, {Id, {Name, _Kind, Arity, _} = Spec, Flags}}, S) ->
     {A, Body} = libsql_proto:encode_body(create_function, [Name, Arity, Id, Flags]),
     {noreply, send(A, Body, internal, default, {define, Id, Spec}, S)};
+handle_cast({authorize_as, Rules, Fun}, S) ->
+    {A, Body} = libsql_proto:encode_body(set_authorizer, [Rules, Fun =/= undefined]),
+    {noreply, send(A, Body, internal, default, {authorizer, Fun}, S)};
 handle_cast({undefine_as, Name, Arity}, S) ->
     {A, Body} = libsql_proto:encode_body(delete_function, [Name, Arity]),
     {noreply, send(A, Body, internal, default, {undefine, Name, Arity}, S)};
@@ -579,6 +597,7 @@ reply(Ref, Bin, S) ->
                 cancel -> {noreply, S1};
                 {define, _, _} -> {noreply, defined(Kind, From, Bin, S1)};
                 {subscribed, SubRef} -> {noreply, subscribed(SubRef, From, Bin, S1)};
+                {authorizer, Fun} -> {noreply, authorizer_set(Fun, From, Bin, S1)};
                 {undefine, _, _} -> {noreply, defined(Kind, From, Bin, S1)};
                 close ->
                     gen_server:reply(From, {reply, Bin}),
@@ -669,6 +688,23 @@ deadline_error(#pending{callback = {_, Bin}}, S) ->
 deadline_error(_, _) ->
     libsql_proto:err(timeout, <<"the request did not finish in time; it was cancelled">>).
 
+%% The port has the rules: keep the fun it may ask (or forget the old one).
+authorizer_set(Fun, From, Bin, S) ->
+    case From of
+        internal -> ok;
+        _ -> gen_server:reply(From, {reply, Bin})
+    end,
+    case libsql_proto:decode_reply(Bin) of
+        {ok, _} when Fun =:= undefined -> S#state{funs = maps:remove(authorizer, S#state.funs)};
+        {ok, _} -> S#state{funs = maps:put(authorizer, Fun, S#state.funs)};
+        {error, E} when From =:= internal ->
+            logger:warning(#{what => libsql_authorizer_not_set, error => E},
+                           #{domain => [libsql]}),
+            S;
+        {error, _} ->
+            S
+    end.
+
 %% The port registered (or deleted) a function: keep (or forget) its fun.
 %% A function replaces the one of the same name and arity (SQLite's names
 %% are ASCII case-insensitive).
@@ -698,7 +734,8 @@ defined(Kind, From, Bin, S) ->
 
 forget_function(Name, Arity, S) ->
     Key = ascii_lower(Name),
-    S#state{funs = maps:filter(fun(_, {N, _, A, _}) -> A =/= Arity orelse ascii_lower(N) =/= Key
+    S#state{funs = maps:filter(fun(authorizer, _) -> true;
+                                  (_, {N, _, A, _}) -> A =/= Arity orelse ascii_lower(N) =/= Key
                                end, S#state.funs)}.
 
 ascii_lower(Name) ->

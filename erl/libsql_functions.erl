@@ -1,11 +1,20 @@
 %% @private
 %% @doc Erlang SQL functions (libsql:create_function/4,5,
-%% libsql:create_aggregate/4,5, libsql:delete_function/3): the arguments
-%% checked, then the definition sent to the connection, or kept by a pool
-%% (for workers that start later) and sent to each of its workers.
+%% libsql:create_aggregate/4,5, libsql:delete_function/3) and the
+%% authorizer (libsql:set_authorizer/2,3): the arguments checked, then the
+%% definition sent to the connection, or kept by a pool (for workers that
+%% start later) and sent to each of its workers.
 -module(libsql_functions).
 
--export([create/5, delete/3]).
+-export([create/5, delete/3, authorizer/3]).
+
+%% SQLite's authorizer actions (port/auth_rules.c), as rules name them.
+-define(ACTIONS, [create_index, create_table, create_temp_index, create_temp_table,
+                  create_temp_trigger, create_temp_view, create_trigger, create_view, delete,
+                  drop_index, drop_table, drop_temp_index, drop_temp_table, drop_temp_trigger,
+                  drop_temp_view, drop_trigger, drop_view, insert, pragma, read, select,
+                  transaction, update, attach, detach, alter_table, reindex, analyze,
+                  create_vtable, drop_vtable, function, savepoint, recursive]).
 
 %% SQLite's limit on an application function's arguments
 %% (port/functions.h, LSQ_FN_MAX_ARITY).
@@ -34,6 +43,52 @@ delete(Db, Name0, Arity) ->
         {{error, _} = E, _} -> E;
         {_, {error, _} = E} -> E
     end.
+
+%% @doc Authorize statements by Rules, and Fun for what no rule decides
+%% (undefined: allowed).
+-spec authorizer(term(), term(), term()) -> ok | {error, libsql:error()}.
+authorizer(Db, Rules0, Fun) ->
+    case {rules(Rules0, 1, []), Fun} of
+        {{error, _} = E, _} -> E;
+        {{ok, Rules}, _} when Fun =:= undefined; is_function(Fun, 4) ->
+            on_db(Db, {set_authorizer, Rules, Fun}, #{},
+                  fun(Conn, T) -> libsql_conn:set_authorizer(Conn, {Rules, Fun}, T) end);
+        {_, _} ->
+            {error, libsql_proto:err(bad_argument,
+                                     io_lib:format("the authorizer fun must be a fun of arity 4 "
+                                                   "(or undefined), not ~0tP", [Fun, 5]))}
+    end.
+
+rules([{Verdict, Action, Object, Detail} = R | Rest], N, Acc)
+  when Verdict =:= deny; Verdict =:= ignore ->
+    case {Action =:= '_' orelse lists:member(Action, ?ACTIONS), pattern(Object),
+          pattern(Detail)} of
+        {true, {ok, O}, {ok, D}} -> rules(Rest, N + 1, [{Verdict, Action, O, D} | Acc]);
+        _ -> bad_rule(N, R)
+    end;
+rules([], _, Acc) ->
+    {ok, lists:reverse(Acc)};
+rules([R | _], N, _) ->
+    bad_rule(N, R);
+rules(Other, _, _) ->
+    {error, libsql_proto:err(bad_argument,
+                             io_lib:format("authorizer rules must be a list, not ~0tP",
+                                           [Other, 5]))}.
+
+pattern('_') -> {ok, '_'};
+pattern(Name) ->
+    case name(Name) of
+        {ok, B} -> {ok, B};
+        {error, _} -> error
+    end.
+
+bad_rule(N, R) ->
+    {error, libsql_proto:err(bad_argument,
+                             io_lib:format("authorizer rule ~b, ~0tP, is not {deny | ignore, "
+                                           "Action, Object, Detail} (Action one of SQLite's "
+                                           "authorizer actions or '_', Object and Detail names "
+                                           "or '_')", [N, R, 8]),
+                             #{rule => N})}.
 
 %% A pool keeps the change for the workers that start later and names
 %% those running now; each gets it here, so that an error reaches the

@@ -36,9 +36,9 @@
                                                     % during startup: the first open error
     subs = #{} :: #{reference() => {libsql_subs:kind(), pid(), reference()}},
                                                     % subscriptions: ref -> subscriber, monitor
-    funs = #{} :: #{{binary(), integer()} => {integer(), term(), [atom()]}}
-                                                    % Erlang SQL functions: {lower-case name,
-                                                    % arity} -> definition (libsql_functions)
+    setup = #{} :: #{term() => tuple()}             % what every worker gets when it starts
+                                                    % (functions, the authorizer): key ->
+                                                    % the cast (libsql_functions)
 }).
 
 -type waiter() :: {gen_server:from(), reference(), reference()}. % From, caller monitor, timer
@@ -215,10 +215,13 @@ handle_call({unsubscribe, Ref}, _From, S) ->
     {reply, ok, drop_sub(Ref, S)};
 handle_call({functions, {define_function, {_, {Name, _, Arity, _}, _} = Def}}, _From, S) ->
     {reply, {ok, maps:keys(S#state.workers)},
-     S#state{funs = maps:put(fun_key(Name, Arity), Def, S#state.funs)}};
+     S#state{setup = maps:put(fun_key(Name, Arity), {define_as, Def}, S#state.setup)}};
 handle_call({functions, {delete_function, Name, Arity}}, _From, S) ->
     {reply, {ok, maps:keys(S#state.workers)},
-     S#state{funs = maps:remove(fun_key(Name, Arity), S#state.funs)}};
+     S#state{setup = maps:remove(fun_key(Name, Arity), S#state.setup)}};
+handle_call({functions, {set_authorizer, Rules, Fun}}, _From, S) ->
+    {reply, {ok, maps:keys(S#state.workers)},
+     S#state{setup = maps:put(authorizer, {authorize_as, Rules, Fun}, S#state.setup)}};
 handle_call(_Msg, _From, S) ->
     {reply, {error, libsql_proto:err(bad_argument, <<"unknown pool request">>)}, S}.
 
@@ -228,7 +231,7 @@ handle_cast({worker_started, W}, S) ->
                  end, S#state.subs),
     %% Before the worker is handed out: its first caller's request comes
     %% after these in its mailbox.
-    maps:foreach(fun(_, Def) -> gen_server:cast(W, {define_as, Def}) end, S#state.funs),
+    maps:foreach(fun(_, Cast) -> gen_server:cast(W, Cast) end, S#state.setup),
     S1 = S#state{workers = maps:put(W, Mon, S#state.workers), started = S#state.started + 1},
     {noreply, make_ready(W, S1)};
 handle_cast({checkin, W, Holder, Clean}, S) ->

@@ -18,6 +18,7 @@
 #include "term.h"
 
 typedef struct lsq_backend lsq_backend;
+struct lsq_auth_rules; /* auth_rules.h */
 typedef struct lsq_stmt lsq_stmt; /* a backend's prepared statement */
 
 /* Every backend's connection starts with this, as SQLite's sqlite3_file
@@ -230,6 +231,11 @@ struct lsq_backend {
      * the connection's own SQL (a server's; a replica's, changed by
      * syncs). 0, or -1 with *err. */
     int (*watch_changes)(lsq_conn *c, const lsq_change_sink *sink, lsq_error *err);
+    /* Authorize every statement compiled from now on by rules
+     * (auth_rules.h; taken, *rules left empty). NULL where statements are
+     * not compiled here alone (a server's; a replica's writes). 0, or -1
+     * with *err. */
+    int (*set_authorizer)(lsq_conn *c, struct lsq_auth_rules *rules, lsq_error *err);
 
     /* Connection facts and settings (NULL where a backend has none). */
     int (*autocommit)(lsq_conn *c);                  /* 1 outside a transaction */

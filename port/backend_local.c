@@ -112,6 +112,12 @@ static void set_db_error(lsq_error *err, sqlite3 *db, int rc)
 /* A compile error, told plainly when the read-only guard refused it. */
 static void set_prepare_error(lsq_error *err, local_conn *c, int rc)
 {
+    const char *denied = local_hooks_denied(c->hooks);
+
+    if ((rc & 0xff) == SQLITE_AUTH && denied != NULL) {
+        lsq_error_set(err, LSQ_E_AUTH, "%s", denied);
+        return;
+    }
     if ((rc & 0xff) == SQLITE_AUTH && c->refused[0] != 0) {
         lsq_error_set(err, LSQ_E_READONLY, "PRAGMA %s is refused: this connection stays "
                       "read-only (an embedded replica's file is written by its sync alone)",
@@ -529,7 +535,9 @@ static int local_step(lsq_stmt *s, lsq_error *err)
         local_hooks_statement_done(s->conn->hooks, s->conn->db, 1, s->sp_op, s->sp_name);
         return LSQ_STEP_DONE;
     }
-    set_db_error(err, s->conn->db, rc);
+    /* A statement compiled again as it ran (the schema changed) meets the
+     * authorizer again: its denial reads as at prepare. */
+    set_prepare_error(err, s->conn, rc);
     (void)sqlite3_reset(s->st);
     local_hooks_statement_done(s->conn->hooks, s->conn->db, 0, -1, NULL);
     return LSQ_STEP_ERROR;
@@ -633,6 +641,16 @@ static const char *local_filename(lsq_conn *conn)
 }
 
 static sqlite3 *local_sqlite(lsq_conn *c) { return as_local(c)->db; }
+
+static int local_set_authorizer(lsq_conn *conn, lsq_auth_rules *rules, lsq_error *err)
+{
+    local_conn *c = as_local(conn);
+    int rc = local_hooks_authorize(c->hooks, c->db, rules);
+
+    if (rc == SQLITE_OK) return 0;
+    set_db_error(err, c->db, rc);
+    return -1;
+}
 
 static int local_watch_changes(lsq_conn *conn, const lsq_change_sink *sink, lsq_error *err)
 {
@@ -1214,6 +1232,7 @@ const lsq_backend lsq_backend_local = {
     .clear_interrupt = local_clear_interrupt,
     .sqlite = local_sqlite,
     .watch_changes = local_watch_changes,
+    .set_authorizer = local_set_authorizer,
     .autocommit = local_autocommit,
     .filename = local_filename,
     .db_readonly = local_db_readonly,

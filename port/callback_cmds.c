@@ -5,6 +5,7 @@
  * ours (backend.h, sqlite): there they are `not_supported'.
  */
 #include "handlers.h"
+#include "auth_rules.h"
 #include "cdc.h"
 #include "functions.h"
 
@@ -106,5 +107,34 @@ int cmd_capture(lsq_port *p, const lsq_request *r, ei_x_buff *x)
         return reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
                             "capture takes two booleans: updates, commits");
     if (cdc_configure(p, updates, commits, &err) != 0) return reply_error(x, r->ref, &err);
+    return reply_ok_atom(x, r->ref);
+}
+
+/* {Ref, set_authorizer, Rules, AskErlang}: rules (auth_rules.h) and
+ * whether the caller's fun decides what no rule does. */
+int cmd_set_authorizer(lsq_port *p, const lsq_request *r, ei_x_buff *x)
+{
+    int idx = r->idx, ask, rc = run_need_conn(p, r, x);
+    lsq_auth_rules rules;
+    lsq_error err;
+
+    if (rc != REPLY_OK) return rc;
+    if (p->be->set_authorizer == NULL)
+        return reply_errorf(x, r->ref, LSQ_E_NOT_SUPPORTED,
+                            "a %s connection's statements are not all compiled here (writes go "
+                            "to the server): an authorizer of ours cannot guard them",
+                            p->be->mode);
+    if (auth_rules_decode(r->buf, &idx, &rules, &err) != 0) return reply_error(x, r->ref, &err);
+    if (term_decode_bool(r->buf, &idx, &ask) != 0) {
+        auth_rules_free(&rules);
+        return reply_errorf(x, r->ref, LSQ_E_BAD_ARGUMENT,
+                            "set_authorizer takes the rules and a boolean");
+    }
+    rules.ask_erlang = ask;
+    rc = p->be->set_authorizer(p->conn, &rules, &err);
+    auth_rules_free(&rules); /* empty when taken */
+    if (rc != 0) return reply_error(x, r->ref, &err);
+    /* Cached statements were compiled under the old rules: SQLite compiles
+     * them again when they next run. */
     return reply_ok_atom(x, r->ref);
 }

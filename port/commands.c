@@ -55,6 +55,7 @@ static const command aCommand[] = {
     { "create_function", 4, CMD_WORKER, cmd_create_function },
     { "delete_function", 2, CMD_WORKER, cmd_delete_function },
     { "capture", 2, CMD_WORKER, cmd_capture },
+    { "set_authorizer", 2, CMD_WORKER, cmd_set_authorizer },
     { "interrupt", 0, CMD_CONTROL, NULL },
     { "cancel", 1, CMD_CONTROL, NULL },
     { "answer", 2, CMD_ANSWER, NULL },

@@ -41,6 +41,7 @@ int cmd_freeze(lsq_port *p, const lsq_request *r, ei_x_buff *x);
 int cmd_create_function(lsq_port *p, const lsq_request *r, ei_x_buff *x);
 int cmd_delete_function(lsq_port *p, const lsq_request *r, ei_x_buff *x);
 int cmd_capture(lsq_port *p, const lsq_request *r, ei_x_buff *x);
+int cmd_set_authorizer(lsq_port *p, const lsq_request *r, ei_x_buff *x);
 
 /* exec.c: statements by SQL text. */
 int cmd_query(lsq_port *p, const lsq_request *r, ei_x_buff *x);

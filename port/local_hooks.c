@@ -3,8 +3,11 @@
  * (local_hooks.h).
  */
 #include "local_hooks.h"
+#include "channel.h"
 #include "ro_guard.h"
+#include "term.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +18,8 @@ struct local_hooks {
     lsq_change_sink sink;
     int sp_op;                  /* what the last prepare saw: LSQ_SP_* or -1 */
     char *sp_name;              /* and its savepoint (malloc'd) */
+    lsq_auth_rules rules;       /* the user's authorizer (auth_rules.h) */
+    char denied[512];           /* why the last statement was denied, or "" */
 };
 
 local_hooks *local_hooks_new(const int *stay_read_only, char *refused)
@@ -31,6 +36,7 @@ local_hooks *local_hooks_new(const int *stay_read_only, char *refused)
 void local_hooks_free(local_hooks *h)
 {
     if (h == NULL) return;
+    auth_rules_free(&h->rules);
     free(h->sp_name);
     free(h);
 }
@@ -43,6 +49,69 @@ static int is_schema_table(const char *t)
                          sqlite3_stricmp(t, "sqlite_temp_master") == 0 ||
                          sqlite3_stricmp(t, "sqlite_schema") == 0 ||
                          sqlite3_stricmp(t, "sqlite_temp_schema") == 0);
+}
+
+/* Say which check denied the statement, for its error (local_hooks_denied). */
+static int deny(local_hooks *h, int action, const char *object, const char *detail,
+                const char *by)
+{
+    const char *name = auth_action_name(action);
+
+    (void)snprintf(h->denied, sizeof h->denied, "not authorized by %s: %s%s%.200s%s%.100s%s",
+                   by, name != NULL ? name : "an action", object != NULL ? " of " : "",
+                   object != NULL ? object : "", detail != NULL ? " (" : "",
+                   detail != NULL ? detail : "", detail != NULL ? ")" : "");
+    return SQLITE_DENY;
+}
+
+/* The caller's authorizer fun decides (channel.h): {authorize, Action,
+ * Object, Detail, Db} answered ok, deny, ignore or {error, Message}. A
+ * check it cannot make is a denial. */
+static int ask_erlang(local_hooks *h, int action, const char *object, const char *detail,
+                      const char *db)
+{
+    channel_call c;
+    char atom[MAXATOMLEN_UTF8];
+    const char *name = auth_action_name(action);
+    int rc = channel_begin(&c, 1), verdict = SQLITE_DENY, idx;
+
+    if (rc == 0 && (ei_x_encode_tuple_header(&c.x, 5) != 0 ||
+                    ei_x_encode_atom(&c.x, "authorize") != 0 ||
+                    ei_x_encode_atom(&c.x, name != NULL ? name : "unknown") != 0 ||
+                    (object != NULL ? term_encode_binary(&c.x, object, strlen(object))
+                                    : ei_x_encode_atom(&c.x, "undefined")) != 0 ||
+                    (detail != NULL ? term_encode_binary(&c.x, detail, strlen(detail))
+                                    : ei_x_encode_atom(&c.x, "undefined")) != 0 ||
+                    (db != NULL ? term_encode_binary(&c.x, db, strlen(db))
+                                : ei_x_encode_atom(&c.x, "undefined")) != 0))
+        rc = CHANNEL_NOMEM;
+    if (rc == 0) rc = channel_finish(&c);
+    idx = c.idx;
+    if (rc == CHANNEL_ANSWERED && ei_decode_atom(c.answer, &idx, atom) == 0) {
+        if (strcmp(atom, "ok") == 0) verdict = SQLITE_OK;
+        else if (strcmp(atom, "ignore") == 0) verdict = SQLITE_IGNORE;
+    }
+    channel_free(&c);
+    return verdict == SQLITE_DENY ? deny(h, action, object, detail, "the authorizer fun")
+                                  : verdict;
+}
+
+/* The user's rules, then their fun for what no rule decided. */
+static int user_rules(local_hooks *h, int action, const char *a1, const char *a2, const char *db)
+{
+    const char *object, *detail;
+    char by[32];
+    size_t which;
+    int rc;
+
+    auth_args(action, a1, a2, &object, &detail);
+    rc = auth_rules_check(&h->rules, action, object, detail, &which);
+    if (rc == SQLITE_DENY) {
+        (void)snprintf(by, sizeof by, "rule %zu", which + 1);
+        return deny(h, action, object, detail, by);
+    }
+    if (rc >= 0) return rc;
+    return h->rules.ask_erlang ? ask_erlang(h, action, object, detail, db) : SQLITE_OK;
 }
 
 static int authorize(void *arg, int action, const char *a1, const char *a2, const char *db,
@@ -67,6 +136,10 @@ static int authorize(void *arg, int action, const char *a1, const char *a2, cons
     }
     if (*h->stay_read_only) {
         rc = ro_guard_authorize(h->refused, action, a1, a2, db, trigger);
+        if (rc != SQLITE_OK) return rc;
+    }
+    if (h->rules.n > 0 || h->rules.ask_erlang) {
+        rc = user_rules(h, action, a1, a2, db);
         if (rc != SQLITE_OK) return rc;
     }
     /* IGNORE on a DELETE statement turns SQLite's truncate optimization
@@ -127,8 +200,22 @@ int local_hooks_watch(local_hooks *h, sqlite3 *db, const lsq_change_sink *sink)
     return local_hooks_install(h, db);
 }
 
+int local_hooks_authorize(local_hooks *h, sqlite3 *db, lsq_auth_rules *rules)
+{
+    auth_rules_free(&h->rules);
+    h->rules = *rules;
+    memset(rules, 0, sizeof *rules);
+    return local_hooks_install(h, db);
+}
+
+const char *local_hooks_denied(local_hooks *h)
+{
+    return h->denied[0] != 0 ? h->denied : NULL;
+}
+
 void local_hooks_before_prepare(local_hooks *h)
 {
+    h->denied[0] = 0;
     free(h->sp_name);
     h->sp_name = NULL;
     h->sp_op = -1;

@@ -5,6 +5,9 @@
  * a statement being prepared operates on) and the change hooks that feed
  * a change sink (backend.h, lsq_change_sink).
  *
+ * The user's rules (auth_rules.h) and authorizer fun come after the guard
+ * and before the truncate rule.
+ *
  * SQLite has one authorizer and one hook of each kind per handle: every
  * user of them goes through here, so none replaces another's. Everything
  * is installed again on a new handle (a rekey that reopens the file).
@@ -14,6 +17,7 @@
 #define LSQ_LOCAL_HOOKS_H
 
 #include <sqlite3.h>
+#include "auth_rules.h"
 #include "backend.h"
 
 typedef struct local_hooks local_hooks;
@@ -28,6 +32,14 @@ void local_hooks_free(local_hooks *h);
 int local_hooks_install(local_hooks *h, sqlite3 *db);
 /* Watch the changes of db for sink (NULL: stop). SQLite's result code. */
 int local_hooks_watch(local_hooks *h, sqlite3 *db, const lsq_change_sink *sink);
+
+/* Authorize statements by rules from now on (taken: *rules is left
+ * empty; no rules and no ask_erlang: everything allowed). Statements
+ * compiled before are compiled again under them. SQLite's result code. */
+int local_hooks_authorize(local_hooks *h, sqlite3 *db, lsq_auth_rules *rules);
+/* Why the user's authorizer denied the statement last prepared, or NULL
+ * (the error's message, code `auth'). */
+const char *local_hooks_denied(local_hooks *h);
 
 /* Around a prepare: forget, then take what the authorizer saw of a
  * savepoint statement (*op an LSQ_SP_* or -1, *name malloc'd or NULL). */
