@@ -710,7 +710,9 @@ static inline int fz_unsafe(const lsq_request *r)
     size_t len = r->len, pos = (size_t)r->idx, el, p2, n;
     uint32_t count, i;
 
-    if (strcmp(r->cmd, "backup") == 0 && r->nargs == 1) {
+    /* backup's destination is its first argument, whatever follows it
+     * (the copy's encryption key since backup took two). */
+    if (strcmp(r->cmd, "backup") == 0 && r->nargs >= 1) {
         if (pos + 5 <= len && b[pos] == ERL_BINARY_EXT)
             return !fz_path_ok(b + pos + 5, fz_be32(b + pos + 1), 0);
         return 0;

@@ -702,7 +702,8 @@ static tnode *gen_arg(const char *c, int i)
     if (!strcmp(c, "limit"))
         return i == 0 ? mk_atom(k_limits[pick(sizeof k_limits / sizeof k_limits[0])])
                       : mk_int(pick(2) ? -1 : some_int());
-    if (!strcmp(c, "backup")) return mk_bin(pick(2) ? ":memory:" : "");
+    if (!strcmp(c, "backup")) /* {Ref, backup, Dest, same | Key} */
+        return i == 0 ? mk_bin(pick(2) ? ":memory:" : "") : pick(2) ? mk_atom("same") : mk_bin("key");
     if (!strcmp(c, "begin")) return mk_atom(k_tx_modes[pick(sizeof k_tx_modes / sizeof k_tx_modes[0])]);
     if (!strcmp(c, "savepoint"))
         return i == 0 ? mk_atom(k_sp_ops[pick(sizeof k_sp_ops / sizeof k_sp_ops[0])])
@@ -712,7 +713,7 @@ static tnode *gen_arg(const char *c, int i)
 
 static int cmd_nargs(const char *c)
 {
-    static const int nargs[NCMDS] = { 1, 0, 0, 2, 2, 2, 2, 1, 1, 2, 2, 1, 2, 2, 1, 0, 0, 1, 2, 1, 0, 0, 1,
+    static const int nargs[NCMDS] = { 1, 0, 0, 2, 2, 2, 2, 1, 1, 2, 2, 1, 2, 2, 1, 0, 0, 1, 2, 2, 0, 0, 1,
                                       1, 0, 0, 2 };
     size_t i;
 
