@@ -4,11 +4,15 @@
  * by the corpus replay test in port/test/test_fuzz_corpus.c, so that `make test`
  * runs every corpus file exactly the way the fuzzer did.
  *
- * Request path (fuzz_port_run): one frame body, as main.c's read_request
- * and run do it: term_check, term_parse_request; a malformed frame gets
- * main.c's bad_frame reply (ref peeked); a control command gets main.c's
+ * Request path (fuzz_port_run): one frame body, as intake.c reads it and
+ * main.c runs it: term_check, term_parse_request; a malformed frame gets
+ * intake.c's bad_frame reply (ref peeked); a control command gets its
  * reply (interrupt: ok; cancel: ok or bad_argument); a worker command is
- * dispatched on a persistent lsq_port with an open ":memory:" database.
+ * dispatched on a persistent lsq_port with an open ":memory:" database;
+ * an answer to a callback is dropped with no reply (none waits for it).
+ * No channel is installed (channel.h): the Erlang SQL functions the
+ * fuzzer registers (create_function) fail every call with "an Erlang
+ * function runs only inside a request".
  * Every reply must be one well-formed term {Ref, ok, _} or
  * {Ref, error, #{code, message, ...}} carrying the request's ref: anything
  * else is reported as a finding.
@@ -40,7 +44,10 @@
  *    the option decoder is reached), and is a plain `misuse` otherwise;
  *  - a fixture table t(a, b, c, d) with three rows, a prepared statement
  *    and a cursor exist whenever the fuzzer has not just removed them; on
- *    a fresh port they are handle ids 1 and 2 (the seeds use these);
+ *    a fresh port they are handle ids 1 and 2 (the seeds use these); so do
+ *    Erlang SQL functions f and g (any arity) and agg (an aggregate of
+ *    one argument), registered again once the fuzzer has deleted them all,
+ *    so that the SQL calling them reaches functions.c whatever came before;
  *  - after a `close`, every FUZZ_RECYCLE_EVERY inputs, or when more than
  *    128 handles or 64 MiB of SQLite memory pile up, the port is torn down
  *    and started afresh (as a new port program: handle ids restart at 1),
@@ -560,6 +567,29 @@ static inline void fz_fixture(fuzz_port *f)
     if (need_cursor) (void)fz_req_sql(f, "cursor_open", FZ_FIXTURE_CURSOR, -1, 0);
 }
 
+/* The fixture's Erlang SQL functions, with real create_function requests
+ * (FunIds 1 to 3), when the port has none. */
+static inline void fz_functions(fuzz_port *f)
+{
+    static const struct { const char *name; int arity; const char *flag; } fns[] = {
+        { "f", -1, "deterministic" }, { "g", -1, NULL }, { "agg", 1, "aggregate" },
+    };
+    size_t i;
+
+    if (f->port.conn == NULL || f->port.functions != NULL) return;
+    for (i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+        if (fz_req(f, "create_function", 4) != 0 ||
+            ei_x_encode_binary(&f->req, fns[i].name, (long)strlen(fns[i].name)) != 0 ||
+            ei_x_encode_long(&f->req, fns[i].arity) != 0 ||
+            ei_x_encode_long(&f->req, (long)i + 1) != 0 ||
+            (fns[i].flag != NULL && (ei_x_encode_list_header(&f->req, 1) != 0 ||
+                                     ei_x_encode_atom(&f->req, fns[i].flag) != 0)) ||
+            ei_x_encode_empty_list(&f->req) != 0)
+            return;
+        (void)fz_req_run(f);
+    }
+}
+
 /* Open ":memory:" with a real `open` request. */
 static inline void fz_open(fuzz_port *f)
 {
@@ -675,6 +705,7 @@ static inline int fuzz_port_begin(fuzz_port *f)
     if (f->port.conn == NULL) fz_open(f);
     fz_apply_limits(f);
     fz_fixture(f);
+    fz_functions(f);
     return recycled;
 }
 
@@ -790,6 +821,11 @@ static inline int fuzz_port_run(fuzz_port *f, const void *data, size_t len, cons
         ref = rq.ref;
         rc = fz_control(f, &rq);
         kind = FUZZ_CONTROL;
+    } else if (commands_kind(commands_find(&rq), &rq) == CMD_ANSWER) {
+        /* An answer to a callback: intake.c hands it to the call that
+         * waits for it and none ever does here (no channel is installed):
+         * dropped without a reply, as main.c drops a late answer. */
+        return FUZZ_CONTROL;
     } else if (fz_unsafe(&rq) ||
                (fz_known("backup_write_txn") && strcmp(rq.cmd, "backup") == 0 &&
                 f->port.conn != NULL && !f->port.be->autocommit(f->port.conn))) {

@@ -11,7 +11,9 @@
  * integers set to boundaries or to live handle ids, binaries mutated or
  * replaced by SQL, wrapping/unwrapping in lists and tuples, other
  * encodings of the same value, another command with well-typed
- * arguments), then re-encodes them with ei; the other half goes to
+ * arguments: create_function / delete_function register Erlang SQL
+ * functions that the generated SQL then calls, answer carries a callback's
+ * Result), then re-encodes them with ei; the other half goes to
  * LLVMFuzzerMutate. LLVMFuzzerCustomCrossOver grafts a subterm of one input
  * into another.
  *
@@ -414,7 +416,8 @@ static const char *const k_cmds[] = {
     "open", "close", "ping", "query", "execute", "batch", "execute_many", "execute_script",
     "prepare", "stmt_query", "stmt_execute", "finalize", "cursor_open", "cursor_fetch",
     "cursor_close", "info", "stats", "set_busy_timeout", "limit", "backup", "reset",
-    "interrupt", "cancel", "begin", "commit", "rollback", "savepoint",
+    "interrupt", "cancel", "begin", "commit", "rollback", "savepoint", "create_function",
+    "delete_function", "answer",
 };
 #define NCMDS (sizeof k_cmds / sizeof k_cmds[0])
 static const char *const k_tx_modes[] = { "deferred", "immediate", "exclusive", "read_only", "x" };
@@ -426,7 +429,8 @@ static const char *const k_atoms[] = {
     "path", "read_only", "create", "busy_timeout", "cache_size", "max_result_bytes",
     "length", "sql_length", "column", "expr_depth", "compound_select", "vdbe_op",
     "function_arg", "attached", "like_pattern_length", "variable_number", "trigger_depth",
-    "worker_threads", "ok", "error", "text",
+    "worker_threads", "ok", "error", "text", "aggregate", "deterministic", "call", "steps",
+    "final",
 };
 
 static const char *const k_limits[] = {
@@ -459,6 +463,13 @@ static const char *const k_sql[] = {
     "BEGIN; INSERT INTO t(b) VALUES ('s'); COMMIT;", "CREATE TABLE s1(z); DROP TABLE s1;",
     "SELECT load_extension('x')", "ATTACH ':memory:' AS aux", "ANALYZE", "REINDEX",
     "SELECT sqlite_version(), changes(), total_changes(), last_insert_rowid()",
+    /* Erlang SQL functions (k_fn_names): with no channel in the fuzzer
+     * every call fails, which is the path under test. */
+    "SELECT f(1)", "SELECT f(?)", "SELECT f(a), g(b, c) FROM t", "SELECT g()",
+    "SELECT agg(a) FROM t", "SELECT agg(b) FROM t GROUP BY c", "SELECT agg(a) FROM t WHERE 0",
+    "SELECT agg(a) OVER () FROM t", "SELECT f(agg(a)) FROM t", "SELECT lower('X'), count(*) FROM t",
+    "CREATE INDEX IF NOT EXISTS tf ON t(f(a))", "DROP INDEX IF EXISTS tf",
+    "UPDATE t SET b = f(b) WHERE a = ?",
 };
 
 static const long long k_ints[] = {
@@ -467,6 +478,16 @@ static const long long k_ints[] = {
     2147483648LL, 4294967295LL, 4294967296LL, 100000000, 100000001, 0x70000000LL,
     0x70000001LL, INT64_MAX, INT64_MIN, INT64_MAX - 1, INT64_MIN + 1,
 };
+
+/* Names for create_function / delete_function, and the SQL above calls
+ * them: plain, aggregate, any arity, a built-in's, empty, too long. */
+static const char *const k_fn_names[] = {
+    "f", "g", "agg", "F", "lower", "count", "", "f2",
+    "a_name_longer_than_255_bytes_a_name_longer_than_255_bytes_a_name_longer_than_255_bytes_"
+    "a_name_longer_than_255_bytes_a_name_longer_than_255_bytes_a_name_longer_than_255_bytes_"
+    "a_name_longer_than_255_bytes_a_name_longer_than_255_bytes_a_name_longer_than_255_bytes_",
+};
+static const char *const k_fn_flags[] = { "aggregate", "deterministic", "bogus" };
 
 static int g_depth; /* guards generator recursion */
 
@@ -668,6 +689,29 @@ static tnode *gen_opts(void)
     return t;
 }
 
+/* create_function's Flags: a list of the atoms it knows, sometimes one
+ * it does not. */
+static tnode *gen_fn_flags(void)
+{
+    size_t n = pick(3), i;
+    tnode *t = mk_list(n);
+
+    for (i = 0; t != NULL && i < n; i++)
+        if ((t->kids[i] = mk_atom(k_fn_flags[pick(pick(8) ? 2 : 3)])) == NULL) return NULL;
+    return t;
+}
+
+/* The Result of an answer: {ok, Value}, {error, Msg}, ok, or anything. */
+static tnode *gen_answer_result(void)
+{
+    switch (pick(4)) {
+    case 0: return mk_tuple2(mk_atom("ok"), gen_value());
+    case 1: return mk_tuple2(mk_atom("error"), mk_bin(pick(2) ? "nope" : ""));
+    case 2: return mk_atom("ok");
+    default: return gen_value();
+    }
+}
+
 /* Well-typed arguments for command c (most of the time). */
 static tnode *gen_arg(const char *c, int i)
 {
@@ -708,13 +752,28 @@ static tnode *gen_arg(const char *c, int i)
     if (!strcmp(c, "savepoint"))
         return i == 0 ? mk_atom(k_sp_ops[pick(sizeof k_sp_ops / sizeof k_sp_ops[0])])
                       : mk_bin(k_sp_names[pick(sizeof k_sp_names / sizeof k_sp_names[0])]);
+    if (!strcmp(c, "create_function") || !strcmp(c, "delete_function")) {
+        static const long long arities[] = { -1, 0, 1, 2, 1, 127, 128, -2 };
+
+        switch (i) {
+        case 0: /* NUL bytes inside a name, sometimes */
+            if (pick(16) == 0) return mk_bytes(T_BIN, "f\0g", 3);
+            return mk_bin(k_fn_names[pick(sizeof k_fn_names / sizeof k_fn_names[0])]);
+        case 1: return mk_int(arities[pick(sizeof arities / sizeof arities[0])]);
+        case 2: return mk_int(pick(4) ? 1 + (long long)pick(8) : some_int());
+        default: return gen_fn_flags();
+        }
+    }
+    if (!strcmp(c, "answer")) return i == 0 ? mk_int(some_int()) : gen_answer_result();
     return mk_int(some_int()); /* set_busy_timeout, cancel */
 }
 
 static int cmd_nargs(const char *c)
 {
-    static const int nargs[NCMDS] = { 1, 0, 0, 2, 2, 2, 2, 1, 1, 2, 2, 1, 2, 2, 1, 0, 0, 1, 2, 2, 0, 0, 1,
-                                      1, 0, 0, 2 };
+    static const int nargs[] = { 1, 0, 0, 2, 2, 2, 2, 1, 1, 2, 2, 1, 2, 2, 1, 0, 0, 1, 2, 2, 0, 0, 1,
+                                 1, 0, 0, 2, 4, 2, 2 };
+    /* One entry per command: a missing one would silently be 0. */
+    _Static_assert(sizeof nargs / sizeof nargs[0] == NCMDS, "nargs and k_cmds differ");
     size_t i;
 
     for (i = 0; i < NCMDS; i++)

@@ -13,6 +13,9 @@
 %% port/fuzz/fuzz_harness.h, FUZZ_FRAMES_*), then a {packet,4} byte stream.
 %%
 %% Seeds are written with term_to_binary/1,2 as the Erlang side sends them.
+%% The function_* request seeds run in name order on one port (the corpus
+%% replay's order): functions registered, called (no channel in the fuzzer:
+%% every call fails), deleted.
 %% Handle ids 1 and 2 are the fixture statement and cursor that the harness
 %% creates on a fresh port (fuzz_harness.h). Re-running rewrites the same
 %% files; files it does not know about (promoted inputs) are left alone.
@@ -124,6 +127,25 @@ requests() ->
      {"interrupt", t({90, interrupt})},
      {"cancel", t({91, cancel, 5})},
      {"cancel_bad", t({92, cancel, <<"x">>})},
+     %% Erlang SQL functions, and answers to callbacks (nobody waits)
+     {"function_1_create", t({120, create_function, <<"f">>, 1, 7, []})},
+     {"function_2_create_aggregate", t({121, create_function, <<"agg">>, 1, 8, [aggregate, deterministic]})},
+     {"function_3_create_any_arity", t({122, create_function, <<"g">>, -1, 9, [deterministic]})},
+     {"function_4_call", t({123, query, <<"SELECT f(1), g(a, b) FROM t">>, []})},
+     {"function_5_aggregate", t({124, query, <<"SELECT agg(a) FROM t GROUP BY b">>, []})},
+     {"function_6_window", t({125, query, <<"SELECT agg(a) OVER () FROM t">>, []})},
+     {"function_7_delete", t({126, delete_function, <<"f">>, 1})},
+     {"function_8_delete_unknown", t({127, delete_function, <<"nope">>, 3})},
+     {"function_bad_flags", t({128, create_function, <<"f">>, 1, 7, [bogus]})},
+     {"function_bad_arity", t({129, create_function, <<"f">>, 128, 7, []})},
+     {"function_bad_id", t({130, create_function, <<"f">>, 1, 0, []})},
+     {"function_bad_name", t({131, create_function, <<>>, 1, 7, []})},
+     {"function_name_nul", t({132, create_function, <<"f", 0, "g">>, 1, 7, []})},
+     {"function_flags_improper", t({133, create_function, <<"f">>, 1, 7, [aggregate | deterministic]})},
+     {"answer", t({134, answer, 1, {ok, 42}})},
+     {"answer_error", t({135, answer, 2, {error, <<"nope">>}})},
+     {"answer_bad_id", t({136, answer, foo, ok})},
+     {"answer_arity", t({137, answer, 1})},
      %% malformed frames
      {"bad_not_tuple", t([1, ping])},
      {"bad_ref_zero", t({0, ping})},
