@@ -6,12 +6,18 @@
  * peeked ref, end of input, input cut inside a frame) is compared with the
  * framing of the bytes, and each frame goes through term_check,
  * term_peek_ref, term_parse_request and the argument decoders on a copy
- * that ends at a guard page (fuzz_harness.h, fuzz_frames_run).
+ * that ends at a guard page (fuzz_harness.h, fuzz_frames_run). Then the
+ * same stream goes through the port's own reader, intake.c, until its end:
+ * every frame must come out as a job (a worker request), be answered with
+ * exactly one well-formed reply (malformed, too large, interrupt, cancel)
+ * or vanish (an answer to a callback nobody waits for), and the end must
+ * be EOF, a read error only for a frame cut off (fz_intake_run).
  *
  * A custom mutator edits the stream as frames half of the time (a length
  * set off by one, to 0, to the limit or past it; frames duplicated,
- * dropped, swapped; the stream cut; a valid request frame inserted; another
- * configuration byte); the other half goes to LLVMFuzzerMutate.
+ * dropped, swapped; the stream cut; a valid frame inserted: a ping, an
+ * interrupt, a cancel or an answer to a callback; another configuration
+ * byte); the other half goes to LLVMFuzzerMutate.
  */
 #include "fuzz_harness.h"
 
@@ -100,9 +106,25 @@ static void put32(uint8_t *p, uint32_t v)
     p[3] = (uint8_t)v;
 }
 
+/* Valid frames the mutator inserts, each with its ref at byte 8 (a
+ * SMALL_INTEGER_EXT, set at random): {R, ping}, {R, interrupt},
+ * {R, cancel, 2}, {R, answer, 1, {ok, 1}}. */
+static const uint8_t k_ping[] = { 0, 0, 0, 11, 131, 104, 2, 97, 7, 119, 4, 'p', 'i', 'n', 'g' };
+static const uint8_t k_interrupt[] = { 0, 0, 0, 16, 131, 104, 2, 97, 7, 119, 9,
+                                       'i', 'n', 't', 'e', 'r', 'r', 'u', 'p', 't' };
+static const uint8_t k_cancel[] = { 0, 0, 0, 15, 131, 104, 3, 97, 7, 119, 6,
+                                    'c', 'a', 'n', 'c', 'e', 'l', 97, 2 };
+static const uint8_t k_answer[] = { 0, 0, 0, 23, 131, 104, 4, 97, 7, 119, 6, 'a', 'n', 's', 'w',
+                                    'e', 'r', 97, 1, 104, 2, 119, 2, 'o', 'k', 97, 1 };
+static const struct { const uint8_t *p; size_t n; } k_valid[] = {
+    { k_ping, sizeof k_ping }, { k_interrupt, sizeof k_interrupt },
+    { k_cancel, sizeof k_cancel }, { k_answer, sizeof k_answer },
+};
+#define NVALID (sizeof k_valid / sizeof k_valid[0])
+#define VALID_OFF(k) ((size_t)-1 - (k)) /* a chunk's off for k_valid[k] */
+
 size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed)
 {
-    static const uint8_t ping[] = { 0, 0, 0, 11, 131, 104, 2, 97, 7, 119, 4, 'p', 'i', 'n', 'g' };
     chunk c[MAX_FRAMES + 1];
     size_t nc, i, j, n = 0, cap = max_size < sizeof g_out ? max_size : sizeof g_out;
     uint32_t len, max;
@@ -159,21 +181,23 @@ size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsi
             return keep;
         }
         break;
-    default: /* a valid {Ref, ping} frame somewhere */
+    default: /* a valid frame somewhere */
         if (nc >= MAX_FRAMES) break;
         i = pick(nc + 1);
+        j = pick(NVALID);
         memmove(c + i + 1, c + i, (nc - i) * sizeof *c);
-        c[i].off = (size_t)-1; /* marks the ping */
-        c[i].len = sizeof ping;
+        c[i].off = VALID_OFF(j);
+        c[i].len = k_valid[j].n;
         nc++;
         break;
     }
     for (i = 0; i < nc; i++) {
-        const uint8_t *src = c[i].off == (size_t)-1 ? ping : g_in + 1 + c[i].off;
+        int canned = c[i].off >= VALID_OFF(NVALID - 1);
+        const uint8_t *src = canned ? k_valid[VALID_OFF(0) - c[i].off].p : g_in + 1 + c[i].off;
 
         if (c[i].len > cap - n) break;
         memcpy(g_out + n, src, c[i].len);
-        if (c[i].off == (size_t)-1) g_out[n + 8] = (uint8_t)(1 + pick(255)); /* the ref */
+        if (canned) g_out[n + 8] = (uint8_t)(1 + pick(255)); /* the ref */
         n += c[i].len;
     }
     if (n <= 1 && size > 1) return LLVMFuzzerMutate(data, size, max_size);

@@ -58,7 +58,8 @@
  *
  * Known findings can be stepped over with FUZZ_KNOWN (see below).
  *
- * Frame path (fuzz_frames_run): see FUZZ_FRAMES_* below.
+ * Frame path (fuzz_frames_run): see FUZZ_FRAMES_* below; the same stream
+ * then goes through the port's own reader, intake.c (fz_intake_run).
  *
  * All functions are static inline: the header is compiled into each user
  * (gcc -Wall -Wextra -Werror in the tests, clang in the fuzzers).
@@ -70,6 +71,7 @@
 #include "errors.h"
 #include "frame_io.h"
 #include "handles.h"
+#include "intake.h"
 #include "protocol.h"
 #include "term.h"
 
@@ -869,7 +871,8 @@ static inline int fuzz_port_run(fuzz_port *f, const void *data, size_t len, cons
  *   bits 3-5: largest frame accepted FUZZ_FRAMES_MAXES[i]
  * Each outcome is compared with a model of the framing computed from the
  * bytes; each frame read is then checked (term_check, term_peek_ref,
- * term_parse_request, and the argument decoders) on a guarded copy. */
+ * term_parse_request, and the argument decoders) on a guarded copy.
+ * Then the same stream is read again by intake.c (fz_intake_run). */
 static const size_t FUZZ_FRAMES_CAPS[8] = { 0, 1, 2, 5, 16, 64, 4096, 65536 };
 static const size_t FUZZ_FRAMES_MAXES[8] = { 16, 17, 32, 64, 100, 256, 1024, 65536 };
 
@@ -1007,6 +1010,180 @@ static inline int fz_stream_fd(const unsigned char *s, size_t n)
     return fds[0];
 }
 
+/* ---- the frame path through intake.c ---------------------------------------- */
+
+/* The stream read again as main.c reads stdin: intake_init on the pipe
+ * (no spin, the configured frame limit), then intake_next until the end.
+ * intake_next sorts each frame: a worker request comes out as a job;
+ * everything else it deals with itself, writing through the writer. Each
+ * outcome is compared with what the frame is (fz_frame_model, term_check,
+ * term_parse_request, commands_kind):
+ *   worker request    a job holding exactly the frame's bytes, nothing written;
+ *   malformed         one reply {PeekedRef, error, #{code => bad_frame}};
+ *   over the limit    one reply {PeekedRef, error, #{code => frame_too_large}};
+ *   interrupt/cancel  one reply {Ref, ok, ok} (nothing runs, nothing is
+ *                     queued), or bad_argument for a cancel of no positive
+ *                     integer;
+ *   answer            nothing at all (no callback waits for it);
+ *   end of stream     EOF, with the read error set only for a frame cut off.
+ * Nothing runs: the port holds no connection. */
+
+/* What intake wrote for the frame being checked (one writer for the whole
+ * process: intake_writer takes no context). */
+typedef struct fz_intake_out {
+    int n;          /* frames written */
+    char *last;     /* a copy of the last one (NULL: none, or no memory) */
+    size_t len;
+    int nomem;      /* a copy could not be made */
+} fz_intake_out;
+
+static inline fz_intake_out *fz_intake_out_get(void)
+{
+    static fz_intake_out out;
+
+    return &out;
+}
+
+static inline void fz_intake_write(const char *frame, size_t len)
+{
+    fz_intake_out *o = fz_intake_out_get();
+
+    o->n++;
+    free(o->last);
+    o->last = malloc(len ? len : 1);
+    o->len = len;
+    if (o->last == NULL) o->nomem = 1;
+    else if (len) memcpy(o->last, frame, len);
+}
+
+/* The error code of a reply that fuzz_check_reply accepted; NULL for ok. */
+static inline const char *fz_reply_code(const char *rbuf, size_t len, size_t *n)
+{
+    const unsigned char *b = (const unsigned char *)rbuf, *s;
+    size_t pos = 8, k, nkeys;
+
+    if (fz_atom_at(b, len, &pos, &s, n) != 0 || fz_bytes_are(s, *n, "ok")) return NULL;
+    nkeys = fz_be32(b + pos + 1);
+    pos += 5;
+    for (k = 0; k < nkeys; k++) {
+        if (fz_atom_at(b, len, &pos, &s, n) != 0) return NULL;
+        if (fz_bytes_are(s, *n, "code"))
+            return fz_atom_at(b, len, &pos, &s, n) == 0 ? (const char *)s : NULL;
+        if (fz_skip(b, len, &pos, 0) != 0) return NULL;
+    }
+    return NULL;
+}
+
+/* Exactly one reply was written for this frame, for ref, with code (NULL:
+ * an ok reply). */
+static inline const char *fz_intake_replied(long ref, const char *code)
+{
+    fz_intake_out *o = fz_intake_out_get();
+    const char *why, *got;
+    size_t n;
+
+    if (o->nomem) return "harness: out of memory copying a reply";
+    if (o->n != 1) return o->n == 0 ? "intake: no reply" : "intake: more than one reply to a frame";
+    why = fuzz_check_reply(o->last, o->len, ref);
+    if (why != NULL) return why;
+    got = fz_reply_code(o->last, o->len, &n);
+    if (code == NULL) return got == NULL ? NULL : "intake: an error reply where ok was due";
+    if (got == NULL || !fz_bytes_are((const unsigned char *)got, n, code))
+        return "intake: a reply with another error code";
+    return NULL;
+}
+
+/* The checks of one intake_next (j: what it returned) against the frame
+ * it read, s[pos - len..pos), whose framing outcome was want. */
+static inline const char *fz_intake_check(int want, const unsigned char *frame, size_t len,
+                                          long peeked, const intake_job *j)
+{
+    fz_intake_out *o = fz_intake_out_get();
+    const char *buf = (const char *)frame, *w;
+    lsq_request rq;
+    long long target;
+    int idx;
+
+    if (want == FRAME_EOF || want == FRAME_ERROR) {
+        if (j != NULL || o->n != 0) return "intake: a job or a reply at the end of the stream";
+        if (!intake_eof()) return "intake: the end of the stream is not EOF";
+        if (intake_read_error() != (want == FRAME_ERROR))
+            return want == FRAME_ERROR ? "intake: a frame cut off is no read error"
+                                       : "intake: a clean EOF is a read error";
+        return NULL;
+    }
+    if (intake_eof()) return "intake: EOF before the end of the stream";
+    if (want == FRAME_TOO_LARGE) {
+        if (j != NULL) return "intake: a frame over the limit came out as a job";
+        return fz_intake_replied(peeked, LSQ_E_FRAME_TOO_LARGE);
+    }
+    if (term_check(buf, len, &w) != 0 || term_parse_request(buf, len, &rq, &w) != 0) {
+        if (j != NULL) return "intake: a malformed frame came out as a job";
+        return fz_intake_replied(term_peek_ref(buf, len), LSQ_E_BAD_FRAME);
+    }
+    switch (commands_kind(commands_find(&rq), &rq)) {
+    case CMD_CONTROL:
+        if (j != NULL) return "intake: a control command came out as a job";
+        idx = rq.idx;
+        if (strcmp(rq.cmd, "cancel") == 0 &&
+            (term_decode_int(buf, &idx, &target) != 0 || target <= 0))
+            return fz_intake_replied(rq.ref, LSQ_E_BAD_ARGUMENT);
+        return fz_intake_replied(rq.ref, NULL);
+    case CMD_ANSWER:
+        if (j != NULL) return "intake: an answer came out as a job";
+        return o->n != 0 ? "intake: an answer nobody waits for was replied to" : NULL;
+    default:
+        if (j == NULL) return "intake: a worker request did not come out as a job";
+        if (o->n != 0) return "intake: a reply to a worker request that did not run";
+        if (j->len != len || memcmp(j->frame, frame, len) != 0)
+            return "intake: a job's bytes differ from its frame";
+        if (j->req.ref != rq.ref || strcmp(j->req.cmd, rq.cmd) != 0 || j->req.buf != j->frame)
+            return "intake: a job's parsed header differs from the frame's";
+        return NULL;
+    }
+}
+
+/* Run stream s[0..n) through intake (frame limit max). NULL, or what broke. */
+static inline const char *fz_intake_run(const unsigned char *s, size_t n, size_t max)
+{
+    fz_intake_out *o = fz_intake_out_get();
+    size_t pos = 0, len;
+    int fd, want, frames = 0;
+    const char *bad = NULL;
+    lsq_port port;
+    ei_x_buff x;
+    intake_job *j;
+    long peeked;
+
+    memset(&port, 0, sizeof port);
+    if (pthread_mutex_init(&port.conn_lock, NULL) != 0) return "harness: mutex";
+    if (ei_x_new(&x) != 0) {
+        (void)pthread_mutex_destroy(&port.conn_lock);
+        return "harness: out of memory";
+    }
+    fd = fz_stream_fd(s, n);
+    if (fd < 0) bad = "harness: could not make a pipe";
+    else if (intake_init(fd, max, 0, &port, fz_intake_write) != 0) bad = "harness: out of memory";
+    while (bad == NULL) {
+        want = fz_frame_model(s, n, &pos, max, &len, &peeked);
+        o->n = 0;
+        o->nomem = 0;
+        j = intake_next(&x);
+        bad = fz_intake_check(want, s + pos - len, len, peeked, j);
+        if (j != NULL) intake_free_job(j);
+        if (want == FRAME_EOF || want == FRAME_ERROR || ++frames > 100000) break;
+    }
+    if (fd >= 0) {
+        intake_free();
+        (void)close(fd);
+    }
+    free(o->last);
+    o->last = NULL;
+    (void)ei_x_free(&x);
+    (void)pthread_mutex_destroy(&port.conn_lock);
+    return bad;
+}
+
 /* Run one fuzz_frames input. NULL if every check held, else what broke. */
 static inline const char *fuzz_frames_run(fuzz_guard *g, const unsigned char *data, size_t size)
 {
@@ -1059,7 +1236,7 @@ static inline const char *fuzz_frames_run(fuzz_guard *g, const unsigned char *da
     }
     frame_reader_free(&r);
     (void)close(fd);
-    return bad;
+    return bad != NULL ? bad : fz_intake_run(s, n, max);
 }
 
 #endif

@@ -192,4 +192,17 @@ frames() ->
      {"huge_length", <<(cfg(7, 0))/binary, 255, 255, 255, 255, 131>>},
      {"float_ext", <<(cfg(1, 7))/binary, (f(t0({3, query, <<"SELECT ?">>, [0.5]})))/binary>>},
      {"control", <<(cfg(6, 5))/binary, (f(t({4, cancel, 2})))/binary, (f(t({5, interrupt})))/binary>>},
+     %% what intake sorts: worker requests, control commands, answers nobody
+     %% waits for (dropped), a malformed answer, one cut off at the end
+     {"callbacks", <<(cfg(6, 7))/binary,
+                     (f(t({6, create_function, <<"f">>, 1, 7, []})))/binary,
+                     (f(t({7, answer, 1, {ok, 42}})))/binary,
+                     (f(t({8, query, <<"SELECT f(1)">>, []})))/binary,
+                     (f(t({9, answer, 2, {error, <<"nope">>}})))/binary,
+                     (f(t({10, cancel, 8})))/binary,
+                     (f(t({11, answer, foo, ok})))/binary,
+                     (f(t({12, answer, 1})))/binary,
+                     (f(t({13, interrupt})))/binary>>},
+     {"answer_cut", <<(cfg(4, 6))/binary, (f(t({14, answer, 3, {ok, 1}})))/binary,
+                      (binary:part(f(t({15, answer, 4, {ok, 1}})), 0, 9))/binary>>},
      {"empty", <<(cfg(0, 0))/binary>>}].
