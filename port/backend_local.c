@@ -114,7 +114,9 @@ static void set_prepare_error(lsq_error *err, local_conn *c, int rc)
 {
     const char *denied = local_hooks_denied(c->hooks);
 
-    if ((rc & 0xff) == SQLITE_AUTH && denied != NULL) {
+    /* A denied function is SQLite's SQLITE_ERROR, the rest SQLITE_AUTH:
+     * a denial recorded by this prepare is the reason either way. */
+    if (denied != NULL) {
         lsq_error_set(err, LSQ_E_AUTH, "%s", denied);
         return;
     }

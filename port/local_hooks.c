@@ -19,6 +19,7 @@ struct local_hooks {
     int sp_op;                  /* what the last prepare saw: LSQ_SP_* or -1 */
     char *sp_name;              /* and its savepoint (malloc'd) */
     lsq_auth_rules rules;       /* the user's authorizer (auth_rules.h) */
+    int dropping;               /* the last action asked about dropped a table or view */
     char denied[512];           /* why the last statement was denied, or "" */
 };
 
@@ -118,7 +119,7 @@ static int authorize(void *arg, int action, const char *a1, const char *a2, cons
                      const char *trigger)
 {
     local_hooks *h = arg;
-    int rc;
+    int rc, dropping;
 
     if (action == SQLITE_SAVEPOINT && a1 != NULL && a2 != NULL && trigger == NULL) {
         /* a1 BEGIN, RELEASE or ROLLBACK; a2 the name, dequoted by SQLite:
@@ -145,8 +146,15 @@ static int authorize(void *arg, int action, const char *a1, const char *a2, cons
     /* IGNORE on a DELETE statement turns SQLite's truncate optimization
      * off (DELETE without WHERE empties the table without visiting rows,
      * and the update hook would not hear of them); the statement still
-     * deletes every row. */
-    if (h->watching && action == SQLITE_DELETE && !is_schema_table(a1)) return SQLITE_IGNORE;
+     * deletes every row. But DROP TABLE asks about deleting from the
+     * schema table and, right after its DROP action, from the table
+     * itself: IGNORE there would make the DROP do nothing. */
+    dropping = h->dropping;
+    h->dropping = action == SQLITE_DROP_TABLE || action == SQLITE_DROP_TEMP_TABLE ||
+                  action == SQLITE_DROP_VIEW || action == SQLITE_DROP_TEMP_VIEW ||
+                  action == SQLITE_DROP_VTABLE;
+    if (h->watching && action == SQLITE_DELETE && !dropping && !is_schema_table(a1))
+        return SQLITE_IGNORE;
     return SQLITE_OK;
 }
 

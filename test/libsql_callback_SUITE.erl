@@ -29,7 +29,14 @@
          agg_group_by/1, agg_empty/1, agg_many_rows/1, agg_step_raises/1,
          agg_final_raises/1, agg_variadic/1, agg_two_in_one/1, agg_with_scalar/1,
          fn_rekey/1, fn_pool_every_worker/1, fn_pool_worker_restart/1,
-         remote_not_supported/1]).
+         remote_not_supported/1, replica_not_supported/1,
+         cdc_row_events/1, cdc_before_reply/1, cdc_withheld_until_commit/1, cdc_rollback/1,
+         cdc_savepoints/1, cdc_delete_all/1, cdc_autocommit_many/1, cdc_big_transaction/1,
+         cdc_unsubscribe/1, cdc_subscriber_dies/1, cdc_attached/1, cdc_without_rowid/1,
+         cdc_commits_only/1, cdc_rekey/1, cdc_pool_workers/1,
+         auth_deny_column/1, auth_ignore_column/1, auth_wildcards/1, auth_first_match/1,
+         auth_pragma_function_attach/1, auth_cached_statement/1, auth_clear/1, auth_fun/1,
+         auth_with_cdc/1, auth_bad_rules/1, auth_pool_restart/1]).
 
 -type config() :: [{atom(), term()}].
 
@@ -43,10 +50,19 @@ all() ->
 -spec groups() -> [{atom(), list(), list()}].
 groups() ->
     Common = [{group, functions}, {group, aggregates}],
-    [{local, [], Common ++ [fn_rekey]},
-     {pool, [], Common ++ [fn_pool_every_worker, fn_pool_worker_restart]},
-     {replica, [], Common},
+    Local = [{group, cdc}, {group, authorizer}],
+    [{local, [], Common ++ Local ++ [fn_rekey, cdc_rekey]},
+     {pool, [], Common ++ Local ++ [fn_pool_every_worker, fn_pool_worker_restart,
+                                    cdc_pool_workers, auth_pool_restart]},
+     {replica, [], Common ++ [replica_not_supported]},
      {remote, [], [remote_not_supported]},
+     {cdc, [], [cdc_row_events, cdc_before_reply, cdc_withheld_until_commit, cdc_rollback,
+                cdc_savepoints, cdc_delete_all, cdc_autocommit_many, cdc_big_transaction,
+                cdc_unsubscribe, cdc_subscriber_dies, cdc_attached, cdc_without_rowid,
+                cdc_commits_only]},
+     {authorizer, [], [auth_deny_column, auth_ignore_column, auth_wildcards, auth_first_match,
+                       auth_pragma_function_attach, auth_cached_statement, auth_clear,
+                       auth_fun, auth_with_cdc, auth_bad_rules]},
      {functions, [], [fn_values, fn_conversions, fn_null_option, fn_variadic,
                       fn_deterministic, fn_raises, fn_bad_return, fn_error_tuple,
                       fn_deadline, fn_reentrant, fn_interrupt, fn_caller_dies,
@@ -608,5 +624,435 @@ remote_not_supported(Config) ->
     contains(maps:get(message, E), <<"server">>),
     expect_error(not_supported, libsql:create_aggregate(Db, g, 1, sum_agg())),
     expect_error(not_supported, libsql:delete_function(Db, f, 0)),
+    expect_error(not_supported, libsql:subscribe(Db, updates)),
+    expect_error(not_supported, libsql:subscribe(Db, commits)),
+    expect_error(not_supported, libsql:set_authorizer(Db, [{deny, read, '_', '_'}])),
     {ok, _, [{1}]} = libsql:query(Db, "SELECT 1"),
+    ok.
+
+%% An embedded replica's file changes by syncs, and its writes go to the
+%% server: no row events of its own SQL, no authorizer that could guard
+%% the writes.
+replica_not_supported(Config) ->
+    Db = db(Config),
+    E = expect_error(not_supported, libsql:subscribe(Db, updates)),
+    contains(maps:get(message, E), <<"sync">>),
+    expect_error(not_supported, libsql:subscribe(Db, commits)),
+    expect_error(not_supported, libsql:set_authorizer(Db, [{deny, read, '_', '_'}])),
+    {ok, _} = libsql:subscribe(Db, sync),
+    ok.
+
+%% ---- change data capture --------------------------------------------------------------
+
+%% Every message of kind Tag ({libsql_update, Ref, ...}) in the mailbox
+%% now, in order, without the Ref; waits up to Ms for the first.
+events(Ref, Ms) ->
+    receive
+        {libsql_update, Ref, Op, Db, Table, RowId} -> [{Op, Db, Table, RowId} | events(Ref, 0)];
+        {libsql_commit, Ref, Info} -> [{commit, Info} | events(Ref, 0)];
+        {libsql_rollback, Ref, Info} -> [{rollback, Info} | events(Ref, 0)]
+    after Ms -> []
+    end.
+
+exec(Config, Sql) ->
+    {ok, _} = libsql:execute(db(Config), Sql),
+    ok.
+
+cdc_row_events(Config) ->
+    {ok, Ref} = libsql:subscribe(db(Config), updates),
+    exec(Config, "CREATE TABLE t(a)"),
+    exec(Config, "INSERT INTO t VALUES (10), (20), (30)"),
+    exec(Config, "UPDATE t SET a = a + 1 WHERE a = 20"),
+    exec(Config, "DELETE FROM t WHERE a = 10"),
+    ?assertEqual([{insert, <<"main">>, <<"t">>, 1}, {insert, <<"main">>, <<"t">>, 2},
+                  {insert, <<"main">>, <<"t">>, 3}, {update, <<"main">>, <<"t">>, 2},
+                  {delete, <<"main">>, <<"t">>, 1}], events(Ref, 1000)),
+    ok.
+
+%% The subscriber that made the call has every event before the reply.
+cdc_before_reply(Config) ->
+    {ok, Ref} = libsql:subscribe(db(Config), updates),
+    {ok, Com} = libsql:subscribe(db(Config), commits),
+    exec(Config, "CREATE TABLE t(a)"),
+    _ = events(Com, 0),
+    lists:foreach(fun(I) ->
+                          exec(Config, "INSERT INTO t VALUES (1)"),
+                          ?assertEqual([{insert, <<"main">>, <<"t">>, I}], events(Ref, 0)),
+                          ?assertEqual([{commit, #{changes => 1, dropped => 0}}], events(Com, 0))
+                  end, lists:seq(1, 50)),
+    ok.
+
+%% A transaction's changes come when it commits, not before.
+cdc_withheld_until_commit(Config) ->
+    {ok, Ref} = libsql:subscribe(db(Config), updates),
+    {ok, Com} = libsql:subscribe(db(Config), commits),
+    exec(Config, "CREATE TABLE t(a)"),
+    _ = events(Com, 0),
+    {ok, ok} = libsql:transaction(db(Config), fun(C) ->
+        {ok, _} = libsql:execute(C, "INSERT INTO t VALUES (1)"),
+        {ok, _} = libsql:execute(C, "INSERT INTO t VALUES (2)"),
+        {ok, _, _} = libsql:query(C, "SELECT 1"),
+        ?assertEqual([], events(Ref, 0)),
+        ?assertEqual([], events(Com, 0)),
+        ok
+    end),
+    ?assertEqual([{insert, <<"main">>, <<"t">>, 1}, {insert, <<"main">>, <<"t">>, 2}],
+                 events(Ref, 0)),
+    ?assertEqual([{commit, #{changes => 2, dropped => 0}}], events(Com, 0)),
+    ok.
+
+%% A rolled-back transaction sends nothing but its rollback.
+cdc_rollback(Config) ->
+    {ok, Ref} = libsql:subscribe(db(Config), updates),
+    {ok, Com} = libsql:subscribe(db(Config), commits),
+    exec(Config, "CREATE TABLE t(a UNIQUE)"),
+    _ = events(Com, 0),
+    ?assertEqual(rolled_back, catch libsql:transaction(db(Config), fun(C) ->
+        {ok, _} = libsql:execute(C, "INSERT INTO t VALUES (1)"),
+        {error, _} = libsql:execute(C, "INSERT INTO t VALUES (1)"),
+        throw(rolled_back)
+    end)),
+    ?assertEqual([], events(Ref, 0)),
+    ?assertEqual([{rollback, #{}}], events(Com, 0)),
+    %% A failing statement outside a transaction changes nothing.
+    {error, _} = libsql:execute(db(Config), "INSERT INTO t VALUES (2), (2)"),
+    ?assertEqual([], events(Ref, 0)),
+    ?assertEqual({ok, [<<"count(*)">>], [{0}]}, libsql:query(db(Config),
+                                                             "SELECT count(*) FROM t")),
+    ok.
+
+%% What ROLLBACK TO undoes is never sent; the rest of the transaction is.
+cdc_savepoints(Config) ->
+    {ok, Ref} = libsql:subscribe(db(Config), updates),
+    exec(Config, "CREATE TABLE t(a)"),
+    {ok, _} = libsql:execute_script(db(Config),
+        "BEGIN; INSERT INTO t VALUES (1);"
+        " SAVEPOINT a; INSERT INTO t VALUES (2);"
+        "  SAVEPOINT \"B b\"; INSERT INTO t VALUES (3); ROLLBACK TO \"b B\";"
+        "  INSERT INTO t VALUES (4);"
+        " ROLLBACK TO A; INSERT INTO t VALUES (5);"
+        " SAVEPOINT c; INSERT INTO t VALUES (6); RELEASE c;"
+        " COMMIT;"),
+    {ok, _, Rows} = libsql:query(db(Config), "SELECT rowid, a FROM t ORDER BY rowid"),
+    Events = events(Ref, 1000),
+    ?assertEqual([{1, 1}, {2, 5}, {3, 6}], Rows),
+    ?assertEqual([{insert, <<"main">>, <<"t">>, R} || {R, _} <- Rows], Events),
+    %% A savepoint outside a transaction is one; releasing it commits.
+    with_one(Config, fun(C) ->
+        ok = libsql:savepoint(C, outer),
+        {ok, _} = libsql:execute(C, "INSERT INTO t VALUES (7)"),
+        ok = libsql:savepoint(C, inner),
+        {ok, _} = libsql:execute(C, "INSERT INTO t VALUES (8)"),
+        ok = libsql:rollback_to(C, inner),
+        ?assertEqual([], events(Ref, 0)),
+        ok = libsql:release(C, outer)
+    end),
+    ?assertEqual([{insert, <<"main">>, <<"t">>, 4}], events(Ref, 0)),
+    ok.
+
+%% DELETE without WHERE reports each row (SQLite's truncate optimization
+%% is off while changes are watched) and still deletes them all; DROP
+%% TABLE still drops.
+cdc_delete_all(Config) ->
+    {ok, Ref} = libsql:subscribe(db(Config), updates),
+    exec(Config, "CREATE TABLE t(a)"),
+    exec(Config, "INSERT INTO t VALUES (1), (2), (3)"),
+    _ = events(Ref, 1000),
+    exec(Config, "DELETE FROM t"),
+    ?assertEqual([{delete, <<"main">>, <<"t">>, I} || I <- [1, 2, 3]], events(Ref, 1000)),
+    ?assertEqual({ok, [<<"count(*)">>], [{0}]}, libsql:query(db(Config), "SELECT count(*) FROM t")),
+    exec(Config, "CREATE INDEX t_a ON t(a)"),
+    exec(Config, "DROP INDEX t_a"),
+    exec(Config, "DROP TABLE t"),
+    ?assertEqual({ok, [<<"count(*)">>], [{0}]},
+                 libsql:query(db(Config), "SELECT count(*) FROM sqlite_master")),
+    ok.
+
+%% Each statement outside a transaction commits by itself: one commit
+%% each, in order, all before the reply.
+cdc_autocommit_many(Config) ->
+    {ok, Ref} = libsql:subscribe(db(Config), updates),
+    {ok, Com} = libsql:subscribe(db(Config), commits),
+    exec(Config, "CREATE TABLE t(a)"),
+    _ = events(Com, 1000),
+    {ok, _} = libsql:execute_many(db(Config), "INSERT INTO t VALUES (?)",
+                                  [[I] || I <- lists:seq(1, 1000)]),
+    Events = events(Ref, 0),
+    ?assertEqual([{insert, <<"main">>, <<"t">>, I} || I <- lists:seq(1, 1000)], Events),
+    Commits = events(Com, 0),
+    ?assertEqual(1, length(lists:usort(Commits))),
+    ?assert(length(Commits) =:= 1 orelse length(Commits) =:= 1000, length(Commits)),
+    ok.
+
+%% A transaction of 100,000 rows: every row, in order, then one commit.
+cdc_big_transaction(Config) ->
+    {ok, Ref} = libsql:subscribe(db(Config), updates),
+    {ok, Com} = libsql:subscribe(db(Config), commits),
+    exec(Config, "CREATE TABLE t(a)"),
+    _ = events(Com, 1000),
+    N = 100000,
+    {ok, _} = libsql:transaction(db(Config), fun(C) ->
+        libsql:execute_many(C, "INSERT INTO t VALUES (?)", [[I] || I <- lists:seq(1, N)])
+    end),
+    Events = events(Ref, 0),
+    ?assertEqual(N, length(Events)),
+    ?assertEqual([{insert, <<"main">>, <<"t">>, I} || I <- lists:seq(1, N)], Events),
+    ?assertEqual([{commit, #{changes => N, dropped => 0}}], events(Com, 0)),
+    ok.
+
+cdc_unsubscribe(Config) ->
+    {ok, Ref} = libsql:subscribe(db(Config), updates),
+    exec(Config, "CREATE TABLE t(a)"),
+    exec(Config, "INSERT INTO t VALUES (1)"),
+    ?assertEqual(1, length(events(Ref, 1000))),
+    ok = libsql:unsubscribe(Ref),
+    ok = libsql:unsubscribe(Ref),
+    exec(Config, "INSERT INTO t VALUES (2)"),
+    ?assertEqual([], events(Ref, 100)),
+    %% A new subscription starts from now.
+    {ok, Ref2} = libsql:subscribe(db(Config), updates),
+    exec(Config, "INSERT INTO t VALUES (3)"),
+    ?assertEqual([{insert, <<"main">>, <<"t">>, 3}], events(Ref2, 1000)),
+    ok.
+
+%% A subscriber that dies is dropped; the connection goes on.
+cdc_subscriber_dies(Config) ->
+    Self = self(),
+    Db = db(Config),
+    Pid = spawn(fun() -> Self ! {sub, libsql:subscribe(Db, updates)},
+                         receive stop -> ok end
+                end),
+    Ref = receive {sub, {ok, R}} -> R after 5000 -> ct:fail(no_subscription) end,
+    ?assertMatch({ok, _}, libsql_subs:lookup(Ref)),
+    exec(Config, "CREATE TABLE t(a)"),
+    exit(Pid, kill),
+    true = libsql_test_util:wait_until(fun() -> libsql_subs:lookup(Ref) =:= error end, 5000),
+    exec(Config, "INSERT INTO t VALUES (1)"),
+    ok.
+
+%% Changes to an attached database name it.
+cdc_attached(Config) ->
+    Aux = db_path(Config, atom_to_list(?config(backend, Config)) ++ "_aux.db"),
+    _ = file:delete(Aux),
+    with_one(Config, fun(C) ->
+        {ok, Ref} = libsql:subscribe(C, updates),
+        {ok, _} = libsql:execute(C, "ATTACH ? AS aux", [unicode:characters_to_binary(Aux)]),
+        {ok, _} = libsql:execute(C, "CREATE TABLE aux.u(x)"),
+        {ok, _} = libsql:execute(C, "INSERT INTO aux.u VALUES (1)"),
+        {ok, _} = libsql:execute(C, "CREATE TEMP TABLE tt(x)"),
+        {ok, _} = libsql:execute(C, "INSERT INTO tt VALUES (1)"),
+        ?assertEqual([{insert, <<"aux">>, <<"u">>, 1}, {insert, <<"temp">>, <<"tt">>, 1}],
+                     events(Ref, 1000)),
+        {ok, _} = libsql:execute(C, "DETACH aux"),
+        ok = libsql:unsubscribe(Ref)
+    end).
+
+%% SQLite's update hook does not see WITHOUT ROWID tables: documented.
+cdc_without_rowid(Config) ->
+    {ok, Ref} = libsql:subscribe(db(Config), updates),
+    {ok, Com} = libsql:subscribe(db(Config), commits),
+    exec(Config, "CREATE TABLE w(k PRIMARY KEY, v) WITHOUT ROWID"),
+    _ = events(Com, 1000),
+    exec(Config, "INSERT INTO w VALUES (1, 2)"),
+    ?assertEqual([], events(Ref, 100)),
+    ?assertEqual([{commit, #{changes => 0, dropped => 0}}], events(Com, 1000)),
+    ok.
+
+%% Commits alone: their counts, no rows.
+cdc_commits_only(Config) ->
+    {ok, Com} = libsql:subscribe(db(Config), commits),
+    exec(Config, "CREATE TABLE t(a)"),
+    ?assertEqual([{commit, #{changes => 0, dropped => 0}}], events(Com, 1000)),
+    exec(Config, "INSERT INTO t VALUES (1), (2)"),
+    ?assertEqual([{commit, #{changes => 2, dropped => 0}}], events(Com, 1000)),
+    ok.
+
+%% Encrypting a plain file opens it again: the capture comes along.
+cdc_rekey(Config) ->
+    {ok, Ref} = libsql:subscribe(db(Config), updates),
+    exec(Config, "CREATE TABLE t(a)"),
+    ok = libsql:rekey(db(Config), <<"k">>),
+    exec(Config, "INSERT INTO t VALUES (1)"),
+    ?assertEqual([{insert, <<"main">>, <<"t">>, 1}], events(Ref, 1000)),
+    ok.
+
+%% A pool's subscription hears every worker, and workers that restart.
+cdc_pool_workers(Config) ->
+    Pool = db(Config),
+    {ok, Ref} = libsql:subscribe(Pool, updates),
+    exec(Config, "CREATE TABLE t(a)"),
+    Self = self(),
+    Pids = [spawn_link(fun() ->
+                               libsql:with_conn(Pool, fun(C) ->
+                                   Self ! {holding, self()},
+                                   receive go -> ok end,
+                                   {ok, _} = libsql:execute(C, "INSERT INTO t VALUES (1)"),
+                                   Self ! {done, self()}
+                               end)
+                       end) || _ <- [1, 2, 3]],
+    [receive {holding, P} -> ok after 5000 -> ct:fail(no_worker) end || P <- Pids],
+    [P ! go || P <- Pids],
+    [receive {done, P} -> ok after 5000 -> ct:fail(no_insert) end || P <- Pids],
+    ?assertEqual(lists:sort([{insert, <<"main">>, <<"t">>, I} || I <- [1, 2, 3]]),
+                 lists:sort(events(Ref, 1000))),
+    [begin {ok, OsPid} = libsql_conn:os_pid(W), libsql_test_util:kill9(OsPid) end
+     || W <- libsql_test_util:pool_workers(Pool)],
+    true = libsql_test_util:wait_until(
+             fun() -> length(libsql_test_util:pool_workers(Pool)) =:= 3 andalso
+                          libsql:query(Pool, "SELECT 1") =:= {ok, [<<"1">>], [{1}]}
+             end, 10000),
+    _ = events(Ref, 200),
+    [exec(Config, "INSERT INTO t VALUES (2)") || _ <- [1, 2, 3, 4, 5, 6]],
+    ?assertEqual(6, length(events(Ref, 1000))),
+    ok.
+
+%% ---- the authorizer -------------------------------------------------------------------
+
+users(Config) ->
+    exec(Config, "CREATE TABLE users(name, secret)"),
+    exec(Config, "INSERT INTO users VALUES ('ann', 's1')").
+
+auth_deny_column(Config) ->
+    users(Config),
+    ok = libsql:set_authorizer(db(Config), [{deny, read, <<"users">>, <<"secret">>}]),
+    E = expect_error(auth, q(Config, "SELECT secret FROM users")),
+    ?assertEqual(<<"not authorized by rule 1: read of users (secret)">>, maps:get(message, E)),
+    ?assertEqual(<<"SELECT secret FROM users">>, maps:get(sql, E)),
+    expect_error(auth, q(Config, "SELECT * FROM users")),
+    ?assertEqual([{<<"ann">>}], rows(Config, "SELECT name FROM users")),
+    ok.
+
+auth_ignore_column(Config) ->
+    users(Config),
+    ok = libsql:set_authorizer(db(Config), [{ignore, read, users, secret},
+                                            {ignore, update, users, name}]),
+    ?assertEqual([{<<"ann">>, null}], rows(Config, "SELECT name, secret FROM users")),
+    exec(Config, "UPDATE users SET name = 'bob', secret = 's2'"),
+    ok = libsql:set_authorizer(db(Config), []),
+    ?assertEqual([{<<"ann">>, <<"s2">>}], rows(Config, "SELECT name, secret FROM users")),
+    ok.
+
+auth_wildcards(Config) ->
+    users(Config),
+    exec(Config, "CREATE TABLE other(x)"),
+    ok = libsql:set_authorizer(db(Config), [{deny, '_', <<"USERS">>, '_'},
+                                            {deny, insert, '_', '_'}]),
+    expect_error(auth, q(Config, "SELECT name FROM users")),
+    expect_error(auth, libsql:execute(db(Config), "DELETE FROM users")),
+    E = expect_error(auth, libsql:execute(db(Config), "INSERT INTO other VALUES (1)")),
+    ?assertEqual(<<"not authorized by rule 2: insert of other">>, maps:get(message, E)),
+    ?assertEqual([], rows(Config, "SELECT x FROM other")),
+    ok.
+
+%% The first rule that matches decides.
+auth_first_match(Config) ->
+    users(Config),
+    ok = libsql:set_authorizer(db(Config), [{ignore, read, users, secret},
+                                            {deny, read, users, '_'}]),
+    expect_error(auth, q(Config, "SELECT name FROM users")),
+    ?assertEqual([{null}], rows(Config, "SELECT secret FROM users")),
+    ok.
+
+auth_pragma_function_attach(Config) ->
+    ok = libsql:set_authorizer(db(Config), [{deny, pragma, journal_mode, '_'},
+                                            {deny, function, random, '_'},
+                                            {deny, attach, '_', '_'}]),
+    E1 = expect_error(auth, q(Config, "PRAGMA journal_mode = wal")),
+    ?assertEqual(<<"not authorized by rule 1: pragma of journal_mode (wal)">>,
+                 maps:get(message, E1)),
+    %% The pragma read has no argument: rule 1 matches it too.
+    expect_error(auth, q(Config, "PRAGMA journal_mode")),
+    E2 = expect_error(auth, q(Config, "SELECT random()")),
+    ?assertEqual(<<"not authorized by rule 2: function of random">>, maps:get(message, E2)),
+    ?assertEqual([{1}], rows(Config, "SELECT abs(-1)")),
+    expect_error(auth, libsql:execute(db(Config), "ATTACH ':memory:' AS m")),
+    ok.
+
+%% A statement in the statement cache is compiled again under new rules.
+auth_cached_statement(Config) ->
+    users(Config),
+    ?assertEqual([{<<"s1">>}], rows(Config, "SELECT secret FROM users")),
+    ?assertEqual([{<<"s1">>}], rows(Config, "SELECT secret FROM users")),
+    ok = libsql:set_authorizer(db(Config), [{deny, read, users, secret}]),
+    expect_error(auth, q(Config, "SELECT secret FROM users")),
+    with_one(Config, fun(C) ->
+        {ok, Stmt} = libsql:prepare(C, "SELECT name FROM users"),
+        ?assertEqual({ok, [<<"name">>], [{<<"ann">>}]}, libsql:query(C, Stmt, [])),
+        ok = libsql:set_authorizer(C, [{deny, read, users, name}]),
+        expect_error(auth, libsql:query(C, Stmt, [])),
+        ok = libsql:finalize(Stmt)
+    end),
+    ok.
+
+auth_clear(Config) ->
+    users(Config),
+    ok = libsql:set_authorizer(db(Config), [{deny, read, '_', '_'}]),
+    expect_error(auth, q(Config, "SELECT name FROM users")),
+    ok = libsql:set_authorizer(db(Config), []),
+    ?assertEqual([{<<"ann">>}], rows(Config, "SELECT name FROM users")),
+    ok.
+
+%% The fun decides what no rule does, in the caller; a fun that raises or
+%% answers nonsense denies.
+auth_fun(Config) ->
+    users(Config),
+    Self = self(),
+    Fun = fun(read, <<"users">>, <<"secret">>, <<"main">>) -> Self ! {asked, self()}, deny;
+             (read, <<"users">>, <<"name">>, _) -> ignore;
+             (function, <<"abs">>, undefined, undefined) -> error(no_abs);
+             (function, <<"upper">>, _, _) -> maybe;
+             (_, _, _, _) -> ok
+          end,
+    ok = libsql:set_authorizer(db(Config), [{deny, read, users, '_'}], Fun),
+    expect_error(auth, q(Config, "SELECT secret FROM users")),
+    ?assertEqual([], [x || {asked, _} <- [receive M -> M after 0 -> none end]]),
+    ok = libsql:set_authorizer(db(Config), [], Fun),
+    E = expect_error(auth, q(Config, "SELECT secret FROM users")),
+    ?assertEqual(<<"not authorized by the authorizer fun: read of users (secret)">>,
+                 maps:get(message, E)),
+    receive {asked, P} -> ?assertEqual(self(), P) after 1000 -> ct:fail(not_asked) end,
+    ?assertEqual([{null}], rows(Config, "SELECT name FROM users")),
+    expect_error(auth, q(Config, "SELECT abs(1)")),
+    expect_error(auth, q(Config, "SELECT upper('a')")),
+    ?assertEqual([{<<"a">>}], rows(Config, "SELECT lower('A')")),
+    ok.
+
+%% Rules and change capture share SQLite's one authorizer.
+auth_with_cdc(Config) ->
+    users(Config),
+    {ok, Ref} = libsql:subscribe(db(Config), updates),
+    ok = libsql:set_authorizer(db(Config), [{deny, delete, users, '_'}]),
+    expect_error(auth, libsql:execute(db(Config), "DELETE FROM users")),
+    ok = libsql:set_authorizer(db(Config), [{deny, read, users, secret}]),
+    exec(Config, "DELETE FROM users"),
+    ?assertEqual([{delete, <<"main">>, <<"users">>, 1}], events(Ref, 1000)),
+    exec(Config, "DROP TABLE users"),
+    ok.
+
+auth_bad_rules(Config) ->
+    Db = db(Config),
+    [begin
+         E = expect_error(bad_argument, libsql:set_authorizer(Db, Rules)),
+         ?assertEqual(N, maps:get(rule, E, none), Rules)
+     end || {N, Rules} <- [{1, [{allow, read, '_', '_'}]}, {2, [{deny, read, '_', '_'},
+                                                                {deny, reed, '_', '_'}]},
+                           {1, [{deny, read, <<>>, '_'}]}, {1, [{deny, read, {x}, '_'}]},
+                           {1, [{deny, read, '_'}]}, {1, [not_a_rule]},
+                           {1, [{deny, read, <<"a", 0>>, '_'}]}]],
+    expect_error(bad_argument, libsql:set_authorizer(Db, not_a_list)),
+    expect_error(bad_argument, libsql:set_authorizer(Db, [], fun(_) -> ok end)),
+    ok.
+
+%% A pool's rules reach workers that start again.
+auth_pool_restart(Config) ->
+    Pool = db(Config),
+    users(Config),
+    ok = libsql:set_authorizer(Pool, [{deny, read, users, secret}]),
+    [begin {ok, OsPid} = libsql_conn:os_pid(W), libsql_test_util:kill9(OsPid) end
+     || W <- libsql_test_util:pool_workers(Pool)],
+    true = libsql_test_util:wait_until(
+             fun() -> length(libsql_test_util:pool_workers(Pool)) =:= 3 andalso
+                          libsql:query(Pool, "SELECT 1") =:= {ok, [<<"1">>], [{1}]}
+             end, 10000),
+    [expect_error(auth, libsql:query(Pool, "SELECT secret FROM users")) || _ <- [1, 2, 3, 4]],
     ok.
