@@ -29,7 +29,8 @@ PORT_SRCS := port/term.c port/errors.c port/frame_io.c port/commands.c port/conn
              port/replica_bg.c port/events.c port/crypt_codec.c port/crypt_vfs.c port/crypt_wal.c \
              port/crypt_memfile.c port/local_crypt.c port/crypt_rekey.c port/hot_journal.c \
              port/file_io.c port/intake.c port/channel.c \
-             port/functions.c port/callback_cmds.c port/local_hooks.c port/cdc.c port/auth_rules.c
+             port/functions.c port/callback_cmds.c port/local_hooks.c port/cdc.c port/auth_rules.c \
+             port/extensions.c port/sqlite_cmds.c port/sqlite_log.c
 PORT_OBJS := $(PORT_SRCS:port/%.c=$(BUILD)/%.o)
 PORT_BIN ?= priv/libsql_port
 TEST_BIN := $(BUILD)/test_port

@@ -73,7 +73,8 @@
 -export([sync/1, sync/2, sync_until/2, sync_until/3, replication_index/1, freeze/1,
          subscribe/2, unsubscribe/1]).
 -export([create_function/4, create_function/5, create_aggregate/4, create_aggregate/5,
-         delete_function/3, set_authorizer/2, set_authorizer/3]).
+         delete_function/3, set_authorizer/2, set_authorizer/3,
+         load_extension/2, load_extension/3, serialize/1, deserialize/2]).
 -export([start_pool/2, stop_pool/1, child_spec/1, with_conn/2]).
 -export([print/2, print/3]).
 
@@ -120,6 +121,7 @@
                    timeout => timeout(),
                    max_frame => 1024..2147483647,
                    spin_us => 0..10000,
+                   extensions => [file:name_all()],
                    port_executable => file:name_all(),
                    cancel_timeout => 1..4294967295,
                    sync_interval => 0..2147483647,
@@ -240,6 +242,10 @@
 %% <li>`spin_us': how long the port busy-polls for the next request while
 %%     requests come back to back, 0..10000 microseconds, default 50; 0:
 %%     never.</li>
+%% <li>`extensions': the files of SQLite extensions load_extension/2,3
+%%     may load on this connection (at most 1000), default none; given
+%%     once, at open. Not for a remote connection (the open fails with
+%%     `not_supported').</li>
 %% <li>`port_executable': the port program to run, default
 %%     priv/libsql_port (or the LIBSQL_PORT_EXECUTABLE environment
 %%     variable).</li>
@@ -1465,6 +1471,76 @@ set_authorizer(Db, Rules) ->
           ok | {error, error()}.
 set_authorizer(Db, Rules, Fun) ->
     libsql_functions:authorizer(Db, Rules, Fun).
+
+%% ---- extensions and snapshots -------------------------------------------------------
+
+%% @doc As load_extension/3 with SQLite's default entry point.
+-spec load_extension(Db :: db(), Path :: file:name_all()) -> ok | {error, error()}.
+load_extension(Db, Path) ->
+    load_extension(Db, Path, undefined).
+
+%% @doc Load the SQLite extension in file Path, calling its entry point
+%% EntryPoint (`undefined': SQLite's default, `sqlite3_extension_init' or
+%% the one named after the file): `ok'.
+%%
+%% Only files the connection was opened to allow load: the `extensions'
+%% option of open/1 and start_pool/2 lists them, and nothing widens the
+%% list later. A path loads when its real path (symbolic links and `..'
+%% resolved at the time of the call) is that of a listed file. SQL's own
+%% load_extension() stays off. On a pool every worker loads it, workers
+%% that start later too; an encrypted database's connection opened again
+%% by rekey/2 loads it again.
+%%
+%% Errors: `bad_argument' (a path not in the list, or no list; EntryPoint),
+%% `cantopen' (a listed file that is not there), `error' (SQLite's message:
+%% not a library, no such entry point, or the entry point failed),
+%% `not_supported' (a remote connection), `closed'.
+-spec load_extension(Db :: db(), Path :: file:name_all(),
+                     EntryPoint :: unicode:chardata() | atom() | undefined) ->
+          ok | {error, error()}.
+load_extension(Db, Path, EntryPoint) ->
+    libsql_functions:load_extension(Db, Path, EntryPoint).
+
+%% @doc The main database of Db as one binary, the bytes of an SQLite
+%% file (sqlite3_serialize): `{ok, Binary}'. A file's current contents,
+%% inside a transaction as the transaction sees them; an encrypted file's
+%% pages come decrypted (it is the database, not the file). On a pool, any
+%% one worker's view. deserialize/2, or writing the bytes to a file, makes
+%% a database of it.
+%%
+%% Errors: `toobig' (over the connection's `max_result_bytes'), `nomem',
+%% `not_supported' (a remote connection), `closed'.
+-spec serialize(Db :: db()) -> {ok, binary()} | {error, error()}.
+serialize(Db) ->
+    libsql_route:call(Db, serialize, [], #{}).
+
+%% @doc Replace the main database of connection Conn by an in-memory copy
+%% of Image, a serialize/1 result or the bytes of an SQLite file
+%% (sqlite3_deserialize): `ok'. The connection's file, if it had one, is
+%% left as it was and no longer used by Conn; writes go to the copy, and
+%% are lost when Conn closes unless serialized again. Meant for
+%% connections opened on ":memory:".
+%%
+%% Errors: `bad_argument' (Image is not an SQLite database image: its
+%% header, page size or length), `misuse' (inside a transaction, with
+%% prepared statements or cursors open, on an encrypted connection),
+%% `not_supported' (a pool: its workers would differ; an embedded replica,
+%% whose file its syncs write; a remote connection), `closed'.
+-spec deserialize(Conn :: db(), Image :: binary()) -> ok | {error, error()}.
+deserialize(Db, Image) when is_binary(Image) ->
+    case libsql_pool:lookup(Db) of
+        {ok, _} ->
+            {error, libsql_proto:err(not_supported,
+                                     <<"deserialize into one connection: a pool's workers "
+                                       "would no longer hold the same database">>)};
+        error ->
+            case libsql_route:call(Db, deserialize, [Image], #{}) of
+                {ok, ok} -> ok;
+                {error, _} = E -> E
+            end
+    end;
+deserialize(_Db, _) ->
+    {error, libsql_proto:err(bad_argument, <<"the image must be a binary">>)}.
 
 %% ---- embedded replicas ----------------------------------------------------------
 

@@ -17,7 +17,7 @@
 
 -export([start_link/2, start/2, request/4, request/5, request_secret/4, send_request/5,
          send/5, await/2, close/2, os_pid/1, stats/1, define_function/3, delete_function/3,
-         set_authorizer/3]).
+         set_authorizer/3, load_extension/3]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2,
          format_status/2]).
 
@@ -185,6 +185,12 @@ set_authorizer(Conn, {Rules, Fun}, Timeout) ->
         {error, _} = E -> E
     end.
 
+%% @doc Load an extension the connection was opened to allow.
+-spec load_extension(pid(), {binary(), binary() | undefined}, call_timeout()) ->
+          ok | {error, libsql:error()}.
+load_extension(Conn, {Path, Entry}, Timeout) ->
+    ok_or_error(request(Conn, load_extension, [Path, Entry], Timeout)).
+
 ok_or_error({ok, _}) -> ok;
 ok_or_error({error, _} = E) -> E.
 
@@ -243,9 +249,10 @@ init({Owner, Opts}) ->
                        timeout = Timeout,
                        target = target(Opts)},
             PortOpts = maps:get(port_opts, Opts, []),
-            case open_db(Port, PortOpts, open_deadline(Timeout, PortOpts)) of
+            Deadline = open_deadline(Timeout, PortOpts),
+            case open_db(Port, PortOpts, Deadline, maps:get(extensions, Opts, none)) of
                 {ok, #{mode := Mode}} ->
-                    S1 = S#state{mode = Mode, next_ref = 2},
+                    S1 = S#state{mode = Mode, next_ref = 3},
                     case maps:get(pool, Opts, undefined) of
                         undefined -> ok;
                         Pool -> libsql_pool:worker_started(Pool, self())
@@ -278,14 +285,28 @@ open_deadline(T, PortOpts) ->
             max(T, ?DEFAULT_TIMEOUT)
     end.
 
-%% Ref 1 is the open request; nothing else is in flight yet.
-open_db(Port, PortOpts, Timeout) ->
+%% Ref 1 is the open request, ref 2 the extensions it may load (a list
+%% the port takes once); nothing else is in flight yet.
+open_db(Port, PortOpts, Timeout, Extensions) ->
     {Arity, Body} = libsql_proto:encode_body(open, [libsql_secret:reveal_port_opts(PortOpts)]),
     _ = port_write(Port, libsql_proto:frame(1, Arity, Body)),
+    case await_open(Port, Timeout) of
+        {ok, _} = Open when Extensions =:= none -> Open;
+        {ok, _} = Open ->
+            {A, B} = libsql_proto:encode_body(allow_extensions, [Extensions]),
+            _ = port_write(Port, libsql_proto:frame(2, A, B)),
+            case await_open(Port, Timeout) of
+                {ok, _} -> Open;
+                {error, _} = E -> E
+            end;
+        {error, _} = E -> E
+    end.
+
+await_open(Port, Timeout) ->
     receive
         {Port, {data, Bin}} ->
             case libsql_proto:decode_reply(Bin) of
-                {ok, Info} when is_map(Info) -> {ok, Info};
+                {ok, Info} when is_map(Info); Info =:= ok -> {ok, Info};
                 {error, _} = E -> E;
                 {ok, Other} -> {error, libsql_proto:err(protocol, <<"unexpected open reply">>,
                                                         #{reply => Other})}
@@ -379,6 +400,9 @@ handle_cast({define_as, {Id, {Name, _Kind, Arity, _} = Spec, Flags}}, S) ->
 handle_cast({authorize_as, Rules, Fun}, S) ->
     {A, Body} = libsql_proto:encode_body(set_authorizer, [Rules, Fun =/= undefined]),
     {noreply, send(A, Body, internal, default, {authorizer, Fun}, S)};
+handle_cast({load_extension_as, Path, Entry}, S) ->
+    {A, Body} = libsql_proto:encode_body(load_extension, [Path, Entry]),
+    {noreply, send(A, Body, internal, default, cancel, S)};
 handle_cast({undefine_as, Name, Arity}, S) ->
     {A, Body} = libsql_proto:encode_body(delete_function, [Name, Arity]),
     {noreply, send(A, Body, internal, default, {undefine, Name, Arity}, S)};
@@ -758,6 +782,8 @@ event(Bin, S) ->
         {0, event, {changes, Events}} ->
             changes(Events, libsql_subs:of_kind(updates, S#state.subs),
                     libsql_subs:of_kind(commits, S#state.subs));
+        {0, event, {log, Code, Message, Dropped}} ->
+            sqlite_log(Code, Message, Dropped, S);
         {0, event, {sync_error, Error}} ->
             logger:warning(#{what => libsql_sync_failed, target => S#state.target,
                              error => Error,
@@ -820,6 +846,21 @@ changes([{rollback, Info} | Rest], Updates, Commits) ->
     changes(Rest, Updates, Commits);
 changes([], _, _) ->
     ok.
+
+%% SQLite's error log (port/sqlite_log.h), at a level by its code: the
+%% notices and warnings SQLite itself calls so, errors that concern the
+%% file (I/O, corruption, a full disk, no memory) as errors, the rest
+%% (a statement's constraint failure, a schema change) as debug.
+sqlite_log(Code, Message, Dropped, S) ->
+    Level = case Code band 16#ff of
+                27 -> notice;                                         % SQLITE_NOTICE
+                28 -> warning;                                        % SQLITE_WARNING
+                C when C =:= 7; C =:= 10; C =:= 11; C =:= 13; C =:= 14; C =:= 26 -> error;
+                _ -> debug
+            end,
+    logger:log(Level, #{what => sqlite_log, code => Code, message => Message,
+                        dropped_before => Dropped, target => S#state.target},
+               #{domain => [libsql, sqlite]}).
 
 fail_all(Code, Message, Extra, S) ->
     Error = libsql_proto:err(Code, Message, Extra),

@@ -6,7 +6,7 @@
 %% start later) and sent to each of its workers.
 -module(libsql_functions).
 
--export([create/5, delete/3, authorizer/3]).
+-export([create/5, delete/3, authorizer/3, load_extension/3]).
 
 %% SQLite's authorizer actions (port/auth_rules.c), as rules name them.
 -define(ACTIONS, [create_index, create_table, create_temp_index, create_temp_table,
@@ -42,6 +42,28 @@ delete(Db, Name0, Arity) ->
                   fun(Conn, T) -> libsql_conn:delete_function(Conn, {Name, Arity}, T) end);
         {{error, _} = E, _} -> E;
         {_, {error, _} = E} -> E
+    end.
+
+%% @doc Load the extension in file Path (entry point EntryPoint, or
+%% SQLite's default for undefined).
+-spec load_extension(term(), term(), term()) -> ok | {error, libsql:error()}.
+load_extension(Db, Path0, Entry0) ->
+    case {libsql_opts:path(Path0), entry(Entry0)} of
+        {{ok, Path}, {ok, Entry}} ->
+            on_db(Db, {load_extension, Path, Entry}, #{},
+                  fun(Conn, T) -> libsql_conn:load_extension(Conn, {Path, Entry}, T) end);
+        {{error, _} = E, _} -> E;
+        {_, {error, _} = E} -> E
+    end.
+
+entry(undefined) -> {ok, undefined};
+entry(E) ->
+    case name(E) of
+        {ok, B} -> {ok, B};
+        {error, _} ->
+            {error, libsql_proto:err(bad_argument,
+                                     io_lib:format("the entry point ~0tP must be undefined or "
+                                                   "a name of 1 to 255 bytes", [E, 5]))}
     end.
 
 %% @doc Authorize statements by Rules, and Fun for what no rule decides

@@ -21,7 +21,7 @@
                     ca_file, connect_timeout, request_timeout,
                     sync_interval, read_your_writes, sync_timeout]).
 %% Keys the connection process uses itself.
--define(CONN_KEYS, [timeout, max_frame, port_executable, cancel_timeout, spin_us]).
+-define(CONN_KEYS, [timeout, max_frame, port_executable, cancel_timeout, spin_us, extensions]).
 %% What the database is, and how to reach it.
 -define(TARGET_KEYS, [path, url, auth_token, encryption_key]).
 %% Keys of a pool.
@@ -225,9 +225,26 @@ common_opts(Opts, Target) ->
     PortOpts = Target ++ [port_opt(K, V) || {K, V} <- maps:to_list(maps:with(?PORT_KEYS, Opts))],
     Conn = maps:with(?CONN_KEYS, Opts),
     maps:foreach(fun(port_executable, V) -> path_bin(port_executable, V);
+                    (extensions, _) -> ok;
                     (K, V) -> check(K, V)
                  end, Conn),
-    Conn#{port_opts => PortOpts}.
+    case maps:find(extensions, Conn) of
+        {ok, Exts} -> Conn#{port_opts => PortOpts, extensions => extensions(Exts)};
+        error -> Conn#{port_opts => PortOpts}
+    end.
+
+%% The files the connection may load extensions from, as binaries.
+extensions(L) when is_list(L), length(L) =< 1000 ->
+    try [path_bin(extensions, P) || P <- L]
+    catch
+        throw:{bad_option, _, _} -> bad_extensions(L)
+    end;
+extensions(L) ->
+    bad_extensions(L).
+
+bad_extensions(L) ->
+    bad(extensions, io_lib:format("extensions must be a list of file names (at most 1000), "
+                                  "not ~0tP", [L, 5])).
 
 port_opt(ca_file, V) -> {ca_file, path_bin(ca_file, V)};
 port_opt(K, V) -> check(K, V), {K, V}.

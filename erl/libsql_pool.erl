@@ -219,6 +219,10 @@ handle_call({functions, {define_function, {_, {Name, _, Arity, _}, _} = Def}}, _
 handle_call({functions, {delete_function, Name, Arity}}, _From, S) ->
     {reply, {ok, maps:keys(S#state.workers)},
      S#state{setup = maps:remove(fun_key(Name, Arity), S#state.setup)}};
+handle_call({functions, {load_extension, Path, Entry}}, _From, S) ->
+    {reply, {ok, maps:keys(S#state.workers)},
+     S#state{setup = maps:put({extension, Path, Entry}, {load_extension_as, Path, Entry},
+                              S#state.setup)}};
 handle_call({functions, {set_authorizer, Rules, Fun}}, _From, S) ->
     {reply, {ok, maps:keys(S#state.workers)},
      S#state{setup = maps:put(authorizer, {authorize_as, Rules, Fun}, S#state.setup)}};

@@ -236,6 +236,12 @@ struct lsq_backend {
      * not compiled here alone (a server's; a replica's writes). 0, or -1
      * with *err. */
     int (*set_authorizer)(lsq_conn *c, struct lsq_auth_rules *rules, lsq_error *err);
+    /* Replace the main database by an in-memory copy of the n bytes of
+     * image (sqlite3_deserialize; the connection's file, if any, is left
+     * as it is). NULL where the database is not ours to replace (a
+     * server's; a replica's file, which its syncs write). 0, or -1 with
+     * *err. */
+    int (*deserialize)(lsq_conn *c, const void *image, size_t n, lsq_error *err);
 
     /* Connection facts and settings (NULL where a backend has none). */
     int (*autocommit)(lsq_conn *c);                  /* 1 outside a transaction */

@@ -8,6 +8,7 @@
 #include "local_hooks.h"
 #include "params.h"
 #include "ro_guard.h"
+#include "sqlite_log.h"
 #include "sqlite_value.h"
 #include "wipe.h"
 
@@ -644,6 +645,36 @@ static const char *local_filename(lsq_conn *conn)
 
 static sqlite3 *local_sqlite(lsq_conn *c) { return as_local(c)->db; }
 
+static int local_deserialize(lsq_conn *conn, const void *image, size_t n, lsq_error *err)
+{
+    local_conn *c = as_local(conn);
+    unsigned char *copy;
+    int rc;
+
+    if (!sqlite3_get_autocommit(c->db)) {
+        lsq_error_set(err, LSQ_E_MISUSE, "deserialize replaces the database: not inside a "
+                      "transaction");
+        return -1;
+    }
+    if (c->crypt != NULL) {
+        lsq_error_set(err, LSQ_E_MISUSE, "an encrypted connection's database is its file: "
+                      "deserialize into a connection opened on \":memory:\"");
+        return -1;
+    }
+    copy = sqlite3_malloc64(n);
+    if (copy == NULL) {
+        lsq_error_set(err, LSQ_E_NOMEM, "out of memory");
+        return -1;
+    }
+    memcpy(copy, image, n);
+    /* SQLite owns the copy from here, failure or not (FREEONCLOSE). */
+    rc = sqlite3_deserialize(c->db, "main", copy, (sqlite3_int64)n, (sqlite3_int64)n,
+                             SQLITE_DESERIALIZE_FREEONCLOSE | SQLITE_DESERIALIZE_RESIZEABLE);
+    if (rc == SQLITE_OK) return 0;
+    set_db_error(err, c->db, rc);
+    return -1;
+}
+
 static int local_set_authorizer(lsq_conn *conn, lsq_auth_rules *rules, lsq_error *err)
 {
     local_conn *c = as_local(conn);
@@ -937,7 +968,8 @@ static int local_backup(lsq_conn *conn, const char *dest, const unsigned char *k
  * (seven lock/unlock pairs per point select); nothing here reads them. */
 int lsq_local_setup(void)
 {
-    return sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK ? 0 : -1;
+    if (sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) != SQLITE_OK) return -1;
+    return sqlite_log_setup();
 }
 
 /* ---- transactions ------------------------------------------------------------------ */
@@ -1235,6 +1267,7 @@ const lsq_backend lsq_backend_local = {
     .sqlite = local_sqlite,
     .watch_changes = local_watch_changes,
     .set_authorizer = local_set_authorizer,
+    .deserialize = local_deserialize,
     .autocommit = local_autocommit,
     .filename = local_filename,
     .db_readonly = local_db_readonly,

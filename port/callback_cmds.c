@@ -51,7 +51,8 @@ static int fn_flags(const char *buf, int *idx, int *flags)
         else if (strcmp(atom, "deterministic") == 0) *flags |= LSQ_FN_DETERMINISTIC;
         else return -1;
     }
-    return n > 0 && ei_decode_list_header(buf, idx, &n) != 0 ? -1 : 0;
+    /* A proper list: its tail is [] (nothing to read after an empty one). */
+    return n > 0 && (ei_decode_list_header(buf, idx, &n) != 0 || n != 0) ? -1 : 0;
 }
 
 /* {Ref, create_function, Name, Arity, FunId, Flags} */

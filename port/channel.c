@@ -12,11 +12,13 @@ static _Atomic(channel_writer) g_writer;
 static channel_expecter g_expect;
 static channel_waiter g_wait;
 static channel_running g_running;
+static channel_stopped g_stopped;
 static unsigned long g_next_id; /* main thread only */
 
 void channel_install(channel_writer w, channel_expecter expect, channel_waiter wait,
-                     channel_running running)
+                     channel_running running, channel_stopped stopped)
 {
+    g_stopped = stopped;
     g_expect = expect;
     g_wait = wait;
     g_running = running;
@@ -42,6 +44,7 @@ int channel_begin(channel_call *c, int wait)
         return CHANNEL_NO_CALLER;
     ref = g_running();
     if (ref <= 0) return CHANNEL_NO_CALLER;
+    if (g_stopped != NULL && g_stopped()) return CHANNEL_INTERRUPTED;
     if (wait) {
         /* Ids are never 0 (a send's), and wrap long after any statement. */
         if (++g_next_id == 0) g_next_id = 1;

@@ -31,10 +31,12 @@ typedef void (*channel_expecter)(unsigned long id);
 typedef int (*channel_waiter)(unsigned long id, char **frame, size_t *len);
 /* The ref of the request running now, 0 if none. */
 typedef long (*channel_running)(void);
+/* 1 once the running request was interrupted or stdin ended. */
+typedef int (*channel_stopped)(void);
 
 /* main.c, once, before any thread starts. */
 void channel_install(channel_writer w, channel_expecter expect, channel_waiter wait,
-                     channel_running running);
+                     channel_running running, channel_stopped stopped);
 
 /* Write a whole frame unasked. 0, or -1 without a writer. */
 int channel_emit(const char *frame, size_t len);
@@ -57,7 +59,10 @@ typedef struct channel_call {
 
 /* Start a call: c->x holds the frame up to its payload, which the caller
  * encodes next (one term). wait: 1 for a call, 0 for a send. Returns 0,
- * CHANNEL_NO_CALLER or CHANNEL_NOMEM; c is to be freed in every case. */
+ * CHANNEL_NO_CALLER, CHANNEL_INTERRUPTED (the request was stopped: nothing
+ * is sent, as nobody would hear the answer; SQLite finalizing an
+ * aggregate as it cleans up after an interrupt lands here) or
+ * CHANNEL_NOMEM; c is to be freed in every case. */
 int channel_begin(channel_call *c, int wait);
 /* Send the frame; for a call, wait for its answer. A CHANNEL_* value. */
 int channel_finish(channel_call *c);

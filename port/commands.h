@@ -34,6 +34,7 @@ typedef struct lsq_port {
     size_t max_result;           /* reply size cap (bytes) of the open connection */
     struct lsq_function *functions; /* Erlang SQL functions (functions.h) */
     struct cdc *cdc;             /* change data capture, or NULL (cdc.h) */
+    struct lsq_extensions *extensions; /* the extensions allowed and loaded (extensions.h) */
 } lsq_port;
 
 /* Where a command runs: queued for the main thread (worker), acted on at

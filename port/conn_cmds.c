@@ -5,6 +5,7 @@
  */
 #include "handlers.h"
 #include "cdc.h"
+#include "extensions.h"
 #include "functions.h"
 #include "wipe.h"
 
@@ -36,6 +37,7 @@ int cmd_close_conn(lsq_port *p, lsq_error *err)
     (void)pthread_mutex_unlock(&p->conn_lock);
     /* SQLite frees its copies of the functions with the handle. */
     functions_free(&p->functions);
+    extensions_free(&p->extensions);
     return c != NULL ? be->close(c, err) : 0;
 }
 
@@ -506,6 +508,7 @@ int cmd_backup(lsq_port *p, const lsq_request *r, ei_x_buff *x)
  * anew: the statement cache goes too). */
 int cmd_rekey(lsq_port *p, const lsq_request *r, ei_x_buff *x)
 {
+    sqlite3 *before;
     const char *key = NULL;
     size_t keylen = 0;
     int idx = r->idx, rc = run_need_conn(p, r, x), has_key;
@@ -522,11 +525,14 @@ int cmd_rekey(lsq_port *p, const lsq_request *r, ei_x_buff *x)
         return reply_errorf(x, r->ref, LSQ_E_MISUSE,
                             "finalize prepared statements and close cursors before a rekey");
     cache_clear(p->cache);
+    before = p->be->sqlite != NULL ? p->be->sqlite(p->conn) : NULL;
     if (p->be->rekey(p->conn, (const unsigned char *)key, keylen, &err) != 0)
         return reply_error(x, r->ref, &err);
-    /* Encrypting a plain file opens it again: a new handle. */
-    if (p->be->sqlite != NULL &&
-        functions_reapply(p->be->sqlite(p->conn), p->functions, &err) != 0)
+    /* Encrypting a plain file opens it again: a new handle, which gets
+     * what the old one had. */
+    if (before != NULL && p->be->sqlite(p->conn) != before &&
+        (functions_reapply(p->be->sqlite(p->conn), p->functions, &err) != 0 ||
+         extensions_reapply(p->extensions, p->be->sqlite(p->conn), &err) != 0))
         return reply_error(x, r->ref, &err);
     return reply_ok_atom(x, r->ref);
 }

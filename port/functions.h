@@ -18,6 +18,10 @@
  *                                 call of context Ctx (0: no rows):
  *                                 {ok, Value} | {error, Msg}.
  *
+ * SQLite finalizes every group it started, also as it cleans up after a
+ * statement failed: the final call then runs for nothing (its result is
+ * dropped). After an interrupt or EOF nothing is sent (channel.h).
+ *
  * An aggregate's steps are not waited for one by one: a round trip per
  * row would make a GROUP BY over many rows as slow as a scalar call per
  * row, for no use (a step's result is its new state, kept in Erlang).

@@ -43,6 +43,12 @@ int cmd_delete_function(lsq_port *p, const lsq_request *r, ei_x_buff *x);
 int cmd_capture(lsq_port *p, const lsq_request *r, ei_x_buff *x);
 int cmd_set_authorizer(lsq_port *p, const lsq_request *r, ei_x_buff *x);
 
+/* sqlite_cmds.c: the SQLite handle itself: extensions, snapshots. */
+int cmd_allow_extensions(lsq_port *p, const lsq_request *r, ei_x_buff *x);
+int cmd_load_extension(lsq_port *p, const lsq_request *r, ei_x_buff *x);
+int cmd_serialize(lsq_port *p, const lsq_request *r, ei_x_buff *x);
+int cmd_deserialize(lsq_port *p, const lsq_request *r, ei_x_buff *x);
+
 /* exec.c: statements by SQL text. */
 int cmd_query(lsq_port *p, const lsq_request *r, ei_x_buff *x);
 int cmd_execute(lsq_port *p, const lsq_request *r, ei_x_buff *x);

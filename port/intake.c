@@ -103,6 +103,11 @@ int intake_eof(void)
     return atomic_load(&g_eof);
 }
 
+int intake_stopped(void)
+{
+    return atomic_load(&g_interrupted) || atomic_load(&g_eof);
+}
+
 int intake_read_error(void)
 {
     return atomic_load(&g_read_error);
@@ -462,6 +467,9 @@ int intake_await(unsigned long id, char **frame, size_t *len)
     }
     lock(&g.lock);
     g.answer.want = 0;
+    /* An answer that came after the interrupt or EOF decided it. */
+    free(g.answer.frame);
+    g.answer.frame = NULL;
     unlock(&g.lock);
     (void)ei_x_free(&x);
     return rc;

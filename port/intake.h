@@ -56,6 +56,9 @@ intake_job *intake_next(ei_x_buff *x);
 int intake_eof(void);
 /* 1 if it ended badly: a read error, or inside a frame. */
 int intake_read_error(void);
+/* 1 once the running request was interrupted or cancelled, or stdin
+ * ended: a callback it would make could not be answered. */
+int intake_stopped(void);
 
 /* Run j (commands_run into x) with it marked running: control commands
  * then reach it and callbacks carry its ref. Returns commands_run's. */

@@ -240,7 +240,7 @@ int main(int argc, char **argv)
     set_spin();
     if (intake_init(IN_FD, g_max_frame, g_spin_us, &g_port, write_frame) != 0)
         fatal(LSQ_EXIT_NOMEM, "read buffer");
-    channel_install(write_frame, intake_expect, intake_await, intake_running_ref);
+    channel_install(write_frame, intake_expect, intake_await, intake_running_ref, intake_stopped);
     g_timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
     if (g_timer_fd < 0) fatal(LSQ_EXIT_THREAD, "timerfd");
     if (pthread_create(&watchdog, NULL, watchdog_main, NULL) != 0) fatal(LSQ_EXIT_THREAD, "thread");

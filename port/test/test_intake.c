@@ -288,7 +288,7 @@ static int fx_init_at(const char *file, int line, fixture *f, size_t max_frame, 
     f->rd = fds[0];
     f->wr = fds[1];
     CHECK_AT(file, line, intake_init(f->rd, max_frame, 0, &f->port, rec_write) == 0);
-    channel_install(rec_write, intake_expect, intake_await, intake_running_ref);
+    channel_install(rec_write, intake_expect, intake_await, intake_running_ref, intake_stopped);
     CHECK_AT(file, line, intake_eof() == 0 && intake_read_error() == 0);
     CHECK_AT(file, line, intake_running_ref() == 0);
     if (!open_db) return 0;
@@ -310,7 +310,7 @@ static void close_write_end(fixture *f)
 /* After every thread of the test is joined. */
 static void fx_fini(fixture *f)
 {
-    channel_install(NULL, NULL, NULL, NULL);
+    channel_install(NULL, NULL, NULL, NULL, NULL);
     intake_free();
     close_write_end(f);
     if (f->rd >= 0) (void)close(f->rd);
