@@ -661,7 +661,7 @@ static int local_deserialize(lsq_conn *conn, const void *image, size_t n, lsq_er
                       "deserialize into a connection opened on \":memory:\"");
         return -1;
     }
-    copy = sqlite3_malloc64(n);
+    copy = sqlite3_malloc64(n > 0 ? n : 1); /* an empty database is an image too */
     if (copy == NULL) {
         lsq_error_set(err, LSQ_E_NOMEM, "out of memory");
         return -1;

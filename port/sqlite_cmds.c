@@ -96,6 +96,12 @@ int cmd_serialize(lsq_port *p, const lsq_request *r, ei_x_buff *x)
 
     if (rc != REPLY_OK) return rc;
     image = sqlite3_serialize(db, "main", &size, 0);
+    /* A database without a page (nothing written yet) is the empty image:
+     * SQLite's copy of no bytes is NULL. */
+    if (image == NULL && size == 0) {
+        return reply_begin(x, r->ref) != 0 || term_encode_binary(x, "", 0) != 0 ? REPLY_NOMEM
+                                                                              : REPLY_OK;
+    }
     if (image == NULL)
         return reply_errorf(x, r->ref, LSQ_E_NOMEM, "the database could not be copied "
                             "(out of memory)");
@@ -110,12 +116,14 @@ int cmd_serialize(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     return rc;
 }
 
-/* A page size SQLite could have written: a power of two 512..65536 (1
- * stands for 65536). */
+/* The header of an SQLite file, with a page size SQLite could have written
+ * (a power of two 512..65536; 1 stands for 65536) that divides the
+ * length; or nothing at all (a database without a page). */
 static int image_ok(const unsigned char *b, size_t n)
 {
     unsigned ps;
 
+    if (n == 0) return 1; /* an empty database */
     if (n < 512 || memcmp(b, "SQLite format 3", 16) != 0) return 0;
     ps = (unsigned)b[16] << 8 | b[17];
     if (ps == 1) ps = 65536;

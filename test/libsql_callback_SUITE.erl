@@ -36,7 +36,9 @@
          cdc_commits_only/1, cdc_rekey/1, cdc_pool_workers/1,
          auth_deny_column/1, auth_ignore_column/1, auth_wildcards/1, auth_first_match/1,
          auth_pragma_function_attach/1, auth_cached_statement/1, auth_clear/1, auth_fun/1,
-         auth_with_cdc/1, auth_bad_rules/1, auth_pool_restart/1]).
+         auth_with_cdc/1, auth_bad_rules/1, auth_pool_restart/1,
+         ext_load/1, ext_refused/1, ext_pool_restart/1, snap_round_trip/1, snap_refused/1,
+         snap_encrypted/1, sqlite_log/1]).
 
 -type config() :: [{atom(), term()}].
 
@@ -49,11 +51,12 @@ all() ->
 
 -spec groups() -> [{atom(), list(), list()}].
 groups() ->
-    Common = [{group, functions}, {group, aggregates}],
+    Common = [{group, functions}, {group, aggregates}, ext_load, ext_refused, snap_round_trip,
+              snap_refused],
     Local = [{group, cdc}, {group, authorizer}],
-    [{local, [], Common ++ Local ++ [fn_rekey, cdc_rekey]},
+    [{local, [], Common ++ Local ++ [fn_rekey, cdc_rekey, snap_encrypted, sqlite_log]},
      {pool, [], Common ++ Local ++ [fn_pool_every_worker, fn_pool_worker_restart,
-                                    cdc_pool_workers, auth_pool_restart]},
+                                    cdc_pool_workers, auth_pool_restart, ext_pool_restart]},
      {replica, [], Common ++ [replica_not_supported]},
      {remote, [], [remote_not_supported]},
      {cdc, [], [cdc_row_events, cdc_before_reply, cdc_withheld_until_commit, cdc_rollback,
@@ -73,7 +76,21 @@ groups() ->
 
 -spec init_per_suite(config()) -> config().
 init_per_suite(Config) ->
-    libsql_test_util:init_per_suite(?MODULE, Config).
+    Config1 = libsql_test_util:init_per_suite(?MODULE, Config),
+    %% The tiny extension of test/fixtures/ext, built for this run.
+    Src = filename:join([code:lib_dir(libsql), "..", "..", "..", "..", "test", "fixtures", "ext",
+                         "hello_ext.c"]),
+    So = db_path(Config1, "hello_ext.so"),
+    Out = os:cmd("cc -shared -fPIC -o '" ++ So ++ "' '" ++ source(Src) ++ "' 2>&1"),
+    true = filelib:is_regular(So) orelse ct:fail({extension_not_built, Out}),
+    [{extension, So}, {missing_extension, db_path(Config1, "missing_ext.so")} | Config1].
+
+%% The fixture's source: beside the suite in a rebar3 build, or from the
+%% project root.
+source(Guess) ->
+    Here = filename:join([filename:dirname(code:which(?MODULE)), "fixtures", "ext", "hello_ext.c"]),
+    Root = filename:join([element(2, file:get_cwd()), "test", "fixtures", "ext", "hello_ext.c"]),
+    hd([P || P <- [Here, Root, Guess], filelib:is_regular(P)] ++ [Guess]).
 
 -spec end_per_suite(config()) -> ok.
 end_per_suite(_Config) ->
@@ -116,10 +133,11 @@ case_opts(Backend, Case, Config) ->
     Name = atom_to_list(Backend) ++ "_" ++ atom_to_list(Case) ++ ".db",
     Path = db_path(Config, Name),
     _ = [file:delete(Path ++ S) || S <- ["", "-wal", "-shm", "-journal", "-replica"]],
+    Exts = [?config(extension, Config), ?config(missing_extension, Config)],
     case Backend of
         remote -> #{url => ?config(url, Config)};
-        replica -> #{path => Path, url => ?config(url, Config)};
-        _ -> #{path => Path}
+        replica -> #{path => Path, url => ?config(url, Config), extensions => Exts};
+        _ -> #{path => Path, extensions => Exts}
     end.
 
 db(Config) -> ?config(db, Config).
@@ -627,6 +645,12 @@ remote_not_supported(Config) ->
     expect_error(not_supported, libsql:subscribe(Db, updates)),
     expect_error(not_supported, libsql:subscribe(Db, commits)),
     expect_error(not_supported, libsql:set_authorizer(Db, [{deny, read, '_', '_'}])),
+    expect_error(not_supported, libsql:serialize(Db)),
+    expect_error(not_supported, libsql:deserialize(Db, <<"SQLite format 3", 0>>)),
+    %% Extensions cannot load into a server: an open that asks fails.
+    expect_error(not_supported, libsql:open(#{url => ?config(url, Config),
+                                             extensions => [?config(extension, Config)]})),
+    expect_error(not_supported, libsql:load_extension(Db, ?config(extension, Config))),
     {ok, _, [{1}]} = libsql:query(Db, "SELECT 1"),
     ok.
 
@@ -1056,3 +1080,178 @@ auth_pool_restart(Config) ->
              end, 10000),
     [expect_error(auth, libsql:query(Pool, "SELECT secret FROM users")) || _ <- [1, 2, 3, 4]],
     ok.
+
+%% ---- extensions -----------------------------------------------------------------------
+
+ext_load(Config) ->
+    Db = db(Config),
+    So = ?config(extension, Config),
+    ok = libsql:load_extension(Db, So),
+    ?assertEqual([{<<"hello from an extension">>}], rows(Config, "SELECT hello()")),
+    %% Another entry point; the path through `..' and a link is the file.
+    Link = db_path(Config, atom_to_list(?config(backend, Config)) ++ "_link.so"),
+    _ = file:delete(Link),
+    ok = file:make_symlink(So, Link),
+    Dotted = filename:join([filename:dirname(So), "..", filename:basename(filename:dirname(So)),
+                            filename:basename(So)]),
+    ok = libsql:load_extension(Db, Dotted, "sqlite3_hello_alt_init"),
+    ?assertEqual([{<<"hello from an extension">>}], rows(Config, "SELECT hello_alt()")),
+    %% A link to a listed file is that file.
+    ok = libsql:load_extension(Db, Link),
+    E1 = expect_error(error, libsql:load_extension(Db, So, <<"sqlite3_hello_fail_init">>)),
+    contains(maps:get(message, E1), <<"fails on purpose">>),
+    E2 = expect_error(error, libsql:load_extension(Db, So, nope_init)),
+    contains(maps:get(message, E2), <<"nope_init">>),
+    E3 = expect_error(cantopen, libsql:load_extension(Db, ?config(missing_extension, Config))),
+    contains(maps:get(message, E3), <<"No such file">>),
+    ok.
+
+%% Only listed files load, and SQL's load_extension() stays off.
+ext_refused(Config) ->
+    Db = db(Config),
+    E = expect_error(bad_argument, libsql:load_extension(Db, "/usr/lib/x86_64-linux-gnu/libz.so.1")),
+    contains(maps:get(message, E), <<"extensions option">>),
+    expect_error(bad_argument, libsql:load_extension(Db, "/no/such/file.so")),
+    expect_error(bad_argument, libsql:load_extension(Db, <<>>)),
+    expect_error(bad_argument, libsql:load_extension(Db, ?config(extension, Config), <<>>)),
+    {error, _} = q(Config, "SELECT load_extension('" ++ ?config(extension, Config) ++ "')"),
+    %% A connection opened without the option loads nothing.
+    C = libsql:open(maps:remove(extensions, ?config(open_opts, Config))),
+    {ok, Plain} = C,
+    try
+        expect_error(bad_argument, libsql:load_extension(Plain, ?config(extension, Config)))
+    after
+        libsql:close(Plain)
+    end,
+    expect_error(bad_argument, libsql:open((?config(open_opts, Config))#{extensions => [1]})),
+    expect_error(bad_argument, libsql:open((?config(open_opts, Config))#{extensions => nope})),
+    ok.
+
+%% A pool's workers that start again load the pool's extensions.
+ext_pool_restart(Config) ->
+    Pool = db(Config),
+    ok = libsql:load_extension(Pool, ?config(extension, Config)),
+    [begin {ok, OsPid} = libsql_conn:os_pid(W), libsql_test_util:kill9(OsPid) end
+     || W <- libsql_test_util:pool_workers(Pool)],
+    true = libsql_test_util:wait_until(
+             fun() -> length(libsql_test_util:pool_workers(Pool)) =:= 3 andalso
+                          libsql:query(Pool, "SELECT 1") =:= {ok, [<<"1">>], [{1}]}
+             end, 10000),
+    [?assertEqual({ok, [<<"hello()">>], [{<<"hello from an extension">>}]},
+                  libsql:query(Pool, "SELECT hello()")) || _ <- [1, 2, 3, 4, 5, 6]],
+    ok.
+
+%% ---- snapshots ------------------------------------------------------------------------
+
+%% serialize/1 gives an SQLite file's bytes; deserialize/2 makes a
+%% connection of a copy, which goes its own way.
+snap_round_trip(Config) ->
+    Db = db(Config),
+    case ?config(backend, Config) of
+        replica -> ok;
+        _ ->
+            exec(Config, "CREATE TABLE t(a)"),
+            exec(Config, "INSERT INTO t VALUES (1), (2)")
+    end,
+    {ok, Image} = libsql:serialize(Db),
+    <<"SQLite format 3", 0, _/binary>> = Image,
+    C = open_memory(),
+    try
+        ok = libsql:deserialize(C, Image),
+        {ok, _, Tables} = libsql:query(C, "SELECT name FROM sqlite_master WHERE type = 'table'"),
+        case ?config(backend, Config) of
+            replica -> ok;
+            _ ->
+                ?assertEqual([{<<"t">>}], Tables),
+                ?assertEqual({ok, [<<"a">>], [{1}, {2}]}, libsql:query(C, "SELECT a FROM t")),
+                {ok, _} = libsql:execute(C, "INSERT INTO t VALUES (3)"),
+                ?assertEqual([{2}], rows(Config, "SELECT count(*) FROM t")),
+                %% The copy grows past its image (resizeable), and serializes.
+                {ok, _} = libsql:execute(C, "CREATE TABLE big AS SELECT zeroblob(100000) AS z"),
+                {ok, Image2} = libsql:serialize(C),
+                ?assert(byte_size(Image2) > byte_size(Image) + 100000)
+        end,
+        %% The same file's bytes from disk deserialize too.
+        {ok, _} = libsql:execute(C, "CREATE TABLE IF NOT EXISTS u(x)")
+    after
+        libsql:close(C)
+    end.
+
+open_memory() ->
+    {ok, C} = libsql:open(#{path => ":memory:"}),
+    C.
+
+snap_refused(Config) ->
+    Db = db(Config),
+    C = open_memory(),
+    try
+        [expect_error(bad_argument, libsql:deserialize(C, Bad))
+         || Bad <- [<<"garbage">>, binary:copy(<<0>>, 4096),
+                    <<"SQLite format 3", 0, 16#12, 16#34, 0:(510 * 8)>>,
+                    <<"SQLite format 3", 0, 16#10, 0, 0:(4090 * 8)>>]],
+        expect_error(bad_argument, libsql:deserialize(C, not_a_binary)),
+        %% Nothing written yet: the empty image, which deserializes.
+        {ok, <<>>} = libsql:serialize(C),
+        ok = libsql:deserialize(C, <<>>),
+        {ok, _} = libsql:execute(C, "CREATE TABLE t(a)"),
+        {ok, Image} = libsql:serialize(C),
+        ok = libsql:begin_transaction(C),
+        expect_error(misuse, libsql:deserialize(C, Image)),
+        ok = libsql:rollback(C),
+        {ok, Cur} = libsql:cursor_open(C, "SELECT 1", []),
+        expect_error(misuse, libsql:deserialize(C, Image)),
+        ok = libsql:cursor_close(Cur),
+        ok = libsql:deserialize(C, Image)
+    after
+        libsql:close(C)
+    end,
+    {ok, Image0} = libsql:serialize(open_memory()),
+    case ?config(backend, Config) of
+        local -> ok = libsql:deserialize(open(Config, #{}), Image0);
+        _ -> expect_error(not_supported, libsql:deserialize(Db, Image0))
+    end,
+    ok.
+
+%% An encrypted database serializes as its plain pages (it is the
+%% database, not the file), and is not replaced by deserialize.
+snap_encrypted(Config) ->
+    Path = db_path(Config, "snap_encrypted.db"),
+    _ = file:delete(Path),
+    {ok, E} = libsql:open(#{path => Path, encryption_key => <<"k">>}),
+    try
+        {ok, _} = libsql:execute(E, "CREATE TABLE secret_table(a)"),
+        {ok, Image} = libsql:serialize(E),
+        ?assertMatch({_, _}, binary:match(Image, <<"secret_table">>)),
+        {ok, Disk} = file:read_file(Path),
+        ?assertEqual(nomatch, binary:match(Disk, <<"secret_table">>)),
+        expect_error(misuse, libsql:deserialize(E, Image))
+    after
+        libsql:close(E)
+    end.
+
+%% SQLite's log reaches logger, in the [libsql, sqlite] domain, at most 20
+%% a second from a port; the next one says how many were dropped.
+sqlite_log(Config) ->
+    libsql_log_capture:start(),
+    try
+        Db = db(Config),
+        %% A double-quoted string literal: SQLite warns (SQLITE_WARNING).
+        {ok, _, _} = libsql:query(Db, "SELECT \"not a column\""),
+        [#{level := warning, msg := {report, R}, meta := #{domain := [libsql, sqlite]}} | _] =
+            [L || #{meta := #{domain := [libsql, sqlite]}} = L <- libsql_log_capture:logs(1000)],
+        ?assertMatch(#{what := sqlite_log, code := 28, dropped_before := 0}, R),
+        contains(maps:get(message, R), <<"not a column">>),
+        %% A burst: at most 20 leave the port in its second.
+        [{ok, _, _} = libsql:query(Db, "SELECT \"burst " ++ integer_to_list(I) ++ "\"")
+         || I <- lists:seq(1, 60)],
+        Burst = [L || #{meta := #{domain := [libsql, sqlite]}} = L <- libsql_log_capture:logs(500)],
+        ?assert(length(Burst) =< 20, length(Burst)),
+        timer:sleep(1100),
+        {ok, _, _} = libsql:query(Db, "SELECT \"after the burst\""),
+        [#{msg := {report, After}} | _] =
+            [L || #{meta := #{domain := [libsql, sqlite]}} = L <- libsql_log_capture:logs(1000)],
+        ?assert(maps:get(dropped_before, After) >= 40, After),
+        ok
+    after
+        libsql_log_capture:stop()
+    end.
