@@ -1323,7 +1323,8 @@ ok_or_error({error, _} = E) -> E.
 %% constraints and generated columns, and be evaluated once per statement
 %% where SQLite can; `timeout': of the definition itself.
 
-%% @doc As create_function/5 with Opts = #{}.
+%% @doc Define an Erlang SQL function: as create_function/5 with Opts =
+%% #{} (not deterministic).
 -spec create_function(Db :: db(), Name :: atom() | unicode:chardata(), Arity :: -1..127,
                       Fun :: function()) -> ok | {error, error()}.
 create_function(Db, Name, Arity, Fun) ->
@@ -1362,7 +1363,8 @@ create_function(Db, Name, Arity, Fun) ->
 create_function(Db, Name, Arity, Fun, Opts) ->
     libsql_functions:create(Db, Name, Arity, scalar, {Fun, Opts}).
 
-%% @doc As create_aggregate/5 with Opts = #{}.
+%% @doc Define an aggregate SQL function in Erlang: as create_aggregate/5
+%% with Opts = #{}.
 -spec create_aggregate(Db :: db(), Name :: atom() | unicode:chardata(), Arity :: -1..127,
                        {Init :: term(), Step :: function(), Final :: function()}) ->
           ok | {error, error()}.
@@ -1417,7 +1419,8 @@ delete_function(Db, Name, Arity) ->
                       Detail :: iodata() | atom()}.
 %% A rule of set_authorizer/2,3; `'_'' matches anything.
 
-%% @doc As set_authorizer/3 with no fun.
+%% @doc Decide which statements Db may compile, by rules alone: as
+%% set_authorizer/3 with Fun = undefined.
 -spec set_authorizer(Db :: db(), Rules :: [auth_rule()]) -> ok | {error, error()}.
 set_authorizer(Db, Rules) ->
     set_authorizer(Db, Rules, undefined).

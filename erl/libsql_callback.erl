@@ -24,7 +24,6 @@
 -module(libsql_callback).
 
 -export([call/3, send/2, await/2]).
--export([handle/3]).
 
 -export_type([req_id/0, fun_spec/0, funs/0]).
 

@@ -250,7 +250,8 @@ init({Owner, Opts}) ->
                        target = target(Opts)},
             PortOpts = maps:get(port_opts, Opts, []),
             Deadline = open_deadline(Timeout, PortOpts),
-            case open_db(Port, PortOpts, Deadline, maps:get(extensions, Opts, none)) of
+            case open_db(Port, PortOpts, Deadline, maps:get(extensions, Opts, none),
+                         S#state.target) of
                 {ok, #{mode := Mode}} ->
                     S1 = S#state{mode = Mode, next_ref = 3},
                     case maps:get(pool, Opts, undefined) of
@@ -287,23 +288,28 @@ open_deadline(T, PortOpts) ->
 
 %% Ref 1 is the open request, ref 2 the extensions it may load (a list
 %% the port takes once); nothing else is in flight yet.
-open_db(Port, PortOpts, Timeout, Extensions) ->
+open_db(Port, PortOpts, Timeout, Extensions, Target) ->
     {Arity, Body} = libsql_proto:encode_body(open, [libsql_secret:reveal_port_opts(PortOpts)]),
     _ = port_write(Port, libsql_proto:frame(1, Arity, Body)),
-    case await_open(Port, Timeout) of
+    case await_open(Port, Timeout, Target) of
         {ok, _} = Open when Extensions =:= none -> Open;
         {ok, _} = Open ->
             {A, B} = libsql_proto:encode_body(allow_extensions, [Extensions]),
             _ = port_write(Port, libsql_proto:frame(2, A, B)),
-            case await_open(Port, Timeout) of
+            case await_open(Port, Timeout, Target) of
                 {ok, _} -> Open;
                 {error, _} = E -> E
             end;
         {error, _} = E -> E
     end.
 
-await_open(Port, Timeout) ->
+await_open(Port, Timeout, Target) ->
     receive
+        {Port, {data, <<?LSQ_REPLY_HEAD, 0:32, _/binary>> = Bin}} ->
+            %% An event before the answer (SQLite logging why a file does
+            %% not open): handled as any, and the answer still awaited.
+            _ = event(Bin, #state{target = Target}),
+            await_open(Port, Timeout, Target);
         {Port, {data, Bin}} ->
             case libsql_proto:decode_reply(Bin) of
                 {ok, Info} when is_map(Info); Info =:= ok -> {ok, Info};
@@ -848,14 +854,16 @@ changes([], _, _) ->
     ok.
 
 %% SQLite's error log (port/sqlite_log.h), at a level by its code: the
-%% notices and warnings SQLite itself calls so, errors that concern the
-%% file (I/O, corruption, a full disk, no memory) as errors, the rest
-%% (a statement's constraint failure, a schema change) as debug.
+%% notices and warnings SQLite itself calls so; I/O errors, corruption, a
+%% full disk and no memory as errors (what an operator must see, whatever
+%% the caller did with its error); the rest as debug: a statement's
+%% constraint failure, a schema change, a file that does not open (the
+%% caller has those as its error).
 sqlite_log(Code, Message, Dropped, S) ->
     Level = case Code band 16#ff of
                 27 -> notice;                                         % SQLITE_NOTICE
                 28 -> warning;                                        % SQLITE_WARNING
-                C when C =:= 7; C =:= 10; C =:= 11; C =:= 13; C =:= 14; C =:= 26 -> error;
+                C when C =:= 7; C =:= 10; C =:= 11; C =:= 13 -> error;
                 _ -> debug
             end,
     logger:log(Level, #{what => sqlite_log, code => Code, message => Message,

@@ -36,7 +36,7 @@
 %% the code among their arguments.
 -define(CODE_TAKERS, [{"lsq_error_set", 1}, {"reply_errorf", 2}, {"reply_verrorf", 2},
                       {"send_error", 2},
-                      {"fail", 1}]).
+                      {"fail", 1}, {"fz_intake_replied", 1}]).
 %% Functions with a `const char *code' parameter that is not an error
 %% code: the server's Hrana code, as bytes.
 -define(SERVER_CODE_TAKERS, ["hr_map_error"]).
