@@ -6,12 +6,13 @@
 %% it to the right caller, and whatever the function reads of its own
 %% process (its dictionary, its links) is the caller's.
 %%
-%% A request is sent as `{libsql_call, From, Msg}' with the From
-%% gen_server:call/3 would make (an alias tag), so the connection process
-%% handles it as a call and replies with gen_server:reply/2. Callbacks come
-%% to the same alias as `{Tag, callback, Ctx, Frame}'; the answer goes
-%% straight to the port (erlang:port_command/2 works from any process),
-%% not through the connection process.
+%% A request is sent as `{libsql_call, {self(), Alias}, Msg}', Alias a
+%% monitor alias (demonitored once the caller stops waiting, so that late
+%% messages are dropped), and handled by the connection process as a call;
+%% the reply comes to the alias as `{Alias, Reply}', callbacks as `{Alias,
+%% callback, Ctx, Frame}'. The answer to a callback goes straight to the
+%% port (erlang:port_command/2 works from any process), not through the
+%% connection process.
 %%
 %% An aggregate's state lives in this loop, per group number (Ctx of
 %% port/functions.h), for the duration of the request.
@@ -75,7 +76,7 @@ send(Conn, Msg) ->
 
 send_now(Conn, Msg) ->
     Mref = erlang:monitor(process, Conn, [{alias, demonitor}]),
-    Conn ! {libsql_call, {self(), [alias | Mref]}, Msg},
+    Conn ! {libsql_call, {self(), Mref}, Msg},
     {Mref, infinity}.
 
 %% @doc The reply to a send/2, callbacks answered while it comes.
@@ -87,7 +88,7 @@ await({Mref, _}, Timeout) ->
                    infinity -> infinity;
                    _ -> erlang:monotonic_time(millisecond) + Timeout
                end,
-    wait(Mref, [alias | Mref], Deadline, #{}).
+    wait(Mref, Mref, Deadline, #{}).
 
 wait(Mref, Tag, Deadline, Aggs) ->
     receive

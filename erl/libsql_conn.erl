@@ -33,7 +33,7 @@
 -define(DEFAULT_SPIN_US, 50).
 
 -record(pending, {
-    from :: gen_server:from() | internal,  % who waits; internal: our own cancel
+    from :: from() | internal,             % who waits; internal: our own cancel
     timer :: reference() | undefined,      % deadline timer
     sent :: integer(),                     % monotonic time it went to the port
     kind :: kind(),                        % what to do with the reply
@@ -52,6 +52,11 @@
               | {subscribed, reference()}
               | {authorizer, function() | undefined}
               | {undefine, binary(), integer()}.
+
+%% Who waits for a reply: a libsql_callback caller, {Pid, Alias} (it
+%% answers callbacks; replies go to the alias, dropped once it gave up), or
+%% a gen_server caller.
+-type from() :: {pid(), reference()} | gen_server:from().
 
 -record(state, {
     port :: port() | undefined,            % the port program
@@ -308,7 +313,7 @@ await_open(Port, Timeout, Target) ->
         {Port, {data, <<?LSQ_REPLY_HEAD, 0:32, _/binary>> = Bin}} ->
             %% An event before the answer (SQLite logging why a file does
             %% not open): handled as any, and the answer still awaited.
-            _ = event(Bin, #state{target = Target}),
+            open_event(Bin, Target),
             await_open(Port, Timeout, Target);
         {Port, {data, Bin}} ->
             case libsql_proto:decode_reply(Bin) of
@@ -433,7 +438,7 @@ handle_info({libsql_call, From, Msg}, S) ->
     %% A call made by libsql_callback: handled as gen_server:call's.
     case handle_call(Msg, From, S) of
         {reply, Reply, S1} ->
-            gen_server:reply(From, Reply),
+            reply_to(From, Reply),
             {noreply, S1};
         Other ->
             Other
@@ -441,7 +446,7 @@ handle_info({libsql_call, From, Msg}, S) ->
 handle_info({deadline, Ref}, S) ->
     case maps:take(Ref, S#state.pending) of
         {#pending{from = From, kind = Kind} = P, Pending} ->
-            gen_server:reply(From, {error, deadline_error(P, S)}),
+            reply_to(From, {error, deadline_error(P, S)}),
             S1 = drop_callback(P, S#state{pending = Pending}),
             case Kind of
                 close -> stop_port(S1, normal);
@@ -630,26 +635,34 @@ reply(Ref, Bin, S) ->
                 {authorizer, Fun} -> {noreply, authorizer_set(Fun, From, Bin, S1)};
                 {undefine, _, _} -> {noreply, defined(Kind, From, Bin, S1)};
                 close ->
-                    gen_server:reply(From, {reply, Bin}),
+                    reply_to(From, {reply, Bin}),
                     stop_port(S1, normal);
                 orphan_cursor ->
                     {noreply, close_orphan_cursor(Bin, S1)};
                 {cursor_open, Owner} ->
-                    gen_server:reply(From, {reply, Bin}),
+                    reply_to(From, {reply, Bin}),
                     {noreply, watch_cursor(Bin, Owner, S1)};
                 reset ->
-                    gen_server:reply(From, {reply, Bin}),
+                    reply_to(From, {reply, Bin}),
                     maps:foreach(fun(_, M) -> erlang:demonitor(M, [flush]) end,
                                  S1#state.cursors),
                     {noreply, S1#state{cursors = #{}}};
                 _ ->
-                    gen_server:reply(From, {reply, Bin}),
+                    reply_to(From, {reply, Bin}),
                     {noreply, S1}
             end;
         error ->
             %% A late answer to a request that timed out: dropped.
             {noreply, S}
     end.
+
+%% A libsql_callback caller's reply goes to its alias; others as
+%% gen_server's.
+reply_to({_Pid, Alias}, Reply) when is_reference(Alias) ->
+    Alias ! {Alias, Reply},
+    ok;
+reply_to(From, Reply) ->
+    gen_server:reply(From, Reply).
 
 cancel_timer(undefined) -> ok;
 cancel_timer(T) -> _ = erlang:cancel_timer(T, [{async, true}, {info, false}]), ok.
@@ -662,10 +675,11 @@ cancel_timer(T) -> _ = erlang:cancel_timer(T, [{async, true}, {info, false}]), o
 %% request is cancelled.
 callback(Ref, Bin, S) ->
     case maps:find(Ref, S#state.pending) of
-        {ok, #pending{from = {Pid, [alias | Alias] = Tag}, kind = Kind} = P}
-          when Kind =:= request; element(1, Kind) =:= cursor_open;
-               element(1, Kind) =:= cursor_close ->
-            Alias ! {Tag, callback, {self(), S#state.port, S#state.max_frame, S#state.funs},
+        {ok, #pending{from = {Pid, Alias}, kind = Kind} = P}
+          when is_reference(Alias),
+               (Kind =:= request orelse element(1, Kind) =:= cursor_open orelse
+                element(1, Kind) =:= cursor_close) ->
+            Alias ! {Alias, callback, {self(), S#state.port, S#state.max_frame, S#state.funs},
                      Bin},
             Mon = case P#pending.callback of
                       undefined -> erlang:monitor(process, Pid);
@@ -722,7 +736,7 @@ deadline_error(_, _) ->
 authorizer_set(Fun, From, Bin, S) ->
     case From of
         internal -> ok;
-        _ -> gen_server:reply(From, {reply, Bin})
+        _ -> reply_to(From, {reply, Bin})
     end,
     case libsql_proto:decode_reply(Bin) of
         {ok, _} when Fun =:= undefined -> S#state{funs = maps:remove(authorizer, S#state.funs)};
@@ -745,7 +759,7 @@ defined(Kind, From, Bin, S) ->
                     end,
     case From of
         internal -> ok;
-        _ -> gen_server:reply(From, {reply, Bin})
+        _ -> reply_to(From, {reply, Bin})
     end,
     case libsql_proto:decode_reply(Bin) of
         {ok, _} ->
@@ -789,7 +803,7 @@ event(Bin, S) ->
             changes(Events, libsql_subs:of_kind(updates, S#state.subs),
                     libsql_subs:of_kind(commits, S#state.subs));
         {0, event, {log, Code, Message, Dropped}} ->
-            sqlite_log(Code, Message, Dropped, S);
+            sqlite_log(Code, Message, Dropped, S#state.target);
         {0, event, {sync_error, Error}} ->
             logger:warning(#{what => libsql_sync_failed, target => S#state.target,
                              error => Error,
@@ -804,6 +818,13 @@ event(Bin, S) ->
                            #{domain => [libsql]})
     end,
     {noreply, S}.
+
+%% An event while opening: only SQLite's log can come before the answer.
+open_event(Bin, Target) ->
+    case catch binary_to_term(Bin) of
+        {0, event, {log, Code, Message, Dropped}} -> sqlite_log(Code, Message, Dropped, Target);
+        _ -> ok
+    end.
 
 %% ---- change data capture (port/cdc.h) -------------------------------------------
 
@@ -832,23 +853,23 @@ recapture(S) ->
 subscribed(Ref, From, Bin, S) ->
     case libsql_proto:decode_reply(Bin) of
         {ok, _} ->
-            gen_server:reply(From, {ok, Ref}),
+            reply_to(From, {ok, Ref}),
             S;
         {error, _} = E ->
-            gen_server:reply(From, E),
+            reply_to(From, E),
             recapture(S#state{subs = libsql_subs:remove(Ref, S#state.subs),
                               capture = {false, false}})
     end.
 
 %% The events of committed transactions, in order, to their subscribers.
 changes([{Op, Db, Table, RowId} | Rest], Updates, Commits) ->
-    [Pid ! {libsql_update, Ref, Op, Db, Table, RowId} || {Ref, Pid} <- Updates],
+    _ = [Pid ! {libsql_update, Ref, Op, Db, Table, RowId} || {Ref, Pid} <- Updates],
     changes(Rest, Updates, Commits);
 changes([{commit, Info} | Rest], Updates, Commits) ->
-    [Pid ! {libsql_commit, Ref, Info} || {Ref, Pid} <- Commits],
+    _ = [Pid ! {libsql_commit, Ref, Info} || {Ref, Pid} <- Commits],
     changes(Rest, Updates, Commits);
 changes([{rollback, Info} | Rest], Updates, Commits) ->
-    [Pid ! {libsql_rollback, Ref, Info} || {Ref, Pid} <- Commits],
+    _ = [Pid ! {libsql_rollback, Ref, Info} || {Ref, Pid} <- Commits],
     changes(Rest, Updates, Commits);
 changes([], _, _) ->
     ok.
@@ -859,7 +880,7 @@ changes([], _, _) ->
 %% the caller did with its error); the rest as debug: a statement's
 %% constraint failure, a schema change, a file that does not open (the
 %% caller has those as its error).
-sqlite_log(Code, Message, Dropped, S) ->
+sqlite_log(Code, Message, Dropped, Target) ->
     Level = case Code band 16#ff of
                 27 -> notice;                                         % SQLITE_NOTICE
                 28 -> warning;                                        % SQLITE_WARNING
@@ -867,7 +888,7 @@ sqlite_log(Code, Message, Dropped, S) ->
                 _ -> debug
             end,
     logger:log(Level, #{what => sqlite_log, code => Code, message => Message,
-                        dropped_before => Dropped, target => S#state.target},
+                        dropped_before => Dropped, target => Target},
                #{domain => [libsql, sqlite]}).
 
 fail_all(Code, Message, Extra, S) ->
@@ -875,7 +896,7 @@ fail_all(Code, Message, Extra, S) ->
     maps:foreach(fun(_Ref, #pending{from = internal}) -> ok;
                     (_Ref, #pending{from = From, timer = T}) ->
                          cancel_timer(T),
-                         gen_server:reply(From, {error, Error})
+                         reply_to(From, {error, Error})
                  end, S#state.pending).
 
 stop_port(#state{port = Port} = S, Reason) when is_port(Port) ->

@@ -242,6 +242,7 @@ extensions(L) when is_list(L), length(L) =< 1000 ->
 extensions(L) ->
     bad_extensions(L).
 
+-spec bad_extensions(term()) -> no_return().
 bad_extensions(L) ->
     bad(extensions, io_lib:format("extensions must be a list of file names (at most 1000), "
                                   "not ~0tP", [L, 5])).
