@@ -17,6 +17,7 @@
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1,
          init_per_testcase/2, end_per_testcase/2]).
 -export([readme/1, guide_local/1, guide_remote/1, guide_replica/1, guide_encryption/1,
+         guide_callbacks/1,
          every_guide_is_run/1,
          runner_catches_failures/1]).
 
@@ -26,14 +27,15 @@
 %% (every_guide_is_run fails until it does).
 -define(GUIDES, [{guide_local, "doc/guides/local.md"}, {guide_remote, "doc/guides/remote.md"},
                  {guide_replica, "doc/guides/replica.md"},
-                 {guide_encryption, "doc/guides/encryption.md"}]).
+                 {guide_encryption, "doc/guides/encryption.md"},
+                 {guide_callbacks, "doc/guides/callbacks.md"}]).
 
 -spec suite() -> [tuple()].
 suite() -> [{timetrap, {minutes, 5}}, {ct_hooks, [libsql_tursodb_cth]}].
 
 -spec all() -> [atom()].
 all() -> [runner_catches_failures, every_guide_is_run, readme, guide_local, guide_remote,
-          guide_replica, guide_encryption].
+          guide_replica, guide_encryption, guide_callbacks].
 
 -spec init_per_suite(config()) -> config().
 init_per_suite(Config) ->
@@ -90,6 +92,10 @@ guide_replica(Config) ->
 -spec guide_encryption(config()) -> ok.
 guide_encryption(Config) ->
     run_file(Config, proplists:get_value(guide_encryption, ?GUIDES)).
+
+-spec guide_callbacks(config()) -> ok.
+guide_callbacks(Config) ->
+    run_file(Config, proplists:get_value(guide_callbacks, ?GUIDES)).
 
 %% Every guide in doc/guides/ is one of the cases above, and has code.
 -spec every_guide_is_run(config()) -> ok.
