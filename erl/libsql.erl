@@ -1346,7 +1346,11 @@ create_function(Db, Name, Arity, Fun) ->
 %% the statement cancelled (`timeout', naming the function). A fun that
 %% calls the database on the same connection gets `misuse' (the statement
 %% waits for the fun: it would wait for itself); other connections, and
-%% other workers of the same pool, are fine.
+%% other workers of the same pool, are fine. One wait the library cannot
+%% see: a fold/5,6 keeps its next fetch in flight while its fun runs; if
+%% that fun calls the fold's own connection and the fold's statement calls
+%% Erlang functions, the two wait for each other until the call's
+%% deadline.
 %%
 %% A function replaces the one of the same name (ASCII case-insensitive)
 %% and arity, SQLite's built-ins included. On a pool every worker gets it,
@@ -1384,7 +1388,10 @@ create_aggregate(Db, Name, Arity, Funs) ->
 %% live there for the time of the request; the steps of many rows travel
 %% in one message, so an aggregate over many rows costs few round trips to
 %% the port. A step that raises fails the statement (at the latest when the
-%% group ends) with a message naming the function and the reason.
+%% group ends) with a message naming the function and the reason. SQLite
+%% finalizes every group it started, also when the statement fails later:
+%% Final may then run for a result nobody reads. It is not a window
+%% function (`OVER (...)' is SQLite's error).
 %% Everything else (replacing, pools, replicas, remote connections,
 %% errors) is as for create_function/5.
 -spec create_aggregate(Db :: db(), Name :: atom() | unicode:chardata(), Arity :: -1..127,

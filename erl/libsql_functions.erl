@@ -125,7 +125,15 @@ on_db(Db, PoolMsg, Opts, OnConn) ->
         {conn, Conn} -> OnConn(Conn, T);
         {pool, P} ->
             case libsql_pool:functions(P, PoolMsg) of
-                {ok, Workers} -> all_ok([OnConn(W, T) || W <- Workers]);
+                {ok, Workers} ->
+                    case all_ok([OnConn(W, T) || W <- Workers]) of
+                        ok -> ok;
+                        {error, _} = E ->
+                            %% What the workers refuse (a remote pool's, a
+                            %% replica pool's rules) is not kept for later.
+                            _ = libsql_pool:functions(P, {forget, PoolMsg}),
+                            E
+                    end;
                 {error, _} = E -> E
             end;
         {error, _} = E -> E

@@ -69,10 +69,11 @@ checkin(Pool, Worker, Clean) ->
 worker_started(Pool, Worker) ->
     gen_server:cast(Pool, {worker_started, Worker}).
 
-%% @doc Keep (define_function) or forget (delete_function) an Erlang SQL
-%% function for the workers that start from now on: {ok, Workers}, the
-%% workers running now, which the caller defines it on.
--spec functions(pid() | atom(), tuple()) -> {ok, [pid()]} | {error, libsql:error()}.
+%% @doc Keep (define_function, set_authorizer, load_extension) or forget
+%% (delete_function; {forget, What}: what the workers refused) what every
+%% worker gets when it starts: {ok, Workers}, the workers running now,
+%% which the caller applies it to (ok for a forget).
+-spec functions(pid() | atom(), tuple()) -> ok | {ok, [pid()]} | {error, libsql:error()}.
 functions(Pool, Msg) ->
     try
         gen_server:call(Pool, {functions, Msg}, infinity)
@@ -223,6 +224,14 @@ handle_call({functions, {load_extension, Path, Entry}}, _From, S) ->
     {reply, {ok, maps:keys(S#state.workers)},
      S#state{setup = maps:put({extension, Path, Entry}, {load_extension_as, Path, Entry},
                               S#state.setup)}};
+handle_call({functions, {forget, Msg}}, _From, S) ->
+    Key = case Msg of
+              {define_function, {_, {Name, _, Arity, _}, _}} -> fun_key(Name, Arity);
+              {load_extension, Path, Entry} -> {extension, Path, Entry};
+              {set_authorizer, _, _} -> authorizer;
+              _ -> none
+          end,
+    {reply, ok, S#state{setup = maps:remove(Key, S#state.setup)}};
 handle_call({functions, {set_authorizer, Rules, Fun}}, _From, S) ->
     {reply, {ok, maps:keys(S#state.workers)},
      S#state{setup = maps:put(authorizer, {authorize_as, Rules, Fun}, S#state.setup)}};

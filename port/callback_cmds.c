@@ -11,20 +11,6 @@
 
 #include <string.h>
 
-/* The SQLite handle of the open connection, or a reply saying why not. */
-static int need_sqlite(lsq_port *p, const lsq_request *r, ei_x_buff *x, sqlite3 **db)
-{
-    int rc = run_need_conn(p, r, x);
-
-    if (rc != REPLY_OK) return rc;
-    if (p->be->sqlite == NULL)
-        return reply_errorf(x, r->ref, LSQ_E_NOT_SUPPORTED,
-                            "a %s connection runs its SQL on the server: SQL functions and "
-                            "hooks of ours cannot reach it", p->be->mode);
-    *db = p->be->sqlite(p->conn);
-    return REPLY_OK;
-}
-
 /* Name and Arity, the first two arguments of both commands. */
 static int name_arity(const lsq_request *r, int *idx, const char **name, size_t *n, int *arity)
 {
@@ -59,7 +45,7 @@ static int fn_flags(const char *buf, int *idx, int *flags)
 int cmd_create_function(lsq_port *p, const lsq_request *r, ei_x_buff *x)
 {
     sqlite3 *db = NULL;
-    int idx = r->idx, arity, flags, rc = need_sqlite(p, r, x, &db);
+    int idx = r->idx, arity, flags, rc = run_need_sqlite(p, r, x, &db);
     const char *name;
     size_t n;
     long long id;
@@ -81,7 +67,7 @@ int cmd_create_function(lsq_port *p, const lsq_request *r, ei_x_buff *x)
 int cmd_delete_function(lsq_port *p, const lsq_request *r, ei_x_buff *x)
 {
     sqlite3 *db = NULL;
-    int idx = r->idx, arity, rc = need_sqlite(p, r, x, &db);
+    int idx = r->idx, arity, rc = run_need_sqlite(p, r, x, &db);
     const char *name;
     size_t n;
     lsq_error err;

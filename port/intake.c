@@ -2,6 +2,7 @@
  * intake.c - stdin: frames read, checked and sorted (intake.h).
  */
 #include "intake.h"
+#include "fatal.h"
 #include "frame_io.h"
 #include "protocol.h"
 #include "term.h"
@@ -41,22 +42,6 @@ static size_t g_max_frame;
 static long g_spin_us;
 static lsq_port *g_port;
 static intake_writer g_write;
-
-static _Noreturn void fatal(int code, const char *what)
-{
-    fprintf(stderr, "libsql_port: fatal: %s (%s)\n", what, strerror(errno));
-    _exit(code);
-}
-
-static void lock(pthread_mutex_t *m)
-{
-    if (pthread_mutex_lock(m) != 0) fatal(LSQ_EXIT_THREAD, "lock");
-}
-
-static void unlock(pthread_mutex_t *m)
-{
-    (void)pthread_mutex_unlock(m);
-}
 
 int intake_init(int fd, size_t max_frame, long spin_us, lsq_port *port, intake_writer w)
 {

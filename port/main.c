@@ -25,6 +25,7 @@
  */
 #include "backend.h"
 #include "commands.h"
+#include "fatal.h"
 #include "channel.h"
 #include "frame_io.h"
 #include "intake.h"
@@ -63,22 +64,6 @@ static atomic_llong g_run_start_ns;     /* when the running request started */
 static size_t g_max_frame;      /* --max-frame */
 static long g_spin_us;          /* --spin-us: busy-poll stdin this long (frame_io.h) */
 static lsq_port g_port;
-
-static _Noreturn void fatal(int code, const char *what)
-{
-    fprintf(stderr, "libsql_port: fatal: %s (%s)\n", what, strerror(errno));
-    _exit(code);
-}
-
-static void lock(pthread_mutex_t *m)
-{
-    if (pthread_mutex_lock(m) != 0) fatal(LSQ_EXIT_THREAD, "lock");
-}
-
-static void unlock(pthread_mutex_t *m)
-{
-    (void)pthread_mutex_unlock(m);
-}
 
 /* Every frame to stdout, from any thread: replies, events, callbacks,
  * one whole frame at a time under one lock. */

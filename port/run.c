@@ -15,6 +15,20 @@ int run_need_conn(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     return reply_errorf(x, r->ref, LSQ_E_CLOSED, "the connection is closed");
 }
 
+int run_need_sqlite(lsq_port *p, const lsq_request *r, ei_x_buff *x, struct sqlite3 **db)
+{
+    int rc = run_need_conn(p, r, x);
+
+    if (rc != REPLY_OK) return rc;
+    if (p->be->sqlite == NULL)
+        return reply_errorf(x, r->ref, LSQ_E_NOT_SUPPORTED,
+                            "a %s connection runs its SQL on the server: there is no SQLite "
+                            "handle of ours to plug functions, hooks or extensions into, or "
+                            "to copy", p->be->mode);
+    *db = p->be->sqlite(p->conn);
+    return REPLY_OK;
+}
+
 /* ---- parameters ---------------------------------------------------------- */
 
 void run_free_params(decoded_params *d)

@@ -18,6 +18,12 @@
  * error in x (or REPLY_NOMEM). */
 int run_need_conn(lsq_port *p, const lsq_request *r, ei_x_buff *x);
 
+/* As run_need_conn, and *db the SQLite handle the connection's statements
+ * run on (backend.h, sqlite); REPLY_ERROR `not_supported' where SQL runs
+ * on a server. */
+struct sqlite3;
+int run_need_sqlite(lsq_port *p, const lsq_request *r, ei_x_buff *x, struct sqlite3 **db);
+
 /* Decoded parameters; arrays owned here, values point into the frame. */
 typedef struct decoded_params {
     lsq_params p;

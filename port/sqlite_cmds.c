@@ -11,24 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int need_sqlite(lsq_port *p, const lsq_request *r, ei_x_buff *x, sqlite3 **db)
-{
-    int rc = run_need_conn(p, r, x);
-
-    if (rc != REPLY_OK) return rc;
-    if (p->be->sqlite == NULL)
-        return reply_errorf(x, r->ref, LSQ_E_NOT_SUPPORTED,
-                            "a %s connection's database is the server's: there is no SQLite "
-                            "handle of ours to load into or copy", p->be->mode);
-    *db = p->be->sqlite(p->conn);
-    return REPLY_OK;
-}
-
 /* {Ref, allow_extensions, [Path]}: the allowlist, once, right after open. */
 int cmd_allow_extensions(lsq_port *p, const lsq_request *r, ei_x_buff *x)
 {
     sqlite3 *db = NULL;
-    int idx = r->idx, n, i, rc = need_sqlite(p, r, x, &db);
+    int idx = r->idx, n, i, rc = run_need_sqlite(p, r, x, &db);
     const char **paths = NULL;
     size_t *lens = NULL;
     lsq_error err;
@@ -56,7 +43,7 @@ int cmd_allow_extensions(lsq_port *p, const lsq_request *r, ei_x_buff *x)
 int cmd_load_extension(lsq_port *p, const lsq_request *r, ei_x_buff *x)
 {
     sqlite3 *db = NULL;
-    int idx = r->idx, rc = need_sqlite(p, r, x, &db), type, size;
+    int idx = r->idx, rc = run_need_sqlite(p, r, x, &db), type, size;
     const char *path, *ep;
     size_t n, epn;
     char entry[256], atom[MAXATOMLEN_UTF8];
@@ -92,7 +79,7 @@ int cmd_serialize(lsq_port *p, const lsq_request *r, ei_x_buff *x)
     sqlite3 *db = NULL;
     sqlite3_int64 size = 0;
     unsigned char *image;
-    int rc = need_sqlite(p, r, x, &db);
+    int rc = run_need_sqlite(p, r, x, &db);
 
     if (rc != REPLY_OK) return rc;
     image = sqlite3_serialize(db, "main", &size, 0);

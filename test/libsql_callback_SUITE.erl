@@ -168,10 +168,27 @@ rows(Config, Sql, Params) ->
 %% slower; the same paths (batches of steps, many frames of changes) are
 %% taken either way.
 scale(N) ->
-    case os:getenv("LIBSQL_VALGRIND_DIR") of
+    case under_valgrind() of
         false -> N;
-        _ -> max(1000, N div 20)
+        true -> max(1000, N div 20)
     end.
+
+under_valgrind() ->
+    os:getenv("LIBSQL_VALGRIND_DIR") =/= false.
+
+%% Kill every worker's port at once and wait until the pool has three
+%% new workers, none of the old ones.
+restart_all_workers(Pool) ->
+    Workers = libsql_test_util:pool_workers(Pool),
+    [begin {ok, OsPid} = libsql_conn:os_pid(W), libsql_test_util:kill9(OsPid) end
+     || W <- Workers],
+    true = libsql_test_util:wait_until(
+             fun() ->
+                     New = libsql_test_util:pool_workers(Pool),
+                     length(New) =:= 3 andalso [W || W <- New, lists:member(W, Workers)] =:= []
+                         andalso libsql:query(Pool, "SELECT 1") =:= {ok, [<<"1">>], [{1}]}
+             end, 10000),
+    ok.
 
 %% Sql over the integers 1..N as column x.
 upto(N, Select) ->
@@ -338,8 +355,12 @@ fn_error_tuple(Config) ->
 fn_deadline(Config) ->
     Db = db(Config),
     ok = libsql:create_function(Db, slow, 1, fun(Ms) -> timer:sleep(Ms), Ms end),
+    %% The deadline must pass inside the function: the port must reach it
+    %% first (under valgrind, seconds).
+    {Deadline, Sleep} = case under_valgrind() of false -> {50, 300}; true -> {3000, 6000} end,
     with_one(Config, fun(C) ->
-        E = expect_error(timeout, libsql:query(C, "SELECT slow(300)", [], #{timeout => 50})),
+        E = expect_error(timeout, libsql:query(C, "SELECT slow(?)", [Sleep],
+                                               #{timeout => Deadline})),
         ?assertEqual(<<"slow">>, maps:get(function, E)),
         contains(maps:get(message, E), <<"slow">>),
         %% The same caller (its answer to the cancelled call went to the
@@ -629,16 +650,7 @@ fn_pool_every_worker(Config) ->
 fn_pool_worker_restart(Config) ->
     Pool = db(Config),
     ok = libsql:create_function(Pool, alive, 0, fun() -> <<"yes">> end),
-    Workers = libsql_test_util:pool_workers(Pool),
-    [begin
-         {ok, OsPid} = libsql_conn:os_pid(W),
-         libsql_test_util:kill9(OsPid)
-     end || W <- Workers],
-    true = libsql_test_util:wait_until(
-             fun() ->
-                     New = libsql_test_util:pool_workers(Pool),
-                     length(New) =:= 3 andalso [W || W <- New, lists:member(W, Workers)] =:= []
-             end, 10000),
+    restart_all_workers(Pool),
     [?assertEqual({ok, [<<"alive()">>], [{<<"yes">>}]},
                   libsql:query(Pool, "SELECT alive()")) || _ <- [1, 2, 3, 4, 5, 6]],
     ok.
@@ -932,12 +944,7 @@ cdc_pool_workers(Config) ->
     [receive {done, P} -> ok after 5000 -> ct:fail(no_insert) end || P <- Pids],
     ?assertEqual(lists:sort([{insert, <<"main">>, <<"t">>, I} || I <- [1, 2, 3]]),
                  lists:sort(events(Ref, 1000))),
-    [begin {ok, OsPid} = libsql_conn:os_pid(W), libsql_test_util:kill9(OsPid) end
-     || W <- libsql_test_util:pool_workers(Pool)],
-    true = libsql_test_util:wait_until(
-             fun() -> length(libsql_test_util:pool_workers(Pool)) =:= 3 andalso
-                          libsql:query(Pool, "SELECT 1") =:= {ok, [<<"1">>], [{1}]}
-             end, 10000),
+    restart_all_workers(Pool),
     _ = events(Ref, 200),
     [exec(Config, "INSERT INTO t VALUES (2)") || _ <- [1, 2, 3, 4, 5, 6]],
     ?assertEqual(6, length(events(Ref, 1000))),
@@ -1085,12 +1092,7 @@ auth_pool_restart(Config) ->
     Pool = db(Config),
     users(Config),
     ok = libsql:set_authorizer(Pool, [{deny, read, users, secret}]),
-    [begin {ok, OsPid} = libsql_conn:os_pid(W), libsql_test_util:kill9(OsPid) end
-     || W <- libsql_test_util:pool_workers(Pool)],
-    true = libsql_test_util:wait_until(
-             fun() -> length(libsql_test_util:pool_workers(Pool)) =:= 3 andalso
-                          libsql:query(Pool, "SELECT 1") =:= {ok, [<<"1">>], [{1}]}
-             end, 10000),
+    restart_all_workers(Pool),
     [expect_error(auth, libsql:query(Pool, "SELECT secret FROM users")) || _ <- [1, 2, 3, 4]],
     ok.
 
@@ -1144,12 +1146,7 @@ ext_refused(Config) ->
 ext_pool_restart(Config) ->
     Pool = db(Config),
     ok = libsql:load_extension(Pool, ?config(extension, Config)),
-    [begin {ok, OsPid} = libsql_conn:os_pid(W), libsql_test_util:kill9(OsPid) end
-     || W <- libsql_test_util:pool_workers(Pool)],
-    true = libsql_test_util:wait_until(
-             fun() -> length(libsql_test_util:pool_workers(Pool)) =:= 3 andalso
-                          libsql:query(Pool, "SELECT 1") =:= {ok, [<<"1">>], [{1}]}
-             end, 10000),
+    restart_all_workers(Pool),
     [?assertEqual({ok, [<<"hello()">>], [{<<"hello from an extension">>}]},
                   libsql:query(Pool, "SELECT hello()")) || _ <- [1, 2, 3, 4, 5, 6]],
     ok.

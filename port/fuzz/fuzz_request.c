@@ -417,7 +417,7 @@ static const char *const k_cmds[] = {
     "prepare", "stmt_query", "stmt_execute", "finalize", "cursor_open", "cursor_fetch",
     "cursor_close", "info", "stats", "set_busy_timeout", "limit", "backup", "reset",
     "interrupt", "cancel", "begin", "commit", "rollback", "savepoint", "create_function",
-    "delete_function", "answer",
+    "delete_function", "answer", "capture", "set_authorizer", "serialize", "deserialize",
 };
 #define NCMDS (sizeof k_cmds / sizeof k_cmds[0])
 static const char *const k_tx_modes[] = { "deferred", "immediate", "exclusive", "read_only", "x" };
@@ -701,6 +701,46 @@ static tnode *gen_fn_flags(void)
     return t;
 }
 
+/* Authorizer rules: {deny | ignore, Action, Object, Detail}, sometimes
+ * not quite. */
+static tnode *gen_auth_rules(void)
+{
+    static const char *const verdicts[] = { "deny", "ignore", "allow" };
+    static const char *const actions[] = { "read", "insert", "update", "delete", "pragma",
+                                           "function", "attach", "select", "_", "reed" };
+    static const char *const names[] = { "t", "a", "b", "sqlite_master", "f", "journal_mode" };
+    size_t n = pick(4), i;
+    tnode *t = mk_list(n), *r;
+
+    for (i = 0; t != NULL && i < n; i++) {
+        r = mk_kids(T_TUPLE, pick(16) ? 4 : 3);
+        if (r == NULL) return NULL;
+        r->kids[0] = mk_atom(verdicts[pick(pick(8) ? 2 : 3)]);
+        r->kids[1] = mk_atom(actions[pick(sizeof actions / sizeof actions[0])]);
+        r->kids[2] = pick(3) ? mk_bin(names[pick(sizeof names / sizeof names[0])]) : mk_atom("_");
+        if (r->nk == 4) r->kids[3] = pick(2) ? mk_atom("_") : mk_bin(names[pick(6)]);
+        t->kids[i] = r;
+    }
+    return t;
+}
+
+/* An image for deserialize: empty, garbage, or an SQLite header with a
+ * page size (right or wrong) and pages of zeros. */
+static tnode *gen_image(void)
+{
+    static const unsigned sizes[] = { 512, 1024, 4096, 1, 0, 3000, 65536 };
+    unsigned char b[1024];
+    unsigned ps = sizes[pick(sizeof sizes / sizeof sizes[0])];
+    size_t n = pick(3) ? 512 * (1 + pick(2)) : pick(64);
+
+    memset(b, 0, sizeof b);
+    memcpy(b, "SQLite format 3", 16);
+    b[16] = (unsigned char)(ps >> 8);
+    b[17] = (unsigned char)ps;
+    if (pick(4) == 0) n = 0;
+    return mk_bytes(T_BIN, b, n);
+}
+
 /* The Result of an answer: {ok, Value}, {error, Msg}, ok, or anything. */
 static tnode *gen_answer_result(void)
 {
@@ -765,13 +805,17 @@ static tnode *gen_arg(const char *c, int i)
         }
     }
     if (!strcmp(c, "answer")) return i == 0 ? mk_int(some_int()) : gen_answer_result();
+    if (!strcmp(c, "capture")) return mk_atom(pick(2) ? "true" : "false");
+    if (!strcmp(c, "set_authorizer"))
+        return i == 0 ? gen_auth_rules() : mk_atom(pick(4) ? "false" : "true");
+    if (!strcmp(c, "deserialize")) return gen_image();
     return mk_int(some_int()); /* set_busy_timeout, cancel */
 }
 
 static int cmd_nargs(const char *c)
 {
     static const int nargs[] = { 1, 0, 0, 2, 2, 2, 2, 1, 1, 2, 2, 1, 2, 2, 1, 0, 0, 1, 2, 2, 0, 0, 1,
-                                 1, 0, 0, 2, 4, 2, 2 };
+                                 1, 0, 0, 2, 4, 2, 2, 2, 2, 0, 1 };
     /* One entry per command: a missing one would silently be 0. */
     _Static_assert(sizeof nargs / sizeof nargs[0] == NCMDS, "nargs and k_cmds differ");
     size_t i;
