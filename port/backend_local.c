@@ -280,6 +280,7 @@ static int local_close(lsq_conn *conn, lsq_error *err)
     int rc, i;
 
     for (i = 0; i < LSQ_TXSQL_COUNT; i++) (void)sqlite3_finalize(c->tx[i]);
+    if (c->hooks != NULL) local_hooks_detach(c->hooks, c->db);
     rc = sqlite3_close_v2(c->db);
     /* Unregistered (and its key wiped) once the last file closes: a
      * zombie handle's too. */

@@ -19,12 +19,17 @@ int cmd_close_conn(lsq_port *p, lsq_error *err)
 {
     lsq_conn *c;
     const lsq_backend *be;
+    lsq_error ignored;
 
     cmd_release_handles(p);
     cache_free(p->cache);
     p->cache = NULL;
-    /* What committed is sent; what the close rolls back never was. */
+    /* What committed is sent; what the close rolls back never will be:
+     * the backend stops reporting before the capture is freed (closing
+     * rolls back an open transaction, and SQLite tells the hook). */
     cdc_flush(p);
+    if (p->cdc != NULL && p->conn != NULL && p->be->watch_changes != NULL)
+        (void)p->be->watch_changes(p->conn, NULL, &ignored);
     cdc_free(p);
     if (pthread_mutex_lock(&p->conn_lock) != 0) {
         lsq_error_set(err, LSQ_E_INTERNAL, "lock failed");

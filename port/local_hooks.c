@@ -221,6 +221,13 @@ const char *local_hooks_denied(local_hooks *h)
     return h->denied[0] != 0 ? h->denied : NULL;
 }
 
+void local_hooks_detach(local_hooks *h, sqlite3 *db)
+{
+    h->watching = 0;
+    set_change_hooks(h, db);
+    (void)sqlite3_set_authorizer(db, NULL, NULL);
+}
+
 void local_hooks_before_prepare(local_hooks *h)
 {
     h->denied[0] = 0;

@@ -30,6 +30,10 @@ void local_hooks_free(local_hooks *h);
 /* Install the authorizer, and the change hooks if changes are watched,
  * on db (at open, and on a reopened handle). SQLite's result code. */
 int local_hooks_install(local_hooks *h, sqlite3 *db);
+/* Take everything off db before it closes: h is freed with the
+ * connection, and a handle SQLite keeps as a zombie (a statement not
+ * finalized) must not call into freed memory. */
+void local_hooks_detach(local_hooks *h, sqlite3 *db);
 /* Watch the changes of db for sink (NULL: stop). SQLite's result code. */
 int local_hooks_watch(local_hooks *h, sqlite3 *db, const lsq_change_sink *sink);
 

@@ -324,6 +324,39 @@ static void test_dispatch_named_params(void)
     port_fini(&p);
 }
 
+/* Change capture and rules on a connection that closes inside a
+ * transaction: closing rolls back, and SQLite tells the rollback hook,
+ * which must not reach freed state (the fuzzer found it did). */
+static void test_close_with_hooks(void)
+{
+    lsq_port p;
+    reply r;
+    ei_x_buff x;
+    int round;
+
+    port_init(&p);
+    reply_init(&r);
+    for (round = 0; round < 2; round++) {
+        OPEN(&p, &r, 1, ":memory:", -1, -1); EXPECT_OPEN_OK(&r, 1);
+        EXEC(&p, &r, 2, "CREATE TABLE t(x)", NULL, 0); EXPECT_EXEC(&r, 2, 0, 0);
+        req_begin(&x, 3, "capture", 2);
+        EI(ei_x_encode_atom(&x, "true")); EI(ei_x_encode_atom(&x, round ? "false" : "true"));
+        CALL(&p, &x, &r); EXPECT_OK_ATOM(&r, 3);
+        req_begin(&x, 4, "set_authorizer", 2);
+        EI(ei_x_encode_list_header(&x, 1)); EI(ei_x_encode_tuple_header(&x, 4));
+        EI(ei_x_encode_atom(&x, "deny")); EI(ei_x_encode_atom(&x, "attach"));
+        EI(ei_x_encode_atom(&x, "_")); EI(ei_x_encode_atom(&x, "_"));
+        EI(ei_x_encode_empty_list(&x)); EI(ei_x_encode_atom(&x, "false"));
+        CALL(&p, &x, &r); EXPECT_OK_ATOM(&r, 4);
+        EXEC(&p, &r, 5, "BEGIN", NULL, 0); EXPECT_EXEC(&r, 5, 0, 0);
+        EXEC(&p, &r, 6, "INSERT INTO t VALUES (1)", NULL, 0); EXPECT_EXEC(&r, 6, 1, 1);
+        EXEC(&p, &r, 7, "ATTACH ':memory:' AS a", NULL, 0); EXPECT_ERROR(&r, 7, "auth");
+        SIMPLE(&p, &r, 8, "close"); EXPECT_OK_ATOM(&r, 8);
+    }
+    reply_free(&r);
+    port_fini(&p);
+}
+
 static void test_dispatch_param_errors(void)
 {
     lsq_port p;
@@ -1787,6 +1820,7 @@ static const test_case k_tests[] = {
     TEST(test_dispatch_value_roundtrip),
     TEST(test_dispatch_changes),
     TEST(test_dispatch_named_params),
+    TEST(test_close_with_hooks),
     TEST(test_dispatch_param_errors),
     TEST(test_dispatch_sql_errors),
     TEST(test_dispatch_constraint),
