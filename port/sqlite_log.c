@@ -42,13 +42,30 @@ static int admit(long long *dropped)
     return ok;
 }
 
+/* What an operator must hear of: SQLite's notices and warnings (a WAL
+ * recovered, a string literal in double quotes), and what concerns the
+ * file or the process (no memory, I/O errors, corruption, a full disk).
+ * The rest (a statement that failed or was interrupted, a schema change,
+ * a file that did not open) is the caller's error already: sending it
+ * would cost a frame per failed statement for a message nobody reads. */
+static int worth_sending(int code)
+{
+    switch (code & 0xff) {
+    case SQLITE_NOTICE: case SQLITE_WARNING: case SQLITE_NOMEM: case SQLITE_IOERR:
+    case SQLITE_CORRUPT: case SQLITE_FULL:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 static void on_log(void *arg, int code, const char *msg)
 {
     long long dropped = 0;
     ei_x_buff x;
 
     (void)arg;
-    if (msg == NULL || !admit(&dropped)) return;
+    if (msg == NULL || !worth_sending(code) || !admit(&dropped)) return;
     if (ei_x_new(&x) != 0) return;
     if (term_reply_begin(&x, 0, "event") == 0 && ei_x_encode_tuple_header(&x, 4) == 0 &&
         ei_x_encode_atom(&x, "log") == 0 && ei_x_encode_long(&x, code) == 0 &&

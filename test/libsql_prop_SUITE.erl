@@ -279,7 +279,10 @@ traced(Conn, Fun) ->
     receive {trace_delivered, Conn, Ref} -> ok end,
     {Result, flush_trace(Conn)}.
 
-is_call(Msg) -> is_tuple(Msg) andalso element(1, Msg) =:= '$gen_call'.
+%% A call reaches a connection process as gen_server's or, for requests,
+%% libsql_callback's.
+is_call(Msg) ->
+    is_tuple(Msg) andalso (element(1, Msg) =:= '$gen_call' orelse element(1, Msg) =:= libsql_call).
 
 flush_trace(Conn) ->
     receive
