@@ -877,9 +877,8 @@ changes([], _, _) ->
 %% SQLite's error log (port/sqlite_log.h), at a level by its code: the
 %% notices and warnings SQLite itself calls so; I/O errors, corruption, a
 %% full disk and no memory as errors (what an operator must see, whatever
-%% the caller did with its error); the rest as debug: a statement's
-%% constraint failure, a schema change, a file that does not open (the
-%% caller has those as its error).
+%% the caller did with its error). The port sends nothing else (the
+%% caller has those as its error); anything else is debug.
 sqlite_log(Code, Message, Dropped, Target) ->
     Level = case Code band 16#ff of
                 27 -> notice;                                         % SQLITE_NOTICE
