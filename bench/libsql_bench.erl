@@ -8,7 +8,9 @@
 %% LIBSQL_BENCH_QUICK=1 shrinks every workload (a run of about a minute).
 %% LIBSQL_BENCH_REMOTE=0 skips the remote part (libsql_bench_remote),
 %% LIBSQL_BENCH_REPLICA=0 the embedded-replica part (libsql_bench_replica),
-%% LIBSQL_BENCH_CRYPT=0 the encryption part (libsql_bench_crypt).
+%% LIBSQL_BENCH_CRYPT=0 the encryption part (libsql_bench_crypt),
+%% LIBSQL_BENCH_CALLBACKS=0 the callbacks part (libsql_bench_callbacks: change
+%% data capture, the authorizer, Erlang SQL functions).
 -module(libsql_bench).
 
 -export([main/0]).
@@ -61,12 +63,13 @@ run() ->
                           [fun w1/1, fun w1_wal/1, fun w2/1, fun w3/1, fun w4/1,
                            fun w4_wal/1]),
     Crypt = libsql_bench_crypt:run(Cfg1),
+    Callbacks = run_callbacks(Cfg1),
     Remote = libsql_bench_remote:run(Cfg1),
     Replica = libsql_bench_replica:run(Cfg1),
     Secs = (erlang:monotonic_time(millisecond) - Start) / 1000,
     Text = [header(Cfg1, Secs), "\n", table(Cfg1, Results), "\n", floor_lines(Results),
             memory_lines(Results),
-            Crypt, Remote, Replica],
+            Crypt, Callbacks, Remote, Replica],
     io:put_chars(["\n", Text]),
     Latest = filename:join(Dir, "latest.txt"),
     ok = file:write_file(Latest, unicode:characters_to_binary(Text)),
@@ -80,6 +83,25 @@ config(false) ->
 config(true) ->
     #{quick => true, small_rows => 10000, big_rows => 100000, w1_calls => 2000,
       w2_rows => 10000, w4_calls => 2000, rounds => 2, w3_rounds => 1}.
+
+%% libsql_bench_callbacks is not among the Makefile's bench beams: when its
+%% beam in Dir is missing or older than bench/libsql_bench_callbacks.erl, it
+%% is compiled here (into Dir) before it runs.
+run_callbacks(#{dir := Dir} = Cfg) ->
+    Mod = libsql_bench_callbacks,
+    Src = filename:join(filename:dirname(proplists:get_value(source, module_info(compile))),
+                        atom_to_list(Mod) ++ ".erl"),
+    Beam = filename:join(Dir, atom_to_list(Mod) ++ ".beam"),
+    case filelib:last_modified(Src) > filelib:last_modified(Beam) of
+        true ->
+            progress("compiling ~ts", [Src]),
+            {ok, Mod} = compile:file(Src, [{outdir, Dir}, warnings_as_errors, report]),
+            _ = code:purge(Mod),
+            {module, Mod} = code:load_abs(filename:rootname(Beam));
+        false ->
+            ok
+    end,
+    Mod:run(Cfg).
 
 mode(true) -> "quick (LIBSQL_BENCH_QUICK=1)";
 mode(false) -> "full".
