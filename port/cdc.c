@@ -5,6 +5,7 @@
 #include "channel.h"
 
 #include <sqlite3.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,20 +94,77 @@ static void committed(cdc *c)
     if (c->out.index >= CDC_EMIT_BYTES) emit(c);
 }
 
+/* Room for need more bytes in x, growing it by doubling: ei_x_buff grows
+ * by a hundred bytes at a time, which for a transaction's changes was a
+ * realloc (an mremap) every few rows. 0, or -1 (no memory). */
+static int reserve(ei_x_buff *x, size_t need)
+{
+    size_t want = (size_t)x->index + need, size;
+    char *b;
+
+    if (want <= (size_t)x->buffsz) return 0;
+    if (want > INT32_MAX) return -1;
+    size = (size_t)x->buffsz * 2;
+    if (size < want) size = want + 4096;
+    if (size > INT32_MAX) size = INT32_MAX;
+    b = realloc(x->buff, size);
+    if (b == NULL) return -1;
+    x->buff = b;
+    x->buffsz = (int)size;
+    return 0;
+}
+
+static unsigned char *put_be32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+    return p + 4;
+}
+
+/* Each change is encoded by hand, straight into the buffer: this runs
+ * inside the statement, once per row, and the statement's reply waits
+ * for it. {Op, Db, Table, RowId}: a small tuple, a small UTF-8 atom, two
+ * binaries, an integer (ei's encoding for what does not fit 32 bits). */
 static void on_row(void *ctx, int op, const char *db, const char *table, long long rowid)
 {
     static const char *const ops[] = { "insert", "update", "delete" };
     cdc *c = ctx;
-    int start = c->pending.index;
+    size_t dn, tn, an;
+    unsigned char *p;
+    int idx;
 
     c->changes++;
     if (!c->updates || c->pending.index >= CDC_MAX_PENDING) return;
-    if (ei_x_encode_tuple_header(&c->pending, 4) != 0 || ei_x_encode_atom(&c->pending, ops[op]) != 0 ||
-        term_encode_binary(&c->pending, db, strlen(db)) != 0 ||
-        term_encode_binary(&c->pending, table, strlen(table)) != 0 ||
-        ei_x_encode_longlong(&c->pending, rowid) != 0) {
-        c->pending.index = start; /* counted as dropped */
-        return;
+    dn = strlen(db);
+    tn = strlen(table);
+    an = 6; /* strlen of each of ops[] */
+    if (dn > 0xffff || tn > 0xffff || reserve(&c->pending, 2 + 2 + an + 5 + dn + 5 + tn + 11) != 0)
+        return; /* counted as dropped */
+    p = (unsigned char *)c->pending.buff + c->pending.index;
+    *p++ = ERL_SMALL_TUPLE_EXT;
+    *p++ = 4;
+    *p++ = ERL_SMALL_ATOM_UTF8_EXT;
+    *p++ = (unsigned char)an;
+    memcpy(p, ops[op], an);
+    p += an;
+    *p++ = ERL_BINARY_EXT;
+    p = put_be32(p, (uint32_t)dn);
+    memcpy(p, db, dn);
+    p += dn;
+    *p++ = ERL_BINARY_EXT;
+    p = put_be32(p, (uint32_t)tn);
+    memcpy(p, table, tn);
+    p += tn;
+    if (rowid >= INT32_MIN && rowid <= INT32_MAX) {
+        *p++ = ERL_INTEGER_EXT;
+        p = put_be32(p, (uint32_t)(int32_t)rowid);
+        c->pending.index = (int)(p - (unsigned char *)c->pending.buff);
+    } else {
+        idx = (int)(p - (unsigned char *)c->pending.buff);
+        if (ei_encode_longlong(c->pending.buff, &idx, rowid) != 0) return;
+        c->pending.index = idx;
     }
     c->kept++;
 }
