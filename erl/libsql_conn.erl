@@ -74,7 +74,6 @@
     funs = #{} :: libsql_callback:funs(),  % Erlang SQL functions, the authorizer fun
     capture = {false, false} :: {boolean(), boolean()},  % the port captures: row
                                            % changes, commits (port/cdc.h)
-    next_fun = 1 :: pos_integer(),         % number of the next function defined here
     target = <<>> :: binary()              % path or URL, for error messages (no secrets)
 }).
 
