@@ -15,7 +15,7 @@
  *         | {rollback, #{}}
  *
  * before the reply of the request that committed (cdc_flush, called by
- * the command layer), and earlier in pieces of about a megabyte while a
+ * the command layer), and earlier once a megabyte has gathered while a
  * long request commits many transactions. One transaction holds at most
  * CDC_MAX_PENDING bytes of changes: past that its further changes are
  * counted (dropped) but not kept, and its commit says how many.
