@@ -3,6 +3,7 @@
  */
 #include "cdc.h"
 #include "channel.h"
+#include "file_io.h"
 
 #include <sqlite3.h>
 #include <stdint.h>
@@ -94,35 +95,6 @@ static void committed(cdc *c)
     if (c->out.index >= CDC_EMIT_BYTES) emit(c);
 }
 
-/* Room for need more bytes in x, growing it by doubling: ei_x_buff grows
- * by a hundred bytes at a time, which for a transaction's changes was a
- * realloc (an mremap) every few rows. 0, or -1 (no memory). */
-static int reserve(ei_x_buff *x, size_t need)
-{
-    size_t want = (size_t)x->index + need, size;
-    char *b;
-
-    if (want <= (size_t)x->buffsz) return 0;
-    if (want > INT32_MAX) return -1;
-    size = (size_t)x->buffsz * 2;
-    if (size < want) size = want + 4096;
-    if (size > INT32_MAX) size = INT32_MAX;
-    b = realloc(x->buff, size);
-    if (b == NULL) return -1;
-    x->buff = b;
-    x->buffsz = (int)size;
-    return 0;
-}
-
-static unsigned char *put_be32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)(v >> 24);
-    p[1] = (unsigned char)(v >> 16);
-    p[2] = (unsigned char)(v >> 8);
-    p[3] = (unsigned char)v;
-    return p + 4;
-}
-
 /* Each change is encoded by hand, straight into the buffer: this runs
  * inside the statement, once per row, and the statement's reply waits
  * for it. {Op, Db, Table, RowId}: a small tuple, a small UTF-8 atom, two
@@ -140,7 +112,7 @@ static void on_row(void *ctx, int op, const char *db, const char *table, long lo
     dn = strlen(db);
     tn = strlen(table);
     an = 6; /* strlen of each of ops[] */
-    if (dn > 0xffff || tn > 0xffff || reserve(&c->pending, 2 + 2 + an + 5 + dn + 5 + tn + 11) != 0)
+    if (dn > 0xffff || tn > 0xffff || term_reserve(&c->pending, 2 + 2 + an + 5 + dn + 5 + tn + 11) != 0)
         return; /* counted as dropped */
     p = (unsigned char *)c->pending.buff + c->pending.index;
     *p++ = ERL_SMALL_TUPLE_EXT;
@@ -150,16 +122,19 @@ static void on_row(void *ctx, int op, const char *db, const char *table, long lo
     memcpy(p, ops[op], an);
     p += an;
     *p++ = ERL_BINARY_EXT;
-    p = put_be32(p, (uint32_t)dn);
+    lsq_put_be32(p, (uint32_t)dn);
+    p += 4;
     memcpy(p, db, dn);
     p += dn;
     *p++ = ERL_BINARY_EXT;
-    p = put_be32(p, (uint32_t)tn);
+    lsq_put_be32(p, (uint32_t)tn);
+    p += 4;
     memcpy(p, table, tn);
     p += tn;
     if (rowid >= INT32_MIN && rowid <= INT32_MAX) {
         *p++ = ERL_INTEGER_EXT;
-        p = put_be32(p, (uint32_t)(int32_t)rowid);
+        lsq_put_be32(p, (uint32_t)(int32_t)rowid);
+        p += 4;
         c->pending.index = (int)(p - (unsigned char *)c->pending.buff);
     } else {
         idx = (int)(p - (unsigned char *)c->pending.buff);

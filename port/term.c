@@ -346,8 +346,7 @@ int term_encode_value(ei_x_buff *x, const lsq_value *v)
     return -1;
 }
 
-/* Make room for need more bytes in x (ei_x_buff grows the same way). */
-static int reserve(ei_x_buff *x, size_t need)
+int term_reserve(ei_x_buff *x, size_t need)
 {
     size_t want = (size_t)x->index + need, size;
     char *p;
@@ -457,7 +456,7 @@ int term_encode_row_cell(ei_x_buff *x, const lsq_value *v, int n)
         }
         need += value_size(&v[i]);
     }
-    if (reserve(x, need) != 0) return -1;
+    if (term_reserve(x, need) != 0) return -1;
     start = p = (unsigned char *)x->buff + x->index;
     *p++ = ERL_LIST_EXT;                /* a cons cell: [Row | Tail] */
     put_u32(p, 1);

@@ -90,6 +90,9 @@ void term_set_null_atom(const char *name);
 int term_reply_begin(ei_x_buff *x, long ref, const char *tag);
 int term_encode_value(ei_x_buff *x, const lsq_value *v);
 int term_encode_binary(ei_x_buff *x, const void *p, size_t n);
+/* Make room for need more bytes in x, growing it by doubling (ei_x_buff
+ * itself grows a hundred bytes at a time). 0, or -1 (no memory). */
+int term_reserve(ei_x_buff *x, size_t need);
 
 /* One row as the head cell of a list: [{V1, ..., Vn} | ...]. Writes the
  * bytes directly after a single capacity check (the hot path of every
