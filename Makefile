@@ -15,7 +15,7 @@ EI_DIR := $(shell erl -noshell -eval 'io:format("~s", [code:lib_dir(erl_interfac
 # WERROR= builds without -Werror: what rebar.config's hook does when libsql
 # is compiled as someone's dependency (their compiler may know new warnings).
 WERROR ?= -Werror
-CFLAGS_BASE := -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra $(WERROR) -Wshadow -Wstrict-prototypes \
+CFLAGS_BASE := -std=c11 -D_DEFAULT_SOURCE -ffp-contract=off -Wall -Wextra $(WERROR) -Wshadow -Wstrict-prototypes \
                -Wformat=2 -I$(EI_DIR)/include -pthread
 OPT ?= -O2 -g
 LDLIBS := -L$(EI_DIR)/lib -lei -lsqlite3 -lyajl -lgnutls -ldl -lm -pthread
@@ -30,7 +30,9 @@ PORT_SRCS := port/term.c port/errors.c port/frame_io.c port/commands.c port/conn
              port/crypt_memfile.c port/local_crypt.c port/crypt_rekey.c port/hot_journal.c \
              port/file_io.c port/intake.c port/channel.c \
              port/functions.c port/callback_cmds.c port/local_hooks.c port/cdc.c port/auth_rules.c \
-             port/extensions.c port/sqlite_cmds.c port/sqlite_log.c
+             port/extensions.c port/sqlite_cmds.c port/sqlite_log.c \
+             port/vector.c port/vector_text.c port/vector_sql.c port/uuid_sql.c \
+             port/vector_diskann.c
 PORT_OBJS := $(PORT_SRCS:port/%.c=$(BUILD)/%.o)
 PORT_BIN ?= priv/libsql_port
 TEST_BIN := $(BUILD)/test_port
@@ -71,7 +73,8 @@ $(PORT_BIN): $(PORT_OBJS) $(BUILD)/main.o
 # module of the port it tests (test_port.c has the main, test_util.c what
 # they share); harness.c is both programs' runner.
 TEST_PORT_OBJS := $(addprefix $(BUILD)/test/,test_port.o test_util.o test_term.o test_errors.o \
-                  test_commands.o test_frames.o test_intake.o test_params.o test_replica.o test_crypt.o test_fuzz_corpus.o harness.o)
+                  test_commands.o test_frames.o test_intake.o test_params.o test_replica.o test_crypt.o test_vector.o test_vector_text.o test_diskann.o \
+                  test_fuzz_corpus.o harness.o)
 TEST_REMOTE_OBJS := $(addprefix $(BUILD)/test/,test_remote.o harness.o)
 
 $(TEST_BIN): $(PORT_OBJS) $(TEST_PORT_OBJS)
@@ -274,7 +277,7 @@ FUZZ_CC ?= clang
 FUZZ_DIR := build/fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_FLAGS ?=
-FUZZ_TARGETS := request frames hrana pull crypt
+FUZZ_TARGETS := request frames hrana pull crypt vector
 FUZZ_PACKAGES := clang libclang-rt-14-dev
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS := $(filter-out -Werror,$(CFLAGS_BASE)) -Iport -g -O1 $(FUZZ_SAN)

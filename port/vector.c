@@ -1,0 +1,2 @@
+/* vector.c - placeholder until the module lands. */
+typedef int lsq_vector_placeholder;

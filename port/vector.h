@@ -1,0 +1,86 @@
+/*
+ * vector.h - libSQL's vector values on stock SQLite: the six element
+ * types, their blobs, the text form, conversions and distances, byte-
+ * and bit-compatible with libSQL 0.9.30 (npm libsql@0.5.29).
+ * ../shared/vectors.md is the specification; section numbers below are
+ * its sections.
+ *
+ * A vector is seen through an lsq_vec: its type, its dimension count and
+ * its data part (the blob without its trailer). Nothing here allocates
+ * except the text parser and vector_extract's printer, which return
+ * sqlite3_malloc'd memory; errors are sqlite3_malloc'd messages, the
+ * exact text libSQL gives (caller frees with sqlite3_free).
+ *
+ * Pure functions, no SQLite handle: any thread. Files: vector.c (blobs,
+ * conversions, distances), vector_text.c (parse and print),
+ * vector_sql.c (the SQL functions).
+ */
+#ifndef LSQ_VECTOR_H
+#define LSQ_VECTOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Element types: the ids libSQL writes in a blob's trailer and its
+ * index metadata. */
+enum {
+    LSQ_VEC_F32 = 1,
+    LSQ_VEC_F64 = 2,
+    LSQ_VEC_1BIT = 3,
+    LSQ_VEC_F8 = 4,
+    LSQ_VEC_F16 = 5,
+    LSQ_VEC_BF16 = 6
+};
+
+/* Distance metrics, as libSQL's index metadata numbers them. */
+enum { LSQ_VEC_COS = 1, LSQ_VEC_L2 = 2 };
+
+#define LSQ_VEC_MAX_DIMS 65536
+
+typedef struct lsq_vec {
+    int type;                  /* LSQ_VEC_* */
+    unsigned dims;
+    const unsigned char *data; /* the data part: lsq_vec_data_size bytes */
+} lsq_vec;
+
+/* Bytes of the data part of a (type, dims) vector: F32 4n, F64 8n,
+ * F16/BF16 2n, 1BIT ceil(n/8), F8 ALIGN4(n) + 8 (alpha, shift). */
+size_t lsq_vec_data_size(int type, unsigned dims);
+/* Bytes of the whole blob libSQL writes: data part + trailer (§1). */
+size_t lsq_vec_blob_size(int type, unsigned dims);
+
+/* Reads a blob of len bytes by §1's rules into *v (a view into blob).
+ * The data part must have its canonical size (libSQL skips that check in
+ * vector_extract and the distances and reads uninitialised memory; we
+ * raise the error everywhere). 0, or -1 with *err. */
+int lsq_vec_from_blob(const void *blob, size_t len, lsq_vec *v, char **err);
+
+/* Parses text (§2) of n bytes (need not be NUL-terminated) as type
+ * (LSQ_VEC_F32, or LSQ_VEC_F64 for vector64). On success *v views *buf,
+ * a sqlite3_malloc'd data part the caller frees (NULL for no elements).
+ * 0, or -1 with *err. */
+int lsq_vec_from_text(const char *text, size_t n, int type, lsq_vec *v,
+                      unsigned char **buf, char **err);
+
+/* Writes v converted to type `to` as a whole blob (trailer included,
+ * pad bytes zero) into out, which holds lsq_vec_blob_size(to, v->dims)
+ * bytes. The conversions are §1's, to the bit. */
+void lsq_vec_write_blob(const lsq_vec *v, int to, unsigned char *out);
+
+/* The elements as floats (F64 cast, F16/BF16/F8 decoded, 1BIT as +-1). */
+void lsq_vec_to_floats(const lsq_vec *v, float *out);
+
+/* Distance between two vectors of the same type and dims (callers check,
+ * §3), with libSQL's arithmetic (§3): a float value, NaN where libSQL
+ * returns NULL. 1BIT cosine is the Hamming distance; 1BIT has no L2
+ * (callers refuse it). */
+float lsq_vec_distance(int metric, const lsq_vec *a, const lsq_vec *b);
+
+/* vector_extract's text (§2, 3.45's %g): sqlite3_malloc'd, NUL-ended,
+ * *n its length; NULL when out of memory. */
+char *lsq_vec_extract(const lsq_vec *v, size_t *n);
+
+/* Name of a type in messages ("float32", ...), NULL if unknown. */
+const char *lsq_vec_type_name(int type);
+
+#endif
