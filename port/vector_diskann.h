@@ -1,0 +1,83 @@
+/*
+ * vector_diskann.h - libSQL's vector index (DiskANN) in libSQL's own file
+ * format: the options of libsql_vector_idx(...), the metadata row in
+ * libsql_vector_meta_shadow, the <idx>_shadow table of node blocks, and
+ * the graph's insert, delete and search (../shared/vectors.md §4, §5).
+ *
+ * A file indexed by libSQL is searched and written here, and a file
+ * indexed here by libSQL, so the metadata blob, the shadow schema and
+ * the block layout are the contract; the graph itself is not
+ * reproducible (libSQL's start node is random) and need not be equal,
+ * only navigable with consistent stored distances.
+ *
+ * Everything runs SQL on the handle it is given, inside whatever
+ * transaction the caller has (a CREATE INDEX's, a trigger's): nothing
+ * here begins or commits. Errors are sqlite3_malloc'd messages with
+ * libSQL's text (caller frees with sqlite3_free). Main thread only.
+ */
+#ifndef LSQ_VECTOR_DISKANN_H
+#define LSQ_VECTOR_DISKANN_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include "vector.h"
+
+/* An index's parameters: what the metadata blob holds (§4). */
+typedef struct lsq_vidx_params {
+    int format;            /* 3 for what we write */
+    int index_type;        /* 1: diskann */
+    int vector_type;       /* LSQ_VEC_* of the column */
+    unsigned dims;
+    int metric;            /* LSQ_VEC_COS / LSQ_VEC_L2 */
+    int compress;          /* LSQ_VEC_* of the edge vectors */
+    uint64_t block_size;   /* bytes */
+    double alpha;
+    uint64_t insert_l, search_l, max_neighbors;
+} lsq_vidx_params;
+
+/* Parses a column's declared type (F32_BLOB(3), FLOAT64(768), ...) and
+ * the option strings of libsql_vector_idx ('metric=cos', ...) into *p,
+ * with every default libSQL applies. 0, or -1 with *err (libSQL's
+ * "vector index: ..." messages). */
+int lsq_vidx_parse(const char *decl_type, const char *const *opts, int nopts,
+                   lsq_vidx_params *p, char **err);
+
+/* Meta blob codec (9-byte records, §4). encode: *out sqlite3_malloc'd. */
+int lsq_vidx_meta_encode(const lsq_vidx_params *p, const char *const *opts, int nopts,
+                         unsigned char **out, int *n, char **err);
+int lsq_vidx_meta_decode(const unsigned char *blob, int n, lsq_vidx_params *p, char **err);
+
+typedef struct lsq_vidx lsq_vidx; /* an index open on a handle */
+
+/* Creates the index's objects in schema (usually "main"): the meta row
+ * (table created if missing), <idx>_shadow and <idx>_shadow_idx, with
+ * the exact SQL libSQL writes, keyed by rowid (libSQL's other shape,
+ * for WITHOUT ROWID tables with a text key, is not built here yet).
+ * 0, or -1 with *err. */
+int lsq_vidx_create(sqlite3 *db, const char *schema, const char *idx,
+                    const lsq_vidx_params *p, const char *const *opts, int nopts,
+                    char **err);
+/* Opens an existing index (reads its meta row). 0, or -1 with *err
+ * ("failed to parse vector index parameters" when there is none). */
+int lsq_vidx_open(sqlite3 *db, const char *schema, const char *idx, lsq_vidx **out,
+                  char **err);
+const lsq_vidx_params *lsq_vidx_get_params(const lsq_vidx *x);
+void lsq_vidx_close(lsq_vidx *x);
+
+/* Graph maintenance, keyed by the base row's rowid. insert checks the
+ * vector against the index (libSQL's "vector index(insert): ..."
+ * errors); delete of an absent key is not an error. 0 or -1 with *err. */
+int lsq_vidx_insert(lsq_vidx *x, int64_t rowid, const lsq_vec *v, char **err);
+int lsq_vidx_delete(lsq_vidx *x, int64_t rowid, char **err);
+
+/* The k nearest rowids to q (checked as libSQL does: "vector
+ * index(search): ..."), nearest first, into ids (room for k); *n how
+ * many. k 0 gives none. 0, or -1 with *err. */
+int lsq_vidx_search(lsq_vidx *x, const lsq_vec *q, unsigned k, int64_t *ids, unsigned *n,
+                    char **err);
+
+/* Drops <idx>_shadow and the meta row (DROP INDEX / DROP TABLE). */
+int lsq_vidx_drop(sqlite3 *db, const char *schema, const char *idx, char **err);
+
+#endif
