@@ -55,10 +55,17 @@ size_t lsq_vec_blob_size(int type, unsigned dims);
  * raise the error everywhere). 0, or -1 with *err. */
 int lsq_vec_from_blob(const void *blob, size_t len, lsq_vec *v, char **err);
 
-/* Parses text (§2) of n bytes (need not be NUL-terminated) as type
- * (LSQ_VEC_F32, or LSQ_VEC_F64 for vector64). On success *v views *buf,
- * a sqlite3_malloc'd data part the caller frees (NULL for no elements).
- * 0, or -1 with *err. */
+/* Parses text (§2) of n bytes (need not be NUL-terminated; a NUL byte
+ * ends it, as in libSQL) as type (LSQ_VEC_F32, or LSQ_VEC_F64 for
+ * vector64). On success *v views *buf, a sqlite3_malloc'd data part (the
+ * elements little-endian, no trailer) the caller frees: NULL when there
+ * are no elements ("[]"), dims 0.
+ * 0, or -1 with *err: the whole message libSQL reports, "vector: " prefix
+ * included (e.g. "vector: must start with '['", "vector: invalid float at
+ * position 1: ''"): pass it straight to sqlite3_result_error. *err NULL
+ * after -1 means out of memory (sqlite3_result_error_nomem). One known
+ * difference: after a token of exactly 1025 characters libSQL's message
+ * quotes a few bytes of its stack too; ours quotes the token alone. */
 int lsq_vec_from_text(const char *text, size_t n, int type, lsq_vec *v,
                       unsigned char **buf, char **err);
 
