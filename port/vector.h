@@ -49,10 +49,29 @@ size_t lsq_vec_data_size(int type, unsigned dims);
 /* Bytes of the whole blob libSQL writes: data part + trailer (§1). */
 size_t lsq_vec_blob_size(int type, unsigned dims);
 
+/* lsq_vec_from_blob's result for the blobs libSQL answers with "out of
+ * memory" (SQLITE_NOMEM): a negative dimension count. */
+#define LSQ_VEC_NOMEM (-2)
+
 /* Reads a blob of len bytes by §1's rules into *v (a view into blob).
  * The data part must have its canonical size (libSQL skips that check in
  * vector_extract and the distances and reads uninitialised memory; we
- * raise the error everywhere). 0, or -1 with *err. */
+ * raise the error everywhere). 0, or -1 with *err, or LSQ_VEC_NOMEM.
+ *
+ * *err is the whole message libSQL's SQL functions report, "vector: "
+ * prefix included (e.g. "vector: unexpected data part size: type=1,
+ * dims=1, 6 != 4"): pass it straight to sqlite3_result_error. vector_top_k
+ * reports these messages unchanged too.
+ *
+ * A negative dimension count (a 1-bit or 8-bit trailer claiming more
+ * padding than the blob has) is where libSQL's own arithmetic wraps: it
+ * fails with "out of memory" (SQLITE_NOMEM) where its allocation fails,
+ * which we return as LSQ_VEC_NOMEM with *err "out of memory" (so a caller
+ * that only checks for non-zero still shows the peer's text; use
+ * sqlite3_result_error_nomem for the peer's code). A 1-bit blob with at
+ * least 8 bits too few gives libSQL's "unexpected data part size" error
+ * with its wrapped numbers (dims=-8, 0 != 536870911), and so do we.
+ * *err NULL after a failure means sqlite3_mprintf ran out of memory. */
 int lsq_vec_from_blob(const void *blob, size_t len, lsq_vec *v, char **err);
 
 /* Parses text (§2) of n bytes (need not be NUL-terminated; a NUL byte
@@ -74,13 +93,28 @@ int lsq_vec_from_text(const char *text, size_t n, int type, lsq_vec *v,
  * bytes. The conversions are §1's, to the bit. */
 void lsq_vec_write_blob(const lsq_vec *v, int to, unsigned char *out);
 
-/* The elements as floats (F64 cast, F16/BF16/F8 decoded, 1BIT as +-1). */
+/* Writes v converted to type `to` as a data part only (what a DiskANN
+ * block stores) into out, which holds lsq_vec_data_size(to, v->dims)
+ * bytes: the first bytes of what lsq_vec_write_blob writes. Converting to
+ * v's own type copies (1-bit garbage bits and F8 alpha/shift included;
+ * F8 pad bytes become zero). To compare vectors of different types,
+ * convert one to the other's type, as libSQL's index does. */
+void lsq_vec_convert(const lsq_vec *v, int to, unsigned char *out);
+
+/* The elements as floats (F64 cast, F16/BF16/F8 decoded, 1BIT as +-1):
+ * bit for bit what converting to LSQ_VEC_F32 gives. out holds v->dims. */
 void lsq_vec_to_floats(const lsq_vec *v, float *out);
+
+/* An LSQ_VEC_F8 vector's alpha and shift (element i is alpha*q[i]+shift,
+ * in float). */
+void lsq_vec_f8_params(const lsq_vec *v, float *alpha, float *shift);
 
 /* Distance between two vectors of the same type and dims (callers check,
  * §3), with libSQL's arithmetic (§3): a float value, NaN where libSQL
- * returns NULL. 1BIT cosine is the Hamming distance; 1BIT has no L2
- * (callers refuse it). */
+ * returns NULL. 1BIT cosine is the Hamming distance over every data byte
+ * (garbage bits past dims count, as in libSQL); 1BIT has no L2 (callers
+ * refuse it; NaN here), nor has an unknown metric or type. F8 cosine is
+ * not symmetric in its last bit: keep libSQL's argument order. */
 float lsq_vec_distance(int metric, const lsq_vec *a, const lsq_vec *b);
 
 /* vector_extract's text (§2, 3.45's %g): sqlite3_malloc'd, NUL-ended,
