@@ -10,6 +10,8 @@
 #include "ro_guard.h"
 #include "sqlite_log.h"
 #include "sqlite_value.h"
+#include "uuid_sql.h"
+#include "vector_sql.h"
 #include "wipe.h"
 
 #include <sqlite3.h>
@@ -196,6 +198,20 @@ static int setup_hooks(local_conn *c, const lsq_open_opts *o, lsq_error *err)
     return -1;
 }
 
+/* libSQL's SQL functions: vectors and uuid. */
+static int setup_libsql_sql(local_conn *c, const lsq_open_opts *o, lsq_error *err)
+{
+    int rc;
+
+    (void)o;
+    if ((rc = lsq_vector_sql_register(c->db)) != SQLITE_OK ||
+        (rc = lsq_uuid_sql_register(c->db)) != SQLITE_OK) {
+        set_db_error(err, c->db, rc);
+        return -1;
+    }
+    return 0;
+}
+
 int lsq_local_reading(lsq_conn *conn)
 {
     local_conn *c = as_local(conn);
@@ -229,6 +245,7 @@ static const setup_step aSetup[] = {
     setup_interrupts,
     setup_read_only_guard,
     setup_hooks,
+    setup_libsql_sql,
 };
 
 static int local_open(const lsq_open_opts *o, lsq_conn **out, lsq_error *err)
