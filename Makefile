@@ -180,7 +180,7 @@ docs: all doc-chunks
 # is found; mix puts the beam files in $$REBAR_BARE_COMPILER_OUTPUT_DIR, so
 # the chunks are copied there too. Without edoc (Debian's erlang-edoc) the
 # build goes on without them.
-PUBLIC_MODULES := libsql libsql_pragma libsql_events
+PUBLIC_MODULES := libsql libsql_pragma libsql_events libsql_vector libsql_json
 CHUNKS := $(PUBLIC_MODULES:%=doc/chunks/%.chunk)
 doc-chunks: doc/chunks/.made
 	@out=$${REBAR_BARE_COMPILER_OUTPUT_DIR:-}; \

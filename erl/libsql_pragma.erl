@@ -19,7 +19,8 @@
 -export([foreign_keys/1, foreign_keys/2, journal_mode/1, journal_mode/2,
          synchronous/1, synchronous/2, cache_size/1, cache_size/2,
          user_version/1, user_version/2, table_info/2, index_list/2,
-         integrity_check/1, wal_checkpoint/1, wal_checkpoint/2, optimize/1]).
+         integrity_check/1, wal_checkpoint/1, wal_checkpoint/2, optimize/1,
+         quote_ident/1, vector_indexes/1, vector_indexes/2]).
 
 -type db() :: libsql:db().
 %% A connection, a pool name or a pool pid, as {@link libsql} takes.
@@ -173,6 +174,54 @@ wal_checkpoint(Db, Mode) ->
 %% libsql:query/4.
 -spec optimize(db()) -> ok | error().
 optimize(Db) -> set(Db, <<"PRAGMA optimize">>).
+
+%% @doc An SQL identifier (a table, column or index name) quoted for
+%% splicing into SQL text: `{ok, Quoted}', the name in double quotes
+%% with each double quote in it doubled (`my "t"' becomes `"my ""t"""'),
+%% so any name is safe to splice. Name is an atom, a string or a binary (UTF-8).
+%% {@link libsql_vector} and {@link libsql_json} quote with it.
+%% Errors: `bad_argument' for a name that is not text, is empty or holds
+%% a NUL character.
+-spec quote_ident(atom() | unicode:chardata()) -> {ok, binary()} | error().
+quote_ident(Name) ->
+    with_name(Name, fun(<<>>) -> bad(<<"an identifier must not be empty">>);
+                       (B) ->
+                            case binary:match(B, <<0>>) of
+                                nomatch -> {ok, <<$", (binary:replace(B, <<$">>, <<"\"\"">>, [global]))/binary, $">>};
+                                _ -> bad(<<"an identifier must not hold a NUL character">>)
+                            end
+                    end).
+
+%% @doc The vector indexes (libSQL's `libsql_vector_idx' indexes, see
+%% {@link libsql_vector:create_index/4}) of every table: as
+%% vector_indexes/2, for all tables. Errors: those of libsql:query/4.
+-spec vector_indexes(db()) ->
+          {ok, [#{name := binary(), table := binary(), sql := binary()}]} | error().
+vector_indexes(Db) ->
+    index_maps(libsql:query(Db, [vector_index_sql(), <<" ORDER BY tbl_name, name">>], [])).
+
+%% @doc The vector indexes of one table, read from `sqlite_master':
+%% `{ok, Indexes}', one map per index whose SQL calls
+%% `libsql_vector_idx', with the keys `name', `table' and `sql' (binaries;
+%% `sql' as it was written), in name order; `{ok, []}' for a table without
+%% them or that does not exist. The table name is bound as in
+%% table_info/2. Errors: `bad_argument' (a name that is not text), and
+%% those of libsql:query/4.
+-spec vector_indexes(db(), atom() | unicode:chardata()) ->
+          {ok, [#{name := binary(), table := binary(), sql := binary()}]} | error().
+vector_indexes(Db, Table) ->
+    with_name(Table, fun(T) ->
+                             index_maps(libsql:query(Db, [vector_index_sql(),
+                                                          <<" AND tbl_name = ? ORDER BY name">>],
+                                                     [T]))
+                     end).
+
+index_maps({ok, _, Rows}) -> {ok, [#{name => N, table => T, sql => S} || {N, T, S} <- Rows]};
+index_maps({error, _} = E) -> E.
+
+vector_index_sql() ->
+    <<"SELECT name, tbl_name, sql FROM sqlite_master "
+      "WHERE type = 'index' AND instr(lower(sql), 'libsql_vector_idx') > 0">>.
 
 %% ---- internals ----------------------------------------------------------------
 

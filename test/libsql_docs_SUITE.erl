@@ -20,7 +20,7 @@
 
 -type config() :: [{atom(), term()}].
 
--define(PUBLIC, [libsql, libsql_pragma, libsql_events]).
+-define(PUBLIC, [libsql, libsql_pragma, libsql_events, libsql_vector, libsql_json]).
 -define(INTERNAL, [libsql_app, libsql_conn, libsql_subs, libsql_callback, libsql_functions, libsql_conn_sup, libsql_error, libsql_opts,
                    libsql_pool, libsql_pool_sup, libsql_pools_sup, libsql_proto,
                    libsql_route, libsql_secret, libsql_stream, libsql_sup, libsql_table,
