@@ -7,7 +7,9 @@
  * well-formed {Ref, ok | error, _}; frame files through the frame reader
  * and the term checks; pull files through the /pull-updates decoder;
  * crypt files through the page codec and the encryption shim's WAL and
- * journal recovery, compared with plain SQLite's (fuzz_crypt.h).
+ * journal recovery, compared with plain SQLite's (fuzz_crypt.h); vector
+ * files through the vector text parser, printer and blob conversions
+ * (fuzz_vector.h).
  * Run from the repository root. A missing or empty
  * corpus directory is a failure, never a silent pass. Reproducers of open
  * findings live in test/fuzz_corpus/crashes/ and are not replayed here.
@@ -16,6 +18,7 @@
 #include "fuzz/fuzz_harness.h"
 #include "fuzz/fuzz_pull.h"
 #include "fuzz/fuzz_crypt.h"
+#include "fuzz/fuzz_vector.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -194,6 +197,25 @@ static void test_fuzz_corpus_crypt(void)
                 bytes);
 }
 
+static const char *run_vector(void *ctx, const unsigned char *p, size_t n)
+{
+    return fuzz_vector_run(ctx, p, n);
+}
+
+/* Vector text and blobs through the parser, printer, conversions and
+ * distances (fuzz_vector.h), each input ending at a guard page. */
+static void test_fuzz_corpus_vector(void)
+{
+    fuzz_guard g;
+
+    if (fuzz_guard_init(&g, FUZZ_GUARD_BYTES) != 0) {
+        CHECK(!"guard page setup failed");
+        return;
+    }
+    replay("test/fuzz_corpus/vector", run_vector, &g);
+    fuzz_guard_free(&g);
+}
+
 /* ---- the suite ---------------------------------------------------------- */
 
 static const test_case k_tests[] = {
@@ -201,6 +223,7 @@ static const test_case k_tests[] = {
     TEST(test_fuzz_corpus_frames),
     TEST(test_fuzz_corpus_pull),
     TEST(test_fuzz_corpus_crypt),
+    TEST(test_fuzz_corpus_vector),
 };
 
 const test_suite fuzz_corpus_suite = SUITE("fuzz_corpus", k_tests);
