@@ -71,8 +71,9 @@ param(Term) ->
 %% From steps, `[a, <<"b c">>, 0, {from_end, 1}]' gives
 %% `<<"$.a.\"b c\"[0][#-1]">>' (a key other than `[A-Za-z_][A-Za-z0-9_]*'
 %% is double-quoted). Text is checked as given: `$', then `.key',
-%% `."key"', `[N]', `[#]' or `[#-N]' steps. Errors: `bad_argument' for
-%% text that is not such a path, a key holding a double quote (SQLite's
+%% `."key"', `[N]', `[#]' or `[#-N]' steps; a string (a list of
+%% characters starting with `$') is refused, not read as steps.
+%% Errors: `bad_argument' for text that is not such a path, a key holding a double quote (SQLite's
 %% paths cannot express it) or a NUL, or another step.
 -spec path(path()) -> {ok, binary()} | error().
 path(P) ->
@@ -211,6 +212,11 @@ esc(C) -> io_lib:format("\\u~4.16.0b", [C]).
 path_text(Text) when is_binary(Text) ->
     check_path(Text),
     Text;
+path_text([$$ | _] = L) when length(L) > 1 ->
+    case io_lib:printable_unicode_list(L) of
+        true -> throw({bad_json, <<"a JSON path text must be a binary, not a string">>});
+        false -> iolist_to_binary([$$ | [step(S) || S <- L]])
+    end;
 path_text(Steps) when is_list(Steps) ->
     iolist_to_binary([$$ | [step(S) || S <- proper(Steps)]]);
 path_text(_) ->
