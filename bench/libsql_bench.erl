@@ -10,7 +10,9 @@
 %% LIBSQL_BENCH_REPLICA=0 the embedded-replica part (libsql_bench_replica),
 %% LIBSQL_BENCH_CRYPT=0 the encryption part (libsql_bench_crypt),
 %% LIBSQL_BENCH_CALLBACKS=0 the callbacks part (libsql_bench_callbacks: change
-%% data capture, the authorizer, Erlang SQL functions).
+%% data capture, the authorizer, Erlang SQL functions),
+%% LIBSQL_BENCH_VECTOR=0 the vector index part (libsql_bench_vector; its
+%% 100,000 x 768 row only with LIBSQL_BENCH_VECTOR_BIG=1).
 -module(libsql_bench).
 
 -export([main/0]).
@@ -64,12 +66,13 @@ run() ->
                            fun w4_wal/1]),
     Crypt = libsql_bench_crypt:run(Cfg1),
     Callbacks = run_callbacks(Cfg1),
+    Vector = libsql_bench_vector:run(Cfg1),
     Remote = libsql_bench_remote:run(Cfg1),
     Replica = libsql_bench_replica:run(Cfg1),
     Secs = (erlang:monotonic_time(millisecond) - Start) / 1000,
     Text = [header(Cfg1, Secs), "\n", table(Cfg1, Results), "\n", floor_lines(Results),
             memory_lines(Results),
-            Crypt, Callbacks, Remote, Replica],
+            Crypt, Callbacks, Vector, Remote, Replica],
     io:put_chars(["\n", Text]),
     Latest = filename:join(Dir, "latest.txt"),
     ok = file:write_file(Latest, unicode:characters_to_binary(Text)),
