@@ -65,8 +65,10 @@ size_t lsq_vec_blob_size(int type, unsigned dims);
  *
  * A negative dimension count (a 1-bit or 8-bit trailer claiming more
  * padding than the blob has) is where libSQL's own arithmetic wraps: it
- * fails with "out of memory" (SQLITE_NOMEM) where its allocation fails,
- * which we return as LSQ_VEC_NOMEM with *err "out of memory" (so a caller
+ * fails with "out of memory" (SQLITE_NOMEM) where its allocation fails
+ * (everywhere but vector1bit() of a 1-bit blob 1-7 bits short, which
+ * returns a garbage blob, and its distances, which crash), and we return
+ * LSQ_VEC_NOMEM with *err "out of memory" for all of them (so a caller
  * that only checks for non-zero still shows the peer's text; use
  * sqlite3_result_error_nomem for the peer's code). A 1-bit blob with at
  * least 8 bits too few gives libSQL's "unexpected data part size" error

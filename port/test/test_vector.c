@@ -252,6 +252,17 @@ static void test_vec_f16_edges(void)
         CHECK(back[3] == 0 && signbit(back[3]) && back[4] == 6.1035156e-5f);
         CHECK(back[5] == 6.0975552e-5f);
     }
+    /* ... except NaN: libSQL keeps the sign and the quiet bit only
+     * (vector32(x'017C05') is 0000C07F, vector64 of it 000000000000F87F02) */
+    {
+        static const unsigned char nans[] = { 0x01, 0x7C, 0x01, 0xFE, 0x05 };
+        lsq_vec h;
+        char *err = NULL;
+
+        CHECK(lsq_vec_from_blob(nans, sizeof nans, &h, &err) == 0 && h.dims == 2);
+        CHECK(write_is(&h, LSQ_VEC_F32, "0000C07F0000C0FF"));
+        CHECK(write_is(&h, LSQ_VEC_F64, "000000000000F87F000000000000F8FF02"));
+    }
 }
 
 /* BFLOAT16 truncates: 0.1 -> 3DCC, and the NaN 0x7F800001 becomes Inf. */
@@ -288,6 +299,18 @@ static void test_vec_1bit(void)
     CHECK(write_is(&v, LSQ_VEC_1BIT, "0D01001703"));
     v = f32_vec(zeros, 4, buf);
     CHECK(write_is(&v, LSQ_VEC_1BIT, "080C03"));
+
+    /* from FLOAT64 the comparison is in double: 1e-300 sets its bit
+     * (vector1bit(vector64('[1e-300,-1e-300,0]')) is 010D03) */
+    {
+        static const double tiny[] = { 1e-300, -1e-300, 0 };
+        unsigned char d[32];
+        lsq_vec vd = { LSQ_VEC_F64, 3, d };
+
+        f64_blob(tiny, 3, d);
+        CHECK(write_is(&vd, LSQ_VEC_1BIT, "010D03"));
+        CHECK(write_is(&vd, LSQ_VEC_F16, "000000800000" "05"));
+    }
 
     /* x'FF0903': 7 dims, the 8th bit is garbage */
     CHECK(lsq_vec_from_blob(garbage, sizeof garbage, &v, &err) == 0);
