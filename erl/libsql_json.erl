@@ -278,6 +278,7 @@ no_nul(K) ->
         _ -> bad_path()
     end.
 
+-spec bad_path() -> no_return().
 bad_path() ->
     throw({bad_json, <<"not a JSON path: $ then steps .key, .\"key\", [N], [#] or [#-N]">>}).
 
