@@ -115,15 +115,15 @@ static int arg_shape(sqlite3_value *v, int *type, unsigned long *dims, char **er
  * trailer claims more padding than it has, libSQL's code is SQLITE_NOMEM;
  * we keep its message but report an ordinary error: it is bad input, not
  * a lack of memory, and must not read (or be logged) as one. */
-static void fail(sqlite3_context *ctx, char *err);
+static void report(sqlite3_context *ctx, char *err);
 
 static void fail_rc(sqlite3_context *ctx, int rc, char *err)
 {
     (void)rc;
-    fail(ctx, err);
+    report(ctx, err);
 }
 
-static void fail(sqlite3_context *ctx, char *err)
+static void report(sqlite3_context *ctx, char *err)
 {
     if (err == NULL) {
         sqlite3_result_error_nomem(ctx);
@@ -202,12 +202,12 @@ static void fn_distance(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         return;
     }
     if (t1 != t2) {
-        fail(ctx, sqlite3_mprintf("vector_distance: vectors must have the same type: %d != %d",
+        report(ctx, sqlite3_mprintf("vector_distance: vectors must have the same type: %d != %d",
                                   t1, t2));
         return;
     }
     if (d1 != d2) {
-        fail(ctx, sqlite3_mprintf("vector_distance: vectors must have the same length: %lu != %lu",
+        report(ctx, sqlite3_mprintf("vector_distance: vectors must have the same length: %lu != %lu",
                                   d1, d2));
         return;
     }
@@ -222,7 +222,7 @@ static void fn_distance(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     } else if (a.dims != b.dims) {
         /* Counted commas agree but the parsed lengths do not: not
          * expected of text that parses, checked rather than trusted. */
-        fail(ctx, sqlite3_mprintf("vector_distance: vectors must have the same length: %u != %u",
+        report(ctx, sqlite3_mprintf("vector_distance: vectors must have the same length: %u != %u",
                                   a.dims, b.dims));
     } else {
         d = lsq_vec_distance(metric, &a, &b);
