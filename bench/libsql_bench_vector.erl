@@ -73,7 +73,7 @@
 -define(K, 10).
 -define(OPTS, "metric=cos").
 -define(SCRIPT, "js/vector_peer_bench.mjs").
--define(CMP_ROWS, 5000).
+-define(CMP_ROWS, 10000).
 -define(CMP_DIMS, 256).
 -define(BIG_ROWS, 100000).
 -define(BIG_DIMS, 768).
