@@ -18,7 +18,7 @@
 #define LSQ_SQLITE(NAME, atom, rc, SQLNAME, from_server) extern const char LSQ_E_##NAME[];
 #include "error_codes.h"
 
-#define LSQ_ERRMSG_MAX 512
+#define LSQ_ERRMSG_MAX 2048
 
 typedef struct lsq_error {
     const char *code;           /* atom name (static string) */

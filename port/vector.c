@@ -155,10 +155,13 @@ static int32_t low32(uint64_t x)
     return u <= INT32_MAX ? (int32_t)u : (int32_t)(u - 2147483648u) - INT32_MAX - 1;
 }
 
-int lsq_vec_from_blob(const void *blob, size_t len, lsq_vec *v, char **err)
+/* libSQL's first look at a blob: its type, its (signed) dimension count
+ * and the size of its data part, refusing only what that look refuses
+ * (the length rules, an unknown type, more than 65536 dimensions). */
+static int blob_shape(const unsigned char *p, size_t len, int *type_out, int32_t *dims_out,
+                      size_t *data_out, char **err)
 {
-    const unsigned char *p = blob;
-    size_t m, data, canonical;
+    size_t m, data;
     int type;
     int32_t dims;
 
@@ -232,6 +235,30 @@ int lsq_vec_from_blob(const void *blob, size_t len, lsq_vec *v, char **err)
         *err = sqlite3_mprintf("vector: max size exceeded: %d > %d", (int)dims, LSQ_VEC_MAX_DIMS);
         return -1;
     }
+    *type_out = type;
+    *dims_out = dims;
+    *data_out = data;
+    return 0;
+}
+
+int lsq_vec_blob_shape(const void *blob, size_t len, int *type, int *dims, char **err)
+{
+    size_t data;
+    int32_t d;
+
+    if (blob_shape(blob, len, type, &d, &data, err) != 0) return -1;
+    *dims = (int)d;
+    return 0;
+}
+
+int lsq_vec_from_blob(const void *blob, size_t len, lsq_vec *v, char **err)
+{
+    const unsigned char *p = blob;
+    size_t data, canonical;
+    int type;
+    int32_t dims;
+
+    if (blob_shape(p, len, &type, &dims, &data, err) != 0) return -1;
     if (dims < 0) {
         /* libSQL allocates for the dimension count as a u32. For F8 that
          * is always beyond its allocation limit; for 1-bit, (dims + 7) / 8

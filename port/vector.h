@@ -76,6 +76,15 @@ size_t lsq_vec_blob_size(int type, unsigned dims);
  * *err NULL after a failure means sqlite3_mprintf ran out of memory. */
 int lsq_vec_from_blob(const void *blob, size_t len, lsq_vec *v, char **err);
 
+/* The first look libSQL's distances take at a blob argument, before
+ * either argument is read: its type and its dimension count, which a
+ * trailer claiming more padding than the blob has makes negative (libSQL
+ * then compares types and lengths with it, and fails only when it reads
+ * the data: lsq_vec_from_blob). Refuses what that look refuses: the
+ * length rules, an unknown type, more than 65536 dimensions. 0, or -1
+ * with *err as lsq_vec_from_blob's. */
+int lsq_vec_blob_shape(const void *blob, size_t len, int *type, int *dims, char **err);
+
 /* Parses text (§2) of n bytes (need not be NUL-terminated; a NUL byte
  * ends it, as in libSQL) as type (LSQ_VEC_F32, or LSQ_VEC_F64 for
  * vector64). On success *v views *buf, a sqlite3_malloc'd data part (the

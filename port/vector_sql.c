@@ -74,22 +74,27 @@ static int arg_vector(sqlite3_value *v, int text_type, lsq_vec *out, unsigned ch
     }
 }
 
-/* Type and length of an argument without parsing text (§3, check 1). */
-static int arg_shape(sqlite3_value *v, int *type, unsigned long *dims, char **err)
+/* Type and length of an argument without parsing text (§3, check 1).
+ * A blob's length may be negative (vector.h, lsq_vec_blob_shape): it is
+ * compared and printed as libSQL does, and refused only when read. */
+static int arg_shape(sqlite3_value *v, int *type, long *dims, char **err)
 {
+    static const unsigned char empty[1];
     const unsigned char *text;
-    unsigned long commas = 0;
-    int digit = 0;
-    lsq_vec x;
-    int i, n;
-
-    int rc;
+    const void *b;
+    long commas = 0;
+    int digit = 0, d, i, n;
 
     switch (sqlite3_value_type(v)) {
     case SQLITE_BLOB:
-        if ((rc = read_blob(v, &x, err)) != 0) return rc;
-        *type = x.type;
-        *dims = x.dims;
+        b = sqlite3_value_blob(v);
+        n = sqlite3_value_bytes(v);
+        if (b == NULL && n > 0) {
+            *err = NULL;
+            return -1;
+        }
+        if (lsq_vec_blob_shape(b != NULL ? b : empty, (size_t)n, type, &d, err) != 0) return -1;
+        *dims = d;
         return 0;
     case SQLITE_TEXT:
         text = sqlite3_value_text(v);
@@ -103,7 +108,7 @@ static int arg_shape(sqlite3_value *v, int *type, unsigned long *dims, char **er
             if (text[i] >= '0' && text[i] <= '9') digit = 1;
         }
         *type = LSQ_VEC_F32;
-        *dims = commas + (unsigned long)digit;
+        *dims = commas + digit;
         return 0;
     default:
         *err = wrong_class(v);
@@ -189,7 +194,7 @@ static void fn_distance(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     int metric = (int)(intptr_t)sqlite3_user_data(ctx);
     unsigned char *buf1 = NULL, *buf2 = NULL;
-    unsigned long d1, d2;
+    long d1, d2;
     int t1, t2;
     char *err = NULL;
     lsq_vec a, b;
@@ -207,7 +212,7 @@ static void fn_distance(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         return;
     }
     if (d1 != d2) {
-        report(ctx, sqlite3_mprintf("vector_distance: vectors must have the same length: %lu != %lu",
+        report(ctx, sqlite3_mprintf("vector_distance: vectors must have the same length: %ld != %ld",
                                   d1, d2));
         return;
     }

@@ -18,7 +18,7 @@ static void test_error_encode(void)
     lsq_error e;
     ei_x_buff x;
     reply r;
-    char longmsg[2000];
+    char longmsg[LSQ_ERRMSG_MAX + 500];
 
     reply_init(&r);
     /* a client error: code and message only */
