@@ -32,7 +32,7 @@ PORT_SRCS := port/term.c port/errors.c port/frame_io.c port/commands.c port/conn
              port/functions.c port/callback_cmds.c port/local_hooks.c port/cdc.c port/auth_rules.c \
              port/extensions.c port/sqlite_cmds.c port/sqlite_log.c \
              port/vector.c port/vector_text.c port/vector_sql.c port/uuid_sql.c \
-             port/vector_diskann.c
+             port/vector_diskann.c port/vector_idx_params.c
 PORT_OBJS := $(PORT_SRCS:port/%.c=$(BUILD)/%.o)
 PORT_BIN ?= priv/libsql_port
 TEST_BIN := $(BUILD)/test_port

@@ -1,2 +1,1465 @@
-/* vector_diskann.c - placeholder until the module lands. */
-typedef int lsq_vector_diskann_placeholder;
+/*
+ * vector_diskann.c - libSQL's DiskANN vector index in libSQL's file
+ * format (../shared/vectors.md §4): the shadow tables, the node blocks,
+ * and the graph's search, insert and delete.
+ *
+ * The file format is libSQL's to the byte, so a file indexed by either
+ * engine is searched and written by the other; the graph is built by
+ * libSQL's rules (search with insert_l, then N->P and P->N for every
+ * visited P with its alpha pruning). What differs is how the work is
+ * done, because libSQL reads every visited block whole (~54 KB at
+ * 256-d) and writes every touched neighbour's block back whole:
+ *
+ *  - A cache of the graph (each node's vector, its edge list with the
+ *    stored distances) lives in the lsq_vidx between calls, so a search
+ *    or an insert runs from memory and reads only blocks it has not seen.
+ *    It is checked at the start of every call (PRAGMA data_version for
+ *    other connections; temp.user_version as a sentinel that every write
+ *    of ours sets, so a rollback of any kind shows as a mismatch) and
+ *    dropped when in doubt, and on any error in the middle of a write.
+ *  - A write touches only the bytes that change: the new row is inserted
+ *    whole (no zeroblob + rewrite), and a neighbour gets its changed edge
+ *    slots, records and edge count through sqlite3_blob_write.
+ *  - Searching compares candidates with a distance summed in several
+ *    lanes (fast, not libSQL's rounding); what is stored, and the
+ *    distances that rank a search's answer, are lsq_vec_distance's, the
+ *    exact libSQL arithmetic.
+ *  - DELETE removes the deleted node from its neighbours' edge lists
+ *    (libSQL leaves those edges as zombies); zombies in files libSQL
+ *    wrote are skipped by searches and dropped when a node is rewritten.
+ *
+ * Main thread only (the registry of open handles is not locked).
+ */
+#include "vector_diskann.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define META_TABLE "libsql_vector_meta_shadow"
+/* Clamp for search lists: far above any useful L, below what could not be allocated. */
+#define MAX_L 65536u
+/* Above this the cache is dropped at the start of the next call and
+ * refills from the blocks the calls read (a working-set cache). */
+#define CACHE_BUDGET ((size_t)512 << 20)
+
+/* ---- little-endian fields --------------------------------------------------- */
+
+static uint64_t get_le64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    int i;
+
+    for (i = 7; i >= 0; i--) v = (v << 8) | p[i];
+    return v;
+}
+
+static void put_le64(unsigned char *p, uint64_t v)
+{
+    int i;
+
+    for (i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static float get_lef32(const unsigned char *p)
+{
+    uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    float f;
+
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static void put_lef32(unsigned char *p, float f)
+{
+    uint32_t u;
+    int i;
+
+    memcpy(&u, &f, sizeof u);
+    for (i = 0; i < 4; i++) p[i] = (unsigned char)(u >> (8 * i));
+}
+
+/* ---- fast distances (search only) ------------------------------------------- */
+
+/* Four 4-lane accumulators: ~16x fewer dependent additions than libSQL's
+ * one running float sum. The values differ from libSQL's in the last bits;
+ * they only order candidates and test pruning, never get stored. An
+ * unaligned 4-float vector (GCC's vector extension, loads by memcpy). */
+typedef float v4f __attribute__((vector_size(16)));
+
+static float hsum(v4f s)
+{
+    return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+static float dot_f(const float *a, const float *b, unsigned n)
+{
+    v4f s0 = { 0, 0, 0, 0 }, s1 = s0, s2 = s0, s3 = s0;
+    unsigned i = 0;
+    float r;
+
+    for (; i + 16 <= n; i += 16) {
+        v4f x0, x1, x2, x3, y0, y1, y2, y3;
+
+        memcpy(&x0, a + i, 16);
+        memcpy(&x1, a + i + 4, 16);
+        memcpy(&x2, a + i + 8, 16);
+        memcpy(&x3, a + i + 12, 16);
+        memcpy(&y0, b + i, 16);
+        memcpy(&y1, b + i + 4, 16);
+        memcpy(&y2, b + i + 8, 16);
+        memcpy(&y3, b + i + 12, 16);
+        s0 += x0 * y0;
+        s1 += x1 * y1;
+        s2 += x2 * y2;
+        s3 += x3 * y3;
+    }
+    for (; i + 4 <= n; i += 4) {
+        v4f x, y;
+
+        memcpy(&x, a + i, 16);
+        memcpy(&y, b + i, 16);
+        s0 += x * y;
+    }
+    r = hsum((s0 + s1) + (s2 + s3));
+    for (; i < n; i++) r += a[i] * b[i];
+    return r;
+}
+
+static float l2sq_f(const float *a, const float *b, unsigned n)
+{
+    v4f s0 = { 0, 0, 0, 0 }, s1 = s0;
+    unsigned i = 0;
+    float r;
+
+    for (; i + 8 <= n; i += 8) {
+        v4f x0, x1, y0, y1, d0, d1;
+
+        memcpy(&x0, a + i, 16);
+        memcpy(&x1, a + i + 4, 16);
+        memcpy(&y0, b + i, 16);
+        memcpy(&y1, b + i + 4, 16);
+        d0 = x0 - y0;
+        d1 = x1 - y1;
+        s0 += d0 * d0;
+        s1 += d1 * d1;
+    }
+    r = hsum(s0 + s1);
+    for (; i < n; i++) {
+        float d = a[i] - b[i];
+
+        r += d * d;
+    }
+    return r;
+}
+
+/* ---- the cache -------------------------------------------------------------- */
+
+/* One node as far as it is known: its vector (edge form, and node form
+ * once its own block was read) and its edge list. Entries live until the
+ * cache is cleared (a deleted node is marked missing), so edge lists can
+ * point at them. */
+typedef struct vnode vnode;
+struct vnode {
+    int64_t id;          /* shadow rowid */
+    uint32_t visit;      /* search epoch that visited it */
+    uint32_t cand;       /* search epoch that has it in the candidate list */
+    uint32_t qd_epoch;   /* query epoch qd belongs to */
+    float qd;            /* fast distance to the current query (memo) */
+    unsigned vidx;       /* index in x->vis when visit == epoch */
+    unsigned char has_vec; /* eb/f hold its edge form */
+    unsigned char exact;   /* nb holds its node vector, read from its own block */
+    unsigned char has_adj; /* the edge list is loaded */
+    unsigned char missing; /* no such row (deleted: a zombie edge's target) */
+    uint16_t nadj;       /* edges */
+    float norm;          /* sum of squares of f (cosine) */
+    float *f;            /* edge form as floats (NULL for 1-bit edges) */
+    unsigned char *eb;   /* edge form, edge_size bytes */
+    unsigned char *nb;   /* node form, node_size bytes (== eb when the types agree) */
+    int64_t *adj;        /* max_edges neighbour ids, slot order */
+    vnode **adjn;        /* their entries */
+    float *adist;        /* stored distances */
+};
+
+struct lsq_vidx {
+    sqlite3 *db;
+    char *schema, *name, *shadow; /* shadow: name + "_shadow" */
+    lsq_vidx_params p;
+    lsq_vidx_layout_t l;
+    float alpha;           /* libSQL multiplies in float */
+    int fast;              /* edge vectors decode to floats (all but 1-bit) */
+    sqlite3_stmt *st_minmax, *st_probe, *st_insert, *st_delete, *st_dv, *st_uv;
+    sqlite3_blob *blob;    /* open during a call only (an open blob is a running statement) */
+    int64_t blob_row;
+    int blob_rw;
+    int writing;           /* the current call writes: open blobs read-write */
+    unsigned char *buf;    /* one block */
+    unsigned char *dirty;  /* max_edges flags: slots a write changed */
+    /* the cache */
+    vnode **tab;           /* open addressing by id, tab_cap a power of 2 */
+    size_t tab_cap, tab_n, mem;
+    int64_t data_version;
+    uint32_t seen;         /* temp.user_version as last seen or written */
+    uint32_t epoch;
+    /* the query of the running call */
+    unsigned char *q_eb;
+    float *q_f;
+    float q_norm;
+    uint32_t q_epoch;      /* one per query: the qd memos */
+    vnode *q_node;         /* insert: the node being inserted (its distances are qd) */
+    float *pm;             /* insert: fast distances between visited nodes (NaN: not yet), vis_n^2 */
+    size_t pm_cap;
+    unsigned pm_n;         /* its row length; 0: no memo */
+    int alias_f32;         /* F32 edges on a little-endian host: eb is f's bytes */
+    size_t f_bytes;        /* bytes of a node's floats */
+    /* search scratch */
+    vnode **c_node;        /* candidates, by distance */
+    float *c_dist;
+    unsigned c_n, c_cap;
+    vnode **t_node;        /* results */
+    float *t_dist;
+    unsigned t_n, t_cap;
+    vnode **vis;           /* visited, in visit order */
+    unsigned vis_n, vis_cap;
+    lsq_vidx *next;        /* the registry of open handles */
+};
+
+static lsq_vidx *g_open;    /* every open handle (the sentinel is per connection) */
+static uint32_t g_sentinel; /* the last temp.user_version written */
+
+static void node_free(vnode *n)
+{
+    sqlite3_free(n->f);
+    sqlite3_free(n->adj);
+    sqlite3_free(n);
+}
+
+static void cache_clear(lsq_vidx *x)
+{
+    size_t i;
+
+    for (i = 0; i < x->tab_cap; i++)
+        if (x->tab[i] != NULL) node_free(x->tab[i]);
+    sqlite3_free(x->tab);
+    x->tab = NULL;
+    x->tab_cap = x->tab_n = 0;
+    x->mem = 0;
+}
+
+static size_t slot_of(int64_t id, size_t cap)
+{
+    uint64_t h = (uint64_t)id * 0x9E3779B97F4A7C15ull;
+
+    return (size_t)(h >> 17) & (cap - 1);
+}
+
+static vnode *node_find(const lsq_vidx *x, int64_t id)
+{
+    size_t i;
+
+    if (x->tab_cap == 0) return NULL;
+    for (i = slot_of(id, x->tab_cap); x->tab[i] != NULL; i = (i + 1) & (x->tab_cap - 1))
+        if (x->tab[i]->id == id) return x->tab[i];
+    return NULL;
+}
+
+/* The entry of id, made empty if there was none; NULL when out of memory. */
+static vnode *node_get(lsq_vidx *x, int64_t id)
+{
+    vnode *n = node_find(x, id);
+    size_t i;
+
+    if (n != NULL) return n;
+    if (2 * (x->tab_n + 1) > x->tab_cap) {
+        size_t cap = x->tab_cap ? 2 * x->tab_cap : 1024, j;
+        vnode **t = sqlite3_malloc64(cap * sizeof *t);
+
+        if (t == NULL) return NULL;
+        memset(t, 0, cap * sizeof *t);
+        for (j = 0; j < x->tab_cap; j++) {
+            vnode *m = x->tab[j];
+
+            if (m == NULL) continue;
+            for (i = slot_of(m->id, cap); t[i] != NULL; i = (i + 1) & (cap - 1)) {}
+            t[i] = m;
+        }
+        sqlite3_free(x->tab);
+        x->mem += (cap - x->tab_cap) * sizeof *t;
+        x->tab = t;
+        x->tab_cap = cap;
+    }
+    n = sqlite3_malloc(sizeof *n);
+    if (n == NULL) return NULL;
+    memset(n, 0, sizeof *n);
+    n->id = id;
+    for (i = slot_of(id, x->tab_cap); x->tab[i] != NULL; i = (i + 1) & (x->tab_cap - 1)) {}
+    x->tab[i] = n;
+    x->tab_n++;
+    x->mem += sizeof *n;
+    return n;
+}
+
+/* The buffers of a node's vectors, allocated once: floats, edge form,
+ * node form (when it differs). 0 or -1 (out of memory). */
+static int vec_alloc(lsq_vidx *x, vnode *n)
+{
+    size_t nf = x->fast ? (size_t)x->p.dims * sizeof(float) : 0;
+    size_t ne = x->alias_f32 ? 0 : x->l.edge_size, nn = x->p.compress != x->p.vector_type ? x->l.node_size : 0;
+    unsigned char *b;
+
+    if (n->eb != NULL) return 0;
+    b = sqlite3_malloc64(nf + ne + nn + 1);
+    if (b == NULL) return -1;
+    n->f = (float *)(void *)b; /* the floats come first: malloc's alignment */
+    n->eb = x->alias_f32 ? b : b + nf;
+    n->nb = nn ? b + nf + ne : n->eb;
+    x->mem += nf + ne + nn;
+    return 0;
+}
+
+/* The floats of the edge form, once its bytes are in eb (aliased: they
+ * are the floats already, the search reads the stored bits as they are). */
+static void vec_floats(lsq_vidx *x, vnode *n)
+{
+    lsq_vec e = { x->p.compress, x->p.dims, n->eb };
+
+    if (!x->fast) return;
+    if (!x->alias_f32) lsq_vec_to_floats(&e, n->f);
+    n->norm = dot_f(n->f, n->f, x->p.dims);
+}
+
+/* Sets a node's edge form from an edge slot of some block: a vector known
+ * before its own block is read (a zombie's may even be stale). */
+static int vec_from_edge(lsq_vidx *x, vnode *n, const unsigned char *edge)
+{
+    if (vec_alloc(x, n) != 0) return -1;
+    memcpy(n->eb, edge, x->l.edge_size);
+    vec_floats(x, n);
+    n->has_vec = 1;
+    n->exact = x->p.compress == x->p.vector_type;
+    return 0;
+}
+
+/* Sets a node's vectors from its node form (its own block, or a row being
+ * inserted): the edge form is libSQL's conversion of it. */
+static int vec_from_node(lsq_vidx *x, vnode *n, const unsigned char *node)
+{
+    lsq_vec v = { x->p.vector_type, x->p.dims, node };
+
+    if (vec_alloc(x, n) != 0) return -1;
+    if (n->nb != n->eb) {
+        memcpy(n->nb, node, x->l.node_size);
+        lsq_vec_convert(&v, x->p.compress, n->eb);
+    } else {
+        memcpy(n->eb, node, x->l.node_size);
+    }
+    vec_floats(x, n);
+    n->has_vec = 1;
+    n->exact = 1;
+    return 0;
+}
+
+static int adj_alloc(lsq_vidx *x, vnode *n)
+{
+    size_t m = x->l.max_edges;
+    unsigned char *b;
+
+    if (n->adj != NULL) return 0;
+    b = sqlite3_malloc64(m * (sizeof(int64_t) + sizeof(vnode *) + sizeof(float)));
+    if (b == NULL) return -1;
+    n->adj = (int64_t *)(void *)b;
+    n->adjn = (vnode **)(void *)(b + m * sizeof(int64_t));
+    n->adist = (float *)(void *)(b + m * (sizeof(int64_t) + sizeof(vnode *)));
+    x->mem += m * (sizeof(int64_t) + sizeof(vnode *) + sizeof(float));
+    return 0;
+}
+
+/* ---- distances ---------------------------------------------------------------- */
+
+/* libSQL's exact distance of two edge forms, a first (its argument order:
+ * FLOAT8's cosine is not symmetric). */
+static float exact_edges(const lsq_vidx *x, const vnode *a, const vnode *b)
+{
+    lsq_vec va = { x->p.compress, x->p.dims, a->eb }, vb = { x->p.compress, x->p.dims, b->eb };
+
+    return lsq_vec_distance(x->p.metric, &va, &vb);
+}
+
+/* A NaN distance (a zero vector under cosine) sorts as infinitely far, so
+ * the lists stay sorted and can be searched by halves. */
+static float not_nan(float d) { return isnan(d) ? INFINITY : d; }
+
+static float fast_cos(float dot, float n1, float n2)
+{
+    return (float)(1.0 - (double)dot / sqrt((double)(n1 * n2)));
+}
+
+/* The search's distance between two nodes' edge forms. */
+static float fast_nodes(const lsq_vidx *x, const vnode *a, const vnode *b)
+{
+    if (!x->fast) return not_nan(exact_edges(x, a, b));
+    if (x->p.metric == LSQ_VEC_COS)
+        return not_nan(fast_cos(dot_f(a->f, b->f, x->p.dims), a->norm, b->norm));
+    return sqrtf(l2sq_f(a->f, b->f, x->p.dims));
+}
+
+/* The search's distance between the query and a node, edge forms. */
+static float fast_query(const lsq_vidx *x, const vnode *b)
+{
+    if (!x->fast) {
+        lsq_vec va = { x->p.compress, x->p.dims, x->q_eb }, vb = { x->p.compress, x->p.dims, b->eb };
+
+        return not_nan(lsq_vec_distance(x->p.metric, &va, &vb));
+    }
+    if (x->p.metric == LSQ_VEC_COS)
+        return not_nan(fast_cos(dot_f(x->q_f, b->f, x->p.dims), x->q_norm, b->norm));
+    return sqrtf(l2sq_f(x->q_f, b->f, x->p.dims));
+}
+
+/* fast_query, remembered for the rest of the call: an insert's search
+ * computes d(node, N) for the nodes that P -> N then compares with N. */
+static float fast_q(lsq_vidx *x, vnode *b)
+{
+    if (b->qd_epoch != x->q_epoch) {
+        b->qd = fast_query(x, b);
+        b->qd_epoch = x->q_epoch;
+    }
+    return b->qd;
+}
+
+/* fast_nodes between two nodes, remembered during an insert for pairs of
+ * visited nodes (N -> P compares them pairwise; it is symmetric). */
+static float fast_pair(lsq_vidx *x, const vnode *a, const vnode *b)
+{
+    float *m;
+
+    if (x->pm_n == 0 || a->visit != x->epoch || b->visit != x->epoch) return fast_nodes(x, a, b);
+    m = &x->pm[(size_t)a->vidx * x->pm_n + b->vidx];
+    if (isnan(*m)) {
+        *m = fast_nodes(x, a, b);
+        x->pm[(size_t)b->vidx * x->pm_n + a->vidx] = *m;
+    }
+    return *m;
+}
+
+/* ---- blocks ------------------------------------------------------------------- */
+
+static void blob_close(lsq_vidx *x)
+{
+    if (x->blob != NULL) sqlite3_blob_close(x->blob);
+    x->blob = NULL;
+}
+
+/* Points the blob handle at a shadow row: 0, 1 when there is no such row,
+ * -1 with *err. A failed reopen leaves the handle unusable (SQLite aborts
+ * it), so it is closed and opened afresh next time, as libSQL does. */
+static int blob_seek(lsq_vidx *x, int64_t row, char **err)
+{
+    int rc;
+
+    if (x->blob != NULL && x->blob_row == row && x->blob_rw == x->writing) return 0;
+    if (x->blob != NULL && x->blob_rw != x->writing) blob_close(x);
+    if (x->blob != NULL) {
+        rc = sqlite3_blob_reopen(x->blob, row);
+        if (rc != SQLITE_OK) blob_close(x);
+    } else {
+        rc = sqlite3_blob_open(x->db, x->schema, x->shadow, "data", row, x->writing, &x->blob);
+        if (rc != SQLITE_OK) x->blob = NULL;
+    }
+    if (rc == SQLITE_OK) {
+        x->blob_row = row;
+        x->blob_rw = x->writing;
+        if ((uint64_t)sqlite3_blob_bytes(x->blob) < x->p.block_size) {
+            *err = sqlite3_mprintf("vector index: block %lld is %d bytes, expected %llu", (long long)row,
+                                   sqlite3_blob_bytes(x->blob), (unsigned long long)x->p.block_size);
+            blob_close(x);
+            return -1;
+        }
+        return 0;
+    }
+    /* sqlite3_blob_* report a missing row only as text (libSQL tests it too) */
+    if (rc == SQLITE_ERROR && strncmp(sqlite3_errmsg(x->db), "no such rowid", 13) == 0) return 1;
+    *err = sqlite3_mprintf("vector index: cannot open block %lld: %s", (long long)row, sqlite3_errmsg(x->db));
+    return -1;
+}
+
+static int blob_read(lsq_vidx *x, void *out, unsigned n, unsigned at, char **err)
+{
+    int rc;
+
+    if (n == 0) return 0;
+    rc = sqlite3_blob_read(x->blob, out, (int)n, (int)at);
+    if (rc == SQLITE_OK) return 0;
+    *err = sqlite3_mprintf("vector index: cannot read block %lld: %s", (long long)x->blob_row, sqlite3_errstr(rc));
+    blob_close(x);
+    return -1;
+}
+
+static int blob_write(lsq_vidx *x, const void *in, unsigned n, unsigned at, char **err)
+{
+    int rc = sqlite3_blob_write(x->blob, in, (int)n, (int)at);
+
+    if (rc == SQLITE_OK) return 0;
+    *err = sqlite3_mprintf("vector index: cannot write block %lld: %s", (long long)x->blob_row, sqlite3_errstr(rc));
+    blob_close(x);
+    return -1;
+}
+
+/* Loads a node's own block into the cache: its node vector and edge
+ * list, and the edge forms of neighbours not seen yet (from its edge
+ * slots, so one read makes a whole neighbourhood searchable). Only the
+ * used parts are read. 0; 1 when the row does not exist (the node is
+ * marked missing); -1 with *err. */
+static int node_load(lsq_vidx *x, vnode *n, char **err)
+{
+    const lsq_vidx_layout_t *l = &x->l;
+    unsigned cnt, j;
+    int rc;
+
+    if (n->has_adj) return 0;
+    if (n->missing) return 1;
+    rc = blob_seek(x, n->id, err);
+    if (rc == 1) n->missing = 1;
+    if (rc != 0) return rc;
+    if (blob_read(x, x->buf, l->edges_at, 0, err) != 0) return -1;
+    cnt = (unsigned)x->buf[8] | (unsigned)x->buf[9] << 8;
+    if (cnt > l->max_edges) cnt = l->max_edges; /* a damaged count reads what fits */
+    if (blob_read(x, x->buf + l->edges_at, cnt * l->edge_size, l->edges_at, err) != 0 ||
+        blob_read(x, x->buf + l->records_at, 16 * cnt, l->records_at, err) != 0)
+        return -1;
+    if (vec_from_node(x, n, x->buf + l->header) != 0 || adj_alloc(x, n) != 0) goto nomem;
+    n->nadj = 0;
+    for (j = 0; j < cnt; j++) {
+        const unsigned char *rec = x->buf + l->records_at + 16 * j;
+        const unsigned char *ev = x->buf + l->edges_at + j * l->edge_size;
+        int64_t id = (int64_t)get_le64(rec + 8);
+        vnode *m;
+
+        if (id == n->id) continue; /* a self edge serves nothing */
+        m = node_get(x, id);
+        if (m == NULL) goto nomem;
+        if (!m->has_vec && vec_from_edge(x, m, ev) != 0) goto nomem;
+        n->adj[n->nadj] = id;
+        n->adjn[n->nadj] = m;
+        /* format 1 stores no distance: libSQL recomputes it each time */
+        n->adist[n->nadj] = x->p.format == 1 ? exact_edges(x, n, m) : get_lef32(rec + 4);
+        n->nadj++;
+    }
+    n->has_adj = 1;
+    return 0;
+nomem:
+    *err = sqlite3_mprintf("out of memory");
+    return -1;
+}
+
+/* Writes what changed in a node's block: the flagged edge slots (vector
+ * and record) below its edge count, and the count if it moved. */
+static int node_write(lsq_vidx *x, vnode *n, unsigned old_count, char **err)
+{
+    const lsq_vidx_layout_t *l = &x->l;
+    unsigned char rec[16];
+    unsigned j;
+    int rc = blob_seek(x, n->id, err);
+
+    if (rc == 1) *err = sqlite3_mprintf("vector index: block %lld vanished", (long long)n->id);
+    if (rc != 0) return -1;
+    for (j = 0; j < n->nadj; j++) {
+        if (!x->dirty[j]) continue;
+        if (blob_write(x, n->adjn[j]->eb, l->edge_size, l->edges_at + j * l->edge_size, err) != 0) return -1;
+    }
+    for (j = 0; j < n->nadj; j++) {
+        if (!x->dirty[j]) continue;
+        memset(rec, 0, 4);
+        put_lef32(rec + 4, n->adist[j]);
+        put_le64(rec + 8, (uint64_t)n->adj[j]);
+        if (blob_write(x, rec, 16, l->records_at + 16 * j, err) != 0) return -1;
+    }
+    if (n->nadj != old_count) {
+        rec[0] = (unsigned char)n->nadj;
+        rec[1] = (unsigned char)(n->nadj >> 8);
+        if (blob_write(x, rec, 2, 8, err) != 0) return -1;
+    }
+    return 0;
+}
+
+/* ---- the graph ------------------------------------------------------------------ */
+
+/* The fast distance of two nodes for the add and prune rules, from the
+ * memos when one is the node being inserted or both were visited. */
+static float node_dist(lsq_vidx *x, vnode *a, vnode *b)
+{
+    if (a == x->q_node) return fast_q(x, b);
+    if (b == x->q_node) return fast_q(x, a);
+    return fast_pair(x, a, b);
+}
+
+/* Removes edge i by moving the last edge into its slot (libSQL's
+ * nodeBinDeleteEdge). */
+static void edge_remove(vnode *n, unsigned i, unsigned char *dirty)
+{
+    unsigned last = n->nadj - 1u;
+
+    if (i < last) {
+        n->adj[i] = n->adj[last];
+        n->adjn[i] = n->adjn[last];
+        n->adist[i] = n->adist[last];
+        if (dirty != NULL) dirty[i] = 1;
+    }
+    n->nadj--;
+}
+
+/* After edge h was added: drops every other edge j that the new one
+ * dominates, stored_j > alpha * d(h, j) (libSQL's diskAnnPruneEdges). */
+static void edges_prune(lsq_vidx *x, vnode *n, unsigned h, unsigned char *dirty)
+{
+    vnode *hint = n->adjn[h];
+    unsigned i = 0;
+
+    while (i < n->nadj) {
+        if (n->adjn[i] == hint) {
+            i++;
+            continue;
+        }
+        if (n->adist[i] > x->alpha * node_dist(x, hint, n->adjn[i]))
+            edge_remove(n, i, dirty);
+        else
+            i++;
+    }
+}
+
+/* Adds the edge x->y by libSQL's rule (diskAnnReplaceEdgeIdx, then the
+ * prune): an edge already to y is reused; y is given up when some edge j
+ * is much closer to it (D > alpha * d(j, y)); else it is appended, or
+ * replaces the edge with the largest stored distance among those farther
+ * than D. Edges to rows known to be gone are dropped first (they would be
+ * zombies). 1 when the list changed, 0 when not. */
+static int edge_add(lsq_vidx *x, vnode *n, vnode *y, unsigned char *dirty)
+{
+    float d = exact_edges(x, n, y), far = 0;
+    int i, slot = -1, changed = 0;
+
+    for (i = (int)n->nadj - 1; i >= 0; i--)
+        if (n->adjn[i]->missing && n->adjn[i] != y) {
+            edge_remove(n, (unsigned)i, dirty);
+            changed = 1;
+        }
+    for (i = (int)n->nadj - 1; i >= 0; i--) {
+        if (n->adjn[i] == y) {
+            slot = i;
+            goto store;
+        }
+        if (d > x->alpha * node_dist(x, n->adjn[i], y)) return changed;
+        if (d < n->adist[i] && (slot == -1 || far < n->adist[i])) {
+            far = n->adist[i];
+            slot = i;
+        }
+    }
+    if (n->nadj < x->l.max_edges)
+        slot = n->nadj;
+    else if (slot == -1)
+        return changed;
+store:
+    n->adj[slot] = y->id;
+    n->adjn[slot] = y;
+    n->adist[slot] = d;
+    if ((unsigned)slot == n->nadj) n->nadj++;
+    if (dirty != NULL) dirty[slot] = 1;
+    edges_prune(x, n, (unsigned)slot, dirty);
+    return 1;
+}
+
+/* Where d goes in a sorted list of n (capacity cap): before the first
+ * strictly larger entry; -1 when the list is full and nothing is larger. */
+static int list_pos(const float *dist, unsigned n, unsigned cap, float d)
+{
+    unsigned lo = 0, hi = n;
+
+    while (lo < hi) {
+        unsigned mid = (lo + hi) / 2;
+
+        if (d < dist[mid])
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    if (lo == n && n == cap) return -1;
+    return (int)lo;
+}
+
+static void cand_insert(lsq_vidx *x, unsigned pos, vnode *n, float d)
+{
+    unsigned cnt = x->c_n;
+
+    if (cnt == x->c_cap) {
+        vnode *last = x->c_node[cnt - 1];
+
+        if (last->visit != x->epoch) last->cand = 0; /* dropped: may come back */
+        cnt--;
+    }
+    memmove(x->c_node + pos + 1, x->c_node + pos, (cnt - pos) * sizeof *x->c_node);
+    memmove(x->c_dist + pos + 1, x->c_dist + pos, (cnt - pos) * sizeof *x->c_dist);
+    x->c_node[pos] = n;
+    x->c_dist[pos] = d;
+    x->c_n = cnt + 1;
+    n->cand = x->epoch;
+}
+
+static int scratch_reserve(lsq_vidx *x, unsigned L, unsigned k)
+{
+    if (L > x->c_cap) {
+        vnode **a = sqlite3_realloc64(x->c_node, (uint64_t)L * sizeof *a);
+        float *b;
+
+        if (a == NULL) return -1;
+        x->c_node = a;
+        b = sqlite3_realloc64(x->c_dist, (uint64_t)L * sizeof *b);
+        if (b == NULL) return -1;
+        x->c_dist = b;
+    }
+    x->c_cap = L;
+    if (k > x->t_cap) {
+        vnode **a = sqlite3_realloc64(x->t_node, (uint64_t)k * sizeof *a);
+        float *b;
+
+        if (a == NULL) return -1;
+        x->t_node = a;
+        b = sqlite3_realloc64(x->t_dist, (uint64_t)k * sizeof *b);
+        if (b == NULL) return -1;
+        x->t_dist = b;
+    }
+    x->t_cap = k;
+    return 0;
+}
+
+static int vis_push(lsq_vidx *x, vnode *n)
+{
+    if (x->vis_n == x->vis_cap) {
+        unsigned cap = x->vis_cap ? 2 * x->vis_cap : 256;
+        vnode **a = sqlite3_realloc64(x->vis, (uint64_t)cap * sizeof *a);
+
+        if (a == NULL) return -1;
+        x->vis = a;
+        x->vis_cap = cap;
+    }
+    x->vis[x->vis_n++] = n;
+    return 0;
+}
+
+static void next_epoch(lsq_vidx *x)
+{
+    size_t i;
+
+    if (++x->epoch != 0) return;
+    /* wrapped: old marks could equal the new epochs */
+    for (i = 0; i < x->tab_cap; i++)
+        if (x->tab[i] != NULL) x->tab[i]->visit = x->tab[i]->cand = 0;
+    x->epoch = 1;
+}
+
+/* The search of §4 from start with a candidate list of L: take the
+ * nearest unvisited candidate, load it (gone: drop it), mark it visited,
+ * add its unvisited neighbours by distance. Visited nodes end in x->vis
+ * in visit order; with k > 0 the k nearest visited, by libSQL's exact
+ * distance to qnode (the query's node form), in x->t_*. 0 or -1. */
+static int graph_search(lsq_vidx *x, int64_t start, unsigned L, unsigned k,
+                        const unsigned char *qnode, char **err)
+{
+    vnode *s;
+    unsigned first = 0, j;
+    int rc;
+
+    if (L > MAX_L) L = MAX_L;
+    if (L == 0) L = 1;
+    if (scratch_reserve(x, L, k) != 0) goto nomem;
+    next_epoch(x);
+    x->c_n = x->t_n = x->vis_n = 0;
+    s = node_get(x, start);
+    if (s == NULL) goto nomem;
+    rc = node_load(x, s, err);
+    if (rc != 0) return rc < 0 ? -1 : 0;
+    cand_insert(x, 0, s, fast_q(x, s));
+    for (;;) {
+        vnode *n;
+
+        while (first < x->c_n && x->c_node[first]->visit == x->epoch) first++;
+        if (first >= x->c_n) break;
+        n = x->c_node[first];
+        rc = node_load(x, n, err);
+        if (rc < 0) return -1;
+        if (rc == 1) { /* a zombie edge's target: drop it */
+            n->cand = 0;
+            memmove(x->c_node + first, x->c_node + first + 1, (x->c_n - first - 1) * sizeof *x->c_node);
+            memmove(x->c_dist + first, x->c_dist + first + 1, (x->c_n - first - 1) * sizeof *x->c_dist);
+            x->c_n--;
+            continue;
+        }
+        n->visit = x->epoch;
+        n->vidx = x->vis_n;
+        if (vis_push(x, n) != 0) goto nomem;
+        if (k > 0) {
+            /* compressed edges: the candidate's distance is approximate, and
+             * libSQL ranks by the node vector's; otherwise the candidate's
+             * own distance (the caller ranks the k it keeps exactly) */
+            float d = x->c_dist[first];
+            int pos;
+
+            if (x->p.compress != x->p.vector_type) {
+                lsq_vec a = { x->p.vector_type, x->p.dims, qnode }, b = { x->p.vector_type, x->p.dims, n->nb };
+
+                d = not_nan(lsq_vec_distance(x->p.metric, &a, &b));
+            }
+            pos = list_pos(x->t_dist, x->t_n, x->t_cap, d);
+
+            if (pos >= 0) {
+                unsigned cnt = x->t_n < x->t_cap ? x->t_n : x->t_cap - 1;
+
+                memmove(x->t_node + pos + 1, x->t_node + pos, (cnt - (unsigned)pos) * sizeof *x->t_node);
+                memmove(x->t_dist + pos + 1, x->t_dist + pos, (cnt - (unsigned)pos) * sizeof *x->t_dist);
+                x->t_node[pos] = n;
+                x->t_dist[pos] = d;
+                x->t_n = cnt + 1;
+            }
+        }
+        for (j = 0; j < n->nadj; j++) {
+            vnode *y = n->adjn[j];
+            float d;
+            int pos;
+
+            /* the vectors are scattered over the heap: fetch the next
+             * neighbour's while this one is compared */
+            if (j + 1 < n->nadj && n->adjn[j + 1]->f != NULL) {
+                const char *pf = (const char *)n->adjn[j + 1]->f;
+                size_t o;
+
+                for (o = 0; o < x->f_bytes; o += 64) __builtin_prefetch(pf + o);
+            }
+
+            /* a known-deleted target is what libSQL would load and drop */
+            if (y->missing || !y->has_vec || y->visit == x->epoch || y->cand == x->epoch) continue;
+            d = fast_q(x, y);
+            pos = list_pos(x->c_dist, x->c_n, x->c_cap, d);
+            if (pos < 0) continue;
+            cand_insert(x, (unsigned)pos, y, d);
+            if ((unsigned)pos < first) first = (unsigned)pos;
+        }
+    }
+    return 0;
+nomem:
+    *err = sqlite3_mprintf("out of memory");
+    return -1;
+}
+
+/* ---- calls ---------------------------------------------------------------------- */
+
+static int step_int64(sqlite3_stmt *st, int64_t *out, int *null)
+{
+    int rc = sqlite3_step(st);
+
+    if (rc == SQLITE_ROW) {
+        if (null != NULL) *null = sqlite3_column_type(st, 0) == SQLITE_NULL;
+        *out = sqlite3_column_int64(st, 0);
+        rc = SQLITE_OK;
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+static int fail_db(lsq_vidx *x, char **err, const char *what)
+{
+    *err = sqlite3_mprintf("vector index: %s: %s", what, sqlite3_errmsg(x->db));
+    return -1;
+}
+
+/* Writes a new sentinel into temp.user_version: every other handle on
+ * this connection that was up to date stays so (unless it is another
+ * handle on the same index: its cache missed our change). PRAGMA takes no
+ * parameters, so the statement is made each time. */
+static int sentinel_write(sqlite3 *db, const lsq_vidx *self, char **err)
+{
+    char *sql;
+    int rc;
+    uint32_t old, now;
+    lsq_vidx *h;
+
+    if (++g_sentinel == 0) g_sentinel = 1;
+    now = g_sentinel;
+    sql = sqlite3_mprintf("PRAGMA temp.user_version = %d", (int)now);
+    if (sql == NULL) {
+        *err = sqlite3_mprintf("out of memory");
+        return -1;
+    }
+    rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    sqlite3_free(sql);
+    if (rc != SQLITE_OK) {
+        *err = sqlite3_mprintf("vector index: cannot write temp.user_version: %s", sqlite3_errmsg(db));
+        return -1;
+    }
+    old = self != NULL ? self->seen : 0;
+    for (h = g_open; h != NULL; h = h->next) {
+        if (h->db != db) continue;
+        if (h == self ||
+            (self != NULL && h->seen == old &&
+             !(strcmp(h->schema, self->schema) == 0 && sqlite3_stricmp(h->name, self->name) == 0)))
+            h->seen = now;
+    }
+    return 0;
+}
+
+/* The start of every call: drops the cache if the file changed under it
+ * (another connection: data_version; a rollback of ours or a write by
+ * another handle: the sentinel), then, for a write, sets a new sentinel
+ * before anything is written. */
+static int call_begin(lsq_vidx *x, int writing, char **err)
+{
+    int64_t dv = 0, uv = 0;
+
+    x->writing = writing;
+    if (step_int64(x->st_dv, &dv, NULL) != SQLITE_OK) return fail_db(x, err, "data_version");
+    if (step_int64(x->st_uv, &uv, NULL) != SQLITE_OK) return fail_db(x, err, "temp.user_version");
+    if (dv != x->data_version || (uint32_t)uv != x->seen || x->mem > CACHE_BUDGET) cache_clear(x);
+    x->data_version = dv;
+    x->seen = (uint32_t)uv;
+    if (writing && sentinel_write(x->db, x, err) != 0) return -1;
+    return 0;
+}
+
+/* The end of every call: the blob handle closes (an open one would keep
+ * the statement, and so the transaction, open); after a failed write the
+ * cache is dropped, since it may hold changes that never reached the file. */
+static int call_end(lsq_vidx *x, int rc)
+{
+    blob_close(x);
+    x->q_node = NULL;
+    x->pm_n = 0;
+    if (rc != 0 && x->writing) cache_clear(x);
+    x->writing = 0;
+    return rc;
+}
+
+/* A random existing shadow row, like libSQL's random start node but by
+ * a seek into [min, max] rather than an OFFSET scan. 0, 1 when the table
+ * is empty, -1 with *err. */
+static int pick_start(lsq_vidx *x, int64_t *start, char **err)
+{
+    int64_t lo, hi, row = 0;
+    uint64_t r;
+    int rc, null = 0;
+
+    rc = sqlite3_step(x->st_minmax);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(x->st_minmax);
+        return fail_db(x, err, "cannot select a start node");
+    }
+    null = sqlite3_column_type(x->st_minmax, 0) == SQLITE_NULL;
+    lo = sqlite3_column_int64(x->st_minmax, 0);
+    hi = sqlite3_column_int64(x->st_minmax, 1);
+    sqlite3_reset(x->st_minmax);
+    if (null) return 1;
+    sqlite3_randomness(sizeof r, &r);
+    r %= (uint64_t)hi - (uint64_t)lo + 1 == 0 ? UINT64_MAX : (uint64_t)hi - (uint64_t)lo + 1;
+    if (sqlite3_bind_int64(x->st_probe, 1, (int64_t)((uint64_t)lo + r)) != SQLITE_OK)
+        return fail_db(x, err, "cannot select a start node");
+    rc = step_int64(x->st_probe, &row, NULL);
+    if (rc == SQLITE_DONE) row = hi; /* cannot happen: hi exists */
+    else if (rc != SQLITE_OK) return fail_db(x, err, "cannot select a start node");
+    *start = row;
+    return 0;
+}
+
+/* The query's edge form, as floats too. 0 or -1 (out of memory). */
+static int query_prepare(lsq_vidx *x, const lsq_vec *q)
+{
+    if (x->q_eb == NULL) {
+        x->q_eb = sqlite3_malloc64(x->l.edge_size + 1);
+        x->q_f = sqlite3_malloc64((uint64_t)x->p.dims * sizeof(float) + 1);
+        if (x->q_eb == NULL || x->q_f == NULL) return -1;
+    }
+    if (++x->q_epoch == 0) { /* wrapped: old memos could pass for new ones */
+        size_t i;
+
+        for (i = 0; i < x->tab_cap; i++)
+            if (x->tab[i] != NULL) x->tab[i]->qd_epoch = 0;
+        x->q_epoch = 1;
+    }
+    lsq_vec_convert(q, x->p.compress, x->q_eb);
+    if (x->fast) {
+        lsq_vec e = { x->p.compress, x->p.dims, x->q_eb };
+
+        /* as the nodes' floats are made, so that an inserted node's
+         * distances equal the query's */
+        if (x->alias_f32)
+            memcpy(x->q_f, x->q_eb, x->f_bytes);
+        else
+            lsq_vec_to_floats(&e, x->q_f);
+        x->q_norm = dot_f(x->q_f, x->q_f, x->p.dims);
+    }
+    return 0;
+}
+
+int lsq_vidx_search(lsq_vidx *x, const lsq_vec *q, unsigned k, int64_t *ids, unsigned *n,
+                    char **err)
+{
+    int64_t start;
+    unsigned i;
+    int rc;
+
+    *err = NULL;
+    *n = 0;
+    if (q->dims != x->p.dims) {
+        *err = sqlite3_mprintf("vector index(search): dimensions are different: %u != %u", q->dims, x->p.dims);
+        return -1;
+    }
+    if (q->type != x->p.vector_type) {
+        *err = sqlite3_mprintf("vector index(search): vector type differs from column type: %d != %d", q->type,
+                               x->p.vector_type);
+        return -1;
+    }
+    if (k == 0) return 0;
+    if (call_begin(x, 0, err) != 0) return call_end(x, -1);
+    rc = pick_start(x, &start, err);
+    if (rc != 0) return call_end(x, rc < 0 ? -1 : 0);
+    if (query_prepare(x, q) != 0) {
+        *err = sqlite3_mprintf("out of memory");
+        return call_end(x, -1);
+    }
+    if (graph_search(x, start, (unsigned)(x->p.search_l > MAX_L ? MAX_L : x->p.search_l), k, q->data, err) != 0)
+        return call_end(x, -1);
+    if (x->p.compress == x->p.vector_type) {
+        /* the k kept were ranked by the fast distance: rank them by
+         * libSQL's (stable: equal distances keep their visit order) */
+        for (i = 0; i < x->t_n; i++) {
+            lsq_vec b = { x->p.vector_type, x->p.dims, x->t_node[i]->nb };
+            float d = not_nan(lsq_vec_distance(x->p.metric, q, &b));
+            vnode *t = x->t_node[i];
+            unsigned j = i;
+
+            for (; j > 0 && x->t_dist[j - 1] > d; j--) {
+                x->t_dist[j] = x->t_dist[j - 1];
+                x->t_node[j] = x->t_node[j - 1];
+            }
+            x->t_dist[j] = d;
+            x->t_node[j] = t;
+        }
+    }
+    for (i = 0; i < x->t_n && i < k; i++) ids[i] = x->t_node[i]->id;
+    *n = i;
+    return call_end(x, 0);
+}
+
+/* The new node's block, whole: header, node vector, its edges. */
+static void block_compose(lsq_vidx *x, const vnode *nn, const unsigned char *node)
+{
+    const lsq_vidx_layout_t *l = &x->l;
+    unsigned j;
+
+    memset(x->buf, 0, x->p.block_size);
+    put_le64(x->buf, (uint64_t)nn->id);
+    x->buf[8] = (unsigned char)nn->nadj;
+    x->buf[9] = (unsigned char)(nn->nadj >> 8);
+    memcpy(x->buf + l->header, node, l->node_size);
+    for (j = 0; j < nn->nadj; j++) {
+        unsigned char *rec = x->buf + l->records_at + 16 * j;
+
+        memcpy(x->buf + l->edges_at + j * l->edge_size, nn->adjn[j]->eb, l->edge_size);
+        put_lef32(rec + 4, nn->adist[j]);
+        put_le64(rec + 8, (uint64_t)nn->adj[j]);
+    }
+}
+
+int lsq_vidx_insert(lsq_vidx *x, int64_t rowid, const lsq_vec *v, char **err)
+{
+    int64_t start, got = 0;
+    vnode *nn;
+    unsigned i;
+    int rc, first;
+
+    *err = NULL;
+    if (v->dims != x->p.dims) {
+        *err = sqlite3_mprintf("vector index(insert): dimensions are different: %u != %u", v->dims, x->p.dims);
+        return -1;
+    }
+    if (v->type != x->p.vector_type) {
+        *err = sqlite3_mprintf("vector index(insert): vector type differs from column type: %d != %d", v->type,
+                               x->p.vector_type);
+        return -1;
+    }
+    if (call_begin(x, 1, err) != 0) return call_end(x, -1);
+    if (query_prepare(x, v) != 0) goto nomem;
+    /* the search runs before the row exists, as libSQL's: a zombie edge
+     * to this rowid is then reused rather than duplicated */
+    rc = pick_start(x, &start, err);
+    if (rc < 0) return call_end(x, -1);
+    first = rc == 1;
+    x->vis_n = 0;
+    if (!first && graph_search(x, start, (unsigned)(x->p.insert_l > MAX_L ? MAX_L : x->p.insert_l), 0, v->data,
+                               err) != 0)
+        return call_end(x, -1);
+    nn = node_get(x, rowid);
+    if (nn == NULL || vec_from_node(x, nn, v->data) != 0 || adj_alloc(x, nn) != 0) goto nomem;
+    x->q_node = nn;
+    x->pm_n = 0;
+    if (x->vis_n <= 4096) { /* N -> P compares visited nodes pairwise: remember them */
+        size_t cells = (size_t)x->vis_n * x->vis_n, c;
+
+        if (cells > x->pm_cap) {
+            float *m = sqlite3_realloc64(x->pm, cells * sizeof *m);
+
+            if (m == NULL) goto nomem;
+            x->pm = m;
+            x->pm_cap = cells;
+        }
+        for (c = 0; c < cells; c++) x->pm[c] = NAN;
+        x->pm_n = x->vis_n;
+    }
+    nn->missing = 0;
+    nn->has_adj = 1;
+    nn->nadj = 0;
+    /* N -> P for every visited P, most recent first */
+    for (i = x->vis_n; i-- > 0;)
+        if (x->vis[i] != nn) edge_add(x, nn, x->vis[i], NULL);
+    block_compose(x, nn, v->data);
+    if (sqlite3_bind_int64(x->st_insert, 1, rowid) != SQLITE_OK ||
+        sqlite3_bind_blob64(x->st_insert, 2, x->buf, x->p.block_size, SQLITE_STATIC) != SQLITE_OK)
+        goto insert_failed;
+    rc = sqlite3_step(x->st_insert);
+    if (rc == SQLITE_ROW) {
+        got = sqlite3_column_int64(x->st_insert, 0);
+        rc = sqlite3_step(x->st_insert);
+    }
+    if (rc != SQLITE_DONE) goto insert_failed;
+    sqlite3_reset(x->st_insert);
+    sqlite3_clear_bindings(x->st_insert);
+    if (got != rowid) {
+        *err = sqlite3_mprintf("vector index(insert): shadow row %lld is not %lld", (long long)got, (long long)rowid);
+        return call_end(x, -1);
+    }
+    /* P -> N, writing only what changed in P */
+    for (i = x->vis_n; i-- > 0;) {
+        vnode *p = x->vis[i];
+        unsigned old = p->nadj;
+
+        if (p == nn) continue;
+        memset(x->dirty, 0, x->l.max_edges);
+        if (edge_add(x, p, nn, x->dirty) && node_write(x, p, old, err) != 0) return call_end(x, -1);
+    }
+    return call_end(x, 0);
+insert_failed:
+    *err = sqlite3_mprintf("vector index(insert): failed to insert shadow row: %s", sqlite3_errmsg(x->db));
+    sqlite3_reset(x->st_insert);
+    sqlite3_clear_bindings(x->st_insert);
+    return call_end(x, -1);
+nomem:
+    *err = sqlite3_mprintf("out of memory");
+    return call_end(x, -1);
+}
+
+int lsq_vidx_delete(lsq_vidx *x, int64_t rowid, char **err)
+{
+    vnode *n;
+    unsigned j, i;
+    int rc;
+
+    *err = NULL;
+    if (call_begin(x, 1, err) != 0) return call_end(x, -1);
+    n = node_get(x, rowid);
+    if (n == NULL) goto nomem;
+    rc = node_load(x, n, err);
+    if (rc != 0) return call_end(x, rc < 0 ? -1 : 0); /* no block: a NULL vector, nothing to do */
+    /* the back-edges libSQL leaves: each neighbour's edge to this node */
+    for (j = 0; j < n->nadj; j++) {
+        vnode *y = n->adjn[j];
+        unsigned old;
+
+        rc = node_load(x, y, err);
+        if (rc < 0) return call_end(x, -1);
+        if (rc == 1) continue;
+        old = y->nadj;
+        memset(x->dirty, 0, x->l.max_edges);
+        for (i = y->nadj; i-- > 0;)
+            if (y->adjn[i] == n) edge_remove(y, i, x->dirty);
+        if (y->nadj != old && node_write(x, y, old, err) != 0) return call_end(x, -1);
+    }
+    if (sqlite3_bind_int64(x->st_delete, 1, rowid) != SQLITE_OK || sqlite3_step(x->st_delete) != SQLITE_DONE) {
+        *err = sqlite3_mprintf("vector index(delete): failed to remove shadow row: %s", sqlite3_errmsg(x->db));
+        sqlite3_reset(x->st_delete);
+        return call_end(x, -1);
+    }
+    sqlite3_reset(x->st_delete);
+    n->missing = 1;
+    n->has_adj = 0;
+    n->nadj = 0;
+    return call_end(x, 0);
+nomem:
+    *err = sqlite3_mprintf("out of memory");
+    return call_end(x, -1);
+}
+
+int lsq_vidx_clear(lsq_vidx *x, char **err)
+{
+    char *sql;
+    int rc;
+
+    *err = NULL;
+    if (call_begin(x, 1, err) != 0) return call_end(x, -1);
+    sql = sqlite3_mprintf("DELETE FROM \"%w\".\"%w\"", x->schema, x->shadow);
+    if (sql == NULL) {
+        *err = sqlite3_mprintf("out of memory");
+        return call_end(x, -1);
+    }
+    rc = sqlite3_exec(x->db, sql, NULL, NULL, NULL);
+    sqlite3_free(sql);
+    cache_clear(x);
+    if (rc != SQLITE_OK) return call_end(x, fail_db(x, err, "cannot clear the index"));
+    return call_end(x, 0);
+}
+
+/* ---- objects -------------------------------------------------------------------- */
+
+static int exec_fmt(sqlite3 *db, char **err, const char *what, const char *fmt, ...)
+{
+    va_list ap;
+    char *sql;
+    int rc;
+
+    va_start(ap, fmt);
+    sql = sqlite3_vmprintf(fmt, ap);
+    va_end(ap);
+    if (sql == NULL) {
+        *err = sqlite3_mprintf("out of memory");
+        return -1;
+    }
+    rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    sqlite3_free(sql);
+    if (rc == SQLITE_OK) return 0;
+    *err = sqlite3_mprintf("vector index: %s: %s", what, sqlite3_errmsg(db));
+    return -1;
+}
+
+int lsq_vidx_create(sqlite3 *db, const char *schema, const char *idx, const lsq_vidx_params *p,
+                    const char *const *opts, int nopts, char **err)
+{
+    unsigned char *meta = NULL;
+    int nmeta = 0, rc;
+    char *sql;
+    sqlite3_stmt *st = NULL;
+
+    *err = NULL;
+    /* libSQL's text exactly (sqlite_master keeps it from the name on, so
+     * the schema prefix and IF NOT EXISTS do not show); names unquoted,
+     * as libSQL writes them */
+    if (exec_fmt(db, err, "failed to init meta table",
+                 "CREATE TABLE IF NOT EXISTS \"%w\"." META_TABLE
+                 " ( name TEXT PRIMARY KEY, metadata BLOB ) WITHOUT ROWID;", schema) != 0)
+        return -1;
+    if (lsq_vidx_meta_encode(p, opts, nopts, &meta, &nmeta, err) != 0) return -1;
+    if (exec_fmt(db, err, "unable to initialize diskann",
+                 "CREATE TABLE IF NOT EXISTS \"%w\".%s_shadow (index_key  INTEGER , data BLOB, PRIMARY KEY (index_key))",
+                 schema, idx) != 0 ||
+        exec_fmt(db, err, "unable to initialize diskann",
+                 "CREATE INDEX IF NOT EXISTS \"%w\".%s_shadow_idx ON %s_shadow (index_key)", schema, idx, idx) != 0) {
+        sqlite3_free(meta);
+        return -1;
+    }
+    sql = sqlite3_mprintf("INSERT INTO \"%w\"." META_TABLE " VALUES (?, ?)", schema);
+    if (sql == NULL) {
+        sqlite3_free(meta);
+        *err = sqlite3_mprintf("out of memory");
+        return -1;
+    }
+    rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    sqlite3_free(sql);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 1, idx, -1, SQLITE_TRANSIENT);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_blob(st, 2, meta, nmeta, SQLITE_TRANSIENT);
+    if (rc == SQLITE_OK) rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    sqlite3_free(meta);
+    /* any handle this connection has on an index of that name is stale */
+    if ((rc == SQLITE_DONE || (rc & 0xff) == SQLITE_CONSTRAINT) && sentinel_write(db, NULL, err) != 0) return -1;
+    if ((rc & 0xff) == SQLITE_CONSTRAINT) return 1; /* a dump: the rows are there already */
+    if (rc != SQLITE_DONE) {
+        *err = sqlite3_mprintf("vector index: unable to update global metadata table");
+        return -1;
+    }
+    return 0;
+}
+
+int lsq_vidx_drop(sqlite3 *db, const char *schema, const char *idx, char **err)
+{
+    char *e1 = NULL, *e2 = NULL;
+    int r1, r2;
+
+    *err = NULL;
+    /* both, whatever the first did: a half-dropped index must not stay
+     * undroppable (libSQL does the same) */
+    r1 = exec_fmt(db, &e1, "cannot drop the shadow table", "DROP TABLE IF EXISTS \"%w\".\"%w_shadow\"", schema,
+                  idx);
+    r2 = exec_fmt(db, &e2, "cannot remove the index parameters",
+                  "DELETE FROM \"%w\"." META_TABLE " WHERE name = %Q", schema, idx);
+    if (r1 != 0 || r2 != 0) {
+        *err = r1 != 0 ? e1 : e2;
+        sqlite3_free(r1 != 0 ? e2 : e1);
+        return -1;
+    }
+    return sentinel_write(db, NULL, err);
+}
+
+static int prepare_fmt(sqlite3 *db, sqlite3_stmt **st, char **err, const char *fmt, ...)
+{
+    va_list ap;
+    char *sql;
+    int rc;
+
+    va_start(ap, fmt);
+    sql = sqlite3_vmprintf(fmt, ap);
+    va_end(ap);
+    if (sql == NULL) {
+        *err = sqlite3_mprintf("out of memory");
+        return -1;
+    }
+    rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
+    sqlite3_free(sql);
+    if (rc == SQLITE_OK) return 0;
+    *err = sqlite3_mprintf("vector index: %s", sqlite3_errmsg(db));
+    return -1;
+}
+
+/* The parameters: the meta row, or the table libSQL used before July 2024. */
+static int read_params(sqlite3 *db, const char *schema, const char *idx, lsq_vidx_params *p, char **err)
+{
+    sqlite3_stmt *st = NULL;
+    char *e = NULL;
+    int rc;
+
+    if (prepare_fmt(db, &st, &e, "SELECT metadata FROM \"%w\"." META_TABLE " WHERE name = ?", schema) == 0) {
+        rc = sqlite3_bind_text(st, 1, idx, -1, SQLITE_STATIC);
+        if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+            const unsigned char *b = sqlite3_column_blob(st, 0);
+            int n = sqlite3_column_bytes(st, 0);
+
+            rc = lsq_vidx_meta_decode(b != NULL ? b : (const unsigned char *)"", n, p, err);
+            sqlite3_finalize(st);
+            return rc;
+        }
+        sqlite3_finalize(st);
+    }
+    sqlite3_free(e);
+    e = NULL;
+    if (prepare_fmt(db, &st, &e,
+                    "SELECT block_size, dims FROM \"%w\".libsql_vector_index WHERE name = ?", schema) == 0) {
+        rc = sqlite3_bind_text(st, 1, idx, -1, SQLITE_STATIC);
+        if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+            unsigned char meta[6 * 9];
+            int64_t vals[6][2] = { { 1, 1 }, { 2, 1 }, { 3, LSQ_VEC_F32 }, { 4, 0 }, { 5, LSQ_VEC_COS }, { 6, 0 } };
+            int i, j;
+
+            vals[3][1] = sqlite3_column_int(st, 1);
+            vals[5][1] = sqlite3_column_int(st, 0);
+            sqlite3_finalize(st);
+            for (i = 0; i < 6; i++) {
+                meta[9 * i] = (unsigned char)vals[i][0];
+                for (j = 0; j < 8; j++) meta[9 * i + 1 + j] = (unsigned char)((uint64_t)vals[i][1] >> (8 * j));
+            }
+            return lsq_vidx_meta_decode(meta, (int)sizeof meta, p, err);
+        }
+        sqlite3_finalize(st);
+    }
+    sqlite3_free(e);
+    *err = sqlite3_mprintf("failed to parse vector index parameters");
+    return -1;
+}
+
+void lsq_vidx_close(lsq_vidx *x)
+{
+    lsq_vidx **pp;
+
+    if (x == NULL) return;
+    for (pp = &g_open; *pp != NULL; pp = &(*pp)->next)
+        if (*pp == x) {
+            *pp = x->next;
+            break;
+        }
+    blob_close(x);
+    sqlite3_finalize(x->st_minmax);
+    sqlite3_finalize(x->st_probe);
+    sqlite3_finalize(x->st_insert);
+    sqlite3_finalize(x->st_delete);
+    sqlite3_finalize(x->st_dv);
+    sqlite3_finalize(x->st_uv);
+    cache_clear(x);
+    sqlite3_free(x->schema);
+    sqlite3_free(x->name);
+    sqlite3_free(x->shadow);
+    sqlite3_free(x->buf);
+    sqlite3_free(x->dirty);
+    sqlite3_free(x->q_eb);
+    sqlite3_free(x->q_f);
+    sqlite3_free(x->c_node);
+    sqlite3_free(x->c_dist);
+    sqlite3_free(x->t_node);
+    sqlite3_free(x->t_dist);
+    sqlite3_free(x->vis);
+    sqlite3_free(x->pm);
+    sqlite3_free(x);
+}
+
+int lsq_vidx_open(sqlite3 *db, const char *schema, const char *idx, lsq_vidx **out, char **err)
+{
+    lsq_vidx *x;
+    int64_t uv = 0;
+
+    *err = NULL;
+    *out = NULL;
+    x = sqlite3_malloc(sizeof *x);
+    if (x == NULL) {
+        *err = sqlite3_mprintf("out of memory");
+        return -1;
+    }
+    memset(x, 0, sizeof *x);
+    x->db = db;
+    x->next = g_open;
+    g_open = x;
+    if (read_params(db, schema, idx, &x->p, err) != 0) goto fail;
+    lsq_vidx_layout(&x->p, &x->l);
+    x->alpha = (float)x->p.alpha;
+    x->fast = x->p.compress != LSQ_VEC_1BIT;
+    {
+        const uint32_t one = 1;
+        unsigned char first_byte;
+
+        memcpy(&first_byte, &one, 1);
+        x->alias_f32 = x->p.compress == LSQ_VEC_F32 && first_byte == 1;
+    }
+    x->f_bytes = x->fast ? (size_t)x->p.dims * sizeof(float) : 0;
+    x->schema = sqlite3_mprintf("%s", schema);
+    x->name = sqlite3_mprintf("%s", idx);
+    x->shadow = sqlite3_mprintf("%s_shadow", idx);
+    x->buf = sqlite3_malloc64(x->p.block_size);
+    x->dirty = sqlite3_malloc64(x->l.max_edges);
+    if (x->schema == NULL || x->name == NULL || x->shadow == NULL || x->buf == NULL || x->dirty == NULL) {
+        *err = sqlite3_mprintf("out of memory");
+        goto fail;
+    }
+    if (prepare_fmt(db, &x->st_minmax, err, "SELECT min(rowid), max(rowid) FROM \"%w\".\"%w\"", schema, x->shadow) ||
+        prepare_fmt(db, &x->st_probe, err, "SELECT rowid FROM \"%w\".\"%w\" WHERE rowid >= ?1 ORDER BY rowid LIMIT 1",
+                    schema, x->shadow) ||
+        prepare_fmt(db, &x->st_insert, err,
+                    "INSERT INTO \"%w\".\"%w\"(index_key, data) VALUES (?1, ?2) RETURNING rowid", schema, x->shadow) ||
+        prepare_fmt(db, &x->st_delete, err, "DELETE FROM \"%w\".\"%w\" WHERE rowid = ?1", schema, x->shadow) ||
+        prepare_fmt(db, &x->st_dv, err, "PRAGMA \"%w\".data_version", schema) ||
+        prepare_fmt(db, &x->st_uv, err, "PRAGMA temp.user_version"))
+        goto fail;
+    if (step_int64(x->st_dv, &x->data_version, NULL) != SQLITE_OK ||
+        step_int64(x->st_uv, &uv, NULL) != SQLITE_OK) {
+        fail_db(x, err, "cannot read the versions");
+        goto fail;
+    }
+    x->seen = (uint32_t)uv;
+    *out = x;
+    return 0;
+fail:
+    lsq_vidx_close(x);
+    return -1;
+}
+
+const lsq_vidx_params *lsq_vidx_get_params(const lsq_vidx *x) { return &x->p; }

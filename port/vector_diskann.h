@@ -46,7 +46,26 @@ int lsq_vidx_parse(const char *decl_type, const char *const *opts, int nopts,
 /* Meta blob codec (9-byte records, §4). encode: *out sqlite3_malloc'd. */
 int lsq_vidx_meta_encode(const lsq_vidx_params *p, const char *const *opts, int nopts,
                          unsigned char **out, int *n, char **err);
+/* decode: the records of a stored blob, last record of a tag winning,
+ * with libSQL's defaults for what is absent (alpha, insert_l, search_l)
+ * and legacy block sizes (<= 128: 512-byte units) converted to bytes;
+ * -1 with "failed to parse vector index parameters" for a blob that
+ * cannot describe an index. */
 int lsq_vidx_meta_decode(const unsigned char *blob, int n, lsq_vidx_params *p, char **err);
+
+/* Where things are in a node block (§4), from the parameters: header
+ * (16 bytes in format 3, 10 in formats 1-2), node vector, max_edges edge
+ * vectors, then max_edges 16-byte edge records. */
+typedef struct lsq_vidx_layout_t {
+    unsigned header;     /* bytes before the node vector */
+    unsigned node_size;  /* data part of the node type */
+    unsigned edge_size;  /* data part of the edge (compress) type */
+    unsigned max_edges;  /* floor((block - header - node) / (edge + 16)) */
+    unsigned edges_at;   /* edge vector j at edges_at + j * edge_size */
+    unsigned records_at; /* edge record j at records_at + 16 * j */
+} lsq_vidx_layout_t;
+void lsq_vidx_layout(const lsq_vidx_params *p, lsq_vidx_layout_t *l);
+unsigned lsq_vidx_max_edges(const lsq_vidx_params *p);
 
 typedef struct lsq_vidx lsq_vidx; /* an index open on a handle */
 
@@ -54,7 +73,9 @@ typedef struct lsq_vidx lsq_vidx; /* an index open on a handle */
  * (table created if missing), <idx>_shadow and <idx>_shadow_idx, with
  * the exact SQL libSQL writes, keyed by rowid (libSQL's other shape,
  * for WITHOUT ROWID tables with a text key, is not built here yet).
- * 0, or -1 with *err. */
+ * 0 when created; 1 when the meta row was already there (a dump being
+ * loaded: libSQL then skips the refill, so should the caller); -1 with
+ * *err. */
 int lsq_vidx_create(sqlite3 *db, const char *schema, const char *idx,
                     const lsq_vidx_params *p, const char *const *opts, int nopts,
                     char **err);
@@ -62,6 +83,17 @@ int lsq_vidx_create(sqlite3 *db, const char *schema, const char *idx,
  * ("failed to parse vector index parameters" when there is none). */
 int lsq_vidx_open(sqlite3 *db, const char *schema, const char *idx, lsq_vidx **out,
                   char **err);
+/* Keep one lsq_vidx open per (connection, index) for as long as the
+ * index exists: it holds prepared statements and a cache of the graph
+ * (node vectors and edge lists) that makes searches and inserts run
+ * from memory. The cache checks itself at every call: PRAGMA
+ * data_version (other connections), and a sentinel in temp.user_version
+ * that every insert/delete/clear writes, so that a ROLLBACK, ROLLBACK TO
+ * or a failed statement undoing our writes is seen (temp.user_version is
+ * therefore this module's: do not use it elsewhere). Writes to the
+ * shadow table through this connection by other means than these
+ * functions are not seen: go through lsq_vidx_*. Close every lsq_vidx
+ * of a connection before closing it (they hold prepared statements). */
 const lsq_vidx_params *lsq_vidx_get_params(const lsq_vidx *x);
 void lsq_vidx_close(lsq_vidx *x);
 
@@ -76,6 +108,10 @@ int lsq_vidx_delete(lsq_vidx *x, int64_t rowid, char **err);
  * many. k 0 gives none. 0, or -1 with *err. */
 int lsq_vidx_search(lsq_vidx *x, const lsq_vec *q, unsigned k, int64_t *ids, unsigned *n,
                     char **err);
+
+/* Empties the index (REINDEX: DELETE FROM <idx>_shadow, then the caller
+ * inserts every row again). 0 or -1 with *err. */
+int lsq_vidx_clear(lsq_vidx *x, char **err);
 
 /* Drops <idx>_shadow and the meta row (DROP INDEX / DROP TABLE). */
 int lsq_vidx_drop(sqlite3 *db, const char *schema, const char *idx, char **err);
