@@ -1158,6 +1158,7 @@ int lsq_vidx_delete(lsq_vidx *x, int64_t rowid, char **err)
 {
     vnode *n;
     unsigned j, i;
+    size_t t;
     int rc;
 
     *err = NULL;
@@ -1166,18 +1167,22 @@ int lsq_vidx_delete(lsq_vidx *x, int64_t rowid, char **err)
     if (n == NULL) goto nomem;
     rc = node_load(x, n, err);
     if (rc != 0) return call_end(x, rc < 0 ? -1 : 0); /* no block: a NULL vector, nothing to do */
-    /* the back-edges libSQL leaves: each neighbour's edge to this node */
-    for (j = 0; j < n->nadj; j++) {
-        vnode *y = n->adjn[j];
+    /* the back-edges libSQL leaves as zombies: its neighbours' edges to
+     * it, and those of every other node the cache knows (a warm cache
+     * knows them all); any left elsewhere are skipped by searches */
+    for (j = 0; j < n->nadj; j++)
+        if (node_load(x, n->adjn[j], err) < 0) return call_end(x, -1);
+    for (t = 0; t < x->tab_cap; t++) {
+        vnode *y = x->tab[t];
         unsigned old;
 
-        rc = node_load(x, y, err);
-        if (rc < 0) return call_end(x, -1);
-        if (rc == 1) continue;
+        if (y == NULL || !y->has_adj || y == n) continue;
         old = y->nadj;
-        memset(x->dirty, 0, x->l.max_edges);
         for (i = y->nadj; i-- > 0;)
-            if (y->adjn[i] == n) edge_remove(y, i, x->dirty);
+            if (y->adjn[i] == n) {
+                if (old == y->nadj) memset(x->dirty, 0, x->l.max_edges);
+                edge_remove(y, i, x->dirty);
+            }
         if (y->nadj != old && node_write(x, y, old, err) != 0) return call_end(x, -1);
     }
     if (sqlite3_bind_int64(x->st_delete, 1, rowid) != SQLITE_OK || sqlite3_step(x->st_delete) != SQLITE_DONE) {
