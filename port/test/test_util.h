@@ -33,6 +33,7 @@ extern const test_suite replica_suite;     /* test_replica.c: pull_proto.c, repl
 extern const test_suite crypt_suite;       /* test_crypt.c: crypt_codec.c and the VFS shim */
 extern const test_suite vector_suite;      /* test_vector.c: vector.c */
 extern const test_suite vector_text_suite; /* test_vector_text.c: vector_text.c */
+extern const test_suite vector_ddl_suite;  /* test_vector_ddl.c: vector_ddl.c */
 extern const test_suite diskann_suite;     /* test_diskann.c: vector_diskann.c */
 extern const test_suite fuzz_corpus_suite; /* test_fuzz_corpus.c: the fuzz corpus replay */
 
