@@ -32,7 +32,8 @@ PORT_SRCS := port/term.c port/errors.c port/frame_io.c port/commands.c port/conn
              port/functions.c port/callback_cmds.c port/local_hooks.c port/cdc.c port/auth_rules.c \
              port/extensions.c port/sqlite_cmds.c port/sqlite_log.c \
              port/vector.c port/vector_text.c port/vector_sql.c port/uuid_sql.c \
-             port/vector_diskann.c port/vector_idx_params.c
+             port/vector_diskann.c port/vector_idx_params.c port/vector_ddl.c port/vector_index.c \
+             port/vector_topk.c
 PORT_OBJS := $(PORT_SRCS:port/%.c=$(BUILD)/%.o)
 PORT_BIN ?= priv/libsql_port
 TEST_BIN := $(BUILD)/test_port
@@ -73,7 +74,7 @@ $(PORT_BIN): $(PORT_OBJS) $(BUILD)/main.o
 # module of the port it tests (test_port.c has the main, test_util.c what
 # they share); harness.c is both programs' runner.
 TEST_PORT_OBJS := $(addprefix $(BUILD)/test/,test_port.o test_util.o test_term.o test_errors.o \
-                  test_commands.o test_frames.o test_intake.o test_params.o test_replica.o test_crypt.o test_vector.o test_vector_text.o test_diskann.o \
+                  test_commands.o test_frames.o test_intake.o test_params.o test_replica.o test_crypt.o test_vector.o test_vector_text.o test_vector_ddl.o test_diskann.o \
                   test_fuzz_corpus.o harness.o)
 TEST_REMOTE_OBJS := $(addprefix $(BUILD)/test/,test_remote.o harness.o)
 

@@ -11,6 +11,7 @@
 #include "sqlite_log.h"
 #include "sqlite_value.h"
 #include "uuid_sql.h"
+#include "vector_index.h"
 #include "vector_sql.h"
 #include "wipe.h"
 
@@ -46,6 +47,7 @@ typedef struct local_conn {
     int stay_read_only;     /* query_only for good (lsq_open_opts.stay_read_only) */
     char refused[RO_GUARD_NAME]; /* the pragma the guard refused last */
     local_hooks *hooks;     /* the authorizer and change hooks (local_hooks.h) */
+    lsq_vindex *vx;         /* libSQL's vector indexes (vector_index.h; db's, not freed here) */
     long long busy_waits;   /* statements that waited on a lock (main thread only) */
     long long busy_max_ms;  /* the longest such wait */
 } local_conn;
@@ -104,6 +106,8 @@ struct lsq_stmt {
     int is_begin;       /* the statement is BEGIN [DEFERRED|IMMEDIATE|EXCLUSIVE] */
     int sp_op;          /* SAVEPOINT, RELEASE, ROLLBACK TO (LSQ_SP_*), or -1 */
     char *sp_name;      /* its savepoint, as SQLite parsed it (malloc'd) */
+    int schema_op;      /* creates, drops or alters an index or table (vector_index.h) */
+    int vector_ddl;     /* and calls libsql_vector_idx: a vector index's CREATE */
 };
 
 static void set_db_error(lsq_error *err, sqlite3 *db, int rc)
@@ -183,6 +187,14 @@ static int setup_read_only_guard(local_conn *c, const lsq_open_opts *o, lsq_erro
 
 /* The authorizer (it applies the guard above) and the change hooks, on
  * every handle the connection has (local_hooks.h). */
+/* An error of vector_index.h: its message (NULL: out of memory). */
+static void vindex_error(lsq_error *err, char *why)
+{
+    if (why == NULL) lsq_error_set(err, LSQ_E_NOMEM, "out of memory");
+    else lsq_error_sqlite(err, SQLITE_ERROR, why);
+    sqlite3_free(why);
+}
+
 static int setup_hooks(local_conn *c, const lsq_open_opts *o, lsq_error *err)
 {
     int rc;
@@ -198,15 +210,20 @@ static int setup_hooks(local_conn *c, const lsq_open_opts *o, lsq_error *err)
     return -1;
 }
 
-/* libSQL's SQL functions: vectors and uuid. */
+/* libSQL's SQL: the vector functions, uuid, vector indexes and
+ * vector_top_k. */
 static int setup_libsql_sql(local_conn *c, const lsq_open_opts *o, lsq_error *err)
 {
+    char *why = NULL;
     int rc;
 
-    (void)o;
     if ((rc = lsq_vector_sql_register(c->db)) != SQLITE_OK ||
         (rc = lsq_uuid_sql_register(c->db)) != SQLITE_OK) {
         set_db_error(err, c->db, rc);
+        return -1;
+    }
+    if (lsq_vindex_attach(c->db, !o->read_only && !c->stay_read_only, &c->vx, &why) != 0) {
+        vindex_error(err, why);
         return -1;
     }
     return 0;
@@ -228,6 +245,7 @@ int lsq_local_lift_guard(lsq_conn *conn, lsq_error *err)
     int rc;
 
     c->stay_read_only = 0;
+    lsq_vindex_set_writable(c->vx, 1);
     /* Installed again: statements compiled under the guard are expired. */
     rc = local_hooks_install(c->hooks, c->db);
     if (rc != SQLITE_OK) {
@@ -281,9 +299,11 @@ static int local_open(const lsq_open_opts *o, lsq_conn **out, lsq_error *err)
     for (i = 0; i < sizeof aSetup / sizeof aSetup[0]; i++)
         if (aSetup[i](c, o, err) != 0) goto fail;
     if (lsq_local_crypt_check(c->db, c->crypt, err) != 0) goto fail;
+    lsq_vindex_ready(c->vx);
     *out = &c->base;
     return 0;
 fail:
+    lsq_vindex_detach(c->vx);
     (void)sqlite3_close_v2(c->db);
     lsq_crypt_vfs_release(c->crypt);
     local_hooks_free(c->hooks);
@@ -298,6 +318,7 @@ static int local_close(lsq_conn *conn, lsq_error *err)
 
     for (i = 0; i < LSQ_TXSQL_COUNT; i++) (void)sqlite3_finalize(c->tx[i]);
     if (c->hooks != NULL) local_hooks_detach(c->hooks, c->db);
+    lsq_vindex_detach(c->vx);
     rc = sqlite3_close_v2(c->db);
     /* Unregistered (and its key wiped) once the last file closes: a
      * zombie handle's too. */
@@ -364,7 +385,10 @@ static int wrap_stmt(local_conn *c, sqlite3_stmt *st, lsq_stmt **out, lsq_error 
     int sp_op;
     char *sp_name;
 
+    int schema_op, vector_fn;
+
     local_hooks_take_savepoint(c->hooks, &sp_op, &sp_name);
+    local_hooks_take_schema(c->hooks, &schema_op, &vector_fn);
     if (st == NULL) {
         free(sp_name);
         return 0;
@@ -381,6 +405,8 @@ static int wrap_stmt(local_conn *c, sqlite3_stmt *st, lsq_stmt **out, lsq_error 
     s->sp_op = sp_op;
     s->sp_name = sp_name;
     s->is_begin = starts_with_begin(sqlite3_sql(st));
+    s->schema_op = schema_op || vector_fn;
+    s->vector_ddl = vector_fn;
     s->count = sqlite3_bind_parameter_count(st);
     *out = s;
     return 0;
@@ -535,9 +561,54 @@ static int local_bind(lsq_stmt *s, const lsq_params *p, int copy, lsq_error *err
     return 0;
 }
 
+/* What a statement's first step needs of the vector indexes: the
+ * triggers in place before it writes, a savepoint around a schema change.
+ * 0, or -1 with *err. */
+static int before_first_step(lsq_stmt *s, lsq_error *err)
+{
+    local_conn *c = s->conn;
+    char *why = NULL;
+
+    if (!sqlite3_stmt_readonly(s->st) && lsq_vindex_before_write(c->vx, &why) != 0) {
+        vindex_error(err, why);
+        return -1;
+    }
+    if (!s->schema_op) return 0;
+    if (s->vector_ddl && lsq_vindex_check_create(sqlite3_sql(s->st), &why) != 0) {
+        vindex_error(err, why);
+        return -1;
+    }
+    if (lsq_vindex_ddl_begin(c->vx, &why) != 0) {
+        vindex_error(err, why);
+        return -1;
+    }
+    local_hooks_statement_done(c->hooks, c->db, 1, LSQ_SP_SAVEPOINT, lsq_vindex_savepoint);
+    return 0;
+}
+
+/* After a schema change's step (done: it completed): the vector index
+ * work, then the savepoint released (or rolled back to). 0, or -1 with
+ * *err when the work failed (the statement is undone). */
+static int after_schema_step(lsq_stmt *s, int done, lsq_error *err)
+{
+    local_conn *c = s->conn;
+    char *why = NULL;
+    int rc = lsq_vindex_ddl_end(c->vx, done, &why);
+
+    if (rc == 0 && done) {
+        local_hooks_statement_done(c->hooks, c->db, 1, LSQ_SP_RELEASE, lsq_vindex_savepoint);
+        return 0;
+    }
+    local_hooks_statement_done(c->hooks, c->db, 1, LSQ_SP_ROLLBACK_TO, lsq_vindex_savepoint);
+    local_hooks_statement_done(c->hooks, c->db, 1, LSQ_SP_RELEASE, lsq_vindex_savepoint);
+    if (rc == 0) return 0;
+    vindex_error(err, why);
+    return -1;
+}
+
 static int local_step(lsq_stmt *s, lsq_error *err)
 {
-    int rc;
+    int rc, first, repaired = 0;
 
     /* A BEGIN inside a transaction fails anyway; stepping it can still take
      * a lock, and in SQLite 3.40.1 a failed BEGIN IMMEDIATE/EXCLUSIVE after
@@ -548,7 +619,35 @@ static int local_step(lsq_stmt *s, lsq_error *err)
         lsq_error_sqlite(err, SQLITE_ERROR, "cannot start a transaction within a transaction");
         return LSQ_STEP_ERROR;
     }
+    first = !sqlite3_stmt_busy(s->st);
+    if (first && before_first_step(s, err) != 0) return LSQ_STEP_ERROR;
+again:
     rc = sqlite3_step(s->st);
+    /* libSQL leaves a vector index's b-tree empty: a row it wrote has no
+     * entry there, and stock SQLite, deleting the row, calls that
+     * corruption. The b-trees are rebuilt and the statement (undone by
+     * SQLite) runs again, once. */
+    if (rc == SQLITE_CORRUPT_INDEX && first && !repaired && !s->schema_op) {
+        char *why = NULL;
+        int fixed;
+
+        (void)sqlite3_reset(s->st);
+        fixed = lsq_vindex_repair(s->conn->vx, &why);
+        sqlite3_free(why);
+        repaired = 1;
+        if (fixed == 1) goto again;
+        rc = sqlite3_step(s->st); /* nothing rebuilt: the same error again */
+    }
+    if (s->schema_op && rc != SQLITE_ROW) {
+        /* The statement's own error is taken before the savepoint's
+         * statements replace SQLite's message. */
+        if (rc != SQLITE_DONE) set_prepare_error(err, s->conn, rc);
+        (void)sqlite3_reset(s->st);
+        if (after_schema_step(s, rc == SQLITE_DONE, err) != 0 || rc != SQLITE_DONE) {
+            local_hooks_statement_done(s->conn->hooks, s->conn->db, 0, -1, NULL);
+            return LSQ_STEP_ERROR;
+        }
+    }
 
     if (rc == SQLITE_ROW) return LSQ_STEP_ROW;
     if (rc == SQLITE_DONE) {
@@ -745,6 +844,7 @@ static int reopen_through(local_conn *c, lsq_crypt_vfs *v, lsq_error *err)
 {
     lsq_open_opts o;
     sqlite3 *db = NULL, *old = c->db;
+    lsq_vindex *old_vx = c->vx;
     char *path = NULL;
     const char *name = sqlite3_db_filename(c->db, "main");
     size_t i;
@@ -774,10 +874,14 @@ static int reopen_through(local_conn *c, lsq_crypt_vfs *v, lsq_error *err)
     for (i = 0; i < sizeof aSetup / sizeof aSetup[0]; i++)
         if (aSetup[i](c, &o, err) != 0) break;
     if (i == sizeof aSetup / sizeof aSetup[0] && lsq_local_crypt_check(db, v, err) == 0) {
+        lsq_vindex_detach(old_vx);
         (void)sqlite3_close_v2(old);
+        lsq_vindex_ready(c->vx);
         return 0;
     }
     /* Not expected (the file was just written under this key). */
+    if (c->vx != old_vx) lsq_vindex_detach(c->vx);
+    c->vx = old_vx;
     (void)sqlite3_close_v2(db);
     for (i = 0; i < LSQ_TXSQL_COUNT; i++) c->tx[i] = NULL;
     c->db = old;

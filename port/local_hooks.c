@@ -20,6 +20,8 @@ struct local_hooks {
     char *sp_name;              /* and its savepoint (malloc'd) */
     lsq_auth_rules rules;       /* the user's authorizer (auth_rules.h) */
     int dropping;               /* the last action asked about dropped a table or view */
+    int schema_op;              /* the last prepare creates, drops or alters an index or table */
+    int vector_fn;              /* and calls libsql_vector_idx (a vector index's CREATE) */
     char denied[512];           /* why the last statement was denied, or "" */
 };
 
@@ -115,6 +117,25 @@ static int user_rules(local_hooks *h, int action, const char *a1, const char *a2
     return h->rules.ask_erlang ? ask_erlang(h, action, object, detail, db) : SQLITE_OK;
 }
 
+/* What the vector index glue (vector_index.h) must hear of: statements
+ * that may create or remove a vector index, or its table. */
+static void note_schema(local_hooks *h, int action, const char *a2)
+{
+    switch (action) {
+    case SQLITE_CREATE_INDEX:
+    case SQLITE_DROP_INDEX:
+    case SQLITE_DROP_TABLE:
+    case SQLITE_ALTER_TABLE:
+        h->schema_op = 1;
+        break;
+    case SQLITE_FUNCTION:
+        if (a2 != NULL && sqlite3_stricmp(a2, "libsql_vector_idx") == 0) h->vector_fn = 1;
+        break;
+    default:
+        break;
+    }
+}
+
 static int authorize(void *arg, int action, const char *a1, const char *a2, const char *db,
                      const char *trigger)
 {
@@ -135,6 +156,7 @@ static int authorize(void *arg, int action, const char *a1, const char *a2, cons
         /* Out of memory: the statement must not run untracked. */
         if (name == NULL) return SQLITE_DENY;
     }
+    if (trigger == NULL) note_schema(h, action, a2);
     if (*h->stay_read_only) {
         rc = ro_guard_authorize(h->refused, action, a1, a2, db, trigger);
         if (rc != SQLITE_OK) return rc;
@@ -231,6 +253,7 @@ void local_hooks_detach(local_hooks *h, sqlite3 *db)
 void local_hooks_before_prepare(local_hooks *h)
 {
     h->denied[0] = 0;
+    h->schema_op = h->vector_fn = 0;
     free(h->sp_name);
     h->sp_name = NULL;
     h->sp_op = -1;
@@ -242,6 +265,13 @@ void local_hooks_take_savepoint(local_hooks *h, int *op, char **name)
     *name = h->sp_name;
     h->sp_op = -1;
     h->sp_name = NULL;
+}
+
+void local_hooks_take_schema(local_hooks *h, int *schema_op, int *vector_fn)
+{
+    *schema_op = h->schema_op;
+    *vector_fn = h->vector_fn;
+    h->schema_op = h->vector_fn = 0;
 }
 
 void local_hooks_statement_done(local_hooks *h, sqlite3 *db, int ok, int op, const char *name)

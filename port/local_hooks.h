@@ -50,6 +50,11 @@ const char *local_hooks_denied(local_hooks *h);
 void local_hooks_before_prepare(local_hooks *h);
 void local_hooks_take_savepoint(local_hooks *h, int *op, char **name);
 
+/* After a prepare: whether the statement creates, drops or alters an
+ * index or a table (*schema_op), and whether it calls libsql_vector_idx
+ * (*vector_fn), as the authorizer saw it compiled. */
+void local_hooks_take_schema(local_hooks *h, int *schema_op, int *vector_fn);
+
 /* A statement ended (ok: it completed), having operated on savepoint
  * op/name (op -1: none): told to the sink, if changes are watched. */
 void local_hooks_statement_done(local_hooks *h, sqlite3 *db, int ok, int op, const char *name);
