@@ -399,17 +399,27 @@ table_shapes(Config) ->
                 ["SELECT * FROM vector_top_k('", idx_name(T), "', vector32('[1,0,0]'), 10)"],
                 ["SELECT ", K, " FROM ", T, " WHERE rowid IN (SELECT id FROM vector_top_k('",
                  idx_name(T), "', '[0,1,0]', 2)) ORDER BY 1"]]
-               || {T, Ddl, K} <- Tables, T =/= "r4", T =/= "r5", T =/= "r6"]
+               || {T, Ddl, K} <- Tables, not lists:member(T, ["r4", "r5", "r6"])]
               ++ [[Ddl, index_on(T),
                    ["INSERT INTO ", T, " VALUES ",
                     lists:join(", ", [io_lib:format("(~s, vector32('~s'))", [key(T, I), V])
                                       || {I, V} <- Vecs])],
                    ["SELECT * FROM vector_top_k('", idx_name(T), "', vector32('[1,0,0]'), 10)"],
                    ["SELECT index_key FROM ", idx_name(T), "_shadow ORDER BY 1"]]
-                  || {T, Ddl, _} <- Tables, lists:member(T, ["r4", "r5", "r6"])]),
+                  || {T, Ddl, _} <- Tables, T =:= "r4"]),
     Sqls = [iolist_to_binary(S) || S <- Stmts ++ [master_sql(), meta_sql()]],
     {PeerRes, OurRes} = both(Db, Sqls),
     Bad = mismatches(Sqls, PeerRes, OurRes),
+    %% A WITHOUT ROWID table with a text key: libSQL keys its shadow table by that text
+    %% (another shadow shape); not built here: a clear error, nothing left behind.
+    [begin
+         ok_exec(Db, Ddl),
+         ?assertMatch({error, #{message := <<"vector index: unsupported for tables without ROWID "
+                                             "and a non-INTEGER primary key">>}},
+                      libsql:query(Db, index_on(T))),
+         ?assertEqual({rows, []}, q(Db, ["SELECT name FROM sqlite_master WHERE name LIKE '",
+                                         T, "_i%'"]))
+     end || {T, Ddl, _} <- Tables, lists:member(T, ["r5", "r6"])],
     report(Bad, io_lib:format("~b table shapes: sqlite_master, meta rows, vector_top_k as the "
                               "peer's", [length(Tables)]), Db).
 
@@ -821,8 +831,8 @@ recall_case(Config, Order) ->
     check_graph(Db, "v_i", "v", "e"),
     integrity_ok(Db),
     Comment = io_lib:format("recall@10 = ~.3f (~b x ~b-d, defaults, ~p, 50 queries); build ~b ms "
-                            "(~.0f rows/s), 50 top-k + 50 exact queries ~b ms",
-                            [Recall, N, Dim, Order, BuildMs, N * 1000 / max(BuildMs, 1), QMs]),
+                            "(~b rows/s), 50 top-k + 50 exact queries ~b ms",
+                            [Recall, N, Dim, Order, BuildMs, N * 1000 div max(BuildMs, 1), QMs]),
     ct:log("~s", [Comment]),
     Recall >= 0.95 orelse ct:fail({recall_too_low, Recall, lists:flatten(Comment)}),
     {comment, lists:flatten(Comment)}.
@@ -1197,7 +1207,11 @@ check_graph(Db, Idx0, Table0, Col0) ->
                   [[{text, Sql}]] -> binary:match(string:uppercase(Sql), <<" WHERE ">>) =/= nomatch;
                   _ -> false
               end,
-    Partial orelse ?assertEqual({Idx, keys, lists:sort([K || {K, _} <- TableRows])},
+    %% A vector given as text is in the index too (parsed as FLOAT32), but has no blob
+    %% to compare the node vector with.
+    TextKeys = [K || [{int, K}, {text, _}] <- rows(Db, ["SELECT rowid, ", Col, " FROM ", Table,
+                                                       " WHERE ", Col, " IS NOT NULL"])],
+    Partial orelse ?assertEqual({Idx, keys, lists:sort([K || {K, _} <- TableRows] ++ TextKeys)},
                                 {Idx, keys, [K || {K, _} <- Shadow]}),
     Vecs = maps:from_list(TableRows),
     Problems =
