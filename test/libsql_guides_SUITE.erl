@@ -17,7 +17,7 @@
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1,
          init_per_testcase/2, end_per_testcase/2]).
 -export([readme/1, guide_local/1, guide_remote/1, guide_replica/1, guide_encryption/1,
-         guide_callbacks/1,
+         guide_callbacks/1, guide_vectors/1,
          every_guide_is_run/1,
          runner_catches_failures/1]).
 
@@ -28,14 +28,15 @@
 -define(GUIDES, [{guide_local, "doc/guides/local.md"}, {guide_remote, "doc/guides/remote.md"},
                  {guide_replica, "doc/guides/replica.md"},
                  {guide_encryption, "doc/guides/encryption.md"},
-                 {guide_callbacks, "doc/guides/callbacks.md"}]).
+                 {guide_callbacks, "doc/guides/callbacks.md"},
+                 {guide_vectors, "doc/guides/vectors.md"}]).
 
 -spec suite() -> [tuple()].
 suite() -> [{timetrap, {minutes, 5}}, {ct_hooks, [libsql_tursodb_cth]}].
 
 -spec all() -> [atom()].
 all() -> [runner_catches_failures, every_guide_is_run, readme, guide_local, guide_remote,
-          guide_replica, guide_encryption, guide_callbacks].
+          guide_replica, guide_encryption, guide_callbacks, guide_vectors].
 
 -spec init_per_suite(config()) -> config().
 init_per_suite(Config) ->
@@ -96,6 +97,10 @@ guide_encryption(Config) ->
 -spec guide_callbacks(config()) -> ok.
 guide_callbacks(Config) ->
     run_file(Config, proplists:get_value(guide_callbacks, ?GUIDES)).
+
+-spec guide_vectors(config()) -> ok.
+guide_vectors(Config) ->
+    run_file(Config, proplists:get_value(guide_vectors, ?GUIDES)).
 
 %% Every guide in doc/guides/ is one of the cases above, and has code.
 -spec every_guide_is_run(config()) -> ok.
