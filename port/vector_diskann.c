@@ -173,7 +173,8 @@ struct vnode {
     unsigned char has_adj; /* the edge list is loaded */
     unsigned char missing; /* no such row (deleted: a zombie edge's target) */
     uint16_t nadj;       /* edges */
-    float norm;          /* sum of squares of f (cosine) */
+    float norm;          /* sum of squares of f (cosine), in lanes */
+    float nseq;          /* the same summed in order, as libSQL sums it */
     float *f;            /* edge form as floats (NULL for 1-bit edges) */
     unsigned char *eb;   /* edge form, edge_size bytes */
     unsigned char *nb;   /* node form, node_size bytes (== eb when the types agree) */
@@ -196,6 +197,7 @@ struct lsq_vidx {
     int writing;           /* the current call writes: open blobs read-write */
     unsigned char *buf;    /* one block */
     unsigned char *dirty;  /* max_edges flags: slots a write changed */
+    vnode **todo;          /* max_edges: a node's neighbours still to compare */
     /* the cache */
     vnode **tab;           /* open addressing by id, tab_cap a power of 2 */
     size_t tab_cap, tab_n, mem;
@@ -327,6 +329,13 @@ static void vec_floats(lsq_vidx *x, vnode *n)
     if (!x->fast) return;
     if (!x->alias_f32) lsq_vec_to_floats(&e, n->f);
     n->norm = dot_f(n->f, n->f, x->p.dims);
+    if (x->alias_f32) {
+        float s = 0;
+        unsigned i;
+
+        for (i = 0; i < x->p.dims; i++) s += n->f[i] * n->f[i];
+        n->nseq = s;
+    }
 }
 
 /* Sets a node's edge form from an edge slot of some block: a vector known
@@ -381,6 +390,24 @@ static int adj_alloc(lsq_vidx *x, vnode *n)
  * FLOAT8's cosine is not symmetric). */
 static float exact_edges(const lsq_vidx *x, const vnode *a, const vnode *b)
 {
+    if (x->alias_f32) {
+        /* F32: vector.c's arithmetic to the bit (products and sums in
+         * float, in order; the norms are each node's nseq), without its
+         * per-element decoding */
+        unsigned i;
+        float s = 0;
+
+        if (x->p.metric == LSQ_VEC_COS) {
+            for (i = 0; i < x->p.dims; i++) s += a->f[i] * b->f[i];
+            return (float)(1.0 - (double)s / sqrt((double)(a->nseq * b->nseq)));
+        }
+        for (i = 0; i < x->p.dims; i++) {
+            float d = a->f[i] - b->f[i];
+
+            s += d * d;
+        }
+        return (float)sqrt((double)s);
+    }
     lsq_vec va = { x->p.compress, x->p.dims, a->eb }, vb = { x->p.compress, x->p.dims, b->eb };
 
     return lsq_vec_distance(x->p.metric, &va, &vb);
@@ -757,6 +784,15 @@ static void next_epoch(lsq_vidx *x)
     x->epoch = 1;
 }
 
+static void prefetch_vec(const lsq_vidx *x, const vnode *y)
+{
+    const char *pf = (const char *)y->f;
+    size_t o;
+
+    if (pf == NULL || y->qd_epoch == x->q_epoch) return;
+    for (o = 0; o < x->f_bytes; o += 64) __builtin_prefetch(pf + o);
+}
+
 /* The search of §4 from start with a candidate list of L: take the
  * nearest unvisited candidate, load it (gone: drop it), mark it visited,
  * add its unvisited neighbours by distance. Visited nodes end in x->vis
@@ -766,7 +802,7 @@ static int graph_search(lsq_vidx *x, int64_t start, unsigned L, unsigned k,
                         const unsigned char *qnode, char **err)
 {
     vnode *s;
-    unsigned first = 0, j;
+    unsigned first = 0, j, m;
     int rc;
 
     if (L > MAX_L) L = MAX_L;
@@ -821,22 +857,26 @@ static int graph_search(lsq_vidx *x, int64_t start, unsigned L, unsigned k,
                 x->t_n = cnt + 1;
             }
         }
+        /* the neighbours' entries and vectors are scattered over the heap
+         * and each would be a cache miss in turn: ask for the entries all
+         * at once, then for the vectors a few ahead of their use */
+        for (j = 0; j < n->nadj; j++) __builtin_prefetch(n->adjn[j]);
+        m = 0;
         for (j = 0; j < n->nadj; j++) {
             vnode *y = n->adjn[j];
-            float d;
-            int pos;
-
-            /* the vectors are scattered over the heap: fetch the next
-             * neighbour's while this one is compared */
-            if (j + 1 < n->nadj && n->adjn[j + 1]->f != NULL) {
-                const char *pf = (const char *)n->adjn[j + 1]->f;
-                size_t o;
-
-                for (o = 0; o < x->f_bytes; o += 64) __builtin_prefetch(pf + o);
-            }
 
             /* a known-deleted target is what libSQL would load and drop */
             if (y->missing || !y->has_vec || y->visit == x->epoch || y->cand == x->epoch) continue;
+            x->todo[m++] = y;
+        }
+        for (j = 0; j < m && j < 4; j++) prefetch_vec(x, x->todo[j]);
+        for (j = 0; j < m; j++) {
+            vnode *y = x->todo[j];
+            float d;
+            int pos;
+
+            if (j + 4 < m) prefetch_vec(x, x->todo[j + 4]);
+            if (y->cand == x->epoch) continue; /* an edge listed twice */
             d = fast_q(x, y);
             pos = list_pos(x->c_dist, x->c_n, x->c_cap, d);
             if (pos < 0) continue;
@@ -1397,6 +1437,7 @@ void lsq_vidx_close(lsq_vidx *x)
     sqlite3_free(x->shadow);
     sqlite3_free(x->buf);
     sqlite3_free(x->dirty);
+    sqlite3_free(x->todo);
     sqlite3_free(x->q_eb);
     sqlite3_free(x->q_f);
     sqlite3_free(x->c_node);
@@ -1441,11 +1482,14 @@ int lsq_vidx_open(sqlite3 *db, const char *schema, const char *idx, lsq_vidx **o
     x->shadow = sqlite3_mprintf("%s_shadow", idx);
     x->buf = sqlite3_malloc64(x->p.block_size);
     x->dirty = sqlite3_malloc64(x->l.max_edges);
-    if (x->schema == NULL || x->name == NULL || x->shadow == NULL || x->buf == NULL || x->dirty == NULL) {
+    x->todo = sqlite3_malloc64((uint64_t)x->l.max_edges * sizeof *x->todo);
+    if (x->schema == NULL || x->name == NULL || x->shadow == NULL || x->buf == NULL || x->dirty == NULL ||
+        x->todo == NULL) {
         *err = sqlite3_mprintf("out of memory");
         goto fail;
     }
-    if (prepare_fmt(db, &x->st_minmax, err, "SELECT min(rowid), max(rowid) FROM \"%w\".\"%w\"", schema, x->shadow) ||
+    if (prepare_fmt(db, &x->st_minmax, err, "SELECT (SELECT min(rowid) FROM \"%w\".\"%w\"), (SELECT max(rowid) FROM \"%w\".\"%w\")",
+                    schema, x->shadow, schema, x->shadow) ||
         prepare_fmt(db, &x->st_probe, err, "SELECT rowid FROM \"%w\".\"%w\" WHERE rowid >= ?1 ORDER BY rowid LIMIT 1",
                     schema, x->shadow) ||
         prepare_fmt(db, &x->st_insert, err,
