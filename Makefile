@@ -346,7 +346,7 @@ fuzz-promote: fuzz-build
 	done; du -sh test/fuzz_corpus
 
 # The replay test includes port/fuzz/fuzz_harness.h.
-$(BUILD)/test/test_fuzz_corpus.o: port/fuzz/fuzz_harness.h port/fuzz/fuzz_crypt.h
+$(BUILD)/test/test_fuzz_corpus.o: port/fuzz/fuzz_harness.h port/fuzz/fuzz_crypt.h port/fuzz/fuzz_vector.h
 
 # The PropEr state-machine model (test/libsql_model_SUITE) with 2000 command
 # sequences per property instead of the 200 / 100 of `make test' (a few

@@ -26,6 +26,7 @@
 
 #include "fuzz_harness.h"
 #include "vector.h"
+#include "vector_ddl.h"
 
 #include <math.h>
 #include <sqlite3.h>
@@ -160,6 +161,34 @@ static inline const char *fzv_blob(const unsigned char *p, size_t n)
 
 /* NULL if every check held, else what broke. g: where the input is
  * copied to end at a guard page. */
+/* The input as a vector index's CREATE INDEX text (vector_ddl.c): it
+ * reads NUL-ended text, so a copy with a NUL is read; the answer is one
+ * of its three, with a column and options when it is a vector index. */
+static inline const char *fzv_ddl(const uint8_t *data, size_t size)
+{
+    char *text = malloc(size + 1), *err = NULL;
+    const char *bad = NULL;
+    lsq_vddl d;
+    int rc, i;
+
+    if (text == NULL) return NULL;
+    memcpy(text, data, size);
+    text[size] = 0;
+    rc = lsq_vddl_parse(text, &d, &err);
+    if (rc == 1) {
+        if (d.column == NULL || (d.nopts > 0 && d.opts == NULL)) bad = "vddl: parsed without a column";
+        for (i = 0; bad == NULL && i < d.nopts; i++)
+            if (d.opts[i] == NULL) bad = "vddl: a NULL option";
+        lsq_vddl_free(&d);
+    } else if (rc == -1) {
+        sqlite3_free(err);
+    } else if (rc != 0) {
+        bad = "vddl: unexpected result";
+    }
+    free(text);
+    return bad;
+}
+
 static inline const char *fuzz_vector_run(fuzz_guard *g, const uint8_t *data, size_t size)
 {
     const char *p = fuzz_guard_copy(g, data, size), *bad;
@@ -168,6 +197,7 @@ static inline const char *fuzz_vector_run(fuzz_guard *g, const uint8_t *data, si
     bad = fzv_text(p, size, LSQ_VEC_F32);
     if (bad == NULL) bad = fzv_text(p, size, LSQ_VEC_F64);
     if (bad == NULL) bad = fzv_blob((const unsigned char *)p, size);
+    if (bad == NULL) bad = fzv_ddl(data, size);
     return bad;
 }
 
