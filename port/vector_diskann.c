@@ -14,8 +14,9 @@
  *    stored distances) lives in the lsq_vidx between calls, so a search
  *    or an insert runs from memory and reads only blocks it has not seen.
  *    It is checked at the start of every call (PRAGMA data_version for
- *    other connections; temp.user_version as a sentinel that every write
- *    of ours sets, so a rollback of any kind shows as a mismatch) and
+ *    other connections; a sentinel in the TEMP table libsql_vidx_state
+ *    that every write of ours sets, so a rollback of any kind shows as a
+ *    mismatch) and
  *    dropped when in doubt, and on any error in the middle of a write.
  *  - A write touches only the bytes that change: the new row is inserted
  *    whole (no zeroblob + rewrite), and a neighbour gets its changed edge
@@ -38,6 +39,14 @@
 #include <string.h>
 
 #define META_TABLE "libsql_vector_meta_shadow"
+
+/* The sentinel's home: a TEMP table, never in the file. (A cookie such
+ * as temp.user_version would do as well, but setting any cookie of the
+ * temp database expires every prepared statement of the connection,
+ * the running one included.) */
+#define STATE_TABLE "libsql_vidx_state"
+#define STATE_CREATE "CREATE TEMP TABLE IF NOT EXISTS " STATE_TABLE \
+                     "(k INTEGER PRIMARY KEY, v INTEGER NOT NULL)"
 /* Clamp for search lists: far above any useful L, below what could not be allocated. */
 #define MAX_L 65536u
 /* Above this the cache is dropped at the start of the next call and
@@ -190,7 +199,7 @@ struct lsq_vidx {
     lsq_vidx_layout_t l;
     float alpha;           /* libSQL multiplies in float */
     int fast;              /* edge vectors decode to floats (all but 1-bit) */
-    sqlite3_stmt *st_minmax, *st_probe, *st_insert, *st_delete, *st_dv, *st_uv;
+    sqlite3_stmt *st_minmax, *st_probe, *st_insert, *st_delete, *st_dv, *st_uv, *st_sw;
     sqlite3_blob *blob;    /* open during a call only (an open blob is a running statement) */
     int64_t blob_row;
     int blob_rw;
@@ -202,7 +211,7 @@ struct lsq_vidx {
     vnode **tab;           /* open addressing by id, tab_cap a power of 2 */
     size_t tab_cap, tab_n, mem;
     int64_t data_version;
-    uint32_t seen;         /* temp.user_version as last seen or written */
+    uint32_t seen;         /* the sentinel as last seen or written */
     uint32_t epoch;
     /* the query of the running call */
     unsigned char *q_eb;
@@ -228,7 +237,7 @@ struct lsq_vidx {
 };
 
 static lsq_vidx *g_open;    /* every open handle (the sentinel is per connection) */
-static uint32_t g_sentinel; /* the last temp.user_version written */
+static uint32_t g_sentinel; /* the last sentinel written */
 
 static void node_free(vnode *n)
 {
@@ -911,28 +920,76 @@ static int fail_db(lsq_vidx *x, char **err, const char *what)
     return -1;
 }
 
-/* Writes a new sentinel into temp.user_version: every other handle on
- * this connection that was up to date stays so (unless it is another
- * handle on the same index: its cache missed our change). PRAGMA takes no
- * parameters, so the statement is made each time. */
-static int sentinel_write(sqlite3 *db, const lsq_vidx *self, char **err)
+int lsq_vidx_prepare_connection(sqlite3 *db, char **err)
 {
-    char *sql;
-    int rc;
+    char *msg = NULL;
+
+    if (sqlite3_exec(db, STATE_CREATE, NULL, NULL, &msg) == SQLITE_OK) return 0;
+    *err = sqlite3_mprintf("vector index: cannot create its state table: %s",
+                           msg != NULL ? msg : sqlite3_errmsg(db));
+    sqlite3_free(msg);
+    return -1;
+}
+
+/* The sentinel's statements, prepared once the table exists. */
+static int state_statements(lsq_vidx *x)
+{
+    if (x->st_uv == NULL &&
+        sqlite3_prepare_v3(x->db, "SELECT v FROM temp." STATE_TABLE " WHERE k = 1", -1,
+                           SQLITE_PREPARE_PERSISTENT, &x->st_uv, NULL) != SQLITE_OK)
+        return -1;
+    if (x->st_sw == NULL &&
+        sqlite3_prepare_v3(x->db, "INSERT OR REPLACE INTO temp." STATE_TABLE "(k, v) VALUES (1, ?1)", -1,
+                           SQLITE_PREPARE_PERSISTENT, &x->st_sw, NULL) != SQLITE_OK)
+        return -1;
+    return 0;
+}
+
+/* The sentinel now (0 while there is no state table: nothing of ours
+ * was written through this connection yet). */
+static int sentinel_read(lsq_vidx *x, int64_t *uv)
+{
+    *uv = 0;
+    if (x->st_uv == NULL && state_statements(x) != 0) return SQLITE_OK;
+    return step_int64(x->st_uv, uv, NULL);
+}
+
+/* Writes a new sentinel: every other handle on this connection that was
+ * up to date stays so (unless it is another handle on the same index: its
+ * cache missed our change). The state table is made if the caller did
+ * not (lsq_vidx_prepare_connection): only outside a running statement is
+ * that safe, which is why vector_index.c makes it first. */
+static int sentinel_write(sqlite3 *db, lsq_vidx *self, char **err)
+{
+    sqlite3_stmt *st = self != NULL ? self->st_sw : NULL, *own = NULL;
     uint32_t old, now;
     lsq_vidx *h;
+    int rc;
 
     if (++g_sentinel == 0) g_sentinel = 1;
     now = g_sentinel;
-    sql = sqlite3_mprintf("PRAGMA temp.user_version = %d", (int)now);
-    if (sql == NULL) {
-        *err = sqlite3_mprintf("out of memory");
-        return -1;
+    if (st == NULL) {
+        if (self != NULL && state_statements(self) == 0) {
+            st = self->st_sw;
+        } else {
+            if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO temp." STATE_TABLE "(k, v) VALUES (1, ?1)",
+                                   -1, &own, NULL) != SQLITE_OK) {
+                if (lsq_vidx_prepare_connection(db, err) != 0) return -1;
+                if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO temp." STATE_TABLE "(k, v) VALUES (1, ?1)",
+                                       -1, &own, NULL) != SQLITE_OK) {
+                    *err = sqlite3_mprintf("vector index: cannot write its state: %s", sqlite3_errmsg(db));
+                    return -1;
+                }
+            }
+            st = own;
+        }
     }
-    rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
-    sqlite3_free(sql);
-    if (rc != SQLITE_OK) {
-        *err = sqlite3_mprintf("vector index: cannot write temp.user_version: %s", sqlite3_errmsg(db));
+    (void)sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
+    rc = sqlite3_step(st);
+    (void)sqlite3_reset(st);
+    (void)sqlite3_finalize(own);
+    if (rc != SQLITE_DONE) {
+        *err = sqlite3_mprintf("vector index: cannot write its state: %s", sqlite3_errmsg(db));
         return -1;
     }
     old = self != NULL ? self->seen : 0;
@@ -956,7 +1013,7 @@ static int call_begin(lsq_vidx *x, int writing, char **err)
 
     x->writing = writing;
     if (step_int64(x->st_dv, &dv, NULL) != SQLITE_OK) return fail_db(x, err, "data_version");
-    if (step_int64(x->st_uv, &uv, NULL) != SQLITE_OK) return fail_db(x, err, "temp.user_version");
+    if (sentinel_read(x, &uv) != SQLITE_OK) return fail_db(x, err, "its state");
     if (dv != x->data_version || (uint32_t)uv != x->seen || x->mem > CACHE_BUDGET) cache_clear(x);
     x->data_version = dv;
     x->seen = (uint32_t)uv;
@@ -1431,6 +1488,7 @@ void lsq_vidx_close(lsq_vidx *x)
     sqlite3_finalize(x->st_delete);
     sqlite3_finalize(x->st_dv);
     sqlite3_finalize(x->st_uv);
+    sqlite3_finalize(x->st_sw);
     cache_clear(x);
     sqlite3_free(x->schema);
     sqlite3_free(x->name);
@@ -1495,11 +1553,9 @@ int lsq_vidx_open(sqlite3 *db, const char *schema, const char *idx, lsq_vidx **o
         prepare_fmt(db, &x->st_insert, err,
                     "INSERT INTO \"%w\".\"%w\"(index_key, data) VALUES (?1, ?2) RETURNING rowid", schema, x->shadow) ||
         prepare_fmt(db, &x->st_delete, err, "DELETE FROM \"%w\".\"%w\" WHERE rowid = ?1", schema, x->shadow) ||
-        prepare_fmt(db, &x->st_dv, err, "PRAGMA \"%w\".data_version", schema) ||
-        prepare_fmt(db, &x->st_uv, err, "PRAGMA temp.user_version"))
+        prepare_fmt(db, &x->st_dv, err, "PRAGMA \"%w\".data_version", schema))
         goto fail;
-    if (step_int64(x->st_dv, &x->data_version, NULL) != SQLITE_OK ||
-        step_int64(x->st_uv, &uv, NULL) != SQLITE_OK) {
+    if (step_int64(x->st_dv, &x->data_version, NULL) != SQLITE_OK || sentinel_read(x, &uv) != SQLITE_OK) {
         fail_db(x, err, "cannot read the versions");
         goto fail;
     }

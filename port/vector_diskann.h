@@ -87,13 +87,16 @@ int lsq_vidx_open(sqlite3 *db, const char *schema, const char *idx, lsq_vidx **o
  * index exists: it holds prepared statements and a cache of the graph
  * (node vectors and edge lists) that makes searches and inserts run
  * from memory. The cache checks itself at every call: PRAGMA
- * data_version (other connections), and a sentinel in temp.user_version
- * that every insert/delete/clear writes, so that a ROLLBACK, ROLLBACK TO
- * or a failed statement undoing our writes is seen (temp.user_version is
- * therefore this module's: do not use it elsewhere). Writes to the
+ * data_version (other connections), and a sentinel in the TEMP table
+ * libsql_vidx_state that every insert/delete/clear writes, so that a
+ * ROLLBACK, ROLLBACK TO or a failed statement undoing our writes is seen.
+ * Create that table with lsq_vidx_prepare_connection before the first
+ * write, outside any running statement (a TEMP table made while a
+ * statement runs expires it). Writes to the
  * shadow table through this connection by other means than these
  * functions are not seen: go through lsq_vidx_*. Close every lsq_vidx
  * of a connection before closing it (they hold prepared statements). */
+int lsq_vidx_prepare_connection(sqlite3 *db, char **err);
 const lsq_vidx_params *lsq_vidx_get_params(const lsq_vidx *x);
 void lsq_vidx_close(lsq_vidx *x);
 

@@ -353,6 +353,7 @@ static int ensure_triggers(lsq_vindex *x, char **err)
     int i;
 
     if (drop_stale_triggers(x, err) != 0) return -1;
+    if (x->n > 0 && lsq_vidx_prepare_connection(x->db, err) != 0) return -1;
     for (i = 0; i < x->n; i++)
         if (x->idx[i].bad == NULL && make_triggers(x, &x->idx[i], err) != 0) return -1;
     return kept_int(x->db, &x->temp_sv, "PRAGMA temp.schema_version", &x->temp_version, err);
