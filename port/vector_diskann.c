@@ -949,9 +949,12 @@ static int state_statements(lsq_vidx *x)
  * was written through this connection yet). */
 static int sentinel_read(lsq_vidx *x, int64_t *uv)
 {
+    int rc;
+
     *uv = 0;
     if (x->st_uv == NULL && state_statements(x) != 0) return SQLITE_OK;
-    return step_int64(x->st_uv, uv, NULL);
+    rc = step_int64(x->st_uv, uv, NULL);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc; /* no row yet: 0 */
 }
 
 /* Writes a new sentinel: every other handle on this connection that was
