@@ -91,10 +91,11 @@ $(sort $(TEST_PORT_OBJS) $(TEST_REMOTE_OBJS)): $(BUILD)/test/%.o: port/test/%.c 
 # The C tests and a Common Test smoke run (the local suite, the API suite on a
 # file and on tursodb, the remote fault and TLS suites for libcurl/GnuTLS and
 # the Hrana parser, the replica suite, the encryption suite for the VFS
-# shim and the rekey, and the callbacks suite for the channel, functions,
-# change capture, the authorizer, extensions and snapshots) with the port
+# shim and the rekey, the callbacks suite for the channel, functions,
+# change capture, the authorizer, extensions and snapshots, and the vector
+# suites for libSQL's vector SQL and its index) with the port
 # under valgrind memcheck: any error or definite/indirect leak fails it.
-VALGRIND_SUITES ?= test/libsql_local_SUITE,test/libsql_api_SUITE,test/libsql_remote_fault_SUITE,test/libsql_tls_SUITE,test/libsql_replica_SUITE,test/libsql_crypt_SUITE,test/libsql_callback_SUITE
+VALGRIND_SUITES ?= test/libsql_local_SUITE,test/libsql_api_SUITE,test/libsql_remote_fault_SUITE,test/libsql_tls_SUITE,test/libsql_replica_SUITE,test/libsql_crypt_SUITE,test/libsql_callback_SUITE,test/libsql_vector_SUITE,test/libsql_vector_index_SUITE
 valgrind: all $(TEST_BIN) $(TEST_REMOTE_BIN)
 	@command -v valgrind > /dev/null || { SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get install -y -qq valgrind; }
