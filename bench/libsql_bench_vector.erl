@@ -493,7 +493,11 @@ row(Label, Ours, Peer, Kind, Goal) ->
                _ -> undefined
            end,
     [Label, cell(Kind, Ours), cell(Kind, Peer),
-     case Quot of undefined -> "-"; _ -> fmt("~.2fx", [Quot]) end,
+     case Quot of
+         undefined -> "-";
+         _ when Kind =:= float1 -> fmt("~.3fx", [Quot]);   % sizes: a few pages show
+         _ -> fmt("~.2fx", [Quot])
+     end,
      goal_cell(Goal, Ours, Quot)].
 
 cell(_, unavailable) -> "n/a";
