@@ -572,8 +572,9 @@ static int node_load(lsq_vidx *x, vnode *n, char **err)
         int64_t id = (int64_t)get_le64(rec + 8);
         vnode *m;
 
-        if (id == n->id) continue; /* a self edge serves nothing */
-        m = node_get(x, id);
+        /* a self edge (serves nothing) stays in its slot, so that the
+         * cache's slots are the file's: edge_add drops it */
+        m = id == n->id ? n : node_get(x, id);
         if (m == NULL) goto nomem;
         if (!m->has_vec && vec_from_edge(x, m, ev) != 0) goto nomem;
         n->adj[n->nadj] = id;
@@ -631,15 +632,20 @@ static float node_dist(lsq_vidx *x, vnode *a, vnode *b)
 }
 
 /* Removes edge i by moving the last edge into its slot (libSQL's
- * nodeBinDeleteEdge). */
-static void edge_remove(vnode *n, unsigned i, unsigned char *dirty)
+ * nodeBinDeleteEdge). The moved edge is written from the cache: its
+ * target's vector as the cache knows it, which need not be the one the
+ * file holds in the last slot (a target updated since, delete + insert,
+ * leaves the old vector and distance in blocks the cache did not know
+ * then), so its distance is computed again for that vector: vector and
+ * distance always go to the file together. */
+static void edge_remove(lsq_vidx *x, vnode *n, unsigned i, unsigned char *dirty)
 {
     unsigned last = n->nadj - 1u;
 
     if (i < last) {
         n->adj[i] = n->adj[last];
         n->adjn[i] = n->adjn[last];
-        n->adist[i] = n->adist[last];
+        n->adist[i] = exact_edges(x, n, n->adjn[i]);
         if (dirty != NULL) dirty[i] = 1;
     }
     n->nadj--;
@@ -658,7 +664,7 @@ static void edges_prune(lsq_vidx *x, vnode *n, unsigned h, unsigned char *dirty)
             continue;
         }
         if (n->adist[i] > x->alpha * node_dist(x, hint, n->adjn[i]))
-            edge_remove(n, i, dirty);
+            edge_remove(x, n, i, dirty);
         else
             i++;
     }
@@ -668,16 +674,16 @@ static void edges_prune(lsq_vidx *x, vnode *n, unsigned h, unsigned char *dirty)
  * prune): an edge already to y is reused; y is given up when some edge j
  * is much closer to it (D > alpha * d(j, y)); else it is appended, or
  * replaces the edge with the largest stored distance among those farther
- * than D. Edges to rows known to be gone are dropped first (they would be
- * zombies). 1 when the list changed, 0 when not. */
+ * than D. Edges to rows known to be gone, and self edges, are dropped
+ * first (they would be zombies). 1 when the list changed, 0 when not. */
 static int edge_add(lsq_vidx *x, vnode *n, vnode *y, unsigned char *dirty)
 {
     float d = exact_edges(x, n, y), far = 0;
     int i, slot = -1, changed = 0;
 
     for (i = (int)n->nadj - 1; i >= 0; i--)
-        if (n->adjn[i]->missing && n->adjn[i] != y) {
-            edge_remove(n, (unsigned)i, dirty);
+        if ((n->adjn[i]->missing || n->adjn[i] == n) && n->adjn[i] != y) {
+            edge_remove(x, n, (unsigned)i, dirty);
             changed = 1;
         }
     for (i = (int)n->nadj - 1; i >= 0; i--) {
@@ -1281,7 +1287,7 @@ int lsq_vidx_delete(lsq_vidx *x, int64_t rowid, char **err)
         for (i = y->nadj; i-- > 0;)
             if (y->adjn[i] == n) {
                 if (old == y->nadj) memset(x->dirty, 0, x->l.max_edges);
-                edge_remove(y, i, x->dirty);
+                edge_remove(x, y, i, x->dirty);
             }
         if (y->nadj != old && node_write(x, y, old, err) != 0) return call_end(x, -1);
     }
