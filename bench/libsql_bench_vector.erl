@@ -60,12 +60,15 @@
 %%   erl -noshell -pa _build/default/lib/libsql/ebin -pa build/bench \
 %%       -eval 'libsql_bench_vector:main()' -s init stop
 %%
+%% and the 100,000 x 768 row alone (writes build/bench/vector_big.txt):
+%% -eval 'libsql_bench_vector:main_big()'.
+%%
 %% The peer is found in ${LIBSQL_TEST_CACHE:-~/.cache/libsql-test}; when it is
 %% missing, test/setup_remote.sh is run once to install it, and if that fails
 %% the peer's columns say n/a and why.
 -module(libsql_bench_vector).
 
--export([run/1, main/0]).
+-export([run/1, main/0, main_big/0]).
 
 -define(LONG, 600000).
 -define(BUILD_TIMEOUT, 7200000).
@@ -73,7 +76,7 @@
 -define(K, 10).
 -define(OPTS, "metric=cos").
 -define(SCRIPT, "js/vector_peer_bench.mjs").
--define(CMP_ROWS, 10000).
+-define(CMP_ROWS, 16000).
 -define(CMP_DIMS, 256).
 -define(BIG_ROWS, 100000).
 -define(BIG_DIMS, 768).
@@ -98,7 +101,14 @@ run(Cfg) ->
 %% @doc This section on its own (see the module doc): prints it and writes
 %% it to build/bench/vector.txt. A broken harness exits 1.
 -spec main() -> ok.
-main() ->
+main() -> main(both).
+
+%% @doc Only the 100,000 x 768 row (ours alone), whatever the switches:
+%% prints it and writes build/bench/vector_big.txt.
+-spec main_big() -> ok.
+main_big() -> main(big).
+
+main(What) ->
     try
         Quick = os:getenv("LIBSQL_BENCH_QUICK") =:= "1",
         Dir = filename:absname("build/bench"),
@@ -108,14 +118,14 @@ main() ->
         {ok, _} = application:ensure_all_started(libsql),
         Load = libsql_bench:load_average(),
         T0 = erlang:monotonic_time(millisecond),
-        Text = measure(#{quick => Quick, tmp => Tmp, dir => Dir}),
+        Text = measure(#{quick => Quick, tmp => Tmp, dir => Dir, only => What}),
         Secs = (erlang:monotonic_time(millisecond) - T0) / 1000,
         Head = fmt("libsql vector index benchmark, ~ts; ~s cores, ~ts; took ~b s; "
                    "load average at start ~ts~n",
                    [string:trim(os:cmd("date -u")), string:trim(os:cmd("nproc")),
                     libsql_bench:cpu_model(), round(Secs), Load]),
         io:put_chars(["\n", Head, Text]),
-        Out = filename:join(Dir, "vector.txt"),
+        Out = filename:join(Dir, case What of big -> "vector_big.txt"; both -> "vector.txt" end),
         ok = file:write_file(Out, unicode:characters_to_binary([Head, Text])),
         libsql_bench:progress("written to ~ts", [Out]),
         _ = os:cmd("rm -rf '" ++ Tmp ++ "'"),
@@ -167,6 +177,9 @@ measure(#{tmp := Tmp0} = Cfg0) ->
         _ = os:cmd("rm -rf '" ++ Tmp ++ "'")
     end.
 
+measure1(#{only := big, queries := Q} = Cfg) ->
+    ours_alone(Cfg#{rows := ?BIG_ROWS, dims := ?BIG_DIMS, extra_builds := 0, rounds := 3,
+                    data => data_file(Cfg, "big", ?BIG_ROWS + Q, ?BIG_DIMS)});
 measure1(#{rows := N, dims := D, queries := Q, big := Big} = Cfg0) ->
     Cfg = Cfg0#{peer => peer_available()},
     Cmp = compare(Cfg#{data => data_file(Cfg, "cmp", N + Q, D)}),
