@@ -11,6 +11,7 @@
 #include "sqlite_log.h"
 #include "sqlite_value.h"
 #include "uuid_sql.h"
+#include "vector_diskann.h"
 #include "vector_index.h"
 #include "vector_sql.h"
 #include "wipe.h"
@@ -1232,6 +1233,46 @@ static void group_undo(local_conn *c, int nested)
     }
 }
 
+/* Whether a TX batch of n items may defer the vector indexes' neighbour
+ * block writes to its end (lsq_vidx_defer): one INSERT, REPLACE, UPDATE or
+ * DELETE text for every item (execute_many), a vector index in main, and
+ * nothing that could read a shadow table but our own functions: the text
+ * does not name one, and there is no trigger but ours and no view (main's
+ * and temp's; an attached schema's cannot see main). */
+static int batch_may_defer(local_conn *c, const lsq_batch_item *items, size_t n)
+{
+    static const char *const verbs[] = { "INSERT", "REPLACE", "UPDATE", "DELETE" };
+    static const char q[] =
+        "SELECT EXISTS (SELECT 1 FROM main.sqlite_master WHERE name = 'libsql_vector_meta_shadow') "
+        "AND NOT EXISTS (SELECT 1 FROM main.sqlite_master WHERE type IN ('trigger', 'view')) "
+        "AND NOT EXISTS (SELECT 1 FROM temp.sqlite_master WHERE type IN ('trigger', 'view') "
+        "AND name NOT LIKE 'libsql\\_vidx\\_%' ESCAPE '\\')";
+    sqlite3_stmt *st = NULL;
+    size_t i, j;
+    int ok;
+
+    if (n < 2) return 0;
+    for (i = 0; i < items[0].n && (items[0].sql[i] == ' ' || (items[0].sql[i] >= '\t' && items[0].sql[i] <= '\r'));
+         i++) {}
+    for (j = 0; j < 4; j++) {
+        size_t len = strlen(verbs[j]);
+        char after;
+
+        if (items[0].n - i <= len || sqlite3_strnicmp(items[0].sql + i, verbs[j], (int)len) != 0) continue;
+        after = (char)(items[0].sql[i + len] | 0x20); /* the verb is a whole word */
+        if (after != '_' && (after < 'a' || after > 'z') && (after < '0' || after > '9')) break;
+    }
+    if (j == 4) return 0;
+    for (i = 1; i < n; i++)
+        if (items[i].n != items[0].n || memcmp(items[i].sql, items[0].sql, items[0].n) != 0) return 0;
+    for (j = 0; j + 7 <= items[0].n; j++)
+        if (sqlite3_strnicmp(items[0].sql + j, "_shadow", 7) == 0) return 0;
+    if (sqlite3_prepare_v2(c->db, q, -1, &st, NULL) != SQLITE_OK) return 0;
+    ok = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 1;
+    (void)sqlite3_finalize(st);
+    return ok;
+}
+
 /* A script: each statement as SQLite parses it, in order, rows dropped.
  * The first error stops it (earlier statements stay) and names the
  * statement (index, text). */
@@ -1289,13 +1330,17 @@ static int local_run_batch(lsq_conn *conn, const lsq_stmt_source *src, const lsq
     size_t held_n = 0, i = 0;
     lsq_stmt *s = NULL;
     long long before, changes;
-    int nested = 0, rc = -1, step;
+    int nested = 0, rc = -1, step, deferred = 0;
 
     memset(out, 0, sizeof *out);
     if (mode == LSQ_BATCH_SCRIPT) return local_run_script(c, items[0].sql, items[0].n, out, err);
     if (mode == LSQ_BATCH_TX) {
         nested = !sqlite3_get_autocommit(c->db);
         if (group_exec(c, nested ? "SAVEPOINT libsql_group" : "BEGIN", err) != 0) return -1;
+        /* all or nothing: the vector indexes write each changed neighbour
+         * block once, before the group ends */
+        deferred = batch_may_defer(c, items, n);
+        if (deferred) lsq_vidx_defer(c->db);
     }
     for (i = 0; i < n; i++) {
         params = items[i].params != NULL ? items[i].params : &none;
@@ -1348,6 +1393,16 @@ static int local_run_batch(lsq_conn *conn, const lsq_stmt_source *src, const lsq
     }
     if (s != NULL) src->put(src->ctx, held, held_n, s);
     s = NULL;
+    if (deferred) {
+        char *why = NULL;
+
+        deferred = 0;
+        if (lsq_vidx_flush(c->db, &why) != 0) {
+            lsq_error_set(err, LSQ_E_ERROR, "%s", why != NULL ? why : "vector index: out of memory");
+            sqlite3_free(why);
+            goto undo;
+        }
+    }
     if (mode == LSQ_BATCH_TX &&
         group_exec(c, nested ? "RELEASE libsql_group" : "COMMIT", err) != 0) {
         group_undo(c, nested);
@@ -1360,6 +1415,7 @@ failed:
     err->index = (long)i + 1;
 undo:
     if (s != NULL) src->put(src->ctx, held, held_n, s);
+    if (deferred) lsq_vidx_discard(c->db);
     if (mode == LSQ_BATCH_TX) group_undo(c, nested);
     return rc;
 }

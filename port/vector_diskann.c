@@ -181,7 +181,9 @@ struct vnode {
     unsigned char exact;   /* nb holds its node vector, read from its own block */
     unsigned char has_adj; /* the edge list is loaded */
     unsigned char missing; /* no such row (deleted: a zombie edge's target) */
+    unsigned char pend;  /* in x->pend: slots flagged in dirty not written yet */
     uint16_t nadj;       /* edges */
+    uint16_t fcount;     /* while pend: the edge count the file holds */
     float norm;          /* sum of squares of f (cosine), in lanes */
     float nseq;          /* the same summed in order, as libSQL sums it */
     float *f;            /* edge form as floats (NULL for 1-bit edges) */
@@ -190,6 +192,7 @@ struct vnode {
     int64_t *adj;        /* max_edges neighbour ids, slot order */
     vnode **adjn;        /* their entries */
     float *adist;        /* stored distances */
+    unsigned char *dirty; /* max_edges flags: slots changed since the block was written */
 };
 
 struct lsq_vidx {
@@ -205,7 +208,9 @@ struct lsq_vidx {
     int blob_rw;
     int writing;           /* the current call writes: open blobs read-write */
     unsigned char *buf;    /* one block */
-    unsigned char *dirty;  /* max_edges flags: slots a write changed */
+    vnode **pend;          /* nodes whose changed slots are not in the file yet */
+    unsigned pend_n, pend_cap;
+    int defer;             /* lsq_vidx_defer: pending blocks wait for lsq_vidx_flush */
     vnode **todo;          /* max_edges: a node's neighbours still to compare */
     /* the cache */
     vnode **tab;           /* open addressing by id, tab_cap a power of 2 */
@@ -237,6 +242,7 @@ struct lsq_vidx {
 };
 
 static lsq_vidx *g_open;    /* every open handle (the sentinel is per connection) */
+static sqlite3 *g_defer_db; /* lsq_vidx_defer's connection: its handles defer block writes */
 static uint32_t g_sentinel; /* the last sentinel written */
 
 static void node_free(vnode *n)
@@ -256,6 +262,7 @@ static void cache_clear(lsq_vidx *x)
     x->tab = NULL;
     x->tab_cap = x->tab_n = 0;
     x->mem = 0;
+    x->pend_n = 0; /* what was pending is dropped with the rest */
 }
 
 static size_t slot_of(int64_t id, size_t cap)
@@ -384,12 +391,14 @@ static int adj_alloc(lsq_vidx *x, vnode *n)
     unsigned char *b;
 
     if (n->adj != NULL) return 0;
-    b = sqlite3_malloc64(m * (sizeof(int64_t) + sizeof(vnode *) + sizeof(float)));
+    b = sqlite3_malloc64(m * (sizeof(int64_t) + sizeof(vnode *) + sizeof(float) + 1));
     if (b == NULL) return -1;
     n->adj = (int64_t *)(void *)b;
     n->adjn = (vnode **)(void *)(b + m * sizeof(int64_t));
     n->adist = (float *)(void *)(b + m * (sizeof(int64_t) + sizeof(vnode *)));
-    x->mem += m * (sizeof(int64_t) + sizeof(vnode *) + sizeof(float));
+    n->dirty = b + m * (sizeof(int64_t) + sizeof(vnode *) + sizeof(float));
+    memset(n->dirty, 0, m);
+    x->mem += m * (sizeof(int64_t) + sizeof(vnode *) + sizeof(float) + 1);
     return 0;
 }
 
@@ -591,8 +600,9 @@ nomem:
 }
 
 /* Writes what changed in a node's block: the flagged edge slots (vector
- * and record) below its edge count, and the count if it moved. */
-static int node_write(lsq_vidx *x, vnode *n, unsigned old_count, char **err)
+ * and record) below its edge count, and the count if it moved since the
+ * file last had it (fcount); then nothing of it is pending. */
+static int node_flush(lsq_vidx *x, vnode *n, char **err)
 {
     const lsq_vidx_layout_t *l = &x->l;
     unsigned char rec[16];
@@ -602,21 +612,70 @@ static int node_write(lsq_vidx *x, vnode *n, unsigned old_count, char **err)
     if (rc == 1) *err = sqlite3_mprintf("vector index: block %lld vanished", (long long)n->id);
     if (rc != 0) return -1;
     for (j = 0; j < n->nadj; j++) {
-        if (!x->dirty[j]) continue;
+        if (!n->dirty[j]) continue;
         if (blob_write(x, n->adjn[j]->eb, l->edge_size, l->edges_at + j * l->edge_size, err) != 0) return -1;
     }
     for (j = 0; j < n->nadj; j++) {
-        if (!x->dirty[j]) continue;
+        if (!n->dirty[j]) continue;
         memset(rec, 0, 4);
         put_lef32(rec + 4, n->adist[j]);
         put_le64(rec + 8, (uint64_t)n->adj[j]);
         if (blob_write(x, rec, 16, l->records_at + 16 * j, err) != 0) return -1;
     }
-    if (n->nadj != old_count) {
+    if (n->nadj != n->fcount) {
         rec[0] = (unsigned char)n->nadj;
         rec[1] = (unsigned char)(n->nadj >> 8);
         if (blob_write(x, rec, 2, 8, err) != 0) return -1;
     }
+    memset(n->dirty, 0, x->l.max_edges);
+    n->pend = 0;
+    return 0;
+}
+
+static int pend_flush(lsq_vidx *x, char **err);
+
+/* A node's edge list changed (its slots flagged in n->dirty; old_count
+ * the count before the change): written now, or, while writes are
+ * deferred, at the next flush. 0 or -1 with *err. */
+static int node_write(lsq_vidx *x, vnode *n, unsigned old_count, char **err)
+{
+    if (!n->pend) {
+        if (x->pend_n == x->pend_cap) {
+            unsigned cap = x->pend_cap ? 2 * x->pend_cap : 256;
+            vnode **a = sqlite3_realloc64(x->pend, (uint64_t)cap * sizeof *a);
+
+            if (a == NULL) {
+                *err = sqlite3_mprintf("out of memory");
+                return -1;
+            }
+            x->pend = a;
+            x->pend_cap = cap;
+        }
+        x->pend[x->pend_n++] = n;
+        n->pend = 1;
+        n->fcount = (uint16_t)old_count;
+    }
+    return x->defer ? 0 : pend_flush(x, err);
+}
+
+/* Writes every pending block (a deleted node has none left: skipped).
+ * 0 or -1 with *err. */
+static int pend_flush(lsq_vidx *x, char **err)
+{
+    unsigned i;
+
+    for (i = 0; i < x->pend_n; i++) {
+        vnode *n = x->pend[i];
+
+        if (!n->pend) continue;
+        if (n->missing) {
+            memset(n->dirty, 0, x->l.max_edges);
+            n->pend = 0;
+            continue;
+        }
+        if (node_flush(x, n, err) != 0) return -1;
+    }
+    x->pend_n = 0;
     return 0;
 }
 
@@ -1023,7 +1082,10 @@ static int call_begin(lsq_vidx *x, int writing, char **err)
     x->writing = writing;
     if (step_int64(x->st_dv, &dv, NULL) != SQLITE_OK) return fail_db(x, err, "data_version");
     if (sentinel_read(x, &uv) != SQLITE_OK) return fail_db(x, err, "its state");
-    if (dv != x->data_version || (uint32_t)uv != x->seen || x->mem > CACHE_BUDGET) cache_clear(x);
+    /* a mismatch drops what is pending too: it belonged to what was
+     * rolled back; the budget waits for the pending blocks' flush */
+    if (dv != x->data_version || (uint32_t)uv != x->seen || (x->mem > CACHE_BUDGET && x->pend_n == 0))
+        cache_clear(x);
     x->data_version = dv;
     x->seen = (uint32_t)uv;
     if (writing && sentinel_write(x->db, x, err) != 0) return -1;
@@ -1221,6 +1283,10 @@ int lsq_vidx_insert(lsq_vidx *x, int64_t rowid, const lsq_vec *v, char **err)
     nn->missing = 0;
     nn->has_adj = 1;
     nn->nadj = 0;
+    if (nn->pend) { /* a deleted node's leftovers: its block is written whole below */
+        memset(nn->dirty, 0, x->l.max_edges);
+        nn->pend = 0;
+    }
     /* N -> P for every visited P, most recent first */
     for (i = x->vis_n; i-- > 0;)
         if (x->vis[i] != nn) edge_add(x, nn, x->vis[i], NULL);
@@ -1246,8 +1312,7 @@ int lsq_vidx_insert(lsq_vidx *x, int64_t rowid, const lsq_vec *v, char **err)
         unsigned old = p->nadj;
 
         if (p == nn) continue;
-        memset(x->dirty, 0, x->l.max_edges);
-        if (edge_add(x, p, nn, x->dirty) && node_write(x, p, old, err) != 0) return call_end(x, -1);
+        if (edge_add(x, p, nn, p->dirty) && node_write(x, p, old, err) != 0) return call_end(x, -1);
     }
     return call_end(x, 0);
 insert_failed:
@@ -1286,8 +1351,7 @@ int lsq_vidx_delete(lsq_vidx *x, int64_t rowid, char **err)
         old = y->nadj;
         for (i = y->nadj; i-- > 0;)
             if (y->adjn[i] == n) {
-                if (old == y->nadj) memset(x->dirty, 0, x->l.max_edges);
-                edge_remove(x, y, i, x->dirty);
+                edge_remove(x, y, i, y->dirty);
             }
         if (y->nadj != old && node_write(x, y, old, err) != 0) return call_end(x, -1);
     }
@@ -1485,6 +1549,12 @@ void lsq_vidx_close(lsq_vidx *x)
     lsq_vidx **pp;
 
     if (x == NULL) return;
+    if (x->pend_n > 0) { /* deferred writes (see lsq_vidx_flush): written if still valid */
+        char *err = NULL;
+
+        if (call_begin(x, 1, &err) == 0) (void)call_end(x, pend_flush(x, &err));
+        sqlite3_free(err);
+    }
     for (pp = &g_open; *pp != NULL; pp = &(*pp)->next)
         if (*pp == x) {
             *pp = x->next;
@@ -1503,7 +1573,7 @@ void lsq_vidx_close(lsq_vidx *x)
     sqlite3_free(x->name);
     sqlite3_free(x->shadow);
     sqlite3_free(x->buf);
-    sqlite3_free(x->dirty);
+    sqlite3_free(x->pend);
     sqlite3_free(x->todo);
     sqlite3_free(x->q_eb);
     sqlite3_free(x->q_f);
@@ -1530,6 +1600,7 @@ int lsq_vidx_open(sqlite3 *db, const char *schema, const char *idx, lsq_vidx **o
     }
     memset(x, 0, sizeof *x);
     x->db = db;
+    x->defer = db == g_defer_db;
     x->next = g_open;
     g_open = x;
     if (read_params(db, schema, idx, &x->p, err) != 0) goto fail;
@@ -1548,9 +1619,8 @@ int lsq_vidx_open(sqlite3 *db, const char *schema, const char *idx, lsq_vidx **o
     x->name = sqlite3_mprintf("%s", idx);
     x->shadow = sqlite3_mprintf("%s_shadow", idx);
     x->buf = sqlite3_malloc64(x->p.block_size);
-    x->dirty = sqlite3_malloc64(x->l.max_edges);
     x->todo = sqlite3_malloc64((uint64_t)x->l.max_edges * sizeof *x->todo);
-    if (x->schema == NULL || x->name == NULL || x->shadow == NULL || x->buf == NULL || x->dirty == NULL ||
+    if (x->schema == NULL || x->name == NULL || x->shadow == NULL || x->buf == NULL ||
         x->todo == NULL) {
         *err = sqlite3_mprintf("out of memory");
         goto fail;
@@ -1577,3 +1647,42 @@ fail:
 }
 
 const lsq_vidx_params *lsq_vidx_get_params(const lsq_vidx *x) { return &x->p; }
+
+void lsq_vidx_defer(sqlite3 *db)
+{
+    lsq_vidx *h;
+
+    g_defer_db = db;
+    for (h = g_open; h != NULL; h = h->next)
+        if (h->db == db) h->defer = 1;
+}
+
+int lsq_vidx_flush(sqlite3 *db, char **err)
+{
+    lsq_vidx *h;
+    int rc = 0;
+
+    *err = NULL;
+    if (g_defer_db == db) g_defer_db = NULL;
+    for (h = g_open; h != NULL; h = h->next) {
+        if (h->db != db) continue;
+        h->defer = 0;
+        if (h->pend_n == 0 || rc != 0) continue;
+        /* call_begin drops the pending blocks if a rollback came between */
+        if (call_begin(h, 1, err) != 0 || pend_flush(h, err) != 0) rc = -1;
+        call_end(h, rc);
+    }
+    return rc;
+}
+
+void lsq_vidx_discard(sqlite3 *db)
+{
+    lsq_vidx *h;
+
+    if (g_defer_db == db) g_defer_db = NULL;
+    for (h = g_open; h != NULL; h = h->next)
+        if (h->db == db) {
+            h->defer = 0;
+            if (h->pend_n > 0) cache_clear(h);
+        }
+}

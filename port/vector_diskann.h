@@ -112,6 +112,22 @@ int lsq_vidx_delete(lsq_vidx *x, int64_t rowid, char **err);
 int lsq_vidx_search(lsq_vidx *x, const lsq_vec *q, unsigned k, int64_t *ids, unsigned *n,
                     char **err);
 
+/* Deferred block writes, for a group of statements that commits or is
+ * undone as a whole (execute_many): after lsq_vidx_defer, the inserts and
+ * deletes of every index on db update the cache and the rows they add or
+ * remove at once, but the changed edges of neighbour blocks only in the
+ * cache, so that a block changed by many rows is written once.
+ * lsq_vidx_flush writes them (call it before the group's RELEASE/COMMIT,
+ * outside any running statement, and before anything but the group's own
+ * statement reads the shadow tables) and ends the deferral; -1 with *err
+ * on failure (the group must then be undone). lsq_vidx_discard ends it
+ * dropping what is pending (the group is being undone). Until the flush,
+ * the shadow blocks of the changed neighbours are behind the cache: only
+ * this connection's lsq_vidx_* calls see a consistent graph. */
+void lsq_vidx_defer(sqlite3 *db);
+int lsq_vidx_flush(sqlite3 *db, char **err);
+void lsq_vidx_discard(sqlite3 *db);
+
 /* Empties the index (REINDEX: DELETE FROM <idx>_shadow, then the caller
  * inserts every row again). 0 or -1 with *err. */
 int lsq_vidx_clear(lsq_vidx *x, char **err);

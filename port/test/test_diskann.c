@@ -669,6 +669,70 @@ out:
     sqlite3_close(db);
 }
 
+/* lsq_vidx_defer: neighbour blocks are written once, at lsq_vidx_flush;
+ * until then searches of the handle see every write; after the flush the
+ * file is what a cold handle (or libSQL) reads; lsq_vidx_discard before a
+ * ROLLBACK leaves the index as it was. */
+static void test_deferred_writes(void)
+{
+    enum { N = 150, D = 8 };
+    float v[N + 40][D];
+    sqlite3 *db = NULL;
+    lsq_vidx *x, *y = NULL;
+    unsigned i, j, n = 0;
+    int64_t got[N + 40];
+    char *err = NULL;
+
+    for (i = 0; i < N + 40; i++)
+        for (j = 0; j < D; j++) v[i][j] = rnd();
+    CHECK(sqlite3_open(":memory:", &db) == SQLITE_OK);
+    x = make_index(db, D, NULL, 0);
+    CHECK(x != NULL);
+    if (x == NULL) goto out;
+    CHECK(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK);
+    lsq_vidx_defer(db);
+    for (i = 0; i < N; i++) CHECK(insert_f32(x, i + 1, v[i], D) == 0);
+    for (i = 0; i < 10; i++) CHECK(lsq_vidx_delete(x, 3 * i + 1, &err) == 0);      /* deletes */
+    for (i = 0; i < 5; i++) {                                                        /* updates */
+        CHECK(lsq_vidx_delete(x, 40 + i, &err) == 0);
+        CHECK(insert_f32(x, 40 + i, v[N + i], D) == 0);
+    }
+    CHECK(search_f32(x, v[5], D, N + 40, got, &n) == 0 && n == N - 10);
+    CHECK(lsq_vidx_flush(db, &err) == 0);
+    CHECK(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK);
+    CHECK(graph_consistent(db, D));
+    CHECK(lsq_vidx_open(db, "main", "t_idx", &y, &err) == 0); /* a cold handle reads the same graph */
+    if (y != NULL) {
+        int64_t a[N], b[N];
+        unsigned na = 0, nb = 0;
+
+        CHECK(search_f32(y, v[7], D, N, a, &na) == 0 && search_f32(x, v[7], D, N, b, &nb) == 0);
+        CHECK(na == N - 10 && nb == na && memcmp(a, b, na * sizeof *a) == 0);
+        lsq_vidx_close(y);
+    }
+    /* undone: discard, then ROLLBACK */
+    CHECK(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK);
+    lsq_vidx_defer(db);
+    for (i = N; i < N + 40; i++) CHECK(insert_f32(x, i + 1, v[i], D) == 0);
+    lsq_vidx_discard(db);
+    CHECK(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL) == SQLITE_OK);
+    CHECK(search_f32(x, v[5], D, N + 40, got, &n) == 0 && n == N - 10);
+    for (i = 0; i < n; i++) CHECK(got[i] >= 1 && got[i] <= N);
+    CHECK(graph_consistent(db, D));
+    /* a handle closed with writes pending writes them */
+    CHECK(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK);
+    lsq_vidx_defer(db);
+    for (i = N; i < N + 20; i++) CHECK(insert_f32(x, i + 1, v[i], D) == 0);
+    lsq_vidx_close(x);
+    x = NULL;
+    CHECK(lsq_vidx_flush(db, &err) == 0);
+    CHECK(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK);
+    CHECK(graph_consistent(db, D));
+out:
+    lsq_vidx_close(x);
+    sqlite3_close(db);
+}
+
 /* Writes by another connection are seen (PRAGMA data_version). */
 static void test_other_connection(void)
 {
@@ -709,7 +773,7 @@ static const test_case k_tests[] = {
     TEST(test_column_type_errors), TEST(test_option_errors), TEST(test_options_values),
     TEST(test_meta_default), TEST(test_block_sizes), TEST(test_schema_and_example_block),
     TEST(test_recall), TEST(test_delete), TEST(test_zombies), TEST(test_rollback),
-    TEST(test_other_connection), TEST(test_stale_edges_move_whole),
+    TEST(test_other_connection), TEST(test_stale_edges_move_whole), TEST(test_deferred_writes),
 };
 
 const test_suite diskann_suite = SUITE("diskann", k_tests);
