@@ -211,6 +211,8 @@ struct lsq_vidx {
     vnode **pend;          /* nodes whose changed slots are not in the file yet */
     unsigned pend_n, pend_cap;
     int defer;             /* lsq_vidx_defer: pending blocks wait for lsq_vidx_flush */
+    int complete;          /* every row's block is loaded (a small index, for delete) */
+    sqlite3_stmt *st_count, *st_rows;
     vnode **todo;          /* max_edges: a node's neighbours still to compare */
     /* the cache */
     vnode **tab;           /* open addressing by id, tab_cap a power of 2 */
@@ -263,6 +265,7 @@ static void cache_clear(lsq_vidx *x)
     x->tab_cap = x->tab_n = 0;
     x->mem = 0;
     x->pend_n = 0; /* what was pending is dropped with the rest */
+    x->complete = 0;
 }
 
 static size_t slot_of(int64_t id, size_t cap)
@@ -1325,6 +1328,76 @@ nomem:
     return call_end(x, -1);
 }
 
+/* How many of a deleted node's out-neighbours each of its in-neighbours
+ * is offered instead of it. */
+#define REPAIR_NEAREST 8u
+
+/* Makes the cache hold every block of a small index (at most search_l
+ * rows), so that a delete finds every edge to the deleted node (a search
+ * with N <= search_l must go on reaching every row); above that, the
+ * delete repairs what the cache knows. 0, or -1 with *err. */
+static int load_all(lsq_vidx *x, char **err)
+{
+    int64_t cnt = 0, *ids = NULL;
+    unsigned n = 0, i;
+    int rc;
+
+    if (x->complete) return 0;
+    if (step_int64(x->st_count, &cnt, NULL) != SQLITE_OK) return fail_db(x, err, "cannot count the index");
+    if (cnt <= 0 || (uint64_t)cnt > x->p.search_l) return 0;
+    ids = sqlite3_malloc64((uint64_t)cnt * sizeof *ids);
+    if (ids == NULL) goto nomem;
+    while ((rc = sqlite3_step(x->st_rows)) == SQLITE_ROW && n < (unsigned)cnt)
+        ids[n++] = sqlite3_column_int64(x->st_rows, 0);
+    sqlite3_reset(x->st_rows);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        sqlite3_free(ids);
+        return fail_db(x, err, "cannot list the index");
+    }
+    for (i = 0; i < n; i++) {
+        vnode *m = node_get(x, ids[i]);
+
+        if (m == NULL) goto nomem;
+        if (node_load(x, m, err) < 0) {
+            sqlite3_free(ids);
+            return -1;
+        }
+    }
+    sqlite3_free(ids);
+    x->complete = rc == SQLITE_DONE;
+    return 0;
+nomem:
+    sqlite3_free(ids);
+    *err = sqlite3_mprintf("out of memory");
+    return -1;
+}
+
+/* After y lost its edge to the deleted node n: y -> z for the nearest few
+ * of n's out-neighbours z, by the usual add-and-prune (FreshDiskANN's
+ * repair, cut short), so that what was reached through n stays reachable. */
+static void repair_edges(lsq_vidx *x, vnode *y, vnode *n)
+{
+    vnode *best[REPAIR_NEAREST];
+    float bd[REPAIR_NEAREST];
+    unsigned nb = 0, j, k;
+
+    for (j = 0; j < n->nadj; j++) {
+        vnode *z = n->adjn[j];
+        float d;
+
+        if (z == y || z == n || z->missing || !z->has_vec) continue;
+        d = fast_nodes(x, y, z);
+        for (k = nb; k > 0 && bd[k - 1] > d; k--) {}
+        if (k >= REPAIR_NEAREST) continue;
+        if (nb < REPAIR_NEAREST) nb++;
+        memmove(best + k + 1, best + k, (nb - 1 - k) * sizeof *best);
+        memmove(bd + k + 1, bd + k, (nb - 1 - k) * sizeof *bd);
+        best[k] = z;
+        bd[k] = d;
+    }
+    for (k = 0; k < nb; k++) (void)edge_add(x, y, best[k], y->dirty);
+}
+
 int lsq_vidx_delete(lsq_vidx *x, int64_t rowid, char **err)
 {
     vnode *n;
@@ -1343,17 +1416,24 @@ int lsq_vidx_delete(lsq_vidx *x, int64_t rowid, char **err)
      * knows them all); any left elsewhere are skipped by searches */
     for (j = 0; j < n->nadj; j++)
         if (node_load(x, n->adjn[j], err) < 0) return call_end(x, -1);
+    if (load_all(x, err) != 0) return call_end(x, -1);
+    /* every in-neighbour loses its edge to n and gets edges to n's nearest
+     * out-neighbours instead */
     for (t = 0; t < x->tab_cap; t++) {
         vnode *y = x->tab[t];
         unsigned old;
+        int had = 0;
 
         if (y == NULL || !y->has_adj || y == n) continue;
         old = y->nadj;
         for (i = y->nadj; i-- > 0;)
             if (y->adjn[i] == n) {
                 edge_remove(x, y, i, y->dirty);
+                had = 1;
             }
-        if (y->nadj != old && node_write(x, y, old, err) != 0) return call_end(x, -1);
+        if (!had) continue;
+        repair_edges(x, y, n);
+        if (node_write(x, y, old, err) != 0) return call_end(x, -1);
     }
     if (sqlite3_bind_int64(x->st_delete, 1, rowid) != SQLITE_OK || sqlite3_step(x->st_delete) != SQLITE_DONE) {
         *err = sqlite3_mprintf("vector index(delete): failed to remove shadow row: %s", sqlite3_errmsg(x->db));
@@ -1568,6 +1648,8 @@ void lsq_vidx_close(lsq_vidx *x)
     sqlite3_finalize(x->st_dv);
     sqlite3_finalize(x->st_uv);
     sqlite3_finalize(x->st_sw);
+    sqlite3_finalize(x->st_count);
+    sqlite3_finalize(x->st_rows);
     cache_clear(x);
     sqlite3_free(x->schema);
     sqlite3_free(x->name);
@@ -1632,7 +1714,9 @@ int lsq_vidx_open(sqlite3 *db, const char *schema, const char *idx, lsq_vidx **o
         prepare_fmt(db, &x->st_insert, err,
                     "INSERT INTO \"%w\".\"%w\"(index_key, data) VALUES (?1, ?2) RETURNING rowid", schema, x->shadow) ||
         prepare_fmt(db, &x->st_delete, err, "DELETE FROM \"%w\".\"%w\" WHERE rowid = ?1", schema, x->shadow) ||
-        prepare_fmt(db, &x->st_dv, err, "PRAGMA \"%w\".data_version", schema))
+        prepare_fmt(db, &x->st_dv, err, "PRAGMA \"%w\".data_version", schema) ||
+        prepare_fmt(db, &x->st_count, err, "SELECT count(*) FROM \"%w\".\"%w\"", schema, x->shadow) ||
+        prepare_fmt(db, &x->st_rows, err, "SELECT rowid FROM \"%w\".\"%w\"", schema, x->shadow))
         goto fail;
     if (step_int64(x->st_dv, &x->data_version, NULL) != SQLITE_OK || sentinel_read(x, &uv) != SQLITE_OK) {
         fail_db(x, err, "cannot read the versions");

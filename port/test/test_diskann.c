@@ -538,6 +538,58 @@ out:
     free(vs);
 }
 
+/* After deleting a third of the rows of an index of N <= search_l rows, a
+ * search with k >= N still reaches every live row (the deleted nodes'
+ * in-neighbours get edges to their out-neighbours), whether the deleting
+ * handle's cache was warm or cold. */
+static void test_delete_keeps_reach(void)
+{
+    enum { N = 120, D = 8, ROUNDS = 12 };
+    float v[N][D];
+    unsigned r, i, j, missed = 0;
+    char *err = NULL;
+
+    for (r = 0; r < ROUNDS; r++) {
+        sqlite3 *db = NULL;
+        lsq_vidx *x;
+        int64_t got[N];
+        unsigned n = 0, live = 0, q;
+
+        CHECK(sqlite3_open(":memory:", &db) == SQLITE_OK);
+        x = make_index(db, D, NULL, 0);
+        CHECK(x != NULL);
+        if (x == NULL) {
+            sqlite3_close(db);
+            continue;
+        }
+        for (i = 0; i < N; i++) {
+            for (j = 0; j < D; j++) v[i][j] = rnd();
+            CHECK(insert_f32(x, i + 1, v[i], D) == 0);
+        }
+        if (r % 2 == 1) { /* cold */
+            lsq_vidx_close(x);
+            x = NULL;
+            CHECK(lsq_vidx_open(db, "main", "t_idx", &x, &err) == 0);
+            if (x == NULL) {
+                sqlite3_close(db);
+                continue;
+            }
+        }
+        for (i = 0; i < N; i++)
+            if (i % 3 == 2) CHECK(lsq_vidx_delete(x, i + 1, &err) == 0);
+            else live++;
+        for (q = 0; q < 5; q++) {
+            CHECK(search_f32(x, v[q], D, N, got, &n) == 0);
+            missed += live - n;
+        }
+        CHECK(graph_consistent(db, D));
+        lsq_vidx_close(x);
+        sqlite3_close(db);
+    }
+    if (missed != 0) fprintf(stderr, "  %u live rows not reached\n", missed);
+    CHECK(missed == 0);
+}
+
 /* Rows removed behind the index's back leave edges to missing rows, as
  * libSQL's DELETE does: searches skip them, inserts drop them. */
 static void test_zombies(void)
@@ -772,7 +824,7 @@ out:
 static const test_case k_tests[] = {
     TEST(test_column_type_errors), TEST(test_option_errors), TEST(test_options_values),
     TEST(test_meta_default), TEST(test_block_sizes), TEST(test_schema_and_example_block),
-    TEST(test_recall), TEST(test_delete), TEST(test_zombies), TEST(test_rollback),
+    TEST(test_recall), TEST(test_delete), TEST(test_delete_keeps_reach), TEST(test_zombies), TEST(test_rollback),
     TEST(test_other_connection), TEST(test_stale_edges_move_whole), TEST(test_deferred_writes),
 };
 
