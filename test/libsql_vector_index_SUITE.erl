@@ -1336,7 +1336,13 @@ report(Bad, Summary0, Db) ->
                    [length(Bad), [io_lib:format("~s~n    peer: ~s~n    ours: ~s~n", [S, P, O])
                                   || #{sql := S, peer := P, ours := O} <- Bad]]),
             ct:comment(io_lib:format("~b mismatches with the peer (~s)", [length(Bad), Summary])),
-            ct:fail({mismatches_with_the_peer, length(Bad), lists:sublist(Bad, 10)})
+            case os:getenv("LIBSQL_VALGRIND_DIR") of
+                %% Under `make valgrind' (for memory errors) memcheck computes x87 long
+                %% doubles as doubles: option values such as alpha=1.4, read with libSQL's
+                %% long-double parse, get other bits there. Logged, not failed.
+                false -> ct:fail({mismatches_with_the_peer, length(Bad), lists:sublist(Bad, 10)});
+                _ -> integrity_ok(Db), {comment, "under valgrind: mismatches logged (long double)"}
+            end
     end.
 
 integrity_ok(Db) ->
