@@ -419,10 +419,10 @@ ours_alone(#{rows := N, dims := D, queries := Q, rounds := Rounds, file := File,
                        "vector_top_k ~s queries/s, recall@10 ~.3f (lowest round ~.3f; ~b rounds of ~b);"
                        "~n  exact search ~s queries/s (one pass)~n",
                        [k(N), D, BuildLoad, QueryLoad,
-                        libsql_bench:rate(N * 1.0e6 / maps:get(us, B)), maps:get(us, B) / 1.0e6,
+                        rate(N * 1.0e6 / maps:get(us, B)), maps:get(us, B) / 1.0e6,
                         maps:get(size, B) / 1048576, maps:get(size, B) / 1024 / N,
-                        libsql_bench:rate(Q * 1.0e6 / Us), R, RMin, Rounds, Q,
-                        libsql_bench:rate(Q * 1.0e6 / ExactUs)]);
+                        rate(Q * 1.0e6 / Us), R, RMin, Rounds, Q,
+                        rate(Q * 1.0e6 / ExactUs)]);
                Err ->
                    fmt("~s x ~b, libsql alone: queries failed: ~0tP~n", [k(N), D, Err, 12])
            end,
@@ -516,7 +516,7 @@ row(Label, Ours, Peer, Kind, Goal) ->
 cell(_, unavailable) -> "n/a";
 cell(_, {failed, _}) -> "failed";
 cell(_, undefined) -> "n/a";
-cell(rate, V) -> libsql_bench:rate(V);
+cell(rate, V) -> rate(V);
 cell(secs, V) -> fmt("~.1f", [float(V)]);
 cell(float1, V) -> fmt("~.1f", [float(V)]);
 cell(recall, V) -> fmt("~.3f", [float(V)]);
@@ -638,6 +638,10 @@ k(N) when N >= 1000, N rem 1000 =:= 0 -> fmt("~b,000", [N div 1000]);
 k(N) -> integer_to_list(N).
 
 bin(S) -> unicode:characters_to_binary(S).
+
+%% libsql_bench:rate/1, with a decimal below 100 (exact search at 100k x 768: 2 q/s).
+rate(V) when V < 100 -> fmt("~.1f", [float(V)]);
+rate(V) -> libsql_bench:rate(V).
 
 fmt(F, A) -> lists:flatten(io_lib:format(F, A)).
 
