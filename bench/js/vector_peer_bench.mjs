@@ -34,6 +34,11 @@
 //          ann:   SELECT id FROM vector_top_k('t_idx', vector32(unhex(?)), K)
 //          exact: SELECT id FROM t ORDER BY vector_distance_cos(e, vector32(unhex(?))) LIMIT K
 //        -> {"us":T,"ids":[[id,...],...]}  (the ids in the order returned)
+//   {"cmd":"search_l","path":P,"value":L}
+//        on a connection of its own: appends the record (tag 9, L as u64 LE) to
+//        the index's meta blob in libsql_vector_meta_shadow (the last record of
+//        a tag wins), what CREATE INDEX ... 'search_l=L' would have written; the
+//        graph is untouched                   -> {"ok":true}
 //   {"cmd":"close"}                            -> {"ok":true}
 //
 // A failure: {"error":"..."} and the process goes on reading.
@@ -175,6 +180,22 @@ function queries(req) {
     return { us: usSince(t0), ids };
 }
 
+function searchL(req) {
+    const d = new Database(req.path);
+    try {
+        const meta = d.prepare("SELECT metadata FROM libsql_vector_meta_shadow WHERE name = 't_idx'").raw().get()[0];
+        const rec = Buffer.alloc(9);
+        rec[0] = 9;
+        rec.writeBigUInt64LE(BigInt(req.value), 1);
+        const blob = Buffer.concat([Buffer.from(meta), rec]);
+        d.prepare("UPDATE libsql_vector_meta_shadow SET metadata = unhex(?) WHERE name = 't_idx'")
+            .run(blob.toString('hex'));
+    } finally {
+        d.close();
+    }
+    return { ok: true };
+}
+
 function handle(req) {
     switch (req.cmd) {
     case 'version': return { version: version() };
@@ -182,6 +203,7 @@ function handle(req) {
     case 'build': return build(req);
     case 'open': return open(req);
     case 'queries': return queries(req);
+    case 'search_l': return searchL(req);
     case 'close': if (db) { db.close(); db = null; } return { ok: true };
     default: throw new Error(`unknown cmd ${req.cmd}`);
     }
