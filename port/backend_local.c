@@ -570,6 +570,7 @@ static int before_first_step(lsq_stmt *s, lsq_error *err)
     local_conn *c = s->conn;
     char *why = NULL;
 
+    lsq_vindex_before_statement(c->vx);
     if (!sqlite3_stmt_readonly(s->st) && lsq_vindex_before_write(c->vx, &why) != 0) {
         vindex_error(err, why);
         return -1;

@@ -37,6 +37,8 @@ struct lsq_vindex {
     vx_index *idx;
     int n;
     sqlite3_stmt *main_sv, *temp_sv; /* the two schema_version pragmas, kept */
+    int made;                 /* triggers of ours were made on this handle */
+    int ready_pending;        /* the work at open is still to do (lsq_vindex_ready) */
 };
 
 /* ---- small SQL helpers --------------------------------------------------------- */
@@ -354,6 +356,7 @@ static int ensure_triggers(lsq_vindex *x, char **err)
 
     if (drop_stale_triggers(x, err) != 0) return -1;
     if (x->n > 0 && lsq_vidx_prepare_connection(x->db, err) != 0) return -1;
+    if (x->n > 0) x->made = 1;
     for (i = 0; i < x->n; i++)
         if (x->idx[i].bad == NULL && make_triggers(x, &x->idx[i], err) != 0) return -1;
     return kept_int(x->db, &x->temp_sv, "PRAGMA temp.schema_version", &x->temp_version, err);
@@ -399,7 +402,9 @@ static int sync(lsq_vindex *x, char **err)
 
     if (sync_list(x, err) != 0) return -1;
     if (!x->writable) return 0;
-    if (x->n == 0 && x->temp_version != -1) return 0;
+    /* No vector index and no trigger of ours: the temp database is not
+     * even opened (it would show in database_list and hold a file). */
+    if (x->n == 0 && (!x->made || x->temp_version != -1)) return 0;
     if (kept_int(x->db, &x->temp_sv, "PRAGMA temp.schema_version", &tv, err) != 0) return -1;
     if (tv == x->temp_version) return 0;
     return ensure_triggers(x, err);
@@ -789,8 +794,15 @@ static void destroy(void *p)
 
 void lsq_vindex_ready(lsq_vindex *x)
 {
+    x->ready_pending = 1;
+}
+
+void lsq_vindex_before_statement(lsq_vindex *x)
+{
     char *err = NULL;
 
+    if (!x->ready_pending) return;
+    x->ready_pending = 0;
     if (sync(x, &err) == 0 && x->writable && x->n > 0) repair_at_open(x);
     sqlite3_free(err);
 }

@@ -41,10 +41,15 @@ typedef struct lsq_vindex lsq_vindex;
  * (freed when it closes); *out is valid while db is open. 0, or -1 with
  * *err (sqlite3_malloc'd, NULL when out of memory). */
 int lsq_vindex_attach(sqlite3 *db, int writable, lsq_vindex **out, char **err);
-/* Once the file is known readable: if writable, creates the triggers of
- * the file's vector indexes and rebuilds b-trees libSQL left empty. Best
+/* Once the file is known readable: before the connection's first
+ * statement (lsq_vindex_before_statement), if writable, the triggers of
+ * the file's vector indexes are made and b-trees libSQL left empty are
+ * rebuilt. Not at open itself: opening reads nothing of the file (a pool
+ * opens workers before the file has its tables or its journal mode), and
+ * a file without vector indexes never has its temp database opened. Best
  * effort (a busy file is dealt with at the first write). */
 void lsq_vindex_ready(lsq_vindex *x);
+void lsq_vindex_before_statement(lsq_vindex *x);
 /* Before db closes: statements finalized, indexes closed (a handle with
  * statements left would stay open as a zombie). */
 void lsq_vindex_detach(lsq_vindex *x);
