@@ -186,8 +186,6 @@ static int setup_read_only_guard(local_conn *c, const lsq_open_opts *o, lsq_erro
     return tx_exec(c, LSQ_TXSQL_QUERY_ONLY_ON, err);
 }
 
-/* The authorizer (it applies the guard above) and the change hooks, on
- * every handle the connection has (local_hooks.h). */
 /* An error of vector_index.h: its message (NULL: out of memory). */
 static void vindex_error(lsq_error *err, char *why)
 {
@@ -196,6 +194,8 @@ static void vindex_error(lsq_error *err, char *why)
     sqlite3_free(why);
 }
 
+/* The authorizer (it applies the guard above) and the change hooks, on
+ * every handle the connection has (local_hooks.h). */
 static int setup_hooks(local_conn *c, const lsq_open_opts *o, lsq_error *err)
 {
     int rc;
@@ -383,10 +383,8 @@ static void local_finalize(lsq_stmt *s);
 static int wrap_stmt(local_conn *c, sqlite3_stmt *st, lsq_stmt **out, lsq_error *err)
 {
     lsq_stmt *s;
-    int sp_op;
+    int sp_op, schema_op, vector_fn;
     char *sp_name;
-
-    int schema_op, vector_fn;
 
     local_hooks_take_savepoint(c->hooks, &sp_op, &sp_name);
     local_hooks_take_schema(c->hooks, &schema_op, &vector_fn);
