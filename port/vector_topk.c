@@ -21,6 +21,9 @@
 
 enum { COL_IDX, COL_VECTOR, COL_K, COL_ID };
 
+/* The largest k a search is given room for (see topk_filter). */
+#define TOPK_MAX (1u << 20)
+
 typedef struct {
     sqlite3_vtab base;
     sqlite3 *db;
@@ -232,6 +235,10 @@ static int topk_filter(sqlite3_vtab_cursor *cur, int num, const char *str, int a
         rc = SQLITE_OK;
         goto out;
     }
+    /* A search returns no more rows than it visits, about search_l (at
+     * most 65536): room for k = 2^31 would only be memory asked for
+     * nothing, and could fail. */
+    if (k > TOPK_MAX) k = TOPK_MAX;
     c->ids = sqlite3_malloc64(sizeof *c->ids * (sqlite3_uint64)k);
     if (c->ids == NULL) {
         rc = SQLITE_NOMEM;
