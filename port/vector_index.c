@@ -11,6 +11,7 @@
 
 #include "vector.h"
 #include "vector_ddl.h"
+#include "vector_sql.h"
 
 const char lsq_vindex_savepoint[] = "libsql_vector_ddl";
 
@@ -444,40 +445,14 @@ lsq_vidx *lsq_vindex_get(lsq_vindex *x, const char *schema, const char *name, ch
 
 /* ---- the maintenance function ------------------------------------------------- */
 
-/* A row's vector as the index reads it: a blob by §1, text as FLOAT32. */
-static int row_vector(sqlite3_value *v, lsq_vec *out, unsigned char **buf, char **err)
-{
-    static const unsigned char empty[1];
-    const void *p;
-
-    *buf = NULL;
-    switch (sqlite3_value_type(v)) {
-    case SQLITE_BLOB:
-        p = sqlite3_value_blob(v);
-        return lsq_vec_from_blob(p != NULL ? p : empty, (size_t)sqlite3_value_bytes(v), out, err);
-    case SQLITE_TEXT:
-        p = sqlite3_value_text(v);
-        if (p == NULL) {
-            *err = NULL;
-            return -1;
-        }
-        return lsq_vec_from_text(p, (size_t)sqlite3_value_bytes(v), LSQ_VEC_F32, out, buf, err);
-    default:
-        *err = sqlite3_mprintf("vector: unexpected value type: got %s, expected TEXT or BLOB",
-                               sqlite3_value_type(v) == SQLITE_INTEGER ? "INTEGER"
-                               : sqlite3_value_type(v) == SQLITE_FLOAT ? "FLOAT"
-                                                                       : "NULL");
-        return -1;
-    }
-}
-
 static int insert_row(lsq_vidx *vi, sqlite3_int64 rowid, sqlite3_value *v, char **err)
 {
     unsigned char *buf;
     lsq_vec vec;
     int rc;
 
-    if (row_vector(v, &vec, &buf, err) != 0) return -1;
+    /* a blob by §1, text as FLOAT32, as libSQL's index reads a row */
+    if (lsq_vec_from_value(v, LSQ_VEC_F32, &vec, &buf, err) != 0) return -1;
     rc = lsq_vidx_insert(vi, rowid, &vec, err);
     sqlite3_free(buf);
     return rc;

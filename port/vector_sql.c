@@ -48,11 +48,8 @@ static int read_blob(sqlite3_value *v, lsq_vec *out, char **err)
     return lsq_vec_from_blob(b != NULL ? b : empty, (size_t)n, out, err);
 }
 
-/* The argument as a vector: a view of a blob, or text parsed into *buf
- * (sqlite3_malloc'd, the caller frees it). text_type is what text
- * becomes. 0, or -1 with *err (NULL: out of memory). */
-static int arg_vector(sqlite3_value *v, int text_type, lsq_vec *out, unsigned char **buf,
-                      char **err)
+int lsq_vec_from_value(sqlite3_value *v, int text_type, lsq_vec *out, unsigned char **buf,
+                       char **err)
 {
     const unsigned char *text;
 
@@ -116,18 +113,11 @@ static int arg_shape(sqlite3_value *v, int *type, long *dims, char **err)
     }
 }
 
-/* Reports err (NULL: out of memory). For rc LSQ_VEC_NOMEM, a blob whose
- * trailer claims more padding than it has, libSQL's code is SQLITE_NOMEM;
- * we keep its message but report an ordinary error: it is bad input, not
- * a lack of memory, and must not read (or be logged) as one. */
-static void report(sqlite3_context *ctx, char *err);
-
-static void fail_rc(sqlite3_context *ctx, int rc, char *err)
-{
-    (void)rc;
-    report(ctx, err);
-}
-
+/* Reports err (NULL: out of memory). A blob libSQL answers with
+ * SQLITE_NOMEM (lsq_vec_from_blob's LSQ_VEC_NOMEM: a trailer claiming
+ * more padding than the blob has) is reported as an ordinary error with
+ * libSQL's message: it is bad input, not a lack of memory, and must not
+ * read (or be logged) as one. */
 static void report(sqlite3_context *ctx, char *err)
 {
     if (err == NULL) {
@@ -146,11 +136,10 @@ static void fn_construct(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     char *err = NULL;
     size_t n;
     lsq_vec v;
-    int rc;
 
     (void)argc;
-    if ((rc = arg_vector(argv[0], to == LSQ_VEC_F64 ? LSQ_VEC_F64 : LSQ_VEC_F32, &v, &buf, &err)) != 0) {
-        fail_rc(ctx, rc, err);
+    if (lsq_vec_from_value(argv[0], to == LSQ_VEC_F64 ? LSQ_VEC_F64 : LSQ_VEC_F32, &v, &buf, &err) != 0) {
+        report(ctx, err);
         return;
     }
     n = lsq_vec_blob_size(to, v.dims);
@@ -173,11 +162,10 @@ static void fn_extract(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     char *err = NULL, *text;
     size_t n;
     lsq_vec v;
-    int rc;
 
     (void)argc;
-    if ((rc = arg_vector(argv[0], LSQ_VEC_F32, &v, &buf, &err)) != 0) {
-        fail_rc(ctx, rc, err);
+    if (lsq_vec_from_value(argv[0], LSQ_VEC_F32, &v, &buf, &err) != 0) {
+        report(ctx, err);
         return;
     }
     text = lsq_vec_extract(&v, &n);
@@ -199,11 +187,10 @@ static void fn_distance(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     char *err = NULL;
     lsq_vec a, b;
     float d;
-    int rc;
 
     (void)argc;
-    if ((rc = arg_shape(argv[0], &t1, &d1, &err)) != 0 || (rc = arg_shape(argv[1], &t2, &d2, &err)) != 0) {
-        fail_rc(ctx, rc, err);
+    if (arg_shape(argv[0], &t1, &d1, &err) != 0 || arg_shape(argv[1], &t2, &d2, &err) != 0) {
+        report(ctx, err);
         return;
     }
     if (t1 != t2) {
@@ -221,9 +208,9 @@ static void fn_distance(sqlite3_context *ctx, int argc, sqlite3_value **argv)
                              -1);
         return;
     }
-    if ((rc = arg_vector(argv[0], LSQ_VEC_F32, &a, &buf1, &err)) != 0 ||
-        (rc = arg_vector(argv[1], LSQ_VEC_F32, &b, &buf2, &err)) != 0) {
-        fail_rc(ctx, rc, err);
+    if (lsq_vec_from_value(argv[0], LSQ_VEC_F32, &a, &buf1, &err) != 0 ||
+        lsq_vec_from_value(argv[1], LSQ_VEC_F32, &b, &buf2, &err) != 0) {
+        report(ctx, err);
     } else if (a.dims != b.dims) {
         /* Counted commas agree but the parsed lengths do not: not
          * expected of text that parses, checked rather than trusted. */

@@ -14,7 +14,19 @@
 
 #include <sqlite3.h>
 
+#include "vector.h"
+
 /* Registers them all on db. An SQLite result code. */
 int lsq_vector_sql_register(sqlite3 *db);
+
+/* A value as libSQL's vector functions read it: a blob by §1's rules
+ * (*out views it), text parsed as text_type (LSQ_VEC_F32, or LSQ_VEC_F64
+ * for vector64) into *buf (sqlite3_malloc'd, the caller frees it; NULL
+ * for a blob), anything else "vector: unexpected value type: ...". 0, or
+ * non-zero with *err (libSQL's whole message; NULL: out of memory). The
+ * SQL functions, the index's triggers and vector_top_k all read their
+ * vectors here. */
+int lsq_vec_from_value(sqlite3_value *v, int text_type, lsq_vec *out, unsigned char **buf,
+                       char **err);
 
 #endif

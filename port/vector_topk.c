@@ -18,6 +18,7 @@
 
 #include "vector.h"
 #include "vector_index.h"
+#include "vector_sql.h"
 
 enum { COL_IDX, COL_VECTOR, COL_K, COL_ID };
 
@@ -145,39 +146,6 @@ static int read_k(topk_vtab *v, sqlite3_value *arg, unsigned *k)
     return 0;
 }
 
-/* The query vector: a blob by §1's rules, text as FLOAT32. */
-static int read_query(topk_vtab *v, sqlite3_value *arg, lsq_vec *q, unsigned char **buf)
-{
-    static const unsigned char empty[1];
-    const void *p;
-    char *err = NULL;
-    int rc;
-
-    *buf = NULL;
-    switch (sqlite3_value_type(arg)) {
-    case SQLITE_BLOB:
-        p = sqlite3_value_blob(arg);
-        rc = lsq_vec_from_blob(p != NULL ? p : empty, (size_t)sqlite3_value_bytes(arg), q, &err);
-        break;
-    case SQLITE_TEXT:
-        p = sqlite3_value_text(arg);
-        rc = p == NULL ? -1
-                       : lsq_vec_from_text(p, (size_t)sqlite3_value_bytes(arg), LSQ_VEC_F32, q, buf, &err);
-        break;
-    default:
-        err = sqlite3_mprintf("vector: unexpected value type: got %s, expected TEXT or BLOB",
-                              sqlite3_value_type(arg) == SQLITE_INTEGER ? "INTEGER"
-                              : sqlite3_value_type(arg) == SQLITE_FLOAT ? "FLOAT"
-                                                                        : "NULL");
-        rc = -1;
-    }
-    if (rc != 0) {
-        set_error(v, err);
-        return -1;
-    }
-    return 0;
-}
-
 /* Whether db has a schema of that name. */
 static int schema_exists(sqlite3 *db, const char *name)
 {
@@ -206,7 +174,8 @@ static int topk_filter(sqlite3_vtab_cursor *cur, int num, const char *str, int a
     reset(c);
     if (argc != 3)
         return set_error(v, sqlite3_mprintf("vector index(search): got %d parameters, expected 3", argc));
-    if (read_query(v, argv[1], &q, &buf) != 0) return SQLITE_ERROR;
+    /* the query: a blob by §1's rules, text as FLOAT32 */
+    if (lsq_vec_from_value(argv[1], LSQ_VEC_F32, &q, &buf, &err) != 0) return set_error(v, err);
     if (read_k(v, argv[2], &k) != 0) goto out;
     if (sqlite3_value_type(argv[0]) != SQLITE_TEXT ||
         (name = (const char *)sqlite3_value_text(argv[0])) == NULL) {
