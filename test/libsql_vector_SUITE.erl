@@ -230,21 +230,7 @@ mismatches_fail(Why) ->
     end.
 
 %% Our result of one statement, in the peer's shape.
-ours(Db, Sql) ->
-    case libsql:query(Db, Sql) of
-        {ok, _Cols, Rows} -> {rows, [[our_cell(V) || V <- tuple_to_list(R)] || R <- Rows]};
-        {error, #{message := M} = E} -> {error, E#{message => iolist_to_binary(M)}};
-        {error, E} -> {error, #{message => iolist_to_binary(io_lib:format("~0p", [E]))}}
-    end.
-
-our_cell(null) -> null;
-our_cell(I) when is_integer(I) -> {int, I};
-our_cell(F) when is_float(F) -> {real, <<F:64/float>>};
-our_cell(infinity) -> {real, <<16#7FF0000000000000:64>>};
-our_cell(neg_infinity) -> {real, <<16#FFF0000000000000:64>>};
-our_cell(B) when is_binary(B) -> {text, B};
-our_cell({blob, B}) -> {blob, B};
-our_cell(Other) -> {other, Other}.
+ours(Db, Sql) -> libsql_vector_peer:ours(Db, Sql).
 
 %% Expect: peer (the peer's result), {our_error, Substring} (we must raise an error whose
 %% message holds Substring, whatever the peer did) or {ours, Rows} (a documented

@@ -1349,21 +1349,7 @@ integrity_ok(Db) ->
     ?assertEqual({rows, [[{text, <<"ok">>}]]}, q(Db, "PRAGMA integrity_check")).
 
 %% One statement on us, in the peer's shape.
-q(Db, Sql) ->
-    case libsql:query(Db, Sql) of
-        {ok, _Cols, Rows} -> {rows, [[cell(V) || V <- tuple_to_list(R)] || R <- Rows]};
-        {error, #{message := M} = E} -> {error, E#{message => iolist_to_binary(M)}};
-        {error, E} -> {error, #{message => iolist_to_binary(io_lib:format("~0p", [E]))}}
-    end.
-
-cell(null) -> null;
-cell(I) when is_integer(I) -> {int, I};
-cell(F) when is_float(F) -> {real, <<F:64/float>>};
-cell(infinity) -> {real, <<16#7FF0000000000000:64>>};
-cell(neg_infinity) -> {real, <<16#FFF0000000000000:64>>};
-cell(B) when is_binary(B) -> {text, B};
-cell({blob, B}) -> {blob, B};
-cell(Other) -> {other, Other}.
+q(Db, Sql) -> libsql_vector_peer:ours(Db, Sql).
 
 rows(Db, Sql) ->
     case q(Db, Sql) of

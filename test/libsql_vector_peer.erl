@@ -15,7 +15,7 @@
 %% blobs go into the SQL as x'..' literals.
 -module(libsql_vector_peer).
 
--export([available/0, root/0, script/0, run/2, eval/2, eval/3, exec/2]).
+-export([available/0, root/0, script/0, run/2, eval/2, eval/3, exec/2, ours/2]).
 
 -define(SCRIPT, "test/js/vector_peer.mjs").
 -define(PEER_VERSION, <<"0.5.29">>).
@@ -131,3 +131,22 @@ path(P) -> bin(P).
 
 bin(X) when is_binary(X) -> X;
 bin(X) when is_list(X) -> unicode:characters_to_binary(X).
+
+%% @doc One statement run by us (libsql:query/2 on Db), its result in the peer's shape
+%% (as result(), errors as libsql gives them), so that the two compare with =:=.
+-spec ours(libsql:db(), iodata()) -> {rows, [[cell() | {other, term()}]]} | {error, map()}.
+ours(Db, Sql) ->
+    case libsql:query(Db, Sql) of
+        {ok, _Cols, Rows} -> {rows, [[our_cell(V) || V <- tuple_to_list(R)] || R <- Rows]};
+        {error, #{message := M} = E} -> {error, E#{message => iolist_to_binary(M)}};
+        {error, E} -> {error, #{message => iolist_to_binary(io_lib:format("~0p", [E]))}}
+    end.
+
+our_cell(null) -> null;
+our_cell(I) when is_integer(I) -> {int, I};
+our_cell(F) when is_float(F) -> {real, <<F:64/float>>};
+our_cell(infinity) -> {real, <<16#7FF0000000000000:64>>};
+our_cell(neg_infinity) -> {real, <<16#FFF0000000000000:64>>};
+our_cell(B) when is_binary(B) -> {text, B};
+our_cell({blob, B}) -> {blob, B};
+our_cell(Other) -> {other, Other}.
