@@ -36,6 +36,7 @@ PORT_SRCS := port/term.c port/errors.c port/frame_io.c port/commands.c port/conn
              port/vector_topk.c
 PORT_OBJS := $(PORT_SRCS:port/%.c=$(BUILD)/%.o)
 PORT_BIN ?= priv/libsql_port
+NIF_SO ?= priv/libsql_nif.so
 TEST_BIN := $(BUILD)/test_port
 TEST_REMOTE_BIN := $(BUILD)/test_remote
 
@@ -60,7 +61,13 @@ port-asan:
 test-c-asan:
 	$(MAKE) BUILD=build/asan PORT_BIN=build/asan/libsql_port OPT="-O1 -g" EXTRA_CFLAGS="$(ASAN_FLAGS)" test-c
 
-port: $(PORT_BIN)
+port: $(PORT_BIN) $(NIF_SO)
+
+# The `transport => nif' lane (port/nif/libsql_nif.c, erl/libsql_nif.erl):
+# a NIF that holds two pipes of a port program, no database state.
+$(NIF_SO): port/nif/libsql_nif.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -I$(ERL_ROOT)/usr/include $(OPT) $(EXTRA_CFLAGS) -fPIC -shared -o $@ $<
 
 $(BUILD)/%.o: port/%.c port/*.h
 	@mkdir -p $(dir $@)

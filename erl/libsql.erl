@@ -121,6 +121,7 @@
                    timeout => timeout(),
                    max_frame => 1024..2147483647,
                    spin_us => 0..10000,
+                   transport => port | nif,
                    extensions => [file:name_all()],
                    port_executable => file:name_all(),
                    cancel_timeout => 1..4294967295,
@@ -241,7 +242,20 @@
 %%     `bad_argument'.</li>
 %% <li>`spin_us': how long the port busy-polls for the next request while
 %%     requests come back to back, 0..10000 microseconds, default 50; 0:
-%%     never.</li>
+%%     never. With `transport => nif' it is also how long a caller polls
+%%     for its answer before it sleeps (at most 1000 per poll).</li>
+%% <li>`transport': how a caller's requests reach the port program,
+%%     `port' (the default, or the application's `transport' setting) or
+%%     `nif'. Either way the database lives in the separate OS process.
+%%     `port': through the connection process and an Erlang port. `nif':
+%%     the program's frames go over two pipes held by a small NIF
+%%     (priv/libsql_nif.so); a plain query or execute writes its request
+%%     and polls for the answer in the calling process, for up to
+%%     `spin_us', then sleeps on the pipe, never holding a scheduler
+%%     longer; everything else (callbacks into Erlang functions, cursors,
+%%     subscriptions, an embedded replica's events) goes through the
+%%     connection process. If the program dies, callers get `port_exited'
+%%     as with `port'. `not_supported' when the NIF cannot be loaded.</li>
 %% <li>`extensions': the files of SQLite extensions load_extension/2,3
 %%     may load on this connection (at most 1000), default none; given
 %%     once, at open. Not for a remote connection (the open fails with

@@ -11,8 +11,8 @@
 %% messages are dropped), and handled by the connection process as a call;
 %% the reply comes to the alias as `{Alias, Reply}', callbacks as `{Alias,
 %% callback, Ctx, Frame}'. The answer to a callback goes straight to the
-%% port (erlang:port_command/2 works from any process), not through the
-%% connection process.
+%% port (erlang:port_command/2 works from any process; with transport nif
+%% the NIF's pipes do too), not through the connection process.
 %%
 %% An aggregate's state lives in this loop, per group number (Ctx of
 %% port/functions.h), for the duration of the request.
@@ -265,8 +265,6 @@ answer(Port, MaxFrame, Ref, Id, FunId, Funs, Result) ->
                     {A, B} = libsql_proto:encode_body(answer, [Id, {error, Why}]),
                     libsql_proto:frame(Ref, A, B)
             end,
-    try erlang:port_command(Port, Frame)
-    catch
-        error:badarg -> ok   % the port is gone: the request fails anyway
-    end,
+    %% the port or the NIF's pipes; gone: the request fails anyway
+    _ = libsql_conn:write_frame(Port, Frame),
     ok.

@@ -17,7 +17,7 @@
 
 -export([start_link/2, start/2, request/4, request/5, request_secret/4, send_request/5,
          send/5, await/2, close/2, os_pid/1, stats/1, define_function/3, delete_function/3,
-         set_authorizer/3, load_extension/3]).
+         set_authorizer/3, load_extension/3, write_frame/2, create_lane_registry/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2,
          format_status/2]).
 
@@ -31,6 +31,12 @@
 %% requests keep coming that quickly (port/frame_io.h): a sleeping port
 %% program takes longer to wake than a whole round trip through the pipe.
 -define(DEFAULT_SPIN_US, 50).
+%% Request refs from here up are the NIF lane's (port/nif/libsql_nif.c);
+%% ours stay below.
+-define(LANE_REFS, 16#40000000).
+%% The lanes of transport nif connections: {Conn, Nif, SpinUs, Timeout,
+%% MaxFrame}, read by callers (request/5) without asking the connection.
+-define(LANES, libsql_lanes).
 
 -record(pending, {
     from :: from() | internal,             % who waits; internal: our own cancel
@@ -60,6 +66,14 @@
 
 -record(state, {
     port :: port() | undefined,            % the port program
+    src :: port() | libsql_nif:handle() | undefined,
+                                           % where its frames come from and go
+                                           % to: the port, or the NIF's pipes
+                                           % (transport nif)
+    nif :: libsql_nif:handle() | undefined, % transport nif: the pipes
+    nif_flags = {false, false} :: {boolean(), boolean()},
+                                           % what the NIF was last told:
+                                           % {we wait for frames, lane allowed}
     os_pid :: integer() | undefined,       % its OS pid (for kill on hang)
     owner_mon :: reference() | undefined,  % monitor of the opener; none in pools
     next_ref = 1 :: pos_integer(),         % next request ref (wraps at 2^31-1)
@@ -128,6 +142,12 @@ request(Conn, Cmd, Args, Timeout) ->
           {ok, term()} | {error, libsql:error()}.
 request(Conn, Cmd, Args, Timeout, Kind) ->
     {Arity, Body} = libsql_proto:encode_body(Cmd, Args),
+    case Kind =:= request andalso Arity < 256 andalso lane(Conn) of
+        {_, _, _, _} = Lane -> lane_request(Conn, Lane, Arity, Body, Timeout);
+        _ -> request_call(Conn, Arity, Body, Timeout, Kind)
+    end.
+
+request_call(Conn, Arity, Body, Timeout, Kind) ->
     case call(Conn, {request, Arity, Body, Timeout, Kind}, Timeout) of
         {reply, Bin} -> libsql_proto:decode_reply(Bin);
         already_closed -> {ok, already_closed};
@@ -236,14 +256,16 @@ init({Owner, Opts}) ->
     Exe = maps:get(port_executable, Opts, default_executable()),
     MaxFrame = maps:get(max_frame, Opts, ?LSQ_DEFAULT_MAX_FRAME),
     Timeout = maps:get(timeout, Opts, ?DEFAULT_TIMEOUT),
+    Spin = maps:get(spin_us, Opts, ?DEFAULT_SPIN_US),
+    Transport = maps:get(transport, Opts, port),
     try open_port({spawn_executable, Exe},
                   [{packet, 4}, binary, exit_status, use_stdio,
                    {args, ["--max-frame", integer_to_list(MaxFrame),
-                           "--spin-us", integer_to_list(maps:get(spin_us, Opts,
-                                                                 ?DEFAULT_SPIN_US))]}]) of
+                           "--spin-us", integer_to_list(Spin)] ++
+                        [A || A <- ["--nif-pipes"], Transport =:= nif]}]) of
         Port ->
             {os_pid, OsPid} = erlang:port_info(Port, os_pid),
-            S = #state{port = Port, os_pid = OsPid,
+            S = #state{port = Port, src = Port, os_pid = OsPid,
                        owner_mon = case Owner of
                                        none -> undefined;
                                        _ -> erlang:monitor(process, Owner)
@@ -254,15 +276,22 @@ init({Owner, Opts}) ->
                        target = target(Opts)},
             PortOpts = maps:get(port_opts, Opts, []),
             Deadline = open_deadline(Timeout, PortOpts),
-            case open_db(Port, PortOpts, Deadline, maps:get(extensions, Opts, none),
-                         S#state.target) of
-                {ok, #{mode := Mode}} ->
-                    S1 = S#state{mode = Mode, next_ref = 3},
-                    case maps:get(pool, Opts, undefined) of
-                        undefined -> ok;
-                        Pool -> libsql_pool:worker_started(Pool, self())
-                    end,
-                    {ok, S1};
+            case attach(Transport, S) of
+                {ok, S0} ->
+                    case open_db(S0, PortOpts, Deadline, maps:get(extensions, Opts, none)) of
+                        {ok, #{mode := Mode}} ->
+                            S1 = S0#state{mode = Mode, next_ref = 3},
+                            case maps:get(pool, Opts, undefined) of
+                                undefined -> ok;
+                                Pool -> libsql_pool:worker_started(Pool, self())
+                            end,
+                            lane_register(S1, Spin),
+                            {ok, nif_flags(S1)};
+                        {error, Error} ->
+                            close_nif(S0),
+                            catch erlang:port_close(Port),
+                            {stop, {shutdown, {open_failed, Error}}}
+                    end;
                 {error, Error} ->
                     catch erlang:port_close(Port),
                     {stop, {shutdown, {open_failed, Error}}}
@@ -273,6 +302,43 @@ init({Owner, Opts}) ->
                                libsql_proto:err(port_exited,
                                                 io_lib:format("cannot start ~ts: ~p",
                                                               [Exe, Reason]))}}}
+    end.
+
+%% transport nif: the program started with --nif-pipes says first which
+%% pipes carry its frames; the NIF opens them and they carry everything
+%% from the open on (the port is left with the program's life: its exit
+%% status, os_pid, close).
+attach(port, S) ->
+    {ok, S};
+attach(nif, #state{port = Port, os_pid = OsPid} = S) ->
+    receive
+        {Port, {data, Bin}} ->
+            case catch binary_to_term(Bin) of
+                {0, nif_pipes, {ReqFd, RespFd}} ->
+                    case catch libsql_nif:attach(OsPid, ReqFd, RespFd) of
+                        {ok, Nif} ->
+                            ok = libsql_nif:want(Nif, true),
+                            {ok, S#state{src = Nif, nif = Nif, nif_flags = {true, false}}};
+                        {error, Why} ->
+                            {error, libsql_proto:err(port_exited,
+                                                     io_lib:format("cannot open the port program's "
+                                                                   "pipes: ~0tp", [Why]))};
+                        {'EXIT', {{not_loaded, _}, _}} ->
+                            {error, libsql_proto:err(not_supported,
+                                                     <<"transport nif: priv/libsql_nif.so is not "
+                                                       "loaded">>)}
+                    end;
+                _ ->
+                    {error, libsql_proto:err(protocol, <<"the port program did not say which "
+                                                        "pipes it uses (transport nif)">>)}
+            end;
+        {Port, {exit_status, Status}} ->
+            {error, libsql_proto:err(port_exited,
+                                     io_lib:format("the port program exited (status ~b) "
+                                                   "while starting", [Status]),
+                                     #{exit_status => Status})}
+    after ?DEFAULT_TIMEOUT ->
+        {error, libsql_proto:err(timeout, <<"the port program did not start in time">>)}
     end.
 
 %% Opening is not a call: it gets the calls' deadline, but never less than
@@ -292,29 +358,32 @@ open_deadline(T, PortOpts) ->
 
 %% Ref 1 is the open request, ref 2 the extensions it may load (a list
 %% the port takes once); nothing else is in flight yet.
-open_db(Port, PortOpts, Timeout, Extensions, Target) ->
+open_db(#state{src = Src} = S, PortOpts, Timeout, Extensions) ->
     {Arity, Body} = libsql_proto:encode_body(open, [libsql_secret:reveal_port_opts(PortOpts)]),
-    _ = port_write(Port, libsql_proto:frame(1, Arity, Body)),
-    case await_open(Port, Timeout, Target) of
+    _ = port_write(Src, libsql_proto:frame(1, Arity, Body)),
+    case await_open(S, Timeout) of
         {ok, _} = Open when Extensions =:= none -> Open;
         {ok, _} = Open ->
             {A, B} = libsql_proto:encode_body(allow_extensions, [Extensions]),
-            _ = port_write(Port, libsql_proto:frame(2, A, B)),
-            case await_open(Port, Timeout, Target) of
+            _ = port_write(Src, libsql_proto:frame(2, A, B)),
+            case await_open(S, Timeout) of
                 {ok, _} -> Open;
                 {error, _} = E -> E
             end;
         {error, _} = E -> E
     end.
 
-await_open(Port, Timeout, Target) ->
+await_open(#state{port = Port, src = Src, nif = Nif, target = Target} = S, Timeout) ->
     receive
-        {Port, {data, <<?LSQ_REPLY_HEAD, 0:32, _/binary>> = Bin}} ->
+        {select, Nif, undefined, ready_input} when Nif =/= undefined ->
+            _ = libsql_nif:pump(Nif),
+            await_open(S, Timeout);
+        {Src, {data, <<?LSQ_REPLY_HEAD, 0:32, _/binary>> = Bin}} ->
             %% An event before the answer (SQLite logging why a file does
             %% not open): handled as any, and the answer still awaited.
             open_event(Bin, Target),
-            await_open(Port, Timeout, Target);
-        {Port, {data, Bin}} ->
+            await_open(S, Timeout);
+        {Src, {data, Bin}} ->
             case libsql_proto:decode_reply(Bin) of
                 {ok, Info} when is_map(Info); Info =:= ok -> {ok, Info};
                 {error, _} = E -> E;
@@ -334,20 +403,28 @@ await_open(Port, Timeout, Target) ->
         {error, libsql_proto:err(timeout, <<"opening the database timed out">>)}
     end.
 
-handle_call({request, _Arity, _Body, _Timeout, {cursor_close, Id}}, _From, S)
+%% Every callback ends by telling the NIF (transport nif) what changed:
+%% whether we wait for frames, whether callers may take the lane.
+handle_call(Msg, From, S) -> nif_sync(call_in(Msg, From, S)).
+
+handle_cast(Msg, S) -> nif_sync(cast_in(Msg, S)).
+
+handle_info(Msg, S) -> nif_sync(info_in(Msg, S)).
+
+call_in({request, _Arity, _Body, _Timeout, {cursor_close, Id}}, _From, S)
   when not is_map_key(Id, S#state.cursors) ->
     %% Not open: closed before, by its owner's exit or by a reset. Said
     %% apart so that the caller gives a pool connection back only once.
     {reply, already_closed, S};
-handle_call({request, Arity, Body, Timeout, Kind}, From, S) ->
+call_in({request, Arity, Body, Timeout, Kind}, From, S) ->
     case check_request(Body, Timeout, S) of
         ok -> {noreply, send(Arity, Body, From, Timeout, Kind, forget_cursor(Kind, S))};
         {error, _} = E -> {reply, E, S}
     end;
-handle_call({request_secret, Cmd, Args, Timeout}, From, S) ->
+call_in({request_secret, Cmd, Args, Timeout}, From, S) ->
     {Arity, Body} = libsql_proto:encode_body(Cmd, Args()),
-    handle_call({request, Arity, Body, Timeout, request}, From, S);
-handle_call({close, Timeout}, From, S) ->
+    call_in({request, Arity, Body, Timeout, request}, From, S);
+call_in({close, Timeout}, From, S) ->
     case check_request([], Timeout, S) of
         ok ->
             {Arity, Body} = libsql_proto:encode_body(close, []),
@@ -355,30 +432,30 @@ handle_call({close, Timeout}, From, S) ->
         {error, _} = E ->
             {reply, E, S}
     end;
-handle_call({define, {Id, {Name, _Kind, Arity, _} = Spec, Flags}, Timeout}, From, S) ->
+call_in({define, {Id, {Name, _Kind, Arity, _} = Spec, Flags}, Timeout}, From, S) ->
     {A, Body} = libsql_proto:encode_body(create_function, [Name, Arity, Id, Flags]),
     {noreply, send(A, Body, From, Timeout, {define, Id, Spec}, S)};
-handle_call({set_authorizer, Rules, Fun, Timeout}, From, S) ->
+call_in({set_authorizer, Rules, Fun, Timeout}, From, S) ->
     {A, Body} = libsql_proto:encode_body(set_authorizer, [Rules, Fun =/= undefined]),
     {noreply, send(A, Body, From, Timeout, {authorizer, Fun}, S)};
-handle_call({undefine, Name, Arity, Timeout}, From, S) ->
+call_in({undefine, Name, Arity, Timeout}, From, S) ->
     {A, Body} = libsql_proto:encode_body(delete_function, [Name, Arity]),
     {noreply, send(A, Body, From, Timeout, {undefine, Name, Arity}, S)};
-handle_call(stats, _From, S) ->
+call_in(stats, _From, S) ->
     {reply, {ok, #{port_time_us => erlang:convert_time_unit(S#state.port_time, native,
                                                              microsecond),
                    in_flight => maps:size(S#state.pending)}}, S};
-handle_call({subscribe, sync, Pid}, _From, #state{mode = replica} = S) ->
+call_in({subscribe, sync, Pid}, _From, #state{mode = replica} = S) ->
     {Ref, Subs} = libsql_subs:add(sync, Pid, S#state.subs),
     {reply, {ok, Ref}, S#state{subs = Subs}};
-handle_call({subscribe, Kind, Pid}, From, #state{mode = local} = S)
+call_in({subscribe, Kind, Pid}, From, #state{mode = local} = S)
   when Kind =:= updates; Kind =:= commits ->
     {Ref, Subs} = libsql_subs:add(Kind, Pid, S#state.subs),
     case capture(S#state{subs = Subs}, From, {subscribed, Ref}) of
         {sent, S1} -> {noreply, S1};
         {same, S1} -> {reply, {ok, Ref}, S1}
     end;
-handle_call({subscribe, Kind, _Pid}, _From, S) when Kind =:= updates; Kind =:= commits ->
+call_in({subscribe, Kind, _Pid}, _From, S) when Kind =:= updates; Kind =:= commits ->
     Why = case S#state.mode of
               replica -> "an embedded replica's file changes by syncs, not by its own SQL "
                          "(subscribe to sync)";
@@ -386,45 +463,45 @@ handle_call({subscribe, Kind, _Pid}, _From, S) when Kind =:= updates; Kind =:= c
                                     "cannot be seen here", [Mode])
           end,
     {reply, {error, libsql_proto:err(not_supported, Why)}, S};
-handle_call({subscribe, sync, _Pid}, _From, S) ->
+call_in({subscribe, sync, _Pid}, _From, S) ->
     {reply, {error, libsql_proto:err(not_supported,
                                      io_lib:format("only an embedded replica syncs; this "
                                                    "connection is ~p", [S#state.mode]))}, S};
-handle_call({unsubscribe, Ref}, _From, S) ->
+call_in({unsubscribe, Ref}, _From, S) ->
     {reply, ok, recapture(S#state{subs = libsql_subs:remove(Ref, S#state.subs)})};
-handle_call(os_pid, _From, S) ->
+call_in(os_pid, _From, S) ->
     {reply, {ok, S#state.os_pid}, S};
-handle_call(_Other, _From, S) ->
+call_in(_Other, _From, S) ->
     {reply, {error, libsql_proto:err(bad_argument, <<"unknown request">>)}, S}.
 
 %% A pool's subscription, on every worker under the pool's reference.
-handle_cast({subscribe_as, Ref, sync, Pid}, #state{mode = replica} = S) ->
+cast_in({subscribe_as, Ref, sync, Pid}, #state{mode = replica} = S) ->
     {noreply, S#state{subs = libsql_subs:add(Ref, sync, Pid, S#state.subs)}};
-handle_cast({subscribe_as, Ref, Kind, Pid}, #state{mode = local} = S)
+cast_in({subscribe_as, Ref, Kind, Pid}, #state{mode = local} = S)
   when Kind =:= updates; Kind =:= commits ->
     {noreply, recapture(S#state{subs = libsql_subs:add(Ref, Kind, Pid, S#state.subs)})};
 %% A pool's function, on every worker under the pool's number.
-handle_cast({define_as, {Id, {Name, _Kind, Arity, _} = Spec, Flags}}, S) ->
+cast_in({define_as, {Id, {Name, _Kind, Arity, _} = Spec, Flags}}, S) ->
     {A, Body} = libsql_proto:encode_body(create_function, [Name, Arity, Id, Flags]),
     {noreply, send(A, Body, internal, default, {define, Id, Spec}, S)};
-handle_cast({authorize_as, Rules, Fun}, S) ->
+cast_in({authorize_as, Rules, Fun}, S) ->
     {A, Body} = libsql_proto:encode_body(set_authorizer, [Rules, Fun =/= undefined]),
     {noreply, send(A, Body, internal, default, {authorizer, Fun}, S)};
-handle_cast({load_extension_as, Path, Entry}, S) ->
+cast_in({load_extension_as, Path, Entry}, S) ->
     {A, Body} = libsql_proto:encode_body(load_extension, [Path, Entry]),
     {noreply, send(A, Body, internal, default, cancel, S)};
-handle_cast({undefine_as, Name, Arity}, S) ->
+cast_in({undefine_as, Name, Arity}, S) ->
     {A, Body} = libsql_proto:encode_body(delete_function, [Name, Arity]),
     {noreply, send(A, Body, internal, default, {undefine, Name, Arity}, S)};
-handle_cast({unsubscribe, Ref}, S) ->
+cast_in({unsubscribe, Ref}, S) ->
     {noreply, recapture(S#state{subs = libsql_subs:remove(Ref, S#state.subs)})};
-handle_cast(_Msg, S) ->
+cast_in(_Msg, S) ->
     {noreply, S}.
 
-handle_info({Port, {data, <<?LSQ_REPLY_HEAD, Ref:32, 119, 8, "callback", _/binary>> = Bin}},
-            #state{port = Port} = S) ->
+info_in({Port, {data, <<?LSQ_REPLY_HEAD, Ref:32, 119, 8, "callback", _/binary>> = Bin}},
+            #state{src = Port} = S) ->
     {noreply, callback(Ref, Bin, S)};
-handle_info({Port, {data, Bin}}, #state{port = Port} = S) ->
+info_in({Port, {data, Bin}}, #state{src = Port} = S) ->
     case libsql_proto:reply_ref(Bin) of
         {ok, 0} -> event(Bin, S);
         {ok, Ref} -> reply(Ref, Bin, S);
@@ -433,16 +510,28 @@ handle_info({Port, {data, Bin}}, #state{port = Port} = S) ->
                            #{domain => [libsql]}),
             {noreply, S}
     end;
-handle_info({libsql_call, From, Msg}, S) ->
+info_in({select, Nif, undefined, ready_input}, #state{nif = Nif} = S) when Nif =/= undefined ->
+    %% transport nif: frames wait in the pipe; they come as {Nif, {data, _}}
+    _ = libsql_nif:pump(Nif),
+    {noreply, S};
+info_in({Nif, {lane_down, Ref}}, #state{nif = Nif} = S) when Nif =/= undefined ->
+    %% A caller died while it waited on the lane: the pipe is ours again,
+    %% and its request is cancelled (the answer is dropped by ref).
+    ok = libsql_nif:lane_release(Nif),
+    {noreply, send_cancel(Ref, S)};
+info_in({lane_timeout, Ref}, #state{nif = Nif} = S) when Nif =/= undefined ->
+    %% A lane caller's deadline passed: as for a request of ours.
+    {noreply, send_cancel(Ref, S)};
+info_in({libsql_call, From, Msg}, S) ->
     %% A call made by libsql_callback: handled as gen_server:call's.
-    case handle_call(Msg, From, S) of
+    case call_in(Msg, From, S) of
         {reply, Reply, S1} ->
             reply_to(From, Reply),
             {noreply, S1};
         Other ->
             Other
     end;
-handle_info({deadline, Ref}, S) ->
+info_in({deadline, Ref}, S) ->
     case maps:take(Ref, S#state.pending) of
         {#pending{from = From, kind = Kind} = P, Pending} ->
             reply_to(From, {error, deadline_error(P, S)}),
@@ -459,7 +548,7 @@ handle_info({deadline, Ref}, S) ->
         error ->
             {noreply, S}
     end;
-handle_info({cancel_deadline, Ref}, S) ->
+info_in({cancel_deadline, Ref}, S) ->
     case maps:is_key(Ref, S#state.pending) of
         true ->
             %% The port did not answer a control command, which its reading
@@ -473,7 +562,8 @@ handle_info({cancel_deadline, Ref}, S) ->
         false ->
             {noreply, S}
     end;
-handle_info({Port, {exit_status, Status}}, #state{port = Port} = S) ->
+info_in({Port, {exit_status, Status}}, #state{port = Port} = S) ->
+    close_nif(S),
     Reason = libsql_proto:exit_reason(Status),
     fail_all(port_exited, io_lib:format("the port program exited (status ~b)", [Status]),
              #{exit_status => Status, reason => Reason}, S),
@@ -482,26 +572,26 @@ handle_info({Port, {exit_status, Status}}, #state{port = Port} = S) ->
                      _ -> {port_exited, Reason}
                  end,
     {stop, ExitReason, S#state{pending = #{}, port = undefined}};
-handle_info({'EXIT', Port, Why}, #state{port = Port} = S) ->
+info_in({'EXIT', Port, Why}, #state{port = Port} = S) ->
     %% Normally {Port, {exit_status, _}} came first and we are gone. A port
     %% that died while we wrote to it only says so here (epipe) and never
     %% sends its exit status: it is just as dead.
     port_died(Why, S);
-handle_info({'DOWN', Mon, process, _, _}, #state{owner_mon = Mon} = S) ->
+info_in({'DOWN', Mon, process, _, _}, #state{owner_mon = Mon} = S) ->
     stop_port(S, normal);
-handle_info({'DOWN', Mon, process, _, _} = Down, S) ->
+info_in({'DOWN', Mon, process, _, _} = Down, S) ->
     case [Ref || {Ref, #pending{callback = {M, _}}} <- maps:to_list(S#state.pending), M =:= Mon] of
         [Ref | _] ->
             %% A caller died while its request called back: nobody will
             %% answer, so the request goes as if its deadline had passed.
-            handle_info({deadline, Ref}, S);
+            info_in({deadline, Ref}, S);
         [] ->
             subscriber_down(Down, S)
     end;
-handle_info({'EXIT', _From, Reason}, S) ->
+info_in({'EXIT', _From, Reason}, S) ->
     %% Our supervisor (or a linked caller) is going away.
     stop_port(S, Reason);
-handle_info(_Other, S) ->
+info_in(_Other, S) ->
     {noreply, S}.
 
 subscriber_down({'DOWN', Mon, process, _, _}, S) ->
@@ -518,13 +608,15 @@ cursor_owner_down(Mon, S) ->
         [] -> {noreply, S}
     end.
 
-terminate(_Reason, #state{port = Port, subs = Subs}) when is_port(Port) ->
+terminate(_Reason, #state{port = Port, subs = Subs} = S) when is_port(Port) ->
     libsql_subs:remove_all(Subs),
+    close_nif(S),
     %% Closing stdin makes the port close its database and exit.
     catch erlang:port_close(Port),
     ok;
-terminate(_Reason, #state{subs = Subs}) ->
+terminate(_Reason, #state{subs = Subs} = S) ->
     libsql_subs:remove_all(Subs),
+    close_nif(S),
     ok.
 
 %% Keep sys:get_state and crash reports free of secrets and huge queues.
@@ -561,17 +653,29 @@ check_request(Body, Timeout, S) ->
 
 %% Write to the port. A port that is already dead raises badarg; its
 %% 'EXIT' message is on its way and fails every waiting caller.
-port_write(Port, Frame) ->
+port_write(Port, Frame) when is_port(Port) ->
     try erlang:port_command(Port, Frame)
     catch error:badarg -> false
-    end.
+    end;
+port_write(Nif, Frame) ->
+    %% transport nif: a closed pipe means the program is gone; its exit
+    %% status comes from the port and fails every waiting caller
+    libsql_nif:send(Nif, Frame) =:= ok.
+
+%% @doc Write a whole frame to a connection's program, from any process
+%% (libsql_callback answers the port's callbacks so): Dest is what the
+%% callback context names, the port or the NIF's pipes. false when the
+%% program is gone.
+-spec write_frame(port() | libsql_nif:handle(), iodata()) -> boolean().
+write_frame(Dest, Frame) ->
+    port_write(Dest, Frame).
 
 port_died(Why, S) ->
     fail_all(port_exited, io_lib:format("the port program died (~0tp)", [Why]),
              #{reason => Why}, S),
     {stop, {port_exited, Why}, S#state{pending = #{}, port = undefined}}.
 
-send(Arity, Body, From, Timeout0, Kind, #state{port = Port, next_ref = Ref} = S) ->
+send(Arity, Body, From, Timeout0, Kind, #state{src = Port, next_ref = Ref} = S) ->
     _ = port_write(Port, libsql_proto:frame(Ref, Arity, Body)),
     Timeout = case Timeout0 of default -> S#state.timeout; _ -> Timeout0 end,
     Timer = case Timeout of
@@ -581,7 +685,7 @@ send(Arity, Body, From, Timeout0, Kind, #state{port = Port, next_ref = Ref} = S)
     P = #pending{from = From, timer = Timer, kind = Kind, sent = erlang:monotonic_time()},
     S#state{next_ref = next_ref(Ref), pending = maps:put(Ref, P, S#state.pending)}.
 
-send_cancel(Target, #state{port = Port, next_ref = Ref} = S) ->
+send_cancel(Target, #state{src = Port, next_ref = Ref} = S) ->
     {Arity, Body} = libsql_proto:encode_body(cancel, [Target]),
     _ = port_write(Port, libsql_proto:frame(Ref, Arity, Body)),
     Timer = erlang:send_after(S#state.cancel_timeout, self(), {cancel_deadline, Ref}),
@@ -589,7 +693,7 @@ send_cancel(Target, #state{port = Port, next_ref = Ref} = S) ->
     S#state{next_ref = next_ref(Ref), pending = maps:put(Ref, P, S#state.pending)}.
 
 %% A request of our own whose answer nobody waits for.
-send_internal(Cmd, Args, #state{port = Port, next_ref = Ref} = S) ->
+send_internal(Cmd, Args, #state{src = Port, next_ref = Ref} = S) ->
     {Arity, Body} = libsql_proto:encode_body(Cmd, Args),
     _ = port_write(Port, libsql_proto:frame(Ref, Arity, Body)),
     P = #pending{from = internal, kind = cancel, sent = erlang:monotonic_time()},
@@ -617,7 +721,7 @@ forget_cursor({cursor_close, Id}, S) ->
 forget_cursor(_, S) ->
     S.
 
-next_ref(?LSQ_REF_MAX) -> 1;
+next_ref(Ref) when Ref >= ?LANE_REFS - 1 -> 1;
 next_ref(Ref) -> Ref + 1.
 
 reply(Ref, Bin, S) ->
@@ -666,6 +770,117 @@ reply_to(From, Reply) ->
 cancel_timer(undefined) -> ok;
 cancel_timer(T) -> _ = erlang:cancel_timer(T, [{async, true}, {info, false}]), ok.
 
+%% ---- transport nif: the lane -------------------------------------------------
+
+%% @doc The table of lanes (libsql_sup makes it; it lives as long as the
+%% application).
+-spec create_lane_registry() -> ok.
+create_lane_registry() ->
+    _ = ets:new(?LANES, [named_table, public, set, {read_concurrency, true}]),
+    ok.
+
+lane_register(#state{nif = undefined}, _Spin) ->
+    ok;
+lane_register(#state{nif = Nif, timeout = T, max_frame = MaxFrame}, Spin) ->
+    %% no table (the application is not running): no lane, calls still work
+    catch ets:insert(?LANES, {self(), Nif, Spin, T, MaxFrame}),
+    ok.
+
+close_nif(#state{nif = undefined}) ->
+    ok;
+close_nif(#state{nif = Nif}) ->
+    catch ets:delete(?LANES, self()),
+    libsql_nif:close(Nif).
+
+%% What the NIF must know after each message: whether we wait for frames
+%% (requests in flight, subscribers, a replica's own events) and whether
+%% callers may take the lane (not while we wait, nor with Erlang functions
+%% or an authorizer fun, whose callbacks need this process).
+nif_sync({reply, R, S}) -> {reply, R, nif_flags(S)};
+nif_sync({noreply, S}) -> {noreply, nif_flags(S)};
+nif_sync(Other) -> Other.
+
+nif_flags(#state{nif = undefined} = S) ->
+    S;
+nif_flags(#state{nif = Nif, nif_flags = {OldWant, OldLane} = Old} = S) ->
+    Quiet = map_size(S#state.subs) =:= 0 andalso S#state.mode =/= replica,
+    Want = map_size(S#state.pending) > 0 orelse not Quiet,
+    Lane = Quiet andalso map_size(S#state.funs) =:= 0,
+    case {Want, Lane} of
+        Old ->
+            S;
+        New ->
+            Want =:= OldWant orelse libsql_nif:want(Nif, Want),
+            Lane =:= OldLane orelse libsql_nif:set_lane(Nif, Lane),
+            S#state{nif_flags = New}
+    end.
+
+lane(Conn) when is_pid(Conn) ->
+    try ets:lookup(?LANES, Conn) of
+        [{_, Nif, Spin, T, MaxFrame}] -> {Nif, Spin, T, MaxFrame};
+        [] -> false
+    catch
+        error:badarg -> false
+    end;
+lane(_) ->
+    false.
+
+%% A plain request on the lane: written and answered here, the connection
+%% process not involved. Whatever the lane cannot take (it is busy, the
+%% request is too long or its deadline not one) goes the usual way, which
+%% also gives the usual errors.
+lane_request(Conn, {Nif, Spin, Default, MaxFrame}, Arity, Body, Timeout0) ->
+    case (Timeout0 =:= default orelse libsql_opts:is_timeout(Timeout0)) andalso
+        iolist_size(Body) + 8 =< MaxFrame andalso libsql_nif:call(Nif, Arity, Body, Spin) of
+        {reply, Bin} ->
+            libsql_proto:decode_reply(Bin);
+        {wait, Ref, Sel} ->
+            T = case Timeout0 of default -> Default; _ -> Timeout0 end,
+            Deadline = case T of
+                           infinity -> infinity;
+                           _ -> erlang:monotonic_time(millisecond) + T
+                       end,
+            lane_wait(Conn, Nif, Ref, Sel, Deadline, {Arity, Body, Timeout0});
+        _NotNow ->
+            %% busy, too long, or closed: a closed pipe means the program
+            %% is gone, and the connection process answers with its exit
+            request_call(Conn, Arity, Body, Timeout0, request)
+    end.
+
+%% The answer takes longer than the spin: sleep until the pipe has
+%% something (a select of our own), or the deadline.
+lane_wait(Conn, Nif, Ref, Sel, Deadline, Req) ->
+    Left = case Deadline of
+               infinity -> infinity;
+               _ -> max(0, Deadline - erlang:monotonic_time(millisecond))
+           end,
+    receive
+        {select, Nif, Sel, ready_input} ->
+            case libsql_nif:lane_pump(Nif) of
+                {reply, Bin} ->
+                    libsql_proto:decode_reply(Bin);
+                {wait, Ref, Sel1} ->
+                    lane_wait(Conn, Nif, Ref, Sel1, Deadline, Req);
+                {closed, _} ->
+                    %% The program died with our request: sent again the
+                    %% usual way, it waits for the exit status as every
+                    %% request in flight does, and fails with it.
+                    {Arity, Body, Timeout} = Req,
+                    request_call(Conn, Arity, Body, Timeout, request)
+            end
+    after Left ->
+        try libsql_nif:lane_abandon(Nif) of
+            {Ref, Pending} ->
+                Pending =:= pending andalso
+                    receive {select, Nif, Sel, _} -> ok after 0 -> ok end,
+                %% the connection cancels it, as its own on a deadline
+                Conn ! {lane_timeout, Ref}
+        catch
+            error:badarg -> ok % the pipes were closed meanwhile
+        end,
+        {error, libsql_proto:err(timeout, <<"the request did not finish in time; it was cancelled">>)}
+    end.
+
 %% ---- callbacks (port/channel.h) ----------------------------------------------
 
 %% The running request Ref calls back: hand the frame to the process that
@@ -678,7 +893,7 @@ callback(Ref, Bin, S) ->
           when is_reference(Alias),
                (Kind =:= request orelse element(1, Kind) =:= cursor_open orelse
                 element(1, Kind) =:= cursor_close) ->
-            Alias ! {Alias, callback, {self(), S#state.port, S#state.max_frame, S#state.funs},
+            Alias ! {Alias, callback, {self(), S#state.src, S#state.max_frame, S#state.funs},
                      Bin},
             Mon = case P#pending.callback of
                       undefined -> erlang:monitor(process, Pid);
@@ -700,7 +915,7 @@ refuse_callback(Bin, S) ->
                                     ": no process waits to run it (the request was ",
                                     "cancelled, or is not a caller's)"]),
             {A, Body} = libsql_proto:encode_body(answer, [Id, {error, Why}]),
-            port_write(S#state.port, libsql_proto:frame(Ref, A, Body))
+            port_write(S#state.src, libsql_proto:frame(Ref, A, Body))
         end,
     ok.
 
@@ -899,6 +1114,7 @@ fail_all(Code, Message, Extra, S) ->
 
 stop_port(#state{port = Port} = S, Reason) when is_port(Port) ->
     fail_all(closed, <<"the connection was closed">>, #{}, S),
+    close_nif(S),
     catch erlang:port_close(Port),
     {stop, Reason, S#state{port = undefined, pending = #{}}};
 stop_port(S, Reason) ->

@@ -21,7 +21,8 @@
                     ca_file, connect_timeout, request_timeout,
                     sync_interval, read_your_writes, sync_timeout]).
 %% Keys the connection process uses itself.
--define(CONN_KEYS, [timeout, max_frame, port_executable, cancel_timeout, spin_us, extensions]).
+-define(CONN_KEYS, [timeout, max_frame, port_executable, cancel_timeout, spin_us, extensions,
+                    transport]).
 %% What the database is, and how to reach it.
 -define(TARGET_KEYS, [path, url, auth_token, encryption_key]).
 %% Keys of a pool.
@@ -150,6 +151,7 @@ rule(sync_timeout, V) -> {int_in(V, 1, ?INT31_MAX), "an integer 1..2147483647 (m
 rule(max_frame, V) -> {int_in(V, 1024, ?INT31_MAX), "an integer 1024..2147483647"};
 rule(cancel_timeout, V) -> {int_in(V, 1, ?MAX_TIMEOUT), "an integer 1..4294967295 (ms)"};
 rule(spin_us, V) -> {int_in(V, 0, 10000), "an integer 0..10000"};
+rule(transport, V) -> {V =:= port orelse V =:= nif, "port or nif"};
 rule(size, V) -> {int_in(V, 1, 1000), "an integer 1..1000"};
 rule(slow_query_ms, V) -> {int_in(V, 0, ?MAX_TIMEOUT), "an integer 0..4294967295"};
 rule(max_restarts, V) -> {int_in(V, 0, 1000000), "an integer 0..1000000"}.
@@ -228,9 +230,18 @@ common_opts(Opts, Target) ->
                     (extensions, _) -> ok;
                     (K, V) -> check(K, V)
                  end, Conn),
+    Conn1 = Conn#{port_opts => PortOpts, transport => maps:get(transport, Conn, default_transport())},
     case maps:find(extensions, Conn) of
-        {ok, Exts} -> Conn#{port_opts => PortOpts, extensions => extensions(Exts)};
-        error -> Conn#{port_opts => PortOpts}
+        {ok, Exts} -> Conn1#{extensions => extensions(Exts)};
+        error -> Conn1
+    end.
+
+%% The application's `transport' (sys.config), for connections that do
+%% not name one: what a test run over both transports switches.
+default_transport() ->
+    case application:get_env(libsql, transport) of
+        {ok, nif} -> nif;
+        _ -> port
     end.
 
 %% The files the connection may load extensions from, as binaries.

@@ -1,7 +1,8 @@
 %% @private
 %% @doc Top supervisor of the libsql application. It also owns the pool
-%% registry table (libsql_pool:lookup/1 reads it), which lives as long as
-%% the application.
+%% registry table (libsql_pool:lookup/1 reads it) and the table of
+%% connections' NIF lanes (libsql_conn), which live as long as the
+%% application.
 -module(libsql_sup).
 -behaviour(supervisor).
 
@@ -14,6 +15,7 @@ start_link() ->
 init([]) ->
     libsql_pool:create_registry(),
     libsql_subs:create_registry(),
+    libsql_conn:create_lane_registry(),
     ConnSup = #{id => libsql_conn_sup,
                 start => {libsql_conn_sup, start_link, []},
                 type => supervisor,

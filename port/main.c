@@ -47,8 +47,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define IN_FD 0
-#define OUT_FD 1
+#define STDIN_FD 0
+#define STDOUT_FD 1
 #define LONG_REQUEST_MS 2   /* after this, the watchdog watches stdin */
 #define WATCH_POLL_MS 10    /* how often it rechecks while watching */
 #define MAX_SPIN_US 10000   /* --spin-us upper bound */
@@ -64,13 +64,18 @@ static atomic_llong g_run_start_ns;     /* when the running request started */
 static size_t g_max_frame;      /* --max-frame */
 static long g_spin_us;          /* --spin-us: busy-poll stdin this long (frame_io.h) */
 static lsq_port g_port;
+static int g_in_fd = STDIN_FD;  /* requests: stdin, or --nif-pipes' pipe */
+static int g_out_fd = STDOUT_FD; /* replies: stdout, or --nif-pipes' pipe */
+static int g_nif_pipes;         /* --nif-pipes */
+static int g_nif_ends[2] = { -1, -1 }; /* the VM's ends, until it opened them */
+static atomic_int g_nif_attached;      /* the VM has its ends (stdin_watch_main) */
 
 /* Every frame to stdout, from any thread: replies, events, callbacks,
  * one whole frame at a time under one lock. */
 static void write_frame(const char *frame, size_t len)
 {
     lock(&g_write_lock);
-    if (frame_write(OUT_FD, frame, len) != 0) {
+    if (frame_write(g_out_fd, frame, len) != 0) {
         /* Nobody reads our replies any more: the owner is gone. EPIPE is
          * the expected way to learn it (the port was closed while a
          * request ran), so it exits quietly. The database is not closed
@@ -144,8 +149,59 @@ static void *watchdog_main(void *arg)
     return NULL;
 }
 
+/* --nif-pipes (erl/libsql_nif.erl): requests and replies move to two
+ * pipes of ours, which the VM opens through /proc/<pid>/fd/<n> (it is
+ * told which in one frame on stdout, {0, nif_pipes, {ReqW, RespR}}),
+ * so that a NIF in the VM can read and write them from any process.
+ * The process itself stays the VM's Erlang port: it reaps us, knows our
+ * exit status and closes stdin when the connection goes. */
+static void open_nif_pipes(void)
+{
+    int rq[2], rs[2];
+    ei_x_buff x;
+
+    if (pipe2(rq, O_CLOEXEC) != 0 || pipe2(rs, O_CLOEXEC) != 0) fatal(LSQ_EXIT_THREAD, "pipe2");
+    g_in_fd = rq[0];
+    g_out_fd = rs[1];
+    g_nif_ends[0] = rq[1];
+    g_nif_ends[1] = rs[0];
+    if (ei_x_new(&x) != 0 || term_reply_begin(&x, 0, "nif_pipes") != 0 || ei_x_encode_tuple_header(&x, 2) != 0 ||
+        ei_x_encode_long(&x, rq[1]) != 0 || ei_x_encode_long(&x, rs[0]) != 0)
+        fatal(LSQ_EXIT_NOMEM, "nif_pipes frame");
+    if (frame_write(STDOUT_FD, x.buff, (size_t)x.index) != 0) fatal(LSQ_EXIT_WRITE, "nif_pipes frame");
+    (void)ei_x_free(&x);
+}
+
+/* The VM opened its ends (its first request came through them): ours go,
+ * so that its closing them is our end of input. */
+static void close_nif_ends(void)
+{
+    atomic_store(&g_nif_attached, 1);
+    (void)close(g_nif_ends[0]);
+    (void)close(g_nif_ends[1]);
+    g_nif_ends[0] = g_nif_ends[1] = -1;
+}
+
+/* Under --nif-pipes nothing reads stdin; its end still means the VM (or
+ * the connection process) is gone. Before the VM opened the pipes, we
+ * hold both ends of each and would never see their end: exit. After,
+ * the pipes end too, and the main loop closes the database as usual. */
+static void *stdin_watch_main(void *arg)
+{
+    char b[256];
+    ssize_t r;
+
+    (void)arg;
+    do {
+        r = read(STDIN_FD, b, sizeof b);
+    } while (r > 0 || (r < 0 && errno == EINTR));
+    if (!atomic_load(&g_nif_attached)) _exit(LSQ_EXIT_OK);
+    return NULL;
+}
+
 static void run(intake_job *j, ei_x_buff *x)
 {
+    if (g_nif_ends[0] >= 0) close_nif_ends();
     arm_watchdog();
     DEBUG("run %ld %s", j->req.ref, j->req.cmd);
     if (intake_run(j, x) != 0) fatal(LSQ_EXIT_NOMEM, "encoding a reply");
@@ -183,11 +239,13 @@ static void parse_args(int argc, char **argv)
         if (strcmp(argv[i], "--max-frame") == 0 && i + 1 < argc) {
             g_max_frame = (size_t)arg_value(argv[i], argv[i + 1], 16, 0x7fffffffULL);
             i++;
+        } else if (strcmp(argv[i], "--nif-pipes") == 0) {
+            g_nif_pipes = 1;
         } else if (strcmp(argv[i], "--spin-us") == 0 && i + 1 < argc) {
             g_spin_us = (long)arg_value(argv[i], argv[i + 1], 0, MAX_SPIN_US);
             i++;
         } else {
-            fprintf(stderr, "usage: libsql_port [--max-frame BYTES] [--spin-us MICROSECONDS]\n");
+            fprintf(stderr, "usage: libsql_port [--max-frame BYTES] [--spin-us MICROSECONDS] [--nif-pipes]\n");
             exit(LSQ_EXIT_USAGE);
         }
     }
@@ -199,8 +257,8 @@ static void set_spin(void)
     int fl;
 
     if (g_spin_us == 0) return;
-    fl = fcntl(IN_FD, F_GETFL);
-    if (fl < 0 || fcntl(IN_FD, F_SETFL, fl | O_NONBLOCK) != 0) fatal(LSQ_EXIT_THREAD, "fcntl");
+    fl = fcntl(g_in_fd, F_GETFL);
+    if (fl < 0 || fcntl(g_in_fd, F_SETFL, fl | O_NONBLOCK) != 0) fatal(LSQ_EXIT_THREAD, "fcntl");
 }
 
 int main(int argc, char **argv)
@@ -212,6 +270,7 @@ int main(int argc, char **argv)
 
     parse_args(argc, argv);
     g_debug = getenv("LIBSQL_PORT_DEBUG") != NULL;
+    if (g_nif_pipes) open_nif_pipes();
     /* A closed stdout must be an error from write(), not a signal. */
     if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) fatal(LSQ_EXIT_THREAD, "signal");
     /* Past a file-size limit (ulimit -f), write() must fail with EFBIG so
@@ -223,12 +282,18 @@ int main(int argc, char **argv)
     if (ei_init() != 0) fatal(LSQ_EXIT_NOMEM, "ei_init");
     if (ei_x_new(&x) != 0) fatal(LSQ_EXIT_NOMEM, "reply buffer");
     set_spin();
-    if (intake_init(IN_FD, g_max_frame, g_spin_us, &g_port, write_frame) != 0)
+    if (intake_init(g_in_fd, g_max_frame, g_spin_us, &g_port, write_frame) != 0)
         fatal(LSQ_EXIT_NOMEM, "read buffer");
     channel_install(write_frame, intake_expect, intake_await, intake_running_ref, intake_stopped);
     g_timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
     if (g_timer_fd < 0) fatal(LSQ_EXIT_THREAD, "timerfd");
     if (pthread_create(&watchdog, NULL, watchdog_main, NULL) != 0) fatal(LSQ_EXIT_THREAD, "thread");
+    if (g_nif_pipes) {
+        pthread_t w;
+
+        if (pthread_create(&w, NULL, stdin_watch_main, NULL) != 0 || pthread_detach(w) != 0)
+            fatal(LSQ_EXIT_THREAD, "thread");
+    }
 
     while (!intake_eof()) {
         j = intake_next(&x);
