@@ -13,12 +13,20 @@
 %% data capture, the authorizer, Erlang SQL functions),
 %% LIBSQL_BENCH_VECTOR=0 the vector index part (libsql_bench_vector; its
 %% 100,000 x 768 row only with LIBSQL_BENCH_VECTOR_BIG=1).
+%%
+%% LIBSQL_BENCH_NIFS=Dir adds the NIF peers esqlite and exqlite, built
+%% outside the repository into Dir (libsql_bench_nifs).
+%% LIBSQL_BENCH_VM_FLAGS: the child VMs of the variants table, flag sets
+%% separated by `;' (default "+IOs false"; each runs the W1, W2 per-row and
+%% W4 libsql contenders, beside a child VM without flags); 0: none.
 -module(libsql_bench).
 
 -export([main/0]).
 %% for libsql_bench_remote
 -export([run_workload/3, median/1, progress/2, fmt/2, rate/1, render/2, with_tursodb/3,
          latency/3, cpu_model/0, load_average/0]).
+%% run in the child VMs of the variants (in_vm/2)
+-export([vm_agent/3, vm_round/0, vm_stop/0]).
 
 -define(SELECT, <<"SELECT id, name, v FROM t WHERE id = ?">>).
 -define(INSERT, <<"INSERT INTO t (id, name, v) VALUES (?, ?, ?)">>).
@@ -29,6 +37,15 @@
 -define(MB, 1048576).
 -define(P1_BATCH, 250).     % rows per p1_sqlite3 write_many call (see batches/1)
 -define(SPIN_US, "50").     % the spinning echo port's budget: libsql_conn's default
+-define(RAW_GOAL_US, 2).    % issue 18 item 2: libsql:query through a pool - raw frame, W1
+-define(RAW_REF, 3).        % the ref of the raw contender's frames (libsql_conn's first)
+-define(VM_AGENT, libsql_bench_vm_agent).
+
+%% The transport variants of the libsql contender: a label and the open
+%% options that select it, one line each. A transport that libsql:open/1
+%% does not take yet (bad_argument) is skipped with a note.
+transports() ->
+    [{"transport nif", #{transport => nif}}].
 
 %% A broken harness (not a slow number) exits 1, without a crash dump.
 -spec main() -> ok.
@@ -57,20 +74,27 @@ run() ->
                 big => filename:join(Tmp, "big.db"),
                 p1 => p1_available(), load => load_average()},
     {ok, _} = application:ensure_all_started(libsql),
+    {Nifs, NifNote} = libsql_bench_nifs:available(),
+    progress("~ts", [NifNote]),
+    Cfg2 = Cfg1#{nifs => Nifs, nif_note => NifNote},
+    Cfg3 = Cfg2#{variants => variants(Cfg2)},
     Start = erlang:monotonic_time(millisecond),
     progress("mode ~s; data: ~b rows (W1, W4), ~b rows (W3)",
              [mode(Quick), maps:get(small_rows, Cfg), maps:get(big_rows, Cfg)]),
-    setup(Cfg1),
-    Results = lists:foldl(fun(F, Acc) -> maps:merge(Acc, F(Cfg1)) end, #{},
+    setup(Cfg3),
+    Results = lists:foldl(fun(F, Acc) -> maps:merge(Acc, F(Cfg3)) end, #{},
                           [fun w1/1, fun w1_wal/1, fun w2/1, fun w3/1, fun w4/1,
                            fun w4_wal/1]),
-    Crypt = libsql_bench_crypt:run(Cfg1),
-    Callbacks = run_callbacks(Cfg1),
-    Vector = libsql_bench_vector:run(Cfg1),
-    Remote = libsql_bench_remote:run(Cfg1),
-    Replica = libsql_bench_replica:run(Cfg1),
+    LoadEnd = load_average(),
+    Crypt = libsql_bench_crypt:run(Cfg3),
+    Callbacks = run_callbacks(Cfg3),
+    Vector = libsql_bench_vector:run(Cfg3),
+    Remote = libsql_bench_remote:run(Cfg3),
+    Replica = libsql_bench_replica:run(Cfg3),
     Secs = (erlang:monotonic_time(millisecond) - Start) / 1000,
-    Text = [header(Cfg1, Secs), "\n", table(Cfg1, Results), "\n", floor_lines(Results),
+    Text = [header(Cfg3, Secs), "\n", table(Cfg3, Results), "\n", floor_lines(Results),
+            nif_lines(Cfg3), fmt("load average at the end of the workloads above: ~ts~n", [LoadEnd]),
+            "\n", raw_table(Cfg3, Results), "\n", variants_table(Cfg3, Results), "\n",
             memory_lines(Results),
             Crypt, Callbacks, Vector, Remote, Replica],
     io:put_chars(["\n", Text]),
@@ -258,6 +282,148 @@ stop_agent({Pid, Mon}) ->
     after ?LONG -> exit(Pid, kill)
     end.
 
+%% ---- the variants: libsql in child VMs with other flags, other transports ----------
+%%
+%% Each variant is #{label, kind}: {vm, Flags} (the libsql contenders in a
+%% VM of their own, started with Flags), {opts, Extra} (opened with Extra
+%% added to their options) or {skip, Why}. variant_specs/3 gives each
+%% variant's contender of a workload, key {W, {variant, Label}}.
+
+variants(Cfg) ->
+    Vms = case os:getenv("LIBSQL_BENCH_VM_FLAGS") of
+              "0" -> [];
+              false -> ["+IOs false"];
+              Env -> [string:trim(F) || F <- string:lexemes(Env, ";"), string:trim(F) =/= ""]
+          end,
+    [#{label => Label, kind => {vm, Flags}}
+     || {Label, Flags} <- [{"child VM, no flags", ""} || Vms =/= []] ++
+            [{"child VM, " ++ F, F} || F <- Vms]]
+        ++ [transport_variant(Cfg, Label, Extra) || {Label, Extra} <- transports()].
+
+%% A transport libsql:open/1 refuses as bad_argument is not there yet.
+transport_variant(#{small := Path}, Label, Extra) ->
+    Kind = case catch libsql:open(Extra#{path => Path}) of
+               {ok, C} ->
+                   ok = libsql:close(C),
+                   {opts, Extra};
+               {error, #{code := bad_argument}} ->
+                   {skip, fmt("libsql:open/1 answers bad_argument to ~0tp (not implemented yet)",
+                              [Extra])};
+               Other ->
+                   {skip, fmt("libsql:open/1 with ~0tp failed: ~0tP", [Extra, Other, 12])}
+           end,
+    case Kind of
+        {skip, Why} -> progress("variant ~ts skipped: ~ts", [Label, Why]);
+        _ -> ok
+    end,
+    #{label => Label, kind => Kind}.
+
+%% Base(Suffix, Extra): the libsql contender of workload W opened with
+%% Extra; Suffix tells the variants' files and pool names apart.
+variant_specs(#{variants := Variants}, Base, W) ->
+    [case Kind of
+         {vm, Flags} -> in_vm(Flags, (Base(Suffix, #{}))#{key => Key});
+         {opts, Extra} -> (Base(Suffix, Extra))#{key => Key};
+         {skip, _} -> skip
+     end
+     || {I, #{label := Label, kind := Kind}} <- lists:enumerate(Variants),
+        Key <- [{W, {variant, Label}}], Suffix <- ["_v" ++ integer_to_list(I)]].
+
+%% With LIBSQL_BENCH_VM_PEERS=1, the NIF peers' contenders of workload W
+%% in the child VMs too (Base(Lib, Suffix)), keys {W, {variant, Label, Lib}}:
+%% the dirty scheduler flags matter to them, not to libsql.
+peer_variant_specs(#{variants := Variants, nifs := Nifs}, Base, W) ->
+    case os:getenv("LIBSQL_BENCH_VM_PEERS") of
+        "1" ->
+            [in_vm(Flags, (Base(Lib, Suffix))#{key => {W, {variant, Label, Lib}}})
+             || {I, #{label := Label, kind := {vm, Flags}}} <- lists:enumerate(Variants),
+                Lib <- Nifs, Suffix <- ["_v" ++ integer_to_list(I)]];
+        _ ->
+            []
+    end.
+
+%% A contender whose agent runs in a VM of its own, started with Flags by
+%% peer (its control connection over the child's stdin and stdout, no
+%% distribution), with the code paths of libsql and of this module: the
+%% same code, so Init, Round and Stop travel to it as funs. The parent's
+%% agent holds the peer; its rounds stay interleaved with the others'.
+in_vm(Flags, #{init := Init, round := Round} = Spec) ->
+    Stop = maps:get(stop, Spec, fun(_) -> ok end),
+    Spec#{init => fun() -> vm_start(Flags, Init, Round, Stop) end,
+          round => fun(Peer) -> vm_call(Peer, vm_round, []) end,
+          stop => fun(Peer) ->
+                          _ = (catch vm_call(Peer, vm_stop, [])),
+                          peer:stop(Peer)
+                  end}.
+
+vm_start(Flags, Init, Round, Stop) ->
+    Paths = [filename:absname(filename:dirname(code:which(M)))
+             || M <- [libsql, ?MODULE, esqlite3, 'Elixir.Exqlite.Sqlite3NIF'],
+                is_list(code:which(M))],
+    Args = string:lexemes(Flags, " ") ++ lists:append([["-pa", P] || P <- Paths]),
+    {ok, Peer, _} = peer:start_link(#{connection => standard_io, args => Args}),
+    ok = vm_call(Peer, vm_agent, [Init, Round, Stop]),
+    Peer.
+
+vm_call(Peer, Fun, Args) ->
+    case peer:call(Peer, ?MODULE, Fun, Args, ?LONG) of
+        {ok, V} -> V;
+        {error, Why} -> error({child_vm, Why})
+    end.
+
+%% In the child VM: the agent, registered, holding Init()'s state.
+-spec vm_agent(fun(() -> term()), fun((term()) -> term()), fun((term()) -> term())) ->
+          {ok, ok} | {error, term()}.
+vm_agent(Init, Round, Stop) ->
+    Caller = self(),
+    {Pid, Mon} = spawn_monitor(fun() ->
+                                       true = register(?VM_AGENT, self()),
+                                       State = Init(),
+                                       Caller ! {vm_ready, self()},
+                                       vm_loop(State, Round, Stop)
+                               end),
+    receive
+        {vm_ready, Pid} -> erlang:demonitor(Mon, [flush]), {ok, ok};
+        {'DOWN', Mon, process, Pid, Why} -> {error, Why}
+    end.
+
+vm_loop(State, Round, Stop) ->
+    receive
+        {round, From} ->
+            Reply = try {ok, Round(State)}
+                    catch C:Why:St -> {error, {C, Why, St}}
+                    end,
+            From ! {vm_round, self(), Reply},
+            vm_loop(State, Round, Stop);
+        {stop, From} ->
+            _ = (catch Stop(State)),
+            From ! {vm_stopped, self()}
+    end.
+
+-spec vm_round() -> {ok, term()} | {error, term()}.
+vm_round() ->
+    vm_ask(round, vm_round).
+
+-spec vm_stop() -> {ok, ok} | {error, term()}.
+vm_stop() ->
+    case vm_ask(stop, vm_stopped) of
+        ok -> {ok, ok};
+        E -> E
+    end.
+
+vm_ask(Msg, Tag) ->
+    case whereis(?VM_AGENT) of
+        undefined -> {error, no_agent};
+        Pid ->
+            Mon = erlang:monitor(process, Pid),
+            Pid ! {Msg, self()},
+            receive
+                {Tag, Pid, Reply} -> erlang:demonitor(Mon, [flush]), Reply;
+                {Tag, Pid} -> erlang:demonitor(Mon, [flush]), ok;
+                {'DOWN', Mon, process, Pid, Why} -> {error, Why}
+            end
+    end.
+
 %% A contender that runs only when p1_sqlite3 is installed.
 p1(true, Spec) -> Spec;
 p1(false, _Spec) -> skip.
@@ -272,7 +438,10 @@ w1(#{small := Path, rounds := Rounds} = Cfg) ->
            end,
     run_workload("W1 point selects", Rounds,
                  w1_specs(Cfg, Path, w1) ++
-                     [Echo(echo, []), Echo(echo_spin, ["--spin-us", ?SPIN_US])]).
+                     [w1_pool_spec(Cfg, Path), raw_spec(Cfg, Path),
+                      Echo(echo, []), Echo(echo_spin, ["--spin-us", ?SPIN_US])] ++
+                     variant_specs(Cfg, fun(_, Extra) -> w1_libsql_spec(Cfg, Path, Extra) end, w1) ++
+                     peer_variant_specs(Cfg, fun(Lib, _) -> nif_w1_spec(Cfg, Path, Lib) end, w1)).
 
 %% The same on a copy of the file in WAL mode: SQLite's per-statement
 %% locking there takes 3 system calls instead of 8 (bench/README.md).
@@ -282,17 +451,12 @@ w1_wal(#{small_wal := Path, rounds := Rounds} = Cfg) ->
 w1_latency(Vals) ->
     #{median => median([M || {M, _} <- Vals]), p99 => median([P || {_, P} <- Vals])}.
 
-%% libsql, the C floor and p1_sqlite3 doing W1 on Path, keys {W, _}.
-w1_specs(#{p1 := P1, w1_calls := N} = Cfg, Path, W) ->
+%% libsql, the C floor, p1_sqlite3 and the NIF peers doing W1 on Path,
+%% keys {W, _}.
+w1_specs(#{p1 := P1, w1_calls := N, nifs := Nifs} = Cfg, Path, W) ->
     Lat = fun w1_latency/1,
     P1Name = list_to_atom("bench_p1_" ++ atom_to_list(W)),
-    [#{key => {W, libsql},
-       init => fun() -> {ok, C} = libsql:open(#{path => Path}), C end,
-       round => fun(C) -> latency_round(Cfg, fun(Id) ->
-                                  {ok, _, [{Id, _, _}]} = libsql:query(C, ?SELECT, [Id])
-                              end)
-                end,
-       stop => fun libsql:close/1, aggregate => Lat},
+    [(w1_libsql_spec(Cfg, Path, #{}))#{key => {W, libsql}},
      #{key => {W, floor}, init => fun() -> none end,
        round => fun(_) ->
                         [{A, B}] = [{A / 1000, B / 1000} || ["w1", A, B] <-
@@ -306,7 +470,100 @@ w1_specs(#{p1 := P1, w1_calls := N} = Cfg, Path, W) ->
                                       sqlite3:sql_exec(Db, ?SELECT, [Id])
                               end)
                        end,
-              stop => fun p1_close/1, aggregate => Lat})].
+              stop => fun p1_close/1, aggregate => Lat})]
+        ++ [(nif_w1_spec(Cfg, Path, Lib))#{key => {W, Lib}} || Lib <- Nifs].
+
+%% A NIF peer doing W1: one connection, a query a call (libsql_bench_nifs).
+nif_w1_spec(Cfg, Path, Lib) ->
+    #{key => {w1, Lib}, init => fun() -> libsql_bench_nifs:open(Lib, Path) end,
+      round => fun(Db) -> latency_round(Cfg, fun(Id) ->
+                                  [[Id, _, _]] = libsql_bench_nifs:query(Lib, Db, ?SELECT, [Id])
+                              end)
+               end,
+      stop => fun(Db) -> libsql_bench_nifs:close(Lib, Db) end, aggregate => fun w1_latency/1}.
+
+%% The libsql contender of W1: one connection opened with Extra added to
+%% its options (the variants: a transport), libsql:query/3. Key {w1, libsql}
+%% unless the caller sets another.
+w1_libsql_spec(Cfg, Path, Extra) ->
+    #{key => {w1, libsql},
+      init => fun() -> {ok, C} = libsql:open(Extra#{path => Path}), C end,
+      round => fun(C) -> latency_round(Cfg, fun(Id) ->
+                                 {ok, _, [{Id, _, _}]} = libsql:query(C, ?SELECT, [Id])
+                             end)
+               end,
+      stop => fun libsql:close/1, aggregate => fun w1_latency/1}.
+
+%% W1 through a pool of one connection: libsql:query(Pool, ...), what
+%% issue 18's goal compares with the raw frame.
+w1_pool_spec(Cfg, Path) ->
+    Pool = libsql_bench_w1_pool,
+    #{key => {w1, libsql_pool},
+      init => fun() ->
+                      {ok, _} = libsql:start_pool(Pool, #{path => Path, size => 1}),
+                      Pool
+              end,
+      round => fun(P) -> latency_round(Cfg, fun(Id) ->
+                                 {ok, _, [{Id, _, _}]} = libsql:query(P, ?SELECT, [Id])
+                             end)
+               end,
+      stop => fun libsql:stop_pool/1, aggregate => fun w1_latency/1}.
+
+%% The raw frame: libsql's own port program started with the executable
+%% and arguments of a libsql connection's port (read from /proc), opened
+%% with the open request libsql_conn sends, then for each call the frame
+%% libsql:query(C, ?SELECT, [Id]) sends (libsql_proto:encode_body(query,
+%% [Sql, Params]) in libsql_proto:frame/3), encoded before the rounds, one
+%% per id: erlang:port_command and a receive of the reply, undecoded. No
+%% gen_server, no encoding, no decoding: what libsql adds is the rest.
+raw_spec(#{small_rows := Rows} = Cfg, Path) ->
+    #{key => {w1, raw},
+      init => fun() ->
+                      Port = raw_open(Path),
+                      Frames = list_to_tuple(
+                                 [iolist_to_binary(libsql_proto:frame(?RAW_REF, A, B))
+                                  || Id <- lists:seq(1, Rows),
+                                     {A, B} <- [libsql_proto:encode_body(query, [?SELECT, [Id]])]]),
+                      %% the frames are right: the reply of one, decoded
+                      true = port_command(Port, element(7, Frames)),
+                      {ok, {_, [{7, <<"name-7">>, _}]}} = raw_reply(Port, decode),
+                      {Port, Frames}
+              end,
+      round => fun({Port, Frames}) ->
+                       latency_round(Cfg, fun(Id) ->
+                                                  true = erlang:port_command(Port, element(Id, Frames)),
+                                                  receive {Port, {data, _}} -> ok end
+                                          end)
+               end,
+      stop => fun({Port, _}) -> erlang:port_close(Port) end,
+      aggregate => fun w1_latency/1}.
+
+raw_open(Path) ->
+    {ok, C} = libsql:open(#{path => Path}),
+    {ok, OsPid} = libsql_conn:os_pid(C),
+    {ok, Cmdline} = file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/cmdline"),
+    ok = libsql:close(C),
+    [Exe | Args] = [binary_to_list(A) || A <- binary:split(Cmdline, <<0>>, [global, trim])],
+    Port = open_port({spawn_executable, Exe},
+                     [{packet, 4}, binary, exit_status, use_stdio, {args, Args}]),
+    {ok, #{port_opts := PortOpts}} = libsql_opts:conn(#{path => Path}),
+    {A, B} = libsql_proto:encode_body(open, [libsql_secret:reveal_port_opts(PortOpts)]),
+    true = port_command(Port, libsql_proto:frame(1, A, B)),
+    {ok, _} = raw_reply(Port, decode),
+    Port.
+
+%% The next reply (events, ref 0, skipped), decoded.
+raw_reply(Port, decode) ->
+    receive
+        {Port, {data, Bin}} ->
+            case libsql_proto:reply_ref(Bin) of
+                {ok, 0} -> raw_reply(Port, decode);
+                _ -> libsql_proto:decode_reply(Bin)
+            end;
+        {Port, {exit_status, S}} -> error({raw_port_exited, S})
+    after ?LONG ->
+        error(raw_port_timeout)
+    end.
 
 %% One round of W1 calls with random ids (after 1000 untimed ones): the
 %% median and p99 of the per-call latency, µs.
@@ -327,12 +584,8 @@ latency_loop(Call, K, Rows, Acc) ->
 
 %% ---- W2: insert rows in one transaction ----------------------------------------
 
-w2(#{tmp := Tmp, w2_rows := N, p1 := P1, rounds := Rounds} = Cfg) ->
-    Fresh = fun(Name) ->
-                    Path = filename:join(Tmp, Name),
-                    rm_db(Path),
-                    Path
-            end,
+w2(#{tmp := Tmp, w2_rows := N, p1 := P1, rounds := Rounds, nifs := Nifs} = Cfg) ->
+    Fresh = fun(Name) -> fresh(Tmp, Name) end,
     Rate = fun(Micros) -> N * 1.0e6 / max(1, Micros) end,
     Med = fun median/1,
     Specs =
@@ -348,22 +601,7 @@ w2(#{tmp := Tmp, w2_rows := N, p1 := P1, rounds := Rounds} = Cfg) ->
                             Rate(T)
                     end,
            aggregate => Med},
-         #{key => {w2_row, libsql}, init => fun() -> rows(N) end,
-           round => fun(Rows) ->
-                            {ok, C} = libsql:open(#{path => Fresh("w2_row.db")}),
-                            {ok, _} = libsql:execute(C, ?CREATE),
-                            T = timed(fun() ->
-                                    {ok, ok} = libsql:transaction(C, fun(Tx) ->
-                                        lists:foreach(fun(Params) ->
-                                                {ok, #{changes := 1}} =
-                                                    libsql:execute(Tx, ?INSERT, Params)
-                                            end, Rows)
-                                        end)
-                                end),
-                            ok = libsql:close(C),
-                            Rate(T)
-                    end,
-           aggregate => Med},
+         w2_row_spec(Cfg, "w2_row.db", #{}),
          #{key => {w2, floor}, init => fun() -> none end,
            round => fun(_) ->
                             [R] = [R || ["w2", R] <- floor(Cfg, ["w2", Fresh("w2_floor.db"),
@@ -405,13 +643,63 @@ w2(#{tmp := Tmp, w2_rows := N, p1 := P1, rounds := Rounds} = Cfg) ->
                                    p1_close(Db),
                                    Rate(T)
                            end,
-                  aggregate => Med})],
+                  aggregate => Med})]
+        ++ [nif_w2_row_spec(Cfg, Lib, fmt("w2_~s_row.db", [Lib]))
+            || Lib <- Nifs]
+        ++ variant_specs(Cfg, fun(Suffix, Extra) ->
+                                      w2_row_spec(Cfg, "w2_row_" ++ Suffix ++ ".db", Extra)
+                              end, w2_row)
+        ++ peer_variant_specs(Cfg, fun(Lib, Suffix) ->
+                                           nif_w2_row_spec(Cfg, Lib, fmt("w2_~s_row~s.db", [Lib, Suffix]))
+                                   end, w2_row),
     Res = run_workload(fmt("W2 insert ~b rows", [N]), Rounds, Specs),
-    _ = [rm_db(filename:join(Tmp, Nm)) || Nm <- ["w2_many.db", "w2_row.db", "w2_floor.db",
-                                                 "w2_p1_many.db", "w2_p1_row.db"]],
+    _ = [rm_db(F) || F <- filelib:wildcard(filename:join(Tmp, "w2_*.db"))],
     Floor = maps:get({w2, floor}, Res),
     maps:merge(maps:remove({w2, floor}, Res),
                #{{w2_many, floor} => Floor, {w2_row, floor} => Floor}).
+
+%% The per-row libsql contender of W2, on a fresh file Name in tmp,
+%% opened with Extra added to its options.
+w2_row_spec(#{tmp := Tmp, w2_rows := N}, Name, Extra) ->
+    #{key => {w2_row, libsql}, init => fun() -> rows(N) end,
+      round => fun(Rows) ->
+                       {ok, C} = libsql:open(Extra#{path => fresh(Tmp, Name)}),
+                       {ok, _} = libsql:execute(C, ?CREATE),
+                       T = timed(fun() ->
+                               {ok, ok} = libsql:transaction(C, fun(Tx) ->
+                                   lists:foreach(fun(Params) ->
+                                           {ok, #{changes := 1}} =
+                                               libsql:execute(Tx, ?INSERT, Params)
+                                       end, Rows)
+                                   end)
+                           end),
+                       ok = libsql:close(C),
+                       N * 1.0e6 / max(1, T)
+               end,
+      aggregate => fun median/1}.
+
+%% A NIF peer inserting W2's rows one call a row, between BEGIN and COMMIT.
+nif_w2_row_spec(#{tmp := Tmp, w2_rows := N}, Lib, Name) ->
+    #{key => {w2_row, Lib}, init => fun() -> rows(N) end,
+      round => fun(Rows) ->
+                       Db = libsql_bench_nifs:open(Lib, fresh(Tmp, Name)),
+                       ok = libsql_bench_nifs:exec(Lib, Db, ?CREATE),
+                       T = timed(fun() ->
+                               ok = libsql_bench_nifs:exec(Lib, Db, "BEGIN"),
+                               lists:foreach(fun(Params) ->
+                                       [] = libsql_bench_nifs:query(Lib, Db, ?INSERT, Params)
+                                   end, Rows),
+                               ok = libsql_bench_nifs:exec(Lib, Db, "COMMIT")
+                           end),
+                       libsql_bench_nifs:close(Lib, Db),
+                       N * 1.0e6 / max(1, T)
+               end,
+      aggregate => fun median/1}.
+
+fresh(Tmp, Name) ->
+    Path = filename:join(Tmp, Name),
+    rm_db(Path),
+    Path.
 
 %% p1_sqlite3's write_many runs one SQL script whose cost grows faster than
 %% its length (1000 rows: 21 ms, 8000 rows: 10 s here), so it gets the rows
@@ -560,31 +848,19 @@ w4_wal(#{small_wal := Path, rounds := Rounds} = Cfg) ->
     maps:from_list([{{w4_wal, C}, V} || {{W, C}, V} <- maps:to_list(Res),
                                         W =:= w4 orelse W =:= w4_pool]).
 
-%% All: with the direct connections and the echo ports.
-w4_specs(#{p1 := P1, w4_calls := N} = Cfg, Path, All) ->
-    Query = fun(Db, Id) -> {ok, _, [{Id, _, _}]} = libsql:query(Db, ?SELECT, [Id]) end,
+%% All: with the direct connections, the echo ports and the variants.
+w4_specs(#{p1 := P1, w4_calls := N, nifs := Nifs} = Cfg, Path, All) ->
     Med = fun median/1,
-    Pair = fun(Key, Setup, Call, Cleanup) ->
-                   #{key => Key,
-                     init => fun() -> pair_start(Cfg, Setup, Call, Cleanup) end,
-                     round => fun(Workers) -> pair_round(Workers, N) end,
-                     stop => fun pair_stop/1, aggregate => Med}
-           end,
-    Direct = [Pair({w4_direct, libsql}, fun(_) -> {ok, C} = libsql:open(#{path => Path}), C end,
-                   Query, fun libsql:close/1),
+    Pair = fun(Key, Setup, Call, Cleanup) -> pair_spec(Cfg, Key, Setup, Call, Cleanup) end,
+    Direct = [w4_direct_spec(Cfg, Path, #{}),
               Pair({w4, echo}, fun(_) -> echo_open(Cfg, []) end, fun echo_call/2,
-                   fun erlang:port_close/1)],
-    [(Pair({w4_pool, libsql}, fun(_) -> libsql_bench_pool end, Query, fun(_) -> ok end))#{
-       init => fun() ->
-                       {ok, _} = libsql:start_pool(libsql_bench_pool,
-                                                   #{path => Path, size => 2}),
-                       pair_start(Cfg, fun(_) -> libsql_bench_pool end, Query,
-                                  fun(_) -> ok end)
-               end,
-       stop => fun(Workers) ->
-                       pair_stop(Workers),
-                       libsql:stop_pool(libsql_bench_pool)
-               end},
+                   fun erlang:port_close/1)]
+        ++ variant_specs(Cfg, fun(Suffix, Extra) ->
+                                      w4_pool_spec(Cfg, Path, Suffix, Extra)
+                              end, w4_pool)
+        ++ variant_specs(Cfg, fun(_, Extra) -> w4_direct_spec(Cfg, Path, Extra) end, w4_direct)
+        ++ peer_variant_specs(Cfg, fun(Lib, _) -> nif_w4_spec(Cfg, Path, Lib) end, w4),
+    [w4_pool_spec(Cfg, Path, "", #{}),
      #{key => {w4, floor}, init => fun() -> none end,
        round => fun(_) ->
                         [R] = [R || ["w4", R] <- floor(Cfg, ["w4", Path, integer_to_list(N), "1"])],
@@ -597,7 +873,44 @@ w4_specs(#{p1 := P1, w4_calls := N} = Cfg, Path, All) ->
                          [{columns, _}, {rows, [{Id, _, _}]}] = sqlite3:sql_exec(Db, ?SELECT, [Id])
                  end,
                  fun p1_close/1))]
+        ++ [nif_w4_spec(Cfg, Path, Lib) || Lib <- Nifs]
         ++ case All of true -> Direct; false -> [] end.
+
+%% A NIF peer in W4: a connection of its own for each of the two
+%% processes (a connection of these libraries is not a pool).
+nif_w4_spec(Cfg, Path, Lib) ->
+    pair_spec(Cfg, {w4, Lib}, fun(_) -> libsql_bench_nifs:open(Lib, Path) end,
+              fun(Db, Id) -> [[Id, _, _]] = libsql_bench_nifs:query(Lib, Db, ?SELECT, [Id]) end,
+              fun(Db) -> libsql_bench_nifs:close(Lib, Db) end).
+
+w4_query(Db, Id) ->
+    {ok, _, [{Id, _, _}]} = libsql:query(Db, ?SELECT, [Id]).
+
+pair_spec(#{w4_calls := N} = Cfg, Key, Setup, Call, Cleanup) ->
+    #{key => Key,
+      init => fun() -> pair_start(Cfg, Setup, Call, Cleanup) end,
+      round => fun(Workers) -> pair_round(Workers, N) end,
+      stop => fun pair_stop/1, aggregate => fun median/1}.
+
+%% libsql's W4 contenders, opened with Extra added to their options: two
+%% processes calling a pool of 2 (named libsql_bench_pool plus Suffix), or
+%% a direct connection each.
+w4_pool_spec(Cfg, Path, Suffix, Extra) ->
+    Pool = list_to_atom("libsql_bench_pool" ++ Suffix),
+    (pair_spec(Cfg, {w4_pool, libsql}, fun(_) -> Pool end, fun w4_query/2, fun(_) -> ok end))#{
+      init => fun() ->
+                      {ok, _} = libsql:start_pool(Pool, Extra#{path => Path, size => 2}),
+                      pair_start(Cfg, fun(_) -> Pool end, fun w4_query/2, fun(_) -> ok end)
+              end,
+      stop => fun(Workers) ->
+                      pair_stop(Workers),
+                      libsql:stop_pool(Pool)
+              end}.
+
+w4_direct_spec(Cfg, Path, Extra) ->
+    pair_spec(Cfg, {w4_direct, libsql},
+              fun(_) -> {ok, C} = libsql:open(Extra#{path => Path}), C end,
+              fun w4_query/2, fun libsql:close/1).
 
 %% Two workers, each Setup(I) then 1000 untimed calls; each round both
 %% start together and make N calls each: calls/s until the slower is done.
@@ -834,16 +1147,88 @@ rows_spec(#{small_rows := Small, big_rows := Big, w2_rows := W2}) ->
      {"Echo port spinning like libsql, p99 (us)",
       [none, none, {w1, echo_spin, p99}, none], us, none, none}].
 
-table(Cfg, Results) ->
-    Head = ["workload", "libsql", "C floor", "echo port", "p1_sqlite3", "goal",
-            "x floor", "x echo", "x p1"],
+%% The NIF peers' columns (when LIBSQL_BENCH_NIFS has them) follow
+%% p1_sqlite3's, on the rows of the workloads they run: the libsql cell's
+%% reference with the peer in place of libsql.
+table(#{nifs := Nifs} = Cfg, Results) ->
+    Head = ["workload", "libsql", "C floor", "echo port", "p1_sqlite3"]
+        ++ [atom_to_list(Lib) || Lib <- Nifs] ++ ["goal", "x floor", "x echo", "x p1"],
+    NifRef = fun({W, libsql, F}, Lib) ->
+                     case lists:member(W, [w1, w1_wal, w2_row, w4_pool, w4_direct, w4_wal]) of
+                         true -> {W, Lib, F};
+                         false -> none
+                     end;
+                (_, _) -> none
+             end,
     Rows = [begin
                 Vals = [lookup(Results, Ref) || Ref <- Refs],
                 [L | Refs1] = Vals,
-                [Label | [cell(V, Unit) || V <- Vals]] ++
+                NifVals = [lookup(Results, NifRef(hd(Refs), Lib)) || Lib <- Nifs],
+                [Label | [cell(V, Unit) || V <- Vals ++ NifVals]] ++
                     [goal(Goal, L, Unit) | [ratio(Kind, L, R) || R <- Refs1]]
             end || {Label, Refs, Unit, Goal, Kind} <- rows_spec(Cfg)],
     render(Head, Rows).
+
+%% W1 against the raw frame (raw_spec/2): libsql's own cost per call on
+%% one port, with issue 18's goal for the pool.
+raw_table(#{small_rows := Small}, Results) ->
+    Raw = lookup(Results, {w1, raw, median}),
+    Diff = fun(V) when is_number(V), is_number(Raw) -> fmt("~.1f", [V - Raw]);
+              (_) -> ""
+           end,
+    Row = fun(Label, C, Goal) ->
+                  M = lookup(Results, {w1, C, median}),
+                  G = case Goal of
+                          none -> "";
+                          _ when is_number(M), is_number(Raw) -> goal(Goal, M - Raw, us);
+                          _ -> goal(Goal, none, us)
+                      end,
+                  [Label, cell(M, us), cell(lookup(Results, {w1, C, p99}), us),
+                   case C of raw -> ""; _ -> Diff(M) end, G]
+          end,
+    [fmt("W1 (point select, ~s rows), libsql beside the same request frame sent by hand "
+         "(one port each; interleaved with the table's rounds):~n", [k(Small)]),
+     render(["contender", "median (us)", "p99 (us)", "median - raw (us)", "goal"],
+            [Row("raw frame: port_command + receive, no decoding", raw, none),
+             Row("libsql:query/3, direct connection", libsql, none),
+             Row("libsql:query/3, pool of 1", libsql_pool, {le, ?RAW_GOAL_US})])].
+
+%% The variants: libsql's W1, W2 per-row and W4 contenders in child VMs
+%% started with other flags, and with other transports.
+variants_table(#{variants := []}, _Results) ->
+    [];
+variants_table(#{variants := Variants} = Cfg, Results) ->
+    Cols = [{w1, median, us}, {w1, p99, us}, {w2_row, value, rate}, {w4_pool, value, rate},
+            {w4_direct, value, rate}],
+    Row = fun(Label, C) ->
+                  [Label | [cell(lookup(Results, {W, C, F}), U) || {W, F, U} <- Cols]]
+          end,
+    %% a NIF peer's W4 is one contender (a connection per process), under
+    %% both W4 columns (w4/1)
+    PeerRow = Row,
+    Peers = fun(Label) ->
+                    [PeerRow(fmt("  ~s", [Lib]), {variant, Label, Lib})
+                     || Lib <- maps:get(nifs, Cfg),
+                        maps:is_key({w1, {variant, Label, Lib}}, Results)]
+            end,
+    Rows = [Row("libsql, this VM (the table's column)", libsql)]
+        ++ [PeerRow(fmt("  ~s", [Lib]), Lib) || Lib <- maps:get(nifs, Cfg),
+                                               Peers("child VM, no flags") =/= []]
+        ++ lists:append(
+             [case Kind of
+                  {skip, _} -> [[Label, "skipped", "", "", "", ""]];
+                  _ -> [Row(Label, {variant, Label}) | Peers(Label)]
+              end || #{label := Label, kind := Kind} <- Variants]),
+    Notes = [fmt("  ~ts: skipped: ~ts~n", [Label, Why])
+             || #{label := Label, kind := {skip, Why}} <- Variants],
+    ["libsql variants (the same contenders, interleaved with the table's rounds; a child VM is "
+     "started by peer with the flags named and the same code):\n",
+     render(["variant", "W1 median (us)", "W1 p99 (us)", "W2 1 call/row (rows/s)",
+             "W4 pool of 2 (calls/s)", "W4 2 direct (calls/s)"], Rows),
+     Notes].
+
+nif_lines(#{nif_note := Note}) ->
+    [Note, "\n"].
 
 %% A table: the header and rows of strings; the first column left-aligned,
 %% the others right-aligned.
