@@ -160,7 +160,11 @@ static void open_nif_pipes(void)
     int rq[2], rs[2];
     ei_x_buff x;
 
-    if (pipe2(rq, O_CLOEXEC) != 0 || pipe2(rs, O_CLOEXEC) != 0) fatal(LSQ_EXIT_THREAD, "pipe2");
+    /* close-on-exec: an extension's child must not hold them open */
+    if (pipe(rq) != 0 || pipe(rs) != 0) fatal(LSQ_EXIT_THREAD, "pipe");
+    for (int i = 0; i < 2; i++)
+        if (fcntl(rq[i], F_SETFD, FD_CLOEXEC) != 0 || fcntl(rs[i], F_SETFD, FD_CLOEXEC) != 0)
+            fatal(LSQ_EXIT_THREAD, "fcntl");
     g_in_fd = rq[0];
     g_out_fd = rs[1];
     g_nif_ends[0] = rq[1];
