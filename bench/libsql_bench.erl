@@ -93,7 +93,8 @@ run() ->
     Replica = libsql_bench_replica:run(Cfg3),
     Secs = (erlang:monotonic_time(millisecond) - Start) / 1000,
     Text = [header(Cfg3, Secs), "\n", table(Cfg3, Results), "\n", floor_lines(Results),
-            nif_lines(Cfg3), fmt("load average at the end of the workloads above: ~ts~n", [LoadEnd]),
+            nif_lines(Cfg3),
+            fmt("load average at the end of the workloads above: ~ts~n", [LoadEnd]),
             "\n", raw_table(Cfg3, Results), "\n", variants_table(Cfg3, Results), "\n",
             memory_lines(Results),
             Crypt, Callbacks, Vector, Remote, Replica],
@@ -347,14 +348,24 @@ peer_variant_specs(#{variants := Variants, nifs := Nifs}, Base, W) ->
 %% distribution), with the code paths of libsql and of this module: the
 %% same code, so Init, Round and Stop travel to it as funs. The parent's
 %% agent holds the peer; its rounds stay interleaved with the others'.
-in_vm(Flags, #{init := Init, round := Round} = Spec) ->
+%% Each round also gives the CPU time the child VM and its port programs
+%% used over the round's wall time (cpu, the median over rounds: 1.0 is one
+%% core busy throughout), added to the value as the key cpu.
+in_vm(Flags, #{init := Init, round := Round, aggregate := Agg} = Spec) ->
     Stop = maps:get(stop, Spec, fun(_) -> ok end),
     Spec#{init => fun() -> vm_start(Flags, Init, Round, Stop) end,
           round => fun(Peer) -> vm_call(Peer, vm_round, []) end,
           stop => fun(Peer) ->
                           _ = (catch vm_call(Peer, vm_stop, [])),
                           peer:stop(Peer)
-                  end}.
+                  end,
+          aggregate => fun(Rounds) ->
+                               Cpu = median([C / W || {_, C, W} <- Rounds]),
+                               case Agg([V || {V, _, _} <- Rounds]) of
+                                   #{} = M -> M#{cpu => Cpu};
+                                   V -> #{value => V, cpu => Cpu}
+                               end
+                       end}.
 
 vm_start(Flags, Init, Round, Stop) ->
     Paths = [filename:absname(filename:dirname(code:which(M)))
@@ -390,7 +401,11 @@ vm_agent(Init, Round, Stop) ->
 vm_loop(State, Round, Stop) ->
     receive
         {round, From} ->
-            Reply = try {ok, Round(State)}
+            Cpu0 = tree_cpu(os:getpid()),
+            T0 = erlang:monotonic_time(),
+            Reply = try Round(State) of
+                        V -> {ok, {V, tree_cpu(os:getpid()) - Cpu0,
+                                   seconds(erlang:monotonic_time() - T0)}}
                     catch C:Why:St -> {error, {C, Why, St}}
                     end,
             From ! {vm_round, self(), Reply},
@@ -398,6 +413,36 @@ vm_loop(State, Round, Stop) ->
         {stop, From} ->
             _ = (catch Stop(State)),
             From ! {vm_stopped, self()}
+    end.
+
+%% CPU seconds (utime + stime + cutime + cstime, /proc) of the OS process
+%% OsPid and of all its descendants alive (a port program is a child of
+%% erl_child_setup, a child of the VM; one that exited is in its parent's
+%% cutime + cstime).
+tree_cpu(OsPid) ->
+    Procs = [P || P <- [proc_stat(D) || D <- filelib:wildcard("/proc/[0-9]*")], P =/= error],
+    Children = lists:foldl(fun({Pid, PPid, _}, Acc) ->
+                                   maps:update_with(PPid, fun(L) -> [Pid | L] end, [Pid], Acc)
+                           end, #{}, Procs),
+    Cpu = maps:from_list([{Pid, C} || {Pid, _, C} <- Procs]),
+    Tree = tree([list_to_integer(OsPid)], Children, []),
+    lists:sum([maps:get(P, Cpu, 0) || P <- Tree]) / 100.   % clock ticks (USER_HZ)
+
+tree([], _Children, Acc) -> Acc;
+tree([P | Rest], Children, Acc) -> tree(maps:get(P, Children, []) ++ Rest, Children, [P | Acc]).
+
+%% {Pid, PPid, utime + stime + cutime + cstime} from /proc/PID/stat.
+proc_stat(Dir) ->
+    case file:read_file(filename:join(Dir, "stat")) of
+        {ok, Bin} ->
+            %% the command name, in parentheses, may hold spaces: split after it
+            [Head, Tail] = string:split(Bin, ") ", trailing),
+            [Pid | _] = string:lexemes(Head, " ("),
+            F = string:lexemes(Tail, " "),
+            Ticks = lists:sum([binary_to_integer(lists:nth(I, F)) || I <- [12, 13, 14, 15]]),
+            {binary_to_integer(Pid), binary_to_integer(lists:nth(2, F)), Ticks};
+        {error, _} ->
+            error
     end.
 
 -spec vm_round() -> {ok, term()} | {error, term()}.
@@ -438,9 +483,15 @@ w1(#{small := Path, rounds := Rounds} = Cfg) ->
            end,
     run_workload("W1 point selects", Rounds,
                  w1_specs(Cfg, Path, w1) ++
-                     [w1_pool_spec(Cfg, Path), raw_spec(Cfg, Path),
+                     [w1_pool_spec(Cfg, Path, "", #{}), raw_spec(Cfg, Path),
                       Echo(echo, []), Echo(echo_spin, ["--spin-us", ?SPIN_US])] ++
-                     variant_specs(Cfg, fun(_, Extra) -> w1_libsql_spec(Cfg, Path, Extra) end, w1) ++
+                     variant_specs(Cfg, fun(_, Extra) -> w1_libsql_spec(Cfg, Path, Extra) end,
+                                   w1) ++
+                     %% the transports' pool of 1, for the table against the raw frame
+                     [(w1_pool_spec(Cfg, Path, "_t" ++ integer_to_list(I), Extra))#{
+                        key => {w1, {pool_variant, Label}}}
+                      || {I, #{label := Label, kind := {opts, Extra}}}
+                             <- lists:enumerate(maps:get(variants, Cfg))] ++
                      peer_variant_specs(Cfg, fun(Lib, _) -> nif_w1_spec(Cfg, Path, Lib) end, w1)).
 
 %% The same on a copy of the file in WAL mode: SQLite's per-statement
@@ -494,13 +545,14 @@ w1_libsql_spec(Cfg, Path, Extra) ->
                end,
       stop => fun libsql:close/1, aggregate => fun w1_latency/1}.
 
-%% W1 through a pool of one connection: libsql:query(Pool, ...), what
-%% issue 18's goal compares with the raw frame.
-w1_pool_spec(Cfg, Path) ->
-    Pool = libsql_bench_w1_pool,
+%% W1 through a pool of one connection (opened with Extra added to its
+%% options): libsql:query(Pool, ...), what issue 18's goal compares with
+%% the raw frame.
+w1_pool_spec(Cfg, Path, Suffix, Extra) ->
+    Pool = list_to_atom("libsql_bench_w1_pool" ++ Suffix),
     #{key => {w1, libsql_pool},
       init => fun() ->
-                      {ok, _} = libsql:start_pool(Pool, #{path => Path, size => 1}),
+                      {ok, _} = libsql:start_pool(Pool, Extra#{path => Path, size => 1}),
                       Pool
               end,
       round => fun(P) -> latency_round(Cfg, fun(Id) ->
@@ -531,7 +583,8 @@ raw_spec(#{small_rows := Rows} = Cfg, Path) ->
               end,
       round => fun({Port, Frames}) ->
                        latency_round(Cfg, fun(Id) ->
-                                                  true = erlang:port_command(Port, element(Id, Frames)),
+                                                  true = erlang:port_command(Port,
+                                                                            element(Id, Frames)),
                                                   receive {Port, {data, _}} -> ok end
                                           end)
                end,
@@ -650,7 +703,8 @@ w2(#{tmp := Tmp, w2_rows := N, p1 := P1, rounds := Rounds, nifs := Nifs} = Cfg) 
                                       w2_row_spec(Cfg, "w2_row_" ++ Suffix ++ ".db", Extra)
                               end, w2_row)
         ++ peer_variant_specs(Cfg, fun(Lib, Suffix) ->
-                                           nif_w2_row_spec(Cfg, Lib, fmt("w2_~s_row~s.db", [Lib, Suffix]))
+                                           nif_w2_row_spec(Cfg, Lib,
+                                                           fmt("w2_~s_row~s.db", [Lib, Suffix]))
                                    end, w2_row),
     Res = run_workload(fmt("W2 insert ~b rows", [N]), Rounds, Specs),
     _ = [rm_db(F) || F <- filelib:wildcard(filename:join(Tmp, "w2_*.db"))],
@@ -1171,7 +1225,7 @@ table(#{nifs := Nifs} = Cfg, Results) ->
 
 %% W1 against the raw frame (raw_spec/2): libsql's own cost per call on
 %% one port, with issue 18's goal for the pool.
-raw_table(#{small_rows := Small}, Results) ->
+raw_table(#{small_rows := Small, variants := Variants}, Results) ->
     Raw = lookup(Results, {w1, raw, median}),
     Diff = fun(V) when is_number(V), is_number(Raw) -> fmt("~.1f", [V - Raw]);
               (_) -> ""
@@ -1191,14 +1245,18 @@ raw_table(#{small_rows := Small}, Results) ->
      render(["contender", "median (us)", "p99 (us)", "median - raw (us)", "goal"],
             [Row("raw frame: port_command + receive, no decoding", raw, none),
              Row("libsql:query/3, direct connection", libsql, none),
-             Row("libsql:query/3, pool of 1", libsql_pool, {le, ?RAW_GOAL_US})])].
+             Row("libsql:query/3, pool of 1", libsql_pool, {le, ?RAW_GOAL_US})]
+            ++ [Row("libsql:query/3, pool of 1, " ++ Label, {pool_variant, Label},
+                    {le, ?RAW_GOAL_US})
+                || #{label := Label, kind := {opts, _}} <- Variants])].
 
 %% The variants: libsql's W1, W2 per-row and W4 contenders in child VMs
 %% started with other flags, and with other transports.
 variants_table(#{variants := []}, _Results) ->
     [];
 variants_table(#{variants := Variants} = Cfg, Results) ->
-    Cols = [{w1, median, us}, {w1, p99, us}, {w2_row, value, rate}, {w4_pool, value, rate},
+    Cols = [{w1, median, us}, {w1, p99, us}, {w1, cpu, pct}, {w2_row, value, rate},
+            {w2_row, cpu, pct}, {w4_pool, value, rate}, {w4_pool, cpu, pct},
             {w4_direct, value, rate}],
     Row = fun(Label, C) ->
                   [Label | [cell(lookup(Results, {W, C, F}), U) || {W, F, U} <- Cols]]
@@ -1216,15 +1274,17 @@ variants_table(#{variants := Variants} = Cfg, Results) ->
                                                Peers("child VM, no flags") =/= []]
         ++ lists:append(
              [case Kind of
-                  {skip, _} -> [[Label, "skipped", "", "", "", ""]];
+                  {skip, _} -> [[Label, "skipped" | lists:duplicate(length(Cols) - 1, "")]];
                   _ -> [Row(Label, {variant, Label}) | Peers(Label)]
               end || #{label := Label, kind := Kind} <- Variants]),
     Notes = [fmt("  ~ts: skipped: ~ts~n", [Label, Why])
              || #{label := Label, kind := {skip, Why}} <- Variants],
     ["libsql variants (the same contenders, interleaved with the table's rounds; a child VM is "
      "started by peer with the flags named and the same code):\n",
-     render(["variant", "W1 median (us)", "W1 p99 (us)", "W2 1 call/row (rows/s)",
-             "W4 pool of 2 (calls/s)", "W4 2 direct (calls/s)"], Rows),
+     render(["variant", "W1 median (us)", "p99", "CPU", "W2 1 call/row (rows/s)", "CPU",
+             "W4 pool of 2 (calls/s)", "CPU", "W4 2 direct (calls/s)"], Rows),
+     "CPU: the child VM's and its port programs' CPU time over the round's wall time "
+     "(100% = one core busy all the time; median over rounds; /proc, 10 ms ticks).\n",
      Notes].
 
 nif_lines(#{nif_note := Note}) ->
@@ -1252,8 +1312,9 @@ lookup(Results, {W, C, Field}) ->
         unavailable -> unavailable;
         #{value := {error, _}} -> failed;
         #{stall := S} when Field =:= stall -> S;
+        #{value := #{} = M} -> maps:get(Field, M, none);
         #{value := V} when Field =:= value -> V;
-        #{value := #{} = M} -> maps:get(Field, M, none)
+        #{value := _} -> none
     end.
 
 cell(none, _) -> "";
@@ -1261,6 +1322,7 @@ cell(unavailable, _) -> "n/a";
 cell(failed, _) -> "failed";
 cell(undefined, _) -> "?";
 cell(V, us) -> fmt("~.1f", [float(V)]);
+cell(V, pct) -> fmt("~b%", [round(100 * V)]);
 cell(V, ms) -> integer_to_list(round(V));
 cell(V, mb) -> fmt("~.1f", [V / ?MB]);
 cell(V, rate) -> rate(V).
