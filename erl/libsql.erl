@@ -365,7 +365,9 @@ ping(Db, Opts) ->
 %%     it.</li>
 %% <li>`slow_query_ms': log statements that take at least this long,
 %%     0..4294967295 ms (see {@link libsql_events}); default the
-%%     application environment's `slow_query_ms', else none.</li>
+%%     application environment's `slow_query_ms' (read when the
+%%     application or a pool starts, or by libsql_events:reload/0), else
+%%     none.</li>
 %% <li>`max_restarts': how many worker restarts within 10 s the pool
 %%     tolerates before it restarts all its workers (and stops if that
 %%     keeps happening), 0..1000000, default max(10, 3 * size).</li>

@@ -15,6 +15,7 @@
 -spec start(application:start_type(), term()) -> {ok, pid()} | {error, term()}.
 start(_Type, _Args) ->
     show_logs(application:get_env(libsql, log_to_default_handler, true)),
+    ok = libsql_events:reload(),
     case libsql_sup:start_link() of
         {ok, Sup} ->
             case start_pools(application:get_env(libsql, pools, [])) of

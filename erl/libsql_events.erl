@@ -34,12 +34,29 @@
 %% `result'). The threshold is the pool's `slow_query_ms' option when `db'
 %% is a pool's name or pid (not the connection a libsql:transaction/2 or
 %% libsql:with_conn/2 fun gets), else the libsql application environment
-%% key `slow_query_ms'; without either nothing is logged.
+%% key `slow_query_ms'; without either nothing is logged. The application
+%% environment's value is read when the application starts, whenever a
+%% pool starts or stops, and by reload/0: after
+%% `application:set_env(libsql, slow_query_ms, Ms)' at run time, call
+%% reload/0.
+%%
+%% What this costs: with no handler, no `telemetry' module loaded and no
+%% threshold (neither a running pool's `slow_query_ms' nor the
+%% application's), a statement reads one `persistent_term' and checks
+%% whether `telemetry' is loaded, nothing more.
 -module(libsql_events).
 
--export([add_handler/3, remove_handler/1, handlers/0, span/4]).
+-export([add_handler/3, remove_handler/1, handlers/0, span/4, reload/0]).
 
 -define(KEY, {?MODULE, handlers}).
+%% Whether any statement needs watching: `true' when a handler is
+%% registered, the application sets `slow_query_ms' or a running pool has
+%% its own; else absent (read as `false'). An atom, so that changing it
+%% starts no global garbage collection.
+-define(WATCH, {?MODULE, watch}).
+%% The application environment's slow_query_ms as last read (reload/0):
+%% an integer or `infinity'.
+-define(APP_SLOW, {?MODULE, app_slow}).
 
 -type event() :: [atom()].
 %% `[libsql, query, start | stop | exception]'.
@@ -59,7 +76,7 @@
 add_handler(Id, Fun, Config) when is_function(Fun, 4) ->
     Hs = lists:keydelete(Id, 1, handlers()),
     persistent_term:put(?KEY, Hs ++ [{Id, Fun, Config}]),
-    ok;
+    refresh();
 add_handler(_Id, _Fun, _Config) ->
     {error, libsql_proto:err(bad_argument, <<"a handler is a fun of four arguments">>)}.
 
@@ -68,9 +85,10 @@ add_handler(_Id, _Fun, _Config) ->
 -spec remove_handler(term()) -> ok.
 remove_handler(Id) ->
     case lists:keydelete(Id, 1, handlers()) of
-        [] -> _ = persistent_term:erase(?KEY), ok;
+        [] -> _ = persistent_term:erase(?KEY);
         Hs -> persistent_term:put(?KEY, Hs)
-    end.
+    end,
+    refresh().
 
 %% @doc The registered handlers, as `[{Id, Fun, Config}]' in the order
 %% they were added (the order they are called in).
@@ -85,10 +103,53 @@ handlers() ->
 %% returns no errors of its own.
 -spec span(term(), atom(), binary() | undefined, fun(() -> Result)) -> Result.
 span(Db, Command, Sql, Fun) ->
-    Handlers = handlers(),
-    Telemetry = erlang:function_exported(telemetry, execute, 3),
+    case persistent_term:get(?WATCH, false) of
+        false ->
+            case erlang:function_exported(telemetry, execute, 3) of
+                false -> Fun();
+                true -> watched(Db, Command, Sql, Fun, true)
+            end;
+        true ->
+            watched(Db, Command, Sql, Fun, erlang:function_exported(telemetry, execute, 3))
+    end.
+
+%% @doc Read the application environment's `slow_query_ms' again (see the
+%% module doc for when it is read by itself): `ok'.
+-spec reload() -> ok.
+reload() ->
+    Slow = case application:get_env(libsql, slow_query_ms) of
+               {ok, Ms} when is_integer(Ms), Ms >= 0 -> Ms;
+               _ -> infinity
+           end,
+    case persistent_term:get(?APP_SLOW, undefined) of
+        Slow -> ok;
+        _ -> persistent_term:put(?APP_SLOW, Slow)
+    end,
+    refresh().
+
+%% Set the watch flag from what it depends on. Sources change in several
+%% processes at once (pools starting and stopping, handlers added): each
+%% change is followed by a refresh, which computes, writes, and computes
+%% again, so a write from a computation made before a change another
+%% refresh already wrote is corrected.
+refresh() ->
+    V1 = watch(),
+    put_watch(V1),
+    case watch() of
+        V1 -> ok;
+        V2 -> put_watch(V2)
+    end.
+
+watch() ->
+    handlers() =/= [] orelse persistent_term:get(?APP_SLOW, infinity) =/= infinity
+        orelse libsql_pool:any_slow_query_ms().
+
+put_watch(true) -> persistent_term:put(?WATCH, true), ok;
+put_watch(false) -> _ = persistent_term:erase(?WATCH), ok.
+
+watched(Db, Command, Sql, Fun, Telemetry) ->
     Slow = slow_threshold(Db),
-    case Handlers =:= [] andalso not Telemetry andalso Slow =:= infinity of
+    case handlers() =:= [] andalso not Telemetry andalso Slow =:= infinity of
         true ->
             Fun();
         false ->
@@ -138,7 +199,7 @@ emit(Telemetry, Event, Measurements, Meta) ->
 slow_threshold(Db) ->
     case libsql_pool:config(Db) of
         #{slow_query_ms := Ms} -> Ms;
-        _ -> application:get_env(libsql, slow_query_ms, infinity)
+        _ -> persistent_term:get(?APP_SLOW, infinity)
     end.
 
 log_if_slow(infinity, _Duration, _Meta, _Result) -> ok;

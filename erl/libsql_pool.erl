@@ -11,7 +11,7 @@
 -behaviour(gen_server).
 
 -export([start_link/2, checkout/2, checkin/3, worker_started/2, stats/1, functions/2,
-         lookup/1, create_registry/0, config/1, supervisor/1,
+         lookup/1, create_registry/0, config/1, any_slow_query_ms/0, supervisor/1,
          begin_startup/1, open_failed/2, end_startup/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2,
          format_status/2]).
@@ -153,6 +153,17 @@ config(Db) ->
         error:badarg -> #{}
     end.
 
+%% @doc Whether a running pool has its own slow_query_ms (libsql_events
+%% watches statements only when something asks for it).
+-spec any_slow_query_ms() -> boolean().
+any_slow_query_ms() ->
+    try
+        lists:any(fun({_, _, Config}) -> is_map_key(slow_query_ms, Config) end,
+                  ets:tab2list(?REGISTRY))
+    catch
+        error:badarg -> false
+    end.
+
 %% ---- gen_server -----------------------------------------------------------
 
 init({Name, Opts}) ->
@@ -161,6 +172,7 @@ init({Name, Opts}) ->
                replica => is_replica(maps:get(conn_opts, Opts, #{})),
                remote => is_remote(maps:get(conn_opts, Opts, #{}))},
     true = ets:insert(?REGISTRY, [{Name, self(), Config}, {self(), self(), Config}]),
+    ok = libsql_events:reload(),
     [Sup | _] = get('$ancestors'),
     {ok, #state{name = Name, size = maps:get(size, Opts), config = Config,
                 resets = gen_server:reqids_new(), sup = Sup}}.
@@ -326,12 +338,17 @@ drop_sub(Ref, S) ->
     end.
 
 terminate(_Reason, S) ->
-    ets:delete(?REGISTRY, self()),
-    [libsql_subs:disown(Ref) || Ref <- maps:keys(S#state.subs)],
-    case ets:lookup(?REGISTRY, S#state.name) of
-        [{_, Self, _}] when Self =:= self() -> ets:delete(?REGISTRY, S#state.name);
-        _ -> ok
+    try
+        ets:delete(?REGISTRY, self()),
+        case ets:lookup(?REGISTRY, S#state.name) of
+            [{_, Self, _}] when Self =:= self() -> ets:delete(?REGISTRY, S#state.name);
+            _ -> ok
+        end,
+        libsql_events:reload()
+    catch
+        error:badarg -> ok                % the registry went first
     end,
+    [libsql_subs:disown(Ref) || Ref <- maps:keys(S#state.subs)],
     ok.
 
 format_status(_Opt, [_PDict, #state{} = S]) ->

@@ -40,7 +40,7 @@
          events_error_result/1, events_other_commands/1, events_remove_handler/1,
          events_raising_handler_removed/1, events_raising_handler_called_once/1,
          slow_query_logged/1, slow_query_not_logged_under_threshold/1,
-         params_never_in_events_or_logs/1]).
+         slow_query_app_env/1, params_never_in_events_or_logs/1]).
 %% secrets
 -export([secrets_not_in_errors_or_logs/1, secrets_not_in_worker_crash_logs/1,
          child_spec_secret_not_logged/1, format_status_conn_and_pool/1]).
@@ -73,7 +73,7 @@ groups() ->
                           events_error_result, events_other_commands, events_remove_handler,
                           events_raising_handler_removed,
                           events_raising_handler_called_once, slow_query_logged,
-                          slow_query_not_logged_under_threshold,
+                          slow_query_not_logged_under_threshold, slow_query_app_env,
                           params_never_in_events_or_logs]},
      {secrets, [], [secrets_not_in_errors_or_logs, secrets_not_in_worker_crash_logs,
                     child_spec_secret_not_logged, format_status_conn_and_pool]},
@@ -102,6 +102,7 @@ end_per_testcase(_TC, Config) ->
     [libsql_events:remove_handler(Id) || {Id, _, _} <- libsql_events:handlers()],
     application:unset_env(libsql, pools),
     application:unset_env(libsql, slow_query_ms),
+    ok = libsql_events:reload(),
     %% After a failed application start its old tree may still be going down.
     _ = wait_until(fun() -> lists:keymember(libsql, 1, application:which_applications())
                                 orelse whereis(libsql_sup) =:= undefined
@@ -936,6 +937,43 @@ slow_query_not_logged_under_threshold(Config) ->
     {ok, _, _} = libsql:query(Pool, "SELECT 1"),
     {ok, _} = libsql:execute(Pool, "CREATE TABLE t(a)"),
     ?assertEqual([], [E || #{msg := {report, #{what := libsql_slow_query}}} = E <- logs()]).
+
+%% The application's slow_query_ms applies to connections and to pools
+%% without their own; it is read when the application starts, when a pool
+%% starts or stops, and by libsql_events:reload/0.
+slow_query_app_env(Config) ->
+    Path = ?config(path, Config),
+    Pool = ?config(pool, Config),
+    ok = logger:set_primary_config(level, all),
+    ok = add_log_capture(),
+    {ok, C} = libsql:open(#{path => Path}),
+    Slow = fun() -> [R || #{msg := {report, #{what := libsql_slow_query} = R}} <- logs()] end,
+    ok = application:set_env(libsql, slow_query_ms, 0),
+    {ok, _, _} = libsql:query(C, "SELECT 1"),
+    ?assertEqual([], Slow()),                       % not read yet
+    ok = libsql_events:reload(),
+    {ok, _, _} = libsql:query(C, "SELECT 2"),
+    ?assertMatch([#{db := C, sql := <<"SELECT 2">>, result := ok}], Slow()),
+    {ok, _} = libsql:start_pool(Pool, #{path => Path, size => 1}),
+    {ok, _, _} = libsql:query(Pool, "SELECT 3"),
+    ?assertMatch([#{db := Pool, sql := <<"SELECT 3">>}], Slow()),
+    ok = libsql:stop_pool(Pool),
+    %% A pool's own threshold wins.
+    {ok, _} = libsql:start_pool(Pool, #{path => Path, size => 1, slow_query_ms => 100000}),
+    {ok, _, _} = libsql:query(Pool, "SELECT 4"),
+    ?assertEqual([], Slow()),
+    ok = libsql:stop_pool(Pool),
+    %% Unset and read again: nothing logged.
+    ok = application:unset_env(libsql, slow_query_ms),
+    ok = libsql_events:reload(),
+    {ok, _, _} = libsql:query(C, "SELECT 5"),
+    ?assertEqual([], Slow()),
+    %% A pool start reads it too.
+    ok = application:set_env(libsql, slow_query_ms, 0),
+    {ok, _} = libsql:start_pool(Pool, #{path => Path, size => 1}),
+    {ok, _, _} = libsql:query(C, "SELECT 6"),
+    ?assertMatch([#{db := C, sql := <<"SELECT 6">>}], Slow()),
+    ok = libsql:close(C).
 
 params_never_in_events_or_logs(Config) ->
     Pool = ?config(pool, Config),
