@@ -14,7 +14,6 @@
 -export_type([return/0]).
 
 -define(PIN_KEY(Db), {libsql_pin, Db}).
--define(DEFAULT_CHECKOUT_TIMEOUT, 5000).
 
 %% What to do with a checked-out pool connection once the work on it is
 %% done: give it back as it is, have the pool reset it first (a
@@ -31,10 +30,7 @@ target(Db) ->
             case libsql_pool:lookup(Db) of
                 {ok, Pool} -> {pool, Pool};
                 error when is_pid(Db) -> {conn, Db};
-                error -> {error, libsql_proto:err(
-                                   bad_argument,
-                                   io_lib:format("~0tP is not a connection or a running pool",
-                                                 [Db, 5]))}
+                error -> {error, not_a_db(Db)}
             end;
         Conn ->
             {conn, Conn}
@@ -44,29 +40,36 @@ target(Db) ->
 %% checked out of the pool Db for this run (Pool is then that pool, else
 %% `none'). Return(Result) says how the pool gets it back; a Fun that
 %% raises gives it back to be reset, and the exception passes through.
+%% A pool costs one read of its registry row here, and no message when a
+%% worker is idle (libsql_pool:lease/2).
 -spec run(term(), map(), fun((pid(), pid() | none) -> Result),
           fun((Result) -> return())) -> Result | {error, libsql:error()}.
 run(Db, Opts, Fun, Return) ->
-    case target(Db) of
-        {conn, Conn} ->
-            Fun(Conn, none);
-        {pool, Pool} ->
-            case libsql_pool:checkout(Pool, checkout_timeout(Db, Opts)) of
-                {ok, Conn} ->
-                    try Fun(Conn, Pool) of
-                        Result ->
-                            case Return(Result) of
-                                keep -> ok;
-                                How -> libsql_pool:checkin(Pool, Conn, How =:= clean)
-                            end,
-                            Result
-                    catch
-                        Class:Reason:Stack ->
-                            libsql_pool:checkin(Pool, Conn, false),
-                            erlang:raise(Class, Reason, Stack)
-                    end;
-                {error, _} = E ->
-                    E
+    case get(?PIN_KEY(Db)) of
+        undefined ->
+            case libsql_pool:handle(Db) of
+                {ok, Pool} -> run_pool(Pool, Opts, Fun, Return);
+                error when is_pid(Db) -> Fun(Db, none);
+                error -> {error, not_a_db(Db)}
+            end;
+        Conn ->
+            Fun(Conn, none)
+    end.
+
+run_pool(Pool, Opts, Fun, Return) ->
+    case libsql_pool:lease(Pool, maps:get(checkout_timeout, Opts, default)) of
+        {ok, Conn, Lease} ->
+            try Fun(Conn, libsql_pool:manager(Pool)) of
+                Result ->
+                    case Return(Result) of
+                        keep -> libsql_pool:keep(Conn, Lease);
+                        How -> libsql_pool:release(Lease, How =:= clean)
+                    end,
+                    Result
+            catch
+                Class:Reason:Stack ->
+                    libsql_pool:release(Lease, false),
+                    erlang:raise(Class, Reason, Stack)
             end;
         {error, _} = E ->
             E
@@ -136,10 +139,6 @@ session_conn(Db) ->
         {error, _} = E -> E
     end.
 
-%% How long a call on Db waits for a free pool connection: its own
-%% option, else the pool's, else 5000 ms.
-checkout_timeout(Db, Opts) ->
-    case Opts of
-        #{checkout_timeout := T} -> T;
-        _ -> maps:get(checkout_timeout, libsql_pool:config(Db), ?DEFAULT_CHECKOUT_TIMEOUT)
-    end.
+not_a_db(Db) ->
+    libsql_proto:err(bad_argument,
+                     io_lib:format("~0tP is not a connection or a running pool", [Db, 5])).

@@ -34,7 +34,10 @@
          holder_dies_connection_reset/1, cursor_owner_exits_returns_conn/1,
          cursor_closed_twice_returns_conn_once/1,
          transaction_pins_connection/1, with_conn_pins_connection/1,
-         session_commands_need_pin/1, worker_crash_restarts/1]).
+         session_commands_need_pin/1, worker_crash_restarts/1,
+         checkout_needs_no_manager/1, caller_killed_after_claim/1,
+         dead_caller_returns_every_worker/1, checkin_while_waiters_queue/1,
+         worker_restart_while_claimed/1]).
 %% observability
 -export([pool_stats_keys/1, worker_stats_counters/1, events_query_start_stop/1,
          events_error_result/1, events_other_commands/1, events_remove_handler/1,
@@ -68,7 +71,10 @@ groups() ->
                   waiter_served_on_release, waiter_dies_leaves_queue,
                   holder_dies_connection_reset, cursor_owner_exits_returns_conn,
                   cursor_closed_twice_returns_conn_once, transaction_pins_connection, with_conn_pins_connection,
-                  session_commands_need_pin, worker_crash_restarts]},
+                  session_commands_need_pin, worker_crash_restarts,
+                  checkout_needs_no_manager, caller_killed_after_claim,
+                  dead_caller_returns_every_worker, checkin_while_waiters_queue,
+                  worker_restart_while_claimed]},
      {observability, [], [pool_stats_keys, worker_stats_counters, events_query_start_stop,
                           events_error_result, events_other_commands, events_remove_handler,
                           events_raising_handler_removed,
@@ -747,6 +753,193 @@ worker_crash_restarts(Config) ->
     ?assertEqual(PoolPid, whereis(Pool)),
     ?assertEqual(2, length(my_ports())),
     [?assertEqual({ok, [<<"1">>], [{1}]}, libsql:query(Pool, "SELECT 1")) || _ <- [1, 2, 3]].
+
+%% An idle worker is taken and given back without the pool's manager: with
+%% the manager suspended, calls still run (and are counted) as long as a
+%% worker is idle; only a call that must wait needs the manager.
+checkout_needs_no_manager(Config) ->
+    Pool = ?config(pool, Config),
+    {ok, PoolPid} = libsql:start_pool(Pool, #{path => ?config(path, Config), size => 2}),
+    ok = sys:suspend(PoolPid),
+    try
+        [?assertEqual({ok, [<<"1">>], [{1}]}, libsql:query(Pool, "SELECT 1"))
+         || _ <- lists:seq(1, 20)],
+        {ok, 2} = libsql:transaction(Pool, fun(_C) ->
+                      {ok, _, [{2}]} = libsql:query(Pool, "SELECT 2"),
+                      %% Another process takes the other worker meanwhile.
+                      {ok, _, [{3}]} = in_other_process(fun() ->
+                                                             libsql:query(Pool, "SELECT 3")
+                                                         end),
+                      2
+                  end)
+    after
+        ok = sys:resume(PoolPid)
+    end,
+    ?assertEqual({ok, #{size => 2, workers => 2, idle => 2, busy => 0, waiting => 0,
+                        checkouts => 22, checkout_timeouts => 0, restarts => 0}},
+                 libsql:stats(Pool)).
+
+%% Callers killed at any moment of their calls, right after taking a
+%% worker included, never keep one: the pool learned who they are before
+%% their first claim.
+caller_killed_after_claim(Config) ->
+    Pool = ?config(pool, Config),
+    {ok, _} = libsql:start_pool(Pool, #{path => ?config(path, Config), size => 2}),
+    %% Killed the instant the checkout returns, before anything else.
+    Self = self(),
+    {P0, M0} = spawn_monitor(fun() ->
+                                     {ok, W} = libsql_pool:checkout(Pool, 1000),
+                                     Self ! {claimed, W},
+                                     exit(self(), kill)
+                             end),
+    receive {'DOWN', M0, process, P0, killed} -> ok after 5000 -> ct:fail(not_killed) end,
+    receive {claimed, _} -> ok after 0 -> ct:fail(no_claim) end,
+    ?assert(wait_until(fun() -> pool_stat(Pool, idle) =:= 2 end, 3000)),
+    %% Many callers, each killed after a random few microseconds.
+    Round = fun() ->
+                    P = spawn(fun Loop() ->
+                                      {ok, _, [{1}]} = libsql:query(Pool, "SELECT 1"),
+                                      {ok, W} = libsql_pool:checkout(Pool, 1000),
+                                      libsql_pool:checkin(Pool, W, true),
+                                      Loop()
+                              end),
+                    busy_wait_us(rand:uniform(300)),
+                    exit(P, kill)
+            end,
+    [Round() || _ <- lists:seq(1, 300)],
+    ?assert(wait_until(fun() -> pool_stat(Pool, idle) =:= 2 end, 5000)),
+    ?assertMatch({ok, #{workers := 2, idle := 2, busy := 0, waiting := 0, restarts := 0}},
+                 libsql:stats(Pool)),
+    [?assertEqual({ok, [<<"1">>], [{1}]},
+                  libsql:query(Pool, "SELECT 1", [], #{checkout_timeout => 100}))
+     || _ <- [1, 2, 3]].
+
+busy_wait_us(Us) ->
+    End = erlang:monotonic_time(microsecond) + Us,
+    busy_wait_until(End).
+
+busy_wait_until(End) ->
+    case erlang:monotonic_time(microsecond) >= End of
+        true -> ok;
+        false -> busy_wait_until(End)
+    end.
+
+%% A process holding two workers of one pool (a cursor and a with_conn)
+%% dies: both come back, reset.
+dead_caller_returns_every_worker(Config) ->
+    Pool = ?config(pool, Config),
+    {ok, _} = libsql:start_pool(Pool, #{path => ?config(path, Config), size => 3}),
+    Self = self(),
+    {Pid, Mon} = spawn_monitor(fun() ->
+                     {ok, _Cur} = libsql:cursor_open(Pool, "SELECT 1", []),
+                     libsql:with_conn(Pool, fun(C) ->
+                                                    ok = libsql:begin_transaction(C),
+                                                    Self ! holding,
+                                                    receive never -> ok end
+                                            end)
+                 end),
+    receive holding -> ok after 5000 -> ct:fail(not_holding) end,
+    ?assertMatch({ok, #{idle := 1, busy := 2}}, libsql:stats(Pool)),
+    exit(Pid, kill),
+    receive {'DOWN', Mon, process, Pid, killed} -> ok after 5000 -> ct:fail(alive) end,
+    ?assert(wait_until(fun() -> pool_stat(Pool, idle) =:= 3 end, 3000)),
+    [?assertMatch({ok, #{autocommit := true}}, libsql:info(W)) || W <- all_workers(Pool)],
+    [?assertEqual(0, maps:get(cursors, element(2, libsql:stats(W)))) || W <- all_workers(Pool)].
+
+%% Every worker of Pool, each checked out once (then all given back).
+all_workers(Pool) ->
+    {ok, #{size := N}} = libsql:stats(Pool),
+    Ws = [begin {ok, W} = libsql_pool:checkout(Pool, 1000), W end || _ <- lists:seq(1, N)],
+    [libsql_pool:checkin(Pool, W, true) || W <- Ws],
+    Ws.
+
+%% A worker given back while callers are queued goes to them, oldest
+%% first, and a newcomer that keeps trying without waiting
+%% (checkout_timeout 0) gets it only once the queue is empty.
+checkin_while_waiters_queue(Config) ->
+    Pool = ?config(pool, Config),
+    {ok, _} = libsql:start_pool(Pool, #{path => ?config(path, Config), size => 1}),
+    Self = self(),
+    Holder = hold_conn(Pool),
+    Waiter = fun(Name) ->
+                     spawn_link(fun() ->
+                         ok = libsql:with_conn(Pool, fun(_C) ->
+                                  Self ! {served, Name, erlang:monotonic_time()},
+                                  timer:sleep(20),
+                                  ok
+                              end)
+                     end)
+             end,
+    _ = Waiter(w1),
+    ?assert(wait_until(fun() -> pool_stat(Pool, waiting) =:= 1 end, 2000)),
+    _ = Waiter(w2),
+    ?assert(wait_until(fun() -> pool_stat(Pool, waiting) =:= 2 end, 2000)),
+    Newcomer = spawn_link(fun() -> newcomer(Pool, Self, 0) end),
+    timer:sleep(20),
+    release(Holder),
+    T1 = receive {served, w1, A} -> A after 5000 -> ct:fail(w1_not_served) end,
+    T2 = receive {served, w2, B} -> B after 5000 -> ct:fail(w2_not_served) end,
+    {T3, Refused} = receive {stole, N, C} -> {C, N} after 5000 -> ct:fail(newcomer_starved) end,
+    ct:pal("newcomer refused ~b times before the queue emptied", [Refused]),
+    ?assert(T1 < T2),
+    ?assert(T2 < T3),
+    ?assert(Refused > 0),
+    unlink(Newcomer),
+    ?assert(wait_until(fun() -> pool_stat(Pool, idle) =:= 1 end, 3000)),
+    ?assertMatch({ok, #{waiting := 0, busy := 0, checkouts := 4}}, libsql:stats(Pool)).
+
+newcomer(Pool, Parent, Refused) ->
+    case libsql_pool:checkout(Pool, 0) of
+        {ok, W} ->
+            Parent ! {stole, Refused, erlang:monotonic_time()},
+            libsql_pool:checkin(Pool, W, true);
+        {error, #{code := timeout}} ->
+            newcomer(Pool, Parent, Refused + 1)
+    end.
+
+%% A worker that dies while checked out is not handed out again, even if
+%% its holder gives it back as clean: its slot waits for the replacement,
+%% which a queued caller then gets.
+worker_restart_while_claimed(Config) ->
+    Pool = ?config(pool, Config),
+    {ok, _} = libsql:start_pool(Pool, #{path => ?config(path, Config), size => 1}),
+    {ok, W} = libsql_pool:checkout(Pool, 1000),
+    Self = self(),
+    _Waiter = spawn_link(fun() -> Self ! {waited, libsql:query(Pool, "SELECT 1")} end),
+    ?assert(wait_until(fun() -> pool_stat(Pool, waiting) =:= 1 end, 2000)),
+    {ok, OsPid} = libsql_conn:os_pid(W),
+    Mon = erlang:monitor(process, W),
+    kill9(OsPid),
+    receive {'DOWN', Mon, process, W, _} -> ok after 5000 -> ct:fail(worker_alive) end,
+    ?assert(wait_until(fun() -> pool_stat(Pool, restarts) =:= 1 end, 3000)),
+    ?assertMatch({ok, #{workers := 1, idle := 0, waiting := 1}}, libsql:stats(Pool)),
+    ok = libsql_pool:checkin(Pool, W, true),
+    ?assertEqual({ok, [<<"1">>], [{1}]},
+                 receive {waited, R} -> R after 5000 -> ct:fail(waiter_not_served) end),
+    ?assert(wait_until(fun() -> pool_stat(Pool, idle) =:= 1 end, 3000)),
+    [New] = all_workers(Pool),
+    ?assertNotEqual(W, New),
+    %% With nobody waiting, and the replacement held up (its supervisor
+    %% suspended): the slot given back clean after its worker died is not
+    %% handed out with the dead worker; callers wait for the new one.
+    {ok, W2} = libsql_pool:checkout(Pool, 1000),
+    {ok, PoolSup} = libsql_pool:supervisor(Pool),
+    {workers, WSup, _, _} = lists:keyfind(workers, 1, supervisor:which_children(PoolSup)),
+    ok = sys:suspend(WSup),
+    Mon2 = erlang:monitor(process, W2),
+    exit(W2, kill),
+    receive {'DOWN', Mon2, process, W2, _} -> ok after 5000 -> ct:fail(worker_alive) end,
+    ?assert(wait_until(fun() -> pool_stat(Pool, workers) =:= 0 end, 3000)),
+    ok = libsql_pool:checkin(Pool, W2, true),
+    ?assertMatch({error, #{code := timeout}},
+                 libsql:query(Pool, "SELECT 2", [], #{checkout_timeout => 100})),
+    ok = sys:resume(WSup),
+    ?assert(wait_until(fun() -> pool_stat(Pool, idle) =:= 1 end, 3000)),
+    [?assertEqual({ok, [<<"2">>], [{2}]},
+                  libsql:query(Pool, "SELECT 2", [], #{checkout_timeout => 2000}))
+     || _ <- [1, 2, 3]],
+    ?assertMatch({ok, #{workers := 1, idle := 1, busy := 0, restarts := 2}},
+                 libsql:stats(Pool)).
 
 %% =============================================================================
 %% observability
