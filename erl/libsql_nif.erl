@@ -28,13 +28,21 @@
 
 -define(NOT_LOADED, erlang:nif_error({not_loaded, ?MODULE})).
 
+%% LIBSQL_NIF_SO (a path without .so) loads another build, as
+%% LIBSQL_PORT_EXECUTABLE runs another port program: the tests' ASan one.
 init() ->
-    Dir = case code:priv_dir(libsql) of
-              {error, _} ->
-                  filename:join(filename:dirname(filename:dirname(code:which(?MODULE))), "priv");
-              D -> D
-          end,
-    case erlang:load_nif(filename:join(Dir, "libsql_nif"), 0) of
+    Path = case os:getenv("LIBSQL_NIF_SO") of
+               false ->
+                   Dir = case code:priv_dir(libsql) of
+                             {error, _} ->
+                                 filename:join(filename:dirname(filename:dirname(
+                                                                  code:which(?MODULE))), "priv");
+                             D -> D
+                         end,
+                   filename:join(Dir, "libsql_nif");
+               P -> P
+           end,
+    case erlang:load_nif(Path, 0) of
         ok -> ok;
         %% Loading must not fail the module: the port transport works
         %% without the NIF, and open/1 says why `transport => nif' cannot.
