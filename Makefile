@@ -54,9 +54,12 @@ all: port erlang
 
 # The port built with AddressSanitizer and UBSan (any finding aborts it):
 # test/run_all.sh runs the C tests and every CT suite against this build too.
+# The NIF too (build/asan/libsql_nif.so, loaded with LIBSQL_NIF_SO into a VM
+# started with the sanitizers' runtimes preloaded).
 ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 port-asan:
-	$(MAKE) BUILD=build/asan PORT_BIN=build/asan/libsql_port OPT="-O1 -g" EXTRA_CFLAGS="$(ASAN_FLAGS)" build/asan/libsql_port
+	$(MAKE) BUILD=build/asan PORT_BIN=build/asan/libsql_port NIF_SO=build/asan/libsql_nif.so OPT="-O1 -g" \
+	    EXTRA_CFLAGS="$(ASAN_FLAGS)" build/asan/libsql_port build/asan/libsql_nif.so
 
 test-c-asan:
 	$(MAKE) BUILD=build/asan PORT_BIN=build/asan/libsql_port OPT="-O1 -g" EXTRA_CFLAGS="$(ASAN_FLAGS)" test-c

@@ -257,7 +257,7 @@ init({Owner, Opts}) ->
     MaxFrame = maps:get(max_frame, Opts, ?LSQ_DEFAULT_MAX_FRAME),
     Timeout = maps:get(timeout, Opts, ?DEFAULT_TIMEOUT),
     Spin = maps:get(spin_us, Opts, ?DEFAULT_SPIN_US),
-    Transport = maps:get(transport, Opts, port),
+    Transport = maps:get(transport, Opts, default_transport()),
     try open_port({spawn_executable, Exe},
                   [{packet, 4}, binary, exit_status, use_stdio,
                    {args, ["--max-frame", integer_to_list(MaxFrame),
@@ -310,12 +310,14 @@ init({Owner, Opts}) ->
 %% status, os_pid, close).
 attach(port, S) ->
     {ok, S};
-attach(nif, #state{port = Port, os_pid = OsPid} = S) ->
+attach(nif, #state{port = Port} = S) ->
     receive
         {Port, {data, Bin}} ->
             case catch binary_to_term(Bin) of
-                {0, nif_pipes, {ReqFd, RespFd}} ->
-                    case catch libsql_nif:attach(OsPid, ReqFd, RespFd) of
+                {0, nif_pipes, {Pid, ReqFd, RespFd}} ->
+                    %% Pid: the program's, which need not be OsPid (a
+                    %% port_executable may be a script that starts it)
+                    case catch libsql_nif:attach(Pid, ReqFd, RespFd) of
                         {ok, Nif} ->
                             ok = libsql_nif:want(Nif, true),
                             {ok, S#state{src = Nif, nif = Nif, nif_flags = {true, false}}};
@@ -442,9 +444,13 @@ call_in({undefine, Name, Arity, Timeout}, From, S) ->
     {A, Body} = libsql_proto:encode_body(delete_function, [Name, Arity]),
     {noreply, send(A, Body, From, Timeout, {undefine, Name, Arity}, S)};
 call_in(stats, _From, S) ->
+    {LaneBusy, LaneNs} = case S#state.nif of
+                             undefined -> {0, 0};
+                             Nif -> libsql_nif:stats(Nif)
+                         end,
     {reply, {ok, #{port_time_us => erlang:convert_time_unit(S#state.port_time, native,
-                                                             microsecond),
-                   in_flight => maps:size(S#state.pending)}}, S};
+                                                             microsecond) + LaneNs div 1000,
+                   in_flight => maps:size(S#state.pending) + LaneBusy}}, S};
 call_in({subscribe, sync, Pid}, _From, #state{mode = replica} = S) ->
     {Ref, Subs} = libsql_subs:add(sync, Pid, S#state.subs),
     {reply, {ok, Ref}, S#state{subs = Subs}};
@@ -519,6 +525,8 @@ info_in({Nif, {lane_down, Ref}}, #state{nif = Nif} = S) when Nif =/= undefined -
     %% and its request is cancelled (the answer is dropped by ref).
     ok = libsql_nif:lane_release(Nif),
     {noreply, send_cancel(Ref, S)};
+info_in({nif_write_failed, Nif}, #state{nif = Nif} = S) when Nif =/= undefined ->
+    port_died(epipe, S);
 info_in({lane_timeout, Ref}, #state{nif = Nif} = S) when Nif =/= undefined ->
     %% A lane caller's deadline passed: as for a request of ours.
     {noreply, send_cancel(Ref, S)};
@@ -670,13 +678,23 @@ port_write(Nif, Frame) ->
 write_frame(Dest, Frame) ->
     port_write(Dest, Frame).
 
+%% Our own writes. With the port a write to a dead program comes back as
+%% {'EXIT', Port, epipe}; with the NIF's pipes we say so ourselves, so the
+%% connection fails its callers at once rather than when the exit status
+%% comes (which a wrapper script can delay).
+out(Dest, Frame) ->
+    case port_write(Dest, Frame) of
+        false when not is_port(Dest) -> self() ! {nif_write_failed, Dest}, ok;
+        _ -> ok
+    end.
+
 port_died(Why, S) ->
     fail_all(port_exited, io_lib:format("the port program died (~0tp)", [Why]),
              #{reason => Why}, S),
     {stop, {port_exited, Why}, S#state{pending = #{}, port = undefined}}.
 
 send(Arity, Body, From, Timeout0, Kind, #state{src = Port, next_ref = Ref} = S) ->
-    _ = port_write(Port, libsql_proto:frame(Ref, Arity, Body)),
+    ok = out(Port, libsql_proto:frame(Ref, Arity, Body)),
     Timeout = case Timeout0 of default -> S#state.timeout; _ -> Timeout0 end,
     Timer = case Timeout of
                 infinity -> undefined;
@@ -687,7 +705,7 @@ send(Arity, Body, From, Timeout0, Kind, #state{src = Port, next_ref = Ref} = S) 
 
 send_cancel(Target, #state{src = Port, next_ref = Ref} = S) ->
     {Arity, Body} = libsql_proto:encode_body(cancel, [Target]),
-    _ = port_write(Port, libsql_proto:frame(Ref, Arity, Body)),
+    ok = out(Port, libsql_proto:frame(Ref, Arity, Body)),
     Timer = erlang:send_after(S#state.cancel_timeout, self(), {cancel_deadline, Ref}),
     P = #pending{from = internal, timer = Timer, kind = cancel, sent = erlang:monotonic_time()},
     S#state{next_ref = next_ref(Ref), pending = maps:put(Ref, P, S#state.pending)}.
@@ -695,7 +713,7 @@ send_cancel(Target, #state{src = Port, next_ref = Ref} = S) ->
 %% A request of our own whose answer nobody waits for.
 send_internal(Cmd, Args, #state{src = Port, next_ref = Ref} = S) ->
     {Arity, Body} = libsql_proto:encode_body(Cmd, Args),
-    _ = port_write(Port, libsql_proto:frame(Ref, Arity, Body)),
+    ok = out(Port, libsql_proto:frame(Ref, Arity, Body)),
     P = #pending{from = internal, kind = cancel, sent = erlang:monotonic_time()},
     S#state{next_ref = next_ref(Ref), pending = maps:put(Ref, P, S#state.pending)}.
 
@@ -779,11 +797,31 @@ create_lane_registry() ->
     _ = ets:new(?LANES, [named_table, public, set, {read_concurrency, true}]),
     ok.
 
+%% The application's `transport' (sys.config) for connections that do
+%% not name one: what a test run over both transports switches.
+default_transport() ->
+    case application:get_env(libsql, transport) of
+        {ok, nif} -> nif;
+        _ -> port
+    end.
+
 lane_register(#state{nif = undefined}, _Spin) ->
     ok;
 lane_register(#state{nif = Nif, timeout = T, max_frame = MaxFrame}, Spin) ->
     %% no table (the application is not running): no lane, calls still work
-    catch ets:insert(?LANES, {self(), Nif, Spin, T, MaxFrame}),
+    try
+        true = ets:insert(?LANES, {self(), Nif, Spin, T, MaxFrame}),
+        ets:info(?LANES, size) band 63 =:= 0 andalso lane_sweep()
+    catch
+        error:badarg -> ok
+    end,
+    ok.
+
+%% A connection killed outright (no terminate) leaves its row: swept out
+%% now and then, when a new one comes (its pipes were closed when it died).
+lane_sweep() ->
+    _ = [ets:delete(?LANES, Pid) || Pid <- ets:select(?LANES, [{{'$1', '_', '_', '_', '_'}, [], ['$1']}]),
+                                    not is_process_alive(Pid)],
     ok.
 
 close_nif(#state{nif = undefined}) ->
@@ -840,15 +878,20 @@ lane_request(Conn, {Nif, Spin, Default, MaxFrame}, Arity, Body, Timeout0) ->
                            infinity -> infinity;
                            _ -> erlang:monotonic_time(millisecond) + T
                        end,
-            lane_wait(Conn, Nif, Ref, Sel, Deadline, {Arity, Body, Timeout0});
+            %% asleep, we must also hear of the connection's end
+            lane_wait(Conn, Nif, Ref, Sel, Deadline,
+                      {Arity, Body, Timeout0, erlang:monitor(process, Conn)});
         _NotNow ->
             %% busy, too long, or closed: a closed pipe means the program
             %% is gone, and the connection process answers with its exit
             request_call(Conn, Arity, Body, Timeout0, request)
     end.
 
+lane_unwatch({_, _, _, Mon}) ->
+    erlang:demonitor(Mon, [flush]).
+
 %% The answer takes longer than the spin: sleep until the pipe has
-%% something (a select of our own), or the deadline.
+%% something (a select of our own), the deadline, or the connection's end.
 lane_wait(Conn, Nif, Ref, Sel, Deadline, Req) ->
     Left = case Deadline of
                infinity -> infinity;
@@ -858,17 +901,24 @@ lane_wait(Conn, Nif, Ref, Sel, Deadline, Req) ->
         {select, Nif, Sel, ready_input} ->
             case libsql_nif:lane_pump(Nif) of
                 {reply, Bin} ->
+                    lane_unwatch(Req),
                     libsql_proto:decode_reply(Bin);
                 {wait, Ref, Sel1} ->
                     lane_wait(Conn, Nif, Ref, Sel1, Deadline, Req);
-                {closed, _} ->
-                    %% The program died with our request: sent again the
-                    %% usual way, it waits for the exit status as every
-                    %% request in flight does, and fails with it.
-                    {Arity, Body, Timeout} = Req,
+                _Closed ->
+                    %% The program died with our request, or the pipes were
+                    %% closed under it: sent again the usual way, it waits
+                    %% for the exit status as every request in flight does
+                    %% and fails with it (or finds the connection closed).
+                    lane_unwatch(Req),
+                    {Arity, Body, Timeout, _} = Req,
                     request_call(Conn, Arity, Body, Timeout, request)
-            end
+            end;
+        {'DOWN', Mon, process, Conn, _} when Mon =:= element(4, Req) ->
+            %% The connection went (and closed the pipes) while we slept.
+            {error, libsql_proto:err(closed, <<"the connection is closed">>)}
     after Left ->
+        lane_unwatch(Req),
         try libsql_nif:lane_abandon(Nif) of
             {Ref, Pending} ->
                 Pending =:= pending andalso

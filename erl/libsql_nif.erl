@@ -16,8 +16,8 @@
 %% and subscribers go through the connection process.
 -module(libsql_nif).
 
--export([attach/3, send/2, want/2, set_lane/2, pump/1, lane_release/1, close/1,
-         call/4, lane_pump/1, lane_abandon/1, loaded/0]).
+-export([attach/3, send/2, want/2, set_lane/2, pump/1, lane_release/1, close/1, stats/1,
+         call/4, lane_pump/1, lane_abandon/1]).
 
 -on_load(init/0).
 
@@ -28,27 +28,25 @@
 
 -define(NOT_LOADED, erlang:nif_error({not_loaded, ?MODULE})).
 
+%% LIBSQL_NIF_SO (a path without .so) loads another build, as
+%% LIBSQL_PORT_EXECUTABLE runs another port program: the tests' ASan one.
 init() ->
-    Dir = case code:priv_dir(libsql) of
-              {error, _} ->
-                  filename:join(filename:dirname(filename:dirname(code:which(?MODULE))), "priv");
-              D -> D
-          end,
-    case erlang:load_nif(filename:join(Dir, "libsql_nif"), 0) of
+    Path = case os:getenv("LIBSQL_NIF_SO") of
+               false ->
+                   Dir = case code:priv_dir(libsql) of
+                             {error, _} ->
+                                 filename:join(filename:dirname(filename:dirname(
+                                                                  code:which(?MODULE))), "priv");
+                             D -> D
+                         end,
+                   filename:join(Dir, "libsql_nif");
+               P -> P
+           end,
+    case erlang:load_nif(Path, 0) of
         ok -> ok;
         %% Loading must not fail the module: the port transport works
         %% without the NIF, and open/1 says why `transport => nif' cannot.
         {error, _} -> ok
-    end.
-
-%% @doc Whether the NIF is loaded (priv/libsql_nif.so was found).
--spec loaded() -> boolean().
-loaded() ->
-    try attach(0, -1, -1) of
-        _ -> true
-    catch
-        error:{not_loaded, _} -> false;
-        error:badarg -> true
     end.
 
 %% @doc Open the program's pipes (from /proc/OsPid/fd); the caller owns them.
@@ -80,6 +78,11 @@ lane_release(_Res) -> ?NOT_LOADED.
 -spec close(handle()) -> ok.
 close(_Res) -> ?NOT_LOADED.
 
+%% @doc Lane requests: how many are in the program now (0 or 1) and the
+%% time they spent there, in nanoseconds, summed.
+-spec stats(handle()) -> {0 | 1, non_neg_integer()}.
+stats(_Res) -> ?NOT_LOADED.
+
 %% @doc Send {Ref, Body...} (Arity elements, Body from
 %% libsql_proto:encode_body/2) as the lane and spin up to SpinUs for the
 %% answer.
@@ -90,7 +93,8 @@ call(_Res, _Arity, _Body, _SpinUs) -> ?NOT_LOADED.
 
 %% @doc The sleeping lane caller's select fired.
 -spec lane_pump(handle()) ->
-          {reply, binary()} | {wait, pos_integer(), reference()} | {closed, pos_integer()}.
+          {reply, binary()} | {wait, pos_integer(), reference()} | {closed, pos_integer()} |
+          closed.
 lane_pump(_Res) -> ?NOT_LOADED.
 
 %% @doc The lane caller gives up: the owner reads again and must cancel

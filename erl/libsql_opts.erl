@@ -230,18 +230,9 @@ common_opts(Opts, Target) ->
                     (extensions, _) -> ok;
                     (K, V) -> check(K, V)
                  end, Conn),
-    Conn1 = Conn#{port_opts => PortOpts, transport => maps:get(transport, Conn, default_transport())},
     case maps:find(extensions, Conn) of
-        {ok, Exts} -> Conn1#{extensions => extensions(Exts)};
-        error -> Conn1
-    end.
-
-%% The application's `transport' (sys.config), for connections that do
-%% not name one: what a test run over both transports switches.
-default_transport() ->
-    case application:get_env(libsql, transport) of
-        {ok, nif} -> nif;
-        _ -> port
+        {ok, Exts} -> Conn#{port_opts => PortOpts, extensions => extensions(Exts)};
+        error -> Conn#{port_opts => PortOpts}
     end.
 
 %% The files the connection may load extensions from, as binaries.

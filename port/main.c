@@ -151,7 +151,7 @@ static void *watchdog_main(void *arg)
 
 /* --nif-pipes (erl/libsql_nif.erl): requests and replies move to two
  * pipes of ours, which the VM opens through /proc/<pid>/fd/<n> (it is
- * told which in one frame on stdout, {0, nif_pipes, {ReqW, RespR}}),
+ * told which in one frame on stdout, {0, nif_pipes, {Pid, ReqW, RespR}}),
  * so that a NIF in the VM can read and write them from any process.
  * The process itself stays the VM's Erlang port: it reaps us, knows our
  * exit status and closes stdin when the connection goes. */
@@ -169,8 +169,10 @@ static void open_nif_pipes(void)
     g_out_fd = rs[1];
     g_nif_ends[0] = rq[1];
     g_nif_ends[1] = rs[0];
-    if (ei_x_new(&x) != 0 || term_reply_begin(&x, 0, "nif_pipes") != 0 || ei_x_encode_tuple_header(&x, 2) != 0 ||
-        ei_x_encode_long(&x, rq[1]) != 0 || ei_x_encode_long(&x, rs[0]) != 0)
+    /* our pid: the VM's port may be a wrapper that started us */
+    if (ei_x_new(&x) != 0 || term_reply_begin(&x, 0, "nif_pipes") != 0 || ei_x_encode_tuple_header(&x, 3) != 0 ||
+        ei_x_encode_long(&x, (long)getpid()) != 0 || ei_x_encode_long(&x, rq[1]) != 0 ||
+        ei_x_encode_long(&x, rs[0]) != 0)
         fatal(LSQ_EXIT_NOMEM, "nif_pipes frame");
     if (frame_write(STDOUT_FD, x.buff, (size_t)x.index) != 0) fatal(LSQ_EXIT_WRITE, "nif_pipes frame");
     (void)ei_x_free(&x);

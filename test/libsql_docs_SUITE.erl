@@ -24,7 +24,7 @@
 -define(INTERNAL, [libsql_app, libsql_conn, libsql_subs, libsql_callback, libsql_functions, libsql_conn_sup, libsql_error, libsql_opts,
                    libsql_pool, libsql_pool_sup, libsql_pools_sup, libsql_proto,
                    libsql_route, libsql_secret, libsql_stream, libsql_sup, libsql_table,
-                   libsql_tx]).
+                   libsql_tx, libsql_nif]).
 %% Called only through child specs ({M, F, A} tuples) or the .app file.
 -define(STARTED_BY_MFA, [{libsql_conn_sup, start_link, 0}, {libsql_pools_sup, start_link, 0},
                          {libsql_pool, start_link, 2}, {libsql_pool_sup, start_link, 2},

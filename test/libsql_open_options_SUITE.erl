@@ -113,7 +113,8 @@ nothing_else_forwarded(Config) ->
                          {_, _, _} = E -> good(E);
                          false -> maps:get(K, #{timeout => 1000, max_frame => 4096,
                                                 spin_us => 0, port_executable => "x",
-                                                cancel_timeout => 100, extensions => []})
+                                                cancel_timeout => 100, extensions => [],
+                                                transport => port})
                      end
              end,
     [begin

@@ -4,9 +4,12 @@
 #   2. Dialyzer, xref and the API docs build (`make docs'), one test each;
 #   3. the dependency checks (test/dep_check.sh: a rebar3 project with a
 #      release, and a mix project, depending on this tree), one test each;
-#   4. every Common Test suite against the normal port build;
+#   4. every Common Test suite against the normal port build, then again
+#      with transport nif as every connection's default;
 #   5. every Common Test suite again against the port built with
-#      AddressSanitizer + UBSan; any sanitizer report fails the run.
+#      AddressSanitizer + UBSan, then the NIF's suite and the API and local
+#      suites over transport nif with the NIF built so too; any sanitizer
+#      report fails the run.
 # Exits non-zero if anything failed or a runner could not run.
 # LIBSQL_SKIP_ASAN=1 skips steps 1b and 5 (quicker local runs).
 set -u
@@ -91,6 +94,14 @@ echo "== Common Test"
 rebar3 ct 2>&1 | tee "$log/ct.out"; [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 count_ct "$log/ct.out"
 
+# Every suite again with transport nif (erl/libsql_nif.erl) as the default
+# of every connection a test opens without naming one: each group runs
+# over both transports.
+echo "== Common Test over transport nif"
+rebar3 ct --sys_config test/transport_nif.config 2>&1 | tee "$log/ct-nif.out"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+count_ct "$log/ct-nif.out"
+
 if [ "${LIBSQL_SKIP_ASAN:-0}" != 1 ]; then
     echo "== C tests under AddressSanitizer + UBSan"
     make -s test-c-asan 2>&1 | tee "$log/c-asan.out"; [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
@@ -105,6 +116,20 @@ if [ "${LIBSQL_SKIP_ASAN:-0}" != 1 ]; then
         LIBSQL_LOAD_SECONDS="${LIBSQL_ASAN_LOAD_SECONDS:-10}" \
             rebar3 ct 2>&1 | tee "$log/ct-asan.out"; [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
         count_ct "$log/ct-asan.out"
+        # The NIF of transport nif under the sanitizers: its own suite and
+        # the API and local suites over it, the port also the ASan build
+        # (the VM is not instrumented: the runtimes are preloaded; its own
+        # allocations are not leak-checked).
+        echo "== Common Test over transport nif, the NIF built with AddressSanitizer + UBSan"
+        LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)" \
+        LIBSQL_NIF_SO="$PWD/build/asan/libsql_nif" \
+        LIBSQL_PORT_EXECUTABLE="$PWD/build/asan/libsql_port" \
+        ASAN_OPTIONS="log_path=$reports/asan:detect_leaks=0" \
+        UBSAN_OPTIONS="log_path=$reports/ubsan:print_stacktrace=1" \
+            rebar3 ct --sys_config test/transport_nif.config \
+                --suite test/libsql_nif_SUITE,test/libsql_api_SUITE,test/libsql_local_SUITE \
+                2>&1 | tee "$log/ct-nif-asan.out"; [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+        count_ct "$log/ct-nif-asan.out"
         if compgen -G "$reports/*" > /dev/null; then
             echo "sanitizer reports:"; cat "$reports"/*
             failed=$((failed + 1)); status=1

@@ -72,6 +72,8 @@ typedef struct {
     ErlNifPid lane_pid;
     uint32_t lane_ref, next_lane_ref;
     int lane_waiting;       /* the lane caller sleeps: selected, monitored */
+    long long lane_t0;      /* when the lane's request was written */
+    unsigned long long lane_ns; /* time lane requests spent in the program */
     ErlNifMonitor lane_mon;
     /* reading: a staging buffer, then the frame being assembled */
     unsigned char *stage;
@@ -137,6 +139,7 @@ static void arm_owner(ErlNifEnv *env, lnif *c)
  * wants to. */
 static void lane_end(ErlNifEnv *env, lnif *c)
 {
+    c->lane_ns += (unsigned long long)(now_ns() - c->lane_t0);
     if (c->lane_waiting) {
         (void)enif_demonitor_process(env, c, &c->lane_mon);
         c->lane_waiting = 0;
@@ -331,6 +334,10 @@ static void shut(ErlNifEnv *env, lnif *c)
         c->req_fd = -1;
     }
     c->dead = 1;
+    if (c->st == ST_LANE && c->lane_waiting) {
+        (void)enif_demonitor_process(env, c, &c->lane_mon);
+        c->lane_waiting = 0;
+    }
     c->st = ST_IDLE;
 }
 
@@ -658,6 +665,23 @@ static ERL_NIF_TERM nif_close(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[
     return a_ok;
 }
 
+/* stats(Res) -> {InFlight, Ns}: whether a lane request is in the program
+ * now (0 or 1), and the time lane requests spent there, summed. */
+static ERL_NIF_TERM nif_stats(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+{
+    lnif *c;
+    unsigned long long ns;
+    int busy;
+
+    (void)argc;
+    if (!get_res(env, argv[0], &c)) return enif_make_badarg(env);
+    enif_mutex_lock(c->mu);
+    busy = c->st == ST_LANE;
+    ns = c->lane_ns + (busy ? (unsigned long long)(now_ns() - c->lane_t0) : 0);
+    enif_mutex_unlock(c->mu);
+    return enif_make_tuple2(env, enif_make_int(env, busy), enif_make_uint64(env, ns));
+}
+
 /* ---- NIFs: the lane --------------------------------------------------------------- */
 
 /* Spins on the answer pipe for up to spin_ns: 1 with {reply, Bin} in
@@ -745,6 +769,7 @@ static ERL_NIF_TERM nif_call(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
         return rc > 0 ? a_busy : a_closed;
     }
     c->st = ST_LANE;
+    c->lane_t0 = now_ns();
     c->lane_ref = ref;
     c->lane_waiting = 0;
     (void)enif_self(env, &c->lane_pid);
@@ -781,8 +806,9 @@ static ERL_NIF_TERM nif_lane_pump(ErlNifEnv *env, int argc, const ERL_NIF_TERM a
     if (!get_res(env, argv[0], &c)) return enif_make_badarg(env);
     enif_mutex_lock(c->mu);
     if (c->st != ST_LANE || !is_self(env, &c->lane_pid)) {
+        /* the pipes were closed under us (the connection is going) */
         enif_mutex_unlock(c->mu);
-        return enif_make_badarg(env);
+        return a_closed;
     }
     rc = spin_read(env, c, 0, &reply);
     if (rc != 0) {
@@ -865,6 +891,7 @@ static ErlNifFunc funcs[] = {
     { "pump", 1, nif_pump, 0 },
     { "lane_release", 1, nif_lane_release, 0 },
     { "close", 1, nif_close, 0 },
+    { "stats", 1, nif_stats, 0 },
     { "call", 4, nif_call, 0 },
     { "lane_pump", 1, nif_lane_pump, 0 },
     { "lane_abandon", 1, nif_lane_abandon, 0 },
