@@ -8,6 +8,7 @@
 #include "protocol.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
 #include <stdint.h>
@@ -29,36 +30,134 @@ static int wait_fd(int fd, short ev)
     return 0;
 }
 
-/* A read found no input on a non-blocking descriptor. While the spin
- * budget lasts return at once, so the caller reads again; then block. */
+/* The spin policy (frame_io.h, frame_reader_set_spin). A wait begins when
+ * the reader needs input and has none buffered; it spins if no pause is
+ * left, else it is one more paused wait. */
+static void begin_wait(frame_reader *r)
+{
+    r->in_wait = 1;
+    r->wait_start = 0;
+    r->spinning = r->spin_now;
+    if (!r->spin_now && --r->pause == 0) r->spin_now = 1;
+}
+
+/* A miss: pause the next waits, twice as many as the last miss did
+ * (hits in between halve that). */
+static void spin_missed(frame_reader *r)
+{
+    r->spinning = 0;
+    r->backoff = r->backoff == 0 ? 1
+               : r->backoff >= FRAME_SPIN_BACKOFF_MAX / 2 ? FRAME_SPIN_BACKOFF_MAX
+               : r->backoff * 2;
+    r->pause = r->backoff;
+    r->spin_now = 0;
+}
+
+/* The input of a wait that spun came at `now`: within the budget it is a
+ * hit, which halves the backoff. Later it is a miss: the thread was off
+ * its CPU when the budget ran out (sched_yield gave the CPU to another
+ * thread for longer than the budget: the cores are oversubscribed, and a
+ * spin there only takes CPU from the threads that would send the input). */
+static void spin_ended(frame_reader *r, long long now)
+{
+    if (now - r->wait_start <= r->spin_ns) r->backoff /= 2;
+    else spin_missed(r);
+    r->wait_start = 0;
+}
+
+/* Input arrived: a wait that spun and found none at first is judged. */
+static void input_arrived(frame_reader *r)
+{
+    if (r->spin_ns <= 0) return;
+    if (r->spinning && r->wait_start != 0) spin_ended(r, lsq_mono_ns());
+    r->in_wait = 0;
+    r->spinning = 0;
+    r->wait_start = 0;
+}
+
+/* Make fd non-blocking to spin, blocking not to (one read(2) per wait, as
+ * with spin 0). If fcntl fails the descriptor stays as it is, and both
+ * kinds of wait still work on it: a blocking one blocks in read (no spin,
+ * and no hit or miss counted: wait_start stays 0), a non-blocking one
+ * polls after its read fails (await_input). */
+static void set_nonblock(frame_reader *r, int on)
+{
+    if (r->nonblock == on) return;
+    if (fcntl(r->fd, F_SETFL, r->fd_flags | (on ? O_NONBLOCK : 0)) == 0) r->nonblock = on;
+}
+
+/* A read found no input on a non-blocking descriptor. While the wait spins
+ * and the budget lasts return at once, so the caller reads again; then
+ * block. */
 static int await_input(frame_reader *r)
 {
     long long now;
 
-    if (r->spin_ns > 0) {
+    if (r->spinning) {
         now = lsq_mono_ns();
         if (r->wait_start == 0) r->wait_start = now;
-        if (r->spin_now && now - r->wait_start < r->spin_ns) {
+        if (now - r->wait_start < r->spin_ns) {
             (void)sched_yield(); /* a thread that wants this CPU gets it */
             return 0;
         }
+        spin_missed(r);
     }
     return wait_fd(r->fd, POLLIN);
 }
 
-/* Input arrived: spin next time only if this wait was within the budget. */
-static void input_arrived(frame_reader *r)
-{
-    if (r->spin_ns <= 0) return;
-    r->spin_now = r->wait_start == 0 || lsq_mono_ns() - r->wait_start <= r->spin_ns;
-    r->wait_start = 0;
-}
-
 void frame_reader_set_spin(frame_reader *r, long long spin_ns)
 {
+    int fl;
+
     r->spin_ns = spin_ns > 0 ? spin_ns : 0;
-    r->spin_now = 1;
     r->wait_start = 0;
+    r->spin_now = 1;
+    r->in_wait = 0;
+    r->spinning = 0;
+    r->backoff = 0;
+    r->pause = 0;
+    r->nonblock = 0;
+    r->fd_flags = 0;
+    if (r->spin_ns == 0) return;
+    fl = fcntl(r->fd, F_GETFL);
+    if (fl < 0) {
+        /* Without its flags the reader cannot switch modes: no spinning. */
+        r->spin_ns = 0;
+        return;
+    }
+    r->fd_flags = fl & ~O_NONBLOCK;
+    r->nonblock = (fl & O_NONBLOCK) != 0;
+}
+
+int frame_reader_wait(frame_reader *r, int ms)
+{
+    struct pollfd p = { r->fd, POLLIN, 0 };
+    int rc;
+
+    if (r->end > r->start) return 1;
+    if (r->spin_ns > 0) {
+        if (!r->in_wait) begin_wait(r);
+        while (r->spinning) {
+            rc = poll(&p, 1, 0);
+            if (rc > 0) {
+                /* Judged now, not at the read that ends the wait (the
+                 * caller may take a while to get there). */
+                if (r->wait_start != 0) spin_ended(r, lsq_mono_ns());
+                return 1;
+            }
+            if (rc < 0 && errno != EINTR) return -1;
+            if (r->wait_start == 0) {
+                r->wait_start = lsq_mono_ns();
+            } else if (lsq_mono_ns() - r->wait_start >= r->spin_ns) {
+                spin_missed(r);
+                break;
+            }
+            (void)sched_yield();
+        }
+    }
+    rc = poll(&p, 1, ms);
+    if (rc < 0) return errno == EINTR ? 0 : -1;
+    return rc > 0;
 }
 
 /* Take exactly n bytes: first what the buffer holds, then from the
@@ -81,6 +180,10 @@ static ssize_t take(frame_reader *r, void *dst, size_t n)
             r->start += c;
             got += c;
             continue;
+        }
+        if (r->spin_ns > 0) {
+            if (!r->in_wait) begin_wait(r);
+            set_nonblock(r, r->spinning);
         }
         if (r->cap > 0 && n - got < r->cap) {
             rr = read(r->fd, r->buf, r->cap);

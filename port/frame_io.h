@@ -11,6 +11,12 @@
 
 #include <stddef.h>
 
+/* The longest pause, in waits, after spins that keep missing: at the cap
+ * a connection whose spins all miss spins one budget per 257 waits, and
+ * one that starts sending back to back spins again after at most this
+ * many requests. */
+#define FRAME_SPIN_BACKOFF_MAX 256u
+
 enum {
     FRAME_OK = 0,        /* *buf (malloc'd, caller frees) and *len set */
     FRAME_EOF = 1,       /* clean end of input between frames */
@@ -28,9 +34,15 @@ typedef struct frame_reader {
     char *buf;          /* read-ahead buffer (cap bytes) */
     size_t cap;         /* its size */
     size_t start, end;  /* unread bytes are buf[start..end) */
-    long long spin_ns;  /* spin budget on a non-blocking fd (0: poll at once) */
-    long long wait_start; /* when the current wait for input began, 0 if none */
-    int spin_now;       /* spin on the next wait: the last one was short */
+    long long spin_ns;  /* spin budget: the most one wait spins (0: never spin) */
+    long long wait_start; /* when the current wait first found no input, 0 if not yet */
+    int spin_now;       /* the next wait spins (no paused wait left) */
+    int in_wait;        /* a wait has begun and its input has not come yet */
+    int spinning;       /* the current wait spins until the budget runs out */
+    int nonblock;       /* fd is O_NONBLOCK now (as the reader set it) */
+    int fd_flags;       /* fd's file status flags, O_NONBLOCK cleared */
+    unsigned backoff;   /* waits the next miss pauses: 1, 2, 4 ... (0: none yet) */
+    unsigned pause;     /* paused waits left before the next spin (a probe) */
 } frame_reader;
 
 /* 0, or -1 if the buffer cannot be allocated. */
@@ -40,12 +52,27 @@ void frame_reader_free(frame_reader *r);
  * zeroed in the buffer as they are taken: no request (a secret) lingers
  * in it. */
 int frame_reader_next(frame_reader *r, size_t max, char **buf, size_t *len, long *ref);
-/* Busy-poll a non-blocking descriptor for up to spin_ns before blocking in
- * poll(2), but only while the waits stay that short (a caller sending
- * requests back to back): waking a sleeping process costs more than the
- * whole round trip through the pipe. After a longer wait the reader blocks
- * at once, so an idle connection burns no CPU. 0: never spin. */
+/* Busy-poll the descriptor for up to spin_ns before blocking, but only
+ * while spinning pays. A wait whose input came within the budget (a hit:
+ * the caller sends requests back to back) keeps the reader spinning, since
+ * waking a sleeping process costs more than the whole round trip through
+ * the pipe. A wait whose input did not (a miss: an idle connection, or
+ * more busy connections than cores, each waiting longer than it spins, or
+ * a spin whose thread was off its CPU until past the budget because the
+ * cores had other work) makes the next 1, 2, 4 ... up to
+ * FRAME_SPIN_BACKOFF_MAX waits block at once (doubling while misses
+ * follow one another); then one wait spins again (a probe). Each hit
+ * halves the pause the next miss brings. While it does not spin the
+ * reader keeps the descriptor blocking, so a wait costs one read(2) as
+ * with spin 0 (not a read that fails, a poll and a read); it sets
+ * O_NONBLOCK again to spin. 0: never spin (the descriptor's flags are left
+ * alone). Reads the descriptor's flags; if that fails it never spins. */
 void frame_reader_set_spin(frame_reader *r, long long spin_ns);
+/* Wait up to ms for input without reading it, spinning first by the same
+ * rule (a wait that a frame_reader_next then ends): 1 when input is
+ * buffered or the descriptor is readable (or at its end), 0 on timeout,
+ * -1 if poll(2) fails. */
+int frame_reader_wait(frame_reader *r, int ms);
 /* Bytes read ahead and not yet handed out (a frame may be waiting there
  * even when the descriptor is not readable). */
 size_t frame_reader_buffered(const frame_reader *r);

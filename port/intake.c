@@ -39,7 +39,6 @@ static atomic_int g_read_error;  /* stdin failed, or ended inside a frame */
 static atomic_int g_interrupted; /* the running request was interrupted */
 static frame_reader g_in;        /* stdin, read ahead (under g_read_lock) */
 static size_t g_max_frame;
-static long g_spin_us;
 static lsq_port *g_port;
 static intake_writer g_write;
 
@@ -48,7 +47,6 @@ int intake_init(int fd, size_t max_frame, long spin_us, lsq_port *port, intake_w
     if (frame_reader_init(&g_in, fd, 64 * 1024) != 0) return -1;
     if (spin_us > 0) frame_reader_set_spin(&g_in, spin_us * 1000LL);
     g_max_frame = max_frame;
-    g_spin_us = spin_us;
     g_port = port;
     g_write = w;
     atomic_store(&g_eof, 0);
@@ -372,24 +370,13 @@ static int await_outcome(char **frame, size_t *len)
     return -1;
 }
 
-/* Wait (up to ms) for stdin to have a frame: spin first, as between
- * requests, since an answer usually comes within tens of microseconds. */
+/* Wait (up to ms) for stdin to have a frame. The reader spins first by
+ * the rule it follows between requests (frame_io.h): an answer usually
+ * comes within tens of microseconds, as the next request does, unless
+ * this connection's recent waits were longer than the budget. */
 static int stdin_ready(int ms)
 {
-    struct pollfd in = { .fd = g_in.fd, .events = POLLIN };
-    struct timespec t0, t;
-    long long spent;
-
-    if (frame_reader_buffered(&g_in) > 0) return 1;
-    if (g_spin_us > 0) {
-        (void)clock_gettime(CLOCK_MONOTONIC, &t0);
-        do {
-            if (poll(&in, 1, 0) > 0) return 1;
-            (void)clock_gettime(CLOCK_MONOTONIC, &t);
-            spent = (t.tv_sec - t0.tv_sec) * 1000000LL + (t.tv_nsec - t0.tv_nsec) / 1000;
-        } while (spent < g_spin_us);
-    }
-    return poll(&in, 1, ms) > 0;
+    return frame_reader_wait(&g_in, ms) > 0;
 }
 
 void intake_expect(unsigned long id)
