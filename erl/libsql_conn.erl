@@ -919,15 +919,15 @@ lane_wait(Conn, Nif, Ref, Sel, Deadline, Req) ->
             {error, libsql_proto:err(closed, <<"the connection is closed">>)}
     after Left ->
         lane_unwatch(Req),
-        try libsql_nif:lane_abandon(Nif) of
-            {Ref, Pending} ->
-                Pending =:= pending andalso
-                    receive {select, Nif, Sel, _} -> ok after 0 -> ok end,
-                %% the connection cancels it, as its own on a deadline
-                Conn ! {lane_timeout, Ref}
-        catch
-            error:badarg -> ok % the pipes were closed meanwhile
-        end,
+        _ = try libsql_nif:lane_abandon(Nif) of
+                {Ref, Pending} ->
+                    Pending =:= pending andalso
+                        receive {select, Nif, Sel, _} -> ok after 0 -> ok end,
+                    %% the connection cancels it, as its own on a deadline
+                    Conn ! {lane_timeout, Ref}
+            catch
+                error:badarg -> ok % the pipes were closed meanwhile
+            end,
         {error, libsql_proto:err(timeout, <<"the request did not finish in time; it was cancelled">>)}
     end.
 
