@@ -40,7 +40,9 @@
 
 -record(pending, {
     from :: from() | internal,             % who waits; internal: our own cancel
-    timer :: reference() | undefined,      % deadline timer
+    timer :: reference() | undefined,      % our own cancel's timer
+    deadline :: integer() | undefined,     % when a caller's request times out
+                                           % (ms, monotonic; in `deadlines')
     sent :: integer(),                     % monotonic time it went to the port
     kind :: kind(),                        % what to do with the reply
     callback :: {reference(), binary()} | undefined
@@ -81,6 +83,11 @@
     max_frame :: pos_integer(),            % largest request frame the port accepts
     cancel_timeout :: pos_integer(),       % how long a cancel may go unanswered
     timeout :: timeout(),                  % deadline of calls that give none
+    deadlines = gb_sets:new() :: gb_sets:set({integer(), pos_integer()}),
+                                           % {Deadline, Ref} of every request that
+                                           % has one: one timer for them all
+    tick :: {reference(), integer()} | undefined,
+                                           % that timer, and when it fires
     cursors = #{} :: #{integer() => reference()},   % open cursors -> owner monitor
     port_time = 0 :: non_neg_integer(),    % native time spent in the port, summed
     mode = local :: atom(),                % local | remote | replica, once open
@@ -539,11 +546,15 @@ info_in({libsql_call, From, Msg}, S) ->
         Other ->
             Other
     end;
+info_in({timeout, T, deadline_tick}, #state{tick = {T, _}} = S) ->
+    expire(erlang:monotonic_time(millisecond), S#state{tick = undefined});
+info_in({timeout, _Stale, deadline_tick}, S) ->
+    {noreply, S};
 info_in({deadline, Ref}, S) ->
     case maps:take(Ref, S#state.pending) of
         {#pending{from = From, kind = Kind} = P, Pending} ->
             reply_to(From, {error, deadline_error(P, S)}),
-            S1 = drop_callback(P, S#state{pending = Pending}),
+            S1 = drop_callback(P, drop_deadline(P, Ref, S#state{pending = Pending})),
             case Kind of
                 close -> stop_port(S1, normal);
                 {cursor_open, _} ->
@@ -696,12 +707,57 @@ port_died(Why, S) ->
 send(Arity, Body, From, Timeout0, Kind, #state{src = Port, next_ref = Ref} = S) ->
     ok = out(Port, libsql_proto:frame(Ref, Arity, Body)),
     Timeout = case Timeout0 of default -> S#state.timeout; _ -> Timeout0 end,
-    Timer = case Timeout of
-                infinity -> undefined;
-                _ -> erlang:send_after(Timeout, self(), {deadline, Ref})
-            end,
-    P = #pending{from = From, timer = Timer, kind = Kind, sent = erlang:monotonic_time()},
-    S#state{next_ref = next_ref(Ref), pending = maps:put(Ref, P, S#state.pending)}.
+    P = #pending{from = From, kind = Kind, sent = erlang:monotonic_time()},
+    S1 = S#state{next_ref = next_ref(Ref)},
+    case Timeout of
+        infinity ->
+            S1#state{pending = maps:put(Ref, P, S#state.pending)};
+        _ ->
+            Now = erlang:monotonic_time(millisecond),
+            D = Now + Timeout,
+            arm_tick(D, Now, S1#state{pending = maps:put(Ref, P#pending{deadline = D},
+                                                         S#state.pending),
+                                      deadlines = gb_sets:add({D, Ref}, S#state.deadlines)})
+    end.
+
+%% ---- deadlines: one timer per connection ------------------------------------------
+%%
+%% Every request with a deadline is in `deadlines'; one timer is armed for
+%% the earliest. An answer only takes its entry out (the timer stays: in
+%% a stream of calls with the same timeout the earliest deadline is always
+%% the oldest, so the timer is set about once per timeout, not per call).
+%% When it fires, what is due times out and the timer is set for the next.
+
+arm_tick(D, _Now, #state{tick = {_, At}} = S) when At =< D ->
+    S;
+arm_tick(D, Now, #state{tick = Tick} = S) ->
+    case Tick of
+        {T, _} -> _ = erlang:cancel_timer(T, [{async, true}, {info, false}]);
+        undefined -> ok
+    end,
+    S#state{tick = {erlang:start_timer(max(0, D - Now), self(), deadline_tick), D}}.
+
+drop_deadline(#pending{deadline = undefined}, _Ref, S) ->
+    S;
+drop_deadline(#pending{deadline = D}, Ref, S) ->
+    S#state{deadlines = gb_sets:delete_any({D, Ref}, S#state.deadlines)}.
+
+%% Times out, oldest first, every request whose deadline is past.
+expire(Now, S) ->
+    case gb_sets:is_empty(S#state.deadlines) of
+        true ->
+            {noreply, S};
+        false ->
+            case gb_sets:take_smallest(S#state.deadlines) of
+                {{D, Ref}, Rest} when D =< Now ->
+                    case info_in({deadline, Ref}, S#state{deadlines = Rest}) of
+                        {noreply, S1} -> expire(Now, S1);
+                        Stop -> Stop
+                    end;
+                {{D, _}, _} ->
+                    {noreply, arm_tick(D, Now, S)}
+            end
+    end.
 
 send_cancel(Target, #state{src = Port, next_ref = Ref} = S) ->
     {Arity, Body} = libsql_proto:encode_body(cancel, [Target]),
@@ -746,9 +802,10 @@ reply(Ref, Bin, S) ->
     case maps:take(Ref, S#state.pending) of
         {#pending{from = From, timer = Timer, kind = Kind, sent = Sent} = P, Pending} ->
             cancel_timer(Timer),
-            S1 = drop_callback(P, S#state{pending = Pending,
-                                          port_time = S#state.port_time +
-                                              erlang:monotonic_time() - Sent}),
+            S0 = drop_deadline(P, Ref, S),
+            S1 = drop_callback(P, S0#state{pending = Pending,
+                                           port_time = S#state.port_time +
+                                               erlang:monotonic_time() - Sent}),
             case Kind of
                 cancel -> {noreply, S1};
                 {define, _, _} -> {noreply, defined(Kind, From, Bin, S1)};
@@ -919,15 +976,15 @@ lane_wait(Conn, Nif, Ref, Sel, Deadline, Req) ->
             {error, libsql_proto:err(closed, <<"the connection is closed">>)}
     after Left ->
         lane_unwatch(Req),
-        try libsql_nif:lane_abandon(Nif) of
-            {Ref, Pending} ->
-                Pending =:= pending andalso
-                    receive {select, Nif, Sel, _} -> ok after 0 -> ok end,
-                %% the connection cancels it, as its own on a deadline
-                Conn ! {lane_timeout, Ref}
-        catch
-            error:badarg -> ok % the pipes were closed meanwhile
-        end,
+        _ = try libsql_nif:lane_abandon(Nif) of
+                {Ref, Pending} ->
+                    Pending =:= pending andalso
+                        receive {select, Nif, Sel, _} -> ok after 0 -> ok end,
+                    %% the connection cancels it, as its own on a deadline
+                    Conn ! {lane_timeout, Ref}
+            catch
+                error:badarg -> ok % the pipes were closed meanwhile
+            end,
         {error, libsql_proto:err(timeout, <<"the request did not finish in time; it was cancelled">>)}
     end.
 

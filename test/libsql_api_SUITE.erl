@@ -80,6 +80,7 @@
 %% connection
 -export([info_ping_close_reopen/1, ping/1, close_twice/1, calls_after_close/1,
          owner_exit_closes/1, max_result_bytes/1, per_call_timeout/1,
+         short_deadline_behind_long/1,
          conn_default_timeout/1, concurrent_queries/1]).
 
 -type config() :: [{atom(), term()}].
@@ -136,6 +137,7 @@ case_groups() ->
      {streaming, [], [fold_10k, cursor_10k]},
      {connection, [], [info_ping_close_reopen, ping, close_twice, calls_after_close,
                        owner_exit_closes, max_result_bytes, per_call_timeout,
+                       short_deadline_behind_long,
                        conn_default_timeout, concurrent_queries]}].
 
 -spec init_per_suite(config()) -> config().
@@ -2024,6 +2026,30 @@ per_call_timeout(Config) ->
     Next = expect(Config, #{local => 2000, remote => 20000}),
     ?assertEqual({ok, [<<"1">>], [{1}]}, libsql:query(C, "SELECT 1", [], #{timeout => Next})),
     ok = libsql:close(C).
+
+%% One connection keeps one timer for all its deadlines: a call with a
+%% short deadline made while one with a long deadline runs still times
+%% out on time (the timer is moved earlier), and the long one goes on.
+-spec short_deadline_behind_long(config()) -> ok.
+short_deadline_behind_long(Config) ->
+    C = db(Config),
+    Slow = slow_sql(Config),
+    Self = self(),
+    Long = spawn_link(fun() ->
+                              Self ! {long, timed(fun() ->
+                                                          libsql:query(C, Slow, [],
+                                                                       #{timeout => 1500})
+                                                  end)}
+                      end),
+    timer:sleep(50),
+    {T, R} = timed(fun() -> libsql:query(C, "SELECT 1", [], #{timeout => 150}) end),
+    expect_error(timeout, R),
+    ?assert(T >= 140 andalso T < 1000),
+    {T1, R1} = receive {long, X} -> X after 20000 -> ct:fail({no_answer, Long}) end,
+    expect_error(timeout, R1),
+    ?assert(T1 >= 1400 andalso T1 < 5000),
+    ?assertEqual({ok, [<<"1">>], [{1}]}, libsql:query(C, "SELECT 1", [], #{timeout => 20000})),
+    ok.
 
 %% The connection-wide `timeout' option.
 -spec conn_default_timeout(config()) -> ok.

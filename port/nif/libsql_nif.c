@@ -42,6 +42,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -702,6 +703,10 @@ static int spin_read(ErlNifEnv *env, lnif *c, long long spin_ns, ERL_NIF_TERM *r
         }
         if (now_ns() - t0 >= spin_ns) return 0;
         enif_mutex_unlock(c->mu);
+        /* The program may be waiting for this very CPU (more runnable
+         * threads than cores): let it run rather than spin against it.
+         * Nothing else waiting: the yield returns at once. */
+        (void)sched_yield();
         enif_mutex_lock(c->mu);
     }
 }
