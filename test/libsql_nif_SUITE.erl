@@ -87,6 +87,20 @@ frames_in_order(Config) ->
     Got = collect_owner(Nif, length(Frames), 60000),
     ?assertEqual(length(Frames), length(Got)),
     ?assert(Frames =:= Got),
+    %% then 20 more streams, each of its own seed: random sizes, random cuts
+    lists:foreach(
+      fun(Round) ->
+              rand:seed(exsss, {Round, 5, 12}),
+              Fs = [crypto:strong_rand_bytes(case rand:uniform(3) of
+                                                 1 -> rand:uniform(10) - 1;
+                                                 2 -> rand:uniform(70000);
+                                                 3 -> rand:uniform(200)
+                                             end) || _ <- lists:seq(1, 40)],
+              St = iolist_to_binary([[<<(byte_size(F)):32>>, F] || F <- Fs]),
+              Sd = rand:export_seed(),
+              _ = spawn_link(fun() -> rand:seed(Sd), feed_cut(Peer, St) end),
+              ?assert(Fs =:= collect_owner(Nif, length(Fs), 60000), Round)
+      end, lists:seq(1, 20)),
     ok.
 
 %% The lane's answer is its caller's; the frames before it (an event,
