@@ -37,6 +37,7 @@
 %% The lanes of transport nif connections: {Conn, Nif, SpinUs, Timeout,
 %% MaxFrame}, read by callers (request/5) without asking the connection.
 -define(LANES, libsql_lanes).
+-define(LANES_USED, {libsql_conn, lanes_used}).
 
 -record(pending, {
     from :: from() | internal,             % who waits; internal: our own cancel
@@ -868,6 +869,8 @@ lane_register(#state{nif = Nif, timeout = T, max_frame = MaxFrame}, Spin) ->
     %% no table (the application is not running): no lane, calls still work
     try
         true = ets:insert(?LANES, {self(), Nif, Spin, T, MaxFrame}),
+        %% set once in the VM's life (a persistent_term write is costly)
+        persistent_term:get(?LANES_USED, false) orelse persistent_term:put(?LANES_USED, true),
         ets:info(?LANES, size) band 63 =:= 0 andalso lane_sweep()
     catch
         error:badarg -> ok
@@ -911,14 +914,19 @@ nif_flags(#state{nif = Nif, nif_flags = {OldWant, OldLane} = Old} = S) ->
     end.
 
 lane(Conn) when is_pid(Conn) ->
+    %% no lookup at all until some connection uses transport nif: the
+    %% port transport's calls pay one persistent_term read
+    persistent_term:get(?LANES_USED, false) andalso lane_lookup(Conn);
+lane(_) ->
+    false.
+
+lane_lookup(Conn) ->
     try ets:lookup(?LANES, Conn) of
         [{_, Nif, Spin, T, MaxFrame}] -> {Nif, Spin, T, MaxFrame};
         [] -> false
     catch
         error:badarg -> false
-    end;
-lane(_) ->
-    false.
+    end.
 
 %% A plain request on the lane: written and answered here, the connection
 %% process not involved. Whatever the lane cannot take (it is busy, the
