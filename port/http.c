@@ -18,8 +18,9 @@ struct http_client {
     atomic_int interrupted;
     char errbuf[CURL_ERROR_SIZE];
     /* the request running now */
-    const char *body;   /* request body and how much of it curl took */
-    size_t body_len, body_pos;
+    const char *body;   /* request body (POST) or NULL (GET) */
+    int attempts;       /* times curl was about to send it */
+    int resend_refused; /* a second attempt was refused (on_prereq) */
     http_sink sink;
     void *ctx;
     http_errbody *eb;
@@ -51,29 +52,27 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
-/* The request body, handed to curl piece by piece. */
-static size_t on_read(char *buf, size_t size, size_t nitems, void *arg)
-{
-    http_client *h = arg;
-    size_t n = size * nitems, left = h->body_len - h->body_pos;
-
-    if (n > left) n = left;
-    memcpy(buf, h->body + h->body_pos, n);
-    h->body_pos += n;
-    return n;
-}
-
-/* libcurl resends a request by itself when a reused connection dies
- * before any answer (and cannot be told not to). The server may well
- * have run it: an INSERT would run twice. A resend needs a rewind, and
- * refusing it turns the resend into an error - unless curl took nothing
- * of the body yet, when the server cannot have run anything. */
-static int on_seek(void *arg, curl_off_t offset, int origin)
+/* Called each time curl is about to send the request on a connection.
+ * libcurl resends a request by itself when a reused keep-alive
+ * connection dies before any byte of answer (the server may have closed
+ * it as idle just then, or crashed after running the request). The
+ * server may well have run it: an INSERT would run twice, and a Hrana
+ * pipeline holding a baton is not idempotent either. So a POST goes out
+ * once: a second attempt is refused and becomes an error saying it may
+ * have run. A GET (the version probe) may go again. A connection the
+ * server closed while it was idle is seen by curl before the first
+ * attempt and replaced: that costs a reconnect, not an error. */
+static int on_prereq(void *arg, char *conn_primary_ip, char *conn_local_ip,
+                     int conn_primary_port, int conn_local_port)
 {
     http_client *h = arg;
 
-    if (origin == SEEK_SET && offset == 0 && h->body_pos == 0) return CURL_SEEKFUNC_OK;
-    return CURL_SEEKFUNC_FAIL;
+    (void)conn_primary_ip, (void)conn_local_ip, (void)conn_primary_port, (void)conn_local_port;
+    if (++h->attempts > 1 && h->body != NULL) {
+        h->resend_refused = 1;
+        return CURL_PREREQFUNC_ABORT;
+    }
+    return CURL_PREREQFUNC_OK;
 }
 
 /* Token bytes that could split a header line are refused. */
@@ -135,10 +134,8 @@ http_client *http_new(const http_opts *o, lsq_error *err)
     ok &= h->api->easy_setopt(h->easy, CURLOPT_TCP_NODELAY, 1L) == CURLE_OK;
     if (o->buffer_size > 0)
         ok &= h->api->easy_setopt(h->easy, CURLOPT_BUFFERSIZE, o->buffer_size) == CURLE_OK;
-    ok &= h->api->easy_setopt(h->easy, CURLOPT_READFUNCTION, on_read) == CURLE_OK;
-    ok &= h->api->easy_setopt(h->easy, CURLOPT_READDATA, h) == CURLE_OK;
-    ok &= h->api->easy_setopt(h->easy, CURLOPT_SEEKFUNCTION, on_seek) == CURLE_OK;
-    ok &= h->api->easy_setopt(h->easy, CURLOPT_SEEKDATA, h) == CURLE_OK;
+    ok &= h->api->easy_setopt(h->easy, CURLOPT_PREREQFUNCTION, on_prereq) == CURLE_OK;
+    ok &= h->api->easy_setopt(h->easy, CURLOPT_PREREQDATA, h) == CURLE_OK;
     if (o->ca_file != NULL)
         ok &= h->api->easy_setopt(h->easy, CURLOPT_CAINFO, o->ca_file) == CURLE_OK;
     if (!ok) {
@@ -209,7 +206,7 @@ static void curl_error(http_client *h, CURLcode rc, lsq_error *err)
     case CURLE_OUT_OF_MEMORY:
         lsq_error_set(err, LSQ_E_NOMEM, "out of memory in libcurl");
         break;
-    case CURLE_SEND_FAIL_REWIND:
+    case CURLE_ABORTED_BY_CALLBACK: /* only on_prereq aborts */
         lsq_error_set(err, LSQ_E_NETWORK,
                       "the connection to the server closed before it answered: the request "
                       "may have run on the server, and was not sent again");
@@ -234,17 +231,20 @@ int http_request(http_client *h, const char *url, const char *body, size_t len,
     h->eb = eb;
     h->status = 0;
     h->sink_failed = 0;
+    h->attempts = 0;
+    h->resend_refused = 0;
     h->err = err;
     eb->n = 0;
     ok &= h->api->easy_setopt(h->easy, CURLOPT_URL, url) == CURLE_OK;
     h->body = body;
-    h->body_len = len;
-    h->body_pos = 0;
     if (body != NULL) {
-        /* The body goes through on_read (see on_seek), with a
-         * Content-Length: tursodb refuses chunked bodies. */
-        ok &= h->api->easy_setopt(h->easy, CURLOPT_POST, 1L) == CURLE_OK;
+        /* With a Content-Length (tursodb refuses chunked bodies). Given
+         * as POSTFIELDS, a body under 64 KiB goes out in the same send()
+         * as the headers (through a read callback it took a second one,
+         * and a second packet for the server to wait for); resends are
+         * refused in on_prereq. body outlives the request. */
         ok &= h->api->easy_setopt(h->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len) == CURLE_OK;
+        ok &= h->api->easy_setopt(h->easy, CURLOPT_POSTFIELDS, body) == CURLE_OK;
     } else {
         ok &= h->api->easy_setopt(h->easy, CURLOPT_HTTPGET, 1L) == CURLE_OK;
     }
