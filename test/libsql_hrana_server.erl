@@ -38,7 +38,10 @@
 %% @doc Starts a server on 127.0.0.1 (a free port). Options: upstream (the
 %% tursodb base URL, required for SQL), expire_ms (stream idle expiry,
 %% default 10000), hrana3 (default true; false makes /v3 paths 404, like a
-%% Hrana-2-only server). Not linked to the caller; call stop/1.
+%% Hrana-2-only server), keep_alive (default true; false answers every
+%% request with Connection: close and closes, as tursodb does) and
+%% idle_close_ms (an idle keep-alive connection is closed by the server
+%% after this long, default 60000). Not linked to the caller; call stop/1.
 -spec start(map()) -> {ok, #{pid := pid(), port := inet:port_number(), url := binary()}} | {error, term()}.
 start(Opts) ->
     {ok, _} = application:ensure_all_started(inets),
@@ -97,6 +100,8 @@ init(Opts) ->
            upstream => maps:get(upstream, Opts, undefined),
            expire_ms => maps:get(expire_ms, Opts, ?EXPIRE_MS),
            hrana3 => maps:get(hrana3, Opts, true),
+           keep_alive => maps:get(keep_alive, Opts, true),
+           idle_close_ms => maps:get(idle_close_ms, Opts, ?KEEPALIVE_MS),
            streams => #{}, next_stream => 1, requests => [], fault => none,
            base_url => null, prefixes => [<<>>]}}.
 
@@ -104,7 +109,7 @@ init(Opts) ->
 handle_call(port, _From, #{port := Port} = S) ->
     {reply, Port, S};
 handle_call(config, _From, S) ->
-    {reply, maps:with([upstream, hrana3, base_url, prefixes], S), S};
+    {reply, maps:with([upstream, hrana3, base_url, prefixes, keep_alive, idle_close_ms], S), S};
 handle_call(requests, _From, #{requests := Rs} = S) ->
     {reply, lists:reverse(Rs), S};
 handle_call(peek_fault, _From, #{fault := F} = S) ->
@@ -276,17 +281,20 @@ accept_loop(Server, LSock, N) ->
 conn_init(Server, N) ->
     receive {go, Sock} -> ok end,
     ok = inet:setopts(Sock, [{packet, http_bin}]),
-    conn_loop(#{server => Server, sock => Sock, conn => N, idle => 0, run_then_close => false}).
+    #{idle_close_ms := IdleMax} = gen_server:call(Server, config),
+    conn_loop(#{server => Server, sock => Sock, conn => N, idle => 0, idle_max => IdleMax,
+                run_then_close => false}).
 
-conn_loop(#{sock := Sock, idle := Idle} = C) ->
-    case gen_tcp:recv(Sock, 0, ?IDLE_POLL_MS) of
+conn_loop(#{sock := Sock, idle := Idle, idle_max := IdleMax} = C) ->
+    Poll = max(1, min(?IDLE_POLL_MS, IdleMax - Idle)),
+    case gen_tcp:recv(Sock, 0, Poll) of
         {ok, {http_request, Method, {abs_path, Path}, _Vsn}} ->
             request_line(C#{idle := 0}, Method, Path);
-        {error, timeout} when Idle + ?IDLE_POLL_MS < ?KEEPALIVE_MS ->
+        {error, timeout} when Idle + Poll < IdleMax ->
             %% Polling rather than blocking lets an idle connection notice a
             %% server that was killed without stop/1.
             case is_process_alive(maps:get(server, C)) of
-                true -> conn_loop(C#{idle := Idle + ?IDLE_POLL_MS});
+                true -> conn_loop(C#{idle := Idle + Poll});
                 false -> gen_tcp:close(Sock)
             end;
         {ok, {http_error, _}} ->
@@ -360,7 +368,8 @@ recv_exact(_Sock, 0) -> {ok, <<>>};
 recv_exact(Sock, Len) -> gen_tcp:recv(Sock, Len, ?KEEPALIVE_MS).
 
 dispatch(C, #{method := Method, path := Path} = Req) ->
-    C1 = C#{keep_alive => keep_alive(Req)},
+    #{keep_alive := ServerKeepsAlive} = config(C),
+    C1 = C#{keep_alive => ServerKeepsAlive andalso keep_alive(Req)},
     case {Method, pipeline_version(C1, Path)} of
         {<<"POST">>, Vsn} when Vsn =/= false ->
             pipeline(C1#{version => Vsn}, Req, record(C1, Req, true));
