@@ -346,15 +346,17 @@ fault_invalid_json(Config) ->
     ok.
 
 %% Every attempt closed unread (a one-shot close on a reused keep-alive
-%% connection is retried by libcurl on a fresh one; see the next case).
+%% connection: see the next case).
 -spec fault_close_immediately(config()) -> ok.
 fault_close_immediately(Config) ->
     _ = fault(Config, {always, close_immediately}, network),
     ok.
 
 %% One close, before the server read the request, on a reused connection:
-%% nothing ran, so a transparent retry is as good as an error; whichever
-%% it is, the SQL runs at most once.
+%% nothing ran, but the client cannot know that: libcurl's resend is
+%% refused (port/http.c, on_prereq) and the error says it may have run.
+%% A transparent retry would be as good here; whichever it is, the SQL
+%% runs at most once.
 -spec fault_close_immediately_reused_conn(config()) -> ok.
 fault_close_immediately_reused_conn(Config) ->
     S = ?config(server, Config),
