@@ -11,6 +11,12 @@
 %%   R1  point select, one connection, sequential calls   (wrk -t1 -c1)
 %%   R2  point select, pool of 8, 8 concurrent callers     (wrk -t2 -c8)
 %%   R3  1000-row transactional batch insert (execute_many) (wrk -t1 -c1)
+%%   R2k R2 through nginx, keep-alive, in front of tursodb (wrk -t2 -c8)
+%%   R2c R2 against nginx answering tursodb's answer itself (wrk -t2 -c8)
+%%
+%% tursodb closes every connection after its answer; R2k and R2c show the
+%% pool on servers that keep connections alive (R2c: the client's own
+%% limit, no database behind). Skipped without nginx (Debian nginx-light).
 %%
 %% Every round runs for a fixed time (the same as wrk's -d), contenders
 %% interleaved round by round as in libsql_bench. Called from
@@ -54,8 +60,8 @@ measure(#{url := Url, dir := Dir} = Cfg0) ->
     setup_data(Url),
     {Select, Batch} = capture(Url),
     Target = binary_to_list(Url) ++ "/v2/pipeline",
-    check_request(Url, Select, ?MARK),
-    check_request(Url, Batch, none),
+    Canned = check_request(Url, Select, ?MARK),
+    _ = check_request(Url, Batch, none),
     SelScript = filename:join(Dir, "remote_select.lua"),
     BatchScript = filename:join(Dir, "remote_batch.lua"),
     ok = file:write_file(SelScript, select_script(Select)),
@@ -70,10 +76,11 @@ measure(#{url := Url, dir := Dir} = Cfg0) ->
     R2 = libsql_bench:run_workload(
            "R2 remote point select, pool of 8", Rounds,
            [tag(r2, libsql, r2_spec(Cfg)), tag(r2, wrk, Wrk(2, ?CALLERS, SelScript))]),
+    R2ka = keep_alive_rows(Cfg, Canned, SelScript),
     R3 = libsql_bench:run_workload(
            "R3 remote 1000-row batch insert", Rounds,
            [tag(r3, libsql, r3_spec(Cfg)), tag(r3, wrk, Wrk(1, 1, BatchScript))]),
-    Res = maps:merge(maps:merge(R1, R2), R3),
+    Res = maps:merge(maps:merge(maps:merge(R1, R2), R3), R2ka),
     report(Cfg, Res, byte_size(maps:get(body, Select)), byte_size(maps:get(body, Batch))).
 
 tag(W, C, Spec) -> Spec#{key => {W, C}}.
@@ -173,7 +180,7 @@ check_request(Url, #{body := Body}, Mark) ->
     case libsql_tursodb:pipeline(Url, Real) of
         {ok, 200, Resp} ->
             case binary:match(Resp, <<"\"type\":\"error\"">>) of
-                nomatch -> ok;
+                nomatch -> Resp;
                 _ -> error({captured_request_fails, Resp})
             end;
         Other ->
@@ -294,10 +301,15 @@ select(Db) ->
 
 %% Eight callers on a pool of eight, all running until the same deadline.
 r2_spec(#{url := Url} = Cfg) ->
+    r2_spec(Cfg, Url, fun select/1).
+
+%% Select: the call, given the pool.
+r2_spec(Cfg, Url, Select) ->
     #{init => fun() ->
                       {ok, _} = libsql:start_pool(?POOL, #{url => Url, size => ?CALLERS}),
                       Parent = self(),
-                      Callers = [spawn_link(fun() -> caller(Parent) end)
+                      Call = fun() -> Select(?POOL) end,
+                      Callers = [spawn_link(fun() -> caller(Parent, Call) end)
                                  || _ <- lists:seq(1, ?CALLERS)],
                       _ = [receive {ready, P} -> ok end || P <- Callers],
                       Callers
@@ -315,16 +327,125 @@ r2_spec(#{url := Url} = Cfg) ->
               end,
       aggregate => fun aggregate/1}.
 
-caller(Parent) ->
-    _ = [select(?POOL) || _ <- lists:seq(1, 5)],
+caller(Parent, Call) ->
+    _ = [Call() || _ <- lists:seq(1, 5)],
     Parent ! {ready, self()},
-    caller_loop().
+    caller_loop(Call).
 
-caller_loop() ->
+caller_loop(Call) ->
     receive
         {go, From, Deadline} ->
-            From ! {done, self(), timed_loop(fun() -> select(?POOL) end, Deadline, [])},
-            caller_loop()
+            From ! {done, self(), timed_loop(Call, Deadline, [])},
+            caller_loop(Call)
+    end.
+
+%% ---- keep-alive servers: nginx -----------------------------------------------------
+
+%% R2 again on two nginx servers that keep client connections alive (no
+%% limit on requests per connection): R2k proxies to tursodb (a new
+%% upstream connection per request: tursodb closes them), R2c answers every
+%% POST /v2/pipeline with tursodb's answer to the select of id 1 (Canned),
+%% without a database: what is left is HTTP and each client's own cost.
+keep_alive_rows(#{url := Url, dir := Dir} = Cfg, Canned, SelScript) ->
+    case nginx_exe() of
+        false ->
+            libsql_bench:progress("remote: R2k, R2c skipped: nginx not found", []),
+            #{};
+        Exe ->
+            #{port := TursoPort} = uri_string:parse(Url),
+            {Nginx, ProxyPort, CannedPort} = nginx_start(Exe, filename:join(Dir, "nginx"),
+                                                         TursoPort, Canned),
+            try
+                Rounds = maps:get(rounds, Cfg),
+                Row = fun(W, Label, Port, Select) ->
+                              U = iolist_to_binary(["http://127.0.0.1:", integer_to_list(Port)]),
+                              libsql_bench:run_workload(
+                                Label, Rounds,
+                                [tag(W, libsql, r2_spec(Cfg, U, Select)),
+                                 tag(W, wrk, wrk_spec(Cfg, 2, ?CALLERS, SelScript,
+                                                      binary_to_list(U) ++ "/v2/pipeline"))])
+                      end,
+                maps:merge(Row(r2k, "R2k pool of 8, nginx keep-alive before tursodb", ProxyPort,
+                               fun select/1),
+                           Row(r2c, "R2c pool of 8, nginx keep-alive, canned answer", CannedPort,
+                               fun select_canned/1))
+            after
+                nginx_stop(Nginx)
+            end
+    end.
+
+%% The canned answer is the row of id 1, whatever id was asked for.
+select_canned(Db) ->
+    {ok, _, [{1, _, _}]} = libsql:query(Db, ?SELECT, [rand:uniform(?ROWS)]).
+
+nginx_exe() ->
+    case os:find_executable("nginx") of
+        false ->
+            case filelib:is_regular("/usr/sbin/nginx") of
+                true -> "/usr/sbin/nginx";
+                false -> false
+            end;
+        Exe -> Exe
+    end.
+
+%% nginx in the foreground under a shell that kills it when the Erlang port
+%% (its stdin) closes; owned by a process of its own.
+nginx_start(Exe, Dir, TursoPort, Canned) ->
+    ok = filelib:ensure_dir(filename:join(Dir, "x")),
+    _ = binary:match(Canned, [<<"$">>, <<"\\">>, <<"'">>]) =:= nomatch
+        orelse error({canned_answer_needs_escaping, Canned}),
+    [ProxyPort, CannedPort] = free_ports(2),
+    Conf = filename:join(Dir, "nginx.conf"),
+    Server = fun(Port, Location) ->
+                     ["  server {\n    listen 127.0.0.1:", integer_to_list(Port), ";\n",
+                      "    keepalive_requests 1000000;\n    keepalive_timeout 60s;\n",
+                      Location, "  }\n"]
+             end,
+    ok = file:write_file(
+           Conf,
+           ["daemon off;\nworker_processes 1;\npid ", Dir, "/nginx.pid;\n",
+            "error_log ", Dir, "/error.log;\nevents { worker_connections 1024; }\n",
+            "http {\n  access_log off;\n  client_body_temp_path ", Dir, "/body;\n",
+            "  proxy_temp_path ", Dir, "/proxy;\n",
+            Server(ProxyPort, ["    location / { proxy_pass http://127.0.0.1:", integer_to_list(TursoPort),
+                               "; proxy_http_version 1.1; proxy_set_header Connection \"\";"
+                               " proxy_buffering off; }\n"]),
+            Server(CannedPort, ["    location = /v2/pipeline { default_type application/json; "
+                                "return 200 '", Canned, "'; }\n",
+                                "    location / { return 404; }\n"]),
+            "}\n"]),
+    Parent = self(),
+    Owner = spawn(fun() ->
+                          P = open_port({spawn_executable, "/bin/sh"},
+                                        [{args, ["-c", "\"$0\" -p \"$1\" -c \"$2\" & p=$!; "
+                                                 "read _; kill $p; wait $p", Exe, Dir, Conf]},
+                                         exit_status, stderr_to_stdout]),
+                          Parent ! {nginx, self()},
+                          receive {stop, From} -> port_close(P), From ! {stopped, self()} end
+                  end),
+    receive {nginx, Owner} -> ok end,
+    ok = wait_listening(ProxyPort, 100),
+    ok = wait_listening(CannedPort, 100),
+    libsql_bench:progress("remote: nginx keep-alive on ports ~b (to tursodb) and ~b (canned)",
+                          [ProxyPort, CannedPort]),
+    {Owner, ProxyPort, CannedPort}.
+
+nginx_stop(Owner) ->
+    Owner ! {stop, self()},
+    receive {stopped, Owner} -> ok after 5000 -> ok end.
+
+free_ports(N) ->
+    Ls = [begin {ok, L} = gen_tcp:listen(0, [{ip, {127, 0, 0, 1}}]), L end || _ <- lists:seq(1, N)],
+    Ports = [begin {ok, P} = inet:port(L), P end || L <- Ls],
+    _ = [gen_tcp:close(L) || L <- Ls],
+    Ports.
+
+wait_listening(Port, 0) ->
+    error({nginx_not_listening, Port});
+wait_listening(Port, N) ->
+    case gen_tcp:connect({127, 0, 0, 1}, Port, [], 100) of
+        {ok, S} -> gen_tcp:close(S);
+        {error, _} -> timer:sleep(50), wait_listening(Port, N - 1)
     end.
 
 %% Batches of 1000 rows (execute_many: one request, BEGIN ... COMMIT) until
@@ -429,16 +550,21 @@ report(#{rounds := Rounds, secs := Secs, url := Url}, Res, SelBytes, BatchBytes)
             Row("R2 pool of 8, 8 callers (calls/s)", r2, rate, rate, {ge_x, 0.8}),
             Row("R2 pool of 8, 8 callers, median (ms)", r2, median, ms, none),
             Row("R2 pool of 8, 8 callers, p99 (ms)", r2, p99, ms, none),
+            Row("R2k pool of 8, nginx keep-alive to tursodb (calls/s)", r2k, rate, rate, {ge_x, 0.8}),
+            Row("R2k median (ms)", r2k, median, ms, none),
+            Row("R2c pool of 8, nginx keep-alive, canned (calls/s)", r2c, rate, rate, {ge_x, 0.8}),
+            Row("R2c median (ms)", r2c, median, ms, none),
             Row("R3 1000-row tx batch insert, median (ms)", r3, median, ms, none),
             Row("R3 1000-row tx batch insert (rows/s)", r3, rows, rate, none),
             Row("R3 port CPU (% of wall)", r3, cpu, pct, {lt, 20})],
     Head = ["remote workload (tursodb 0.7.0)", "libsql", "wrk", "goal", "libsql/wrk"],
     Sock = [libsql_bench:fmt("  wrk socket errors, ~s: ~s~n", [W, S])
-            || W <- [r1, r2, r3], S <- [Get(W, wrk, socket_errors)], is_list(S), S =/= ""],
+            || W <- [r1, r2, r3, r2k, r2c], S <- [Get(W, wrk, socket_errors)], is_list(S), S =/= ""],
     ["\n",
      libsql_bench:fmt("remote: tursodb --sync-server at ~ts (a fresh database in build/bench/tmp), "
                       "table t of ~b rows; ~b rounds of ~b s each, interleaved~n",
                       [Url, ?ROWS, Rounds, Secs]),
+     libsql_bench:fmt("load average at the end: ~s~n", [libsql_bench:load_average()]),
      libsql_bench:fmt("wrk sends the request libsql sent (captured: select ~b bytes with a random "
                       "id, batch ~b bytes) to /v2/pipeline: R1 and R3 wrk -t1 -c1, R2 wrk -t2 -c8; "
                       "scripts in build/bench/remote_*.lua~n", [SelBytes, BatchBytes]),
