@@ -90,7 +90,8 @@ sources() ->
         false -> [];
         Dir ->
             case file:read_file(filename:join(Dir, "SOURCES")) of
-                {ok, Bin} -> [binary_to_list(L) || L <- binary:split(Bin, <<"\n">>, [global, trim_all])];
+                {ok, Bin} ->
+                    [binary_to_list(L) || L <- binary:split(Bin, <<"\n">>, [global, trim_all])];
                 {error, _} -> []
             end
     end.
