@@ -42,11 +42,12 @@ TEST_REMOTE_BIN := $(BUILD)/test_remote
 
 # What building the port needs (a user's machine needs these too; see the
 # README), then what the tests need: Common Test, Dialyzer, PropEr, edoc for
-# the docs, git and Elixir for the dependency checks (test/dep_check.sh).
+# the docs, git and Elixir for the dependency checks (test/dep_check.sh),
+# nginx as a keep-alive front for tursodb (libsql_remote_keepalive_SUITE).
 BUILD_PACKAGES := erlang-nox erlang-dev erlang-edoc rebar3 libsqlite3-dev gcc make \
                   libcurl4-gnutls-dev libyajl-dev libgnutls28-dev
 DEB_PACKAGES := $(BUILD_PACKAGES) erlang-common-test erlang-dialyzer erlang-eunit \
-                erlang-proper erlang-tools procps git elixir
+                erlang-proper erlang-tools procps git elixir nginx
 
 .PHONY: all port erlang test test-c test-ct demo demo-remote deps shell dialyzer clean port-asan test-c-asan \
         valgrind bench docs doc-chunks xref clean-port check-dep
