@@ -255,7 +255,10 @@
 %%     longer; everything else (callbacks into Erlang functions, cursors,
 %%     subscriptions, an embedded replica's events) goes through the
 %%     connection process. If the program dies, callers get `port_exited'
-%%     as with `port'. `not_supported' when the NIF cannot be loaded.</li>
+%%     as with `port'. What a lane call makes the port send besides its
+%%     answer (SQLite's log) reaches the connection process, and so the
+%%     logger, on its own: possibly just after the call returned.
+%%     `not_supported' when the NIF cannot be loaded.</li>
 %% <li>`extensions': the files of SQLite extensions load_extension/2,3
 %%     may load on this connection (at most 1000), default none; given
 %%     once, at open. Not for a remote connection (the open fails with

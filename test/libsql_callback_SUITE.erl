@@ -1254,7 +1254,8 @@ sqlite_log(Config) ->
         %% A burst: at most 20 leave the port in its second.
         [{ok, _, _} = libsql:query(Db, "SELECT \"burst " ++ integer_to_list(I) ++ "\"")
          || I <- lists:seq(1, 60)],
-        Burst = [L || #{meta := #{domain := [libsql, sqlite]}} = L <- libsql_log_capture:logs(500)],
+        Burst = [L || #{meta := #{domain := [libsql, sqlite]}} = L
+                          <- libsql_log_capture:logs_until_quiet(300)],
         ?assert(length(Burst) =< 20, length(Burst)),
         timer:sleep(1100),
         {ok, _, _} = libsql:query(Db, "SELECT \"after the burst\""),

@@ -2,7 +2,7 @@
 %% the process that started it, as {logged, Event}.
 -module(libsql_log_capture).
 
--export([start/0, stop/0, logs/1]).
+-export([start/0, stop/0, logs/1, logs_until_quiet/1]).
 -export([log/2]).
 
 -define(ID, libsql_log_capture).
@@ -22,6 +22,13 @@ stop() ->
 -spec logs(non_neg_integer()) -> [logger:log_event()].
 logs(Ms) ->
     receive {logged, E} -> [E | logs(0)] after Ms -> [] end.
+
+%% @doc Every event logged until none came for Ms: for events that may
+%% arrive a little after the call that caused them (with transport nif a
+%% connection's events reach its process, and the logger, on their own).
+-spec logs_until_quiet(non_neg_integer()) -> [logger:log_event()].
+logs_until_quiet(Ms) ->
+    receive {logged, E} -> [E | logs_until_quiet(Ms)] after Ms -> [] end.
 
 %% @private logger's handler callback.
 -spec log(logger:log_event(), logger:handler_config()) -> term().
