@@ -431,6 +431,10 @@ call_in({request, Arity, Body, Timeout, Kind}, From, S) ->
         ok -> {noreply, send(Arity, Body, From, Timeout, Kind, forget_cursor(Kind, S))};
         {error, _} = E -> {reply, E, S}
     end;
+call_in({lane_lost, Timeout}, From, S) ->
+    %% Nothing to send: the caller waits with our requests in flight for
+    %% the program's exit status (or its deadline).
+    {noreply, park(From, Timeout, S)};
 call_in({request_secret, Cmd, Args, Timeout}, From, S) ->
     {Arity, Body} = libsql_proto:encode_body(Cmd, Args()),
     call_in({request, Arity, Body, Timeout, request}, From, S);
@@ -707,6 +711,13 @@ port_died(Why, S) ->
 
 send(Arity, Body, From, Timeout0, Kind, #state{src = Port, next_ref = Ref} = S) ->
     ok = out(Port, libsql_proto:frame(Ref, Arity, Body)),
+    pend(From, Timeout0, Kind, S).
+
+%% A caller waiting under a ref of ours that was never sent (lane_lost).
+park(From, Timeout, S) ->
+    pend(From, Timeout, request, S).
+
+pend(From, Timeout0, Kind, #state{next_ref = Ref} = S) ->
     Timeout = case Timeout0 of default -> S#state.timeout; _ -> Timeout0 end,
     P = #pending{from = From, kind = Kind, sent = erlang:monotonic_time()},
     S1 = S#state{next_ref = next_ref(Ref)},
@@ -946,10 +957,35 @@ lane_request(Conn, {Nif, Spin, Default, MaxFrame}, Arity, Body, Timeout0) ->
             %% asleep, we must also hear of the connection's end
             lane_wait(Conn, Nif, Ref, Sel, Deadline,
                       {Arity, Body, Timeout0, erlang:monitor(process, Conn)});
+        {closed, _Ref} ->
+            %% sent, then the pipe ended: the program died with it
+            lane_lost(Conn, Timeout0);
         _NotNow ->
-            %% busy, too long, or closed: a closed pipe means the program
-            %% is gone, and the connection process answers with its exit
+            %% busy, too long, or nothing sent (closed: the connection's own
+            %% write fails too, and fails its callers at once)
             request_call(Conn, Arity, Body, Timeout0, request)
+    end.
+
+%% The program died with our request in it: the connection answers as it
+%% does for its own requests in flight, when the exit status comes.
+lane_lost(Conn, Timeout) ->
+    case libsql_callback:call(Conn, {lane_lost, Timeout}, backstop(Timeout)) of
+        {reply, {error, _} = E} ->
+            E;
+        {reply, {reply, Bin}} ->
+            libsql_proto:decode_reply(Bin);
+        {down, {port_exited, Reason}} ->
+            %% it had the exit status before our call came: what it
+            %% answered its own callers, from its exit reason
+            Extra = case Reason of
+                        {port_killed, Sig} -> #{exit_status => 128 + Sig, reason => Reason};
+                        _ -> #{reason => Reason}
+                    end,
+            {error, libsql_proto:err(port_exited, <<"the port program exited">>, Extra)};
+        {down, _} ->
+            {error, libsql_proto:err(closed, <<"the connection is closed">>)};
+        timeout ->
+            {error, libsql_proto:err(timeout, <<"the connection process did not answer">>)}
     end.
 
 lane_unwatch({_, _, _, Mon}) ->
@@ -972,12 +1008,10 @@ lane_wait(Conn, Nif, Ref, Sel, Deadline, Req) ->
                     lane_wait(Conn, Nif, Ref, Sel1, Deadline, Req);
                 _Closed ->
                     %% The program died with our request, or the pipes were
-                    %% closed under it: sent again the usual way, it waits
-                    %% for the exit status as every request in flight does
-                    %% and fails with it (or finds the connection closed).
+                    %% closed under it (the connection is going).
                     lane_unwatch(Req),
-                    {Arity, Body, Timeout, _} = Req,
-                    request_call(Conn, Arity, Body, Timeout, request)
+                    {_, _, Timeout, _} = Req,
+                    lane_lost(Conn, Timeout)
             end;
         {'DOWN', Mon, process, Conn, _} when Mon =:= element(4, Req) ->
             %% The connection went (and closed the pipes) while we slept.
