@@ -14,8 +14,9 @@
  * process sleeps, and on this kind of machine the wake-up costs more
  * than the database work. Here the calling process itself writes its
  * request and polls for the answer on its own scheduler for a bounded
- * time (the connection's spin_us, at most MAX_SPIN_NS per call), then
- * waits with enif_select. That is the lane: one caller at a time, and
+ * time (the connection's spin_us, at most MAX_SPIN_NS per call, and not
+ * while spinning keeps missing: spin_budget), then waits with
+ * enif_select. That is the lane: one caller at a time, and
  * only while the connection process has nothing of its own in flight.
  *
  * Who reads the answer pipe, under the mutex:
@@ -42,7 +43,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
-#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -74,6 +74,8 @@ typedef struct {
     uint32_t lane_ref, next_lane_ref;
     int lane_waiting;       /* the lane caller sleeps: selected, monitored */
     long long lane_t0;      /* when the lane's request was written */
+    unsigned spin_backoff;  /* how many calls the next miss pauses spinning */
+    unsigned spin_paused;   /* calls left that do not spin (spin_rule) */
     unsigned long long lane_ns; /* time lane requests spent in the program */
     ErlNifMonitor lane_mon;
     /* reading: a staging buffer, then the frame being assembled */
@@ -703,11 +705,33 @@ static int spin_read(ErlNifEnv *env, lnif *c, long long spin_ns, ERL_NIF_TERM *r
         }
         if (now_ns() - t0 >= spin_ns) return 0;
         enif_mutex_unlock(c->mu);
-        /* The program may be waiting for this very CPU (more runnable
-         * threads than cores): let it run rather than spin against it.
-         * Nothing else waiting: the yield returns at once. */
-        (void)sched_yield();
         enif_mutex_lock(c->mu);
+    }
+}
+
+/* Whether spinning pays on this connection (as the port's own rule,
+ * port/frame_io.c): a spin that missed (the answer took longer than
+ * spin_us: a slow statement, or more runnable threads than cores, where
+ * the spinning thread only keeps the program from its CPU) makes the next
+ * 1, 2, 4 ... 256 calls skip the spin and sleep at once; a hit halves
+ * that. A yield in the loop instead would hand this scheduler's CPU to
+ * another thread for a whole time slice, a stall of milliseconds. */
+static long long spin_budget(lnif *c, long long spin_ns)
+{
+    if (c->spin_paused > 0) {
+        c->spin_paused--;
+        return 0;
+    }
+    return spin_ns;
+}
+
+static void spin_outcome(lnif *c, int hit)
+{
+    if (hit) {
+        c->spin_backoff /= 2;
+    } else {
+        c->spin_backoff = c->spin_backoff == 0 ? 1 : c->spin_backoff >= 128 ? 256 : c->spin_backoff * 2;
+        c->spin_paused = c->spin_backoff;
     }
 }
 
@@ -780,7 +804,9 @@ static ERL_NIF_TERM nif_call(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     (void)enif_self(env, &c->lane_pid);
     spin_ns = (long long)spin_us * 1000LL;
     if (spin_ns > MAX_SPIN_NS) spin_ns = MAX_SPIN_NS;
+    spin_ns = spin_budget(c, spin_ns);
     rc = spin_read(env, c, spin_ns, &reply);
+    if (spin_ns > 0) spin_outcome(c, rc != 0);
     if (rc != 0) {
         lane_end(env, c);
         enif_mutex_unlock(c->mu);
