@@ -37,8 +37,10 @@ all() ->
 
 -spec groups() -> [{atom(), [], [atom()]}].
 groups() ->
-    Cases = [sequential_requests, pool_of_8, idle_close_reconnects],
-    [{G, [], Cases} || G <- [own_keepalive, nginx, own_close, tursodb]].
+    %% an idle close only exists where connections are kept alive
+    Cases = [sequential_requests, pool_of_8],
+    [{G, [], Cases ++ [idle_close_reconnects]} || G <- [own_keepalive, nginx]] ++
+        [{G, [], Cases} || G <- [own_close, tursodb]].
 
 -spec init_per_suite(config()) -> config().
 init_per_suite(Config) ->

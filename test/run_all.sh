@@ -33,15 +33,19 @@ count_c() {
     fi
 }
 
-# count_ct FILE: add rebar3 ct's "All N tests passed." or "Failed F tests. Passed P tests."
+# count_ct FILE: add rebar3 ct's "All N tests passed." or "[Failed F tests. ]
+# [Skipped S (U, A) tests. ]Passed P tests." (a skip is neither: it is shown
+# above the count; no suite skips on purpose in a full run).
 count_ct() {
     local l p f
     if grep -qE 'All [0-9]+ tests passed' "$1"; then
         p=$(grep -oE 'All [0-9]+ tests passed' "$1" | tail -1 | grep -oE '[0-9]+')
         passed=$((passed + p))
-    elif grep -qE 'Failed [0-9]+ tests?\. Passed [0-9]+ tests?' "$1"; then
-        l=$(grep -oE 'Failed [0-9]+ tests?\. Passed [0-9]+ tests?' "$1" | tail -1)
-        f=$(grep -oE '[0-9]+' <<<"$l" | head -1); p=$(grep -oE '[0-9]+' <<<"$l" | tail -1)
+    elif grep -qE 'Passed [0-9]+ tests?' "$1"; then
+        l=$(grep -oE '(Failed [0-9]+ tests?\. )?(Skipped [0-9]+ \([0-9]+, [0-9]+\) tests?\. )?Passed [0-9]+ tests?' "$1" | tail -1)
+        f=$(grep -oE 'Failed [0-9]+' <<<"$l" | grep -oE '[0-9]+' || true); f=${f:-0}
+        p=$(grep -oE 'Passed [0-9]+' <<<"$l" | grep -oE '[0-9]+')
+        grep -oE 'Skipped [0-9]+' <<<"$l" && echo "(skipped cases are listed above)"
         passed=$((passed + p)); failed=$((failed + f))
     else
         echo "Common Test did not report a count"; failed=$((failed + 1)); status=1
