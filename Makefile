@@ -213,11 +213,11 @@ check-dep: all
 	bash test/dep_check.sh
 
 clean:
-	rm -rf build priv/libsql_port _build doc/chunks doc/*.html doc/*.css doc/*.png doc/edoc-info
+	rm -rf build priv/libsql_port priv/libsql_nif.so _build doc/chunks doc/*.html doc/*.css doc/*.png doc/edoc-info
 
 # What `rebar3 clean' removes besides the beam files (rebar.config hook).
 clean-port:
-	rm -rf build/release priv/libsql_port
+	rm -rf build/release priv/libsql_port priv/libsql_nif.so
 
 # Benchmarks (bench/README.md): never part of `make test`, never fail on a
 # number. Installs the peer (erlang-p1-sqlite3) and wrk if missing, builds the
