@@ -743,10 +743,10 @@ pend(From, Timeout0, Kind, #state{next_ref = Ref} = S) ->
 arm_tick(D, _Now, #state{tick = {_, At}} = S) when At =< D ->
     S;
 arm_tick(D, Now, #state{tick = Tick} = S) ->
-    case Tick of
-        {T, _} -> _ = erlang:cancel_timer(T, [{async, true}, {info, false}]);
-        undefined -> ok
-    end,
+    _ = case Tick of
+            {T, _} -> erlang:cancel_timer(T, [{async, true}, {info, false}]);
+            undefined -> ok
+        end,
     S#state{tick = {erlang:start_timer(max(0, D - Now), self(), deadline_tick), D}}.
 
 drop_deadline(#pending{deadline = undefined}, _Ref, S) ->
