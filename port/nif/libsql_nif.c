@@ -825,7 +825,7 @@ static ERL_NIF_TERM nif_call(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[]
     return reply;
 }
 
-/* lane_pump(Res, SpinUs) -> {reply, Bin} | {wait, Ref, SelRef} | closed:
+/* lane_pump(Res) -> {reply, Bin} | {wait, Ref, SelRef} | {closed, Ref} | closed:
  * the sleeping lane caller's select fired. */
 static ERL_NIF_TERM nif_lane_pump(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
