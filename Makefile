@@ -85,7 +85,7 @@ $(PORT_BIN): $(PORT_OBJS) $(BUILD)/main.o
 # module of the port it tests (test_port.c has the main, test_util.c what
 # they share); harness.c is both programs' runner.
 TEST_PORT_OBJS := $(addprefix $(BUILD)/test/,test_port.o test_util.o test_term.o test_errors.o \
-                  test_commands.o test_frames.o test_intake.o test_params.o test_replica.o test_crypt.o test_vector.o test_vector_text.o test_vector_ddl.o test_diskann.o \
+                  test_commands.o test_frames.o test_spin.o test_intake.o test_params.o test_replica.o test_crypt.o test_vector.o test_vector_text.o test_vector_ddl.o test_diskann.o \
                   test_fuzz_corpus.o harness.o)
 TEST_REMOTE_OBJS := $(addprefix $(BUILD)/test/,test_remote.o harness.o)
 

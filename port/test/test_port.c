@@ -33,7 +33,7 @@ extern const test_suite intake_suite;
 int main(void)
 {
     const test_suite suites[] = {
-        term_suite, errors_suite, commands_suite, frames_suite, intake_suite, params_suite, replica_suite,
+        term_suite, errors_suite, commands_suite, frames_suite, spin_suite, intake_suite, params_suite, replica_suite,
         crypt_suite, vector_suite, vector_text_suite, vector_ddl_suite, diskann_suite, fuzz_corpus_suite,
     };
 

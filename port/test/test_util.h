@@ -28,6 +28,7 @@ extern const test_suite term_suite;        /* test_term.c: term.c */
 extern const test_suite errors_suite;      /* test_errors.c: errors.c, reply_error */
 extern const test_suite commands_suite;    /* test_commands.c: commands_dispatch end to end */
 extern const test_suite frames_suite;      /* test_frames.c: frame_io.c */
+extern const test_suite spin_suite;        /* test_spin.c: frame_io.c's spin policy */
 extern const test_suite params_suite;      /* test_params.c: params.c */
 extern const test_suite replica_suite;     /* test_replica.c: pull_proto.c, replica_file.c, ro_guard.c */
 extern const test_suite crypt_suite;       /* test_crypt.c: crypt_codec.c and the VFS shim */
