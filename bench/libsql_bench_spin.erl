@@ -68,12 +68,12 @@ measure(#{tmp := Tmp, rounds := Rounds} = Cfg) ->
                   || Kind <- [pool8, pool2, w1], {Label, Exe} <- Ports, Spin <- ?SPINS],
     Runs = lists:foldl(
              fun(R, Acc) ->
-                     progress("spin_us round ~b/~b (load ~s)", [R, Rounds, load_average()]),
+                     libsql_bench:progress("spin_us round ~b/~b (load ~s)", [R, Rounds, load_average()]),
                      Rot = (R - 1) rem length(Contenders),
                      {A, B} = lists:split(Rot, Contenders),
                      lists:foldl(fun({Kind, Label, _, Spin} = C, Acc1) ->
                                          V = round_of(Cfg, Path, C),
-                                         progress("spin_us round ~b ~s ~s spin ~b: ~s ~s (load ~s)",
+                                         libsql_bench:progress("spin_us round ~b ~s ~s spin ~b: ~s ~s (load ~s)",
                                                   [R, Kind, Label, Spin, fmt(us, element(1, V)),
                                                    fmt(us, element(2, V)), load_average()]),
                                          Acc1#{C => [V | maps:get(C, Acc1, [])]}
@@ -172,7 +172,7 @@ w1_round(#{w1_calls := N}, Path, Exe, Spin) ->
 %% ---- the table ---------------------------------------------------------------------
 
 report(#{rounds := Rounds, secs := Secs}, Ports, Runs, Load0, Load1) ->
-    Med = fun(Key, F) -> median([F(V) || V <- maps:get(Key, Runs, [])]) end,
+    Med = fun(Key, F) -> libsql_bench:median([F(V) || V <- maps:get(Key, Runs, [])]) end,
     Cols = [{L, E, S} || {L, E} <- Ports, S <- ?SPINS],
     Row = fun(Label, Kind, F, Fmt) ->
                   [io_lib:format("  ~-44s", [Label])]
@@ -212,7 +212,7 @@ ratio(_Runs, _Kind, _L, _E, 0, _F) -> "";
 ratio(Runs, Kind, L, E, S, F) ->
     case {maps:get({Kind, L, E, S}, Runs, []), maps:get({Kind, L, E, 0}, Runs, [])} of
         {Vs, Zs} when length(Vs) =:= length(Zs), Vs =/= [] ->
-            io_lib:format("~.3f", [median([F(V) / F(Z) || {V, Z} <- lists:zip(Vs, Zs)])]);
+            io_lib:format("~.3f", [libsql_bench:median([F(V) / F(Z) || {V, Z} <- lists:zip(Vs, Zs)])]);
         _ -> "-"
     end.
 
@@ -220,20 +220,9 @@ fmt(_, undefined) -> "-";
 fmt(rate, V) -> integer_to_list(round(V));
 fmt(us, V) -> io_lib:format("~.1f", [V]).
 
-median([]) -> undefined;
-median(L) ->
-    S = lists:sort(L),
-    N = length(S),
-    case N rem 2 of
-        1 -> lists:nth(N div 2 + 1, S);
-        0 -> (lists:nth(N div 2, S) + lists:nth(N div 2 + 1, S)) / 2
-    end.
-
 load_average() ->
     case file:read_file("/proc/loadavg") of
         {ok, Bin} -> lists:join(" ", lists:sublist(string:lexemes(binary_to_list(Bin), " "), 3));
         _ -> "?"
     end.
 
-progress(Fmt, Args) ->
-    io:format(standard_error, "bench: " ++ Fmt ++ "~n", Args).
