@@ -245,7 +245,7 @@ $(BENCH_DIR)/libsql_test_util.beam $(BENCH_DIR)/libsql_sync_check.beam $(BENCH_D
 	erlc -o $(BENCH_DIR) $<
 
 BENCH_BEAMS := $(addprefix $(BENCH_DIR)/,libsql_bench.beam libsql_bench_nifs.beam libsql_bench_remote.beam \
-	libsql_bench_replica.beam libsql_bench_crypt.beam libsql_bench_callbacks.beam libsql_bench_vector.beam libsql_tursodb.beam libsql_test_json.beam \
+	libsql_bench_replica.beam libsql_bench_crypt.beam libsql_bench_callbacks.beam libsql_bench_vector.beam libsql_bench_spin.beam libsql_tursodb.beam libsql_test_json.beam \
 	libsql_test_util.beam libsql_sync_check.beam libsql_node.beam)
 BENCH_DEBS := erlang-p1-sqlite3 wrk
 
