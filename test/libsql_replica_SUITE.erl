@@ -443,7 +443,8 @@ background_sync(Config) ->
 %% 100 background syncs of transfers (the sum of all balances is constant).
 %% Zero errors; no reader's statement waited on the lock longer than a
 %% sync held it (locked_us of its events against the busy_wait_max_ms the
-%% readers' ports count); no VM scheduler stall of 5 ms or more meanwhile.
+%% readers' ports count); no VM scheduler stall of 5 ms or more meanwhile
+%% but for the OS's own preemptions (at most two, each under 50 ms).
 -spec other_process_readers(config()) -> ok.
 other_process_readers(Config) ->
     srv(Config, "CREATE TABLE acct(id INTEGER PRIMARY KEY, bal INTEGER, pad TEXT)"),
@@ -500,7 +501,14 @@ other_process_readers(Config) ->
     ?assert(lists:sum([N || #{busy_waits := N} <- Waits]) > 0),
     %% The whole read, port trip and scheduling included, stays short.
     ?assert(MaxReadMs < 500),
-    ?assertEqual([], Stalls),
+    %% A process that held its scheduler through syncs would stall at
+    %% every one of the 100 (and for as long as a sync holds the lock).
+    %% long_schedule counts wall time, so the OS taking the scheduler's
+    %% CPU away on a loaded 2-core machine shows too: 6 ms once in a CI
+    %% run, in a reader's connection with nothing heavy to do. Allowed:
+    %% at most two such, each under 50 ms.
+    ?assert(length(Stalls) =< 2),
+    [?assert(Ms < 50) || {_, Info, _} <- Stalls, {timeout, Ms} <- Info],
     [ok = libsql:close(C) || C <- Plains],
     ok = libsql:stop_pool(readers),
     {ok, _} = libsql:sync(Syncer),
