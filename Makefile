@@ -11,6 +11,9 @@ SHELL := /bin/bash
 CC ?= cc
 ERL_ROOT := $(shell erl -noshell -eval 'io:format("~s", [code:root_dir()])' -s init stop 2>/dev/null)
 EI_DIR := $(shell erl -noshell -eval 'io:format("~s", [code:lib_dir(erl_interface)])' -s init stop 2>/dev/null)
+# erl_nif.h: the NIF, and its frame reader (port/nif/nif_frames.h) wherever
+# it is compiled (the C tests and the fuzzers replay and fuzz it).
+ERTS_INC := -I$(ERL_ROOT)/usr/include
 
 # WERROR= builds without -Werror: what rebar.config's hook does when libsql
 # is compiled as someone's dependency (their compiler may know new warnings).
@@ -68,10 +71,17 @@ test-c-asan:
 port: $(PORT_BIN) $(NIF_SO)
 
 # The `transport => nif' lane (port/nif/libsql_nif.c, erl/libsql_nif.erl):
-# a NIF that holds two pipes of a port program, no database state.
-$(NIF_SO): port/nif/libsql_nif.c
+# a NIF that holds two pipes of a port program, no database state; its
+# frame reader (nif_frames.c) makes no erl_nif call, so the C tests and
+# fuzz_nif_frames link it alone.
+NIF_SRCS := port/nif/libsql_nif.c port/nif/nif_frames.c
+$(NIF_SO): $(NIF_SRCS) port/nif/nif_frames.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_BASE) -I$(ERL_ROOT)/usr/include $(OPT) $(EXTRA_CFLAGS) -fPIC -shared -o $@ $<
+	$(CC) $(CFLAGS_BASE) $(ERTS_INC) $(OPT) $(EXTRA_CFLAGS) -fPIC -shared -o $@ $(NIF_SRCS)
+
+$(BUILD)/nif/nif_frames.o: port/nif/nif_frames.c port/nif/nif_frames.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(ERTS_INC) $(OPT) $(EXTRA_CFLAGS) -c $< -o $@
 
 $(BUILD)/%.o: port/%.c port/*.h
 	@mkdir -p $(dir $@)
@@ -89,7 +99,7 @@ TEST_PORT_OBJS := $(addprefix $(BUILD)/test/,test_port.o test_util.o test_term.o
                   test_fuzz_corpus.o harness.o)
 TEST_REMOTE_OBJS := $(addprefix $(BUILD)/test/,test_remote.o harness.o)
 
-$(TEST_BIN): $(PORT_OBJS) $(TEST_PORT_OBJS)
+$(TEST_BIN): $(PORT_OBJS) $(TEST_PORT_OBJS) $(BUILD)/nif/nif_frames.o
 	$(CC) $(OPT) $(EXTRA_CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(TEST_REMOTE_BIN): $(PORT_OBJS) $(TEST_REMOTE_OBJS)
@@ -97,7 +107,7 @@ $(TEST_REMOTE_BIN): $(PORT_OBJS) $(TEST_REMOTE_OBJS)
 
 $(sort $(TEST_PORT_OBJS) $(TEST_REMOTE_OBJS)): $(BUILD)/test/%.o: port/test/%.c port/*.h port/test/*.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_BASE) -Iport $(OPT) $(EXTRA_CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS_BASE) -Iport $(ERTS_INC) $(OPT) $(EXTRA_CFLAGS) -c $< -o $@
 
 # The C tests and a Common Test smoke run (the local suite, the API suite on a
 # file and on tursodb, the remote fault and TLS suites for libcurl/GnuTLS and
@@ -273,6 +283,10 @@ bench:
 #                            replica's pull) fed to its decoder and checks
 #   build/fuzz/fuzz_crypt    the encryption page codec, and crashed WALs and
 #                            hot journals through its VFS shim vs plain SQLite
+#   build/fuzz/fuzz_vector   vector text and blobs (parser, printer, conversions)
+#   build/fuzz/fuzz_nif_frames  the NIF's answer-pipe frame reader
+#                            (port/nif/nif_frames.c) fed in chunks with EAGAIN,
+#                            as owner and lane, vs a framing of the bytes
 # `make fuzz` runs each for FUZZ_SECONDS (default 60), one after the other,
 # from the committed seeds (test/fuzz_corpus/<target>) plus a work corpus
 # (build/fuzz/corpus/<target>, where new inputs go); findings land in
@@ -290,16 +304,18 @@ FUZZ_CC ?= clang
 FUZZ_DIR := build/fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_FLAGS ?=
-FUZZ_TARGETS := request frames hrana pull crypt vector
+FUZZ_TARGETS := request frames hrana pull crypt vector nif_frames
 FUZZ_PACKAGES := clang libclang-rt-14-dev
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-FUZZ_CFLAGS := $(filter-out -Werror,$(CFLAGS_BASE)) -Iport -g -O1 $(FUZZ_SAN)
+FUZZ_CFLAGS := $(filter-out -Werror,$(CFLAGS_BASE)) -Iport $(ERTS_INC) -g -O1 $(FUZZ_SAN)
 FUZZ_OBJS := $(PORT_SRCS:port/%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 FUZZ_RUN_FLAGS := -max_len=4096 -timeout=2 -rss_limit_mb=2048 -print_final_stats=1
+# fuzz_nif_frames: room for frames across the NIF's 64 KiB staging buffer
+FUZZ_NIF_FRAMES_LEN ?= 140000
 
 .PHONY: fuzz fuzz-build fuzz-deps fuzz-seeds fuzz-promote
-.SECONDARY: $(FUZZ_OBJS) $(FUZZ_TARGETS:%=$(FUZZ_DIR)/obj/fuzz_%.o)
+.SECONDARY: $(FUZZ_OBJS) $(FUZZ_TARGETS:%=$(FUZZ_DIR)/obj/fuzz_%.o) $(FUZZ_DIR)/obj/nif/nif_frames.o
 
 fuzz-deps:
 	@missing=$$(for p in $(FUZZ_PACKAGES); do \
@@ -314,12 +330,19 @@ $(FUZZ_DIR)/obj/%.o: port/%.c port/*.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 
-$(FUZZ_DIR)/obj/fuzz_%.o: port/fuzz/fuzz_%.c port/fuzz/*.h port/*.h
+$(FUZZ_DIR)/obj/fuzz_%.o: port/fuzz/fuzz_%.c port/fuzz/*.h port/*.h port/nif/*.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_DIR)/obj/nif/nif_frames.o: port/nif/nif_frames.c port/nif/nif_frames.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 
 $(FUZZ_DIR)/fuzz_%: $(FUZZ_OBJS) $(FUZZ_DIR)/obj/fuzz_%.o
 	$(FUZZ_CC) -g -O1 $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
+# The NIF's frame reader is not part of the port: only its target links it.
+$(FUZZ_DIR)/fuzz_nif_frames: $(FUZZ_DIR)/obj/nif/nif_frames.o
 
 fuzz-build: fuzz-deps
 	$(MAKE) $(FUZZ_BINS)
@@ -330,6 +353,7 @@ fuzz: fuzz-build
 	  dict=; [ -f port/fuzz/$$t.dict ] && dict=-dict=port/fuzz/$$t.dict; \
 	  leaks=; [ $$t = request ] && leaks=-detect_leaks=0; \
 	  len=; [ $$t = pull ] && len=-max_len=40000; [ $$t = crypt ] && len=-max_len=20000; \
+	  [ $$t = nif_frames ] && len=-max_len=$(FUZZ_NIF_FRAMES_LEN); \
 	  echo "== fuzz_$$t for $(FUZZ_SECONDS) s (log: $(FUZZ_DIR)/fuzz_$$t.log)"; \
 	  FUZZ_HISTORY_DIR=$(FUZZ_DIR)/history $(FUZZ_DIR)/fuzz_$$t $(FUZZ_RUN_FLAGS) $$len $$dict $$leaks \
 	    -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=$(FUZZ_DIR)/artifacts/$$t/ $(FUZZ_FLAGS) \
@@ -351,6 +375,7 @@ fuzz-promote: fuzz-build
 	@for t in $(FUZZ_TARGETS); do \
 	  mkdir -p $(FUZZ_DIR)/corpus/$$t $(FUZZ_DIR)/artifacts/$$t; \
 	  len=; [ $$t = pull ] && len=-max_len=40000; [ $$t = crypt ] && len=-max_len=20000; \
+	  [ $$t = nif_frames ] && len=-max_len=$(FUZZ_NIF_FRAMES_LEN); \
 	  env -u FUZZ_KNOWN $(FUZZ_DIR)/fuzz_$$t -merge=1 -use_counters=0 $(FUZZ_RUN_FLAGS) $$len \
 	    -artifact_prefix=$(FUZZ_DIR)/artifacts/$$t/ \
 	    test/fuzz_corpus/$$t $(FUZZ_DIR)/corpus/$$t 2>&1 | \
@@ -358,7 +383,8 @@ fuzz-promote: fuzz-build
 	done; du -sh test/fuzz_corpus
 
 # The replay test includes port/fuzz/fuzz_harness.h.
-$(BUILD)/test/test_fuzz_corpus.o: port/fuzz/fuzz_harness.h port/fuzz/fuzz_crypt.h port/fuzz/fuzz_vector.h
+$(BUILD)/test/test_fuzz_corpus.o: port/fuzz/fuzz_harness.h port/fuzz/fuzz_crypt.h port/fuzz/fuzz_vector.h \
+                                  port/fuzz/fuzz_nif_frames.h port/nif/nif_frames.h
 
 # The PropEr state-machine model (test/libsql_model_SUITE) with 2000 command
 # sequences per property instead of the 200 / 100 of `make test' (a few

@@ -12,6 +12,11 @@
 %% OutDir/frames/NAME: input of fuzz_frames: one configuration byte (see
 %% port/fuzz/fuzz_harness.h, FUZZ_FRAMES_*), then a {packet,4} byte stream.
 %%
+%% OutDir/nif_frames/NAME: input of fuzz_nif_frames: eight configuration
+%% bytes (port/fuzz/fuzz_nif_frames.h), then what the port program writes
+%% into the NIF's answer pipe: answers {Ref, Tag, Result}, events, frames
+%% cut off, lengths no program sends.
+%%
 %% Seeds are written with term_to_binary/1,2 as the Erlang side sends them.
 %% The function_* request seeds run in name order on one port (the corpus
 %% replay's order): functions registered, called (no channel in the fuzzer:
@@ -31,8 +36,12 @@ main([Out]) ->
     [write(Req, Name, Bin) || {Name, Bin} <- Rs],
     Fs = frames(),
     [write(Frames, Name, Bin) || {Name, Bin} <- Fs],
-    io:format("~b request seeds in ~s, ~b frame seeds in ~s~n",
-              [length(Rs), Req, length(Fs), Frames]).
+    NifFrames = filename:join(Out, "nif_frames"),
+    ok = filelib:ensure_dir(filename:join(NifFrames, "x")),
+    Ns = nif_frames(),
+    [write(NifFrames, Name, Bin) || {Name, Bin} <- Ns],
+    io:format("~b request seeds in ~s, ~b frame seeds in ~s, ~b nif frame seeds in ~s~n",
+              [length(Rs), Req, length(Fs), Frames, length(Ns), NifFrames]).
 
 write(Dir, Name, Bin) ->
     ok = file:write_file(filename:join(Dir, Name), Bin).
@@ -206,3 +215,60 @@ frames() ->
      {"answer_cut", <<(cfg(4, 6))/binary, (f(t({14, answer, 3, {ok, 1}})))/binary,
                       (binary:part(f(t({15, answer, 4, {ok, 1}})), 0, 9))/binary>>},
      {"empty", <<(cfg(0, 0))/binary>>}].
+
+%% The configuration bytes of fuzz_nif_frames (fuzz_nif_frames.h): chunk
+%% sizes (0-7), EAGAIN share (0-3), EINTR, aim (the lane waits for a ref
+%% just ahead), eio (the pipe fails), the owner's and the lane's budget
+%% (0-7), lane (share of lane calls, 0-3), cap (allocation cap, 0-7),
+%% stage (staging buffer, 0-7), seed (0-1023), ref (the lane's).
+ncfg(M) ->
+    G = fun(K) -> maps:get(K, M, 0) end,
+    B0 = G(chunk) bor (G(eagain) bsl 3) bor (G(eintr) bsl 5) bor (G(aim) bsl 6) bor (G(eio) bsl 7),
+    B1 = G(owner_budget) bor (G(lane_budget) bsl 3) bor (G(lane) bsl 6),
+    B2 = G(cap) bor (G(stage) bsl 3) bor (((G(seed) bsr 8) band 3) bsl 6),
+    <<B0, B1, B2, (G(seed) band 255), (G(ref)):32>>.
+
+%% Bytes that are the same on every run (no rand: seeds are rewritten
+%% identically).
+pattern(N) -> << <<(I rem 251)>> || I <- lists:seq(1, N) >>.
+
+-define(LANE, 16#40000000).  % lane refs start here (libsql_nif.c)
+
+nif_frames() ->
+    A = fun(Ref, Res) -> f(t({Ref, ok, Res})) end,
+    Event = f(t({event, 7, {row, [1, <<"x">>]}})),
+    R = ?LANE + 5,
+    Mixed = [A(3, 1), Event, A(R, [1, 2, 3]), A(R + 1, <<"more">>), f(<<>>), A(R, ok),
+             f(pattern(300)), A(?LANE, pattern(40))],
+    [{"owner_byte_by_byte", <<(ncfg(#{owner_budget => 7}))/binary, (iolist_to_binary(Mixed))/binary>>},
+     {"lane_among_others", <<(ncfg(#{chunk => 2, eagain => 1, lane => 3, lane_budget => 6,
+                                     owner_budget => 7, ref => R}))/binary,
+                             (iolist_to_binary(Mixed))/binary>>},
+     {"lane_aim_mixed", <<(ncfg(#{chunk => 6, eagain => 2, eintr => 1, aim => 1, lane => 2,
+                                  owner_budget => 3, lane_budget => 4, seed => 77}))/binary,
+                          (iolist_to_binary(Mixed ++ Mixed))/binary>>},
+     {"cap_retry", <<(ncfg(#{chunk => 1, cap => 3, lane => 1, aim => 1}))/binary,
+                     (iolist_to_binary([f(<<>>), f(pattern(7)), f(pattern(8)), A(R, pattern(100)),
+                                        f(pattern(7)), f(pattern(2000))]))/binary>>},
+     {"huge_length", <<(ncfg(#{chunk => 3}))/binary, (A(1, ok))/binary, Event/binary,
+                       16#80000000:32, "x">>},
+     {"all_ones_length", <<(ncfg(#{chunk => 0}))/binary, 16#ffffffff:32>>},
+     {"max_length_cut", <<(ncfg(#{chunk => 4}))/binary, (A(2, ok))/binary, 16#7fffffff:32, 1, 2, 3>>},
+     {"partial_header", <<(ncfg(#{chunk => 7}))/binary, (A(R, 1))/binary, 0, 0>>},
+     {"cut_body", <<(ncfg(#{chunk => 1, eagain => 1}))/binary, Event/binary, 0, 0, 0, 100, "abc">>},
+     {"small_stage", <<(ncfg(#{chunk => 2, stage => 1, owner_budget => 1, lane => 1, ref => R}))/binary,
+                       (iolist_to_binary(Mixed))/binary>>},
+     {"stage_edges", <<(ncfg(#{chunk => 7, stage => 4, eagain => 1}))/binary,
+                       (iolist_to_binary([f(pattern(N)) || N <- [10, 11, 12, 13, 0, 16, 3]]))/binary>>},
+     {"pipe_error", <<(ncfg(#{chunk => 1, eio => 1, eintr => 1, seed => 200}))/binary,
+                      (iolist_to_binary(Mixed))/binary>>},
+     {"budget_picks", <<(ncfg(#{chunk => 2, lane => 2, aim => 1, eagain => 1, seed => 6}))/binary,
+                        (iolist_to_binary(Mixed))/binary>>},
+     %% across the NIF's 64 KiB staging buffer: a frame that does not fit,
+     %% then the lane's answer behind it
+     {"across_stage", <<(ncfg(#{chunk => 3, owner_budget => 6, lane_budget => 6, lane => 2,
+                                aim => 1, eagain => 2, seed => 8}))/binary,
+                        (iolist_to_binary([f(pattern(65530)), A(R, 1), f(pattern(4000)),
+                                           A(R + 2, 2)]))/binary>>},
+     {"config_only", ncfg(#{lane => 3, ref => R})},
+     {"short_config", <<3, 255, 7>>}].

@@ -29,6 +29,9 @@
  *                 own answer and sends every other frame to the owner.
  * Frames reach the owner in the order they were read (every one by
  * enif_send under the mutex), so events and answers keep their order.
+ * The frames are cut out of the pipe by nif_frames.c, which makes no
+ * erl_nif call of its own (this file gives it read(2), binaries and the
+ * owner), so it is fuzzed outside the VM: port/fuzz/fuzz_nif_frames.c.
  *
  * No call blocks a normal scheduler: reads and lane writes are
  * non-blocking (a lane frame is at most PIPE_BUF bytes: all or nothing);
@@ -37,6 +40,8 @@
  * pipe ends and each waiting caller falls back to the connection process,
  * which has the exit status from the VM.
  */
+#include "nif_frames.h"
+
 #include <erl_nif.h>
 
 #include <errno.h>
@@ -53,7 +58,6 @@
 #define STAGE_BYTES (64 * 1024)          /* read-ahead of the answer pipe */
 #define PUMP_BYTES (1024 * 1024)         /* at most this much per pump/1 call */
 #define MAX_SPIN_NS (1000LL * 1000LL)    /* one call spins at most 1 ms */
-#define MAX_FRAME_IN 0x7fffffffu         /* larger: the program is broken */
 #define LANE_REF_FIRST 0x40000000u       /* lane refs: 2^30 .. 2^31-1 (the */
 #define LANE_REF_LAST 0x7fffffffu        /* connection process uses below) */
 
@@ -78,11 +82,7 @@ typedef struct {
     unsigned spin_paused;   /* calls left that do not spin (spin_rule) */
     unsigned long long lane_ns; /* time lane requests spent in the program */
     ErlNifMonitor lane_mon;
-    /* reading: a staging buffer, then the frame being assembled */
-    unsigned char *stage;
-    size_t lo, hi;
-    ErlNifBinary cur;       /* valid while cur_need > 0 */
-    size_t cur_have, cur_need;
+    nf_reader rd;           /* the answer pipe's frames (nif_frames.h) */
 } lnif;
 
 static ErlNifResourceType *g_type;
@@ -169,102 +169,46 @@ static void to_owner(lnif *c, ErlNifBinary *bin)
     enif_free_env(menv);
 }
 
-static uint32_t frame_ref(const unsigned char *f, size_t n)
+/* The reader's callbacks (nif_frames.h): the answer pipe, binaries, the
+ * owner. Called with the mutex held, from read_some. */
+static ssize_t pipe_read(void *ctx, unsigned char *buf, size_t n)
 {
-    /* {Ref, Tag, Result} with Ref as INTEGER_EXT: 131 104 3 98 Ref:32 */
-    if (n < 8 || f[0] != 131 || f[1] != 104 || f[2] != 3 || f[3] != 98) return 0;
-    return ((uint32_t)f[4] << 24) | ((uint32_t)f[5] << 16) | ((uint32_t)f[6] << 8) | f[7];
+    lnif *c = ctx;
+
+    return read(c->resp_fd, buf, n);
 }
 
-/* A whole frame was read: the lane's answer goes to *mine (when the
- * reader is the lane and wants it), everything else to the owner. */
-static void deliver(lnif *c, ErlNifBinary *bin, int reader_is_lane, ErlNifBinary *mine, int *got)
+static int bin_alloc(void *ctx, size_t n, ErlNifBinary *bin)
 {
-    if (reader_is_lane && !*got && c->lane_ref != 0 && frame_ref(bin->data, bin->size) == c->lane_ref) {
-        *mine = *bin;
-        *got = 1;
-        return;
-    }
-    to_owner(c, bin);
+    (void)ctx;
+    return enif_alloc_binary(n, bin);
 }
+
+static void owner_deliver(void *ctx, ErlNifBinary *bin)
+{
+    to_owner(ctx, bin);
+}
+
+static void bin_release(void *ctx, ErlNifBinary *bin)
+{
+    (void)ctx;
+    enif_release_binary(bin);
+}
+
+static const nf_ops k_pipe_ops = { pipe_read, bin_alloc, owner_deliver, bin_release };
 
 /* Reads what the answer pipe has (up to budget bytes), delivering whole
- * frames; stops early once the lane's answer is in. 0, or -1 when the
- * pipe ended or failed (c->dead set) or memory ran out. The caller holds
- * the mutex. */
+ * frames to the owner; as the lane (reader_is_lane), stops early once
+ * its answer is in *mine (*got set). 0, or -1 when the pipe ended or
+ * failed (c->dead set) or memory ran out. The caller holds the mutex. */
 static int read_some(lnif *c, size_t budget, int reader_is_lane, ErlNifBinary *mine, int *got)
 {
-    size_t spent = 0;
+    int rc;
 
     if (c->dead || c->resp_fd < 0) return -1;
-    for (;;) {
-        /* whole frames out of the staging buffer first */
-        while (c->cur_need == 0 && c->hi - c->lo >= 4) {
-            const unsigned char *p = c->stage + c->lo;
-            uint32_t len = ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-            size_t take;
-
-            if (len > MAX_FRAME_IN) {
-                c->dead = 1;
-                return -1;
-            }
-            if (!enif_alloc_binary(len, &c->cur)) return -1;
-            c->lo += 4;
-            take = c->hi - c->lo < len ? c->hi - c->lo : len;
-            if (take > 0) memcpy(c->cur.data, c->stage + c->lo, take);
-            c->lo += take;
-            c->cur_have = take;
-            c->cur_need = len;
-            if (c->cur_have == c->cur_need) {
-                ErlNifBinary b = c->cur;
-
-                c->cur_need = 0;
-                deliver(c, &b, reader_is_lane, mine, got);
-                if (*got) return 0;
-            }
-        }
-        if (c->lo == c->hi) c->lo = c->hi = 0;
-        if (spent >= budget) return 0;
-        if (c->cur_need > 0) {
-            /* a frame larger than what is staged: straight into it */
-            ssize_t r = read(c->resp_fd, c->cur.data + c->cur_have, c->cur_need - c->cur_have);
-
-            if (r > 0) {
-                spent += (size_t)r;
-                c->cur_have += (size_t)r;
-                if (c->cur_have == c->cur_need) {
-                    ErlNifBinary b = c->cur;
-
-                    c->cur_need = 0;
-                    deliver(c, &b, reader_is_lane, mine, got);
-                    if (*got) return 0;
-                }
-                continue;
-            }
-            if (r < 0 && errno == EINTR) continue;
-            if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
-            c->dead = 1;
-            return -1;
-        } else {
-            ssize_t r;
-
-            if (c->lo > 0) { /* keep a partial header at the front */
-                memmove(c->stage, c->stage + c->lo, c->hi - c->lo);
-                c->hi -= c->lo;
-                c->lo = 0;
-            }
-            r = read(c->resp_fd, c->stage + c->hi, STAGE_BYTES - c->hi);
-            if (r > 0) {
-                spent += (size_t)r;
-                c->hi += (size_t)r;
-                continue;
-            }
-            if (r < 0 && errno == EINTR) continue;
-            if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
-            c->dead = 1;
-            return -1;
-        }
-    }
+    rc = nf_read_some(&c->rd, budget, reader_is_lane ? c->lane_ref : 0, mine, got);
+    if (rc == NF_DEAD) c->dead = 1;
+    return rc == NF_OK ? 0 : -1;
 }
 
 /* Writes a whole lane frame at once or nothing (at most PIPE_BUF bytes:
@@ -305,8 +249,8 @@ static void res_dtor(ErlNifEnv *env, void *obj)
      * never selected; the request pipe is never selected */
     if (c->resp_fd >= 0) (void)close(c->resp_fd);
     if (c->req_fd >= 0) (void)close(c->req_fd);
-    if (c->cur_need > 0) enif_release_binary(&c->cur);
-    enif_free(c->stage);
+    nf_reader_free(&c->rd); /* a frame half read */
+    enif_free(c->rd.stage);
     if (c->wdone != NULL) enif_cond_destroy(c->wdone);
     if (c->mu != NULL) enif_mutex_destroy(c->mu);
 }
@@ -390,6 +334,7 @@ static int open_proc_fd(long pid, long fd, int flags)
 static ERL_NIF_TERM nif_attach(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
     long pid, rq, rs;
+    int rc;
     lnif *c;
     ERL_NIF_TERM t;
 
@@ -404,8 +349,9 @@ static ERL_NIF_TERM nif_attach(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv
     c->next_lane_ref = LANE_REF_FIRST;
     c->mu = enif_mutex_create("libsql_nif");
     c->wdone = enif_cond_create("libsql_nif_w");
-    c->stage = enif_alloc(STAGE_BYTES);
-    if (c->mu == NULL || c->wdone == NULL || c->stage == NULL) {
+    /* the stage is kept by init even if it refused it: the destructor frees it */
+    rc = nf_reader_init(&c->rd, &k_pipe_ops, c, enif_alloc(STAGE_BYTES), STAGE_BYTES);
+    if (rc != 0 || c->mu == NULL || c->wdone == NULL || c->rd.stage == NULL) {
         enif_release_resource(c);
         return enif_make_tuple2(env, a_error, a_enomem);
     }

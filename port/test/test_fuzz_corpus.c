@@ -9,7 +9,8 @@
  * crypt files through the page codec and the encryption shim's WAL and
  * journal recovery, compared with plain SQLite's (fuzz_crypt.h); vector
  * files through the vector text parser, printer and blob conversions
- * (fuzz_vector.h).
+ * (fuzz_vector.h); nif_frames files through the NIF's frame reader,
+ * compared with a framing of the bytes (fuzz_nif_frames.h).
  * Run from the repository root. A missing or empty
  * corpus directory is a failure, never a silent pass. Reproducers of open
  * findings live in test/fuzz_corpus/crashes/ and are not replayed here.
@@ -19,6 +20,7 @@
 #include "fuzz/fuzz_pull.h"
 #include "fuzz/fuzz_crypt.h"
 #include "fuzz/fuzz_vector.h"
+#include "fuzz/fuzz_nif_frames.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -216,6 +218,32 @@ static void test_fuzz_corpus_vector(void)
     fuzz_guard_free(&g);
 }
 
+static const char *run_nif_frames(void *ctx, const unsigned char *p, size_t n)
+{
+    (void)ctx;
+    return fuzz_nif_frames_run(p, n);
+}
+
+/* The NIF's answer-pipe reader (port/nif/nif_frames.c) fed in chunks,
+ * as owner and lane (fuzz_nif_frames.h); the corpus must reach each of
+ * its paths: frames to both readers, reads straight into a frame, an
+ * allocation retried, a cut-off frame released, each way to die. */
+static void test_fuzz_corpus_nif_frames(void)
+{
+    fzn_counts before = *fzn_counts_get(), after;
+
+    replay("test/fuzz_corpus/nif_frames", run_nif_frames, NULL);
+    after = *fzn_counts_get();
+    CHECK(after.owner_frames > before.owner_frames);
+    CHECK(after.lane_frames > before.lane_frames);
+    CHECK(after.direct_reads > before.direct_reads);
+    CHECK(after.nomem_retries > before.nomem_retries);
+    CHECK(after.cut_released > before.cut_released);
+    CHECK(after.eagain > before.eagain && after.eintr > before.eintr);
+    CHECK(after.dead_eof > before.dead_eof && after.dead_eio > before.dead_eio &&
+          after.dead_huge > before.dead_huge);
+}
+
 /* ---- the suite ---------------------------------------------------------- */
 
 static const test_case k_tests[] = {
@@ -224,6 +252,7 @@ static const test_case k_tests[] = {
     TEST(test_fuzz_corpus_pull),
     TEST(test_fuzz_corpus_crypt),
     TEST(test_fuzz_corpus_vector),
+    TEST(test_fuzz_corpus_nif_frames),
 };
 
 const test_suite fuzz_corpus_suite = SUITE("fuzz_corpus", k_tests);
