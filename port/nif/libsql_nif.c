@@ -119,11 +119,22 @@ static int is_self(ErlNifEnv *env, const ErlNifPid *p)
     return enif_self(env, &me) != NULL && enif_compare_pids(&me, p) == 0;
 }
 
+static int read_some(lnif *c, size_t budget, int reader_is_lane, ErlNifBinary *mine, int *got);
+
 /* The owner's notification that the answer pipe has something: armed
  * when the owner wants frames and nobody else reads (the caller holds the
  * mutex). A select is one-shot: it is armed again after each pump. */
 static void arm_owner(ErlNifEnv *env, lnif *c)
 {
+    ErlNifBinary none;
+    int got = 0;
+
+    /* A lane's read stops at its answer, and the frames read with it stay
+     * staged: the pipe, empty, would never say so and they would wait for
+     * the next byte. They go to the owner now, in order (budget 0: staged
+     * whole frames only, no read). Out of memory they stay staged for the
+     * next reader. */
+    (void)read_some(c, 0, 0, &none, &got);
     if (c->dead || c->resp_fd < 0) {
         c->st = ST_IDLE;
         return;
