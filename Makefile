@@ -358,7 +358,7 @@ fuzz: fuzz-build
 	  FUZZ_HISTORY_DIR=$(FUZZ_DIR)/history $(FUZZ_DIR)/fuzz_$$t $(FUZZ_RUN_FLAGS) $$len $$dict $$leaks \
 	    -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=$(FUZZ_DIR)/artifacts/$$t/ $(FUZZ_FLAGS) \
 	    $(FUZZ_DIR)/corpus/$$t test/fuzz_corpus/$$t 2>&1 | tee $(FUZZ_DIR)/fuzz_$$t.log | \
-	    grep -E '^(#[0-9]+ +(INITED|DONE)|==[0-9]+== ?ERROR|SUMMARY|.*FINDING|stat::|Done |fuzz_)' || true; \
+	    grep -E '^(#[0-9]+[[:space:]]+(INITED|DONE)|==[0-9]+== ?ERROR|SUMMARY|.*FINDING|stat::|Done |fuzz_)' || true; \
 	  if grep -qE '^(==[0-9]+== ?ERROR|SUMMARY: |.*FINDING)' $(FUZZ_DIR)/fuzz_$$t.log; then \
 	    echo "fuzz_$$t: FINDING, see $(FUZZ_DIR)/fuzz_$$t.log and $(FUZZ_DIR)/artifacts/$$t/"; exit 1; fi; \
 	done
