@@ -107,7 +107,17 @@ typedef float v4f __attribute__((vector_size(16)));
 typedef float v8f __attribute__((vector_size(32)));
 typedef float v16f __attribute__((vector_size(64)));
 
+/* Only where the clones can be made and chosen: x86-64 and an ifunc
+ * resolver (glibc; musl has none), with GCC or clang 14+. Elsewhere one
+ * build of the same code. */
+#if defined(__x86_64__) && defined(__GLIBC__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
 #define FAST_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+#endif
+#ifndef FAST_CLONES
+#define FAST_CLONES
+#endif
 
 static float hsum(v4f s)
 {
