@@ -164,7 +164,18 @@ static void lane_end(ErlNifEnv *env, lnif *c)
 }
 
 /* Sends one frame to the owner as {Res, {data, Bin}}: what a port sends,
- * Res in the place of the port. */
+ * Res in the place of the port.
+ *
+ * caller_env is NULL on purpose, though the calling process's env is at
+ * hand. erl_nif's docs reserve NULL for threads the VM did not start;
+ * on a scheduler thread ERTS takes it as a message with no sending
+ * process and queues it straight into the owner's queue (OTP 25
+ * erl_nif.c, enif_send: erts_proc_lookup, erts_queue_message). That
+ * gives every frame one order, the order of the sends under our mutex,
+ * whichever process read it. With each reader's own env, frames read
+ * by a lane caller and by the owner itself would come from different
+ * senders, which Erlang orders only pair by pair, and an event could
+ * overtake the answer it preceded. */
 static void to_owner(lnif *c, ErlNifBinary *bin)
 {
     ErlNifEnv *menv = enif_alloc_env();
