@@ -112,17 +112,12 @@ lane_answer_among_others(Config) ->
     Nif = ?config(nif, Config),
     Peer = ?config(peer, Config),
     ok = libsql_nif:set_lane(Nif, true),
-    {Arity, Body} = libsql_proto:encode_body(ping, []),
-    Self = self(),
-    %% the caller spins long enough for the answer we feed meanwhile
-    Caller = spawn_link(fun() -> Self ! {called, lane_call(Nif, Arity, Body, 1000)} end),
-    Ref = read_request(Peer, Arity),
+    {Caller, Ref} = start_lane_call(Nif, Peer),
     Event = <<?HEAD, 0:32, "event">>,
     Other = <<?HEAD, 7:32, "other">>,
     Mine = <<?HEAD, Ref:32, "mine">>,
     feed(Peer, [Event, Other, Mine]),
-    Reply = receive {called, R} -> R after 5000 -> ct:fail({no_answer, Caller}) end,
-    ?assertEqual({reply, Mine}, Reply),
+    ?assertEqual({reply, Mine}, lane_reply(Caller)),
     ?assertEqual([Event, Other], collect_owner(Nif, 2, 5000)),
     ok.
 
@@ -136,20 +131,16 @@ frames_after_lane_answer(Config) ->
     Nif = ?config(nif, Config),
     Peer = ?config(peer, Config),
     ok = libsql_nif:set_lane(Nif, true),
-    {Arity, Body} = libsql_proto:encode_body(ping, []),
-    Self = self(),
     lists:foreach(
       fun(Round) ->
-              Caller = spawn_link(fun() -> Self ! {called, lane_call(Nif, Arity, Body, 1000)} end),
-              Ref = read_request(Peer, Arity),
+              {Caller, Ref} = start_lane_call(Nif, Peer),
               %% the owner waits for frames of its own while the lane runs
               ok = libsql_nif:want(Nif, true),
               Mine = <<?HEAD, Ref:32, "mine">>,
               After = [<<?HEAD, 7:32, "after ", (integer_to_binary(I))/binary>> || I <- [1, 2, 3]],
               %% one write, under PIPE_BUF: the lane reads all of it at once
               feed(Peer, [Mine | After]),
-              Reply = receive {called, R} -> R after 5000 -> ct:fail({no_answer, Caller}) end,
-              ?assertEqual({reply, Mine}, Reply),
+              ?assertEqual({reply, Mine}, lane_reply(Caller)),
               ?assertEqual(After, collect_owner(Nif, 3, 2000), Round),
               ok = libsql_nif:want(Nif, false),
               flush_selects(Nif)
@@ -361,6 +352,18 @@ read_request(Peer, Arity, Acc) ->
             after 5000 -> ct:fail({no_request, Acc})
             end
     end.
+
+%% A process making a lane call (a ping) that spins long enough for the
+%% answer the test feeds meanwhile, and the ref of its request as the peer
+%% saw it. lane_reply/1 is what the call returned.
+start_lane_call(Nif, Peer) ->
+    {Arity, Body} = libsql_proto:encode_body(ping, []),
+    Self = self(),
+    Caller = spawn_link(fun() -> Self ! {called, self(), lane_call(Nif, Arity, Body, 1000)} end),
+    {Caller, read_request(Peer, Arity)}.
+
+lane_reply(Caller) ->
+    receive {called, Caller, R} -> R after 5000 -> ct:fail({no_answer, Caller}) end.
 
 %% A lane call as libsql_conn makes it: the spin, then sleeping on the
 %% select until the answer.
