@@ -6,13 +6,25 @@
 %% it to the right caller, and whatever the function reads of its own
 %% process (its dictionary, its links) is the caller's.
 %%
-%% A request is sent as `{libsql_call, {self(), Alias}, Msg}', Alias a
-%% monitor alias (demonitored once the caller stops waiting, so that late
-%% messages are dropped), and handled by the connection process as a call;
-%% the reply comes to the alias as `{Alias, Reply}', callbacks as `{Alias,
-%% callback, Ctx, Frame}'. The answer to a callback goes straight to the
-%% port (erlang:port_command/2 works from any process; with transport nif
-%% the NIF's pipes do too), not through the connection process.
+%% A request is sent as `{libsql_call, {self(), Ref, GiveUp}, Msg}' and
+%% handled by the connection process as a call; the reply comes as `{Ref,
+%% Reply}', callbacks as `{Ref, callback, Ctx, Frame}'. GiveUp is when the
+%% caller stops waiting (monotonic ms, or `infinity'): the connection sends
+%% nothing for the request from ?REPLY_MARGIN ms before it (libsql_conn),
+%% so no late message can reach a caller that gave up, without an alias.
+%% The answer to a callback goes straight to the port
+%% (erlang:port_command/2 works from any process; with transport nif the
+%% NIF's pipes do too), not through the connection process.
+%%
+%% Why a plain reference and not an alias or a monitor: on this VM either
+%% costs about a microsecond a call (a monitor is two signals the
+%% connection process must handle, the second after the answer; a message
+%% to an alias is a signal too), where a call is answered in tens of
+%% microseconds. The caller monitors the connection only once a request
+%% has taken ?WATCH_AFTER ms: a connection that dies with the request
+%% answers nothing (its port's death is answered, as `port_exited'; a
+%% killed process is not), and the monitor's `'DOWN'' (at once, `noproc',
+%% when it is already gone) ends the wait.
 %%
 %% An aggregate's state lives in this loop, per group number (Ctx of
 %% port/functions.h), for the duration of the request.
@@ -24,12 +36,17 @@
 %% it fails at once with `misuse'. Calls on other connections are fine.
 -module(libsql_callback).
 
--export([call/3, send/2, await/2]).
+-export([call/3, send/3, await/1]).
 
 -export_type([req_id/0, fun_spec/0, funs/0]).
 
--opaque req_id() :: {reference() | reentered, infinity}.
-%% What send/2 returns: the alias of the request and its deadline.
+-opaque req_id() :: {reference(), pid(), give_up(), timeout()} | reentered.
+%% What send/3 returns: the request's reference, the connection, when the
+%% caller gives up, and how long it waits before it monitors the
+%% connection.
+
+-type give_up() :: integer() | infinity.
+%% When the caller stops waiting: monotonic ms, or never.
 
 -type fun_spec() :: {Name :: binary(), scalar, Arity :: integer(), fun()}
                   | {Name :: binary(), aggregate, Arity :: integer(),
@@ -46,17 +63,25 @@
 %% The process dictionary key saying a function of Conn's runs here.
 -define(RUNNING(Conn), {libsql_callback, Conn}).
 
+%% How long a request waits on its alias alone before the caller
+%% monitors the connection too (module doc).
+-define(WATCH_AFTER, 50).
+%% libsql_conn's twin: what the connection leaves between its last message
+%% for a request and the caller's GiveUp.
+-define(REPLY_MARGIN, 1000).
+
 %% Longer messages are cut (the port cuts at 4096 bytes too).
 -define(MAX_MESSAGE, 2000).
 
 %% @doc Send Msg to Conn as a call and wait for its reply, answering
-%% callbacks meanwhile; Timeout as gen_server:call/3's (infinity or ms).
-%% exit reasons of the connection process become `{error, closed}'-like
-%% terms chosen by the caller: `{down, Reason}' or `timeout'.
+%% callbacks meanwhile, for at most Timeout (infinity or ms; the
+%% connection enforces the request's own deadline, this is its
+%% backstop): `{reply, Reply}', `{down, Reason}' when the connection
+%% died, or `timeout'.
 -spec call(pid(), term(), timeout()) -> {reply, term()} | {down, term()} | timeout.
 call(Conn, Msg, Timeout) ->
     case get(?RUNNING(Conn)) of
-        undefined -> await(send(Conn, Msg), Timeout);
+        undefined -> await(send_now(Conn, Msg, Timeout));
         _ -> {reply, {error, reentered()}}
     end.
 
@@ -65,44 +90,61 @@ reentered() ->
                                "it (the statement waits for the function: use another "
                                "connection)">>).
 
-%% @doc Send Msg without waiting (collect the reply with await/2). From
-%% inside a function of Conn's the reply is `misuse' (see call/3).
--spec send(pid(), term()) -> req_id().
-send(Conn, Msg) ->
+%% @doc Send Msg without waiting; collect the reply with await/1 within
+%% Timeout of now (as call/3). From inside a function of Conn's the reply
+%% is `misuse' (see call/3).
+-spec send(pid(), term(), timeout()) -> req_id().
+send(Conn, Msg, Timeout) ->
     case get(?RUNNING(Conn)) of
-        undefined -> send_now(Conn, Msg);
-        _ -> {reentered, infinity}
+        undefined -> send_now(Conn, Msg, Timeout);
+        _ -> reentered
     end.
 
-send_now(Conn, Msg) ->
-    Mref = erlang:monitor(process, Conn, [{alias, demonitor}]),
-    Conn ! {libsql_call, {self(), Mref}, Msg},
-    {Mref, infinity}.
+send_now(Conn, Msg, infinity) ->
+    Ref = make_ref(),
+    Conn ! {libsql_call, {self(), Ref, infinity}, Msg},
+    {Ref, Conn, infinity, ?WATCH_AFTER};
+send_now(Conn, Msg, Timeout) ->
+    Ref = make_ref(),
+    GiveUp = erlang:monotonic_time(millisecond) + Timeout,
+    Conn ! {libsql_call, {self(), Ref, GiveUp}, Msg},
+    {Ref, Conn, GiveUp, min(?WATCH_AFTER, Timeout)}.
 
-%% @doc The reply to a send/2, callbacks answered while it comes.
--spec await(req_id(), timeout()) -> {reply, term()} | {down, term()} | timeout.
-await({reentered, _}, _Timeout) ->
+%% @doc The reply to a send/3, callbacks answered while it comes.
+-spec await(req_id()) -> {reply, term()} | {down, term()} | timeout.
+await(reentered) ->
     {reply, {error, reentered()}};
-await({Mref, _}, Timeout) ->
-    Deadline = case Timeout of
-                   infinity -> infinity;
-                   _ -> erlang:monotonic_time(millisecond) + Timeout
-               end,
-    wait(Mref, Mref, Deadline, #{}).
+await({Ref, Conn, GiveUp, First}) ->
+    wait(Ref, Conn, First, GiveUp, #{}).
 
-wait(Mref, Tag, Deadline, Aggs) ->
+%% First: how long to wait before the connection is monitored (no clock
+%% read on the way of a quick answer). Then Mon, that monitor.
+wait(Ref, Conn, First, GiveUp, Aggs) when is_integer(First) ->
     receive
-        {Tag, Reply} ->
-            erlang:demonitor(Mref, [flush]),
+        {Ref, Reply} ->
             {reply, Reply};
-        {Tag, callback, Ctx, Frame} ->
-            wait(Mref, Tag, Deadline, handle(Frame, Ctx, Aggs));
-        {'DOWN', Mref, _, _, Reason} ->
+        {Ref, callback, Ctx, Frame} ->
+            %% the time the callback took counts: the next wait reads the clock
+            wait(Ref, Conn, 0, GiveUp, handle(Frame, Ctx, Aggs))
+    after First ->
+        watch(Ref, Conn, GiveUp, Aggs)
+    end;
+wait(Ref, Conn, Mon, GiveUp, Aggs) ->
+    receive
+        {Ref, Reply} ->
+            erlang:demonitor(Mon, [flush]),
+            {reply, Reply};
+        {Ref, callback, Ctx, Frame} ->
+            wait(Ref, Conn, Mon, GiveUp, handle(Frame, Ctx, Aggs));
+        {'DOWN', Mon, _, _, Reason} ->
             {down, Reason}
-    after left(Deadline) ->
-        erlang:demonitor(Mref, [flush]),
+    after left(GiveUp) ->
+        erlang:demonitor(Mon, [flush]),
         timeout
     end.
+
+watch(Ref, Conn, GiveUp, Aggs) ->
+    wait(Ref, Conn, erlang:monitor(process, Conn), GiveUp, Aggs).
 
 left(infinity) -> infinity;
 left(Deadline) -> max(0, Deadline - erlang:monotonic_time(millisecond)).

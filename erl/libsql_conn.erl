@@ -22,6 +22,9 @@
          format_status/2]).
 
 -define(CALL_MARGIN, 5000).
+%% libsql_callback's twin: no message goes to a caller within this many ms
+%% of when it gives up, so none can arrive after it stopped waiting.
+-define(REPLY_MARGIN, 1000).
 -define(MAX_TIMEOUT, 16#ffffffff).
 -define(DEFAULT_TIMEOUT, 15000).
 %% port/open_options.h's default of sync_timeout.
@@ -62,10 +65,10 @@
               | {authorizer, function() | undefined}
               | {undefine, binary(), integer()}.
 
-%% Who waits for a reply: a libsql_callback caller, {Pid, Alias} (it
-%% answers callbacks; replies go to the alias, dropped once it gave up), or
-%% a gen_server caller.
--type from() :: {pid(), reference()} | gen_server:from().
+%% Who waits for a reply: a libsql_callback caller, {Pid, Ref, GiveUp} (it
+%% answers callbacks; it stops waiting at GiveUp, monotonic ms, and nothing
+%% is sent to it from ?REPLY_MARGIN ms before that), or a gen_server caller.
+-type from() :: {pid(), reference(), integer() | infinity} | gen_server:from().
 
 -record(state, {
     port :: port() | undefined,            % the port program
@@ -176,12 +179,12 @@ send_request(Conn, Cmd, Args, Timeout, Kind) ->
 -spec send(pid(), atom(), [term()], call_timeout(), kind()) -> libsql_callback:req_id().
 send(Conn, Cmd, Args, Timeout, Kind) ->
     {Arity, Body} = libsql_proto:encode_body(Cmd, Args),
-    libsql_callback:send(Conn, {request, Arity, Body, Timeout, Kind}).
+    libsql_callback:send(Conn, {request, Arity, Body, Timeout, Kind}, backstop(Timeout)).
 
-%% @doc The decoded answer to a send/5.
+%% @doc The decoded answer to a send/5 (whose timeout applies).
 -spec await(libsql_callback:req_id(), call_timeout()) -> {ok, term()} | {error, libsql:error()}.
-await(ReqId, Timeout) ->
-    case libsql_callback:await(ReqId, backstop(Timeout)) of
+await(ReqId, _Timeout) ->
+    case libsql_callback:await(ReqId) of
         {reply, {reply, Bin}} -> libsql_proto:decode_reply(Bin);
         {reply, {error, _} = E} -> E;
         timeout -> {error, libsql_proto:err(timeout, <<"the connection process did not answer">>)};
@@ -848,11 +851,16 @@ reply(Ref, Bin, S) ->
 
 %% A libsql_callback caller's reply goes to its alias; others as
 %% gen_server's.
-reply_to({_Pid, Alias}, Reply) when is_reference(Alias) ->
-    Alias ! {Alias, Reply},
+reply_to({Pid, Ref, GiveUp}, Reply) ->
+    _ = in_time(GiveUp) andalso (Pid ! {Ref, Reply}),
     ok;
 reply_to(From, Reply) ->
     gen_server:reply(From, Reply).
+
+%% Whether a libsql_callback caller still waits (and will until the message
+%% is in its queue).
+in_time(infinity) -> true;
+in_time(GiveUp) -> erlang:monotonic_time(millisecond) < GiveUp - ?REPLY_MARGIN.
 
 cancel_timer(undefined) -> ok;
 cancel_timer(T) -> _ = erlang:cancel_timer(T, [{async, true}, {info, false}]), ok.
@@ -1038,17 +1046,23 @@ lane_wait(Conn, Nif, Ref, Sel, Deadline, Req) ->
 %% request is cancelled.
 callback(Ref, Bin, S) ->
     case maps:find(Ref, S#state.pending) of
-        {ok, #pending{from = {Pid, Alias}, kind = Kind} = P}
-          when is_reference(Alias),
-               (Kind =:= request orelse element(1, Kind) =:= cursor_open orelse
-                element(1, Kind) =:= cursor_close) ->
-            Alias ! {Alias, callback, {self(), S#state.src, S#state.max_frame, S#state.funs},
-                     Bin},
-            Mon = case P#pending.callback of
-                      undefined -> erlang:monitor(process, Pid);
-                      {M, _} -> M
-                  end,
-            S#state{pending = maps:put(Ref, P#pending{callback = {Mon, Bin}}, S#state.pending)};
+        {ok, #pending{from = {Pid, CRef, GiveUp}, kind = Kind} = P}
+          when Kind =:= request; element(1, Kind) =:= cursor_open;
+               element(1, Kind) =:= cursor_close ->
+            case in_time(GiveUp) of
+                true ->
+                    Pid ! {CRef, callback, {self(), S#state.src, S#state.max_frame,
+                                            S#state.funs}, Bin},
+                    Mon = case P#pending.callback of
+                              undefined -> erlang:monitor(process, Pid);
+                              {M, _} -> M
+                          end,
+                    S#state{pending = maps:put(Ref, P#pending{callback = {Mon, Bin}},
+                                               S#state.pending)};
+                false ->
+                    refuse_callback(Bin, S),
+                    S
+            end;
         _ ->
             %% Our own request (a reset, a close), a caller that does not
             %% answer callbacks, or one that gave up: the call fails.

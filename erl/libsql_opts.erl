@@ -96,6 +96,9 @@ already_running(Name) ->
 %% execute, transaction, ...): every key must be one that Fun takes and
 %% every value in range.
 -spec call(atom(), term()) -> ok | {error, libsql:error()}.
+call(_Fun, Opts) when Opts =:= #{} ->
+    %% the common case, on every call's path: nothing to check
+    ok;
 call(Fun, Opts) when is_map(Opts) ->
     checked(fun() ->
                     known(Opts, call_keys(Fun), Fun),

@@ -10,14 +10,16 @@
 
 -export([all/0, init_per_suite/1, end_per_suite/1]).
 -export([kill_port_mid_query/1, kill_port_idle/1, owner_exit_stops_port/1,
-         close_stops_port/1, vm_killed_leaves_no_port/1, many_callers_all_answered/1]).
+         close_stops_port/1, vm_killed_leaves_no_port/1, many_callers_all_answered/1,
+         conn_process_killed_mid_query/1, no_message_after_caller_gave_up/1]).
 
 -define(SLOW_SQL, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
                   "SELECT count(*) FROM c WHERE x < 2000000000").
 
 all() ->
     [kill_port_mid_query, kill_port_idle, owner_exit_stops_port, close_stops_port,
-     vm_killed_leaves_no_port, many_callers_all_answered].
+     vm_killed_leaves_no_port, many_callers_all_answered, conn_process_killed_mid_query,
+     no_message_after_caller_gave_up].
 
 init_per_suite(Config) ->
     libsql_test_util:init_per_suite(?MODULE, Config).
@@ -119,6 +121,47 @@ many_callers_all_answered(Config) ->
      after 5000 -> ct:fail({no_answer, P})
      end || P <- Pids],
     ?assert(wait_gone(OsPid, 2000)).
+
+%% The connection process itself killed while a caller waits: nothing
+%% answers for it, so the caller learns it from the monitor it sets up
+%% once a request has taken 50 ms (libsql_callback): `closed', promptly.
+conn_process_killed_mid_query(Config) ->
+    {ok, Db} = libsql:open(#{path => db_path(Config, "killed_conn.db")}),
+    {ok, OsPid} = libsql_conn:os_pid(Db),
+    Self = self(),
+    _ = spawn(fun() -> Self ! {result, libsql:query(Db, ?SLOW_SQL)} end),
+    timer:sleep(300),                         % the query is running, watched
+    T0 = erlang:monotonic_time(millisecond),
+    exit(Db, kill),
+    Result = receive {result, R} -> R after 5000 -> ct:fail(no_reply) end,
+    ?assert(erlang:monotonic_time(millisecond) - T0 < 1000),
+    ?assertMatch({error, #{code := closed}}, Result),
+    %% its program sees its stdin close and exits
+    ?assert(wait_gone(OsPid, 3000)).
+
+%% A caller stops waiting at its timeout plus a margin even when the
+%% connection process does not answer at all (here: suspended). Nothing
+%% the connection sends for that request once it runs again may reach the
+%% caller: a stray message would land in, say, a gen_server's handle_info.
+no_message_after_caller_gave_up(Config) ->
+    {ok, Db} = libsql:open(#{path => db_path(Config, "gave_up.db")}),
+    Self = self(),
+    Caller = spawn(fun() ->
+                           Self ! {gave_up, libsql:query(Db, ?SLOW_SQL, [], #{timeout => 200})},
+                           receive stop -> ok end
+                   end),
+    timer:sleep(50),                          % the request is in the port
+    ok = sys:suspend(Db),
+    Result = receive {gave_up, R} -> R after 10000 -> ct:fail(caller_still_waits) end,
+    ?assertMatch({error, #{code := timeout}}, Result),
+    ok = sys:resume(Db),
+    %% The connection catches up: its deadline (the caller's error), the
+    %% cancel, the port's answer to the query. A query after them returns
+    %% once all are handled (the port answers in order).
+    ?assertMatch({ok, _, [{1}]}, libsql:query(Db, "SELECT 1")),
+    ?assertEqual({messages, []}, process_info(Caller, messages)),
+    Caller ! stop,
+    ok = libsql:close(Db).
 
 %% ---- helpers ---------------------------------------------------------------
 
