@@ -94,6 +94,7 @@
                                            % that timer, and when it fires
     cursors = #{} :: #{integer() => reference()},   % open cursors -> owner monitor
     port_time = 0 :: non_neg_integer(),    % native time spent in the port, summed
+    native_ms = 1 :: pos_integer(),        % native time units in a millisecond
     mode = local :: atom(),                % local | remote | replica, once open
     subs = #{} :: libsql_subs:subs(),      % subscribers to our events
     funs = #{} :: libsql_callback:funs(),  % Erlang SQL functions, the authorizer fun
@@ -277,6 +278,7 @@ init({Owner, Opts}) ->
         Port ->
             {os_pid, OsPid} = erlang:port_info(Port, os_pid),
             S = #state{port = Port, src = Port, os_pid = OsPid,
+                       native_ms = erlang:convert_time_unit(1, millisecond, native),
                        owner_mon = case Owner of
                                        none -> undefined;
                                        _ -> erlang:monitor(process, Owner)
@@ -722,13 +724,14 @@ park(From, Timeout, S) ->
 
 pend(From, Timeout0, Kind, #state{next_ref = Ref} = S) ->
     Timeout = case Timeout0 of default -> S#state.timeout; _ -> Timeout0 end,
-    P = #pending{from = From, kind = Kind, sent = erlang:monotonic_time()},
+    Sent = erlang:monotonic_time(),
+    P = #pending{from = From, kind = Kind, sent = Sent},
     S1 = S#state{next_ref = next_ref(Ref)},
     case Timeout of
         infinity ->
             S1#state{pending = maps:put(Ref, P, S#state.pending)};
         _ ->
-            Now = erlang:monotonic_time(millisecond),
+            Now = ms(Sent, S),
             D = Now + Timeout,
             arm_tick(D, Now, S1#state{pending = maps:put(Ref, P#pending{deadline = D},
                                                          S#state.pending),
@@ -818,9 +821,9 @@ reply(Ref, Bin, S) ->
         {#pending{from = From, timer = Timer, kind = Kind, sent = Sent} = P, Pending} ->
             cancel_timer(Timer),
             S0 = drop_deadline(P, Ref, S),
+            Now = erlang:monotonic_time(),
             S1 = drop_callback(P, S0#state{pending = Pending,
-                                           port_time = S#state.port_time +
-                                               erlang:monotonic_time() - Sent}),
+                                           port_time = S#state.port_time + Now - Sent}),
             case Kind of
                 cancel -> {noreply, S1};
                 {define, _, _} -> {noreply, defined(Kind, From, Bin, S1)};
@@ -841,7 +844,7 @@ reply(Ref, Bin, S) ->
                                  S1#state.cursors),
                     {noreply, S1#state{cursors = #{}}};
                 _ ->
-                    reply_to(From, {reply, Bin}),
+                    reply_to(From, {reply, Bin}, ms(Now, S)),
                     {noreply, S1}
             end;
         error ->
@@ -849,18 +852,31 @@ reply(Ref, Bin, S) ->
             {noreply, S}
     end.
 
-%% A libsql_callback caller's reply goes to its alias; others as
-%% gen_server's.
-reply_to({Pid, Ref, GiveUp}, Reply) ->
-    _ = in_time(GiveUp) andalso (Pid ! {Ref, Reply}),
-    ok;
+%% A libsql_callback caller's reply goes to it tagged with its reference,
+%% while it still waits; others as gen_server's.
 reply_to(From, Reply) ->
+    reply_to(From, Reply, now).
+
+%% NowMs: the monotonic time in ms when the caller has it (`now': read it).
+reply_to({Pid, Ref, GiveUp}, Reply, NowMs) ->
+    _ = in_time(GiveUp, NowMs) andalso (Pid ! {Ref, Reply}),
+    ok;
+reply_to(From, Reply, _NowMs) ->
     gen_server:reply(From, Reply).
 
 %% Whether a libsql_callback caller still waits (and will until the message
 %% is in its queue).
-in_time(infinity) -> true;
-in_time(GiveUp) -> erlang:monotonic_time(millisecond) < GiveUp - ?REPLY_MARGIN.
+in_time(GiveUp) ->
+    in_time(GiveUp, now).
+
+in_time(infinity, _NowMs) -> true;
+in_time(GiveUp, now) -> in_time(GiveUp, erlang:monotonic_time(millisecond));
+in_time(GiveUp, NowMs) -> NowMs < GiveUp - ?REPLY_MARGIN.
+
+%% A native monotonic time in ms, as erlang:monotonic_time(millisecond)
+%% gives it (rounded down), without reading the clock again.
+ms(Native, #state{native_ms = N}) when Native >= 0 -> Native div N;
+ms(Native, #state{native_ms = N}) -> -((N - 1 - Native) div N).
 
 cancel_timer(undefined) -> ok;
 cancel_timer(T) -> _ = erlang:cancel_timer(T, [{async, true}, {info, false}]), ok.
