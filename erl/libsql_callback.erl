@@ -63,7 +63,7 @@
 %% The process dictionary key saying a function of Conn's runs here.
 -define(RUNNING(Conn), {libsql_callback, Conn}).
 
-%% How long a request waits on its alias alone before the caller
+%% How long a request waits on its reference alone before the caller
 %% monitors the connection too (module doc).
 -define(WATCH_AFTER, 50).
 %% libsql_conn's twin: what the connection leaves between its last message
