@@ -16,7 +16,7 @@
 -include("libsql_protocol.hrl").
 
 -export([start_link/2, start/2, request/4, request/5, request_secret/4, send_request/5,
-         send/5, await/2, close/2, os_pid/1, stats/1, define_function/3, delete_function/3,
+         send/5, await/1, close/2, os_pid/1, stats/1, define_function/3, delete_function/3,
          set_authorizer/3, load_extension/3, write_frame/2, create_lane_registry/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2,
          format_status/2]).
@@ -174,7 +174,7 @@ send_request(Conn, Cmd, Args, Timeout, Kind) ->
     {Arity, Body} = libsql_proto:encode_body(Cmd, Args),
     gen_server:send_request(Conn, {request, Arity, Body, Timeout, Kind}).
 
-%% @doc Send a request without waiting; collect the answer with await/2,
+%% @doc Send a request without waiting; collect the answer with await/1,
 %% which answers the request's callbacks. Lets a caller keep requests in
 %% flight while it works (fold keeps two).
 -spec send(pid(), atom(), [term()], call_timeout(), kind()) -> libsql_callback:req_id().
@@ -182,9 +182,9 @@ send(Conn, Cmd, Args, Timeout, Kind) ->
     {Arity, Body} = libsql_proto:encode_body(Cmd, Args),
     libsql_callback:send(Conn, {request, Arity, Body, Timeout, Kind}, backstop(Timeout)).
 
-%% @doc The decoded answer to a send/5 (whose timeout applies).
--spec await(libsql_callback:req_id(), call_timeout()) -> {ok, term()} | {error, libsql:error()}.
-await(ReqId, _Timeout) ->
+%% @doc The decoded answer to a send/5, within that call's timeout.
+-spec await(libsql_callback:req_id()) -> {ok, term()} | {error, libsql:error()}.
+await(ReqId) ->
     case libsql_callback:await(ReqId) of
         {reply, {reply, Bin}} -> libsql_proto:decode_reply(Bin);
         {reply, {error, _} = E} -> E;

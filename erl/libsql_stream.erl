@@ -90,10 +90,10 @@ send_fetch(#libsql_cursor{conn = Conn, id = Id, timeout = T}, N) ->
 %% ReqId: the fetch to fold now; Next: the one after it, already sent. A
 %% fetch past the end (or after an error) is answered {[], true} at once,
 %% and every reply is collected, so none is left behind.
-fold_loop(#libsql_cursor{columns = Cols, timeout = T} = C, Fun, Acc, Chunk, Opts, ReqId, Next) ->
-    case libsql_conn:await(ReqId, T) of
+fold_loop(#libsql_cursor{columns = Cols} = C, Fun, Acc, Chunk, Opts, ReqId, Next) ->
+    case libsql_conn:await(ReqId) of
         {ok, {Rows, true}} ->
-            _ = libsql_conn:await(Next, T),
+            _ = libsql_conn:await(Next),
             {ok, fold_rows(Fun, libsql_proto:shape_rows(Cols, Rows, Opts), Acc)};
         {ok, {Rows, false}} ->
             After = send_fetch(C, Chunk),
@@ -101,13 +101,13 @@ fold_loop(#libsql_cursor{columns = Cols, timeout = T} = C, Fun, Acc, Chunk, Opts
                        fold_rows(Fun, libsql_proto:shape_rows(Cols, Rows, Opts), Acc)
                    catch
                        Class:Reason:Stack ->
-                           _ = libsql_conn:await(Next, T),
-                           _ = libsql_conn:await(After, T),
+                           _ = libsql_conn:await(Next),
+                           _ = libsql_conn:await(After),
                            erlang:raise(Class, Reason, Stack)
                    end,
             fold_loop(C, Fun, Acc1, Chunk, Opts, Next, After);
         {error, _} = E ->
-            _ = libsql_conn:await(Next, T),
+            _ = libsql_conn:await(Next),
             E
     end.
 
