@@ -375,10 +375,13 @@ static int sync_once(replica_sync *s, replica_sync_info *info, lsq_error *err)
     replica_state st, next;
     pull_req q = { -1, -1, 0 };
     pull_resp r;
-    int rc = replica_state_read(s->path, &st, err);
+    int empty = 0, rc = replica_state_read(s->path, &st, err);
 
     if (rc < 0) return -1;
-    if (rc == 0 || st.revision < 0) return bootstrap(s, info, err);
+    /* No state, or a state without its file: a bootstrap killed between
+     * writing the state and linking the file in (replica_file_create). */
+    if (rc == 0 || st.revision < 0 || file_exists(s->path, &empty) == 0)
+        return bootstrap(s, info, err);
     if (st.frozen) {
         lsq_error_set(err, LSQ_E_NOT_SUPPORTED, "%s was frozen: it is a plain database now "
                       "and never syncs", s->path);

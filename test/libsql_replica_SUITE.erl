@@ -23,7 +23,7 @@
          server_restart/1, offline/1, read_your_writes/1, sync_until/1, file_is_guarded/1,
          not_a_replica/1, freeze/1, background_sync/1, other_process_readers/1,
          pool/1, crash_during_apply/1, agrees_with_turso_client/1, server_dies_mid_pull/1,
-         crash_during_bootstrap/1, transactions_on_hrana3/1, outage_logged_once/1,
+         crash_during_bootstrap/1, state_without_file/1, transactions_on_hrana3/1, outage_logged_once/1,
          encrypted/1, crash_during_apply_encrypted/1]).
 -export([log/2]).
 
@@ -38,6 +38,7 @@ all() ->
              offline, read_your_writes, sync_until, file_is_guarded, not_a_replica, freeze,
              background_sync, other_process_readers, pool, crash_during_apply,
              agrees_with_turso_client, server_dies_mid_pull, crash_during_bootstrap,
+             state_without_file,
              transactions_on_hrana3, outage_logged_once, encrypted,
              crash_during_apply_encrypted],
     case valgrind() of
@@ -824,6 +825,25 @@ crash_during_bootstrap(Config) ->
     %% Some kills landed before the file was linked in.
     ?assert(maps:get({killed, no_file}, Counts, 0) > 0),
     ok.
+
+%% What a bootstrap killed between writing the state (the -replica
+%% sidecar) and linking the file in leaves: the state alone. The next
+%% open bootstraps again (crash_during_bootstrap's kills land there only
+%% now and then; this makes the state itself).
+-spec state_without_file(config()) -> ok.
+state_without_file(Config) ->
+    srv(Config, "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)"),
+    srv(Config, "INSERT INTO t(v) VALUES ('a'), ('b')"),
+    Path = path(Config),
+    {ok, Db0} = libsql:open(#{path => Path, url => url(Config)}),
+    ok = libsql:close(Db0),
+    ok = file:delete(Path),
+    ?assert(filelib:is_file(Path ++ "-replica")),
+    srv(Config, "INSERT INTO t(v) VALUES ('c')"),
+    {ok, Db} = libsql:open(#{path => Path, url => url(Config)}),
+    ?assertMatch({ok, _, [{3}]}, libsql:query(Db, "SELECT count(*) FROM t")),
+    ok = integrity(Db),
+    ok = libsql:close(Db).
 
 %% At least 20 kills, more (up to 60, the later ones earlier in the open)
 %% until three landed before the file was linked in: how long an open
