@@ -29,7 +29,7 @@ PORT_SRCS := port/term.c port/errors.c port/frame_io.c port/commands.c port/conn
              port/backend_remote.c port/http.c port/curl_api.c port/hrana_req.c port/hrana_resp.c \
              port/sql_scan.c port/params.c port/reply.c port/ro_guard.c port/pull_proto.c \
              port/replica_file.c port/replica_sync.c port/backend_replica.c port/replica_cmds.c \
-             port/replica_bg.c port/events.c port/crypt_codec.c port/crypt_vfs.c port/crypt_wal.c \
+             port/replica_bg.c port/events.c port/crypt_codec.c port/crypt_vfs.c port/vfs_pass.c port/journal_gather.c port/crypt_wal.c \
              port/crypt_memfile.c port/local_crypt.c port/crypt_rekey.c port/hot_journal.c \
              port/file_io.c port/intake.c port/channel.c \
              port/functions.c port/callback_cmds.c port/local_hooks.c port/cdc.c port/auth_rules.c \
@@ -95,7 +95,7 @@ $(PORT_BIN): $(PORT_OBJS) $(BUILD)/main.o
 # module of the port it tests (test_port.c has the main, test_util.c what
 # they share); harness.c is both programs' runner.
 TEST_PORT_OBJS := $(addprefix $(BUILD)/test/,test_port.o test_util.o test_term.o test_errors.o \
-                  test_commands.o test_frames.o test_spin.o test_intake.o test_params.o test_replica.o test_crypt.o test_vector.o test_vector_text.o test_vector_ddl.o test_diskann.o \
+                  test_commands.o test_frames.o test_spin.o test_intake.o test_params.o test_replica.o test_crypt.o test_gather.o test_vector.o test_vector_text.o test_vector_ddl.o test_diskann.o \
                   test_fuzz_corpus.o harness.o)
 TEST_REMOTE_OBJS := $(addprefix $(BUILD)/test/,test_remote.o harness.o)
 

@@ -4,6 +4,7 @@
  */
 #include "backend.h"
 #include "crypt_rekey.h"
+#include "journal_gather.h"
 #include "local_crypt.h"
 #include "local_hooks.h"
 #include "params.h"
@@ -286,10 +287,12 @@ static int local_open(const lsq_open_opts *o, lsq_conn **out, lsq_error *err)
         free(c);
         return -1;
     }
-    /* The VFS the file goes through (NULL: SQLite's default; an encrypted
-     * file's own); backup writes through the same one, so an encrypted
-     * database's copy is encrypted with its key. */
-    c->vfs = c->crypt != NULL ? lsq_crypt_vfs_name(c->crypt) : o->vfs;
+    /* The VFS the file goes through: an encrypted file's own, the one
+     * the options name, or SQLite's default under the journal-gathering
+     * shim (journal_gather.h; NULL, the default itself, if the shim could
+     * not be registered). Backup writes through the same one, so an
+     * encrypted database's copy is encrypted with its key. */
+    c->vfs = c->crypt != NULL ? lsq_crypt_vfs_name(c->crypt) : lsq_plain_vfs(o->vfs);
     c->open_flags = flags;
     rc = sqlite3_open_v2(o->path, &c->db, flags, c->vfs);
     if (rc != SQLITE_OK) {
@@ -845,6 +848,7 @@ static int reopen_through(local_conn *c, lsq_crypt_vfs *v, lsq_error *err)
     lsq_open_opts o;
     sqlite3 *db = NULL, *old = c->db;
     lsq_vindex *old_vx = c->vx;
+    const char *old_vfs = c->vfs;
     char *path = NULL;
     const char *name = sqlite3_db_filename(c->db, "main");
     size_t i;
@@ -886,7 +890,7 @@ static int reopen_through(local_conn *c, lsq_crypt_vfs *v, lsq_error *err)
     for (i = 0; i < LSQ_TXSQL_COUNT; i++) c->tx[i] = NULL;
     c->db = old;
     c->crypt = NULL;
-    c->vfs = NULL;
+    c->vfs = old_vfs;
     return -1;
 }
 

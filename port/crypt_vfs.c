@@ -18,6 +18,7 @@
 #define LSQ_CRYPT_INTERNAL
 #include "crypt_vfs.h"
 #include "file_io.h"
+#include "vfs_pass.h"
 #include "wipe.h"
 
 #include <stdatomic.h>
@@ -26,8 +27,8 @@
 #include <string.h>
 
 struct lsq_crypt_vfs {
+    sqlite3_vfs *real;       /* the default VFS underneath (first: vfs_pass.h) */
     sqlite3_vfs base;        /* registered under name; pAppData = this */
-    sqlite3_vfs *real;       /* the default VFS underneath */
     char name[48];
     atomic_int refs;         /* open files, + 1 until released */
     int has_key;
@@ -519,97 +520,6 @@ static int v_open(sqlite3_vfs *pv, const char *name, sqlite3_file *pf, int flags
     return SQLITE_OK;
 }
 
-static int v_delete(sqlite3_vfs *pv, const char *name, int sync_dir)
-{
-    sqlite3_vfs *r = as_vfs(pv)->real;
-
-    return r->xDelete(r, name, sync_dir);
-}
-
-static int v_access(sqlite3_vfs *pv, const char *name, int flags, int *out)
-{
-    sqlite3_vfs *r = as_vfs(pv)->real;
-
-    return r->xAccess(r, name, flags, out);
-}
-
-static int v_full(sqlite3_vfs *pv, const char *name, int n, char *out)
-{
-    sqlite3_vfs *r = as_vfs(pv)->real;
-
-    return r->xFullPathname(r, name, n, out);
-}
-
-static void *v_dlopen(sqlite3_vfs *pv, const char *name)
-{
-    sqlite3_vfs *r = as_vfs(pv)->real;
-
-    return r->xDlOpen(r, name);
-}
-
-static void v_dlerror(sqlite3_vfs *pv, int n, char *out)
-{
-    sqlite3_vfs *r = as_vfs(pv)->real;
-
-    r->xDlError(r, n, out);
-}
-
-static void (*v_dlsym(sqlite3_vfs *pv, void *h, const char *sym))(void)
-{
-    sqlite3_vfs *r = as_vfs(pv)->real;
-
-    return r->xDlSym(r, h, sym);
-}
-
-static void v_dlclose(sqlite3_vfs *pv, void *h)
-{
-    sqlite3_vfs *r = as_vfs(pv)->real;
-
-    r->xDlClose(r, h);
-}
-
-static int v_random(sqlite3_vfs *pv, int n, char *out)
-{
-    sqlite3_vfs *r = as_vfs(pv)->real;
-
-    return r->xRandomness(r, n, out);
-}
-
-static int v_sleep(sqlite3_vfs *pv, int us)
-{
-    sqlite3_vfs *r = as_vfs(pv)->real;
-
-    return r->xSleep(r, us);
-}
-
-static int v_time(sqlite3_vfs *pv, double *out)
-{
-    sqlite3_vfs *r = as_vfs(pv)->real;
-
-    return r->xCurrentTime(r, out);
-}
-
-static int v_last_error(sqlite3_vfs *pv, int n, char *out)
-{
-    sqlite3_vfs *r = as_vfs(pv)->real;
-
-    return r->xGetLastError ? r->xGetLastError(r, n, out) : 0;
-}
-
-static int v_time64(sqlite3_vfs *pv, sqlite3_int64 *out)
-{
-    sqlite3_vfs *r = as_vfs(pv)->real;
-
-    if (r->iVersion >= 2 && r->xCurrentTimeInt64 != NULL) return r->xCurrentTimeInt64(r, out);
-    {
-        double d = 0;
-        int rc = r->xCurrentTime(r, &d);
-
-        *out = (sqlite3_int64)(d * 86400000.0);
-        return rc;
-    }
-}
-
 lsq_crypt_vfs *lsq_crypt_vfs_create(const void *pass, size_t n)
 {
     sqlite3_vfs *real = sqlite3_vfs_find(NULL);
@@ -630,25 +540,13 @@ lsq_crypt_vfs *lsq_crypt_vfs_create(const void *pass, size_t n)
     szfile = (int)sizeof(crypt_file) + real->szOsFile;
     if (szfile < lsq_crypt_memfile_size()) szfile = lsq_crypt_memfile_size();
     v->base = (sqlite3_vfs){
-        .iVersion = 2,
         .szOsFile = szfile,
         .mxPathname = real->mxPathname,
         .zName = v->name,
         .pAppData = v,
         .xOpen = v_open,
-        .xDelete = v_delete,
-        .xAccess = v_access,
-        .xFullPathname = v_full,
-        .xDlOpen = v_dlopen,
-        .xDlError = v_dlerror,
-        .xDlSym = v_dlsym,
-        .xDlClose = v_dlclose,
-        .xRandomness = v_random,
-        .xSleep = v_sleep,
-        .xCurrentTime = v_time,
-        .xGetLastError = v_last_error,
-        .xCurrentTimeInt64 = v_time64,
     };
+    lsq_vfs_pass_init(&v->base);
     if (sqlite3_vfs_register(&v->base, 0) != SQLITE_OK) {
         wipe(&v->key, sizeof v->key);
         free(v);

@@ -4,6 +4,7 @@
 #include "replica_sync.h"
 #include "crypt_vfs.h"
 #include "http.h"
+#include "journal_gather.h"
 #include "mono_clock.h"
 
 #include <errno.h>
@@ -52,7 +53,7 @@ replica_sync *replica_sync_new(const lsq_open_opts *o, lsq_error *err)
     }
     /* An encrypted replica: the file goes through the shim the owner
      * made (kept alive by the owner until this syncer is freed). */
-    s->vfs = o->crypt != NULL ? lsq_crypt_vfs_name(o->crypt) : o->vfs;
+    s->vfs = o->crypt != NULL ? lsq_crypt_vfs_name(o->crypt) : lsq_plain_vfs(o->vfs);
     s->key = lsq_crypt_vfs_key(o->crypt);
     s->busy_ms = (int)o->busy_timeout_ms;
     /* A bootstrap is the whole database in one response: the cap is the

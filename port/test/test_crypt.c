@@ -202,18 +202,6 @@ static void exec_at(const char *file, int line, sqlite3 *db, const char *sql)
 }
 #define EXEC_OK(db, sql) exec_at(__FILE__, __LINE__, (db), (sql))
 
-/* The integer the first column of the first row holds; -1 on any error. */
-static long long int_of(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *st = NULL;
-    long long v = -1;
-
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    (void)sqlite3_finalize(st);
-    return v;
-}
-
 /* Whether the first column of the first row is the text want. */
 static int text_is(sqlite3 *db, const char *sql, const char *want)
 {
@@ -231,11 +219,6 @@ static int text_is(sqlite3 *db, const char *sql, const char *want)
     }
     (void)sqlite3_finalize(st);
     return ok;
-}
-
-static int integrity_ok(sqlite3 *db)
-{
-    return text_is(db, "PRAGMA integrity_check", "ok");
 }
 
 /* The result code of preparing and stepping sql once (SQLITE_ROW and
@@ -468,7 +451,7 @@ static void test_crypt_key_bytes(void)
             EXEC_OK(db, "CREATE TABLE t(x); INSERT INTO t VALUES (42)");
             (void)sqlite3_close(db);
             db = open_through(at(&s, "k.db"), vb);
-            CHECK(int_of(db, "SELECT x FROM t") == 42);
+            CHECK(test_sql_int(db, "SELECT x FROM t") == 42);
             (void)sqlite3_close(db);
         }
         lsq_crypt_vfs_release(va);
@@ -781,7 +764,7 @@ static void test_crypt_peer_file(void)
     if (v != NULL) {
         db = open_through(at(&s, "peer.db"), v);
         CHECK(text_is(db, "SELECT v FROM t WHERE id = 1", "hello encrypted world"));
-        CHECK(integrity_ok(db));
+        CHECK(test_integrity_ok(db));
         CHECK(text_is(db, "PRAGMA cipher", "aes256cbc"));
         CHECK(crypt_status(db) == LSQ_CRYPT_STATUS_OK);
         (void)sqlite3_close(db);
@@ -814,11 +797,11 @@ static void test_crypt_peer_wal(void)
     CHECK(v != NULL);
     if (v != NULL) {
         db = open_through(at(&s, "w.db"), v);
-        CHECK(int_of(db, "SELECT count(*) FROM t") == 200);
-        CHECK(int_of(db, "SELECT sum(length(v)) FROM t") == 21390);
-        CHECK(int_of(db, "SELECT max(id) FROM t") == 200);
+        CHECK(test_sql_int(db, "SELECT count(*) FROM t") == 200);
+        CHECK(test_sql_int(db, "SELECT sum(length(v)) FROM t") == 21390);
+        CHECK(test_sql_int(db, "SELECT max(id) FROM t") == 200);
         CHECK(text_is(db, "SELECT v FROM t WHERE id = 1", "row 0 "));
-        CHECK(integrity_ok(db));
+        CHECK(test_integrity_ok(db));
         CHECK(text_is(db, "PRAGMA journal_mode", "wal"));
         /* A checkpoint writes the pages into the main file, encrypted. */
         EXEC_OK(db, "PRAGMA wal_checkpoint(TRUNCATE)");
@@ -830,8 +813,8 @@ static void test_crypt_peer_wal(void)
     v = lsq_crypt_vfs_create("walkey", 6);
     if (v != NULL) {
         db = open_through(at(&s, "w.db"), v);
-        CHECK(int_of(db, "SELECT count(*) FROM t") == 200);
-        CHECK(integrity_ok(db));
+        CHECK(test_sql_int(db, "SELECT count(*) FROM t") == 200);
+        CHECK(test_integrity_ok(db));
         (void)sqlite3_close(db);
         lsq_crypt_vfs_release(v);
     }
@@ -860,7 +843,7 @@ static void test_crypt_vfs_rollback(void)
     if (v == NULL) return;
     db = open_through(path, v);
     fill_table(db);
-    CHECK(int_of(db, "SELECT count(*) FROM t") == 3000);
+    CHECK(test_sql_int(db, "SELECT count(*) FROM t") == 3000);
     CHECK(crypt_status(db) == LSQ_CRYPT_STATUS_OK || crypt_status(db) == LSQ_CRYPT_STATUS_UNKNOWN);
     /* The journal of a transaction in progress holds the old pages,
      * encrypted. */
@@ -885,8 +868,8 @@ static void test_crypt_vfs_rollback(void)
     /* The same key, a new VFS. */
     v = lsq_crypt_vfs_create(k_pass, strlen(k_pass));
     db = open_through(path, v);
-    CHECK(int_of(db, "SELECT count(*) FROM t") == 3000);
-    CHECK(int_of(db, "SELECT count(*) FROM t WHERE v LIKE '%changed'") == 1500);
+    CHECK(test_sql_int(db, "SELECT count(*) FROM t") == 3000);
+    CHECK(test_sql_int(db, "SELECT count(*) FROM t WHERE v LIKE '%changed'") == 1500);
     {
         char want[128];
 
@@ -894,7 +877,7 @@ static void test_crypt_vfs_rollback(void)
         memset(want + strlen(k_marker) + 8, 'p', 80);
         CHECK(text_is(db, "SELECT v FROM t WHERE id = 2345", want));
     }
-    CHECK(integrity_ok(db));
+    CHECK(test_integrity_ok(db));
     CHECK(crypt_status(db) == LSQ_CRYPT_STATUS_OK);
     CHECK(sqlite3_close(db) == SQLITE_OK);
     lsq_crypt_vfs_release(v);
@@ -975,7 +958,7 @@ static void test_crypt_vfs_wal_crash(void)
     }
     EXEC_OK(db, "UPDATE t SET v = v || ' updated' WHERE id % 7 = 0");
     EXEC_OK(db, "DELETE FROM t WHERE id % 100 = 0");
-    CHECK(int_of(db, "SELECT count(*) FROM t") == 2970);
+    CHECK(test_sql_int(db, "SELECT count(*) FROM t") == 2970);
     /* The crash copy: file and WAL, no -shm. */
     crash_copy(&s, "w.db", "crash.db", "-wal");
     CHECK(file_size(at(&s, "crash.db-wal")) > 50 * 4096);
@@ -985,15 +968,15 @@ static void test_crypt_vfs_wal_crash(void)
 
     v2 = lsq_crypt_vfs_create(k_pass, strlen(k_pass));
     copy = open_through(at(&s, "crash.db"), v2);
-    CHECK(int_of(copy, "SELECT count(*) FROM t") == 2970);
-    CHECK(int_of(copy, "SELECT count(*) FROM t WHERE v LIKE '%updated'") == 424);
-    CHECK(int_of(copy, "SELECT count(*) FROM t WHERE id % 100 = 0") == 0);
-    CHECK(int_of(copy, "SELECT max(id) FROM t") == 2999);
-    CHECK(integrity_ok(copy));
+    CHECK(test_sql_int(copy, "SELECT count(*) FROM t") == 2970);
+    CHECK(test_sql_int(copy, "SELECT count(*) FROM t WHERE v LIKE '%updated'") == 424);
+    CHECK(test_sql_int(copy, "SELECT count(*) FROM t WHERE id % 100 = 0") == 0);
+    CHECK(test_sql_int(copy, "SELECT max(id) FROM t") == 2999);
+    CHECK(test_integrity_ok(copy));
     /* The recovered copy goes on: a commit, a checkpoint into the file. */
     EXEC_OK(copy, "INSERT INTO t(v) VALUES ('after recovery')");
     EXEC_OK(copy, "PRAGMA wal_checkpoint(TRUNCATE)");
-    CHECK(int_of(copy, "SELECT count(*) FROM t") == 2971);
+    CHECK(test_sql_int(copy, "SELECT count(*) FROM t") == 2971);
     (void)sqlite3_close(copy);
     lsq_crypt_vfs_release(v2);
     CHECK(!file_contains(at(&s, "crash.db"), k_marker));
@@ -1031,22 +1014,22 @@ static void test_crypt_vfs_wal_spill(void)
     EXEC_OK(db, "COMMIT");
     /* Spilled and rolled back. */
     EXEC_OK(db, "BEGIN; UPDATE t SET v = 'rolled back'; ROLLBACK");
-    CHECK(int_of(db, "SELECT count(*) FROM t WHERE v = 'rolled back'") == 0);
+    CHECK(test_sql_int(db, "SELECT count(*) FROM t WHERE v = 'rolled back'") == 0);
     EXEC_OK(db, "UPDATE t SET v = v || ' u4' WHERE id <= 10");
-    CHECK(int_of(db, "SELECT count(*) FROM t WHERE v LIKE '% u1%'") == 3000);
+    CHECK(test_sql_int(db, "SELECT count(*) FROM t WHERE v LIKE '% u1%'") == 3000);
     crash_copy(&s, "s.db", "crash.db", "-wal");
     CHECK(!file_contains(at(&s, "crash.db-wal"), k_marker));
     CHECK_WAL_FILE(at(&s, "crash.db-wal"), &k, 100, 0);
 
     v2 = lsq_crypt_vfs_create(k_pass, strlen(k_pass));
     copy = open_through(at(&s, "crash.db"), v2);
-    CHECK(int_of(copy, "SELECT count(*) FROM t") == 3000);
-    CHECK(int_of(copy, "SELECT count(*) FROM t WHERE v LIKE '% u1%'") == 3000);
-    CHECK(int_of(copy, "SELECT count(*) FROM t WHERE v LIKE '% u2%'") == 1500);
-    CHECK(int_of(copy, "SELECT count(*) FROM t WHERE v LIKE '% u3%'") == 1000);
-    CHECK(int_of(copy, "SELECT count(*) FROM t WHERE v LIKE '% u4'") == 10);
-    CHECK(int_of(copy, "SELECT count(*) FROM t WHERE v = 'rolled back'") == 0);
-    CHECK(integrity_ok(copy));
+    CHECK(test_sql_int(copy, "SELECT count(*) FROM t") == 3000);
+    CHECK(test_sql_int(copy, "SELECT count(*) FROM t WHERE v LIKE '% u1%'") == 3000);
+    CHECK(test_sql_int(copy, "SELECT count(*) FROM t WHERE v LIKE '% u2%'") == 1500);
+    CHECK(test_sql_int(copy, "SELECT count(*) FROM t WHERE v LIKE '% u3%'") == 1000);
+    CHECK(test_sql_int(copy, "SELECT count(*) FROM t WHERE v LIKE '% u4'") == 10);
+    CHECK(test_sql_int(copy, "SELECT count(*) FROM t WHERE v = 'rolled back'") == 0);
+    CHECK(test_integrity_ok(copy));
     (void)sqlite3_close(copy);
     lsq_crypt_vfs_release(v2);
     (void)sqlite3_close(db);
@@ -1070,10 +1053,10 @@ static void test_crypt_vfs_savepoint_hot_journal(void)
     EXEC_OK(db, "PRAGMA cache_size=2");
     EXEC_OK(db, "BEGIN; UPDATE t SET v = v || ' a' WHERE id <= 1000");
     EXEC_OK(db, "SAVEPOINT sp; UPDATE t SET v = v || ' b'; DELETE FROM t WHERE id % 5 = 0");
-    CHECK(int_of(db, "SELECT count(*) FROM t") == 2400);
+    CHECK(test_sql_int(db, "SELECT count(*) FROM t") == 2400);
     EXEC_OK(db, "ROLLBACK TO sp; RELEASE sp");
-    CHECK(int_of(db, "SELECT count(*) FROM t") == 3000);
-    CHECK(int_of(db, "SELECT count(*) FROM t WHERE v LIKE '% b'") == 0);
+    CHECK(test_sql_int(db, "SELECT count(*) FROM t") == 3000);
+    CHECK(test_sql_int(db, "SELECT count(*) FROM t WHERE v LIKE '% b'") == 0);
     EXEC_OK(db, "UPDATE t SET v = v || ' c' WHERE id > 2000");
     /* The spill wrote changed pages into the file: it and the journal
      * are a hot journal now. */
@@ -1082,23 +1065,23 @@ static void test_crypt_vfs_savepoint_hot_journal(void)
     CHECK(!file_contains(at(&s, "hot.db-journal"), k_marker));
     CHECK(!file_contains(at(&s, "hot.db"), k_marker));
     EXEC_OK(db, "COMMIT");
-    CHECK(int_of(db, "SELECT count(*) FROM t WHERE v LIKE '% a'") == 1000);
-    CHECK(int_of(db, "SELECT count(*) FROM t WHERE v LIKE '% c'") == 1000);
-    CHECK(integrity_ok(db));
+    CHECK(test_sql_int(db, "SELECT count(*) FROM t WHERE v LIKE '% a'") == 1000);
+    CHECK(test_sql_int(db, "SELECT count(*) FROM t WHERE v LIKE '% c'") == 1000);
+    CHECK(test_integrity_ok(db));
     /* A whole transaction that spills, rolled back. */
     EXEC_OK(db, "BEGIN; UPDATE t SET v = 'gone'; DELETE FROM t WHERE id > 100; ROLLBACK");
-    CHECK(int_of(db, "SELECT count(*) FROM t") == 3000);
-    CHECK(int_of(db, "SELECT count(*) FROM t WHERE v = 'gone'") == 0);
-    CHECK(integrity_ok(db));
+    CHECK(test_sql_int(db, "SELECT count(*) FROM t") == 3000);
+    CHECK(test_sql_int(db, "SELECT count(*) FROM t WHERE v = 'gone'") == 0);
+    CHECK(test_integrity_ok(db));
     (void)sqlite3_close(db);
     lsq_crypt_vfs_release(v);
 
     /* The hot journal rolls the copy back to before the transaction. */
     v2 = lsq_crypt_vfs_create(k_pass, strlen(k_pass));
     copy = open_through(at(&s, "hot.db"), v2);
-    CHECK(int_of(copy, "SELECT count(*) FROM t") == 3000);
-    CHECK(int_of(copy, "SELECT count(*) FROM t WHERE v LIKE '% a' OR v LIKE '% c'") == 0);
-    CHECK(integrity_ok(copy));
+    CHECK(test_sql_int(copy, "SELECT count(*) FROM t") == 3000);
+    CHECK(test_sql_int(copy, "SELECT count(*) FROM t WHERE v LIKE '% a' OR v LIKE '% c'") == 0);
+    CHECK(test_integrity_ok(copy));
     (void)sqlite3_close(copy);
     lsq_crypt_vfs_release(v2);
     CHECK(!file_exists(at(&s, "hot.db-journal")));
@@ -1215,7 +1198,7 @@ static void test_crypt_vfs_zombie_release(void)
         (void)snprintf(name, sizeof name, "%s", lsq_crypt_vfs_name(v));
         other = open_through(at(&s, file), v);
         lsq_crypt_vfs_release(v); /* released while open: goes at close */
-        CHECK(int_of(other, "SELECT sum(x) FROM t") == 6);
+        CHECK(test_sql_int(other, "SELECT sum(x) FROM t") == 6);
         CHECK(sqlite3_vfs_find(name) != NULL);
         CHECK(sqlite3_close(other) == SQLITE_OK);
         CHECK(sqlite3_vfs_find(name) == NULL);
@@ -1252,13 +1235,13 @@ static void test_crypt_vfs_page_size_vacuum(void)
     db = open_through(at(&s, "p.db"), v);
     EXEC_OK(db, "PRAGMA page_size=1024");
     fill_table(db);
-    CHECK(int_of(db, "PRAGMA page_size") == 1024);
+    CHECK(test_sql_int(db, "PRAGMA page_size") == 1024);
     CHECK(first_statement_rc(db, "PRAGMA page_size=8192") == SQLITE_ERROR);
     CHECK(first_statement_rc(db, "PRAGMA page_size=1024") == SQLITE_OK);
     EXEC_OK(db, "DELETE FROM t WHERE id % 3 = 0; VACUUM");
-    CHECK(int_of(db, "PRAGMA page_size") == 1024);
-    CHECK(int_of(db, "SELECT count(*) FROM t") == 2000);
-    CHECK(integrity_ok(db));
+    CHECK(test_sql_int(db, "PRAGMA page_size") == 1024);
+    CHECK(test_sql_int(db, "SELECT count(*) FROM t") == 2000);
+    CHECK(test_integrity_ok(db));
     CHECK(test_read_file(at(&s, "p.db"), &head, &n) == 0);
     CHECK(head != NULL && lsq_crypt_header_page_size(head, n) == 1024 && n % 1024 == 0);
     free(head);
@@ -1270,21 +1253,21 @@ static void test_crypt_vfs_page_size_vacuum(void)
     /* WAL mode: VACUUM too. */
     CHECK(text_is(db, "PRAGMA journal_mode=wal", "wal"));
     EXEC_OK(db, "DELETE FROM t WHERE id % 3 = 1; VACUUM");
-    CHECK(int_of(db, "SELECT count(*) FROM t") == 1000);
-    CHECK(integrity_ok(db));
+    CHECK(test_sql_int(db, "SELECT count(*) FROM t") == 1000);
+    CHECK(test_integrity_ok(db));
     CHECK(!file_contains(at(&s, "p.db-wal"), k_marker));
     (void)sqlite3_close(db);
     lsq_crypt_vfs_release(v);
 
     v2 = lsq_crypt_vfs_create(k_pass, strlen(k_pass));
     db = open_through(at(&s, "copy.db"), v2);
-    CHECK(int_of(db, "SELECT count(*) FROM t") == 2000);
-    CHECK(int_of(db, "PRAGMA page_size") == 1024);
-    CHECK(integrity_ok(db));
+    CHECK(test_sql_int(db, "SELECT count(*) FROM t") == 2000);
+    CHECK(test_sql_int(db, "PRAGMA page_size") == 1024);
+    CHECK(test_integrity_ok(db));
     (void)sqlite3_close(db);
     db = open_through(at(&s, "p.db"), v2);
-    CHECK(int_of(db, "SELECT count(*) FROM t") == 1000);
-    CHECK(integrity_ok(db));
+    CHECK(test_sql_int(db, "SELECT count(*) FROM t") == 1000);
+    CHECK(test_integrity_ok(db));
     (void)sqlite3_close(db);
     lsq_crypt_vfs_release(v2);
     CHECK(!file_contains(at(&s, "p.db"), k_marker));

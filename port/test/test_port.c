@@ -13,6 +13,7 @@
  *   test_params.c       parameter ordering (params.c)
  *   test_replica.c      an embedded replica's codec, page writer and guard
  *   test_crypt.c        encryption at rest: the page codec and the VFS shim
+ *   test_gather.c       the journal-gathering VFS (journal_gather.c)
  *   test_vector.c       libSQL's vector blobs, conversions, distances (vector.c)
  *   test_vector_text.c  the vector text parser and printer (vector_text.c)
  *   test_vector_ddl.c   a vector index's CREATE INDEX text (vector_ddl.c)
@@ -34,7 +35,7 @@ int main(void)
 {
     const test_suite suites[] = {
         term_suite, errors_suite, commands_suite, frames_suite, spin_suite, intake_suite, params_suite, replica_suite,
-        crypt_suite, vector_suite, vector_text_suite, vector_ddl_suite, diskann_suite, fuzz_corpus_suite,
+        crypt_suite, gather_suite, vector_suite, vector_text_suite, vector_ddl_suite, diskann_suite, fuzz_corpus_suite,
     };
 
     /* frame_write to a pipe nobody reads must fail, not kill the tests */

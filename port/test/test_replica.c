@@ -222,29 +222,6 @@ static void exec_ok(sqlite3 *db, const char *sql)
     sqlite3_free(msg);
 }
 
-static long long int_of(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *st = NULL;
-    long long v = -1;
-
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    (void)sqlite3_finalize(st);
-    return v;
-}
-
-static int integrity_ok(sqlite3 *db)
-{
-    sqlite3_stmt *st = NULL;
-    int ok = 0;
-
-    if (sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        ok = strcmp((const char *)sqlite3_column_text(st, 0), "ok") == 0;
-    (void)sqlite3_finalize(st);
-    return ok;
-}
-
 /* The pages of a database file as a server set: every page (full) or
  * those that differ from `base' (an increment), page 1 always. */
 static void serve(const char *path, const char *base, long long rev, int full, pull_resp *r)
@@ -320,8 +297,8 @@ static void test_replica_file_apply(void)
     CHECK(sqlite3_open_v2(rep, &applier, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK);
     CHECK(sqlite3_open_v2(rep, &reader, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK);
     exec_ok(reader, "PRAGMA query_only = 1");
-    CHECK(int_of(reader, "SELECT count(*) FROM t") == 2000);
-    CHECK(integrity_ok(reader));
+    CHECK(test_sql_int(reader, "SELECT count(*) FROM t") == 2000);
+    CHECK(test_integrity_ok(reader));
     {
         sqlite3_stmt *jm = NULL;
 
@@ -344,8 +321,8 @@ static void test_replica_file_apply(void)
     /* Applied already (the state moved on): nothing done. */
     CHECK(replica_file_apply(applier, rep, &r, 7, &st, &locked, &err) == 1);
     pull_resp_free(&r);
-    CHECK(int_of(reader, "SELECT count(*) FROM t WHERE v = 'changed'") == 20);
-    CHECK(integrity_ok(reader));
+    CHECK(test_sql_int(reader, "SELECT count(*) FROM t WHERE v = 'changed'") == 20);
+    CHECK(test_integrity_ok(reader));
     CHECK(access((side = replica_state_path(rep)) != NULL ? side : "", F_OK) == 0);
     free(side);
 
@@ -355,9 +332,9 @@ static void test_replica_file_apply(void)
     st.revision = 2;
     CHECK(replica_file_apply(applier, rep, &r, 9, &st, &locked, &err) == 0);
     pull_resp_free(&r);
-    CHECK(int_of(reader, "SELECT count(*) FROM t") == 10);
-    CHECK(int_of(reader, "PRAGMA page_count") < 10);
-    CHECK(integrity_ok(reader));
+    CHECK(test_sql_int(reader, "SELECT count(*) FROM t") == 10);
+    CHECK(test_sql_int(reader, "PRAGMA page_count") < 10);
+    CHECK(test_integrity_ok(reader));
     exec_ok(s, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000) "
                "INSERT INTO t(v) SELECT printf('%.300c', 'g') FROM c; "
                "PRAGMA wal_checkpoint(TRUNCATE);");
@@ -366,8 +343,8 @@ static void test_replica_file_apply(void)
     st.revision = 50;
     CHECK(replica_file_apply(applier, rep, &r, 2, &st, &locked, &err) == 0);
     pull_resp_free(&r);
-    CHECK(int_of(reader, "SELECT count(*) FROM t") == 3010);
-    CHECK(integrity_ok(reader));
+    CHECK(test_sql_int(reader, "SELECT count(*) FROM t") == 3010);
+    CHECK(test_integrity_ok(reader));
     /* A set that says the file grows but lacks the new pages: refused, the
      * file as it was. */
     serve(src, src, 51, 0, &r);
@@ -376,8 +353,8 @@ static void test_replica_file_apply(void)
     CHECK(replica_file_apply(applier, rep, &r, 50, &st, &locked, &err) == -1 &&
           err.code == LSQ_E_PROTOCOL);
     pull_resp_free(&r);
-    CHECK(int_of(reader, "SELECT count(*) FROM t") == 3010);
-    CHECK(integrity_ok(reader));
+    CHECK(test_sql_int(reader, "SELECT count(*) FROM t") == 3010);
+    CHECK(test_integrity_ok(reader));
     CHECK(replica_state_read(rep, &got, &err) == 1 && got.revision == 50);
     /* No journal left behind. */
     {

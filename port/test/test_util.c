@@ -757,3 +757,27 @@ int test_read_file(const char *path, unsigned char **buf, size_t *len)
     *len = (size_t)size;
     return 0;
 }
+
+long long test_sql_int(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    long long v = -1;
+
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    (void)sqlite3_finalize(st);
+    return v;
+}
+
+int test_integrity_ok(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    const unsigned char *t;
+    int ok = 0;
+
+    if (sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW && (t = sqlite3_column_text(st, 0)) != NULL)
+        ok = strcmp((const char *)t, "ok") == 0;
+    (void)sqlite3_finalize(st);
+    return ok;
+}

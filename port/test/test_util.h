@@ -18,6 +18,7 @@
 #include "protocol.h"
 
 #include <ei.h>
+#include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -32,6 +33,7 @@ extern const test_suite spin_suite;        /* test_spin.c: frame_io.c's spin pol
 extern const test_suite params_suite;      /* test_params.c: params.c */
 extern const test_suite replica_suite;     /* test_replica.c: pull_proto.c, replica_file.c, ro_guard.c */
 extern const test_suite crypt_suite;       /* test_crypt.c: crypt_codec.c and the VFS shim */
+extern const test_suite gather_suite;      /* test_gather.c: journal_gather.c */
 extern const test_suite vector_suite;      /* test_vector.c: vector.c */
 extern const test_suite vector_text_suite; /* test_vector_text.c: vector_text.c */
 extern const test_suite vector_ddl_suite;  /* test_vector_ddl.c: vector_ddl.c */
@@ -212,5 +214,10 @@ int file_exists(const char *path);
 /* A whole file in a malloc'd buffer (one byte more than its length): 0, or
  * -1 if it cannot be read (*buf NULL). */
 int test_read_file(const char *path, unsigned char **buf, size_t *len);
+
+/* The integer the first column of sql's first row holds; -1 on any error. */
+long long test_sql_int(sqlite3 *db, const char *sql);
+/* 1 if PRAGMA integrity_check says ok. */
+int test_integrity_ok(sqlite3 *db);
 
 #endif
