@@ -106,8 +106,12 @@ static int j_write(sqlite3_file *pf, const void *p, int n, sqlite3_int64 off)
         rc = SQLITE_OK;
     } else if ((rc = flush_locked(f)) == SQLITE_OK) {
         if (f->buf == NULL && un < LSQ_GATHER_CAP) f->buf = malloc(LSQ_GATHER_CAP);
-        if (f->buf == NULL || un >= LSQ_GATHER_CAP || un == 0) {
-            /* too big to gather, or no memory for it: as SQLite asked */
+        if (off < LSQ_GATHER_HEAD || f->buf == NULL || un >= LSQ_GATHER_CAP || un == 0) {
+            /* The header, too big to gather, or no memory for it: as
+             * SQLite asked. The header goes at once because zeroing it
+             * is how a commit ends in PERSIST mode (and the first byte
+             * is what makes a journal hot): held back, a commit already
+             * reported could be rolled back by the next opener. */
             rc = f->real->pMethods->xWrite(f->real, p, n, off);
         } else {
             memcpy(f->buf, p, un);

@@ -15,6 +15,8 @@
  * buffer is written out before any write, truncate or sync of any other
  * file opened through this VFS, and before anything else is done to the
  * journal itself (read, sync, truncate, size, lock, file control, close).
+ * The journal's header is never held at all: its first byte is what
+ * makes a journal hot, and zeroing it is how a PERSIST-mode commit ends.
  *
  * Threads: several connections on several threads may share the VFS
  * (an embedded replica's reader and its syncer); one mutex guards every
@@ -39,6 +41,10 @@ sqlite3_vfs *lsq_gather_vfs_create(sqlite3_vfs *below, const char *name);
 /* The VFS a plain (unencrypted) file is opened through: the one the
  * options name if any, else this one (NULL if unavailable). */
 const char *lsq_plain_vfs(const char *named);
+
+/* Journal writes that start before this offset (the header, which
+ * SQLite pads to a sector of at least 512 bytes) are never held. */
+#define LSQ_GATHER_HEAD 512
 
 /* The largest run gathered before it is written out (bytes): under
  * 128 KiB, since SQLite's unix VFS writes at most 0x1ffff bytes a call

@@ -380,6 +380,49 @@ static void test_gather_killed_mid_transaction(void)
     }
 }
 
+/* PERSIST mode ends a commit by zeroing the journal's header, with no
+ * sync when synchronous is OFF, and in EXCLUSIVE locking mode nothing
+ * else touches a file afterwards: a held-back header would leave a hot
+ * journal behind a commit already reported, and the next opener would
+ * roll it back. */
+static void test_gather_persist_commit_survives(void)
+{
+    tmpdir td;
+    sqlite3 *db = NULL;
+    const char *path;
+    pid_t pid;
+    int status = -1;
+
+    CHECK(tmpdir_make(&td) == 0);
+    path = tmpdir_file(&td, "p.db");
+    fflush(NULL);
+    pid = fork();
+    if (pid == 0) {
+        const char *vfs = lsq_journal_gather_vfs();
+
+        if (vfs == NULL || sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                                           vfs) != SQLITE_OK)
+            _exit(3);
+        if (sqlite3_exec(db, "PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=PERSIST; "
+                             "PRAGMA synchronous=OFF;", NULL, NULL, NULL) != SQLITE_OK)
+            _exit(4);
+        if (fill(db) != SQLITE_OK) _exit(5);
+        _exit(0); /* the commit was reported: the process dies */
+    }
+    CHECK(pid > 0);
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, "unix") == SQLITE_OK);
+    CHECK(test_sql_int(db, "SELECT count(*) FROM t") == 3000);
+    CHECK(test_integrity_ok(db));
+    CHECK(sqlite3_close(db) == SQLITE_OK);
+    {
+        const char *names[] = { "p.db" };
+
+        tmpdir_remove(&td, names, 1);
+    }
+}
+
 static const test_case tests[] = {
     TEST(test_gather_order_delete_full),
     TEST(test_gather_order_delete_off),
@@ -387,6 +430,7 @@ static const test_case tests[] = {
     TEST(test_gather_order_persist_off),
     TEST(test_gather_order_long_runs),
     TEST(test_gather_killed_mid_transaction),
+    TEST(test_gather_persist_commit_survives),
 };
 
 const test_suite gather_suite = SUITE("gather", tests);
