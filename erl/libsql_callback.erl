@@ -36,7 +36,7 @@
 %% it fails at once with `misuse'. Calls on other connections are fine.
 -module(libsql_callback).
 
--export([call/3, send/3, await/1]).
+-export([call/3, call_watched/3, send/3, await/1]).
 
 -export_type([req_id/0, fun_spec/0, funs/0]).
 
@@ -83,6 +83,21 @@ call(Conn, Msg, Timeout) ->
     case get(?RUNNING(Conn)) of
         undefined -> await(send_now(Conn, Msg, Timeout));
         _ -> {reply, {error, reentered()}}
+    end.
+
+%% @doc call/3 for a caller that needs the reason if the connection
+%% dies: the connection is monitored before the message goes, so its
+%% `{down, Reason}' carries its exit reason unless it was gone already
+%% (`noproc'). For rare paths: the monitor is what call/3 saves.
+-spec call_watched(pid(), term(), timeout()) -> {reply, term()} | {down, term()} | timeout.
+call_watched(Conn, Msg, Timeout) ->
+    case get(?RUNNING(Conn)) of
+        undefined ->
+            Mon = erlang:monitor(process, Conn),
+            {Ref, Conn, GiveUp, _} = send_now(Conn, Msg, Timeout),
+            wait(Ref, Conn, Mon, GiveUp, #{});
+        _ ->
+            {reply, {error, reentered()}}
     end.
 
 reentered() ->

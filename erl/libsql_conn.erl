@@ -993,7 +993,9 @@ lane_request(Conn, {Nif, Spin, Default, MaxFrame}, Arity, Body, Timeout0) ->
 %% The program died with our request in it: the connection answers as it
 %% does for its own requests in flight, when the exit status comes.
 lane_lost(Conn, Timeout) ->
-    case libsql_callback:call(Conn, {lane_lost, Timeout}, backstop(Timeout)) of
+    %% Watched from before the message goes: the connection is likely to
+    %% stop (with the program's exit status as its reason) while it comes.
+    case libsql_callback:call_watched(Conn, {lane_lost, Timeout}, backstop(Timeout)) of
         {reply, {error, _} = E} ->
             E;
         {reply, {reply, Bin}} ->
@@ -1006,6 +1008,10 @@ lane_lost(Conn, Timeout) ->
                         _ -> #{reason => Reason}
                     end,
             {error, libsql_proto:err(port_exited, <<"the port program exited">>, Extra)};
+        {down, noproc} ->
+            %% gone before we looked: its reason is lost, but the pipe
+            %% ended with our request in it, so the program died
+            {error, libsql_proto:err(port_exited, <<"the port program exited">>)};
         {down, _} ->
             {error, libsql_proto:err(closed, <<"the connection is closed">>)};
         timeout ->
