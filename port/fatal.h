@@ -3,7 +3,8 @@
  * on (no memory for a reply, a lock that fails, a thread that cannot
  * start): say why on stderr and exit with a code of protocol.h. The
  * connection process sees the exit status and fails its callers.
- * Shared by main.c and intake.c, the two files that run the threads.
+ * Shared by main.c and intake.c, the two files that run the threads, and
+ * journal_gather.c, whose mutex any of them may take.
  */
 #ifndef LSQ_FATAL_H
 #define LSQ_FATAL_H

@@ -1,6 +1,9 @@
 /*
  * journal_gather.c - the gathering VFS (journal_gather.h).
  *
+ * Its mutex is taken with fatal.h's lock(): a lock that fails ends the
+ * port program, which the journal makes as safe as a kill.
+ *
  * A main journal's writes that follow each other in the file collect in
  * one buffer per journal; anything else done to that journal writes the
  * buffer out first, and so does any write, truncate or sync of any other
@@ -12,6 +15,7 @@
  * never saw changed.
  */
 #include "journal_gather.h"
+#include "fatal.h"
 #include "vfs_pass.h"
 
 #include <pthread.h>
@@ -67,9 +71,9 @@ static int flush_one(gather_file *f)
 {
     int rc;
 
-    if (pthread_mutex_lock(&g_mu) != 0) return SQLITE_IOERR_WRITE;
+    lock(&g_mu);
     rc = flush_locked(f);
-    (void)pthread_mutex_unlock(&g_mu);
+    unlock(&g_mu);
     return rc;
 }
 
@@ -83,10 +87,10 @@ static int flush_all(void)
     int rc = SQLITE_OK, r;
 
     if (atomic_load(&g_pending) == 0) return SQLITE_OK;
-    if (pthread_mutex_lock(&g_mu) != 0) return SQLITE_IOERR_WRITE;
+    lock(&g_mu);
     for (j = g_journals; j != NULL; j = j->next)
         if ((r = flush_locked(j)) != SQLITE_OK && rc == SQLITE_OK) rc = r;
-    (void)pthread_mutex_unlock(&g_mu);
+    unlock(&g_mu);
     return rc;
 }
 
@@ -99,7 +103,7 @@ static int j_write(sqlite3_file *pf, const void *p, int n, sqlite3_int64 off)
     int rc;
 
     if (n < 0) return SQLITE_IOERR_WRITE;
-    if (pthread_mutex_lock(&g_mu) != 0) return SQLITE_IOERR_WRITE;
+    lock(&g_mu);
     if (f->len > 0 && off == f->start + (sqlite3_int64)f->len && f->len + un <= LSQ_GATHER_CAP) {
         memcpy(f->buf + f->len, p, un);
         f->len += un;
@@ -120,7 +124,7 @@ static int j_write(sqlite3_file *pf, const void *p, int n, sqlite3_int64 off)
             atomic_fetch_add(&g_pending, 1);
         }
     }
-    (void)pthread_mutex_unlock(&g_mu);
+    unlock(&g_mu);
     return rc;
 }
 
@@ -129,22 +133,19 @@ static int j_close(sqlite3_file *pf)
     gather_file *f = as_file(pf), **pp;
     int rc = SQLITE_OK, rc2;
 
-    if (pthread_mutex_lock(&g_mu) == 0) {
-        rc = flush_locked(f);
-        if (f->len > 0) {
-            /* Not written and never will be: SQLite hears of it. */
-            f->len = 0;
-            atomic_fetch_sub(&g_pending, 1);
-        }
-        for (pp = &g_journals; *pp != NULL; pp = &(*pp)->next)
-            if (*pp == f) {
-                *pp = f->next;
-                break;
-            }
-        (void)pthread_mutex_unlock(&g_mu);
-    } else {
-        rc = SQLITE_IOERR_CLOSE;
+    lock(&g_mu);
+    rc = flush_locked(f);
+    if (f->len > 0) {
+        /* Not written and never will be: SQLite hears of it. */
+        f->len = 0;
+        atomic_fetch_sub(&g_pending, 1);
     }
+    for (pp = &g_journals; *pp != NULL; pp = &(*pp)->next)
+        if (*pp == f) {
+            *pp = f->next;
+            break;
+        }
+    unlock(&g_mu);
     free(f->buf);
     f->buf = NULL;
     rc2 = f->real->pMethods->xClose(f->real);
@@ -385,14 +386,10 @@ static int v_open(sqlite3_vfs *pv, const char *name, sqlite3_file *pf, int flags
     }
     if (flags & SQLITE_OPEN_MAIN_JOURNAL) {
         pf->pMethods = &journal_io;
-        if (pthread_mutex_lock(&g_mu) != 0) {
-            (void)f->real->pMethods->xClose(f->real);
-            pf->pMethods = NULL;
-            return SQLITE_CANTOPEN;
-        }
+        lock(&g_mu);
         f->next = g_journals;
         g_journals = f;
-        (void)pthread_mutex_unlock(&g_mu);
+        unlock(&g_mu);
     } else {
         pf->pMethods = &pass_io;
     }
