@@ -81,7 +81,7 @@ static uint32_t main_page_size(crypt_file *f)
     unsigned char head[24];
 
     if (f->ps != 0) return f->ps;
-    if (f->real->pMethods->xRead(f->real, head, sizeof head, 0) == SQLITE_OK)
+    if (f->over.real->pMethods->xRead(f->over.real, head, sizeof head, 0) == SQLITE_OK)
         f->ps = lsq_crypt_header_page_size(head, sizeof head);
     return f->ps;
 }
@@ -90,7 +90,7 @@ static uint32_t main_page_size(crypt_file *f)
 static int main_read_page(crypt_file *f, const lsq_crypt_key *key, uint32_t pgno,
                           unsigned char *out)
 {
-    int rc = f->real->pMethods->xRead(f->real, out, (int)f->ps, (sqlite3_int64)(pgno - 1) * f->ps);
+    int rc = f->over.real->pMethods->xRead(f->over.real, out, (int)f->ps, (sqlite3_int64)(pgno - 1) * f->ps);
 
     if (rc == SQLITE_IOERR_SHORT_READ) {
         /* Past the end (or a torn last page): zeros, as SQLite expects. */
@@ -117,7 +117,7 @@ static int main_read(crypt_file *f, const lsq_crypt_key *key, void *out, int n, 
     if (main_page_size(f) == 0)
         /* No header yet (a new file) or not one of ours: as it is on disk
          * (the lock check refuses a file that is not ours). */
-        return f->real->pMethods->xRead(f->real, out, n, off);
+        return f->over.real->pMethods->xRead(f->over.real, out, n, off);
     if (off % f->ps == 0 && n % (int)f->ps == 0) {
         /* Whole pages, decrypted in place. */
         for (; off < end; off += f->ps, dst += f->ps) {
@@ -132,7 +132,7 @@ static int main_read(crypt_file *f, const lsq_crypt_key *key, void *out, int n, 
          * reads at every transaction): two blocks, not the page. */
         unsigned char head[48], clear[32];
 
-        rc = f->real->pMethods->xRead(f->real, head, sizeof head, 0);
+        rc = f->over.real->pMethods->xRead(f->over.real, head, sizeof head, 0);
         if (rc == SQLITE_OK && lsq_crypt_page1_head(key, head, clear) == LSQ_CRYPT_OK) {
             memcpy(out, clear + (off - 16), (size_t)n);
             return SQLITE_OK;
@@ -172,14 +172,14 @@ static int main_write(crypt_file *f, const lsq_crypt_key *key, const void *in, i
     if ((page = lsq_crypt_scratch(f, ps)) == NULL) return SQLITE_IOERR_NOMEM;
     if (lsq_crypt_encrypt_page(key, (uint32_t)(off / ps) + 1, src, page, ps) != LSQ_CRYPT_OK)
         return SQLITE_IOERR_WRITE;
-    return f->real->pMethods->xWrite(f->real, page, n, off);
+    return f->over.real->pMethods->xWrite(f->over.real, page, n, off);
 }
 
 /* On the first lock: does the key open this file? */
 static int main_check_key(crypt_file *f, const lsq_crypt_key *key)
 {
     unsigned char head[32];
-    int rc = f->real->pMethods->xRead(f->real, head, sizeof head, 0);
+    int rc = f->over.real->pMethods->xRead(f->over.real, head, sizeof head, 0);
 
     if (rc == SQLITE_IOERR_SHORT_READ) return SQLITE_OK; /* new: nothing to check */
     if (rc != SQLITE_OK) return rc;
@@ -231,17 +231,17 @@ static int journal_write(crypt_file *f, const lsq_crypt_key *key, const void *in
 
     if (n == 4) {
         journal_note_word(f, in, off);
-        return f->real->pMethods->xWrite(f->real, in, n, off);
+        return f->over.real->pMethods->xWrite(f->over.real, in, n, off);
     }
     if ((pgno = journal_record(f, n, off)) == 0) {
         /* A header, a super-journal name: no page content. */
         f->rec_off = f->page_end = -1;
-        return f->real->pMethods->xWrite(f->real, in, n, off);
+        return f->over.real->pMethods->xWrite(f->over.real, in, n, off);
     }
     if ((page = lsq_crypt_scratch(f, (size_t)n)) == NULL) return SQLITE_IOERR_NOMEM;
     if (lsq_crypt_encrypt_page(key, pgno, in, page, (size_t)n) != LSQ_CRYPT_OK)
         return SQLITE_IOERR_WRITE;
-    rc = f->real->pMethods->xWrite(f->real, page, n, off);
+    rc = f->over.real->pMethods->xWrite(f->over.real, page, n, off);
     f->rec_off = -1;
     f->page_end = off + n;
     return rc;
@@ -251,7 +251,7 @@ static int journal_read(crypt_file *f, const lsq_crypt_key *key, void *out, int 
                         sqlite3_int64 off)
 {
     uint32_t pgno = journal_record(f, n, off);
-    int rc = f->real->pMethods->xRead(f->real, out, n, off);
+    int rc = f->over.real->pMethods->xRead(f->over.real, out, n, off);
 
     if (n == 4) {
         if (rc == SQLITE_OK) journal_note_word(f, out, off);
@@ -281,7 +281,7 @@ static int x_close(sqlite3_file *pf)
     int rc;
 
     if (f->kind == CK_WAL) lsq_crypt_wal_close(f);
-    rc = f->real->pMethods->xClose(f->real);
+    rc = f->over.real->pMethods->xClose(f->over.real);
     wipe(f->buf, f->buf_cap);
     free(f->buf);
     f->buf = NULL;
@@ -295,12 +295,12 @@ static int x_read(sqlite3_file *pf, void *out, int n, sqlite3_int64 off)
     crypt_file *f = as_crypt(pf);
     const lsq_crypt_key *key = lsq_crypt_file_key(f);
 
-    if (key == NULL || f->kind == CK_PASS) return f->real->pMethods->xRead(f->real, out, n, off);
+    if (key == NULL || f->kind == CK_PASS) return f->over.real->pMethods->xRead(f->over.real, out, n, off);
     switch (f->kind) {
     case CK_MAIN: return main_read(f, key, out, n, off);
     case CK_JOURNAL: return journal_read(f, key, out, n, off);
     case CK_WAL: return lsq_crypt_wal_read(f, out, n, off);
-    default: return f->real->pMethods->xRead(f->real, out, n, off);
+    default: return f->over.real->pMethods->xRead(f->over.real, out, n, off);
     }
 }
 
@@ -309,12 +309,12 @@ static int x_write(sqlite3_file *pf, const void *in, int n, sqlite3_int64 off)
     crypt_file *f = as_crypt(pf);
     const lsq_crypt_key *key = lsq_crypt_file_key(f);
 
-    if (key == NULL || f->kind == CK_PASS) return f->real->pMethods->xWrite(f->real, in, n, off);
+    if (key == NULL || f->kind == CK_PASS) return f->over.real->pMethods->xWrite(f->over.real, in, n, off);
     switch (f->kind) {
     case CK_MAIN: return main_write(f, key, in, n, off);
     case CK_JOURNAL: return journal_write(f, key, in, n, off);
     case CK_WAL: return lsq_crypt_wal_write(f, in, n, off);
-    default: return f->real->pMethods->xWrite(f->real, in, n, off);
+    default: return f->over.real->pMethods->xWrite(f->over.real, in, n, off);
     }
 }
 
@@ -323,7 +323,7 @@ static int x_truncate(sqlite3_file *pf, sqlite3_int64 size)
     crypt_file *f = as_crypt(pf);
 
     if (f->kind == CK_WAL) return lsq_crypt_wal_truncate(f, size);
-    return f->real->pMethods->xTruncate(f->real, size);
+    return f->over.real->pMethods->xTruncate(f->over.real, size);
 }
 
 static int x_sync(sqlite3_file *pf, int flags)
@@ -332,7 +332,7 @@ static int x_sync(sqlite3_file *pf, int flags)
     int rc;
 
     if (f->kind == CK_WAL && (rc = lsq_crypt_wal_flush(f)) != SQLITE_OK) return rc;
-    return f->real->pMethods->xSync(f->real, flags);
+    return f->over.real->pMethods->xSync(f->over.real, flags);
 }
 
 static int x_size(sqlite3_file *pf, sqlite3_int64 *size)
@@ -341,35 +341,21 @@ static int x_size(sqlite3_file *pf, sqlite3_int64 *size)
     int rc;
 
     if (f->kind == CK_WAL && (rc = lsq_crypt_wal_flush(f)) != SQLITE_OK) return rc;
-    return f->real->pMethods->xFileSize(f->real, size);
+    return f->over.real->pMethods->xFileSize(f->over.real, size);
 }
 
 static int x_lock(sqlite3_file *pf, int lock)
 {
     crypt_file *f = as_crypt(pf);
     const lsq_crypt_key *key = lsq_crypt_file_key(f);
-    int rc = f->real->pMethods->xLock(f->real, lock);
+    int rc = f->over.real->pMethods->xLock(f->over.real, lock);
 
     if (rc != SQLITE_OK || f->kind != CK_MAIN || key == NULL) return rc;
     if (lock != SQLITE_LOCK_SHARED || f->status == LSQ_CRYPT_STATUS_OK) return rc;
     /* Under the shared lock page 1 is not being written. */
     if ((rc = main_check_key(f, key)) != SQLITE_OK)
-        (void)f->real->pMethods->xUnlock(f->real, SQLITE_LOCK_NONE);
+        (void)f->over.real->pMethods->xUnlock(f->over.real, SQLITE_LOCK_NONE);
     return rc;
-}
-
-static int x_unlock(sqlite3_file *pf, int lock)
-{
-    crypt_file *f = as_crypt(pf);
-
-    return f->real->pMethods->xUnlock(f->real, lock);
-}
-
-static int x_reserved(sqlite3_file *pf, int *out)
-{
-    crypt_file *f = as_crypt(pf);
-
-    return f->real->pMethods->xCheckReservedLock(f->real, out);
 }
 
 /* PRAGMA cipher answers as sqlite3mc's does; the key pragmas are refused
@@ -403,7 +389,7 @@ static int pragma_control(crypt_file *f, char **args)
             return SQLITE_ERROR;
         }
     }
-    return f->real->pMethods->xFileControl(f->real, SQLITE_FCNTL_PRAGMA, args);
+    return f->over.real->pMethods->xFileControl(f->over.real, SQLITE_FCNTL_PRAGMA, args);
 }
 
 static int x_control(sqlite3_file *pf, int op, void *arg)
@@ -415,7 +401,7 @@ static int x_control(sqlite3_file *pf, int op, void *arg)
         *(int *)arg = f->status;
         return SQLITE_OK;
     case LSQ_FCNTL_CRYPT_RAW:
-        *(sqlite3_file **)arg = f->real;
+        *(sqlite3_file **)arg = f->over.real;
         return SQLITE_OK;
     case SQLITE_FCNTL_PRAGMA:
         if (f->kind == CK_MAIN) return pragma_control(f, arg);
@@ -427,57 +413,16 @@ static int x_control(sqlite3_file *pf, int op, void *arg)
     default:
         break;
     }
-    return f->real->pMethods->xFileControl(f->real, op, arg);
-}
-
-static int x_sector(sqlite3_file *pf)
-{
-    crypt_file *f = as_crypt(pf);
-
-    return f->real->pMethods->xSectorSize(f->real);
-}
-
-static int x_device(sqlite3_file *pf)
-{
-    crypt_file *f = as_crypt(pf);
-
-    return f->real->pMethods->xDeviceCharacteristics(f->real);
-}
-
-static int x_shm_map(sqlite3_file *pf, int region, int size, int extend, void volatile **out)
-{
-    crypt_file *f = as_crypt(pf);
-
-    return f->real->pMethods->xShmMap(f->real, region, size, extend, out);
-}
-
-static int x_shm_lock(sqlite3_file *pf, int offset, int n, int flags)
-{
-    crypt_file *f = as_crypt(pf);
-
-    return f->real->pMethods->xShmLock(f->real, offset, n, flags);
-}
-
-static void x_shm_barrier(sqlite3_file *pf)
-{
-    crypt_file *f = as_crypt(pf);
-
-    f->real->pMethods->xShmBarrier(f->real);
-}
-
-static int x_shm_unmap(sqlite3_file *pf, int del)
-{
-    crypt_file *f = as_crypt(pf);
-
-    return f->real->pMethods->xShmUnmap(f->real, del);
+    return f->over.real->pMethods->xFileControl(f->over.real, op, arg);
 }
 
 /* Version 2: shared memory for WAL, but no xFetch, so SQLite never
  * memory-maps the file (it would read ciphertext). */
 static const sqlite3_io_methods crypt_io = {
-    2, x_close, x_read, x_write, x_truncate, x_sync, x_size, x_lock, x_unlock, x_reserved,
-    x_control, x_sector, x_device, x_shm_map, x_shm_lock, x_shm_barrier, x_shm_unmap,
-    NULL, NULL
+    2, x_close, x_read, x_write, x_truncate, x_sync, x_size, x_lock, lsq_file_pass_unlock,
+    lsq_file_pass_reserved, x_control, lsq_file_pass_sector, lsq_file_pass_device,
+    lsq_file_pass_shm_map, lsq_file_pass_shm_lock, lsq_file_pass_shm_barrier,
+    lsq_file_pass_shm_unmap, NULL, NULL
 };
 
 /* ---- the VFS -------------------------------------------------------------------------- */
@@ -498,20 +443,20 @@ static int v_open(sqlite3_vfs *pv, const char *name, sqlite3_file *pf, int flags
                                SQLITE_OPEN_TRANSIENT_DB | SQLITE_OPEN_SUBJOURNAL)))
         return lsq_crypt_memfile_open(pf, flags, out_flags);
     f->vfs = v;
-    f->real = (sqlite3_file *)(f + 1);
+    f->over.real = (sqlite3_file *)(f + 1);
     f->rec_off = f->page_end = -1;
     if (type & SQLITE_OPEN_MAIN_DB) f->kind = CK_MAIN;
     else if (type & SQLITE_OPEN_MAIN_JOURNAL) f->kind = CK_JOURNAL;
     else if (type & SQLITE_OPEN_WAL) f->kind = CK_WAL;
     else f->kind = CK_PASS; /* the super-journal: file names only */
-    rc = v->real->xOpen(v->real, name, f->real, flags, out_flags);
+    rc = v->real->xOpen(v->real, name, f->over.real, flags, out_flags);
     if (rc != SQLITE_OK) {
         /* The file under us is not open: SQLite must not call xClose. */
         pf->pMethods = NULL;
         return rc;
     }
     if (f->kind == CK_WAL && (rc = lsq_crypt_wal_open(f)) != SQLITE_OK) {
-        (void)f->real->pMethods->xClose(f->real);
+        (void)f->over.real->pMethods->xClose(f->over.real);
         pf->pMethods = NULL;
         return rc;
     }

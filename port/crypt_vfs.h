@@ -22,6 +22,7 @@
 #define LSQ_CRYPT_VFS_H
 
 #include "crypt_codec.h"
+#include "vfs_pass.h"
 
 #include <sqlite3.h>
 
@@ -73,7 +74,7 @@ enum crypt_kind { CK_PASS, CK_MAIN, CK_JOURNAL, CK_WAL };
 typedef struct crypt_wal crypt_wal;
 
 typedef struct crypt_file {
-    sqlite3_file base;       /* pMethods: &crypt_io */
+    lsq_file_over over;      /* first (vfs_pass.h): pMethods &crypt_io, the file below */
     lsq_crypt_vfs *vfs;      /* holds the key; referenced while open */
     enum crypt_kind kind;
     uint32_t ps;             /* main: page size, 0 until known */
@@ -87,7 +88,6 @@ typedef struct crypt_file {
     uint32_t rec_pgno;
     sqlite3_int64 page_end;  /* the end of the last page image, -1: none */
     crypt_wal *wal;          /* wal: its state (crypt_wal.c) */
-    sqlite3_file *real;      /* the file under the shim (trailing storage) */
 } crypt_file;
 
 /* The key of a file's VFS, NULL when the VFS has none. */

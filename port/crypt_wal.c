@@ -80,7 +80,7 @@ static void cksum(int big, const unsigned char *d, size_t n, uint32_t s[2])
 
 static sqlite3_file *real(crypt_file *f)
 {
-    return f->real;
+    return f->over.real;
 }
 
 static int raw_read(crypt_file *f, void *out, int n, sqlite3_int64 off)

@@ -27,8 +27,7 @@ _Static_assert(LSQ_GATHER_CAP < 0x20000, "SQLite's unix VFS writes under 128 KiB
 
 typedef struct gather_file gather_file;
 struct gather_file {
-    sqlite3_file base;      /* pMethods: ours */
-    sqlite3_file *real;     /* the file below, right after this struct */
+    lsq_file_over over;     /* first (vfs_pass.h); the file below is right after this struct */
     gather_file *next;      /* the open journals (journals only) */
     unsigned char *buf;     /* LSQ_GATHER_CAP bytes once first needed */
     size_t len;             /* bytes held, for the file from start */
@@ -58,7 +57,7 @@ static int flush_locked(gather_file *f)
     int rc;
 
     if (f->len == 0) return SQLITE_OK;
-    rc = f->real->pMethods->xWrite(f->real, f->buf, (int)f->len, f->start);
+    rc = f->over.real->pMethods->xWrite(f->over.real, f->buf, (int)f->len, f->start);
     /* Kept on failure: a later flush (or the close) tries again, and
      * nothing after it in SQLite's order may run before it succeeds. */
     if (rc != SQLITE_OK) return rc;
@@ -116,7 +115,7 @@ static int j_write(sqlite3_file *pf, const void *p, int n, sqlite3_int64 off)
              * is how a commit ends in PERSIST mode (and the first byte
              * is what makes a journal hot): held back, a commit already
              * reported could be rolled back by the next opener. */
-            rc = f->real->pMethods->xWrite(f->real, p, n, off);
+            rc = f->over.real->pMethods->xWrite(f->over.real, p, n, off);
         } else {
             memcpy(f->buf, p, un);
             f->start = off;
@@ -148,16 +147,15 @@ static int j_close(sqlite3_file *pf)
     unlock(&g_mu);
     free(f->buf);
     f->buf = NULL;
-    rc2 = f->real->pMethods->xClose(f->real);
+    rc2 = f->over.real->pMethods->xClose(f->over.real);
     return rc != SQLITE_OK ? rc : rc2;
 }
 
 static int j_read(sqlite3_file *pf, void *p, int n, sqlite3_int64 off)
 {
-    gather_file *f = as_file(pf);
-    int rc = flush_one(f);
+    int rc = flush_one(as_file(pf));
 
-    return rc != SQLITE_OK ? rc : f->real->pMethods->xRead(f->real, p, n, off);
+    return rc != SQLITE_OK ? rc : lsq_file_pass_read(pf, p, n, off);
 }
 
 static int j_truncate(sqlite3_file *pf, sqlite3_int64 size)
@@ -165,7 +163,7 @@ static int j_truncate(sqlite3_file *pf, sqlite3_int64 size)
     gather_file *f = as_file(pf);
     int rc = flush_one(f);
 
-    return rc != SQLITE_OK ? rc : f->real->pMethods->xTruncate(f->real, size);
+    return rc != SQLITE_OK ? rc : f->over.real->pMethods->xTruncate(f->over.real, size);
 }
 
 static int j_sync(sqlite3_file *pf, int flags)
@@ -173,71 +171,52 @@ static int j_sync(sqlite3_file *pf, int flags)
     gather_file *f = as_file(pf);
     int rc = flush_one(f);
 
-    return rc != SQLITE_OK ? rc : f->real->pMethods->xSync(f->real, flags);
+    return rc != SQLITE_OK ? rc : f->over.real->pMethods->xSync(f->over.real, flags);
 }
 
 static int j_size(sqlite3_file *pf, sqlite3_int64 *out)
 {
-    gather_file *f = as_file(pf);
-    int rc = flush_one(f);
+    int rc = flush_one(as_file(pf));
 
-    return rc != SQLITE_OK ? rc : f->real->pMethods->xFileSize(f->real, out);
+    return rc != SQLITE_OK ? rc : lsq_file_pass_size(pf, out);
 }
 
 static int j_lock(sqlite3_file *pf, int level)
 {
-    gather_file *f = as_file(pf);
-    int rc = flush_one(f);
+    int rc = flush_one(as_file(pf));
 
-    return rc != SQLITE_OK ? rc : f->real->pMethods->xLock(f->real, level);
+    return rc != SQLITE_OK ? rc : lsq_file_pass_lock(pf, level);
 }
 
 static int j_unlock(sqlite3_file *pf, int level)
 {
-    gather_file *f = as_file(pf);
-    int rc = flush_one(f);
+    int rc = flush_one(as_file(pf));
 
-    return rc != SQLITE_OK ? rc : f->real->pMethods->xUnlock(f->real, level);
+    return rc != SQLITE_OK ? rc : lsq_file_pass_unlock(pf, level);
 }
 
 static int j_reserved(sqlite3_file *pf, int *out)
 {
-    gather_file *f = as_file(pf);
-    int rc = flush_one(f);
+    int rc = flush_one(as_file(pf));
 
-    return rc != SQLITE_OK ? rc : f->real->pMethods->xCheckReservedLock(f->real, out);
+    return rc != SQLITE_OK ? rc : lsq_file_pass_reserved(pf, out);
 }
 
 static int j_control(sqlite3_file *pf, int op, void *arg)
 {
-    gather_file *f = as_file(pf);
-    int rc = flush_one(f);
+    int rc = flush_one(as_file(pf));
 
-    return rc != SQLITE_OK ? rc : f->real->pMethods->xFileControl(f->real, op, arg);
+    return rc != SQLITE_OK ? rc : lsq_file_pass_control(pf, op, arg);
 }
 
 /* ---- any other file: straight through, writes after the journals ------------------------ */
-
-static int p_close(sqlite3_file *pf)
-{
-    gather_file *f = as_file(pf);
-
-    return f->real->pMethods->xClose(f->real);
-}
-
-static int p_read(sqlite3_file *pf, void *p, int n, sqlite3_int64 off)
-{
-    gather_file *f = as_file(pf);
-
-    return f->real->pMethods->xRead(f->real, p, n, off);
-}
 
 static int p_write(sqlite3_file *pf, const void *p, int n, sqlite3_int64 off)
 {
     gather_file *f = as_file(pf);
     int rc = flush_all();
 
-    return rc != SQLITE_OK ? rc : f->real->pMethods->xWrite(f->real, p, n, off);
+    return rc != SQLITE_OK ? rc : f->over.real->pMethods->xWrite(f->over.real, p, n, off);
 }
 
 static int p_truncate(sqlite3_file *pf, sqlite3_int64 size)
@@ -245,7 +224,7 @@ static int p_truncate(sqlite3_file *pf, sqlite3_int64 size)
     gather_file *f = as_file(pf);
     int rc = flush_all();
 
-    return rc != SQLITE_OK ? rc : f->real->pMethods->xTruncate(f->real, size);
+    return rc != SQLITE_OK ? rc : f->over.real->pMethods->xTruncate(f->over.real, size);
 }
 
 static int p_sync(sqlite3_file *pf, int flags)
@@ -253,113 +232,23 @@ static int p_sync(sqlite3_file *pf, int flags)
     gather_file *f = as_file(pf);
     int rc = flush_all();
 
-    return rc != SQLITE_OK ? rc : f->real->pMethods->xSync(f->real, flags);
+    return rc != SQLITE_OK ? rc : f->over.real->pMethods->xSync(f->over.real, flags);
 }
 
-static int p_size(sqlite3_file *pf, sqlite3_int64 *out)
-{
-    gather_file *f = as_file(pf);
-
-    return f->real->pMethods->xFileSize(f->real, out);
-}
-
-static int p_lock(sqlite3_file *pf, int level)
-{
-    gather_file *f = as_file(pf);
-
-    return f->real->pMethods->xLock(f->real, level);
-}
-
-static int p_unlock(sqlite3_file *pf, int level)
-{
-    gather_file *f = as_file(pf);
-
-    return f->real->pMethods->xUnlock(f->real, level);
-}
-
-static int p_reserved(sqlite3_file *pf, int *out)
-{
-    gather_file *f = as_file(pf);
-
-    return f->real->pMethods->xCheckReservedLock(f->real, out);
-}
-
-static int p_control(sqlite3_file *pf, int op, void *arg)
-{
-    gather_file *f = as_file(pf);
-
-    return f->real->pMethods->xFileControl(f->real, op, arg);
-}
-
-/* ---- both: what SQLite asks of the device, shared memory, memory-mapping --------------- */
-
-static int x_sector(sqlite3_file *pf)
-{
-    gather_file *f = as_file(pf);
-
-    return f->real->pMethods->xSectorSize(f->real);
-}
-
-static int x_device(sqlite3_file *pf)
-{
-    gather_file *f = as_file(pf);
-
-    return f->real->pMethods->xDeviceCharacteristics(f->real);
-}
-
-/* The file below has version 3 (checked at registration). */
-static int x_shm_map(sqlite3_file *pf, int region, int size, int extend, void volatile **out)
-{
-    gather_file *f = as_file(pf);
-
-    return f->real->pMethods->xShmMap(f->real, region, size, extend, out);
-}
-
-static int x_shm_lock(sqlite3_file *pf, int offset, int n, int flags)
-{
-    gather_file *f = as_file(pf);
-
-    return f->real->pMethods->xShmLock(f->real, offset, n, flags);
-}
-
-static void x_shm_barrier(sqlite3_file *pf)
-{
-    gather_file *f = as_file(pf);
-
-    f->real->pMethods->xShmBarrier(f->real);
-}
-
-static int x_shm_unmap(sqlite3_file *pf, int del)
-{
-    gather_file *f = as_file(pf);
-
-    return f->real->pMethods->xShmUnmap(f->real, del);
-}
-
-static int x_fetch(sqlite3_file *pf, sqlite3_int64 off, int n, void **out)
-{
-    gather_file *f = as_file(pf);
-
-    return f->real->pMethods->xFetch(f->real, off, n, out);
-}
-
-static int x_unfetch(sqlite3_file *pf, sqlite3_int64 off, void *p)
-{
-    gather_file *f = as_file(pf);
-
-    return f->real->pMethods->xUnfetch(f->real, off, p);
-}
-
+/* Both: what SQLite asks of the device, shared memory and memory-mapping
+ * pass straight down (the file below has version 3: checked at open). */
 static const sqlite3_io_methods journal_io = {
     3, j_close, j_read, j_write, j_truncate, j_sync, j_size, j_lock, j_unlock, j_reserved,
-    j_control, x_sector, x_device, x_shm_map, x_shm_lock, x_shm_barrier, x_shm_unmap,
-    x_fetch, x_unfetch
+    j_control, lsq_file_pass_sector, lsq_file_pass_device, lsq_file_pass_shm_map,
+    lsq_file_pass_shm_lock, lsq_file_pass_shm_barrier, lsq_file_pass_shm_unmap,
+    lsq_file_pass_fetch, lsq_file_pass_unfetch
 };
 
 static const sqlite3_io_methods pass_io = {
-    3, p_close, p_read, p_write, p_truncate, p_sync, p_size, p_lock, p_unlock, p_reserved,
-    p_control, x_sector, x_device, x_shm_map, x_shm_lock, x_shm_barrier, x_shm_unmap,
-    x_fetch, x_unfetch
+    3, lsq_file_pass_close, lsq_file_pass_read, p_write, p_truncate, p_sync, lsq_file_pass_size,
+    lsq_file_pass_lock, lsq_file_pass_unlock, lsq_file_pass_reserved, lsq_file_pass_control,
+    lsq_file_pass_sector, lsq_file_pass_device, lsq_file_pass_shm_map, lsq_file_pass_shm_lock,
+    lsq_file_pass_shm_barrier, lsq_file_pass_shm_unmap, lsq_file_pass_fetch, lsq_file_pass_unfetch
 };
 
 /* ---- the VFS --------------------------------------------------------------------------- */
@@ -371,16 +260,16 @@ static int v_open(sqlite3_vfs *pv, const char *name, sqlite3_file *pf, int flags
     int rc;
 
     memset(f, 0, sizeof *f);
-    f->real = (sqlite3_file *)(f + 1);
-    rc = r->xOpen(r, name, f->real, flags, out_flags);
-    if (rc != SQLITE_OK || f->real->pMethods == NULL) {
+    f->over.real = (sqlite3_file *)(f + 1);
+    rc = r->xOpen(r, name, f->over.real, flags, out_flags);
+    if (rc != SQLITE_OK || f->over.real->pMethods == NULL) {
         /* The file below is not open: SQLite must not call xClose. */
         pf->pMethods = NULL;
         return rc != SQLITE_OK ? rc : SQLITE_CANTOPEN;
     }
-    if (f->real->pMethods->iVersion < 3) {
+    if (f->over.real->pMethods->iVersion < 3) {
         /* Not the unix VFS this was checked with: no shim for it. */
-        (void)f->real->pMethods->xClose(f->real);
+        (void)f->over.real->pMethods->xClose(f->over.real);
         pf->pMethods = NULL;
         return SQLITE_CANTOPEN;
     }

@@ -1,5 +1,5 @@
 /*
- * vfs_pass.c - the VFS methods a shim passes to the VFS below it.
+ * vfs_pass.c - the VFS and file methods a shim passes to the VFS below it.
  */
 #include "vfs_pass.h"
 
@@ -114,4 +114,118 @@ void lsq_vfs_pass_init(sqlite3_vfs *v)
     v->xCurrentTime = p_time;
     v->xGetLastError = p_last_error;
     v->xCurrentTimeInt64 = p_time64;
+}
+
+/* ---- file methods ---------------------------------------------------------------------- */
+
+/* A shim's file starts with an lsq_file_over (vfs_pass.h), so the
+ * sqlite3_file SQLite hands us is the address of one. */
+static sqlite3_file *under(sqlite3_file *pf)
+{
+    return ((lsq_file_over *)pf)->real;
+}
+
+int lsq_file_pass_close(sqlite3_file *pf)
+{
+    sqlite3_file *r = under(pf);
+
+    return r->pMethods->xClose(r);
+}
+
+int lsq_file_pass_read(sqlite3_file *pf, void *p, int n, sqlite3_int64 off)
+{
+    sqlite3_file *r = under(pf);
+
+    return r->pMethods->xRead(r, p, n, off);
+}
+
+int lsq_file_pass_size(sqlite3_file *pf, sqlite3_int64 *out)
+{
+    sqlite3_file *r = under(pf);
+
+    return r->pMethods->xFileSize(r, out);
+}
+
+int lsq_file_pass_lock(sqlite3_file *pf, int level)
+{
+    sqlite3_file *r = under(pf);
+
+    return r->pMethods->xLock(r, level);
+}
+
+int lsq_file_pass_unlock(sqlite3_file *pf, int level)
+{
+    sqlite3_file *r = under(pf);
+
+    return r->pMethods->xUnlock(r, level);
+}
+
+int lsq_file_pass_reserved(sqlite3_file *pf, int *out)
+{
+    sqlite3_file *r = under(pf);
+
+    return r->pMethods->xCheckReservedLock(r, out);
+}
+
+int lsq_file_pass_control(sqlite3_file *pf, int op, void *arg)
+{
+    sqlite3_file *r = under(pf);
+
+    return r->pMethods->xFileControl(r, op, arg);
+}
+
+int lsq_file_pass_sector(sqlite3_file *pf)
+{
+    sqlite3_file *r = under(pf);
+
+    return r->pMethods->xSectorSize(r);
+}
+
+int lsq_file_pass_device(sqlite3_file *pf)
+{
+    sqlite3_file *r = under(pf);
+
+    return r->pMethods->xDeviceCharacteristics(r);
+}
+
+int lsq_file_pass_shm_map(sqlite3_file *pf, int region, int size, int extend, void volatile **out)
+{
+    sqlite3_file *r = under(pf);
+
+    return r->pMethods->xShmMap(r, region, size, extend, out);
+}
+
+int lsq_file_pass_shm_lock(sqlite3_file *pf, int offset, int n, int flags)
+{
+    sqlite3_file *r = under(pf);
+
+    return r->pMethods->xShmLock(r, offset, n, flags);
+}
+
+void lsq_file_pass_shm_barrier(sqlite3_file *pf)
+{
+    sqlite3_file *r = under(pf);
+
+    r->pMethods->xShmBarrier(r);
+}
+
+int lsq_file_pass_shm_unmap(sqlite3_file *pf, int del)
+{
+    sqlite3_file *r = under(pf);
+
+    return r->pMethods->xShmUnmap(r, del);
+}
+
+int lsq_file_pass_fetch(sqlite3_file *pf, sqlite3_int64 off, int n, void **out)
+{
+    sqlite3_file *r = under(pf);
+
+    return r->pMethods->xFetch(r, off, n, out);
+}
+
+int lsq_file_pass_unfetch(sqlite3_file *pf, sqlite3_int64 off, void *p)
+{
+    sqlite3_file *r = under(pf);
+
+    return r->pMethods->xUnfetch(r, off, p);
 }
