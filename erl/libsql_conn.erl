@@ -1000,23 +1000,29 @@ lane_lost(Conn, Timeout) ->
             E;
         {reply, {reply, Bin}} ->
             libsql_proto:decode_reply(Bin);
-        {down, {port_exited, Reason}} ->
-            %% it had the exit status before our call came: what it
-            %% answered its own callers, from its exit reason
-            Extra = case Reason of
-                        {port_killed, Sig} -> #{exit_status => 128 + Sig, reason => Reason};
-                        _ -> #{reason => Reason}
-                    end,
-            {error, libsql_proto:err(port_exited, <<"the port program exited">>, Extra)};
         {down, noproc} ->
             %% gone before we looked: its reason is lost, but the pipe
             %% ended with our request in it, so the program died
             {error, libsql_proto:err(port_exited, <<"the port program exited">>)};
-        {down, _} ->
-            {error, libsql_proto:err(closed, <<"the connection is closed">>)};
+        {down, Reason} ->
+            gone_answer(Reason);
         timeout ->
             {error, libsql_proto:err(timeout, <<"the connection process did not answer">>)}
     end.
+
+%% A lane caller's answer when the connection stopped with its request in
+%% the program: what the connection answered its own callers, from its
+%% exit reason.
+gone_answer({port_exited, Reason}) ->
+    Extra = case Reason of
+                {port_killed, Sig} -> #{exit_status => 128 + Sig, reason => Reason};
+                _ -> #{reason => Reason}
+            end,
+    {error, libsql_proto:err(port_exited, <<"the port program exited">>, Extra)};
+gone_answer({shutdown, port_hung}) ->
+    {error, libsql_proto:err(port_exited, <<"the port program stopped answering and was killed">>)};
+gone_answer(_) ->
+    {error, libsql_proto:err(closed, <<"the connection is closed">>)}.
 
 lane_unwatch({_, _, _, Mon}) ->
     erlang:demonitor(Mon, [flush]).
@@ -1043,9 +1049,10 @@ lane_wait(Conn, Nif, Ref, Sel, Deadline, Req) ->
                     {_, _, Timeout, _} = Req,
                     lane_lost(Conn, Timeout)
             end;
-        {'DOWN', Mon, process, Conn, _} when Mon =:= element(4, Req) ->
-            %% The connection went (and closed the pipes) while we slept.
-            {error, libsql_proto:err(closed, <<"the connection is closed">>)}
+        {'DOWN', Mon, process, Conn, Reason} when Mon =:= element(4, Req) ->
+            %% The connection went (and closed the pipes) while we slept:
+            %% closed, or the program died and it heard first.
+            gone_answer(Reason)
     after Left ->
         lane_unwatch(Req),
         _ = try libsql_nif:lane_abandon(Nif) of

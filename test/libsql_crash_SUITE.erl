@@ -11,7 +11,8 @@
 -export([all/0, init_per_suite/1, end_per_suite/1]).
 -export([kill_port_mid_query/1, kill_port_idle/1, owner_exit_stops_port/1,
          close_stops_port/1, vm_killed_leaves_no_port/1, many_callers_all_answered/1,
-         conn_process_killed_mid_query/1, no_message_after_caller_gave_up/1]).
+         conn_process_killed_mid_query/1, no_message_after_caller_gave_up/1,
+         lane_caller_late_after_kill/1]).
 
 -define(SLOW_SQL, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
                   "SELECT count(*) FROM c WHERE x < 2000000000").
@@ -19,7 +20,7 @@
 all() ->
     [kill_port_mid_query, kill_port_idle, owner_exit_stops_port, close_stops_port,
      vm_killed_leaves_no_port, many_callers_all_answered, conn_process_killed_mid_query,
-     no_message_after_caller_gave_up].
+     no_message_after_caller_gave_up, lane_caller_late_after_kill].
 
 init_per_suite(Config) ->
     libsql_test_util:init_per_suite(?MODULE, Config).
@@ -162,6 +163,38 @@ no_message_after_caller_gave_up(Config) ->
     ?assertEqual({messages, []}, process_info(Caller, messages)),
     Caller ! stop,
     ok = libsql:close(Db).
+
+%% Over transport nif a caller waits on the program's pipe itself. Held
+%% back (suspended) while the program is killed and the connection stops,
+%% it finds both the pipe's end and the connection's 'DOWN' when it runs
+%% again, and the connection is gone when it asks it: whichever it sees
+%% first, the answer is port_exited, as the connection's own callers get,
+%% never closed. Transport nif on both runs: the port transport has no
+%% lane.
+lane_caller_late_after_kill(Config) ->
+    {ok, Db} = libsql:open(#{path => db_path(Config, "late.db"), transport => nif}),
+    {ok, OsPid} = libsql_conn:os_pid(Db),
+    Mon = erlang:monitor(process, Db),
+    Self = self(),
+    Caller = spawn_link(fun() -> Self ! {result, libsql:query(Db, ?SLOW_SQL)} end),
+    %% asleep on the pipe, its request in the program
+    true = libsql_test_util:wait_until(
+           fun() -> process_info(Caller, current_function) =:=
+                        {current_function, {libsql_conn, lane_wait, 6}} end, 5000),
+    true = erlang:suspend_process(Caller),
+    kill9(OsPid),
+    receive
+        {'DOWN', Mon, process, Db, Reason} ->
+            ?assertEqual({port_exited, {port_killed, 9}}, Reason)
+    after 5000 -> ct:fail(conn_still_alive)
+    end,
+    %% the pipe's end and the connection's 'DOWN' wait in its mailbox
+    true = libsql_test_util:wait_until(
+           fun() -> element(2, process_info(Caller, message_queue_len)) >= 2 end, 5000),
+    true = erlang:resume_process(Caller),
+    Result = receive {result, R} -> R after 5000 -> ct:fail(no_reply) end,
+    ?assertMatch({error, #{code := port_exited}}, Result),
+    ?assert(wait_gone(OsPid, 2000)).
 
 %% ---- helpers ---------------------------------------------------------------
 
