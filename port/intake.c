@@ -292,7 +292,7 @@ intake_job *intake_next(ei_x_buff *x)
     return j;
 }
 
-int intake_run(intake_job *j, ei_x_buff *x)
+int intake_run(intake_job *j, ei_x_buff *x, void (*started)(void))
 {
     int rc;
 
@@ -302,6 +302,7 @@ int intake_run(intake_job *j, ei_x_buff *x)
     commands_clear_interrupt(g_port);
     atomic_store(&g_interrupted, 0);
     unlock(&g.lock);
+    if (started != NULL) started();
 
     rc = commands_run(g_port, j->cmd, &j->req, x);
 

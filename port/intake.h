@@ -61,8 +61,12 @@ int intake_read_error(void);
 int intake_stopped(void);
 
 /* Run j (commands_run into x) with it marked running: control commands
- * then reach it and callbacks carry its ref. Returns commands_run's. */
-int intake_run(intake_job *j, ei_x_buff *x);
+ * then reach it and callbacks carry its ref. started, if not NULL, is
+ * called once j counts as running (intake_running_ref() is its ref) and
+ * before it runs: main.c arms its watchdog there, so that a watchdog
+ * woken by an earlier request's timer in between sees this one running.
+ * Returns commands_run's. */
+int intake_run(intake_job *j, ei_x_buff *x, void (*started)(void));
 /* The ref of the request running now, 0 if none. */
 long intake_running_ref(void);
 void intake_free_job(intake_job *j);

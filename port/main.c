@@ -112,7 +112,12 @@ static void set_timer(long long ns)
  * in a stream of short requests that is once per LONG_REQUEST_MS, not
  * once per request (each timerfd_settime is a system call). When a timer
  * set for an earlier request fires, the watchdog re-arms it for what is
- * left of the running one. */
+ * left of the running one. That hand-over needs the request to count as
+ * running before the exchange below (intake_run calls this after it
+ * marks it): a watchdog that clears g_timer_armed after our exchange saw
+ * it set then finds the request running (the exchange orders the two),
+ * where before it could find none, re-arm nothing, and leave a long
+ * request unwatched, its cancel unread until it ended. */
 static void arm_watchdog(void)
 {
     atomic_store(&g_run_start_ns, lsq_mono_ns());
@@ -208,9 +213,8 @@ static void *stdin_watch_main(void *arg)
 static void run(intake_job *j, ei_x_buff *x)
 {
     if (g_nif_ends[0] >= 0) close_nif_ends();
-    arm_watchdog();
     DEBUG("run %ld %s", j->req.ref, j->req.cmd);
-    if (intake_run(j, x) != 0) fatal(LSQ_EXIT_NOMEM, "encoding a reply");
+    if (intake_run(j, x, arm_watchdog) != 0) fatal(LSQ_EXIT_NOMEM, "encoding a reply");
     write_frame(x->buff, (size_t)x->index);
     /* Keep a huge reply buffer from pinning memory between requests. */
     if (x->buffsz > 4 * 1024 * 1024) {

@@ -338,7 +338,7 @@ static void run_next_at(const char *file, int line, fixture *f, long ref, const 
     CHECK_AT(file, line, j != NULL);
     if (j == NULL) return;
     CHECK_AT(file, line, j->req.ref == ref && strcmp(j->req.cmd, cmd) == 0);
-    CHECK_AT(file, line, intake_run(j, &f->x) == 0);
+    CHECK_AT(file, line, intake_run(j, &f->x, NULL) == 0);
     CHECK_AT(file, line, intake_running_ref() == 0);
     CHECK_AT(file, line, take_copy(r, f->x.buff, (size_t)f->x.index) == 0);
     CHECK_AT(file, line, r->ref == ref);
