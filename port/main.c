@@ -113,11 +113,12 @@ static void set_timer(long long ns)
  * once per request (each timerfd_settime is a system call). When a timer
  * set for an earlier request fires, the watchdog re-arms it for what is
  * left of the running one. That hand-over needs the request to count as
- * running before the exchange below (intake_run calls this after it
- * marks it): a watchdog that clears g_timer_armed after our exchange saw
- * it set then finds the request running (the exchange orders the two),
- * where before it could find none, re-arm nothing, and leave a long
- * request unwatched, its cancel unread until it ended. */
+ * running before the exchange below, so intake_run calls this after it
+ * marks it. When our exchange finds the flag still set, the watchdog has
+ * yet to clear it; when it does, it then finds this request running and
+ * re-arms the timer for it. Armed before the mark, as it was, the
+ * watchdog could find no request, re-arm nothing, and leave this one
+ * unwatched: a cancel sent meanwhile was read only when it ended. */
 static void arm_watchdog(void)
 {
     atomic_store(&g_run_start_ns, lsq_mono_ns());
