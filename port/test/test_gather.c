@@ -31,8 +31,7 @@ typedef struct rec_vfs {
 } rec_vfs;
 
 typedef struct rec_file {
-    sqlite3_file base;
-    sqlite3_file *real;
+    lsq_file_over over;     /* first: vfs_pass.h */
     rec_vfs *v;
     int journal;
 } rec_file;
@@ -46,7 +45,7 @@ static struct {
 
 static sqlite3_file *down(sqlite3_file *pf)
 {
-    return ((rec_file *)pf)->real;
+    return ((rec_file *)pf)->over.real;
 }
 
 /* Below the gatherer, before f's operation other than a journal write. */
@@ -109,70 +108,11 @@ static int r_size(sqlite3_file *pf, sqlite3_int64 *out)
     return down(pf)->pMethods->xFileSize(down(pf), out);
 }
 
-static int r_lock(sqlite3_file *pf, int level)
-{
-    return down(pf)->pMethods->xLock(down(pf), level);
-}
-
-static int r_unlock(sqlite3_file *pf, int level)
-{
-    return down(pf)->pMethods->xUnlock(down(pf), level);
-}
-
-static int r_reserved(sqlite3_file *pf, int *out)
-{
-    return down(pf)->pMethods->xCheckReservedLock(down(pf), out);
-}
-
-static int r_control(sqlite3_file *pf, int op, void *arg)
-{
-    return down(pf)->pMethods->xFileControl(down(pf), op, arg);
-}
-
-static int r_sector(sqlite3_file *pf)
-{
-    return down(pf)->pMethods->xSectorSize(down(pf));
-}
-
-static int r_device(sqlite3_file *pf)
-{
-    return down(pf)->pMethods->xDeviceCharacteristics(down(pf));
-}
-
-static int r_shm_map(sqlite3_file *pf, int region, int size, int extend, void volatile **out)
-{
-    return down(pf)->pMethods->xShmMap(down(pf), region, size, extend, out);
-}
-
-static int r_shm_lock(sqlite3_file *pf, int offset, int n, int flags)
-{
-    return down(pf)->pMethods->xShmLock(down(pf), offset, n, flags);
-}
-
-static void r_shm_barrier(sqlite3_file *pf)
-{
-    down(pf)->pMethods->xShmBarrier(down(pf));
-}
-
-static int r_shm_unmap(sqlite3_file *pf, int del)
-{
-    return down(pf)->pMethods->xShmUnmap(down(pf), del);
-}
-
-static int r_fetch(sqlite3_file *pf, sqlite3_int64 off, int n, void **out)
-{
-    return down(pf)->pMethods->xFetch(down(pf), off, n, out);
-}
-
-static int r_unfetch(sqlite3_file *pf, sqlite3_int64 off, void *p)
-{
-    return down(pf)->pMethods->xUnfetch(down(pf), off, p);
-}
-
 static const sqlite3_io_methods rec_io = {
-    3, r_close, r_read, r_write, r_truncate, r_sync, r_size, r_lock, r_unlock, r_reserved,
-    r_control, r_sector, r_device, r_shm_map, r_shm_lock, r_shm_barrier, r_shm_unmap,
-    r_fetch, r_unfetch
+    3, r_close, r_read, r_write, r_truncate, r_sync, r_size, lsq_file_pass_lock,
+    lsq_file_pass_unlock, lsq_file_pass_reserved, lsq_file_pass_control, lsq_file_pass_sector,
+    lsq_file_pass_device, lsq_file_pass_shm_map, lsq_file_pass_shm_lock, lsq_file_pass_shm_barrier,
+    lsq_file_pass_shm_unmap, lsq_file_pass_fetch, lsq_file_pass_unfetch
 };
 
 static int r_open(sqlite3_vfs *pv, const char *name, sqlite3_file *pf, int flags, int *out_flags)
@@ -182,11 +122,11 @@ static int r_open(sqlite3_vfs *pv, const char *name, sqlite3_file *pf, int flags
     int rc;
 
     memset(f, 0, sizeof *f);
-    f->real = (sqlite3_file *)(f + 1);
+    f->over.real = (sqlite3_file *)(f + 1);
     f->v = v;
     f->journal = (flags & SQLITE_OPEN_MAIN_JOURNAL) != 0;
-    rc = v->real->xOpen(v->real, name, f->real, flags, out_flags);
-    if (rc != SQLITE_OK || f->real->pMethods == NULL) {
+    rc = v->real->xOpen(v->real, name, f->over.real, flags, out_flags);
+    if (rc != SQLITE_OK || f->over.real->pMethods == NULL) {
         pf->pMethods = NULL;
         return rc != SQLITE_OK ? rc : SQLITE_CANTOPEN;
     }
