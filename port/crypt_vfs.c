@@ -295,12 +295,12 @@ static int x_read(sqlite3_file *pf, void *out, int n, sqlite3_int64 off)
     crypt_file *f = as_crypt(pf);
     const lsq_crypt_key *key = lsq_crypt_file_key(f);
 
-    if (key == NULL || f->kind == CK_PASS) return f->over.real->pMethods->xRead(f->over.real, out, n, off);
+    if (key == NULL || f->kind == CK_PASS) return lsq_file_pass_read(pf, out, n, off);
     switch (f->kind) {
     case CK_MAIN: return main_read(f, key, out, n, off);
     case CK_JOURNAL: return journal_read(f, key, out, n, off);
     case CK_WAL: return lsq_crypt_wal_read(f, out, n, off);
-    default: return f->over.real->pMethods->xRead(f->over.real, out, n, off);
+    default: return lsq_file_pass_read(pf, out, n, off);
     }
 }
 
