@@ -52,6 +52,7 @@
 /* Above this the cache is dropped at the start of the next call and
  * refills from the blocks the calls read (a working-set cache). */
 #define CACHE_BUDGET ((size_t)512 << 20)
+static size_t g_cache_budget = CACHE_BUDGET; /* lsq_vidx_set_cache_budget */
 
 /* ---- little-endian fields --------------------------------------------------- */
 
@@ -212,6 +213,7 @@ struct vnode {
     unsigned char has_adj; /* the edge list is loaded */
     unsigned char missing; /* no such row (deleted: a zombie edge's target) */
     unsigned char pend;  /* in x->pend: slots flagged in dirty not written yet */
+    unsigned char fresh; /* bulk build: its whole block is still to be inserted */
     uint16_t nadj;       /* edges */
     uint16_t fcount;     /* while pend: the edge count the file holds */
     float norm;          /* sum of squares of f (cosine), in lanes */
@@ -241,6 +243,11 @@ struct lsq_vidx {
     vnode **pend;          /* nodes whose changed slots are not in the file yet */
     unsigned pend_n, pend_cap;
     int defer;             /* lsq_vidx_defer: pending blocks wait for lsq_vidx_flush */
+    int bulk;              /* lsq_vidx_bulk_begin: new nodes' blocks wait too */
+    int bulk_defer;        /* defer as it was before the bulk build */
+    int bulk_lost;         /* the cache was dropped with fresh nodes in it */
+    int64_t *fresh_ids;    /* the fresh nodes' ids, ascending (start picks) */
+    unsigned fresh_n, fresh_cap;
     int complete;          /* every row's block is loaded (a small index, for delete) */
     sqlite3_stmt *st_count, *st_rows;
     vnode **todo;          /* max_edges: a node's neighbours still to compare */
@@ -296,6 +303,8 @@ static void cache_clear(lsq_vidx *x)
     x->mem = 0;
     x->pend_n = 0; /* what was pending is dropped with the rest */
     x->complete = 0;
+    if (x->fresh_n > 0) x->bulk_lost = 1;
+    x->fresh_n = 0;
 }
 
 static size_t slot_of(int64_t id, size_t cap)
@@ -666,6 +675,7 @@ static int node_flush(lsq_vidx *x, vnode *n, char **err)
 }
 
 static int pend_flush(lsq_vidx *x, char **err);
+static int block_insert(lsq_vidx *x, const vnode *nn, const unsigned char *node, char **err);
 
 /* A node's edge list changed (its slots flagged in n->dirty; old_count
  * the count before the change): written now, or, while writes are
@@ -706,9 +716,19 @@ static int pend_flush(lsq_vidx *x, char **err)
             n->pend = 0;
             continue;
         }
+        if (n->fresh) {
+            /* its block whole, final edges and all: the one write it gets */
+            blob_close(x);
+            if (block_insert(x, n, n->nb, err) != 0) return -1;
+            memset(n->dirty, 0, x->l.max_edges);
+            n->pend = 0;
+            n->fresh = 0;
+            continue;
+        }
         if (node_flush(x, n, err) != 0) return -1;
     }
     x->pend_n = 0;
+    x->fresh_n = 0;
     return 0;
 }
 
@@ -1117,7 +1137,7 @@ static int call_begin(lsq_vidx *x, int writing, char **err)
     if (sentinel_read(x, &uv) != SQLITE_OK) return fail_db(x, err, "its state");
     /* a mismatch drops what is pending too: it belonged to what was
      * rolled back; the budget waits for the pending blocks' flush */
-    if (dv != x->data_version || (uint32_t)uv != x->seen || (x->mem > CACHE_BUDGET && x->pend_n == 0))
+    if (dv != x->data_version || (uint32_t)uv != x->seen || (x->mem > g_cache_budget && x->pend_n == 0))
         cache_clear(x);
     x->data_version = dv;
     x->seen = (uint32_t)uv;
@@ -1138,9 +1158,26 @@ static int call_end(lsq_vidx *x, int rc)
     return rc;
 }
 
+/* The first fresh node at or after id (one exists: id <= the last). */
+static int64_t fresh_at(const lsq_vidx *x, int64_t id)
+{
+    unsigned lo = 0, hi = x->fresh_n - 1;
+
+    while (lo < hi) {
+        unsigned mid = lo + (hi - lo) / 2;
+
+        if (x->fresh_ids[mid] < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return x->fresh_ids[lo];
+}
+
 /* A random existing shadow row, like libSQL's random start node but by
- * a seek into [min, max] rather than an OFFSET scan. 0, 1 when the table
- * is empty, -1 with *err. */
+ * a seek into [min, max] rather than an OFFSET scan; during a bulk build
+ * the fresh nodes (not in the table yet) count as rows. 0, 1 when there
+ * is none, -1 with *err. */
 static int pick_start(lsq_vidx *x, int64_t *start, char **err)
 {
     int64_t lo, hi, row = 0;
@@ -1156,13 +1193,28 @@ static int pick_start(lsq_vidx *x, int64_t *start, char **err)
     lo = sqlite3_column_int64(x->st_minmax, 0);
     hi = sqlite3_column_int64(x->st_minmax, 1);
     sqlite3_reset(x->st_minmax);
-    if (null) return 1;
-    sqlite3_randomness(sizeof r, &r);
-    r %= (uint64_t)hi - (uint64_t)lo + 1 == 0 ? UINT64_MAX : (uint64_t)hi - (uint64_t)lo + 1;
+    if (x->fresh_n > 0) {
+        int64_t flo = x->fresh_ids[0], fhi = x->fresh_ids[x->fresh_n - 1];
+        int64_t all_lo = null || flo < lo ? flo : lo, all_hi = null || fhi > hi ? fhi : hi;
+
+        sqlite3_randomness(sizeof r, &r);
+        r %= (uint64_t)all_hi - (uint64_t)all_lo + 1 == 0 ? UINT64_MAX : (uint64_t)all_hi - (uint64_t)all_lo + 1;
+        row = (int64_t)((uint64_t)all_lo + r);
+        if (null || (row >= flo && row <= fhi)) {
+            *start = fresh_at(x, row < flo ? flo : row);
+            return 0;
+        }
+        lo = row; /* else the table's first row from there, as below */
+        r = 0;
+    } else {
+        if (null) return 1;
+        sqlite3_randomness(sizeof r, &r);
+        r %= (uint64_t)hi - (uint64_t)lo + 1 == 0 ? UINT64_MAX : (uint64_t)hi - (uint64_t)lo + 1;
+    }
     if (sqlite3_bind_int64(x->st_probe, 1, (int64_t)((uint64_t)lo + r)) != SQLITE_OK)
         return fail_db(x, err, "cannot select a start node");
     rc = step_int64(x->st_probe, &row, NULL);
-    if (rc == SQLITE_DONE) row = hi; /* cannot happen: hi exists */
+    if (rc == SQLITE_DONE) row = hi; /* past the table's last row: that one */
     else if (rc != SQLITE_OK) return fail_db(x, err, "cannot select a start node");
     *start = row;
     return 0;
@@ -1268,9 +1320,61 @@ static void block_compose(lsq_vidx *x, const vnode *nn, const unsigned char *nod
     }
 }
 
+/* Inserts a node's shadow row: its block as the cache has it, node is its
+ * node form. 0, or -1 with *err. */
+static int block_insert(lsq_vidx *x, const vnode *nn, const unsigned char *node, char **err)
+{
+    int64_t got = 0;
+    int rc;
+
+    block_compose(x, nn, node);
+    if (sqlite3_bind_int64(x->st_insert, 1, nn->id) != SQLITE_OK ||
+        sqlite3_bind_blob64(x->st_insert, 2, x->buf, x->p.block_size, SQLITE_STATIC) != SQLITE_OK)
+        goto failed;
+    rc = sqlite3_step(x->st_insert);
+    if (rc == SQLITE_ROW) {
+        got = sqlite3_column_int64(x->st_insert, 0);
+        rc = sqlite3_step(x->st_insert);
+    }
+    if (rc != SQLITE_DONE) goto failed;
+    sqlite3_reset(x->st_insert);
+    sqlite3_clear_bindings(x->st_insert);
+    if (got != nn->id) {
+        *err = sqlite3_mprintf("vector index(insert): shadow row %lld is not %lld", (long long)got,
+                               (long long)nn->id);
+        return -1;
+    }
+    return 0;
+failed:
+    *err = sqlite3_mprintf("vector index(insert): failed to insert shadow row: %s", sqlite3_errmsg(x->db));
+    sqlite3_reset(x->st_insert);
+    sqlite3_clear_bindings(x->st_insert);
+    return -1;
+}
+
+/* Adds a fresh node's id, keeping them ascending. 0 or -1 (out of memory). */
+static int fresh_push(lsq_vidx *x, int64_t id)
+{
+    unsigned i;
+
+    if (x->fresh_n == x->fresh_cap) {
+        unsigned cap = x->fresh_cap ? 2 * x->fresh_cap : 1024;
+        int64_t *a = sqlite3_realloc64(x->fresh_ids, (uint64_t)cap * sizeof *a);
+
+        if (a == NULL) return -1;
+        x->fresh_ids = a;
+        x->fresh_cap = cap;
+    }
+    /* a CREATE INDEX fills in key order: almost always the end */
+    for (i = x->fresh_n; i > 0 && x->fresh_ids[i - 1] > id; i--) x->fresh_ids[i] = x->fresh_ids[i - 1];
+    x->fresh_ids[i] = id;
+    x->fresh_n++;
+    return 0;
+}
+
 int lsq_vidx_insert(lsq_vidx *x, int64_t rowid, const lsq_vec *v, char **err)
 {
-    int64_t start, got = 0;
+    int64_t start;
     vnode *nn;
     unsigned i;
     int rc, first;
@@ -1323,20 +1427,12 @@ int lsq_vidx_insert(lsq_vidx *x, int64_t rowid, const lsq_vec *v, char **err)
     /* N -> P for every visited P, most recent first */
     for (i = x->vis_n; i-- > 0;)
         if (x->vis[i] != nn) edge_add(x, nn, x->vis[i], NULL);
-    block_compose(x, nn, v->data);
-    if (sqlite3_bind_int64(x->st_insert, 1, rowid) != SQLITE_OK ||
-        sqlite3_bind_blob64(x->st_insert, 2, x->buf, x->p.block_size, SQLITE_STATIC) != SQLITE_OK)
-        goto insert_failed;
-    rc = sqlite3_step(x->st_insert);
-    if (rc == SQLITE_ROW) {
-        got = sqlite3_column_int64(x->st_insert, 0);
-        rc = sqlite3_step(x->st_insert);
-    }
-    if (rc != SQLITE_DONE) goto insert_failed;
-    sqlite3_reset(x->st_insert);
-    sqlite3_clear_bindings(x->st_insert);
-    if (got != rowid) {
-        *err = sqlite3_mprintf("vector index(insert): shadow row %lld is not %lld", (long long)got, (long long)rowid);
+    if (x->bulk) {
+        /* the block waits, whole, for the end of the build (pend_flush) */
+        if (fresh_push(x, rowid) != 0) goto nomem;
+        nn->fresh = 1;
+        if (node_write(x, nn, 0, err) != 0) return call_end(x, -1);
+    } else if (block_insert(x, nn, v->data, err) != 0) {
         return call_end(x, -1);
     }
     /* P -> N, writing only what changed in P */
@@ -1347,12 +1443,10 @@ int lsq_vidx_insert(lsq_vidx *x, int64_t rowid, const lsq_vec *v, char **err)
         if (p == nn) continue;
         if (edge_add(x, p, nn, p->dirty) && node_write(x, p, old, err) != 0) return call_end(x, -1);
     }
+    /* a bulk build past the cache's budget writes what it has, so that
+     * the next call may drop the cache and go on from the file */
+    if (x->bulk && x->mem > g_cache_budget && pend_flush(x, err) != 0) return call_end(x, -1);
     return call_end(x, 0);
-insert_failed:
-    *err = sqlite3_mprintf("vector index(insert): failed to insert shadow row: %s", sqlite3_errmsg(x->db));
-    sqlite3_reset(x->st_insert);
-    sqlite3_clear_bindings(x->st_insert);
-    return call_end(x, -1);
 nomem:
     *err = sqlite3_mprintf("out of memory");
     return call_end(x, -1);
@@ -1686,6 +1780,7 @@ void lsq_vidx_close(lsq_vidx *x)
     sqlite3_free(x->shadow);
     sqlite3_free(x->buf);
     sqlite3_free(x->pend);
+    sqlite3_free(x->fresh_ids);
     sqlite3_free(x->todo);
     sqlite3_free(x->q_eb);
     sqlite3_free(x->q_f);
@@ -1761,6 +1856,41 @@ fail:
 }
 
 const lsq_vidx_params *lsq_vidx_get_params(const lsq_vidx *x) { return &x->p; }
+
+void lsq_vidx_set_cache_budget(size_t bytes)
+{
+    g_cache_budget = bytes > 0 ? bytes : CACHE_BUDGET;
+}
+
+void lsq_vidx_bulk_begin(lsq_vidx *x)
+{
+    x->bulk_defer = x->defer;
+    x->bulk = x->defer = 1;
+    x->bulk_lost = 0;
+}
+
+int lsq_vidx_bulk_end(lsq_vidx *x, int ok, char **err)
+{
+    int rc = 0;
+
+    *err = NULL;
+    x->bulk = 0;
+    x->defer = x->bulk_defer;
+    if (ok && x->pend_n > 0) {
+        /* call_begin drops the cache, fresh nodes and all, if the file
+         * changed under the build (bulk_lost) */
+        rc = call_begin(x, 1, err);
+        if (rc == 0 && !x->bulk_lost) rc = pend_flush(x, err);
+        rc = call_end(x, rc);
+    }
+    if (ok && rc == 0 && x->bulk_lost) {
+        *err = sqlite3_mprintf("vector index: the file changed during the build");
+        rc = -1;
+    }
+    if (!ok || rc != 0) cache_clear(x); /* the caller undoes the statement */
+    x->bulk_lost = 0;
+    return rc;
+}
 
 void lsq_vidx_defer(sqlite3 *db)
 {

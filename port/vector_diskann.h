@@ -19,6 +19,7 @@
 #define LSQ_VECTOR_DISKANN_H
 
 #include <sqlite3.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "vector.h"
@@ -127,6 +128,23 @@ int lsq_vidx_search(lsq_vidx *x, const lsq_vec *q, unsigned k, int64_t *ids, uns
 void lsq_vidx_defer(sqlite3 *db);
 int lsq_vidx_flush(sqlite3 *db, char **err);
 void lsq_vidx_discard(sqlite3 *db);
+
+/* A bulk build (a CREATE INDEX filling the graph from the table's rows):
+ * after lsq_vidx_bulk_begin, lsq_vidx_insert builds the graph in the
+ * cache and writes nothing to the shadow table; lsq_vidx_bulk_end
+ * inserts every new node's block whole, with its final edges (and the
+ * changed slots of older blocks), so that each block is written once
+ * instead of once and then edge by edge. Past the cache's budget an
+ * insert writes what is pending and the build goes on from the file.
+ * Between the two, only lsq_vidx_insert on this handle, and nothing else
+ * reads its shadow table. bulk_end with ok 0 drops it all (the caller
+ * undoes the statement); with ok 1, 0 or -1 with *err (then undo too). */
+void lsq_vidx_bulk_begin(lsq_vidx *x);
+int lsq_vidx_bulk_end(lsq_vidx *x, int ok, char **err);
+
+/* The cache's budget in bytes, for every handle (0: the default, 512
+ * MiB). For tests, which need the budget's paths with small graphs. */
+void lsq_vidx_set_cache_budget(size_t bytes);
 
 /* Empties the index (REINDEX: DELETE FROM <idx>_shadow, then the caller
  * inserts every row again). 0 or -1 with *err. */

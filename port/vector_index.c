@@ -622,15 +622,25 @@ static int fill(lsq_vindex *x, vx_index *e, char **err)
     rc = sqlite3_prepare_v2(x->db, sql, -1, &st, NULL);
     sqlite3_free(sql);
     if (rc != SQLITE_OK) return db_error(x->db, err);
+    /* each block written once, at the end, rather than per row inserted */
+    lsq_vidx_bulk_begin(e->open);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (insert_row(e->open, sqlite3_column_int64(st, 0), sqlite3_column_value(st, 1), err) != 0) {
+            char *ignored = NULL;
+
             (void)sqlite3_finalize(st);
+            (void)lsq_vidx_bulk_end(e->open, 0, &ignored);
             return -1;
         }
     }
     (void)sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) return db_error(x->db, err);
-    return 0;
+    if (rc != SQLITE_DONE) {
+        char *ignored = NULL;
+
+        (void)lsq_vidx_bulk_end(e->open, 0, &ignored);
+        return db_error(x->db, err);
+    }
+    return lsq_vidx_bulk_end(e->open, 1, err);
 }
 
 /* A vector index just created by SQL (no metadata row yet): check its
