@@ -53,7 +53,7 @@ DEB_PACKAGES := $(BUILD_PACKAGES) erlang-common-test erlang-dialyzer erlang-euni
                 erlang-proper erlang-tools procps git elixir nginx
 
 .PHONY: all port erlang test test-c test-ct demo demo-remote deps shell dialyzer clean port-asan test-c-asan \
-        valgrind bench docs doc-chunks xref clean-port check-dep
+        valgrind valgrind-nif bench docs doc-chunks xref clean-port check-dep
 all: port erlang
 
 # The port built with AddressSanitizer and UBSan (any finding aborts it):
@@ -130,6 +130,15 @@ valgrind: all $(TEST_BIN) $(TEST_REMOTE_BIN)
 	@n=$$(ls build/valgrind | wc -l); bad=$$(grep -l . build/valgrind/* 2>/dev/null | wc -l); \
 	echo "valgrind: $$n port processes, $$bad with reports"; \
 	if [ "$$bad" != 0 ]; then cat build/valgrind/*; exit 1; fi
+	$(MAKE) valgrind-nif
+
+# The NIF of transport nif under memcheck. Debian's OTP 25 is JIT-only, which
+# memcheck cannot follow: OTP's own `valgrind' emulator type is built once from
+# Debian's source of the same OTP into ~/.cache/libsql (about 7 minutes), and
+# runs test/libsql_nif_memcheck.erl; any memcheck record in the NIF fails it.
+valgrind-nif: all
+	bash test/otp_valgrind_build.sh
+	bash test/valgrind_nif.sh --log build/valgrind_nif.log test/libsql_nif_memcheck.erl
 
 erlang: port
 	rebar3 compile
