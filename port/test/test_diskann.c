@@ -447,13 +447,32 @@ out:
     sqlite3_close(db);
 }
 
+/* Of the top 10 of the q queries stored after the n rows in vs, how many
+ * are in the exact top 10 (recall@10 is hits / (q * 10)). */
+static unsigned recall_hits(lsq_vidx *x, const float *vs, unsigned n, unsigned dims, unsigned q)
+{
+    unsigned i, hits = 0;
+
+    for (i = 0; i < q; i++) {
+        const float *qv = vs + (size_t)(n + i) * dims;
+        int64_t got[10], want[10];
+        unsigned got_n = 0, a, b;
+
+        exact_knn(vs, n, dims, qv, 10, want, NULL);
+        CHECK(search_f32(x, qv, dims, 10, got, &got_n) == 0 && got_n == 10);
+        for (a = 0; a < got_n; a++)
+            for (b = 0; b < 10; b++) hits += got[a] == want[b];
+    }
+    return hits;
+}
+
 static void test_recall(void)
 {
     enum { N = 2000, D = 32, Q = 40, K = 10 };
     float *vs = malloc(sizeof(float) * (N + Q) * D);
     sqlite3 *db = NULL;
     lsq_vidx *x;
-    unsigned i, q, hits = 0;
+    unsigned i, hits;
 
     CHECK(vs != NULL && sqlite3_open(":memory:", &db) == SQLITE_OK);
     if (vs == NULL) goto out;
@@ -466,15 +485,7 @@ static void test_recall(void)
         if (insert_f32(x, i + 1, vs + (size_t)i * D, D) != 0) break;
     CHECK(i == N);
     CHECK(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK);
-    for (q = 0; q < Q; q++) {
-        int64_t got[K], want[K];
-        unsigned n = 0, a, b;
-
-        exact_knn(vs, N, D, vs + (size_t)(N + q) * D, K, want, NULL);
-        CHECK(search_f32(x, vs + (size_t)(N + q) * D, D, K, got, &n) == 0 && n == K);
-        for (a = 0; a < n; a++)
-            for (b = 0; b < K; b++) hits += got[a] == want[b];
-    }
+    hits = recall_hits(x, vs, N, D, Q);
     fprintf(stderr, "  recall@10 at %d x %d: %.3f\n", N, D, hits / (double)(Q * K));
     CHECK(hits >= 0.95 * Q * K);
     CHECK(graph_consistent(db, D));
@@ -808,7 +819,7 @@ static void test_bulk_build(void)
     enum { N = 2000, D = 32, Q = 40, K = 10 };
     float *vs = malloc(sizeof(float) * (N + Q) * D);
     static const char *const names[] = { "b.db" };
-    unsigned i, q, hits, pass;
+    unsigned i, hits, pass;
     char *err = NULL;
 
     CHECK(vs != NULL);
@@ -843,16 +854,7 @@ static void test_bulk_build(void)
         lsq_vidx_set_cache_budget(0);
         CHECK(shadow_rows(db) == N);
         CHECK(graph_consistent(db, D));
-        hits = 0;
-        for (q = 0; q < Q; q++) {
-            int64_t got[K], want[K];
-            unsigned n = 0, a, b;
-
-            exact_knn(vs, N, D, vs + (size_t)(N + q) * D, K, want, NULL);
-            CHECK(search_f32(x, vs + (size_t)(N + q) * D, D, K, got, &n) == 0 && n == K);
-            for (a = 0; a < n; a++)
-                for (b = 0; b < K; b++) hits += got[a] == want[b];
-        }
+        hits = recall_hits(x, vs, N, D, Q);
         fprintf(stderr, "  bulk build%s: recall@10 at %d x %d: %.3f (%d of %d blocks written part way)\n",
                 pass ? " with a small budget" : "", N, D, hits / (double)(Q * K), mid, N);
         CHECK(hits >= 0.95 * Q * K);
