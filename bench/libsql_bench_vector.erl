@@ -237,34 +237,13 @@ vec(Bin, D, I) -> binary:part(Bin, I * D * 4, D * 4).
 
 %% ---- the comparison ---------------------------------------------------------------
 
-compare(#{rows := N, dims := D, queries := Q, rounds := Rounds, file := File,
-          extra_builds := Extra} = Cfg) ->
+compare(#{rows := N, dims := D, queries := Q, rounds := Rounds, file := File} = Cfg) ->
     BuildLoad = libsql_bench:load_average(),
     Ours = File("ours.db"),
     Theirs = File("peer.db"),
-    Build1 = libsql_bench:run_workload(
-               fmt("vector build ~b x ~b", [N, D]), 1,
-               [build_spec_ours(Cfg, Ours),
-                peer_spec(Cfg, build_spec_peer(Cfg, Theirs))]),
-    BuildMore = case Extra of
-                    0 -> #{};
-                    _ -> libsql_bench:run_workload(
-                           fmt("vector build ~b x ~b, ours again", [N, D]), Extra,
-                           [build_spec_ours(Cfg, Ours)])
-                end,
     OursC = File("ours_create.db"),
     TheirsC = File("peer_create.db"),
-    Create1 = libsql_bench:run_workload(
-                fmt("vector CREATE INDEX over ~b x ~b", [N, D]), 1,
-                [create_spec_ours(Cfg, OursC),
-                 peer_spec(Cfg, create_spec_peer(Cfg, TheirsC))]),
-    CreateMore = case Extra of
-                     0 -> #{};
-                     _ -> libsql_bench:run_workload(
-                            fmt("vector CREATE INDEX over ~b x ~b, ours again", [N, D]), Extra,
-                            [create_spec_ours(Cfg, OursC)])
-                 end,
-    Builds = maps:merge(merge_builds(Build1, BuildMore), merge_builds(Create1, CreateMore)),
+    Builds = maps:merge(builds(Cfg, first, Ours, Theirs), builds(Cfg, after_rows, OursC, TheirsC)),
     QueryLoad = libsql_bench:load_average(),
     Data = read_data(maps:get(data, Cfg)),
     Queries = [vec(Data, D, N + I) || I <- lists:seq(0, Q - 1)],
@@ -302,6 +281,25 @@ compare(#{rows := N, dims := D, queries := Q, rounds := Rounds, file := File,
                 <- lists:sort(maps:to_list(maps:merge(Builds, maps:merge(Res, ResL))))],
     report(Cfg, maps:merge(maps:merge(Builds, ResC), maps:merge(Res, ResL)),
            {BuildLoad, QueryLoad, EndLoad}).
+
+%% One way of building (Index: first, or after_rows for CREATE INDEX over
+%% the rows): ours and the peer's interleaved, one round each, then ours
+%% Extra more times, its rounds joining the first.
+builds(#{rows := N, dims := D, extra_builds := Extra} = Cfg, Index, Ours, Theirs) ->
+    What = case Index of
+               first -> fmt("vector build ~b x ~b", [N, D]);
+               after_rows -> fmt("vector CREATE INDEX over ~b x ~b", [N, D])
+           end,
+    First = libsql_bench:run_workload(
+              What, 1,
+              [build_spec_ours(Cfg, Ours, Index),
+               peer_spec(Cfg, build_spec_peer(Cfg, Theirs, Index))]),
+    More = case Extra of
+               0 -> #{};
+               _ -> libsql_bench:run_workload(What ++ ", ours again", Extra,
+                                              [build_spec_ours(Cfg, Ours, Index)])
+           end,
+    merge_builds(First, More).
 
 %% Appends the search_l record to our index's meta blob (see ?SEARCH_L).
 search_l_ours(Path, L) ->
@@ -341,16 +339,14 @@ query_agg(Rounds) ->
 
 %% ---- building ---------------------------------------------------------------------
 
-build_spec_ours(#{rows := N, dims := D, data := DataFile}, Path) ->
-    #{key => {build, ours},
-      init => fun() -> read_data(DataFile) end,
-      round => fun(Data) -> build_ours(Path, Data, N, D, first) end,
-      aggregate => fun build_agg/1}.
+%% The report's key of a build: {build, _} rows first, {create, _} CREATE INDEX after.
+build_key(first) -> build;
+build_key(after_rows) -> create.
 
-create_spec_ours(#{rows := N, dims := D, data := DataFile}, Path) ->
-    #{key => {create, ours},
+build_spec_ours(#{rows := N, dims := D, data := DataFile}, Path, Index) ->
+    #{key => {build_key(Index), ours},
       init => fun() -> read_data(DataFile) end,
-      round => fun(Data) -> build_ours(Path, Data, N, D, after_rows) end,
+      round => fun(Data) -> build_ours(Path, Data, N, D, Index) end,
       aggregate => fun build_agg/1}.
 
 %% Index: first (created before the rows: the rows' inserts are timed) or
@@ -397,28 +393,15 @@ build_ours(Path, Data, N, D, Index) ->
     ok = libsql:close(C),
     #{us => Us, size => file_size(Path), pages => Pages, shadow_rows => Shadow}.
 
-build_spec_peer(#{rows := N, dims := D, data := DataFile, queries := Q}, Path) ->
-    #{key => {build, peer},
+build_spec_peer(#{rows := N, dims := D, data := DataFile, queries := Q}, Path, Index) ->
+    #{key => {build_key(Index), peer},
       init => fun() -> peer_load(DataFile, N + Q, D) end,
       round => fun(P) ->
                        #{<<"us">> := Us, <<"size">> := Size, <<"page_count">> := Pages,
                          <<"shadow_rows">> := Shadow} =
                            peer_call(P, #{cmd => build, path => bin(Path), dims => D, rows => N,
-                                          batch => ?BATCH, index => <<?OPTS>>},
-                                     ?BUILD_TIMEOUT),
-                       #{us => Us, size => Size, pages => Pages, shadow_rows => Shadow}
-               end,
-      stop => fun peer_stop/1,
-      aggregate => fun build_agg/1}.
-
-create_spec_peer(#{rows := N, dims := D, data := DataFile, queries := Q}, Path) ->
-    #{key => {create, peer},
-      init => fun() -> peer_load(DataFile, N + Q, D) end,
-      round => fun(P) ->
-                       #{<<"us">> := Us, <<"size">> := Size, <<"page_count">> := Pages,
-                         <<"shadow_rows">> := Shadow} =
-                           peer_call(P, #{cmd => build, path => bin(Path), dims => D, rows => N,
-                                          batch => ?BATCH, index => <<?OPTS>>, 'after' => true},
+                                          batch => ?BATCH, index => <<?OPTS>>,
+                                          'after' => Index =:= after_rows},
                                      ?BUILD_TIMEOUT),
                        #{us => Us, size => Size, pages => Pages, shadow_rows => Shadow}
                end,
