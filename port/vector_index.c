@@ -606,7 +606,7 @@ static int fill(lsq_vindex *x, vx_index *e, char **err)
 {
     sqlite3_stmt *st = NULL;
     char *sql;
-    int rc;
+    int rc, failed = 0;
 
     if (e->open == NULL && lsq_vidx_open(x->db, "main", e->name, &e->open, err) != 0) return -1;
     sql = sqlite3_mprintf("SELECT %s, \"%w\" FROM main.\"%w\" WHERE \"%w\" IS NOT NULL%s%s%s "
@@ -624,21 +624,15 @@ static int fill(lsq_vindex *x, vx_index *e, char **err)
     if (rc != SQLITE_OK) return db_error(x->db, err);
     /* each block written once, at the end, rather than per row inserted */
     lsq_vidx_bulk_begin(e->open);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (insert_row(e->open, sqlite3_column_int64(st, 0), sqlite3_column_value(st, 1), err) != 0) {
-            char *ignored = NULL;
-
-            (void)sqlite3_finalize(st);
-            (void)lsq_vidx_bulk_end(e->open, 0, &ignored);
-            return -1;
-        }
-    }
+    while (!failed && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        failed = insert_row(e->open, sqlite3_column_int64(st, 0), sqlite3_column_value(st, 1), err) != 0;
     (void)sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
-        char *ignored = NULL;
+    if (!failed && rc != SQLITE_DONE) failed = db_error(x->db, err) != 0;
+    if (failed) {
+        char *none = NULL; /* bulk_end sets none when it drops the build */
 
-        (void)lsq_vidx_bulk_end(e->open, 0, &ignored);
-        return db_error(x->db, err);
+        (void)lsq_vidx_bulk_end(e->open, 0, &none);
+        return -1;
     }
     return lsq_vidx_bulk_end(e->open, 1, err);
 }
